@@ -1,0 +1,66 @@
+"""The Transactiva integration: a home's place in the neighbourhood electricity market.
+
+It talks only to a Transactiva node's API (the node runs in the Transactiva app or
+on any machine of the neighbourhood) and owns every entity, device and action.
+This first version sets up and unloads a config entry bound to one node's URL;
+the entities and actions arrive with the node's API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import CONF_URL, Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryError
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.typing import ConfigType
+from yarl import URL
+
+from .const import DOMAIN
+from .node_url import parse_node_url
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+PLATFORMS: list[Platform] = []
+
+
+@dataclass(slots=True)
+class TransactivaRuntimeData:
+    """What a loaded entry holds while it runs."""
+
+    node_url: URL
+
+
+type TransactivaConfigEntry = ConfigEntry[TransactivaRuntimeData]
+
+
+def _node_url(entry: TransactivaConfigEntry) -> URL:
+    """The node's base URL from the entry, or a translated setup error."""
+    raw = entry.data.get(CONF_URL)
+    url = parse_node_url(raw)
+    if url is None:
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_node_url",
+            translation_placeholders={"url": str(raw)},
+        )
+    return url
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Set up the integration (actions are registered here as they are added)."""
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: TransactivaConfigEntry) -> bool:
+    """Set up one node's entry."""
+    entry.runtime_data = TransactivaRuntimeData(node_url=_node_url(entry))
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: TransactivaConfigEntry) -> bool:
+    """Unload one node's entry."""
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)

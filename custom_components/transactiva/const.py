@@ -1,0 +1,5 @@
+"""Constants of the Transactiva integration."""
+
+from typing import Final
+
+DOMAIN: Final = "transactiva"

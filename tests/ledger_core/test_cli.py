@@ -1,0 +1,73 @@
+"""The ``transactiva`` command, in-process and as the installed console script."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ledger_core import __version__
+from ledger_core.cli import COMMANDS, Command, main, register
+
+
+def _console_script() -> str:
+    """The console script installed next to the running interpreter."""
+    candidate = Path(sys.executable).with_name("transactiva")
+    found = str(candidate) if candidate.exists() else shutil.which("transactiva")
+    assert found, "the transactiva console script is not installed"
+    return found
+
+
+def test_version_flag_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"transactiva {__version__}"
+
+
+def test_help_lists_the_subcommands(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: transactiva" in out
+    for name in COMMANDS:
+        assert name in out
+
+
+def test_no_subcommand_prints_usage_and_returns_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "usage: transactiva" in capsys.readouterr().err
+
+
+def test_unknown_subcommand_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["frobnicate"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'frobnicate'" in capsys.readouterr().err
+
+
+def test_demo_says_what_it_will_do_and_starts_nothing() -> None:
+    out = io.StringIO()
+    assert main(["demo"], out=out) == 0
+    text = out.getvalue()
+    assert "not built yet" in text
+    assert "Nothing was started and nothing was written." in text
+
+
+def test_a_subcommand_name_cannot_be_registered_twice() -> None:
+    demo = COMMANDS["demo"]
+    with pytest.raises(ValueError, match="registered twice"):
+        register(Command(name="demo", help="x", configure=demo.configure, run=demo.run))
+
+
+def test_console_script_and_module_entry_points_run() -> None:
+    module = [sys.executable, "-m", "ledger_core", "--version"]
+    for argv in ([_console_script(), "--version"], module):
+        result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == f"transactiva {__version__}"
