@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
+from ledger_core import contract_cli
 from ledger_core._version import __version__
 
 PROG = "transactiva"
@@ -75,6 +76,16 @@ register(
         help="run the neighbourhood demonstration on this machine",
         configure=_no_arguments,
         run=_run_demo,
+    )
+)
+
+
+register(
+    Command(
+        name="contract",
+        help="check, format and explain contract files",
+        configure=contract_cli.configure,
+        run=contract_cli.run,
     )
 )
 

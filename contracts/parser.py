@@ -1,0 +1,592 @@
+"""Syntax: source text to a raw tree of clauses, with positions.
+
+``grammar.lark`` is the grammar; lark builds the LALR(1) tables from it once
+per process and drives them with tokens from :mod:`contracts.lexer`. A small
+transformer, called by the parser at each reduction, builds the raw tree; the
+checker (:mod:`contracts.checker`) turns that into a :class:`Contract`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Final, cast
+
+from lark import Lark, Token, Transformer
+from lark.common import LexerConf
+from lark.exceptions import LarkError, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.lexer import Lexer
+
+from contracts.errors import ContractError, Diagnostic, Severity, did_you_mean
+from contracts.lexer import tokenize
+
+MAX_SOURCE_BYTES: Final = 64 * 1024
+MAX_CONDITION_DEPTH: Final = 24
+
+# ---------------------------------------------------------------------------
+# Raw tree: what was written, before names are resolved and values checked.
+# ---------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class RawClause:
+    """A header clause: its keyword token and its argument tokens or nodes."""
+
+    kind: str
+    keyword: Token
+    args: list[object]
+
+
+@dataclass(slots=True)
+class RawNumber:
+    """``NUMBER UNIT?``."""
+
+    number: Token
+    unit: Token | None
+
+
+@dataclass(slots=True)
+class RawName:
+    """A WORD (or CONSUMPTION/PRODUCTION) used as a name inside a condition."""
+
+    token: Token
+
+
+@dataclass(slots=True)
+class RawClock:
+    """``HH:MM`` inside a condition."""
+
+    token: Token
+
+
+@dataclass(slots=True)
+class RawDays:
+    """Day words: each item is one WORD or a ``WORD - WORD`` range."""
+
+    items: list[tuple[Token, Token | None]]
+
+
+@dataclass(slots=True)
+class RawClockRange:
+    """``HH:MM - HH:MM``."""
+
+    start: Token
+    end: Token
+
+
+@dataclass(slots=True)
+class RawWindow:
+    """A window of a programmed schedule."""
+
+    start: Token
+    end: Token
+    days: RawDays
+
+
+type RawOperand = RawName | RawNumber | RawClock
+
+
+@dataclass(slots=True)
+class RawComparison:
+    """``operand COMPARE operand``."""
+
+    left: RawOperand
+    op: Token
+    right: RawOperand
+    depth: int = 1
+
+
+@dataclass(slots=True)
+class RawMembership:
+    """``operand IN range``."""
+
+    subject: RawOperand
+    keyword: Token
+    within: RawClockRange | RawDays
+    depth: int = 1
+
+
+@dataclass(slots=True)
+class RawNot:
+    """``NOT inner``."""
+
+    keyword: Token
+    inner: RawCondition
+    depth: int = 1
+
+
+@dataclass(slots=True)
+class RawBool:
+    """``a AND b ...`` or ``a OR b ...`` (flattened)."""
+
+    is_and: bool
+    items: list[RawCondition]
+    depth: int = 1
+
+
+type RawCondition = RawComparison | RawMembership | RawNot | RawBool
+
+
+@dataclass(slots=True)
+class RawAction:
+    """An action: its first keyword and its arguments."""
+
+    kind: str
+    keyword: Token
+    args: list[object] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class RawRule:
+    """``IF ... THEN ... [ELSE ...] ENDIF``."""
+
+    keyword: Token
+    condition: RawCondition
+    then_keyword: Token
+    then: list[RawAction]
+    else_keyword: Token | None
+    otherwise: list[RawAction] | None
+
+
+type RawItem = RawClause | RawRule
+
+
+def _tokens(children: list[object]) -> list[Token]:
+    return [c for c in children if isinstance(c, Token)]
+
+
+def _depth_of(node: RawCondition) -> int:
+    return node.depth
+
+
+def _nested(depth: int, at: Token) -> int:
+    if depth > MAX_CONDITION_DEPTH:
+        raise ContractError(
+            [
+                Diagnostic(
+                    Severity.ERROR,
+                    at.line or 1,
+                    at.column or 1,
+                    f"condition is nested more than {MAX_CONDITION_DEPTH} levels deep",
+                    hint="split it into several rules",
+                )
+            ]
+        )
+    return depth
+
+
+class _Builder(Transformer[Token, list[RawItem]]):
+    """Builds the raw tree at each reduction (embedded in the LALR parser)."""
+
+    def start(self, children: list[RawItem | None]) -> list[RawItem]:
+        return [c for c in children if c is not None]
+
+    def _clause(self, kind: str, children: list[object]) -> RawClause:
+        keyword = children[0]
+        assert isinstance(keyword, Token)
+        return RawClause(kind, keyword, list(children[1:]))
+
+    def contract_clause(self, children: list[object]) -> RawClause:
+        return self._clause("contract", children)
+
+    def valid_clause(self, children: list[object]) -> RawClause:
+        return self._clause("valid", children)
+
+    def consumption_clause(self, children: list[object]) -> RawClause:
+        return self._clause("consumption", children)
+
+    def production_clause(self, children: list[object]) -> RawClause:
+        return self._clause("production", children)
+
+    def store_clause(self, children: list[object]) -> RawClause:
+        return self._clause("store", children)
+
+    def dr_clause(self, children: list[object]) -> RawClause:
+        return self._clause("demand_response", children)
+
+    def devices_clause(self, children: list[object]) -> RawClause:
+        return self._clause("devices", [c for c in children if not _is(c, "COLON")])
+
+    def parties_clause(self, children: list[object]) -> RawClause:
+        keyword = children[0]
+        assert isinstance(keyword, Token)
+        parties = [c for c in children[1:] if isinstance(c, Token) and c.type in ("WORD", "STRING")]
+        colon = children[1]
+        assert isinstance(colon, Token)
+        return RawClause("parties", keyword, [colon, *parties])
+
+    def party(self, children: list[Token]) -> Token:
+        return children[0]
+
+    def string_list(self, children: list[Token]) -> list[Token]:
+        return [c for c in children if c.type == "STRING"]
+
+    def schedule(self, children: list[object]) -> list[RawWindow]:
+        return [c for c in children if isinstance(c, RawWindow)]
+
+    def window(self, children: list[object]) -> RawWindow:
+        start, _minus, end, *days = children
+        assert isinstance(start, Token)
+        assert isinstance(end, Token)
+        return RawWindow(start, end, RawDays([d for d in days if isinstance(d, tuple)]))
+
+    def day_item(self, children: list[Token]) -> tuple[Token, Token | None]:
+        return (children[0], children[2] if len(children) == 3 else None)
+
+    def rule(self, children: list[object]) -> RawRule:
+        keyword, condition, then_keyword, then, else_keyword, otherwise, _endif = children
+        assert isinstance(keyword, Token)
+        assert isinstance(then_keyword, Token)
+        assert isinstance(then, list)
+        assert else_keyword is None or isinstance(else_keyword, Token)
+        assert otherwise is None or isinstance(otherwise, list)
+        return RawRule(
+            keyword,
+            condition,  # type: ignore[arg-type]
+            then_keyword,
+            then,
+            else_keyword,
+            otherwise,
+        )
+
+    def body(self, children: list[RawAction]) -> list[RawAction]:
+        return list(children)
+
+    def _bool(self, children: list[object], is_and: bool) -> RawBool:
+        items: list[RawCondition] = []
+        depth = 0
+        at: Token | None = None
+        for child in children:
+            if isinstance(child, Token):
+                at = child
+                continue
+            node: RawCondition = child  # type: ignore[assignment]
+            if isinstance(node, RawBool) and node.is_and == is_and:
+                items.extend(node.items)
+            else:
+                items.append(node)
+            depth = max(depth, _depth_of(node))
+        assert at is not None
+        return RawBool(is_and, items, _nested(depth + 1, at))
+
+    def or_cond(self, children: list[object]) -> RawBool:
+        return self._bool(children, is_and=False)
+
+    def and_cond(self, children: list[object]) -> RawBool:
+        return self._bool(children, is_and=True)
+
+    def negation(self, children: list[object]) -> RawNot:
+        keyword, inner = children
+        assert isinstance(keyword, Token)
+        node: RawCondition = inner  # type: ignore[assignment]
+        return RawNot(keyword, node, _nested(_depth_of(node) + 1, keyword))
+
+    def group(self, children: list[object]) -> RawCondition:
+        lpar, inner, _rpar = children
+        assert isinstance(lpar, Token)
+        node: RawCondition = inner  # type: ignore[assignment]
+        _nested(_depth_of(node) + 1, lpar)
+        return node
+
+    def comparison(self, children: list[object]) -> RawComparison:
+        left, op, right = children
+        assert isinstance(op, Token)
+        return RawComparison(left, op, right)  # type: ignore[arg-type]
+
+    def membership(self, children: list[object]) -> RawMembership:
+        subject, keyword, *rest = children
+        assert isinstance(keyword, Token)
+        within: RawClockRange | RawDays
+        if len(rest) == 1 and isinstance(rest[0], RawClockRange):
+            within = rest[0]
+        else:
+            within = RawDays([d for d in rest if isinstance(d, tuple)])
+        return RawMembership(subject, keyword, within)  # type: ignore[arg-type]
+
+    def clock_range(self, children: list[Token]) -> RawClockRange:
+        return RawClockRange(children[0], children[2])
+
+    def name_ref(self, children: list[Token]) -> RawName:
+        return RawName(children[0])
+
+    def number(self, children: list[Token]) -> RawNumber:
+        return RawNumber(children[0], children[1] if len(children) > 1 else None)
+
+    quantity = number
+
+    def clock(self, children: list[Token]) -> RawClock:
+        return RawClock(children[0])
+
+    def turn(self, children: list[Token]) -> RawAction:
+        return RawAction("turn", children[0], list(children[1:]))
+
+    def sell(self, children: list[object]) -> RawAction:
+        keyword = children[0]
+        assert isinstance(keyword, Token)
+        return RawAction("sell", keyword, [c for c in children[2:] if isinstance(c, RawNumber)])
+
+    def buy(self, children: list[object]) -> RawAction:
+        keyword = children[0]
+        assert isinstance(keyword, Token)
+        return RawAction("buy", keyword, [c for c in children[1:] if isinstance(c, RawNumber)])
+
+    def notify(self, children: list[Token]) -> RawAction:
+        return RawAction("notify", children[0], [children[1]])
+
+
+def _is(node: object, kind: str) -> bool:
+    return isinstance(node, Token) and node.type == kind
+
+
+class _TokenStream(Lexer):
+    """Hands lark the tokens of :func:`contracts.lexer.tokenize`."""
+
+    def __init__(self, conf: LexerConf) -> None:
+        self.conf = conf
+
+    def lex(self, data: str) -> Iterator[Token]:  # type: ignore[override]
+        return tokenize(data)
+
+
+_PARSER: Final = Lark(
+    resources.files("contracts").joinpath("grammar.lark").read_text(encoding="utf-8"),
+    parser="lalr",
+    lexer=_TokenStream,
+    transformer=_Builder(),
+    maybe_placeholders=True,
+)
+
+# ---------------------------------------------------------------------------
+# Syntax errors people can act on
+# ---------------------------------------------------------------------------
+
+# How each terminal is named in messages; keywords as they are usually written.
+TERMINAL_TEXT: Final[dict[str, str]] = {
+    "CONTRACT": "Contract",
+    "VALID": "Valid",
+    "FROM": "from",
+    "TO": "to",
+    "CONSUMPTION": "Consumption",
+    "PRODUCTION": "Production",
+    "STORE": "Store",
+    "DEMANDRESPONSE": "DemandResponse",
+    "DEVICES": "Devices",
+    "PARTIES": "Parties",
+    "TRUE": "true",
+    "FALSE": "false",
+    "PROGRAMMED": "programmed",
+    "SELL": "SELL",
+    "SHED": "shed",
+    "IF": "IF",
+    "THEN": "THEN",
+    "ELSE": "ELSE",
+    "ENDIF": "ENDIF",
+    "AND": "AND",
+    "OR": "OR",
+    "NOT": "NOT",
+    "IN": "IN",
+    "TURN": "TURN",
+    "ON": "ON",
+    "OFF": "OFF",
+    "DEVICE": "DEVICE",
+    "SURPLUS": "SURPLUS",
+    "AT": "AT",
+    "MIN": "MIN",
+    "MAX": "MAX",
+    "BUY": "BUY",
+    "UP": "UP",
+    "NOTIFY": "NOTIFY",
+    "STRING": "a quoted string",
+    "DATE": "a date (YYYY/MM/DD)",
+    "TIME": "a time (HH:MM:SS)",
+    "CLOCK": "a time of day (HH:MM)",
+    "NUMBER": "a number",
+    "UNIT": "a unit",
+    "COMPARE": "a comparison (<, <=, >, >=, =, !=)",
+    "WORD": "a name",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "COMMA": "','",
+    "COLON": "':'",
+    "MINUS": "'-'",
+    "_NL": "the end of the line",
+    "$END": "the end of the contract",
+}
+
+_CLAUSE_STARTS: Final = frozenset(
+    {
+        "CONTRACT",
+        "VALID",
+        "CONSUMPTION",
+        "PRODUCTION",
+        "STORE",
+        "DEMANDRESPONSE",
+        "DEVICES",
+        "PARTIES",
+        "IF",
+    }
+)
+_ACTION_STARTS: Final = frozenset({"TURN", "SELL", "BUY", "NOTIFY"})
+
+
+def _describe_token(token: Token) -> str:
+    if token.type == "$END":
+        return "end of contract"
+    if token.type == "_NL":
+        return "end of line"
+    if token.type == "STRING":
+        return f"string {token.value}"
+    return f"'{token.value}'"
+
+
+def _expected_text(expected: set[str]) -> str:
+    names = sorted({TERMINAL_TEXT.get(name, name) for name in expected})
+    if len(names) > 8:
+        names = [*names[:8], "..."]
+    return ", ".join(names) if len(names) > 1 else names[0]
+
+
+def _hint(token: Token, expected: set[str]) -> str | None:
+    if token.type == "WORD":
+        keywords = [
+            TERMINAL_TEXT[name]
+            for name in expected
+            if name in TERMINAL_TEXT
+            and TERMINAL_TEXT[name][0].isalpha()
+            and " " not in TERMINAL_TEXT[name]
+        ]
+        if suggestion := did_you_mean(token.value, keywords):
+            return suggestion
+    if "ENDIF" in expected and token.type in ("$END", *_CLAUSE_STARTS):
+        return "every IF needs an ENDIF"
+    if "_NL" in expected and token.type in _CLAUSE_STARTS | _ACTION_STARTS:
+        return "put each clause and each action on its own line"
+    if "UNIT" in expected and token.type == "WORD":
+        return "units are W, kW, MW, Wh, kWh, MWh, MXN/kWh, MXN/MWh and %"
+    return None
+
+
+def _end_position(text: str) -> tuple[int, int]:
+    line = text.count("\n") + 1
+    column = len(text) - (text.rfind("\n") + 1) + 1
+    return line, column
+
+
+def _syntax_error(err: UnexpectedInput, text: str, filename: str) -> ContractError:
+    if isinstance(err, UnexpectedToken):
+        token = err.token
+        expected = set(err.expected)
+        if token.type == "$END":
+            line, column = _end_position(text)
+        else:
+            line, column = token.line or 1, token.column or 1
+        message = f"unexpected {_describe_token(token)}"
+        return ContractError(
+            [
+                Diagnostic(
+                    Severity.ERROR,
+                    line,
+                    column,
+                    message,
+                    expected=_expected_text(expected),
+                    hint=_hint(token, expected),
+                )
+            ],
+            filename,
+        )
+    if isinstance(err, UnexpectedEOF):
+        line, column = _end_position(text)
+        return ContractError(
+            [
+                Diagnostic(
+                    Severity.ERROR,
+                    line,
+                    column,
+                    "unexpected end of contract",
+                    expected=_expected_text(set(err.expected)),
+                )
+            ],
+            filename,
+        )
+    line, column = getattr(err, "line", 1) or 1, getattr(err, "column", 1) or 1
+    return ContractError(
+        [Diagnostic(Severity.ERROR, line, column, f"cannot parse: {err}")], filename
+    )
+
+
+def decode(source: str | bytes, filename: str = "<contract>") -> str:
+    """The source as text: bytes must be UTF-8; the size is bounded."""
+    if isinstance(source, bytes):
+        if len(source) > MAX_SOURCE_BYTES:
+            raise ContractError(
+                [
+                    Diagnostic(
+                        Severity.ERROR,
+                        1,
+                        1,
+                        f"contract is {len(source)} bytes; the limit is {MAX_SOURCE_BYTES}",
+                    )
+                ],
+                filename,
+            )
+        try:
+            return source.decode("utf-8")
+        except UnicodeDecodeError as err:
+            prefix = source[: err.start].decode("utf-8", errors="replace")
+            line, column = _end_position(prefix)
+            raise ContractError(
+                [
+                    Diagnostic(
+                        Severity.ERROR,
+                        line,
+                        column,
+                        f"byte 0x{source[err.start]:02X} is not valid UTF-8",
+                        hint="save the contract as UTF-8",
+                    )
+                ],
+                filename,
+            ) from None
+    try:
+        size = len(source.encode("utf-8"))
+    except UnicodeEncodeError as err:
+        line, column = _end_position(source[: err.start])
+        raise ContractError(
+            [
+                Diagnostic(
+                    Severity.ERROR,
+                    line,
+                    column,
+                    f"character U+{ord(source[err.start]):04X} cannot be written in UTF-8",
+                )
+            ],
+            filename,
+        ) from None
+    if size > MAX_SOURCE_BYTES:
+        raise ContractError(
+            [
+                Diagnostic(
+                    Severity.ERROR,
+                    1,
+                    1,
+                    f"contract is {size} bytes; the limit is {MAX_SOURCE_BYTES}",
+                )
+            ],
+            filename,
+        )
+    return source
+
+
+def parse_raw(text: str, filename: str = "<contract>") -> list[RawItem]:
+    """The raw clauses of ``text``, or ContractError at the first syntax error."""
+    try:
+        result = _PARSER.parse(text)
+    except ContractError as err:
+        raise ContractError(err.diagnostics, filename) from None
+    except UnexpectedInput as err:
+        raise _syntax_error(err, text, filename) from None
+    except LarkError as err:  # pragma: no cover - lark's other errors are grammar bugs
+        raise ContractError(
+            [Diagnostic(Severity.ERROR, 1, 1, f"cannot parse: {err}")], filename
+        ) from None
+    return cast(list[RawItem], result)
