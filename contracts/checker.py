@@ -13,10 +13,9 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Final
 
-from lark import Token
-
 from contracts.canonical import stamp
 from contracts.errors import Diagnostic, Severity, did_you_mean
+from contracts.lexer import Token
 from contracts.model import (
     ROLES,
     SERVICE_STATES,
@@ -89,8 +88,6 @@ _OPS: Final[dict[str, Op]] = {
     "<>": Op.NE,
 }
 _PARTICIPANT_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,99}")
-_DATE: Final = re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})")
-_TIME: Final = re.compile(r"(\d{1,2}):(\d{2}):(\d{2})")
 _CLOCK: Final = re.compile(r"(\d{1,2}):(\d{2})")
 
 _CLAUSE_TITLES: Final[dict[str, str]] = {
@@ -107,6 +104,15 @@ _ROLE_TEXT: Final = ", ".join(ROLES)
 _VARIABLE_SPELLINGS: Final = sorted({v.canonical for v in VARIABLE_NAMES.values()})
 
 
+_MONTH_DAYS: Final = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _days_in_month(year: int, month: int) -> int:
+    if month == 2 and calendar.isleap(year):
+        return 29
+    return _MONTH_DAYS[month - 1]
+
+
 def unquote(token: Token) -> str:
     """A STRING token's text: quotes removed, '' turned into '."""
     return str(token.value)[1:-1].replace("''", "'")
@@ -115,6 +121,7 @@ def unquote(token: Token) -> str:
 class _Checker:
     def __init__(self) -> None:
         self.diagnostics: list[Diagnostic] = []
+        self.failed = False
 
     # -- reporting --------------------------------------------------------
 
@@ -126,6 +133,7 @@ class _Checker:
         expected: str | None = None,
         hint: str | None = None,
     ) -> None:
+        self.failed = True
         self.diagnostics.append(
             Diagnostic(Severity.ERROR, at.line or 1, at.column or 1, message, expected, hint)
         )
@@ -134,10 +142,6 @@ class _Checker:
         self.diagnostics.append(
             Diagnostic(Severity.WARNING, at.line or 1, at.column or 1, message, None, hint)
         )
-
-    @property
-    def failed(self) -> bool:
-        return any(d.severity is Severity.ERROR for d in self.diagnostics)
 
     # -- values -----------------------------------------------------------
 
@@ -149,32 +153,29 @@ class _Checker:
         if len(value) > limit:
             self.error(token, f"{what} is {len(value)} characters long; the limit is {limit}")
             return None
-        if any(not ch.isprintable() for ch in value):
+        if not value.isprintable():
             self.error(token, f"{what} contains a control character")
             return None
         return value
 
     def date_time(self, date: Token, time: Token) -> datetime | None:
-        d = _DATE.fullmatch(str(date.value))
-        t = _TIME.fullmatch(str(time.value))
-        assert d is not None
-        assert t is not None
-        year, month, day = (int(x) for x in d.groups())
-        hour, minute, second = (int(x) for x in t.groups())
+        year, month, day = map(int, date.value.split("/"))
+        hour, minute, second = map(int, time.value.split(":"))
         ok = True
-        if not 1 <= month <= 12:
+        if year < 1:
+            self.error(date, f"{date.value} is not a calendar date: there is no year 0")
+            ok = False
+        elif not 1 <= month <= 12:
             self.error(date, f"{date.value} is not a calendar date: there is no month {month}")
             ok = False
-        elif not 1 <= day <= (last := calendar.monthrange(year, month)[1]):
+        elif not 1 <= day <= _days_in_month(year, month):
+            last = _days_in_month(year, month)
             month_name = calendar.month_name[month]
             self.error(
                 date,
                 f"{date.value} is not a calendar date: {month_name} {year} has {last} days",
                 hint=f"the last day is {year:04d}/{month:02d}/{last:02d}",
             )
-            ok = False
-        if year < 1:
-            self.error(date, f"{date.value} is not a calendar date: there is no year 0")
             ok = False
         if hour > 23 or minute > 59 or second > 59:
             self.error(
@@ -262,6 +263,7 @@ class _Checker:
 
     def check(self, items: Sequence[RawItem]) -> Contract | None:
         if not items:
+            self.failed = True
             self.diagnostics.append(
                 Diagnostic(
                     Severity.ERROR,
@@ -316,13 +318,7 @@ class _Checker:
 
         if self.failed or name is None or window is None or parties is None:
             return None
-        lines = ClauseLines(
-            **{
-                kind: clause.keyword.line or 0
-                for kind, clause in seen.items()
-                if kind in ClauseLines.__dataclass_fields__
-            }
-        )
+        lines = ClauseLines(**{kind: clause.keyword.line for kind, clause in seen.items()})
         contract = Contract(
             name=name,
             valid_from=window[0],
@@ -510,16 +506,20 @@ class _Checker:
         device = self.text(token, "a device name", MAX_DEVICE)
         if device is None:
             return None
-        if declared is not None and device not in declared:
-            listed = ", ".join(f"'{d}'" for d in declared) or "none"
-            self.error(
-                token,
-                f"device '{device}' is not declared in Devices",
-                expected=f"one of {listed}",
-                hint=did_you_mean(device, declared, quoted=True),
-            )
-            return None
-        return device
+        return device if self.declared(token, device, declared) else None
+
+    def declared(self, token: Token, device: str, declared: tuple[str, ...] | None) -> bool:
+        """Whether ``device`` may be named, given the Devices declaration (if any)."""
+        if declared is None or device in declared:
+            return True
+        listed = ", ".join(f"'{d}'" for d in declared) or "none"
+        self.error(
+            token,
+            f"device '{device}' is not declared in Devices",
+            expected=f"one of {listed}",
+            hint=did_you_mean(device, declared, quoted=True),
+        )
+        return False
 
     def check_devices(self, items: Sequence[RawItem], devices: tuple[str, ...] | None) -> None:
         """Actions may only name declared devices, where declarations exist."""
@@ -532,7 +532,9 @@ class _Checker:
                 if action.kind == "turn":
                     token = action.args[2]
                     assert isinstance(token, Token)
-                    self.device(token, devices)
+                    name = unquote(token)
+                    if name.strip():  # an empty name is reported with the action
+                        self.declared(token, name, devices)
 
     def check_consistency(
         self, items: Sequence[RawItem], consumption: Consumption, production: Production
@@ -789,7 +791,7 @@ class _Checker:
             self.unknown_name(raw)
             return None
         if not isinstance(raw, RawNumber):
-            self.error(raw.token, f"{name} is not a time of day", expected=f"a {var_type}")
+            self.error(raw.token, f"{name} is a {var_type}, not a time of day")
             return None
         quantity = self.quantity(raw)
         if quantity is None:

@@ -27,7 +27,6 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Final
 
-from contracts.canonical import action as action_text
 from contracts.canonical import condition as condition_text
 from contracts.canonical import days as days_text
 from contracts.canonical import quote
@@ -534,8 +533,3 @@ def compile_contract(contract: Contract) -> Program:
 def evaluate(contract: Contract, state: MeterState, event: Event) -> Evaluation:
     """Compile and evaluate in one call (a meter keeps the :class:`Program` instead)."""
     return Program(contract).evaluate(state, event)
-
-
-def describe_rule_head(spec: ActionSpec) -> str:
-    """The canonical text of an action (for explanations)."""
-    return action_text(spec)

@@ -9,10 +9,7 @@ variable names inside conditions).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Final
-
-from lark import Token
 
 from contracts.errors import ContractError, Diagnostic, Severity
 
@@ -58,11 +55,31 @@ KEYWORDS["demandresponse"] = "DEMANDRESPONSE"
 # The paper's Fig. 7 spelling; the checker warns and names the right keyword.
 KEYWORDS["demandrespose"] = "DEMANDRESPONSE"
 
+
+class Token:
+    """A token: its terminal name (as in grammar.lark), text and 1-based position."""
+
+    __slots__ = ("column", "line", "type", "value")
+
+    def __init__(self, type_: str, value: str, line: int, column: int) -> None:
+        self.type = type_
+        self.value = value
+        self.line = line
+        self.column = column
+
+    def __repr__(self) -> str:
+        return f"Token({self.type!r}, {self.value!r}, {self.line}:{self.column})"
+
+
+END: Final = "$END"
+
 _BOUNDARY = r"(?![A-Za-z0-9_])"
 _MASTER: Final = re.compile(
     rf"""
-     (?P<_NL>\r?\n)
-    |(?P<WS>[ \t\f\r]+)
+    [ \t\f\r]*                     # blanks before a token are skipped
+    (?:
+     (?P<_NL>\n)
+    |(?P<END>\Z)
     |(?P<COMMENT>\#[^\n]*)
     |(?P<STRING>'(?:[^'\n]|'')*')
     |(?P<OPEN_STRING>'[^\n]*)
@@ -79,11 +96,15 @@ _MASTER: Final = re.compile(
     |(?P<COMMA>,)
     |(?P<COLON>:)
     |(?P<MINUS2>-)
+    )
     """,
     re.VERBOSE,
 )
 
-_SKIP: Final = frozenset({"WS", "COMMENT"})
+_BLANKS: Final = re.compile(r"[ \t\f\r]*")
+_NAMES: Final[list[str]] = [""] * (_MASTER.groups + 1)
+for _name, _index in _MASTER.groupindex.items():
+    _NAMES[_index] = "MINUS" if _name == "MINUS2" else "$END" if _name == "END" else _name
 
 _CHARACTER_HINTS: Final[dict[str, str]] = {
     '"': "strings are written in single quotes: 'Lavadora'",
@@ -101,56 +122,59 @@ def _describe(char: str) -> str:
     return f"U+{ord(char):04X}"
 
 
-def tokenize(text: str, filename: str = "<contract>") -> Iterator[Token]:
-    """Yield the tokens of ``text``; raise ContractError at the first bad character."""
+def _error(line: int, column: int, message: str, filename: str, **extra: str) -> ContractError:
+    return ContractError([Diagnostic(Severity.ERROR, line, column, message, **extra)], filename)
+
+
+def tokenize(text: str, filename: str = "<contract>") -> list[Token]:
+    """The tokens of ``text``, then an END token after the last character.
+
+    Raise ContractError at the first character that starts no token.
+    """
+    tokens: list[Token] = []
+    emit = tokens.append
     match = _MASTER.match
+    names = _NAMES
     keywords = KEYWORDS
     pos = 0
     line = 1
     line_start = 0
-    end = len(text)
-    while pos < end:
+    while True:
         found = match(text, pos)
-        column = pos - line_start + 1
         if found is None:
+            pos = _BLANKS.match(text, pos).end()  # type: ignore[union-attr]
             char = text[pos]
-            raise ContractError(
-                [
-                    Diagnostic(
-                        Severity.ERROR,
-                        line,
-                        column,
-                        f"unexpected character {_describe(char)}",
-                        hint=_CHARACTER_HINTS.get(char),
-                    )
-                ],
+            raise _error(
+                line,
+                pos - line_start + 1,
+                f"unexpected character {_describe(char)}",
                 filename,
+                **({"hint": _CHARACTER_HINTS[char]} if char in _CHARACTER_HINTS else {}),
             )
-        kind = found.lastgroup
-        value = found.group()
-        next_pos = found.end()
+        index = found.lastindex
+        assert index is not None  # every alternative is a named group
+        start, pos = found.span(index)
+        kind = names[index]
         if kind == "WORD":
-            kind = keywords.get(value.lower(), "WORD")
-        elif kind == "MINUS2":
-            kind = "MINUS"
-        elif kind == "OPEN_STRING":
-            raise ContractError(
-                [
-                    Diagnostic(
-                        Severity.ERROR,
-                        line,
-                        column,
-                        "this string is not closed on its line",
-                        expected="a closing single quote (')",
-                        hint="write a quote inside a string as two quotes: 'Juan''s'",
-                    )
-                ],
-                filename,
-            )
-        if kind not in _SKIP:
-            assert kind is not None  # every alternative is a named group
-            yield Token(kind, value, pos, line, column, line, column + len(value), next_pos)
-        if kind == "_NL":
+            value = text[start:pos]
+            emit(Token(keywords.get(value.lower(), "WORD"), value, line, start - line_start + 1))
+        elif kind == "_NL":
+            emit(Token(kind, "\n", line, start - line_start + 1))
             line += 1
-            line_start = next_pos
-        pos = next_pos
+            line_start = pos
+        elif kind == "COMMENT":
+            continue
+        elif kind == "$END":
+            emit(Token(END, "", line, start - line_start + 1))
+            return tokens
+        elif kind == "OPEN_STRING":
+            raise _error(
+                line,
+                start - line_start + 1,
+                "this string is not closed on its line",
+                filename,
+                expected="a closing single quote (')",
+                hint="write a quote inside a string as two quotes: 'Juan''s'",
+            )
+        else:
+            emit(Token(kind, text[start:pos], line, start - line_start + 1))

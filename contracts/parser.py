@@ -1,25 +1,27 @@
 """Syntax: source text to a raw tree of clauses, with positions.
 
-``grammar.lark`` is the grammar; lark builds the LALR(1) tables from it once
-per process and drives them with tokens from :mod:`contracts.lexer`. A small
-transformer, called by the parser at each reduction, builds the raw tree; the
-checker (:mod:`contracts.checker`) turns that into a :class:`Contract`.
+``grammar.lark`` is the grammar. lark checks it and builds its LALR(1) tables
+once per process, with the reduction callbacks that call :class:`_Builder`.
+:func:`parse_raw` runs those tables over the tokens of :mod:`contracts.lexer`
+in a short loop of its own (lark's general-purpose loop costs about twice as
+much per token, see ``docs/performance.md``). The checker
+(:mod:`contracts.checker`) turns the raw tree into a :class:`Contract`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
+from operator import itemgetter
 from typing import Final, cast
 
-from lark import Lark, Token, Transformer
-from lark.common import LexerConf
-from lark.exceptions import LarkError, UnexpectedEOF, UnexpectedInput, UnexpectedToken
-from lark.lexer import Lexer
+from lark import Lark, Transformer
+from lark.parse_tree_builder import ExpandSingleChild
+from lark.parsers.lalr_analysis import Shift
 
 from contracts.errors import ContractError, Diagnostic, Severity, did_you_mean
-from contracts.lexer import tokenize
+from contracts.lexer import END, Token, tokenize
 
 MAX_SOURCE_BYTES: Final = 64 * 1024
 MAX_CONDITION_DEPTH: Final = 24
@@ -152,10 +154,6 @@ class RawRule:
 type RawItem = RawClause | RawRule
 
 
-def _tokens(children: list[object]) -> list[Token]:
-    return [c for c in children if isinstance(c, Token)]
-
-
 def _depth_of(node: RawCondition) -> int:
     return node.depth
 
@@ -179,8 +177,18 @@ def _nested(depth: int, at: Token) -> int:
 class _Builder(Transformer[Token, list[RawItem]]):
     """Builds the raw tree at each reduction (embedded in the LALR parser)."""
 
-    def start(self, children: list[RawItem | None]) -> list[RawItem]:
-        return [c for c in children if c is not None]
+    def start(self, children: list[list[RawItem]]) -> list[RawItem]:
+        return children[0]
+
+    def first_line(self, children: list[RawItem]) -> list[RawItem]:
+        return children
+
+    def next_line(self, children: list[object]) -> list[RawItem]:
+        items = children[0]
+        assert isinstance(items, list)
+        if len(children) > 1:
+            items.append(children[1])
+        return items
 
     def _clause(self, kind: str, children: list[object]) -> RawClause:
         keyword = children[0]
@@ -250,10 +258,24 @@ class _Builder(Transformer[Token, list[RawItem]]):
             otherwise,
         )
 
-    def body(self, children: list[RawAction]) -> list[RawAction]:
-        return list(children)
+    def body_empty(self, _children: list[object]) -> list[RawAction]:
+        return []
 
-    def _bool(self, children: list[object], is_and: bool) -> RawBool:
+    def body_action(self, children: list[object]) -> list[RawAction]:
+        actions, action = children
+        assert isinstance(actions, list)
+        assert isinstance(action, RawAction)
+        actions.append(action)
+        return actions
+
+    def body_newline(self, children: list[object]) -> list[RawAction]:
+        actions = children[0]
+        assert isinstance(actions, list)
+        return actions
+
+    def _bool(self, children: list[object], is_and: bool) -> RawCondition:
+        if len(children) == 1:  # a lone operand, no AND/OR
+            return children[0]  # type: ignore[return-value]
         items: list[RawCondition] = []
         depth = 0
         at: Token | None = None
@@ -270,10 +292,10 @@ class _Builder(Transformer[Token, list[RawItem]]):
         assert at is not None
         return RawBool(is_and, items, _nested(depth + 1, at))
 
-    def or_cond(self, children: list[object]) -> RawBool:
+    def or_cond(self, children: list[object]) -> RawCondition:
         return self._bool(children, is_and=False)
 
-    def and_cond(self, children: list[object]) -> RawBool:
+    def and_cond(self, children: list[object]) -> RawCondition:
         return self._bool(children, is_and=True)
 
     def negation(self, children: list[object]) -> RawNot:
@@ -339,23 +361,59 @@ def _is(node: object, kind: str) -> bool:
     return isinstance(node, Token) and node.type == kind
 
 
-class _TokenStream(Lexer):
-    """Hands lark the tokens of :func:`contracts.lexer.tokenize`."""
-
-    def __init__(self, conf: LexerConf) -> None:
-        self.conf = conf
-
-    def lex(self, data: str) -> Iterator[Token]:  # type: ignore[override]
-        return tokenize(data)
-
-
-_PARSER: Final = Lark(
+# Terminals are %declare'd in the grammar (they come from contracts.lexer), so
+# lark's own lexer is never used; it only builds the tables and callbacks.
+_LARK: Final = Lark(
     resources.files("contracts").joinpath("grammar.lark").read_text(encoding="utf-8"),
     parser="lalr",
-    lexer=_TokenStream,
+    lexer="basic",
     transformer=_Builder(),
     maybe_placeholders=True,
 )
+
+
+type _Callback = Callable[[list[object]], object]
+type _Reduce = tuple[int, _Callback, str]
+
+
+def _tables() -> tuple[dict[int, dict[str, int | _Reduce]], dict[int, dict[str, int]], int, int]:
+    """lark's LALR tables with plain-string keys.
+
+    ``actions[state][terminal]`` is the next state (shift) or a reduction
+    ``(size, callback, rule name)``; ``goto[state][rule name]`` is the state
+    after a reduction. lark names rules with its own Token type, whose
+    comparisons run in Python; plain strings keep every lookup in C.
+    """
+    parser = _LARK.parser.parser.parser
+    table = parser.parse_table
+    actions: dict[int, dict[str, int | _Reduce]] = {}
+    goto: dict[int, dict[str, int]] = {}
+    for state, row in table.states.items():
+        actions[state] = {}
+        goto[state] = {}
+        for symbol, (action, arg) in row.items():
+            name = str(symbol)
+            if name.isupper() or name.startswith("$") or name == "_NL":
+                if action is Shift:
+                    actions[state][name] = arg
+                else:
+                    rule = arg
+                    callback = parser.callbacks[rule]
+                    if (
+                        isinstance(callback, ExpandSingleChild)
+                        and len(rule.expansion) == 1
+                        and not getattr(rule.expansion[0], "filter_out", False)
+                        and not str(rule.expansion[0].name).startswith("_")
+                    ):
+                        # A one-symbol ``?rule`` returns its child: do it in C.
+                        callback = itemgetter(0)
+                    actions[state][name] = (len(rule.expansion), callback, str(rule.origin.name))
+            else:
+                goto[state][name] = arg
+    return actions, goto, table.start_states["start"], table.end_states["start"]
+
+
+_ACTIONS, _GOTO, _START, _END_STATE = _tables()
 
 # ---------------------------------------------------------------------------
 # Syntax errors people can act on
@@ -473,45 +531,19 @@ def _end_position(text: str) -> tuple[int, int]:
     return line, column
 
 
-def _syntax_error(err: UnexpectedInput, text: str, filename: str) -> ContractError:
-    if isinstance(err, UnexpectedToken):
-        token = err.token
-        expected = set(err.expected)
-        if token.type == "$END":
-            line, column = _end_position(text)
-        else:
-            line, column = token.line or 1, token.column or 1
-        message = f"unexpected {_describe_token(token)}"
-        return ContractError(
-            [
-                Diagnostic(
-                    Severity.ERROR,
-                    line,
-                    column,
-                    message,
-                    expected=_expected_text(expected),
-                    hint=_hint(token, expected),
-                )
-            ],
-            filename,
-        )
-    if isinstance(err, UnexpectedEOF):
-        line, column = _end_position(text)
-        return ContractError(
-            [
-                Diagnostic(
-                    Severity.ERROR,
-                    line,
-                    column,
-                    "unexpected end of contract",
-                    expected=_expected_text(set(err.expected)),
-                )
-            ],
-            filename,
-        )
-    line, column = getattr(err, "line", 1) or 1, getattr(err, "column", 1) or 1
+def _syntax_error(token: Token, expected: set[str], filename: str) -> ContractError:
     return ContractError(
-        [Diagnostic(Severity.ERROR, line, column, f"cannot parse: {err}")], filename
+        [
+            Diagnostic(
+                Severity.ERROR,
+                token.line,
+                token.column,
+                f"unexpected {_describe_token(token)}",
+                expected=_expected_text(expected),
+                hint=_hint(token, expected),
+            )
+        ],
+        filename,
     )
 
 
@@ -578,15 +610,48 @@ def decode(source: str | bytes, filename: str = "<contract>") -> str:
 
 
 def parse_raw(text: str, filename: str = "<contract>") -> list[RawItem]:
-    """The raw clauses of ``text``, or ContractError at the first syntax error."""
+    """The raw clauses of ``text``, or ContractError at the first syntax error.
+
+    ``state`` is the automaton's current state; ``below`` holds the states
+    under it, one per symbol in ``values``.
+    """
+    actions = _ACTIONS
+    goto = _GOTO
+    end_state = _END_STATE
+    state = _START
+    row = actions[state]
+    below: list[int] = []
+    values: list[object] = []
     try:
-        result = _PARSER.parse(text)
+        for token in tokenize(text, filename):
+            kind = token.type
+            while True:
+                step = row.get(kind)
+                if step.__class__ is int:
+                    below.append(state)
+                    values.append(token)
+                    state = step
+                    row = actions[state]
+                    break
+                if step is None:
+                    expected = {name for name in row if name.isupper()}
+                    raise _syntax_error(token, expected, filename)
+                size, callback, origin = step  # type: ignore[misc]
+                if size:
+                    children = values[-size:]
+                    del values[-size:]
+                    state = below[-size]
+                    del below[-size:]
+                else:
+                    children = []
+                values.append(callback(children))
+                below.append(state)
+                state = goto[state][origin]
+                row = actions[state]
+                if state == end_state and kind == END:
+                    return cast(list[RawItem], values[-1])
     except ContractError as err:
         raise ContractError(err.diagnostics, filename) from None
-    except UnexpectedInput as err:
-        raise _syntax_error(err, text, filename) from None
-    except LarkError as err:  # pragma: no cover - lark's other errors are grammar bugs
-        raise ContractError(
-            [Diagnostic(Severity.ERROR, 1, 1, f"cannot parse: {err}")], filename
-        ) from None
-    return cast(list[RawItem], result)
+    # tokenize() always ends with END, and END either completes the parse or
+    # raises a syntax error above.
+    raise AssertionError("unreachable: the token stream ended without END")  # pragma: no cover

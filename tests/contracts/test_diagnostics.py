@@ -46,6 +46,27 @@ def only_error(source: str | bytes) -> tuple[int, int, str, str | None, str | No
             None,
         ),
         (
+            "Contract 'x'\nValid from 2023/02/29 00:00:00 to 2027/01/01 00:00:00\n" + TAIL,
+            2,
+            12,
+            "2023/02/29 is not a calendar date: February 2023 has 28 days",
+            None,
+        ),
+        (
+            "Contract 'x'\nValid from 2026/01/00 00:00:00 to 2027/01/01 00:00:00\n" + TAIL,
+            2,
+            12,
+            "2026/01/00 is not a calendar date: January 2026 has 31 days",
+            "the last day is 2026/01/31",
+        ),
+        (
+            "Contract 'x'\nValid from 0000/01/01 00:00:00 to 2027/01/01 00:00:00\n" + TAIL,
+            2,
+            12,
+            "0000/01/01 is not a calendar date: there is no year 0",
+            None,
+        ),
+        (
             "Contract 'x'\nValid from 2026/01/01 24:00:00 to 2027/01/01 00:00:00\n" + TAIL,
             2,
             23,
@@ -87,6 +108,85 @@ def only_error(source: str | bytes) -> tuple[int, int, str, str | None, str | No
             None,
         ),
         (HEAD + "Devices: 'A', 'A'\n" + TAIL, 3, 15, "device 'A' is declared twice", None),
+        (HEAD + "Devices: 'A', ' '\n" + TAIL, 3, 15, "a device name is empty", None),
+        (
+            HEAD + "DemandResponse true shed 'A', 'A'\n" + TAIL,
+            3,
+            31,
+            "device 'A' is listed twice",
+            None,
+        ),
+        (HEAD + "DemandResponse true shed ''\n" + TAIL, 3, 26, "a device name is empty", None),
+        (
+            HEAD + "IF Price < 3 THEN TURN ON DEVICE '' ENDIF\n" + TAIL,
+            3,
+            34,
+            "a device name is empty",
+            None,
+        ),
+        (
+            HEAD + "Devices: 'A'\nIF Price < 3 THEN TURN ON DEVICE '' ENDIF\n" + TAIL,
+            4,
+            34,
+            "a device name is empty",
+            None,
+        ),
+        (
+            HEAD + "IF Weekday = 3 THEN NOTIFY 'x' ENDIF\n" + TAIL,
+            3,
+            14,
+            "Weekday is compared with a day",
+            None,
+        ),
+        (
+            HEAD + "IF Price < 22:00 THEN NOTIFY 'x' ENDIF\n" + TAIL,
+            3,
+            12,
+            "Price is a price, not a time of day",
+            None,
+        ),
+        (
+            HEAD + "IF Price < cheap THEN NOTIFY 'x' ENDIF\n" + TAIL,
+            3,
+            12,
+            "unknown variable 'cheap'",
+            None,
+        ),
+        (
+            HEAD + "IF Foo IN 10:00-12:00 THEN NOTIFY 'x' ENDIF\n" + TAIL,
+            3,
+            4,
+            "unknown variable 'Foo'",
+            None,
+        ),
+        (
+            HEAD + "IF Time IN 25:00-06:00 THEN NOTIFY 'x' ENDIF\n" + TAIL,
+            3,
+            12,
+            "25:00 is not a time of day",
+            None,
+        ),
+        (
+            HEAD + "IF Service < Service THEN NOTIFY 'x' ENDIF\n" + TAIL,
+            3,
+            12,
+            "service status values are compared with = or !=",
+            None,
+        ),
+        (
+            HEAD + "IF Price < 3 THEN SELL SURPLUS AT MIN 1.1234567 ENDIF\n" + TAIL,
+            3,
+            39,
+            "1.1234567 has too many digits",
+            None,
+        ),
+        (
+            HEAD + "IF Price < 3 THEN BUY 1.1234567 kWh AT MAX 3 ENDIF\n" + TAIL,
+            3,
+            23,
+            "1.1234567 has too many digits",
+            None,
+        ),
         # units and types
         (
             HEAD + "IF Price < 500 W THEN NOTIFY 'x' ENDIF\n" + TAIL,
@@ -469,6 +569,10 @@ def test_syntax_errors(
         assert expected is not None
         assert expected_part in expected
     assert found_hint == hint
+
+
+def test_leap_days_are_calendar_dates() -> None:
+    assert check("Contract 'x'\nValid from 2024/02/29 00:00:00 to 2027/01/01 00:00:00\n" + TAIL).ok
 
 
 def test_missing_clauses_are_each_reported() -> None:

@@ -247,6 +247,9 @@ def test_and_is_false_when_any_part_is_false_even_with_unknowns() -> None:
         ("Surplus > 0 W", {"production_w": 500, "consumption_w": 1000}, False),
         ("Surplus > 0.2 kWh", {"production_wh": 500, "consumption_wh": 100}, True),
         ("Production > Consumption", {"production_w": 600, "consumption_w": 500}, True),
+        ("ExportPrice > Price", {"export_price": Decimal(2)}, False),  # price unknown
+        ("ExportPrice > Price", {"export_price": Decimal(2), "import_price": Decimal(1)}, True),
+        ("Time = 12:00", {}, True),
         ("3 > Price", {"import_price": Decimal(2)}, True),
         ("3 > Price", {"import_price": Decimal(4)}, False),
         ("ExportPrice >= 1500 MXN/MWh", {"export_price": Decimal("1.5")}, True),

@@ -255,3 +255,20 @@ def test_contract_without_action_is_a_usage_error(capsys: pytest.CaptureFixture[
         main(["contract"])
     assert info.value.code == 2
     assert "ACTION" in capsys.readouterr().err
+
+
+def test_explain_prints_the_whole_state_and_no_actions(
+    capsys: pytest.CaptureFixture[str], ok_file: Path
+) -> None:
+    status, out, _err = run(
+        capsys, "contract", "explain", str(ok_file), "--event", "reconnection",
+        "--at", "2019/08/05 12:00:00", "--price", "3.5", "--export-price", "1.2",
+        "--battery", "80", "--consumption", "400", "--production", "100",
+    )  # fmt: skip
+    assert status == 0
+    assert (
+        "state: price 3.5 MXN/kWh, export price 1.2 MXN/kWh, consumption 400 W / 0 Wh, "
+        "production 100 W / 0 Wh, DR level 0, battery 80 %, service connected"
+    ) in out
+    assert "rule at line 7: false" in out
+    assert out.endswith("actions: none\n")
