@@ -18,6 +18,7 @@ from typing import TextIO
 
 from contracts import (
     CheckResult,
+    Contract,
     Event,
     MeterState,
     check,
@@ -94,9 +95,9 @@ def _write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def run_fmt(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """``contract fmt FILE [--write]``."""
-    source = _read(args.file)
+def _load(name: str, err: TextIO) -> tuple[_Source, Contract] | int:
+    """Read and check one file; on failure report it and return the exit status."""
+    source = _read(name)
     if source.data is None:
         err.write(f"{source.shown}: cannot read: {source.error}\n")
         return EXIT_IO
@@ -104,7 +105,16 @@ def run_fmt(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     _report(result, source.shown, err)
     if result.contract is None:
         return EXIT_INVALID
-    text = format_contract(result.contract)
+    return source, result.contract
+
+
+def run_fmt(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``contract fmt FILE [--write]``."""
+    loaded = _load(args.file, err)
+    if isinstance(loaded, int):
+        return loaded
+    source, contract = loaded
+    text = format_contract(contract)
     if not args.write:
         out.write(text)
         return EXIT_OK
@@ -193,15 +203,10 @@ def _describe_state(state: MeterState) -> str:
 
 def run_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``contract explain FILE --event EVENT [state options]``."""
-    source = _read(args.file)
-    if source.data is None:
-        err.write(f"{source.shown}: cannot read: {source.error}\n")
-        return EXIT_IO
-    result = check(source.data, source.shown)
-    _report(result, source.shown, err)
-    contract = result.contract
-    if contract is None:
-        return EXIT_INVALID
+    loaded = _load(args.file, err)
+    if isinstance(loaded, int):
+        return loaded
+    _source, contract = loaded
     event = Event(args.event)
     state = _state(args, event)
     evaluation = compile_contract(contract).evaluate(state, event)
