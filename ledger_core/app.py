@@ -1,0 +1,695 @@
+"""The ledger application: a deterministic state machine with the shape of an ABCI app.
+
+``check_tx`` judges a transaction against the state plus the mempool's earlier
+transactions; ``begin_block`` / ``deliver_tx`` / ``end_block`` execute an
+ordered block; ``commit`` makes the block's writes the new state and returns
+the app hash; ``query`` answers with a proof against that hash.
+
+The application reads no clock and no randomness and holds no floats: block
+time comes from the block, and every amount is an integer (centavos, Wh,
+10^-4 MXN/kWh, Unix seconds). Given the same genesis and the same blocks, every
+node computes the same state and the same app hash.
+
+Envelope rules (every transaction): the chain id matches, the signer is a
+registered, active account, the signature is the signer's, and the nonce is
+larger than the signer's last. A transaction that passes them consumes its
+nonce even if its body is then refused, so nothing applies twice.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from contracts import ContractError, content_hash, format_contract, parse
+from ledger_core import codec
+from ledger_core.commitment import Proof, StateCommitment
+from ledger_core.crypto import address_of
+from ledger_core.genesis import Genesis
+from ledger_core.tx import Role, Tx, TxType
+
+type Value = codec.Value
+type Event = dict[str, Value]
+
+OK: Final = "ok"
+
+
+class Rejected(Exception):  # noqa: N818 - a verdict, not a crash
+    """A transaction refused by the rules; ``code`` is stable, ``message`` says why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(f"{code}: {message}")
+
+
+@dataclass(frozen=True, slots=True)
+class TxResult:
+    """The outcome of one transaction."""
+
+    code: str
+    message: str = ""
+    events: tuple[Event, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when the transaction was applied."""
+        return self.code == OK
+
+
+@dataclass(frozen=True, slots=True)
+class BlockContext:
+    """What the block tells the application: its height and time."""
+
+    height: int
+    time: int
+
+
+class Overlay:
+    """Writes on top of a base mapping, kept until they are committed or dropped."""
+
+    __slots__ = ("base", "writes")
+
+    def __init__(self, base: Mapping[str, Value]) -> None:
+        self.base = base
+        self.writes: dict[str, Value | None] = {}
+
+    def get(self, key: str) -> Value | None:
+        if key in self.writes:
+            return self.writes[key]
+        return self.base.get(key)
+
+    def put(self, key: str, value: Value | None) -> None:
+        self.writes[key] = value
+
+    def child(self) -> Overlay:
+        """A nested overlay whose writes fold into this one on success."""
+        return Overlay(self)  # type: ignore[arg-type]
+
+    def fold_into_parent(self, parent: Overlay) -> None:
+        parent.writes.update(self.writes)
+
+
+def _key_time(seconds: int) -> str:
+    return f"{seconds:012d}"
+
+
+@dataclass
+class Application:
+    """The state machine of one chain."""
+
+    genesis: Genesis
+    state: dict[str, Value] = field(default_factory=dict)
+    height: int = 0
+    last_block_time: int = 0
+    _commitment: StateCommitment = field(default_factory=StateCommitment)
+    _check: Overlay | None = None
+    _block: Overlay | None = None
+    _context: BlockContext | None = None
+    _block_events: list[Event] = field(default_factory=list)
+    _expiry: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.state:
+            self.last_block_time = self.genesis.genesis_time
+            for operator in self.genesis.operators:
+                self.state[f"acct/{operator.address}"] = {
+                    "public_key": operator.public_key.hex(),
+                    "role": "operator",
+                    "roles": list(operator.roles),
+                    "status": "active",
+                    "since": 0,
+                }
+                self.state[f"bal/{operator.address}"] = 0
+            self.state["total/deposits"] = 0
+            self.state["total/withdrawals"] = 0
+        for key, value in self.state.items():
+            self._commitment.set(key, value)
+        # Contracts by the local time their window closes, for end_block.
+        self._expiry = sorted(k for k in self.state if k.startswith("expiry/"))
+        self._check = Overlay(self.state)
+
+    # -- ABCI-shaped interface ------------------------------------------------
+
+    @property
+    def app_hash(self) -> bytes:
+        """The root over the committed state."""
+        return self._commitment.root()
+
+    def check_tx(self, tx: Tx) -> TxResult:
+        """Judge ``tx`` against the state plus the mempool's earlier transactions."""
+        assert self._check is not None
+        context = BlockContext(self.height + 1, self.last_block_time)
+        return self._run(self._check, tx, context)
+
+    def begin_block(self, context: BlockContext) -> None:
+        """Start executing block ``context.height``."""
+        if context.height != self.height + 1:
+            raise ValueError(f"block {context.height} after {self.height}")
+        if context.time < self.last_block_time:
+            raise ValueError("block time goes backwards")
+        self._context = context
+        self._block = Overlay(self.state)
+        self._block_events = []
+
+    def deliver_tx(self, tx: Tx) -> TxResult:
+        """Execute one transaction of the current block."""
+        assert self._block is not None, "begin_block first"
+        assert self._context is not None, "begin_block first"
+        return self._run(self._block, tx, self._context)
+
+    def end_block(self) -> tuple[Event, ...]:
+        """Expire contracts whose window has closed; the block's own events."""
+        assert self._block is not None, "begin_block first"
+        assert self._context is not None, "begin_block first"
+        upto = f"expiry/{_key_time(self._local(self._context.time))}"
+        due = set(self._expiry[: bisect.bisect_left(self._expiry, upto)])
+        due |= {k for k, v in self._block.writes.items() if k.startswith("expiry/") and k < upto}
+        events: list[Event] = []
+        for key in sorted(due):
+            if self._block.get(key) is None:
+                continue
+            contract_id = key.rsplit("/", 1)[1]
+            record = self._block.get(f"contract/{contract_id}")
+            assert isinstance(record, dict)
+            if record["status"] in ("active", "proposed"):
+                record = {**record, "status": "expired"}
+                self._block.put(f"contract/{contract_id}", record)
+                events.append({"type": "contract_expired", "contract_id": contract_id})
+            self._block.put(key, None)
+        self._block_events.extend(events)
+        return tuple(events)
+
+    def commit(self) -> tuple[bytes, dict[str, Value | None]]:
+        """Make the block's writes the state; the new app hash and the writes."""
+        assert self._block is not None, "begin_block first"
+        assert self._context is not None, "begin_block first"
+        writes = self._block.writes
+        for key, value in writes.items():
+            if value is None:
+                if self.state.pop(key, None) is not None and key.startswith("expiry/"):
+                    self._expiry.pop(bisect.bisect_left(self._expiry, key))
+            else:
+                if key not in self.state and key.startswith("expiry/"):
+                    bisect.insort(self._expiry, key)
+                self.state[key] = value
+            self._commitment.set(key, value)
+        self.height = self._context.height
+        self.last_block_time = self._context.time
+        self._block = None
+        self._context = None
+        self._check = Overlay(self.state)
+        return self.app_hash, writes
+
+    def query(self, key: str) -> tuple[Value | None, Proof | None]:
+        """A committed value and its proof against :attr:`app_hash`."""
+        return self.state.get(key), self._commitment.prove(key)
+
+    # -- helpers --------------------------------------------------------------
+
+    def _local(self, seconds: int) -> int:
+        """Unix seconds shifted to the market's local civil time."""
+        return seconds + self.genesis.params.utc_offset_minutes * 60
+
+    def local_datetime(self, seconds: int) -> datetime:
+        """Block time as the naive local datetime that contracts use."""
+        shifted = datetime.fromtimestamp(seconds, tz=UTC) + timedelta(
+            minutes=self.genesis.params.utc_offset_minutes
+        )
+        return shifted.replace(tzinfo=None)
+
+    def _run(self, overlay: Overlay, tx: Tx, context: BlockContext) -> TxResult:
+        try:
+            account = self._envelope(overlay, tx)
+        except Rejected as err:
+            return TxResult(err.code, err.message)
+        overlay.put(f"nonce/{tx.signer}", tx.nonce)
+        work = overlay.child()
+        try:
+            events = _HANDLERS[tx.type](self, work, tx, account, context)
+        except Rejected as err:
+            return TxResult(err.code, err.message)
+        work.fold_into_parent(overlay)
+        return TxResult(OK, "", tuple(events))
+
+    def _envelope(self, state: Overlay, tx: Tx) -> dict[str, Value]:
+        if tx.chain_id != self.genesis.chain_id:
+            raise Rejected(
+                "wrong_chain", f"chain id {tx.chain_id!r} is not {self.genesis.chain_id!r}"
+            )
+        account = state.get(f"acct/{tx.signer}")
+        if not isinstance(account, dict):
+            raise Rejected("unknown_signer", f"{tx.signer} is not a registered participant")
+        if account["status"] != "active":
+            raise Rejected("revoked_signer", f"{tx.signer} has been revoked")
+        public_key = bytes.fromhex(str(account["public_key"]))
+        if not tx.verify_signature(public_key):
+            raise Rejected("bad_signature", "the signature is not the signer's")
+        last = state.get(f"nonce/{tx.signer}")
+        last_nonce = last if isinstance(last, int) else 0
+        if tx.nonce <= last_nonce:
+            raise Rejected("stale_nonce", f"nonce {tx.nonce} is not above {last_nonce}")
+        return account
+
+
+# -- permissions ------------------------------------------------------------------
+
+
+def _require_operator(account: Mapping[str, Value], *roles: str) -> None:
+    held = account.get("roles")
+    if account.get("role") != "operator" or not isinstance(held, list):
+        raise Rejected("not_permitted", "only an operator may do this")
+    if roles and not any(role in held for role in roles):
+        raise Rejected("not_permitted", "only the " + " or ".join(roles) + " may do this")
+
+
+def _require_participant(account: Mapping[str, Value]) -> None:
+    if account.get("role") == Role.METER:
+        raise Rejected("not_permitted", "a meter may only send interval reports")
+
+
+def _active_account(state: Overlay, address: str, what: str) -> dict[str, Value]:
+    account = state.get(f"acct/{address}")
+    if not isinstance(account, dict):
+        raise Rejected("unknown_account", f"{what} {address} is not registered")
+    if account["status"] != "active":
+        raise Rejected("revoked_account", f"{what} {address} has been revoked")
+    return account
+
+
+def _int_at(state: Overlay, key: str) -> int:
+    value = state.get(key)
+    return value if isinstance(value, int) else 0
+
+
+def _str_of(body: Mapping[str, Value], name: str) -> str:
+    value = body[name]
+    assert isinstance(value, str)
+    return value
+
+
+def _int_of(body: Mapping[str, Value], name: str) -> int:
+    value = body[name]
+    assert isinstance(value, int)
+    return value
+
+
+# -- membership -------------------------------------------------------------------
+
+
+def _register(
+    app: Application, state: Overlay, tx: Tx, account: dict[str, Value], ctx: BlockContext
+) -> list[Event]:
+    _require_operator(account)
+    public_key = _str_of(tx.body, "public_key")
+    address = address_of(bytes.fromhex(public_key))
+    if state.get(f"acct/{address}") is not None:
+        raise Rejected("already_registered", f"{address} is already registered")
+    role = _str_of(tx.body, "role")
+    state.put(
+        f"acct/{address}",
+        {"public_key": public_key, "role": role, "status": "active", "since": ctx.height},
+    )
+    state.put(f"bal/{address}", 0)
+    return [{"type": "participant_registered", "address": address, "role": role}]
+
+
+def _revoke(
+    app: Application, state: Overlay, tx: Tx, account: dict[str, Value], ctx: BlockContext
+) -> list[Event]:
+    _require_operator(account)
+    address = _str_of(tx.body, "address")
+    target = _active_account(state, address, "participant")
+    if target.get("role") == "operator":
+        raise Rejected("not_permitted", "operators are set by genesis")
+    state.put(f"acct/{address}", {**target, "status": "revoked", "revoked": ctx.height})
+    return [{"type": "participant_revoked", "address": address}]
+
+
+def _bind_meter(
+    app: Application, state: Overlay, tx: Tx, account: dict[str, Value], ctx: BlockContext
+) -> list[Event]:
+    _require_operator(account)
+    owner = _str_of(tx.body, "participant")
+    owner_account = _active_account(state, owner, "participant")
+    if owner_account.get("role") in (Role.METER, "operator"):
+        raise Rejected("not_permitted", "a meter is bound to a participant")
+    public_key = _str_of(tx.body, "meter_public_key")
+    meter = address_of(bytes.fromhex(public_key))
+    existing = state.get(f"acct/{meter}")
+    if existing is not None:
+        raise Rejected("already_registered", f"meter {meter} is already registered")
+    state.put(
+        f"acct/{meter}",
+        {
+            "public_key": public_key,
+            "role": str(Role.METER),
+            "owner": owner,
+            "status": "active",
+            "since": ctx.height,
+        },
+    )
+    return [{"type": "meter_bound", "meter": meter, "participant": owner}]
+
+
+# -- contracts --------------------------------------------------------------------
+
+
+def _resolve_parties(
+    app: Application, state: Overlay, proposer: str, parties: list[str]
+) -> list[str]:
+    signers = [proposer]
+    for party in parties:
+        if party in ("ISO", "SUPPLIER", "DSO"):
+            address = app.genesis.operator_for(party).address
+        elif party in ("RETAILER", "AGGREGATOR"):
+            raise Rejected(
+                "unknown_party",
+                f"the role {party} has no account on this chain; name it by address",
+            )
+        else:
+            address = party
+            _active_account(state, address, "party")
+        if address not in signers:
+            signers.append(address)
+    return signers
+
+
+def _contract_propose(
+    app: Application, state: Overlay, tx: Tx, account: dict[str, Value], ctx: BlockContext
+) -> list[Event]:
+    _require_participant(account)
+    source = _str_of(tx.body, "source")
+    try:
+        contract = parse(source, "contract")
+    except ContractError as err:
+        raise Rejected("invalid_contract", err.render()) from None
+    canonical = format_contract(contract)
+    if canonical != source:
+        raise Rejected(
+            "not_canonical", "submit the canonical text (transactiva contract fmt) of the contract"
+        )
+    contract_id = content_hash(contract)
+    if state.get(f"contract/{contract_id}") is not None:
+        raise Rejected("duplicate_contract", f"contract {contract_id} already exists")
+    now_local = app.local_datetime(ctx.time)
+    if contract.valid_to <= now_local:
+        raise Rejected("expired_contract", "the validity window has already ended")
+    names = [p.name for p in contract.parties]
+    signers = _resolve_parties(app, state, tx.signer, names)
+    valid_to = int((contract.valid_to - datetime(1970, 1, 1)).total_seconds())  # noqa: DTZ001
+    record: dict[str, Value] = {
+        "name": contract.name,
+        "source": source,
+        "proposer": tx.signer,
+        "signers": list(signers),
+        "signed": [tx.signer],
+        "revoke": [],
+        "status": "proposed",
+        "proposed_height": ctx.height,
+        "valid_to_local": valid_to,
+    }
+    events: list[Event] = [{"type": "contract_proposed", "contract_id": contract_id}]
+    if len(signers) == 1:
+        _activate(record, ctx, events, contract_id)
+    state.put(f"contract/{contract_id}", record)
+    state.put(f"expiry/{_key_time(valid_to)}/{contract_id}", 1)
+    return events
+
+
+def _activate(record: dict[str, Value], ctx: BlockContext, events: list[Event], cid: str) -> None:
+    record["status"] = "active"
+    record["activated_height"] = ctx.height
+    record["activated_time"] = ctx.time
+    events.append({"type": "contract_activated", "contract_id": cid})
+
+
+def _contract_record(state: Overlay, contract_id: str) -> dict[str, Value]:
+    record = state.get(f"contract/{contract_id}")
+    if not isinstance(record, dict):
+        raise Rejected("unknown_contract", f"no contract {contract_id}")
+    return dict(record)
+
+
+def _contract_sign(
+    app: Application, state: Overlay, tx: Tx, account: dict[str, Value], ctx: BlockContext
+) -> list[Event]:
+    contract_id = _str_of(tx.body, "contract_id")
+    record = _contract_record(state, contract_id)
+    if record["status"] != "proposed":
+        raise Rejected("not_proposed", f"the contract is {record['status']}")
+    signers, signed = record["signers"], record["signed"]
+    assert isinstance(signers, list)
+    assert isinstance(signed, list)
+    if tx.signer not in signers:
+        raise Rejected("not_a_party", "the signer is not a party to this contract")
+    if tx.signer in signed:
+        raise Rejected("already_signed", "the signer has already signed")
+    record["signed"] = [*signed, tx.signer]
+    events: list[Event] = [
+        {"type": "contract_signed", "contract_id": contract_id, "party": tx.signer}
+    ]
+    if set(record["signed"]) == set(signers):  # type: ignore[arg-type]
+        _activate(record, ctx, events, contract_id)
+    state.put(f"contract/{contract_id}", record)
+    return events
+
+
+def _contract_revoke(
+    app: Application, state: Overlay, tx: Tx, account: dict[str, Value], ctx: BlockContext
+) -> list[Event]:
+    contract_id = _str_of(tx.body, "contract_id")
+    record = _contract_record(state, contract_id)
+    if record["status"] not in ("proposed", "active"):
+        raise Rejected("not_revocable", f"the contract is {record['status']}")
+    signers, votes = record["signers"], record["revoke"]
+    assert isinstance(signers, list)
+    assert isinstance(votes, list)
+    if tx.signer not in signers:
+        raise Rejected("not_a_party", "the signer is not a party to this contract")
+    if tx.signer in votes:
+        raise Rejected("already_voted", "the signer has already asked to revoke")
+    record["revoke"] = [*votes, tx.signer]
+    events: list[Event] = [
+        {"type": "contract_revoke_vote", "contract_id": contract_id, "party": tx.signer}
+    ]
+    if set(record["revoke"]) == set(signers):  # type: ignore[arg-type]
+        record["status"] = "revoked"
+        record["revoked_height"] = ctx.height
+        events.append({"type": "contract_revoked", "contract_id": contract_id})
+    state.put(f"contract/{contract_id}", record)
+    return events
+
+
+# -- meters and signals -----------------------------------------------------------
+
+
+def _report(
+    app: Application, state: Overlay, tx: Tx, account: dict[str, Value], ctx: BlockContext
+) -> list[Event]:
+    if account.get("role") != Role.METER:
+        raise Rejected("not_permitted", "only a meter sends interval reports")
+    interval = app.genesis.params.interval_seconds
+    start = _int_of(tx.body, "interval_start")
+    if start % interval:
+        raise Rejected("misaligned_interval", f"interval_start must be a multiple of {interval} s")
+    end = start + interval
+    if end > ctx.time:
+        raise Rejected("future_interval", "the interval has not ended yet")
+    grace = app.genesis.params.report_grace_seconds
+    if end + grace < ctx.time:
+        raise Rejected("late_report", f"reports are accepted up to {grace} s after the interval")
+    key = f"report/{tx.signer}/{_key_time(start)}"
+    if state.get(key) is not None:
+        raise Rejected("duplicate_report", "this meter already reported this interval")
+    record: dict[str, Value] = {
+        "import_wh": _int_of(tx.body, "import_wh"),
+        "export_wh": _int_of(tx.body, "export_wh"),
+        "height": ctx.height,
+    }
+    state.put(key, record)
+    return [{"type": "interval_report", "meter": tx.signer, "interval_start": start, **record}]
+
+
+def _price_signal(
+    app: Application, state: Overlay, tx: Tx, account: dict[str, Value], ctx: BlockContext
+) -> list[Event]:
+    _require_operator(account, "ISO", "SUPPLIER")
+    start = _int_of(tx.body, "interval_start")
+    interval = app.genesis.params.interval_seconds
+    if start % interval:
+        raise Rejected("misaligned_interval", f"interval_start must be a multiple of {interval} s")
+    if start + interval <= ctx.time:
+        raise Rejected("past_interval", "prices are published before or during their interval")
+    record = {name: tx.body[name] for name in ("import_price", "export_price", "network_fee")}
+    record["height"] = ctx.height
+    state.put(f"price/{_key_time(start)}", record)
+    return [{"type": "price_signal", "interval_start": start, **record}]
+
+
+def _dr_event(
+    app: Application, state: Overlay, tx: Tx, account: dict[str, Value], ctx: BlockContext
+) -> list[Event]:
+    _require_operator(account, "ISO", "DSO")
+    event_id = _str_of(tx.body, "event_id")
+    key = f"dr/{event_id}"
+    previous = state.get(key)
+    number = _int_of(tx.body, "modification_number")
+    if isinstance(previous, dict):
+        last = previous["modification_number"]
+        assert isinstance(last, int)
+        if number <= last:
+            raise Rejected(
+                "stale_modification", f"modification_number must be above {last} for this event"
+            )
+        if previous.get("cancelled"):
+            raise Rejected("cancelled_event", "a cancelled event cannot be modified")
+    targets = tx.body["targets"]
+    assert isinstance(targets, list)
+    for target in targets:
+        _active_account(state, str(target), "target")
+    record = dict(tx.body)
+    record["height"] = ctx.height
+    record["issuer"] = tx.signer
+    state.put(key, record)
+    return [{"type": "dr_event", **record}]
+
+
+def _service(
+    app: Application, state: Overlay, tx: Tx, account: dict[str, Value], ctx: BlockContext
+) -> list[Event]:
+    _require_operator(account, "DSO")
+    participant = _str_of(tx.body, "participant")
+    _active_account(state, participant, "participant")
+    connected = tx.body["connected"]
+    state.put(f"service/{participant}", {"connected": connected, "height": ctx.height})
+    kind = "service_reconnected" if connected else "service_cut"
+    return [{"type": kind, "participant": participant}]
+
+
+# -- wallet -----------------------------------------------------------------------
+
+
+def _wallet_request(
+    app: Application, state: Overlay, tx: Tx, account: dict[str, Value], ctx: BlockContext
+) -> list[Event]:
+    _require_participant(account)
+    amount = _int_of(tx.body, "amount")
+    kind = "deposit" if tx.type is TxType.DEPOSIT_REQUEST else "withdrawal"
+    if kind == "withdrawal":
+        balance = _int_at(state, f"bal/{tx.signer}")
+        if balance < amount:
+            raise Rejected("insufficient_funds", f"balance {balance} is below {amount}")
+        state.put(f"bal/{tx.signer}", balance - amount)
+        state.put(f"held/{tx.signer}", _int_at(state, f"held/{tx.signer}") + amount)
+    state.put(
+        f"req/{tx.id}",
+        {
+            "kind": kind,
+            "participant": tx.signer,
+            "amount": amount,
+            "reference": tx.body.get("reference", ""),
+            "status": "pending",
+            "height": ctx.height,
+        },
+    )
+    return [{"type": f"{kind}_requested", "request": tx.id, "participant": tx.signer}]
+
+
+def _pending_request(state: Overlay, request: str, kind: str | None = None) -> dict[str, Value]:
+    record = state.get(f"req/{request}")
+    if not isinstance(record, dict):
+        raise Rejected("unknown_request", f"no wallet request {request}")
+    if kind is not None and record["kind"] != kind:
+        raise Rejected("wrong_request", f"request {request} is a {record['kind']}")
+    if record["status"] != "pending":
+        raise Rejected("not_pending", f"request {request} is {record['status']}")
+    return dict(record)
+
+
+def _deposit_confirm(
+    app: Application, state: Overlay, tx: Tx, account: dict[str, Value], ctx: BlockContext
+) -> list[Event]:
+    _require_operator(account, "ISO", "SUPPLIER")
+    request = _str_of(tx.body, "request")
+    record = _pending_request(state, request, "deposit")
+    participant, amount = str(record["participant"]), _int_of(record, "amount")
+    state.put(f"bal/{participant}", _int_at(state, f"bal/{participant}") + amount)
+    state.put("total/deposits", _int_at(state, "total/deposits") + amount)
+    state.put(f"req/{request}", {**record, "status": "confirmed", "confirmed_height": ctx.height})
+    return [
+        {"type": "wallet_change", "participant": participant, "delta": amount, "why": "deposit"}
+    ]
+
+
+def _withdraw_confirm(
+    app: Application, state: Overlay, tx: Tx, account: dict[str, Value], ctx: BlockContext
+) -> list[Event]:
+    _require_operator(account, "ISO", "SUPPLIER")
+    request = _str_of(tx.body, "request")
+    record = _pending_request(state, request, "withdrawal")
+    participant, amount = str(record["participant"]), _int_of(record, "amount")
+    state.put(f"held/{participant}", _int_at(state, f"held/{participant}") - amount)
+    state.put("total/withdrawals", _int_at(state, "total/withdrawals") + amount)
+    state.put(f"req/{request}", {**record, "status": "confirmed", "confirmed_height": ctx.height})
+    return [{"type": "withdrawal_paid", "participant": participant, "amount": amount}]
+
+
+def _wallet_cancel(
+    app: Application, state: Overlay, tx: Tx, account: dict[str, Value], ctx: BlockContext
+) -> list[Event]:
+    request = _str_of(tx.body, "request")
+    record = _pending_request(state, request)
+    participant, amount = str(record["participant"]), _int_of(record, "amount")
+    if tx.signer != participant:
+        _require_operator(account, "ISO", "SUPPLIER")
+    if record["kind"] == "withdrawal":
+        state.put(f"held/{participant}", _int_at(state, f"held/{participant}") - amount)
+        state.put(f"bal/{participant}", _int_at(state, f"bal/{participant}") + amount)
+    state.put(f"req/{request}", {**record, "status": "cancelled", "cancelled_height": ctx.height})
+    return [{"type": "wallet_request_cancelled", "request": request}]
+
+
+def _transfer(
+    app: Application, state: Overlay, tx: Tx, account: dict[str, Value], ctx: BlockContext
+) -> list[Event]:
+    _require_participant(account)
+    to = _str_of(tx.body, "to")
+    target = _active_account(state, to, "recipient")
+    if target.get("role") == Role.METER:
+        raise Rejected("not_permitted", "meters hold no money")
+    if to == tx.signer:
+        raise Rejected("self_transfer", "a transfer needs another recipient")
+    amount = _int_of(tx.body, "amount")
+    balance = _int_at(state, f"bal/{tx.signer}")
+    if balance < amount:
+        raise Rejected("insufficient_funds", f"balance {balance} is below {amount}")
+    state.put(f"bal/{tx.signer}", balance - amount)
+    state.put(f"bal/{to}", _int_at(state, f"bal/{to}") + amount)
+    return [
+        {"type": "wallet_change", "participant": tx.signer, "delta": -amount, "why": "transfer"},
+        {"type": "wallet_change", "participant": to, "delta": amount, "why": "transfer"},
+    ]
+
+
+_HANDLERS: Final = {
+    TxType.REGISTER: _register,
+    TxType.REVOKE: _revoke,
+    TxType.BIND_METER: _bind_meter,
+    TxType.CONTRACT_PROPOSE: _contract_propose,
+    TxType.CONTRACT_SIGN: _contract_sign,
+    TxType.CONTRACT_REVOKE: _contract_revoke,
+    TxType.REPORT: _report,
+    TxType.PRICE_SIGNAL: _price_signal,
+    TxType.DR_EVENT: _dr_event,
+    TxType.SERVICE: _service,
+    TxType.DEPOSIT_REQUEST: _wallet_request,
+    TxType.WITHDRAW_REQUEST: _wallet_request,
+    TxType.DEPOSIT_CONFIRM: _deposit_confirm,
+    TxType.WITHDRAW_CONFIRM: _withdraw_confirm,
+    TxType.WALLET_CANCEL: _wallet_cancel,
+    TxType.TRANSFER: _transfer,
+}

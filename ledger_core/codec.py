@@ -1,0 +1,111 @@
+"""Canonical JSON: the one byte encoding of everything that is signed or hashed.
+
+A value is ``None``, ``bool``, ``int``, ``str``, a list of values or a dict
+from ``str`` to values. Its encoding is JSON in UTF-8 with object keys sorted by
+code point, no insignificant white space, and non-ASCII characters written as
+themselves. Floats, NaN and infinities do not exist. :func:`decode` accepts
+exactly the bytes :func:`encode` produces: anything else (other spacing, key
+order, escapes, duplicate keys, floats, ``1.0``, ``1e3``) is rejected, so each
+value has one encoding and one hash.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Final
+
+type Value = bool | int | str | list[Value] | dict[str, Value] | None
+
+MAX_DEPTH: Final = 32
+
+
+class DecodeError(ValueError):
+    """Bytes that are not the canonical encoding of a value; the message says why."""
+
+
+def _reject_float(text: str) -> object:
+    raise DecodeError(f"numbers are integers; {text!r} is not")
+
+
+def _reject_constant(text: str) -> object:
+    raise DecodeError(f"{text} is not a JSON value here")
+
+
+def _pairs(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    result: dict[str, object] = {}
+    for key, value in pairs:
+        if key in result:
+            raise DecodeError(f"key {key!r} appears twice")
+        result[key] = value
+    return result
+
+
+def _depth(value: object, level: int = 0) -> int:
+    if level > MAX_DEPTH:
+        raise DecodeError(f"nested more than {MAX_DEPTH} levels")
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level)
+    return level
+
+
+def encode(value: Value) -> bytes:
+    """The canonical bytes of ``value``; TypeError for anything that is not a value."""
+    _check(value, 0)
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def _check(value: object, level: int) -> None:
+    if level > MAX_DEPTH:
+        raise TypeError(f"nested more than {MAX_DEPTH} levels")
+    if value is None or isinstance(value, (bool, int, str)):
+        if isinstance(value, str):
+            value.encode("utf-8")  # lone surrogates cannot be encoded
+        return
+    if isinstance(value, list):
+        for item in value:
+            _check(item, level + 1)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"object keys are strings, not {type(key).__name__}")
+            _check(item, level + 1)
+        return
+    raise TypeError(f"{type(value).__name__} cannot be encoded (floats are not allowed)")
+
+
+def decode(data: bytes, max_size: int) -> Value:
+    """The value whose canonical encoding is ``data``; DecodeError otherwise."""
+    if len(data) > max_size:
+        raise DecodeError(f"{len(data)} bytes; the limit is {max_size}")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise DecodeError(f"not UTF-8 at byte {err.start}") from None
+    try:
+        value = json.loads(
+            text,
+            parse_float=_reject_float,
+            parse_constant=_reject_constant,
+            object_pairs_hook=_pairs,
+        )
+    except DecodeError:
+        raise
+    except json.JSONDecodeError as err:
+        raise DecodeError(f"not JSON: {err.msg} at character {err.pos}") from None
+    except (ValueError, RecursionError) as err:
+        raise DecodeError(f"not a canonical value: {err}") from None
+    _depth(value)
+    try:
+        canonical = encode(value)
+    except (TypeError, UnicodeEncodeError) as err:  # lone surrogates written as escapes
+        raise DecodeError(f"not a canonical value: {err}") from None
+    if canonical != data:
+        raise DecodeError(
+            "not in canonical form (keys sorted, no spaces, characters unescaped, integers)"
+        )
+    return value  # type: ignore[no-any-return]

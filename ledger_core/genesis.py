@@ -1,0 +1,153 @@
+"""The genesis file: chain id, operators, validators and parameters.
+
+Canonical JSON. Operators are the accounts the paper calls ISO, supplier and
+DSO; each role (``ISO``, ``SUPPLIER``, ``DSO``) belongs to exactly one operator,
+and one operator may hold several. Everything else joins by an operator-signed
+registration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from ledger_core import codec
+from ledger_core.crypto import PUBLIC_KEY_RE, address_of
+from ledger_core.tx import CHAIN_ID_RE, MAX_TIME, TxError, _int, _keys, _obj, _str
+
+OPERATOR_ROLES: Final = ("ISO", "SUPPLIER", "DSO")
+MAX_GENESIS_BYTES: Final = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """An operator account from genesis."""
+
+    public_key: bytes
+    roles: tuple[str, ...]
+
+    @property
+    def address(self) -> str:
+        """The operator's address."""
+        return address_of(self.public_key)
+
+
+@dataclass(frozen=True, slots=True)
+class Validator:
+    """A validator's consensus key and voting power."""
+
+    public_key: bytes
+    power: int
+
+
+@dataclass(frozen=True, slots=True)
+class Params:
+    """Chain parameters (integers only)."""
+
+    interval_seconds: int = 900
+    report_grace_seconds: int = 2 * 86400
+    utc_offset_minutes: int = -360  # Mexico's central zone, no daylight-saving time since 2022
+    max_block_txs: int = 5000
+    max_tx_bytes: int = 16 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Genesis:
+    """A chain's starting point."""
+
+    chain_id: str
+    genesis_time: int
+    operators: tuple[Operator, ...]
+    validators: tuple[Validator, ...]
+    params: Params = field(default_factory=Params)
+
+    def operator_for(self, role: str) -> Operator:
+        """The operator holding ``role``."""
+        for operator in self.operators:
+            if role in operator.roles:
+                return operator
+        raise KeyError(role)
+
+    def to_json(self) -> codec.Value:
+        """The canonical JSON value of this genesis."""
+        p = self.params
+        return {
+            "chain_id": self.chain_id,
+            "genesis_time": self.genesis_time,
+            "operators": [
+                {"public_key": o.public_key.hex(), "roles": list(o.roles)} for o in self.operators
+            ],
+            "validators": [
+                {"public_key": v.public_key.hex(), "power": v.power} for v in self.validators
+            ],
+            "params": {
+                "interval_seconds": p.interval_seconds,
+                "report_grace_seconds": p.report_grace_seconds,
+                "utc_offset_minutes": p.utc_offset_minutes,
+                "max_block_txs": p.max_block_txs,
+                "max_tx_bytes": p.max_tx_bytes,
+            },
+        }
+
+    def encode(self) -> bytes:
+        """Canonical bytes (what the file holds, and what its hash covers)."""
+        return codec.encode(self.to_json())
+
+    def save(self, path: Path) -> None:
+        """Write the genesis file."""
+        path.write_bytes(self.encode() + b"\n")
+
+
+def parse_genesis(data: bytes) -> Genesis:
+    """A genesis from canonical JSON bytes, or TxError naming the field."""
+    try:
+        value = codec.decode(data.rstrip(b"\n"), MAX_GENESIS_BYTES)
+    except codec.DecodeError as err:
+        raise TxError("genesis", str(err)) from None
+    obj = _obj(value, "genesis")
+    _keys(obj, "", {"chain_id", "genesis_time", "operators", "validators", "params"}, set())
+    chain_id = _str(obj["chain_id"], "chain_id", CHAIN_ID_RE)
+    genesis_time = _int(obj["genesis_time"], "genesis_time", 0, MAX_TIME)
+    operators = []
+    if not isinstance(obj["operators"], list) or not obj["operators"]:
+        raise TxError("operators", "must be a non-empty list")
+    for i, raw in enumerate(obj["operators"]):
+        item = _obj(raw, f"operators[{i}]")
+        _keys(item, f"operators[{i}]", {"public_key", "roles"}, set())
+        key = bytes.fromhex(_str(item["public_key"], f"operators[{i}].public_key", PUBLIC_KEY_RE))
+        roles = item["roles"]
+        if not isinstance(roles, list) or not roles:
+            raise TxError(f"operators[{i}].roles", "must be a non-empty list")
+        for j, role in enumerate(roles):
+            if role not in OPERATOR_ROLES:
+                raise TxError(f"operators[{i}].roles[{j}]", "must be ISO, SUPPLIER or DSO")
+        operators.append(Operator(key, tuple(str(r) for r in roles)))
+    for role in OPERATOR_ROLES:
+        holders = [o for o in operators if role in o.roles]
+        if len(holders) != 1:
+            raise TxError("operators", f"role {role} must belong to exactly one operator")
+    validators = []
+    if not isinstance(obj["validators"], list) or not obj["validators"]:
+        raise TxError("validators", "must be a non-empty list")
+    for i, raw in enumerate(obj["validators"]):
+        item = _obj(raw, f"validators[{i}]")
+        _keys(item, f"validators[{i}]", {"public_key", "power"}, set())
+        key = bytes.fromhex(_str(item["public_key"], f"validators[{i}].public_key", PUBLIC_KEY_RE))
+        validators.append(Validator(key, _int(item["power"], f"validators[{i}].power", 1, 10**6)))
+    params_obj = _obj(obj["params"], "params")
+    names = {
+        "interval_seconds": (60, 3600),
+        "report_grace_seconds": (0, 30 * 86400),
+        "utc_offset_minutes": (-720, 840),
+        "max_block_txs": (1, 100_000),
+        "max_tx_bytes": (1024, 1 << 20),
+    }
+    _keys(params_obj, "params", set(names), set())
+    values = {
+        name: _int(params_obj[name], f"params.{name}", low, high)
+        for name, (low, high) in names.items()
+    }
+    if 86400 % values["interval_seconds"]:
+        raise TxError("params.interval_seconds", "must divide a day")
+    return Genesis(chain_id, genesis_time, tuple(operators), tuple(validators), Params(**values))

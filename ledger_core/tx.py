@@ -1,0 +1,334 @@
+"""Transactions: types, bodies, canonical signed envelopes, decoding with field errors.
+
+On the wire a transaction is the canonical JSON of::
+
+    {"signature": "<128 hex>", "tx": {"body": {...}, "chain_id": "...",
+                                      "nonce": 7, "signer": "tv...", "type": "transfer"}}
+
+The signature is Ed25519 by the signer's key over the canonical bytes of the
+``tx`` object; its id is the SHA-256 of those bytes. Money is in centavos,
+energy in Wh, prices in 10^-4 MXN/kWh, times in Unix seconds: integers only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+from ledger_core import codec
+from ledger_core.crypto import ADDRESS_RE, PUBLIC_KEY_RE, SIGNATURE_RE, SigningKey, verify
+
+MAX_TX_BYTES: Final = 16 * 1024
+MAX_AMOUNT: Final = 10**15  # centavos: ten trillion pesos
+MAX_ENERGY_WH: Final = 10**12
+MAX_PRICE: Final = 10**9  # 10^-4 MXN/kWh: 100,000 MXN/kWh
+MAX_NONCE: Final = 2**63 - 1
+MAX_TIME: Final = 2**40
+CHAIN_ID_RE: Final = re.compile(r"[a-z0-9][a-z0-9\-]{0,47}")
+TX_ID_RE: Final = re.compile(r"[0-9a-f]{64}")
+EVENT_ID_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}")
+
+
+class TxType(StrEnum):
+    """Every kind of transaction."""
+
+    REGISTER = "register"
+    REVOKE = "revoke"
+    BIND_METER = "bind_meter"
+    CONTRACT_PROPOSE = "contract_propose"
+    CONTRACT_SIGN = "contract_sign"
+    CONTRACT_REVOKE = "contract_revoke"
+    REPORT = "report"
+    PRICE_SIGNAL = "price_signal"
+    DR_EVENT = "dr_event"
+    SERVICE = "service"
+    DEPOSIT_REQUEST = "deposit_request"
+    DEPOSIT_CONFIRM = "deposit_confirm"
+    WITHDRAW_REQUEST = "withdraw_request"
+    WITHDRAW_CONFIRM = "withdraw_confirm"
+    WALLET_CANCEL = "wallet_cancel"
+    TRANSFER = "transfer"
+
+
+class Role(StrEnum):
+    """What a registered participant is."""
+
+    PROSUMER = "prosumer"
+    CONSUMER = "consumer"
+    SUPPLIER = "supplier"
+    DSO = "dso"
+    RETAILER = "retailer"
+    AGGREGATOR = "aggregator"
+    METER = "meter"
+
+
+class TxError(ValueError):
+    """A transaction that cannot be decoded or is malformed: ``field`` names where."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+@dataclass(frozen=True, slots=True)
+class Tx:
+    """A decoded, well-formed transaction (its signature not yet checked against state)."""
+
+    type: TxType
+    chain_id: str
+    signer: str
+    nonce: int
+    body: Mapping[str, codec.Value]
+    signature: bytes
+    signed_bytes: bytes
+    id: str
+
+    def verify_signature(self, public_key: bytes) -> bool:
+        """Whether the signature is the signer's, given the signer's public key."""
+        return verify(public_key, self.signature, self.signed_bytes)
+
+    def wire(self) -> bytes:
+        """The canonical bytes sent between nodes and clients."""
+        return encode_wire(self.signed_bytes, self.signature)
+
+
+def encode_wire(signed_bytes: bytes, signature: bytes) -> bytes:
+    """``{"signature": ..., "tx": ...}`` around already-canonical transaction bytes."""
+    return b'{"signature":"' + signature.hex().encode() + b'","tx":' + signed_bytes + b"}"
+
+
+def sign(
+    key: SigningKey, chain_id: str, tx_type: TxType, nonce: int, body: dict[str, codec.Value]
+) -> Tx:
+    """Build and sign a transaction (validated as :func:`decode` would)."""
+    envelope: dict[str, codec.Value] = {
+        "body": body,
+        "chain_id": chain_id,
+        "nonce": nonce,
+        "signer": key.address,
+        "type": str(tx_type),
+    }
+    signed = codec.encode(envelope)
+    return decode(encode_wire(signed, key.sign(signed)))
+
+
+# -- field validation ---------------------------------------------------------
+
+
+def _obj(value: object, field: str) -> dict[str, codec.Value]:
+    if not isinstance(value, dict):
+        raise TxError(field, "must be an object")
+    return value
+
+
+def _keys(obj: Mapping[str, object], field: str, required: set[str], optional: set[str]) -> None:
+    missing = required - obj.keys()
+    if missing:
+        raise TxError(
+            f"{field}.{sorted(missing)[0]}" if field else sorted(missing)[0], "is missing"
+        )
+    extra = obj.keys() - required - optional
+    if extra:
+        name = sorted(extra)[0]
+        raise TxError(f"{field}.{name}" if field else name, "is not a known field")
+
+
+def _int(value: object, field: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TxError(field, "must be an integer")
+    if not low <= value <= high:
+        raise TxError(field, f"must be between {low} and {high}")
+    return value
+
+
+def _str(
+    value: object, field: str, pattern: re.Pattern[str] | None = None, limit: int = 256
+) -> str:
+    if not isinstance(value, str):
+        raise TxError(field, "must be a string")
+    if len(value) > limit:
+        raise TxError(field, f"is longer than {limit} characters")
+    if pattern is not None and not pattern.fullmatch(value):
+        raise TxError(field, f"does not match {pattern.pattern}")
+    if not value.isprintable():
+        raise TxError(field, "contains a control character")
+    return value
+
+
+def _bool(value: object, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise TxError(field, "must be true or false")
+    return value
+
+
+def _enum[E: StrEnum](value: object, field: str, kind: type[E]) -> E:
+    text = _str(value, field, limit=64)
+    try:
+        return kind(text)
+    except ValueError:
+        raise TxError(field, "must be one of " + ", ".join(e.value for e in kind)) from None
+
+
+type _Check = Callable[[dict[str, codec.Value]], None]
+
+
+def _fields(
+    required: dict[str, Callable[[object, str], object]],
+    optional: dict[str, Callable[[object, str], object]] | None = None,
+) -> _Check:
+    optional = optional or {}
+
+    def check(body: dict[str, codec.Value]) -> None:
+        _keys(body, "body", set(required), set(optional))
+        for name, validate in (*required.items(), *optional.items()):
+            if name in body:
+                validate(body[name], f"body.{name}")
+
+    return check
+
+
+def _address(value: object, field: str) -> str:
+    return _str(value, field, ADDRESS_RE)
+
+
+def _public_key(value: object, field: str) -> str:
+    return _str(value, field, PUBLIC_KEY_RE)
+
+
+def _tx_id(value: object, field: str) -> str:
+    return _str(value, field, TX_ID_RE)
+
+
+def _amount(value: object, field: str) -> int:
+    return _int(value, field, 1, MAX_AMOUNT)
+
+
+def _energy(value: object, field: str) -> int:
+    return _int(value, field, 0, MAX_ENERGY_WH)
+
+
+def _price(value: object, field: str) -> int:
+    return _int(value, field, -MAX_PRICE, MAX_PRICE)
+
+
+def _time(value: object, field: str) -> int:
+    return _int(value, field, 0, MAX_TIME)
+
+
+def _text(limit: int) -> Callable[[object, str], str]:
+    return lambda value, field: _str(value, field, limit=limit)
+
+
+def _role(value: object, field: str) -> Role:
+    role = _enum(value, field, Role)
+    if role is Role.METER:
+        raise TxError(field, "meters are registered with bind_meter")
+    return role
+
+
+def _signal(value: object, field: str) -> None:
+    signal = _obj(value, field)
+    name = _str(signal.get("name"), f"{field}.name", limit=32)
+    if name == "SIMPLE":
+        _keys(signal, field, {"name", "level"}, set())
+        _int(signal["level"], f"{field}.level", 0, 3)
+    elif name == "ELECTRICITY_PRICE":
+        _keys(signal, field, {"name", "price"}, set())
+        _price(signal["price"], f"{field}.price")
+    else:
+        raise TxError(f"{field}.name", "must be SIMPLE or ELECTRICITY_PRICE")
+
+
+def _targets(value: object, field: str) -> None:
+    if not isinstance(value, list):
+        raise TxError(field, "must be a list of addresses (empty: everyone)")
+    if len(value) > 1000:
+        raise TxError(field, "lists more than 1000 targets")
+    for i, item in enumerate(value):
+        _address(item, f"{field}[{i}]")
+    if len(set(value)) != len(value):
+        raise TxError(field, "lists a target twice")
+
+
+def _source(value: object, field: str) -> str:
+    """Contract text: any string up to 8 KiB (the contract checker judges the rest)."""
+    if not isinstance(value, str):
+        raise TxError(field, "must be a string")
+    if len(value) > 8192:
+        raise TxError(field, "is longer than 8192 characters")
+    return value
+
+
+BODY_CHECKS: Final[dict[TxType, _Check]] = {
+    TxType.REGISTER: _fields({"public_key": _public_key, "role": _role}),
+    TxType.REVOKE: _fields({"address": _address}),
+    TxType.BIND_METER: _fields({"meter_public_key": _public_key, "participant": _address}),
+    TxType.CONTRACT_PROPOSE: _fields({"source": _source}),
+    TxType.CONTRACT_SIGN: _fields({"contract_id": _tx_id}),
+    TxType.CONTRACT_REVOKE: _fields({"contract_id": _tx_id}),
+    TxType.REPORT: _fields({"interval_start": _time, "import_wh": _energy, "export_wh": _energy}),
+    TxType.PRICE_SIGNAL: _fields(
+        {
+            "interval_start": _time,
+            "import_price": _price,
+            "export_price": _price,
+            "network_fee": _price,
+        }
+    ),
+    TxType.DR_EVENT: _fields(
+        {
+            "event_id": lambda v, f: _str(v, f, EVENT_ID_RE),
+            "modification_number": lambda v, f: _int(v, f, 0, MAX_NONCE),
+            "signal": _signal,
+            "start": _time,
+            "duration": lambda v, f: _int(v, f, 1, 7 * 86400),
+            "targets": _targets,
+            "cancelled": _bool,
+        }
+    ),
+    TxType.SERVICE: _fields({"participant": _address, "connected": _bool}),
+    TxType.DEPOSIT_REQUEST: _fields({"amount": _amount}, {"reference": _text(64)}),
+    TxType.DEPOSIT_CONFIRM: _fields({"request": _tx_id}),
+    TxType.WITHDRAW_REQUEST: _fields({"amount": _amount}, {"reference": _text(64)}),
+    TxType.WITHDRAW_CONFIRM: _fields({"request": _tx_id}),
+    TxType.WALLET_CANCEL: _fields({"request": _tx_id}),
+    TxType.TRANSFER: _fields({"to": _address, "amount": _amount}, {"memo": _text(140)}),
+}
+
+
+def decode(data: bytes) -> Tx:
+    """A well-formed transaction from wire bytes, or TxError naming the field."""
+    try:
+        wire = codec.decode(data, MAX_TX_BYTES)
+    except codec.DecodeError as err:
+        raise TxError("transaction", str(err)) from None
+    wire_obj = _obj(wire, "transaction")
+    _keys(wire_obj, "", {"signature", "tx"}, set())
+    signature = _str(wire_obj["signature"], "signature", SIGNATURE_RE)
+    envelope = _obj(wire_obj["tx"], "tx")
+    _keys(envelope, "tx", {"body", "chain_id", "nonce", "signer", "type"}, set())
+    tx_type = _enum(envelope["type"], "tx.type", TxType)
+    chain_id = _str(envelope["chain_id"], "tx.chain_id", CHAIN_ID_RE)
+    signer = _address(envelope["signer"], "tx.signer")
+    nonce = _int(envelope["nonce"], "tx.nonce", 1, MAX_NONCE)
+    body = _obj(envelope["body"], "tx.body")
+    try:
+        BODY_CHECKS[tx_type](body)
+    except TxError as err:
+        raise TxError("tx." + err.field, err.message) from None
+    signed = codec.encode(envelope)
+    return Tx(
+        type=tx_type,
+        chain_id=chain_id,
+        signer=signer,
+        nonce=nonce,
+        body=body,
+        signature=bytes.fromhex(signature),
+        signed_bytes=signed,
+        id=hashlib.sha256(signed).hexdigest(),
+    )
