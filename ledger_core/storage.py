@@ -1,0 +1,265 @@
+"""SQLite storage: blocks, transactions with their results, events and state.
+
+One file in the node's home, in WAL mode with ``synchronous=FULL``: each block,
+its transactions' results, its events and its state changes are written in one
+SQLite transaction, so after a crash (``kill -9``, power loss) the database
+holds every block it said it committed, whole, and nothing of any other.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from ledger_core import codec
+from ledger_core.app import TxResult
+from ledger_core.block import Block, Header
+
+SCHEMA_VERSION: Final = 1
+MAX_VALUE_BYTES: Final = 1 << 24
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS blocks (
+    height INTEGER PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    header BLOB NOT NULL,
+    signature BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS txs (
+    id TEXT PRIMARY KEY,
+    height INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    wire BLOB NOT NULL,
+    code TEXT NOT NULL,
+    message TEXT NOT NULL,
+    events BLOB NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS txs_by_position ON txs (height, idx);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    height INTEGER NOT NULL,
+    event BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_height ON events (height);
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+"""
+
+
+class StorageError(Exception):
+    """The database belongs to another chain or is not this program's."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTx:
+    """A committed transaction and its result."""
+
+    id: str
+    height: int
+    index: int
+    wire: bytes
+    code: str
+    message: str
+    events: codec.Value
+
+
+class Storage:
+    """The node's database."""
+
+    def __init__(self, path: Path, genesis_hash: str) -> None:
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(_SCHEMA)
+        stored = self._meta("genesis_hash")
+        if stored is None:
+            with self._transaction():
+                self._set_meta("genesis_hash", genesis_hash.encode())
+                self._set_meta("schema", str(SCHEMA_VERSION).encode())
+        elif stored.decode() != genesis_hash:
+            self._db.close()
+            raise StorageError(
+                f"{path} holds another chain (genesis {stored.decode()[:12]}..., "
+                f"not {genesis_hash[:12]}...)"
+            )
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+    def _transaction(self) -> _Tx:
+        self._db.execute("BEGIN IMMEDIATE")
+        return _Tx(self._db)
+
+    def _meta(self, key: str) -> bytes | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def _set_meta(self, key: str, value: bytes) -> None:
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    # -- writing ----------------------------------------------------------------
+
+    def commit_block(
+        self,
+        block: Block,
+        ids: list[str],
+        results: list[TxResult],
+        block_events: list[codec.Value],
+        writes: dict[str, codec.Value | None],
+    ) -> None:
+        """Write a block, its results, events and state changes atomically."""
+        header = block.header
+        with self._transaction():
+            db = self._db
+            db.execute(
+                "INSERT INTO blocks (height, hash, header, signature) VALUES (?, ?, ?, ?)",
+                (header.height, header.hash, header.encode(), block.signature),
+            )
+            db.executemany(
+                "INSERT INTO txs (id, height, idx, wire, code, message, events) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        tx_id,
+                        header.height,
+                        index,
+                        wire,
+                        result.code,
+                        result.message,
+                        codec.encode(list(result.events)),
+                    )
+                    for index, (tx_id, wire, result) in enumerate(
+                        zip(ids, block.txs, results, strict=True)
+                    )
+                ],
+            )
+            events = [
+                *(
+                    {**event, "tx": tx_id}
+                    for tx_id, result in zip(ids, results, strict=True)
+                    for event in result.events
+                ),
+                *block_events,
+            ]
+            db.executemany(
+                "INSERT INTO events (height, event) VALUES (?, ?)",
+                [(header.height, codec.encode(event)) for event in events],
+            )
+            db.executemany(
+                "INSERT INTO state (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [(k, codec.encode(v)) for k, v in writes.items() if v is not None],
+            )
+            db.executemany(
+                "DELETE FROM state WHERE key = ?", [(k,) for k, v in writes.items() if v is None]
+            )
+            self._set_meta("height", str(header.height).encode())
+
+    def write_initial_state(self, state: dict[str, codec.Value]) -> None:
+        """Store the genesis state (before the first block); replaces what is there."""
+        if self.height:
+            raise StorageError("the chain has blocks; its initial state is history")
+        with self._transaction():
+            self._db.execute("DELETE FROM state")
+            self._db.executemany(
+                "INSERT INTO state (key, value) VALUES (?, ?)",
+                [(k, codec.encode(v)) for k, v in state.items()],
+            )
+
+    # -- reading ----------------------------------------------------------------
+
+    @property
+    def height(self) -> int:
+        """The last committed height (0 before the first block)."""
+        value = self._meta("height")
+        return 0 if value is None else int(value)
+
+    def load_state(self) -> dict[str, codec.Value]:
+        """The whole committed state."""
+        return {
+            key: codec.decode(bytes(value), MAX_VALUE_BYTES)
+            for key, value in self._db.execute("SELECT key, value FROM state")
+        }
+
+    def header(self, height: int) -> Header | None:
+        """The header at ``height``."""
+        row = self._db.execute("SELECT header FROM blocks WHERE height = ?", (height,)).fetchone()
+        if row is None:
+            return None
+        return Header.from_json(codec.decode(bytes(row[0]), MAX_VALUE_BYTES))
+
+    def block(self, height: int) -> Block | None:
+        """The block at ``height`` with its transactions."""
+        row = self._db.execute(
+            "SELECT header, signature FROM blocks WHERE height = ?", (height,)
+        ).fetchone()
+        if row is None:
+            return None
+        txs = tuple(
+            bytes(r[0])
+            for r in self._db.execute(
+                "SELECT wire FROM txs WHERE height = ? ORDER BY idx", (height,)
+            )
+        )
+        header = Header.from_json(codec.decode(bytes(row[0]), MAX_VALUE_BYTES))
+        return Block(header, bytes(row[1]), txs)
+
+    def tx(self, tx_id: str) -> StoredTx | None:
+        """A committed transaction by id."""
+        row = self._db.execute(
+            "SELECT id, height, idx, wire, code, message, events FROM txs WHERE id = ?", (tx_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        return StoredTx(
+            id=row[0],
+            height=row[1],
+            index=row[2],
+            wire=bytes(row[3]),
+            code=row[4],
+            message=row[5],
+            events=codec.decode(bytes(row[6]), MAX_VALUE_BYTES),
+        )
+
+    def events(
+        self, after_seq: int = 0, limit: int = 1000
+    ) -> Iterator[tuple[int, int, codec.Value]]:
+        """``(seq, height, event)`` after ``after_seq``, oldest first."""
+        for seq, height, event in self._db.execute(
+            "SELECT seq, height, event FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after_seq, limit),
+        ):
+            yield seq, height, codec.decode(bytes(event), MAX_VALUE_BYTES)
+
+    def first_event_at(self, height: int) -> int:
+        """The sequence number just before the first event of block ``height``."""
+        row = self._db.execute(
+            "SELECT MIN(seq) FROM events WHERE height >= ?", (height,)
+        ).fetchone()
+        if row is None or row[0] is None:
+            last = self._db.execute("SELECT MAX(seq) FROM events").fetchone()
+            return int(last[0] or 0)
+        return int(row[0]) - 1
+
+
+class _Tx:
+    """``with storage._transaction():`` commits on success and rolls back on error."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        return self._db
+
+    def __exit__(self, kind: object, value: object, traceback: object) -> None:
+        self._db.execute("COMMIT" if kind is None else "ROLLBACK")
