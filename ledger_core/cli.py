@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from ledger_core import contract_cli
+from ledger_core import contract_cli, node_cli
 from ledger_core._version import __version__
 
 PROG = "transactiva"
@@ -86,6 +86,32 @@ register(
         help="check, format and explain contract files",
         configure=contract_cli.configure,
         run=contract_cli.run,
+    )
+)
+
+
+register(
+    Command(
+        name="init",
+        help="create a node's home: keys, genesis of a one-validator network, config, API token",
+        configure=node_cli.configure_init,
+        run=node_cli.run_init,
+    )
+)
+register(
+    Command(
+        name="node",
+        help="run the node: produce blocks and serve the API until Ctrl-C",
+        configure=node_cli.configure_node,
+        run=node_cli.run_node,
+    )
+)
+register(
+    Command(
+        name="wallet",
+        help="balances, deposits, withdrawals and transfers through the running node",
+        configure=node_cli.configure_wallet,
+        run=node_cli.run_wallet,
     )
 )
 

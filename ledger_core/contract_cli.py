@@ -27,6 +27,7 @@ from contracts import (
     short_id,
 )
 from contracts.canonical import quote, stamp
+from ledger_core import node_cli
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -272,6 +273,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p_explain.add_argument("--battery", type=_decimal, metavar="PERCENT")
     p_explain.add_argument("--service", choices=["connected", "cut"])
     p_explain.set_defaults(contract_run=run_explain)
+
+    p_submit = sub.add_parser(
+        "submit", help="sign with this node's participant key, submit, wait, print the receipt"
+    )
+    p_submit.add_argument("file", metavar="FILE", help="contract file")
+    node_cli.add_dir(p_submit)
+    p_submit.set_defaults(contract_run=node_cli.contract_submit)
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import replace
@@ -202,7 +203,7 @@ def test_tampered_state_is_detected_at_start(tmp_path: Path, chain: Chain, clock
     node.produce_block()
     node.close()
     OPEN.remove(node)
-    with sqlite3.connect(tmp_path / "ledger.db") as db:
+    with contextlib.closing(sqlite3.connect(tmp_path / "ledger.db")) as db, db:
         db.execute(
             "UPDATE state SET value = ? WHERE key = ?",
             (codec.encode(1_000_000), f"bal/{key('alice').address}"),

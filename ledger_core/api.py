@@ -1,0 +1,406 @@
+"""The node's HTTP/WebSocket API (aiohttp), under ``/api/v1``.
+
+Every request that writes, and every read of private data (balances, wallet
+requests, contracts, reports, raw state), needs ``Authorization: Bearer
+<token>`` with the token in the node's home. Errors are JSON:
+``{"error": {"code": "...", "message": "...", "field": "..."}}`` with a 4xx
+status; no input can crash the node. ``docs/api.md`` describes every endpoint;
+``/api/v1/openapi.json`` serves the same as OpenAPI 3.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+from aiohttp import WSMsgType, web
+
+from contracts import parse, receipt, short_id
+from ledger_core import codec, merkle
+from ledger_core.crypto import ADDRESS_RE, SigningKey
+from ledger_core.node import Node, Submitted
+from ledger_core.openapi import SPEC
+from ledger_core.storage import StoredTx
+from ledger_core.tx import MAX_TX_BYTES, TX_ID_RE, TxError, TxType, sign
+
+LOG: Final = logging.getLogger(__name__)
+PREFIX: Final = "/api/v1"
+MAX_WAIT_SECONDS: Final = 30.0
+NODE_KEY: Final = web.AppKey("node", Node)
+TOKEN_KEY: Final = web.AppKey("token", str)
+LOCAL_KEY: Final = web.AppKey("local", SigningKey)
+LOCK_KEY: Final = web.AppKey("local_lock", asyncio.Lock)
+
+type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_STATUS_FOR_CODE: Final[dict[str, int]] = {
+    "malformed": 400,
+    "duplicate": 409,
+    "already_committed": 409,
+    "mempool_full": 503,
+}
+
+
+def error(status: int, code: str, message: str, field: str | None = None) -> web.Response:
+    """A JSON error response."""
+    body: dict[str, Any] = {"code": code, "message": message}
+    if field is not None:
+        body["field"] = field
+    return web.json_response({"error": body}, status=status)
+
+
+class _Fail(Exception):  # noqa: N818 - control flow inside handlers
+    def __init__(self, response: web.Response) -> None:
+        self.response = response
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except _Fail as fail:
+        return fail.response
+    except web.HTTPException as exc:
+        if exc.status >= 400:
+            return error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+        raise
+    except Exception:
+        LOG.exception("unexpected error in %s %s", request.method, request.path)
+        return error(500, "internal_error", "the node could not answer; see its log")
+
+
+def _authorised(request: web.Request) -> bool:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    expected = request.app[TOKEN_KEY]
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), expected)
+
+
+def _require_token(request: web.Request) -> None:
+    if not _authorised(request):
+        raise _Fail(
+            error(401, "unauthorized", "send Authorization: Bearer <token from the node's home>")
+        )
+
+
+def _address(request: web.Request) -> str:
+    address = request.match_info["address"]
+    if not ADDRESS_RE.fullmatch(address):
+        raise _Fail(error(400, "malformed", "not an address (tv + 40 hex digits)", "address"))
+    return address
+
+
+def _int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _Fail(error(400, "malformed", "must be an integer", name)) from None
+    if not low <= value <= high:
+        raise _Fail(error(400, "malformed", f"must be between {low} and {high}", name))
+    return value
+
+
+def _stored_json(node: Node, stored: StoredTx) -> dict[str, Any]:
+    block = node.storage.block(stored.height)
+    assert block is not None
+    hashes = [merkle.leaf_hash(wire) for wire in block.txs]
+    return {
+        "id": stored.id,
+        "status": "committed",
+        "height": stored.height,
+        "index": stored.index,
+        "code": stored.code,
+        "message": stored.message,
+        "events": stored.events,
+        "tx": json.loads(stored.wire),
+        "proof": {
+            "txs_root": block.header.txs_root,
+            "size": len(block.txs),
+            "path": [h.hex() for h in merkle.proof(hashes, stored.index)],
+        },
+    }
+
+
+def _submitted_json(result: Submitted) -> web.Response:
+    if result.accepted:
+        return web.json_response({"id": result.tx_id, "status": "pending"}, status=202)
+    status = _STATUS_FOR_CODE.get(result.code, 422)
+    return error(status, result.code, result.message, result.field)
+
+
+async def _submit_and_maybe_wait(request: web.Request, wire: bytes) -> web.Response:
+    node = request.app[NODE_KEY]
+    result = node.submit(wire)
+    if not result.accepted or request.query.get("wait") not in ("1", "true"):
+        return _submitted_json(result)
+    assert result.tx_id is not None
+    try:
+        outcome = await asyncio.wait_for(node.wait_for(result.tx_id), MAX_WAIT_SECONDS)
+    except TimeoutError:
+        return web.json_response({"id": result.tx_id, "status": "pending"}, status=202)
+    if isinstance(outcome, StoredTx):
+        return web.json_response(_stored_json(node, outcome))
+    return error(422, outcome.code, outcome.message)
+
+
+# -- handlers -------------------------------------------------------------------------
+
+
+async def status(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    header = node.storage.header(node.height) if node.height else None
+    return web.json_response(
+        {
+            "chain_id": node.genesis.chain_id,
+            "height": node.height,
+            "app_hash": node.app.app_hash.hex(),
+            "last_block_hash": node.last_hash,
+            "last_block_time": header.time if header else node.genesis.genesis_time,
+            "validator": node.key.address,
+            "participant": request.app[LOCAL_KEY].address,
+            "mempool": len(node.mempool),
+        }
+    )
+
+
+async def submit_tx(request: web.Request) -> web.Response:
+    _require_token(request)
+    if request.content_length is not None and request.content_length > MAX_TX_BYTES:
+        return error(413, "too_large", f"a transaction is at most {MAX_TX_BYTES} bytes", "body")
+    wire = await request.content.read(MAX_TX_BYTES + 1)
+    if len(wire) > MAX_TX_BYTES:
+        return error(413, "too_large", f"a transaction is at most {MAX_TX_BYTES} bytes", "body")
+    return await _submit_and_maybe_wait(request, wire)
+
+
+async def get_tx(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    tx_id = request.match_info["tx_id"]
+    if not TX_ID_RE.fullmatch(tx_id):
+        return error(400, "malformed", "not a transaction id (64 hex digits)", "tx_id")
+    stored = node.storage.tx(tx_id)
+    if stored is not None:
+        return web.json_response(_stored_json(node, stored))
+    if tx_id in node.mempool:
+        return web.json_response({"id": tx_id, "status": "pending"})
+    return error(404, "not_found", f"no transaction {tx_id}")
+
+
+async def get_block(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    raw = request.match_info["height"]
+    if raw == "latest":
+        height = node.height
+    else:
+        try:
+            height = int(raw)
+        except ValueError:
+            return error(400, "malformed", "a height or 'latest'", "height")
+    block = node.storage.block(height) if height > 0 else None
+    if block is None:
+        return error(404, "not_found", f"no block at height {raw}")
+    return web.json_response(
+        {
+            "hash": block.header.hash,
+            "header": block.header.to_json(),
+            "signature": block.signature.hex(),
+            "txs": [json.loads(wire) for wire in block.txs],
+        }
+    )
+
+
+async def get_participant(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    address = _address(request)
+    account = node.app.state.get(f"acct/{address}")
+    if account is None:
+        return error(404, "not_found", f"{address} is not registered")
+    return web.json_response({"address": address, **account})  # type: ignore[dict-item]
+
+
+async def get_balance(request: web.Request) -> web.Response:
+    _require_token(request)
+    node = request.app[NODE_KEY]
+    address = _address(request)
+    if node.app.state.get(f"acct/{address}") is None:
+        return error(404, "not_found", f"{address} is not registered")
+    balance, proof = node.app.query(f"bal/{address}")
+    held = node.app.state.get(f"held/{address}", 0)
+    return web.json_response(
+        {
+            "address": address,
+            "balance": balance or 0,
+            "held": held,
+            "height": node.height,
+            "app_hash": node.app.app_hash.hex(),
+            "proof": proof.to_json() if proof else None,
+        }
+    )
+
+
+async def get_contract(request: web.Request) -> web.Response:
+    _require_token(request)
+    node = request.app[NODE_KEY]
+    contract_id = request.match_info["contract_id"]
+    if not TX_ID_RE.fullmatch(contract_id):
+        return error(400, "malformed", "a contract id is 64 hex digits", "contract_id")
+    record, proof = node.app.query(f"contract/{contract_id}")
+    if not isinstance(record, dict):
+        return error(404, "not_found", f"no contract {contract_id}")
+    body: dict[str, Any] = {
+        "id": contract_id,
+        **record,
+        "proof": proof.to_json() if proof else None,
+    }
+    contract = parse(str(record["source"]))
+    body["short_id"] = short_id(contract)
+    if "activated_time" in record:
+        body["receipt"] = receipt(contract, node.app.local_datetime(int(record["activated_time"])))  # type: ignore[arg-type]
+    return web.json_response(body)
+
+
+async def get_state(request: web.Request) -> web.Response:
+    _require_token(request)
+    node = request.app[NODE_KEY]
+    key = request.match_info["key"]
+    value, proof = node.app.query(key)
+    if value is None:
+        return error(404, "not_found", f"no state entry {key!r}")
+    return web.json_response(
+        {
+            "key": key,
+            "value": value,
+            "height": node.height,
+            "app_hash": node.app.app_hash.hex(),
+            "proof": proof.to_json() if proof else None,
+        }
+    )
+
+
+async def local_sign(request: web.Request) -> web.Response:
+    """Sign a transaction body with the local participant's key and submit it."""
+    _require_token(request)
+    node = request.app[NODE_KEY]
+    try:
+        tx_type = TxType(request.match_info["tx_type"])
+    except ValueError:
+        return error(404, "not_found", "no such transaction type")
+    raw = await request.content.read(MAX_TX_BYTES + 1)
+    if len(raw) > MAX_TX_BYTES:
+        return error(413, "too_large", f"at most {MAX_TX_BYTES} bytes", "body")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return error(400, "malformed", "the body is not JSON", "body")
+    if not isinstance(body, dict):
+        return error(
+            400, "malformed", "the body is a JSON object of the transaction's fields", "body"
+        )
+    key = request.app[LOCAL_KEY]
+    async with request.app[LOCK_KEY]:
+        last = node.app.state.get(f"nonce/{key.address}", 0)
+        pending = [t.nonce for t in node.mempool.values() if t.signer == key.address]
+        nonce = max([last if isinstance(last, int) else 0, *pending]) + 1
+        try:
+            tx = sign(key, node.genesis.chain_id, tx_type, nonce, body)
+        except TxError as err:
+            return error(400, "malformed", err.message, err.field.removeprefix("tx."))
+        except TypeError as err:
+            return error(400, "malformed", str(err), "body")
+        return await _submit_and_maybe_wait(request, tx.wire())
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """WebSocket: stored events after ``after`` (or from ``from_height``), then live ones."""
+    _require_token(request)
+    node = request.app[NODE_KEY]
+    after = _int_query(request, "after", -1, -1, 2**62)
+    if after < 0:
+        from_height = _int_query(request, "from_height", node.height + 1, 1, 2**62)
+        after = node.storage.first_event_at(from_height)
+    socket = web.WebSocketResponse(heartbeat=30)
+    await socket.prepare(request)
+    queue = node.subscribe()
+    waiting: set[asyncio.Future[Any]] = set()
+    try:
+        last = after
+        while True:
+            backlog = list(node.storage.events(last, limit=500))
+            for seq, height, event in backlog:
+                await socket.send_json({"seq": seq, "height": height, "event": event})
+                last = seq
+            if len(backlog) < 500:
+                break
+        get: asyncio.Future[Any] = asyncio.ensure_future(queue.get())
+        receive: asyncio.Future[Any] = asyncio.ensure_future(socket.receive())
+        waiting = {get, receive}
+        while not socket.closed:
+            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if receive in done:
+                message = receive.result()
+                if message.type in (
+                    WSMsgType.CLOSE,
+                    WSMsgType.CLOSING,
+                    WSMsgType.CLOSED,
+                    WSMsgType.ERROR,
+                ):
+                    break
+                receive = asyncio.ensure_future(socket.receive())
+            if get in done:
+                seq, height, event = get.result()
+                if seq > last:
+                    await socket.send_json({"seq": seq, "height": height, "event": event})
+                    last = seq
+                get = asyncio.ensure_future(queue.get())
+            waiting = {get, receive}
+    finally:
+        node.unsubscribe(queue)
+        for future in waiting:
+            future.cancel()
+        if waiting:
+            await asyncio.gather(*waiting, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await socket.close()
+    return socket
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(SPEC)
+
+
+def make_app(node: Node, token: str, local_key: SigningKey) -> web.Application:
+    """The aiohttp application serving ``node``."""
+    app = web.Application(middlewares=[_errors], client_max_size=MAX_TX_BYTES * 2)
+    app[NODE_KEY] = node
+    app[TOKEN_KEY] = token
+    app[LOCAL_KEY] = local_key
+    app[LOCK_KEY] = asyncio.Lock()
+    app.add_routes(
+        [
+            web.get(f"{PREFIX}/status", status),
+            web.get(f"{PREFIX}/openapi.json", openapi),
+            web.post(f"{PREFIX}/txs", submit_tx),
+            web.get(f"{PREFIX}/txs/{{tx_id}}", get_tx),
+            web.get(f"{PREFIX}/blocks/{{height}}", get_block),
+            web.get(f"{PREFIX}/participants/{{address}}", get_participant),
+            web.get(f"{PREFIX}/balances/{{address}}", get_balance),
+            web.get(f"{PREFIX}/contracts/{{contract_id}}", get_contract),
+            web.get(f"{PREFIX}/state/{{key:.+}}", get_state),
+            web.post(f"{PREFIX}/local/{{tx_type}}", local_sign),
+            web.get(f"{PREFIX}/events", events),
+        ]
+    )
+    return app
+
+
+def encode_json(value: codec.Value) -> str:
+    """Compact JSON for clients."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

@@ -1,0 +1,240 @@
+"""``transactiva init``, ``node``, ``wallet`` and ``contract submit``.
+
+Every command takes ``--dir DIR``, the node's home (default: the per-user data
+directory), so several nodes can live side by side. Commands other than
+``init`` and ``node`` talk to the running node's API with the token in DIR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import re
+import sys
+import time
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, TextIO
+
+from contracts import check, format_contract
+from ledger_core.client import ApiError, NodeClient
+from ledger_core.home import Config, Home, HomeError, default_home, init_home
+from ledger_core.runner import run_forever
+
+EXIT_OK = 0
+EXIT_REFUSED = 1
+EXIT_UNAVAILABLE = 2
+_CHAIN_ID = re.compile(r"[a-z0-9][a-z0-9\-]{0,47}")
+
+
+def add_dir(parser: argparse.ArgumentParser) -> None:
+    """The ``--dir`` option every node command takes."""
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help=f"the node's home (default: {default_home()})",
+    )
+
+
+def _home(args: argparse.Namespace) -> Path:
+    path: Path = args.dir if args.dir is not None else default_home()
+    return path
+
+
+def _chain_id(text: str) -> str:
+    if not _CHAIN_ID.fullmatch(text):
+        raise argparse.ArgumentTypeError("lower-case letters, digits and '-', at most 48")
+    return text
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError("a port is 1 to 65535")
+    return port
+
+
+def configure_init(parser: argparse.ArgumentParser) -> None:
+    add_dir(parser)
+    parser.add_argument("--chain-id", type=_chain_id, default="transactiva-local")
+    parser.add_argument("--api-host", default="127.0.0.1")
+    parser.add_argument("--api-port", type=_port, default=8765)
+
+
+def run_init(args: argparse.Namespace, out: TextIO) -> int:
+    path = _home(args)
+    try:
+        home = init_home(
+            path,
+            args.chain_id,
+            int(time.time()),
+            Config(api_host=args.api_host, api_port=args.api_port),
+        )
+    except (HomeError, OSError) as err:
+        sys.stderr.write(f"transactiva init: {err}\n")
+        return EXIT_REFUSED
+    out.write(
+        f"initialised a one-validator network '{args.chain_id}' in {path}\n"
+        f"  operator (ISO, supplier, DSO): {home.participant_key().address}\n"
+        f"  validator: {home.validator_key().address}\n"
+        f"  API: http://{args.api_host}:{args.api_port}/api/v1 (token in {home.token_file})\n"
+        f"start it with: transactiva node --dir {path}\n"
+    )
+    return EXIT_OK
+
+
+def configure_node(parser: argparse.ArgumentParser) -> None:
+    add_dir(parser)
+
+
+def run_node(args: argparse.Namespace, out: TextIO) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return run_forever(_home(args))
+    except (HomeError, OSError) as err:
+        sys.stderr.write(f"transactiva node: {err}\n")
+        return EXIT_UNAVAILABLE
+
+
+def _client(args: argparse.Namespace) -> NodeClient:
+    home = Home(_home(args))
+    config = home.config()
+    return NodeClient(f"http://{config.api_host}:{config.api_port}", home.token())
+
+
+def _call(args: argparse.Namespace, work: Any) -> tuple[int, Any]:  # noqa: ANN401 - JSON
+    try:
+        client = _client(args)
+        return EXIT_OK, asyncio.run(work(client))
+    except HomeError as err:
+        sys.stderr.write(f"{err}\n")
+        return EXIT_UNAVAILABLE, None
+    except ApiError as err:
+        sys.stderr.write(f"refused: {err}\n")
+        return EXIT_REFUSED, None
+    except OSError as err:
+        sys.stderr.write(f"cannot reach the node: {err}; is 'transactiva node' running?\n")
+        return EXIT_UNAVAILABLE, None
+
+
+def pesos(text: str) -> int:
+    """``"12.50"`` pesos to 1250 centavos; more than two decimals is an error."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an amount in pesos") from None
+    centavos = value * 100
+    if not value.is_finite() or centavos != centavos.to_integral_value() or centavos <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a positive amount with at most 2 decimals")
+    return int(centavos)
+
+
+def _money(centavos: int) -> str:
+    sign = "-" if centavos < 0 else ""
+    return f"{sign}{abs(centavos) // 100}.{abs(centavos) % 100:02d} MXN"
+
+
+def configure_wallet(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="wallet_command", metavar="ACTION", required=True)
+    balance = sub.add_parser("balance", help="show a wallet balance")
+    balance.add_argument("address", nargs="?", help="default: this node's participant")
+    for name, help_text in (
+        ("deposit", "ask the operator to credit money paid into its bank account"),
+        ("withdraw", "ask the operator to pay money out to your bank account"),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("amount", type=pesos, help="pesos, e.g. 150.50")
+        p.add_argument("--reference", default="", help="bank reference")
+    transfer = sub.add_parser("transfer", help="pay another participant")
+    transfer.add_argument("to", help="the recipient's address")
+    transfer.add_argument("amount", type=pesos, help="pesos, e.g. 12.50")
+    transfer.add_argument("--memo", default="")
+    for name in ("confirm-deposit", "confirm-withdrawal", "cancel"):
+        p = sub.add_parser(name, help=f"{name.replace('-', ' ')} a pending request (operator)")
+        p.add_argument("request", help="the request's transaction id")
+    for p in sub.choices.values():
+        add_dir(p)
+
+
+def run_wallet(args: argparse.Namespace, out: TextIO) -> int:
+    command = args.wallet_command
+    if command == "balance":
+
+        async def work(client: NodeClient) -> dict[str, Any]:
+            address = args.address or (await client.status())["participant"]
+            return await client.get(f"/balances/{address}")
+
+        status, result = _call(args, work)
+        if result is not None:
+            out.write(
+                f"{result['address']}: {_money(result['balance'])}"
+                f" (held for withdrawals: {_money(result['held'])}) at height {result['height']}\n"
+            )
+        return status
+    tx_type, body = _wallet_body(args)
+    status, result = _call(args, lambda client: client.local(tx_type, body))
+    if result is None:
+        return status
+    if result.get("status") != "committed" or result.get("code") != "ok":
+        sys.stderr.write(f"refused: {result.get('code')}: {result.get('message')}\n")
+        return EXIT_REFUSED
+    out.write(f"{command}: committed at height {result['height']} (transaction {result['id']})\n")
+    return EXIT_OK
+
+
+def _wallet_body(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    command = args.wallet_command
+    if command in ("deposit", "withdraw"):
+        kind = "deposit_request" if command == "deposit" else "withdraw_request"
+        return kind, {"amount": args.amount, "reference": args.reference}
+    if command == "transfer":
+        return "transfer", {"to": args.to, "amount": args.amount, "memo": args.memo}
+    kind = {
+        "confirm-deposit": "deposit_confirm",
+        "confirm-withdrawal": "withdraw_confirm",
+        "cancel": "wallet_cancel",
+    }[command]
+    return kind, {"request": args.request}
+
+
+def contract_submit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``contract submit FILE``: check, propose with the local key, wait, print the receipt."""
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as error:
+        err.write(f"{args.file}: cannot read: {error.strerror or error}\n")
+        return EXIT_UNAVAILABLE
+    result = check(data, args.file)
+    for diagnostic in result.diagnostics:
+        err.write(diagnostic.render(args.file) + "\n")
+    if result.contract is None:
+        return EXIT_REFUSED
+    source = format_contract(result.contract)
+
+    async def work(client: NodeClient) -> dict[str, Any]:
+        proposed = await client.local("contract_propose", {"source": source})
+        if proposed.get("code") != "ok":
+            raise ApiError(422, str(proposed.get("code")), str(proposed.get("message")))
+        contract_id = proposed["events"][0]["contract_id"]
+        return await client.get(f"/contracts/{contract_id}")
+
+    status, record = _call(args, work)
+    if record is None:
+        return status
+    if "receipt" in record:
+        out.write(record["receipt"] + "\n")
+    else:
+        missing = [s for s in record["signers"] if s not in record["signed"]]
+        out.write(
+            f"contract '{record['name']}' [{record['short_id']}] proposed; "
+            f"waiting for the signatures of: {', '.join(missing)}\n"
+        )
+    return EXIT_OK

@@ -1,0 +1,178 @@
+"""The OpenAPI 3.1 description of the node API, served at ``/api/v1/openapi.json``."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from ledger_core.tx import TxType
+
+_ERROR: Final = {
+    "description": "Refused; the body says why",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+_JSON: Final = {
+    "description": "OK",
+    "content": {"application/json": {"schema": {"type": "object"}}},
+}
+_SECURED: Final[list[dict[str, list[str]]]] = [{"bearer": []}]
+
+
+def _op(
+    summary: str, *, secured: bool, params: list[dict[str, Any]] | None = None, **extra: object
+) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "responses": {"200": _JSON, "400": _ERROR, "401": _ERROR, "404": _ERROR},
+    }
+    if secured:
+        operation["security"] = _SECURED
+    if params:
+        operation["parameters"] = params
+    operation.update(extra)
+    return operation
+
+
+def _path_param(name: str, pattern: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": pattern},
+    }
+
+
+_WAIT: Final = {
+    "name": "wait",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string", "enum": ["true", "1"]},
+    "description": "Answer when the transaction is committed (up to 30 s) instead of at once",
+}
+
+SPEC: Final[dict[str, Any]] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "Transactiva node API",
+        "version": "1",
+        "description": "A node of a Transactiva permissioned ledger. See docs/api.md.",
+    },
+    "servers": [{"url": "/api/v1"}],
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "schemas": {
+            "Error": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {
+                    "error": {
+                        "type": "object",
+                        "required": ["code", "message"],
+                        "properties": {
+                            "code": {"type": "string"},
+                            "message": {"type": "string"},
+                            "field": {"type": "string"},
+                        },
+                    }
+                },
+            }
+        },
+    },
+    "paths": {
+        "/status": {
+            "get": _op("Chain id, height, app hash, addresses, mempool size", secured=False)
+        },
+        "/openapi.json": {"get": _op("This document", secured=False)},
+        "/txs": {
+            "post": _op(
+                "Submit a signed transaction (canonical JSON wire bytes)",
+                secured=True,
+                params=[_WAIT],
+                requestBody={
+                    "required": True,
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+            )
+        },
+        "/txs/{tx_id}": {
+            "get": _op(
+                "A transaction: pending, or committed with its result and inclusion proof",
+                secured=False,
+                params=[_path_param("tx_id", "^[0-9a-f]{64}$")],
+            )
+        },
+        "/blocks/{height}": {
+            "get": _op(
+                "A block (or 'latest'): header, hash, proposer signature, transactions",
+                secured=False,
+                params=[_path_param("height", "^([0-9]+|latest)$")],
+            )
+        },
+        "/participants/{address}": {
+            "get": _op(
+                "A registered participant's public record",
+                secured=False,
+                params=[_path_param("address", "^tv[0-9a-f]{40}$")],
+            )
+        },
+        "/balances/{address}": {
+            "get": _op(
+                "A wallet balance and held amount, with a proof against the app hash",
+                secured=True,
+                params=[_path_param("address", "^tv[0-9a-f]{40}$")],
+            )
+        },
+        "/contracts/{contract_id}": {
+            "get": _op(
+                "A contract: source, parties, signatures, state, receipt and proof",
+                secured=True,
+                params=[_path_param("contract_id", "^[0-9a-f]{64}$")],
+            )
+        },
+        "/state/{key}": {
+            "get": _op(
+                "Any state entry by key, with a proof against the app hash",
+                secured=True,
+                params=[_path_param("key", ".+")],
+            )
+        },
+        "/local/{tx_type}": {
+            "post": _op(
+                "Sign the body with the node's local participant key and submit it",
+                secured=True,
+                params=[
+                    {
+                        "name": "tx_type",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "enum": [t.value for t in TxType]},
+                    },
+                    _WAIT,
+                ],
+                requestBody={
+                    "required": True,
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+            )
+        },
+        "/events": {
+            "get": _op(
+                "WebSocket stream of events; resume with ?after=<seq> or ?from_height=<h>",
+                secured=True,
+                params=[
+                    {
+                        "name": "after",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer"},
+                    },
+                    {
+                        "name": "from_height",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer"},
+                    },
+                ],
+            )
+        },
+    },
+}

@@ -1,0 +1,258 @@
+"""The node API over a real loopback socket: auth, errors, local signing, proofs, events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from ledger_core import merkle
+from ledger_core.api import make_app
+from ledger_core.commitment import Proof, verify_proof
+from ledger_core.node import Node, open_storage
+from ledger_core.openapi import SPEC
+from ledger_core.tx import TxType
+from tests.ledger_core.chain import Chain, key
+
+TOKEN = "t" * 64
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+CONTRACT = """\
+Contract 'concentrador'
+Valid from 2026/01/01 00:00:00 to 2027/01/01 00:00:00
+Consumption true
+Production true
+Store false
+DemandResponse false
+Parties: ISO
+"""
+
+
+class Api:
+    def __init__(self, client: TestClient[Any, Any], node: Node, chain: Chain) -> None:
+        self.client = client
+        self.node = node
+        self.chain = chain
+
+    async def get(self, path: str, auth: bool = True) -> tuple[int, Any]:
+        response = await self.client.get("/api/v1" + path, headers=AUTH if auth else {})
+        return response.status, await response.json()
+
+    async def post(
+        self, path: str, body: bytes | dict[str, Any], auth: bool = True
+    ) -> tuple[int, Any]:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        response = await self.client.post("/api/v1" + path, data=data, headers=AUTH if auth else {})
+        return response.status, await response.json()
+
+    async def local(self, tx_type: str, **body: Any) -> Any:
+        status, result = await self.post(f"/local/{tx_type}?wait=true", body)
+        assert status == 200, result
+        assert result["code"] == "ok", result
+        return result
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[Api]:
+    chain = Chain()
+    node = Node(chain.genesis, key("validator"), open_storage(tmp_path, chain.genesis))
+    stop = asyncio.Event()
+    runner = asyncio.create_task(node.run(stop, block_interval=0.01, empty_block_every=3600))
+    client: TestClient[Any, Any] = TestClient(TestServer(make_app(node, TOKEN, chain.iso)))
+    await client.start_server()
+    try:
+        yield Api(client, node, chain)
+    finally:
+        await client.close()
+        stop.set()
+        node._wake.set()
+        await asyncio.wait_for(runner, 5)
+        node.close()
+
+
+async def test_status_is_public(api: Api) -> None:
+    status, body = await api.get("/status", auth=False)
+    assert status == 200
+    assert body["chain_id"] == "transactiva-test-1"
+    assert body["participant"] == api.chain.iso.address
+    assert body["validator"] == key("validator").address
+    assert body["height"] == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/txs"),
+        ("POST", "/local/transfer"),
+        ("GET", "/balances/tv" + "0" * 40),
+        ("GET", "/contracts/" + "0" * 64),
+        ("GET", "/state/total/deposits"),
+        ("GET", "/events"),
+    ],
+)
+async def test_writes_and_private_reads_need_the_token(api: Api, method: str, path: str) -> None:
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}):
+        response = await api.client.request(method, "/api/v1" + path, headers=headers, data=b"{}")
+        assert response.status == 401
+        assert (await response.json())["error"]["code"] == "unauthorized"
+
+
+async def test_submission_errors_are_json_and_name_the_field(api: Api) -> None:
+    status, body = await api.post("/txs", b"not json")
+    assert (status, body["error"]["code"], body["error"]["field"]) == (
+        400,
+        "malformed",
+        "transaction",
+    )
+    stranger = api.chain.tx(key("stranger"), TxType.DEPOSIT_REQUEST, amount=5)
+    status, body = await api.post("/txs", stranger.wire())
+    assert (status, body["error"]["code"]) == (422, "unknown_signer")
+    status, body = await api.post("/txs", b"x" * 20_000)
+    assert (status, body["error"]["code"]) == (413, "too_large")
+    status, body = await api.post("/local/transfer", {"to": "nobody", "amount": 5})
+    assert (status, body["error"]["field"]) == (400, "body.to")
+    status, body = await api.post("/local/transfer", b"[1,2]")
+    assert (status, body["error"]["field"]) == (400, "body")
+    status, body = await api.post("/local/transfer", b"{nope")
+    assert (status, body["error"]["field"]) == (400, "body")
+    status, body = await api.post("/local/mint", {})
+    assert status == 404
+    status, body = await api.get("/txs/xyz")
+    assert (status, body["error"]["field"]) == (400, "tx_id")
+    status, body = await api.get("/participants/bob")
+    assert (status, body["error"]["field"]) == (400, "address")
+    status, body = await api.get("/nowhere")
+    assert (status, body["error"]["code"]) == (404, "not_found")
+
+
+async def test_signed_submission_waits_for_commit_with_an_inclusion_proof(api: Api) -> None:
+    alice = key("alice")
+    tx = api.chain.tx(
+        api.chain.iso, TxType.REGISTER, public_key=alice.public_key.hex(), role="prosumer"
+    )
+    status, body = await api.post("/txs?wait=true", tx.wire())
+    assert status == 200
+    assert (body["status"], body["code"], body["id"]) == ("committed", "ok", tx.id)
+    proof = body["proof"]
+    assert merkle.verify(
+        tx.wire(), body["index"], proof["size"], [bytes.fromhex(h) for h in proof["path"]],
+        bytes.fromhex(proof["txs_root"]),
+    )  # fmt: skip
+    status, again = await api.get(f"/txs/{tx.id}", auth=False)
+    assert (status, again["height"]) == (200, body["height"])
+    status, duplicate = await api.post("/txs", tx.wire())
+    assert (status, duplicate["error"]["code"]) == (409, "already_committed")
+    status, _ = await api.get("/txs/" + "0" * 64)
+    assert status == 404
+    status, block = await api.get(f"/blocks/{body['height']}", auth=False)
+    assert status == 200
+    assert block["header"]["txs_root"] == proof["txs_root"]
+    status, latest = await api.get("/blocks/latest", auth=False)
+    assert latest["hash"] == api.node.last_hash
+    assert (await api.get("/blocks/999"))[0] == 404
+    assert (await api.get("/blocks/one"))[0] == 400
+
+
+async def test_local_signing_wallet_balances_and_proofs(api: Api) -> None:
+    iso = api.chain.iso
+    await api.local("register", public_key=key("alice").public_key.hex(), role="prosumer")
+    request = await api.local("deposit_request", amount=50_000, reference="spei-1")
+    await api.local("deposit_confirm", request=request["id"])
+    await api.local("transfer", to=key("alice").address, amount=12_345, memo="prueba")
+    status, body = await api.get(f"/balances/{key('alice').address}")
+    assert (status, body["balance"], body["held"]) == (200, 12_345, 0)
+    proof = Proof(
+        key=body["proof"]["key"],
+        value=body["proof"]["value"],
+        bucket=body["proof"]["bucket"],
+        index=body["proof"]["index"],
+        bucket_size=body["proof"]["bucket_size"],
+        bucket_path=tuple(bytes.fromhex(h) for h in body["proof"]["bucket_path"]),
+        top_path=tuple(bytes.fromhex(h) for h in body["proof"]["top_path"]),
+    )
+    assert verify_proof(proof, bytes.fromhex(body["app_hash"]))
+    status, mine = await api.get(f"/balances/{iso.address}")
+    assert mine["balance"] == 50_000 - 12_345
+    status, participant = await api.get(f"/participants/{key('alice').address}", auth=False)
+    assert (status, participant["role"]) == (200, "prosumer")
+    status, state = await api.get("/state/total/deposits")
+    assert (status, state["value"]) == (200, 50_000)
+    assert (await api.get("/state/nothing/here"))[0] == 404
+    assert (await api.get("/balances/tv" + "1" * 40))[0] == 404
+    # A refused body comes back as 422 after waiting.
+    status, body = await api.post(
+        "/local/transfer?wait=true", {"to": key("alice").address, "amount": 10**9}
+    )
+    assert (status, body["error"]["code"]) == (422, "insufficient_funds")
+
+
+async def test_contract_receipt(api: Api) -> None:
+    proposed = await api.local("contract_propose", source=CONTRACT)
+    contract_id = proposed["events"][0]["contract_id"]
+    status, body = await api.get(f"/contracts/{contract_id}")
+    assert status == 200
+    assert body["status"] == "active"
+    assert body["receipt"].endswith(f"to 'concentrador' [{body['short_id']}]")
+    assert body["receipt"].startswith("Timestamp 20")
+    assert (await api.get("/contracts/" + "a" * 64))[0] == 404
+    assert (await api.get("/contracts/zz"))[0] == 400
+
+
+async def test_event_stream_replays_and_resumes(api: Api) -> None:
+    await api.local("register", public_key=key("alice").public_key.hex(), role="prosumer")
+    socket = await api.client.ws_connect("/api/v1/events?from_height=1", headers=AUTH)
+    first = await asyncio.wait_for(socket.receive_json(), 5)
+    assert first["event"]["type"] == "participant_registered"
+    assert first["height"] == 1
+    await api.local("register", public_key=key("bob").public_key.hex(), role="consumer")
+    live = await asyncio.wait_for(socket.receive_json(), 5)
+    assert live["event"]["address"] == key("bob").address
+    await socket.close()
+
+    resumed = await api.client.ws_connect(f"/api/v1/events?after={first['seq']}", headers=AUTH)
+    again = await asyncio.wait_for(resumed.receive_json(), 5)
+    assert again == live
+    await resumed.close()
+    bad = await api.client.get("/api/v1/events?after=x", headers=AUTH)
+    assert bad.status == 400
+
+
+async def test_openapi_lists_every_route(api: Api) -> None:
+    status, spec = await api.get("/openapi.json", auth=False)
+    assert status == 200
+    assert spec == json.loads(json.dumps(SPEC))
+    app = api.client.app
+    assert app is not None
+    routes = {
+        route.resource.canonical.removeprefix("/api/v1")
+        for route in app.router.routes()
+        if route.resource is not None and route.method != "HEAD"
+    }
+    assert routes == set(spec["paths"])
+
+
+async def test_random_inputs_never_crash_the_node(api: Api) -> None:
+    valid = api.chain.tx(api.chain.iso, TxType.DEPOSIT_REQUEST, amount=5).wire()
+    rng = random.Random(1234)  # noqa: S311 - reproducible fuzzing, not cryptography
+    pieces = [b"{", b"}", b'"', b":", b",", b"[", b"]", b"1", b"-", b"\\u0000", b"\xff", b"null"]
+    for _ in range(300):
+        data = bytearray(valid)
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(data) + 1)
+            data[at : at + rng.randint(0, 3)] = rng.choice(pieces)
+        status, body = await api.post("/txs", bytes(data))
+        assert status < 500, body
+        assert ("error" in body) == (status >= 400)
+        local = {
+            "to": rng.choice([None, 1, "x", key("x").address]),
+            "amount": rng.choice([0, -1, "5", 2**70, 5]),
+        }
+        status, body = await api.post("/local/transfer", local)
+        assert status < 500, body
+    assert (await api.get("/status", auth=False))[0] == 200
