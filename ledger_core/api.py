@@ -34,7 +34,6 @@ MAX_WAIT_SECONDS: Final = 30.0
 NODE_KEY: Final = web.AppKey("node", Node)
 TOKEN_KEY: Final = web.AppKey("token", str)
 LOCAL_KEY: Final = web.AppKey("local", SigningKey)
-LOCK_KEY: Final = web.AppKey("local_lock", asyncio.Lock)
 
 type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -305,17 +304,18 @@ async def local_sign(request: web.Request) -> web.Response:
             400, "malformed", "the body is a JSON object of the transaction's fields", "body"
         )
     key = request.app[LOCAL_KEY]
-    async with request.app[LOCK_KEY]:
-        last = node.app.state.get(f"nonce/{key.address}", 0)
-        pending = [t.nonce for t in node.mempool.values() if t.signer == key.address]
-        nonce = max([last if isinstance(last, int) else 0, *pending]) + 1
-        try:
-            tx = sign(key, node.genesis.chain_id, tx_type, nonce, body)
-        except TxError as err:
-            return error(400, "malformed", err.message, err.field.removeprefix("tx."))
-        except TypeError as err:
-            return error(400, "malformed", str(err), "body")
-        return await _submit_and_maybe_wait(request, tx.wire())
+    # No await between choosing the nonce and entering the mempool: concurrent
+    # requests get consecutive nonces without a lock.
+    last = node.app.state.get(f"nonce/{key.address}", 0)
+    pending = [t.nonce for t in node.mempool.values() if t.signer == key.address]
+    nonce = max([last if isinstance(last, int) else 0, *pending]) + 1
+    try:
+        tx = sign(key, node.genesis.chain_id, tx_type, nonce, body)
+    except TxError as err:
+        return error(400, "malformed", err.message, err.field.removeprefix("tx."))
+    except TypeError as err:
+        return error(400, "malformed", str(err), "body")
+    return await _submit_and_maybe_wait(request, tx.wire())
 
 
 async def events(request: web.Request) -> web.StreamResponse:
@@ -382,7 +382,6 @@ def make_app(node: Node, token: str, local_key: SigningKey) -> web.Application:
     app[NODE_KEY] = node
     app[TOKEN_KEY] = token
     app[LOCAL_KEY] = local_key
-    app[LOCK_KEY] = asyncio.Lock()
     app.add_routes(
         [
             web.get(f"{PREFIX}/status", status),

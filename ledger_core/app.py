@@ -143,7 +143,13 @@ class Application:
         """Judge ``tx`` against the state plus the mempool's earlier transactions."""
         assert self._check is not None
         context = BlockContext(self.height + 1, self.last_block_time)
-        return self._run(self._check, tx, context)
+        # A refused transaction leaves no trace (not even its nonce) in the
+        # mempool's state, since it does not enter the mempool.
+        trial = self._check.child()
+        result = self._run(trial, tx, context)
+        if result.ok:
+            trial.fold_into_parent(self._check)
+        return result
 
     def begin_block(self, context: BlockContext) -> None:
         """Start executing block ``context.height``."""

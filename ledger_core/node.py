@@ -212,20 +212,28 @@ class Node:
         """Produce blocks until ``stop`` is set: soon after transactions arrive, and
         an empty block every ``empty_block_every`` seconds so that time advances."""
         last = self.clock()
-        while not stop.is_set():
-            timeout = empty_block_every if not self.mempool else block_interval
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
-            self._wake.clear()
-            if stop.is_set():
-                break
-            if self.mempool:
-                await asyncio.sleep(max(0.0, block_interval - (self.clock() - last)))
-                self.produce_block()
-                last = self.clock()
-            elif self.clock() - last >= empty_block_every:
-                self.produce_block()
-                last = self.clock()
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                timeout = empty_block_every if not self.mempool else block_interval
+                woken = asyncio.ensure_future(self._wake.wait())
+                await asyncio.wait(
+                    {stopping, woken}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+                woken.cancel()
+                self._wake.clear()
+                if stop.is_set():
+                    break
+                if self.mempool:
+                    await asyncio.sleep(max(0.0, block_interval - (self.clock() - last)))
+                    self.produce_block()
+                    last = self.clock()
+                elif self.clock() - last >= empty_block_every:
+                    self.produce_block()
+                    last = self.clock()
+        finally:
+            stopping.cancel()
+            await asyncio.gather(stopping, return_exceptions=True)
 
 
 def open_storage(home: Path, genesis: Genesis) -> Storage:

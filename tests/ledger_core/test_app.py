@@ -335,6 +335,9 @@ def test_check_tx_sees_earlier_mempool_transactions(chain: Chain) -> None:
     assert chain.app.check_tx(first).ok
     assert chain.app.check_tx(second).code == "insufficient_funds"
     assert chain.app.check_tx(first).code == "stale_nonce"
+    # The refused second transfer did not use up its nonce in the mempool state.
+    retry = sign(alice, CHAIN_ID, TxType.TRANSFER, second.nonce, {"to": bob.address, "amount": 20})
+    assert chain.app.check_tx(retry).ok
     # The check state is thrown away at commit: nothing was applied.
     assert chain.balance(alice) == 100
 
