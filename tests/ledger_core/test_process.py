@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -79,14 +78,14 @@ class NodeProcess:
 
 
 @pytest.fixture
-def node_home(tmp_path: Path) -> Iterator[Path]:
+def node_home(tmp_path: Path) -> Path:
     home = tmp_path / "node"
     result = cli(
         "init", "--dir", str(home), "--chain-id", "prueba-1", "--api-port", str(free_port())
     )
     assert result.returncode == 0, result.stderr
     assert "initialised a one-validator network 'prueba-1'" in result.stdout
-    yield home
+    return home
 
 
 @pytest.fixture
@@ -214,4 +213,4 @@ def test_kill_9_under_load_loses_nothing_that_was_acknowledged(running: NodeProc
     log = (running.home / "node.log").read_text()
     assert "IntegrityError" not in log
     assert running.stop() == 0
-    assert os.path.getsize(running.home / "ledger.db") > 0
+    assert (running.home / "ledger.db").stat().st_size > 0
