@@ -19,6 +19,7 @@ nonce even if its body is then refused, so nothing applies twice.
 from __future__ import annotations
 
 import bisect
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -35,6 +36,7 @@ type Value = codec.Value
 type Event = dict[str, Value]
 
 OK: Final = "ok"
+VERIFIED_CACHE: Final = 200_000
 
 
 class Rejected(Exception):  # noqa: N818 - a verdict, not a crash
@@ -111,6 +113,10 @@ class Application:
     _context: BlockContext | None = None
     _block_events: list[Event] = field(default_factory=list)
     _expiry: list[str] = field(default_factory=list)
+    # Ids of transactions whose signature this process has verified. An
+    # address is the hash of its public key, so a signature that was valid for
+    # a signer stays valid: check_tx verifies, deliver_tx need not again.
+    _verified: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
     def __post_init__(self) -> None:
         if not self.state:
@@ -189,11 +195,13 @@ class Application:
         self._block_events.extend(events)
         return tuple(events)
 
-    def commit(self) -> tuple[bytes, dict[str, Value | None]]:
-        """Make the block's writes the state; the new app hash and the writes."""
+    def commit(self) -> tuple[bytes, dict[str, bytes | None]]:
+        """Make the block's writes the state; the new app hash and the writes (canonical
+        bytes of each new value, None for a deletion)."""
         assert self._block is not None, "begin_block first"
         assert self._context is not None, "begin_block first"
         writes = self._block.writes
+        encoded: dict[str, bytes | None] = {}
         for key, value in writes.items():
             if value is None:
                 if self.state.pop(key, None) is not None and key.startswith("expiry/"):
@@ -202,13 +210,15 @@ class Application:
                 if key not in self.state and key.startswith("expiry/"):
                     bisect.insort(self._expiry, key)
                 self.state[key] = value
-            self._commitment.set(key, value)
+            data = None if value is None else codec.encode(value)
+            encoded[key] = data
+            self._commitment.set(key, value, data)
         self.height = self._context.height
         self.last_block_time = self._context.time
         self._block = None
         self._context = None
         self._check = Overlay(self.state)
-        return self.app_hash, writes
+        return self.app_hash, encoded
 
     def query(self, key: str) -> tuple[Value | None, Proof | None]:
         """A committed value and its proof against :attr:`app_hash`."""
@@ -251,9 +261,13 @@ class Application:
             raise Rejected("unknown_signer", f"{tx.signer} is not a registered participant")
         if account["status"] != "active":
             raise Rejected("revoked_signer", f"{tx.signer} has been revoked")
-        public_key = bytes.fromhex(str(account["public_key"]))
-        if not tx.verify_signature(public_key):
-            raise Rejected("bad_signature", "the signature is not the signer's")
+        if tx.id not in self._verified:
+            public_key = bytes.fromhex(str(account["public_key"]))
+            if not tx.verify_signature(public_key):
+                raise Rejected("bad_signature", "the signature is not the signer's")
+            self._verified[tx.id] = None
+            if len(self._verified) > VERIFIED_CACHE:
+                self._verified.popitem(last=False)
         last = state.get(f"nonce/{tx.signer}")
         last_nonce = last if isinstance(last, int) else 0
         if tx.nonce <= last_nonce:

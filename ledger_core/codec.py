@@ -59,23 +59,29 @@ def encode(value: Value) -> bytes:
 
 
 def _check(value: object, level: int) -> None:
-    if level > MAX_DEPTH:
-        raise TypeError(f"nested more than {MAX_DEPTH} levels")
-    if value is None or isinstance(value, (bool, int, str)):
-        if isinstance(value, str):
-            value.encode("utf-8")  # lone surrogates cannot be encoded
+    kind = type(value)
+    if kind is str:
+        value.encode("utf-8")  # type: ignore[attr-defined]  # lone surrogates cannot be encoded
         return
-    if isinstance(value, list):
-        for item in value:
+    if kind is int or kind is bool or value is None:
+        return
+    if level >= MAX_DEPTH:
+        raise TypeError(f"nested more than {MAX_DEPTH} levels")
+    if kind is list:
+        for item in value:  # type: ignore[attr-defined]
             _check(item, level + 1)
         return
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
+    if kind is dict:
+        for key, item in value.items():  # type: ignore[attr-defined]
+            if type(key) is not str:
                 raise TypeError(f"object keys are strings, not {type(key).__name__}")
             _check(item, level + 1)
         return
-    raise TypeError(f"{type(value).__name__} cannot be encoded (floats are not allowed)")
+    if isinstance(value, (str, int)) and not isinstance(value, float):
+        # Subclasses (enums built on str or int) encode as their base value.
+        _check(str(value) if isinstance(value, str) else int(value), level)
+        return
+    raise TypeError(f"{kind.__name__} cannot be encoded (floats are not allowed)")
 
 
 def decode(data: bytes, max_size: int) -> Value:

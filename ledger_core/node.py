@@ -190,6 +190,9 @@ class Node:
                 for future in waiters:
                     if not future.done() and stored is not None:
                         future.set_result(stored)
+        if not self._subscribers:
+            self._last_event_seq = self.storage.last_event_seq()
+            return
         for seq, height, event in self.storage.events(self._last_event_seq, limit=1_000_000):
             self._last_event_seq = seq
             for queue in list(self._subscribers):

@@ -115,7 +115,7 @@ class Storage:
         ids: list[str],
         results: list[TxResult],
         block_events: list[codec.Value],
-        writes: dict[str, codec.Value | None],
+        writes: dict[str, bytes | None],
     ) -> None:
         """Write a block, its results, events and state changes atomically."""
         header = block.header
@@ -158,7 +158,7 @@ class Storage:
             db.executemany(
                 "INSERT INTO state (key, value) VALUES (?, ?) "
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                [(k, codec.encode(v)) for k, v in writes.items() if v is not None],
+                [(k, v) for k, v in writes.items() if v is not None],
             )
             db.executemany(
                 "DELETE FROM state WHERE key = ?", [(k,) for k, v in writes.items() if v is None]
@@ -240,6 +240,11 @@ class Storage:
             (after_seq, limit),
         ):
             yield seq, height, codec.decode(bytes(event), MAX_VALUE_BYTES)
+
+    def last_event_seq(self) -> int:
+        """The sequence number of the newest event (0 when there is none)."""
+        row = self._db.execute("SELECT MAX(seq) FROM events").fetchone()
+        return int(row[0] or 0)
 
     def first_event_at(self, height: int) -> int:
         """The sequence number just before the first event of block ``height``."""

@@ -97,6 +97,9 @@ class Tx:
         return encode_wire(self.signed_bytes, self.signature)
 
 
+_WIRE_PREFIX_LENGTH: Final = len(b'{"signature":"') + 128 + len(b'","tx":')
+
+
 def encode_wire(signed_bytes: bytes, signature: bytes) -> bytes:
     """``{"signature": ..., "tx": ...}`` around already-canonical transaction bytes."""
     return b'{"signature":"' + signature.hex().encode() + b'","tx":' + signed_bytes + b"}"
@@ -321,7 +324,9 @@ def decode(data: bytes) -> Tx:
         BODY_CHECKS[tx_type](body)
     except TxError as err:
         raise TxError("tx." + err.field, err.message) from None
-    signed = codec.encode(envelope)
+    # The wire bytes are canonical, so they are exactly
+    # {"signature":"<128 hex>","tx":<canonical tx>}: the signed bytes are a slice.
+    signed = data[_WIRE_PREFIX_LENGTH:-1]
     return Tx(
         type=tx_type,
         chain_id=chain_id,

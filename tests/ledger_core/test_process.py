@@ -59,8 +59,11 @@ class NodeProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError((self.home / "node.log").read_text())
-            with contextlib.suppress(OSError), socket.create_connection(
-                ("127.0.0.1", int(self.url.split(":")[2].split("/")[0])), 0.2
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(
+                    ("127.0.0.1", int(self.url.split(":")[2].split("/")[0])), 0.2
+                ),
             ):
                 return
             time.sleep(0.05)
@@ -189,7 +192,7 @@ async def _committed(url: str, token: str, ids: list[str]) -> list[str]:
     return missing
 
 
-def test_kill_9_under_load_loses_nothing_that_was_acknowledged(running: NodeProcess) -> None:
+async def test_kill_9_under_load_loses_nothing_that_was_acknowledged(running: NodeProcess) -> None:
     acknowledged: list[str] = []
     rounds = 5
 
@@ -205,9 +208,9 @@ def test_kill_9_under_load_loses_nothing_that_was_acknowledged(running: NodeProc
         await asyncio.gather(*tasks)
 
     for i in range(rounds):
-        asyncio.run(round_of_load(0.6 + 0.2 * i))
+        await round_of_load(0.6 + 0.2 * i)
         running.start()  # refuses to start if the stored state and chain disagree
-    missing = asyncio.run(_committed(running.url, running.token, acknowledged))
+    missing = await _committed(running.url, running.token, acknowledged)
     assert len(acknowledged) > 100, f"the load reached the node: {len(acknowledged)}"
     assert missing == []
     log = (running.home / "node.log").read_text()

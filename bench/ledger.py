@@ -1,0 +1,248 @@
+"""One validator's throughput and latency: signed transfers and interval reports.
+
+    .venv/bin/python -m bench.ledger [--txs 20000] [--clients 64]
+
+Two measurements, each on a fresh node in a temporary folder (real SQLite file,
+WAL, synchronous=FULL):
+
+* core: transactions are signed in advance, then submitted to the node
+  (decode, signature check, mempool check) and committed in blocks of up to
+  5,000 — what the ledger itself sustains on one core;
+* API: concurrent clients on loopback POST pre-signed transactions with
+  ``?wait=true`` — end to end, including HTTP; latency is submit to commit.
+
+Prints a table and the node's resident memory (RSS) idle and after load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from ledger_core.api import make_app
+from ledger_core.crypto import SigningKey
+from ledger_core.genesis import Genesis, Operator, Params, Validator
+from ledger_core.node import Node, open_storage
+from ledger_core.tx import Tx, TxType, sign
+
+CHAIN = "bench-1"
+START = 1_773_165_600
+
+
+def _key(i: int) -> SigningKey:
+    return SigningKey.from_seed(i.to_bytes(32, "big"))
+
+
+def _rss_mib() -> float:
+    """Current resident set size of this process, MiB (Linux /proc)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _setup(
+    folder: Path, people: int
+) -> tuple[Node, SigningKey, list[SigningKey], list[SigningKey]]:
+    """A node with ``people`` funded participants, each with a meter."""
+    operator, validator = _key(1), _key(2)
+    genesis = Genesis(
+        chain_id=CHAIN,
+        genesis_time=START - 86400,
+        operators=(Operator(operator.public_key, ("ISO", "SUPPLIER", "DSO")),),
+        validators=(Validator(validator.public_key, 1),),
+        params=Params(max_block_txs=5000),
+    )
+    clock = [float(START)]
+    node = Node(genesis, validator, open_storage(folder, genesis), clock=lambda: clock[0])
+    participants = [_key(100 + i) for i in range(people)]
+    meters = [_key(100_000 + i) for i in range(people)]
+    nonce = 0
+    setup: list[Tx] = []
+    for person, meter in zip(participants, meters, strict=True):
+        nonce += 1
+        setup.append(
+            sign(
+                operator,
+                CHAIN,
+                TxType.REGISTER,
+                nonce,
+                {"public_key": person.public_key.hex(), "role": "prosumer"},
+            )
+        )
+        nonce += 1
+        setup.append(
+            sign(
+                operator,
+                CHAIN,
+                TxType.BIND_METER,
+                nonce,
+                {"meter_public_key": meter.public_key.hex(), "participant": person.address},
+            )
+        )
+    for tx in setup:
+        assert node.submit(tx.wire()).accepted
+    node.produce_block()
+    deposits = [sign(p, CHAIN, TxType.DEPOSIT_REQUEST, 1, {"amount": 10**9}) for p in participants]
+    for tx in deposits:
+        assert node.submit(tx.wire()).accepted
+    node.produce_block()
+    for tx in deposits:
+        nonce += 1
+        assert node.submit(
+            sign(operator, CHAIN, TxType.DEPOSIT_CONFIRM, nonce, {"request": tx.id}).wire()
+        ).accepted
+    node.produce_block()
+    clock[0] += 3600
+    node.clock = time.time if False else (lambda: clock[0])
+    return node, operator, participants, meters  # fmt: skip
+
+
+def _transfers(participants: list[SigningKey], count: int) -> list[Tx]:
+    txs = []
+    for i in range(count):
+        sender = participants[i % len(participants)]
+        receiver = participants[(i + 1) % len(participants)]
+        nonce = 2 + i // len(participants)
+        txs.append(
+            sign(sender, CHAIN, TxType.TRANSFER, nonce, {"to": receiver.address, "amount": 1})
+        )
+    return txs
+
+
+def _reports(meters: list[SigningKey], count: int) -> list[Tx]:
+    txs = []
+    for i in range(count):
+        meter = meters[i % len(meters)]
+        interval = START - 900 * (1 + i // len(meters))
+        txs.append(
+            sign(
+                meter,
+                CHAIN,
+                TxType.REPORT,
+                1 + i // len(meters),
+                {"interval_start": interval, "import_wh": 120, "export_wh": 40},
+            )
+        )
+    return txs  # fmt: skip
+
+
+def _core(node: Node, txs: list[Tx]) -> float:
+    """Submit and commit every transaction; committed transactions per second."""
+    wires = [tx.wire() for tx in txs]
+    start = time.perf_counter()
+    committed = 0
+    for i in range(0, len(wires), 5000):
+        for wire in wires[i : i + 5000]:
+            result = node.submit(wire)
+            assert result.accepted, result
+        committed += node.produce_block().header.tx_count
+    elapsed = time.perf_counter() - start
+    assert committed == len(txs)
+    return committed / elapsed
+
+
+async def _api(node: Node, txs: list[Tx], clients: int) -> tuple[float, list[float]]:
+    """End to end over HTTP; throughput and per-transaction latencies (s)."""
+    app = make_app(node, "token", _key(1))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    stop = asyncio.Event()
+    producer = asyncio.create_task(node.run(stop, block_interval=0.05, empty_block_every=3600))
+    # Each client sends the transactions of its own signers, in nonce order.
+    signers = sorted({tx.signer for tx in txs})
+    lanes: list[list[bytes]] = [[] for _ in range(clients)]
+    for tx in txs:
+        lanes[signers.index(tx.signer) % clients].append(tx.wire())
+    latencies: list[float] = []
+    headers = {"Authorization": "Bearer token"}
+
+    async def client(session: aiohttp.ClientSession, lane: list[bytes]) -> None:
+        for wire in lane:
+            sent = time.perf_counter()
+            async with session.post(
+                f"http://127.0.0.1:{port}/api/v1/txs?wait=true", data=wire, headers=headers
+            ) as response:
+                body = await response.json()
+                assert body.get("code") == "ok", body
+            latencies.append(time.perf_counter() - sent)
+
+    start = time.perf_counter()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients)) as session:
+        await asyncio.gather(*(client(session, lane) for lane in lanes))
+    elapsed = time.perf_counter() - start
+    stop.set()
+    await producer
+    await runner.cleanup()
+    return len(txs) / elapsed, latencies  # fmt: skip
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def main() -> None:
+    """Run and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--txs", type=int, default=20_000, help="per core measurement")
+    parser.add_argument("--api-txs", type=int, default=4_000)
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--people", type=int, default=500)
+    args = parser.parse_args()
+
+    rows = []
+    rss_idle = rss_load = 0.0
+    for kind in ("transfers", "interval reports"):
+        with tempfile.TemporaryDirectory() as tmp:
+            node, _operator, people, meters = _setup(Path(tmp), args.people)
+            if kind == "transfers":
+                rss_idle = _rss_mib()
+            txs = (
+                _transfers(people, args.txs) if kind == "transfers" else _reports(meters, args.txs)
+            )
+            rate = _core(node, txs)
+            rows.append((f"core: {kind}", rate, None, None))
+            more = (
+                _transfers(people, args.txs + args.api_txs)[args.txs :]
+                if kind == "transfers"
+                else _reports(meters, args.txs + args.api_txs)[args.txs :]
+            )
+            api_rate, latencies = asyncio.run(_api(node, more, args.clients))
+            rows.append(
+                (
+                    f"API, {args.clients} clients: {kind}",
+                    api_rate,
+                    _percentile(latencies, 0.5),
+                    _percentile(latencies, 0.99),
+                )
+            )
+            rss_load = max(rss_load, _rss_mib())
+            node.close()
+
+    print(
+        f"one validator, {args.people} participants; core {args.txs:,} txs, API {args.api_txs:,} txs\n"
+    )
+    print("| measurement | committed tx/s | p50 latency | p99 latency |")
+    print("|---|---:|---:|---:|")
+    for name, rate, p50, p99 in rows:
+        lat50 = "" if p50 is None else f"{p50 * 1000:.0f} ms"
+        lat99 = "" if p99 is None else f"{p99 * 1000:.0f} ms"
+        print(f"| {name} | {rate:,.0f} | {lat50} | {lat99} |")
+    print(f"\nRSS: {rss_idle:.0f} MiB idle (after set-up), {rss_load:.0f} MiB after load")
+    print(json.dumps({"rows": [[r[0], round(r[1])] for r in rows]}))  # machine-readable line
+
+
+if __name__ == "__main__":
+    main()
