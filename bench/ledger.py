@@ -232,7 +232,8 @@ def main() -> None:
             node.close()
 
     print(
-        f"one validator, {args.people} participants; core {args.txs:,} txs, API {args.api_txs:,} txs\n"
+        f"one validator, {args.people} participants; "
+        f"core {args.txs:,} txs, API {args.api_txs:,} txs\n"
     )
     print("| measurement | committed tx/s | p50 latency | p99 latency |")
     print("|---|---:|---:|---:|")

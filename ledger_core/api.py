@@ -284,6 +284,56 @@ async def get_state(request: web.Request) -> web.Response:
     )
 
 
+def _time_range(request: web.Request) -> tuple[int, int, int]:
+    start = _int_query(request, "from", 0, 0, 2**40)
+    end = _int_query(request, "to", 2**40, 0, 2**40)
+    limit = _int_query(request, "limit", 1000, 1, 10_000)
+    return start, end, limit
+
+
+async def get_reports(request: web.Request) -> web.Response:
+    """A meter's interval reports with ``from <= interval_start < to``."""
+    _require_token(request)
+    node = request.app[NODE_KEY]
+    meter = _address(request)
+    start, end, limit = _time_range(request)
+    rows = node.storage.range(f"report/{meter}/", f"{start:012d}", f"{end:012d}", limit)
+    return web.json_response(
+        {
+            "meter": meter,
+            "reports": [
+                {"interval_start": int(key.rsplit("/", 1)[1]), **value}  # type: ignore[dict-item]
+                for key, value in rows
+            ],
+        }
+    )
+
+
+async def get_prices(request: web.Request) -> web.Response:
+    """Price signals with ``from <= interval_start < to`` (public: prices are announced)."""
+    node = request.app[NODE_KEY]
+    start, end, limit = _time_range(request)
+    rows = node.storage.range("price/", f"{start:012d}", f"{end:012d}", limit)
+    return web.json_response(
+        {
+            "prices": [
+                {"interval_start": int(key.rsplit("/", 1)[1]), **value}  # type: ignore[dict-item]
+                for key, value in rows
+            ]
+        }
+    )
+
+
+async def get_dr_event(request: web.Request) -> web.Response:
+    """A demand-response event in its latest modification (public)."""
+    node = request.app[NODE_KEY]
+    event_id = request.match_info["event_id"]
+    record = node.app.state.get(f"dr/{event_id}")
+    if record is None:
+        return error(404, "not_found", f"no demand-response event {event_id!r}")
+    return web.json_response({"event_id": event_id, **record})  # type: ignore[dict-item]
+
+
 async def local_sign(request: web.Request) -> web.Response:
     """Sign a transaction body with the local participant's key and submit it."""
     _require_token(request)
@@ -393,6 +443,9 @@ def make_app(node: Node, token: str, local_key: SigningKey) -> web.Application:
             web.get(f"{PREFIX}/balances/{{address}}", get_balance),
             web.get(f"{PREFIX}/contracts/{{contract_id}}", get_contract),
             web.get(f"{PREFIX}/state/{{key:.+}}", get_state),
+            web.get(f"{PREFIX}/reports/{{address}}", get_reports),
+            web.get(f"{PREFIX}/signals/prices", get_prices),
+            web.get(f"{PREFIX}/signals/dr/{{event_id}}", get_dr_event),
             web.post(f"{PREFIX}/local/{{tx_type}}", local_sign),
             web.get(f"{PREFIX}/events", events),
         ]

@@ -4,7 +4,9 @@ Every signature in the ledger is Ed25519 over canonical bytes, made and checked
 with the pinned PyNaCl only, so every node applies the same verification rules
 (libsodium's: canonical encodings, no small-order keys). PyNaCl verifies about
 twice as fast as ``cryptography`` here (68 µs against 132 µs), and signature
-checks are what bounds a validator's throughput. An address is ``tv`` followed by the first 20 bytes of
+checks are what bounds a validator's throughput.
+
+An address is ``tv`` followed by the first 20 bytes of
 SHA-256 of the raw 32-byte public key, in lower-case hex (42 characters).
 Private keys never leave their file except into this module's objects; their
 ``repr`` hides them.

@@ -49,6 +49,11 @@ _WAIT: Final = {
     "description": "Answer when the transaction is committed (up to 30 s) instead of at once",
 }
 
+_RANGE: Final[list[dict[str, Any]]] = [
+    {"name": name, "in": "query", "required": False, "schema": {"type": "integer"}}
+    for name in ("from", "to", "limit")
+]
+
 SPEC: Final[dict[str, Any]] = {
     "openapi": "3.1.0",
     "info": {
@@ -133,6 +138,25 @@ SPEC: Final[dict[str, Any]] = {
                 "Any state entry by key, with a proof against the app hash",
                 secured=True,
                 params=[_path_param("key", ".+")],
+            )
+        },
+        "/reports/{address}": {
+            "get": _op(
+                "A meter's interval reports (?from=&to= interval starts, ?limit=)",
+                secured=True,
+                params=[_path_param("address", "^tv[0-9a-f]{40}$"), *_RANGE],
+            )
+        },
+        "/signals/prices": {
+            "get": _op(
+                "Price signals (?from=&to= interval starts, ?limit=)", secured=False, params=_RANGE
+            )
+        },
+        "/signals/dr/{event_id}": {
+            "get": _op(
+                "A demand-response event in its latest modification",
+                secured=False,
+                params=[_path_param("event_id", "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")],
             )
         },
         "/local/{tx_type}": {

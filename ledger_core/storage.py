@@ -143,13 +143,22 @@ class Storage:
                     )
                 ],
             )
-            events = [
+            new_block: codec.Value = {
+                "type": "new_block",
+                "height": header.height,
+                "hash": header.hash,
+                "time": header.time,
+                "tx_count": header.tx_count,
+                "app_hash": header.app_hash,
+            }
+            events: list[codec.Value] = [
                 *(
                     {**event, "tx": tx_id}
                     for tx_id, result in zip(ids, results, strict=True)
                     for event in result.events
                 ),
                 *block_events,
+                new_block,
             ]
             db.executemany(
                 "INSERT INTO events (height, event) VALUES (?, ?)",
@@ -245,6 +254,14 @@ class Storage:
         """The sequence number of the newest event (0 when there is none)."""
         row = self._db.execute("SELECT MAX(seq) FROM events").fetchone()
         return int(row[0] or 0)
+
+    def range(self, prefix: str, start: str, end: str, limit: int) -> list[tuple[str, codec.Value]]:
+        """Committed state entries with ``prefix + start <= key < prefix + end``, in key order."""
+        rows = self._db.execute(
+            "SELECT key, value FROM state WHERE key >= ? AND key < ? ORDER BY key LIMIT ?",
+            (prefix + start, prefix + end, limit),
+        )
+        return [(key, codec.decode(bytes(value), MAX_VALUE_BYTES)) for key, value in rows]
 
     def first_event_at(self, height: int) -> int:
         """The sequence number just before the first event of block ``height``."""

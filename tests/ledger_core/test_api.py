@@ -210,17 +210,69 @@ async def test_event_stream_replays_and_resumes(api: Api) -> None:
     first = await asyncio.wait_for(socket.receive_json(), 5)
     assert first["event"]["type"] == "participant_registered"
     assert first["height"] == 1
+    block = await asyncio.wait_for(socket.receive_json(), 5)
+    assert block["event"]["type"] == "new_block"
+    assert block["event"]["hash"] == (await api.get("/blocks/1"))[1]["hash"]
     await api.local("register", public_key=key("bob").public_key.hex(), role="consumer")
     live = await asyncio.wait_for(socket.receive_json(), 5)
     assert live["event"]["address"] == key("bob").address
     await socket.close()
 
-    resumed = await api.client.ws_connect(f"/api/v1/events?after={first['seq']}", headers=AUTH)
+    resumed = await api.client.ws_connect(f"/api/v1/events?after={block['seq']}", headers=AUTH)
     again = await asyncio.wait_for(resumed.receive_json(), 5)
     assert again == live
     await resumed.close()
     bad = await api.client.get("/api/v1/events?after=x", headers=AUTH)
     assert bad.status == 400
+
+
+async def test_reports_prices_and_dr_events(api: Api) -> None:
+    chain = api.chain
+    alice = key("alice")
+    meter = key("meter-alice")
+    await api.local("register", public_key=alice.public_key.hex(), role="prosumer")
+    await api.local(
+        "bind_meter", meter_public_key=meter.public_key.hex(), participant=alice.address
+    )
+    node_time = api.node.app.last_block_time
+    interval = chain.genesis.params.interval_seconds
+    closed = node_time // interval * interval - interval
+    for start in (closed - interval, closed):
+        tx = chain.tx(meter, TxType.REPORT, interval_start=start, import_wh=100, export_wh=7)
+        assert (await api.post("/txs?wait=true", tx.wire()))[0] == 200
+    status, body = await api.get(f"/reports/{meter.address}?from={closed}")
+    assert status == 200
+    assert body["reports"] == [
+        {
+            "interval_start": closed,
+            "import_wh": 100,
+            "export_wh": 7,
+            "height": body["reports"][0]["height"],
+        }
+    ]
+    status, body = await api.get(f"/reports/{meter.address}")
+    assert [r["interval_start"] for r in body["reports"]] == [closed - interval, closed]
+    assert (await api.get(f"/reports/{meter.address}?from=x"))[0] == 400
+    assert (await api.get(f"/reports/{meter.address}", auth=False))[0] == 401
+
+    upcoming = closed + 2 * interval
+    await api.local(
+        "price_signal",
+        interval_start=upcoming,
+        import_price=25_000,
+        export_price=9_000,
+        network_fee=2_000,
+    )
+    status, body = await api.get(f"/signals/prices?from={upcoming}&to={upcoming + 1}", auth=False)
+    assert status == 200
+    assert body["prices"][0]["import_price"] == 25_000
+    await api.local(
+        "dr_event", event_id="dr-1", modification_number=0, signal={"name": "SIMPLE", "level": 2},
+        start=node_time + 600, duration=3600, targets=[], cancelled=False,
+    )  # fmt: skip
+    status, body = await api.get("/signals/dr/dr-1", auth=False)
+    assert (status, body["signal"]["level"]) == (200, 2)
+    assert (await api.get("/signals/dr/none", auth=False))[0] == 404
 
 
 async def test_openapi_lists_every_route(api: Api) -> None:

@@ -168,8 +168,11 @@ async def test_subscribers_get_events_after_commit(
     assert isinstance(event, dict)
     assert event["type"] == "participant_registered"
     assert event["address"] == key("alice").address
+    seq, height, block = await asyncio.wait_for(queue.get(), 1)
+    assert isinstance(block, dict)
+    assert (block["type"], block["height"], block["tx_count"]) == ("new_block", 1, 1)
     node.unsubscribe(queue)
-    assert [e for _, _, e in node.storage.events(0)] == [event]
+    assert [e for _, _, e in node.storage.events(0)] == [event, block]
 
 
 async def test_run_produces_blocks_and_stops(tmp_path: Path, chain: Chain) -> None:
