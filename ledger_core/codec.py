@@ -40,16 +40,6 @@ def _pairs(pairs: list[tuple[str, object]]) -> dict[str, object]:
     return result
 
 
-def _depth(value: object, level: int = 0) -> int:
-    if level > MAX_DEPTH:
-        raise DecodeError(f"nested more than {MAX_DEPTH} levels")
-    if isinstance(value, dict):
-        return max((_depth(v, level + 1) for v in value.values()), default=level)
-    if isinstance(value, list):
-        return max((_depth(v, level + 1) for v in value), default=level)
-    return level
-
-
 def encode(value: Value) -> bytes:
     """The canonical bytes of ``value``; TypeError for anything that is not a value."""
     _check(value, 0)
@@ -105,9 +95,8 @@ def decode(data: bytes, max_size: int) -> Value:
         raise DecodeError(f"not JSON: {err.msg} at character {err.pos}") from None
     except (ValueError, RecursionError) as err:
         raise DecodeError(f"not a canonical value: {err}") from None
-    _depth(value)
     try:
-        canonical = encode(value)
+        canonical = encode(value)  # also bounds the nesting depth
     except (TypeError, UnicodeEncodeError) as err:  # lone surrogates written as escapes
         raise DecodeError(f"not a canonical value: {err}") from None
     if canonical != data:

@@ -113,14 +113,15 @@ class Node:
             return Submitted(None, "malformed", err.message, err.field)
         if tx.id in self.mempool:
             return Submitted(tx.id, "duplicate", "the transaction is already in the mempool")
-        if self.storage.tx(tx.id) is not None:
-            return Submitted(tx.id, "already_committed", "the transaction is already committed")
         if len(self.mempool) >= self.max_mempool_txs or (
             self._mempool_bytes + len(wire) > MAX_MEMPOOL_BYTES
         ):
             return Submitted(tx.id, "mempool_full", "the node is busy; try again shortly")
         result = self.app.check_tx(tx)
         if not result.ok:
+            # A committed transaction's nonce is used up; say so plainly.
+            if result.code == "stale_nonce" and self.storage.tx(tx.id) is not None:
+                return Submitted(tx.id, "already_committed", "the transaction is already committed")
             return Submitted(tx.id, result.code, result.message)
         self.mempool[tx.id] = tx
         self._mempool_bytes += len(wire)
