@@ -10,6 +10,8 @@ WAL, synchronous=FULL):
   5,000 — what the ledger itself sustains on one core;
 * API: concurrent clients on loopback POST pre-signed transactions with
   ``?wait=true`` — end to end, including HTTP; latency is submit to commit.
+  Once with one request per transaction (clients in this process, sharing
+  its core), once with batches (``/txs/batch``) sent from another process.
 
 Prints a table and the node's resident memory (RSS) idle and after load.
 """
@@ -19,9 +21,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import resource
 import tempfile
 import time
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import aiohttp
@@ -188,6 +192,66 @@ async def _api(node: Node, txs: list[Tx], clients: int) -> tuple[float, list[flo
     return len(txs) / elapsed, latencies  # fmt: skip
 
 
+def _load_process(  # noqa: PLR0917 - a process target receives its arguments positionally
+    port: int, wires: list[bytes], signers: list[str], clients: int, batch: int, conn: Connection
+) -> None:
+    """In a separate process: post the transactions in batches, each lane's signers in order."""
+
+    async def run() -> tuple[float, list[float]]:
+        names = sorted(set(signers))
+        lanes: list[list[bytes]] = [[] for _ in range(clients)]
+        for wire, signer in zip(wires, signers, strict=True):
+            lanes[names.index(signer) % clients].append(wire)
+        latencies: list[float] = []
+        headers = {"Authorization": "Bearer token"}
+        url = f"http://127.0.0.1:{port}/api/v1/txs/batch?wait=true"
+
+        async def client(session: aiohttp.ClientSession, lane: list[bytes]) -> None:
+            for i in range(0, len(lane), batch):
+                chunk = lane[i : i + batch]
+                sent = time.perf_counter()
+                async with session.post(url, data=b"\n".join(chunk), headers=headers) as response:
+                    body = await response.json()
+                done = time.perf_counter() - sent
+                assert all(r["code"] == "ok" for r in body["results"]), body
+                latencies.extend([done] * len(chunk))
+
+        start = time.perf_counter()
+        async with aiohttp.ClientSession() as session:
+            await asyncio.gather(*(client(session, lane) for lane in lanes if lane))
+        return time.perf_counter() - start, latencies
+
+    conn.send(asyncio.run(run()))
+    conn.close()
+
+
+async def _api_batched(
+    node: Node, txs: list[Tx], clients: int, batch: int
+) -> tuple[float, list[float]]:
+    """End to end over HTTP with the load generator in its own process, batched."""
+    app = make_app(node, "token", _key(1))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    stop = asyncio.Event()
+    producer = asyncio.create_task(node.run(stop, block_interval=0.05, empty_block_every=3600))
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(
+        target=_load_process,
+        args=(port, [tx.wire() for tx in txs], [tx.signer for tx in txs], clients, batch, sender),
+    )
+    child.start()
+    elapsed, latencies = await asyncio.get_running_loop().run_in_executor(None, receiver.recv)
+    child.join(30)
+    stop.set()
+    await producer
+    await runner.cleanup()
+    return len(txs) / elapsed, latencies
+
+
 def _percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -197,9 +261,11 @@ def main() -> None:
     """Run and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--txs", type=int, default=20_000, help="per core measurement")
-    parser.add_argument("--api-txs", type=int, default=4_000)
+    parser.add_argument("--api-txs", type=int, default=8_000)
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--people", type=int, default=500)
+    parser.add_argument("--batch", type=int, default=500, help="transactions per batch request")
+    parser.add_argument("--batch-clients", type=int, default=8)
     args = parser.parse_args()
 
     rows = []
@@ -228,6 +294,15 @@ def main() -> None:
                     _percentile(latencies, 0.99),
                 )
             )
+            start = args.txs + args.api_txs
+            batched = (
+                _transfers(people, start + args.api_txs)[start:]
+                if kind == "transfers"
+                else _reports(meters, start + args.api_txs)[start:]
+            )
+            rate, lat = asyncio.run(_api_batched(node, batched, args.batch_clients, args.batch))
+            name = f"API, batches of {args.batch}, {args.batch_clients} clients in another process"
+            rows.append((f"{name}: {kind}", rate, _percentile(lat, 0.5), _percentile(lat, 0.99)))
             rss_load = max(rss_load, _rss_mib())
             node.close()
 

@@ -128,6 +128,22 @@ def _stored_json(node: Node, stored: StoredTx) -> dict[str, Any]:
     }
 
 
+async def _read_body(request: web.Request, limit: int, what: str) -> bytes:
+    """The whole request body, or a 413 as soon as it grows past ``limit`` bytes."""
+    if request.content_length is not None and request.content_length > limit:
+        raise _Fail(error(413, "too_large", f"{what} is at most {limit} bytes", "body"))
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(65536)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            raise _Fail(error(413, "too_large", f"{what} is at most {limit} bytes", "body"))
+        chunks.append(chunk)
+
+
 def _submitted_json(result: Submitted) -> web.Response:
     if result.accepted:
         return web.json_response({"id": result.tx_id, "status": "pending"}, status=202)
@@ -172,12 +188,65 @@ async def status(request: web.Request) -> web.Response:
 
 async def submit_tx(request: web.Request) -> web.Response:
     _require_token(request)
-    if request.content_length is not None and request.content_length > MAX_TX_BYTES:
-        return error(413, "too_large", f"a transaction is at most {MAX_TX_BYTES} bytes", "body")
-    wire = await request.content.read(MAX_TX_BYTES + 1)
-    if len(wire) > MAX_TX_BYTES:
-        return error(413, "too_large", f"a transaction is at most {MAX_TX_BYTES} bytes", "body")
+    wire = await _read_body(request, MAX_TX_BYTES, "a transaction")
     return await _submit_and_maybe_wait(request, wire)
+
+
+MAX_BATCH_TXS: Final = 1000
+MAX_BATCH_BYTES: Final = 4 * 1024 * 1024
+
+
+async def submit_batch(request: web.Request) -> web.Response:
+    """Several signed transactions, one wire transaction per line (NDJSON).
+
+    The answer lists one result per line, in order; with ``?wait=true`` it comes
+    once every accepted transaction is committed or dropped (up to 30 s).
+    """
+    _require_token(request)
+    data = await _read_body(request, MAX_BATCH_BYTES, "a batch")
+    lines = [line for line in data.split(b"\n") if line.strip()]
+    if not lines:
+        return error(400, "malformed", "no transactions; send one per line", "body")
+    if len(lines) > MAX_BATCH_TXS:
+        return error(
+            413, "too_large", f"a batch holds at most {MAX_BATCH_TXS} transactions", "body"
+        )
+    node = request.app[NODE_KEY]
+    submitted = [node.submit(line) for line in lines]
+    results: list[dict[str, Any]] = [
+        {"id": s.tx_id, "code": "pending" if s.accepted else s.code, "message": s.message}
+        | ({"field": s.field} if s.field else {})
+        for s in submitted
+    ]
+    if request.query.get("wait") in ("1", "true"):
+        waits = {
+            i: node.wait_for(s.tx_id)
+            for i, s in enumerate(submitted)
+            if s.accepted and s.tx_id is not None
+        }
+        if waits:
+            done, _ = await asyncio.wait(waits.values(), timeout=MAX_WAIT_SECONDS)
+            for i, future in waits.items():
+                if future not in done:
+                    continue
+                outcome = future.result()
+                if isinstance(outcome, StoredTx):
+                    results[i] = {
+                        "id": outcome.id,
+                        "code": outcome.code,
+                        "message": outcome.message,
+                        "height": outcome.height,
+                    }
+                else:
+                    results[i] = {
+                        "id": outcome.tx_id,
+                        "code": outcome.code,
+                        "message": outcome.message,
+                    }
+    accepted = sum(1 for s in submitted if s.accepted)
+    return web.json_response(
+        {"accepted": accepted, "results": results}, status=200 if accepted else 422
+    )
 
 
 async def get_tx(request: web.Request) -> web.Response:
@@ -342,9 +411,7 @@ async def local_sign(request: web.Request) -> web.Response:
         tx_type = TxType(request.match_info["tx_type"])
     except ValueError:
         return error(404, "not_found", "no such transaction type")
-    raw = await request.content.read(MAX_TX_BYTES + 1)
-    if len(raw) > MAX_TX_BYTES:
-        return error(413, "too_large", f"at most {MAX_TX_BYTES} bytes", "body")
+    raw = await _read_body(request, MAX_TX_BYTES, "a transaction body")
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
@@ -437,6 +504,7 @@ def make_app(node: Node, token: str, local_key: SigningKey) -> web.Application:
             web.get(f"{PREFIX}/status", status),
             web.get(f"{PREFIX}/openapi.json", openapi),
             web.post(f"{PREFIX}/txs", submit_tx),
+            web.post(f"{PREFIX}/txs/batch", submit_batch),
             web.get(f"{PREFIX}/txs/{{tx_id}}", get_tx),
             web.get(f"{PREFIX}/blocks/{{height}}", get_block),
             web.get(f"{PREFIX}/participants/{{address}}", get_participant),

@@ -98,6 +98,17 @@ SPEC: Final[dict[str, Any]] = {
                 },
             )
         },
+        "/txs/batch": {
+            "post": _op(
+                "Submit up to 1,000 signed transactions, one wire transaction per line",
+                secured=True,
+                params=[_WAIT],
+                requestBody={
+                    "required": True,
+                    "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+                },
+            )
+        },
         "/txs/{tx_id}": {
             "get": _op(
                 "A transaction: pending, or committed with its result and inclusion proof",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import random
 from collections.abc import AsyncIterator
@@ -157,6 +158,31 @@ async def test_signed_submission_waits_for_commit_with_an_inclusion_proof(api: A
     assert latest["hash"] == api.node.last_hash
     assert (await api.get("/blocks/999"))[0] == 404
     assert (await api.get("/blocks/one"))[0] == 400
+
+
+async def test_batch_submission_answers_line_by_line(api: Api) -> None:
+    chain = api.chain
+    txs = [
+        chain.tx(chain.iso, TxType.REGISTER, public_key=key(n).public_key.hex(), role="consumer")
+        for n in ("a", "b", "c")
+    ]
+    stranger = chain.tx(key("stranger"), TxType.DEPOSIT_REQUEST, amount=5)
+    body = b"\n".join([txs[0].wire(), b"garbage", txs[1].wire(), stranger.wire(), txs[2].wire()])
+    status, result = await api.post("/txs/batch?wait=true", body + b"\n")
+    assert status == 200
+    assert result["accepted"] == 3
+    codes = [r["code"] for r in result["results"]]
+    assert codes == ["ok", "malformed", "ok", "unknown_signer", "ok"]
+    assert result["results"][1]["field"] == "transaction"
+    assert result["results"][0]["height"] >= 1
+    status, result = await api.post("/txs/batch", b"garbage")
+    assert (status, result["accepted"]) == (422, 0)
+    assert (await api.post("/txs/batch", b"\n\n"))[0] == 400
+    assert (await api.post("/txs/batch", b"x\n" * 1001))[0] == 413
+    response = await api.client.post(
+        "/api/v1/txs/batch", data=io.BytesIO(b"x" * (5 * 1024 * 1024)), headers=AUTH
+    )
+    assert response.status == 413
 
 
 async def test_local_signing_wallet_balances_and_proofs(api: Api) -> None:
