@@ -21,7 +21,7 @@ from typing import Any, Final
 from aiohttp import WSMsgType, web
 
 from contracts import parse, receipt, short_id
-from ledger_core import codec, merkle
+from ledger_core import merkle
 from ledger_core.crypto import ADDRESS_RE, SigningKey
 from ledger_core.node import Node, Submitted
 from ledger_core.openapi import SPEC
@@ -519,8 +519,3 @@ def make_app(node: Node, token: str, local_key: SigningKey) -> web.Application:
         ]
     )
     return app
-
-
-def encode_json(value: codec.Value) -> str:
-    """Compact JSON for clients."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
