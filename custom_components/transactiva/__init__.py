@@ -2,8 +2,8 @@
 
 It talks only to a Transactiva node's API (the node runs in the Transactiva app or
 on any machine of the neighbourhood) and owns every entity, device and action.
-This first version sets up and unloads a config entry bound to one node's URL;
-the entities and actions arrive with the node's API.
+This version connects to one node with its API token (checked at setup; a
+refused token starts reauthentication); the entities and actions come next.
 """
 
 from __future__ import annotations
@@ -11,13 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.const import CONF_URL, Platform
+from homeassistant.const import CONF_TOKEN, CONF_URL, Platform
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ConfigEntryError
+from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 from yarl import URL
 
+from .api import NodeStatus, TransactivaAuthError, TransactivaClient, TransactivaConnectionError
 from .const import DOMAIN
 from .node_url import parse_node_url
 
@@ -31,6 +33,8 @@ class TransactivaRuntimeData:
     """What a loaded entry holds while it runs."""
 
     node_url: URL
+    client: TransactivaClient
+    status: NodeStatus
 
 
 type TransactivaConfigEntry = ConfigEntry[TransactivaRuntimeData]
@@ -56,7 +60,21 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 async def async_setup_entry(hass: HomeAssistant, entry: TransactivaConfigEntry) -> bool:
     """Set up one node's entry."""
-    entry.runtime_data = TransactivaRuntimeData(node_url=_node_url(entry))
+    url = _node_url(entry)
+    client = TransactivaClient(async_get_clientsession(hass), url, entry.data.get(CONF_TOKEN, ""))
+    try:
+        status = await client.check()
+    except TransactivaAuthError as err:
+        raise ConfigEntryAuthFailed(
+            translation_domain=DOMAIN, translation_key="invalid_auth"
+        ) from err
+    except TransactivaConnectionError as err:
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN,
+            translation_key="cannot_connect",
+            translation_placeholders={"url": str(url), "error": str(err)},
+        ) from err
+    entry.runtime_data = TransactivaRuntimeData(node_url=url, client=client, status=status)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 

@@ -6,8 +6,9 @@ import json
 import os
 from pathlib import Path
 
+from conftest import RealNode
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import CONF_URL
+from homeassistant.const import CONF_TOKEN, CONF_URL
 from homeassistant.core import DOMAIN as HOMEASSISTANT_DOMAIN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
@@ -36,19 +37,56 @@ async def test_home_assistant_loads_this_repository_integration(hass: HomeAssist
     assert DOMAIN in hass.config.components
 
 
-async def test_entry_sets_up_with_typed_runtime_data_and_unloads(hass: HomeAssistant) -> None:
-    entry = MockConfigEntry(domain=DOMAIN, title="Casa", data={CONF_URL: "http://127.0.0.1:8765"})
+async def test_entry_sets_up_against_a_real_node_and_unloads(
+    hass: HomeAssistant, transactiva_node: RealNode
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Casa",
+        unique_id=transactiva_node.participant,
+        data={CONF_URL: transactiva_node.url, CONF_TOKEN: transactiva_node.token},
+    )
     entry.add_to_hass(hass)
 
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
 
     assert entry.state is ConfigEntryState.LOADED
-    assert entry.runtime_data.node_url == URL("http://127.0.0.1:8765")
+    assert entry.runtime_data.node_url == URL(transactiva_node.url)
+    assert entry.runtime_data.status.chain_id == "transactiva-local"
+    assert entry.runtime_data.status.participant == transactiva_node.participant
 
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.NOT_LOADED
+
+
+async def test_a_refused_token_starts_reauthentication(
+    hass: HomeAssistant, transactiva_node: RealNode
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=transactiva_node.participant,
+        data={CONF_URL: transactiva_node.url, CONF_TOKEN: "wrong"},
+    )
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert [flow["context"]["source"] for flow in flows] == ["reauth"]
+    assert entry.reason is not None
+    assert entry.reason.startswith("The Transactiva node refused the API token")
+
+
+async def test_an_unreachable_node_is_retried(hass: HomeAssistant, socket_enabled: None) -> None:
+    entry = MockConfigEntry(domain=DOMAIN, data={CONF_URL: "http://127.0.0.1:1", CONF_TOKEN: "t"})
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert entry.reason is not None
+    assert entry.reason.startswith("Cannot reach the Transactiva node at http://127.0.0.1:1")
 
 
 async def test_entry_with_unusable_node_url_fails_with_translated_error(
