@@ -18,7 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from contracts import parse, receipt, short_id
 from ledger_core import merkle
@@ -34,6 +34,7 @@ MAX_WAIT_SECONDS: Final = 30.0
 NODE_KEY: Final = web.AppKey("node", Node)
 TOKEN_KEY: Final = web.AppKey("token", str)
 LOCAL_KEY: Final = web.AppKey("local", SigningKey)
+SOCKETS_KEY: Final[web.AppKey[set[web.WebSocketResponse]]] = web.AppKey("sockets")
 
 type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -445,6 +446,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         after = node.storage.first_event_at(from_height)
     socket = web.WebSocketResponse(heartbeat=30)
     await socket.prepare(request)
+    request.app[SOCKETS_KEY].add(socket)
     queue = node.subscribe()
     waiting: set[asyncio.Future[Any]] = set()
     try:
@@ -479,6 +481,7 @@ async def events(request: web.Request) -> web.StreamResponse:
                 get = asyncio.ensure_future(queue.get())
             waiting = {get, receive}
     finally:
+        request.app[SOCKETS_KEY].discard(socket)
         node.unsubscribe(queue)
         for future in waiting:
             future.cancel()
@@ -493,12 +496,22 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(SPEC)
 
 
+async def _close_sockets(app: web.Application) -> None:
+    """On shutdown, tell event-stream clients the node is going away (they will resume)."""
+    sockets: set[web.WebSocketResponse] = app[SOCKETS_KEY]
+    for socket in list(sockets):
+        await socket.close(code=WSCloseCode.GOING_AWAY, message=b"node shutting down")
+
+
 def make_app(node: Node, token: str, local_key: SigningKey) -> web.Application:
     """The aiohttp application serving ``node``."""
     app = web.Application(middlewares=[_errors], client_max_size=MAX_TX_BYTES * 2)
     app[NODE_KEY] = node
     app[TOKEN_KEY] = token
     app[LOCAL_KEY] = local_key
+    app[SOCKETS_KEY] = set()
+    # aiohttp 3.11's annotation of Signal.append does not accept a plain handler.
+    app.on_shutdown.append(_close_sockets)  # type: ignore[arg-type]
     app.add_routes(
         [
             web.get(f"{PREFIX}/status", status),

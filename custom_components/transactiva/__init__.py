@@ -3,7 +3,9 @@
 It talks only to a Transactiva node's API (the node runs in the Transactiva app or
 on any machine of the neighbourhood) and owns every entity, device and action.
 This version connects to one node with its API token (checked at setup; a
-refused token starts reauthentication); the entities and actions come next.
+refused token starts reauthentication), follows the node's event stream and
+shows the wallet balance and the chain height; more entities and the actions
+come next.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from yarl import URL
 
 from .api import NodeStatus, TransactivaAuthError, TransactivaClient, TransactivaConnectionError
 from .const import DOMAIN
+from .coordinator import TransactivaCoordinator
 from .node_url import parse_node_url
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
-PLATFORMS: list[Platform] = []
+PLATFORMS: list[Platform] = [Platform.SENSOR]
 
 
 @dataclass(slots=True)
@@ -35,6 +38,7 @@ class TransactivaRuntimeData:
     node_url: URL
     client: TransactivaClient
     status: NodeStatus
+    coordinator: TransactivaCoordinator
 
 
 type TransactivaConfigEntry = ConfigEntry[TransactivaRuntimeData]
@@ -74,7 +78,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: TransactivaConfigEntry) 
             translation_key="cannot_connect",
             translation_placeholders={"url": str(url), "error": str(err)},
         ) from err
-    entry.runtime_data = TransactivaRuntimeData(node_url=url, client=client, status=status)
+    coordinator = TransactivaCoordinator(hass, entry, client)
+    entry.runtime_data = TransactivaRuntimeData(
+        node_url=url, client=client, status=status, coordinator=coordinator
+    )
+    await coordinator.async_config_entry_first_refresh()
+    coordinator.start()
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 

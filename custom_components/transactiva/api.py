@@ -83,6 +83,15 @@ class TransactivaClient:
         except (KeyError, TypeError, ValueError) as err:
             raise TransactivaConnectionError("the answer is not a Transactiva node's") from err
 
+    def events(self, query: dict[str, str]) -> aiohttp.client._WSRequestContextManager:
+        """Open the event stream (WebSocket) with ``after`` or ``from_height``."""
+        return self._session.ws_connect(
+            self._base.joinpath("events").with_query(query),
+            headers={"Authorization": f"Bearer {self._token}"},
+            heartbeat=30,
+            timeout=aiohttp.ClientWSTimeout(ws_close=10),
+        )
+
     async def check(self) -> NodeStatus:
         """Reach the node and prove the token works: the node's status."""
         status = await self.status()

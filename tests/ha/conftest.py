@@ -39,17 +39,32 @@ class RealNode:
     participant: str
     process: subprocess.Popen[bytes]
     port: int
+    home: Path
 
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
             self.process.wait(20)
 
+    def restart(self) -> None:
+        """Start the node process again (same home, same port)."""
+        self.stop()
+        self.process = _spawn(self.home)
+
 
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def _spawn(home: Path) -> subprocess.Popen[bytes]:
+    with (home / "node.log").open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "ledger_core", "node", "--dir", str(home)],
+            stdout=log,
+            stderr=log,
+        )
 
 
 def _start(home: Path) -> RealNode:
@@ -83,6 +98,7 @@ def _start(home: Path) -> RealNode:
         participant=files.participant_key().address,
         process=process,
         port=port,
+        home=home,
     )
 
 
