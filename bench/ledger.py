@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import resource
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -154,42 +156,50 @@ def _core(node: Node, txs: list[Tx]) -> float:
     return committed / elapsed
 
 
-async def _api(node: Node, txs: list[Tx], clients: int) -> tuple[float, list[float]]:
-    """End to end over HTTP; throughput and per-transaction latencies (s)."""
+@contextlib.asynccontextmanager
+async def _serving(node: Node) -> AsyncIterator[int]:
+    """The node's API on a free loopback port, and its block loop, for the duration."""
     app = make_app(node, "token", _key(1))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     stop = asyncio.Event()
     producer = asyncio.create_task(node.run(stop, block_interval=0.05, empty_block_every=3600))
-    # Each client sends the transactions of its own signers, in nonce order.
-    signers = sorted({tx.signer for tx in txs})
-    lanes: list[list[bytes]] = [[] for _ in range(clients)]
-    for tx in txs:
-        lanes[signers.index(tx.signer) % clients].append(tx.wire())
-    latencies: list[float] = []
-    headers = {"Authorization": "Bearer token"}
+    try:
+        yield site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    finally:
+        stop.set()
+        await producer
+        await runner.cleanup()
 
-    async def client(session: aiohttp.ClientSession, lane: list[bytes]) -> None:
-        for wire in lane:
-            sent = time.perf_counter()
-            async with session.post(
-                f"http://127.0.0.1:{port}/api/v1/txs?wait=true", data=wire, headers=headers
-            ) as response:
-                body = await response.json()
-                assert body.get("code") == "ok", body
-            latencies.append(time.perf_counter() - sent)
 
-    start = time.perf_counter()
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients)) as session:
-        await asyncio.gather(*(client(session, lane) for lane in lanes))
-    elapsed = time.perf_counter() - start
-    stop.set()
-    await producer
-    await runner.cleanup()
-    return len(txs) / elapsed, latencies  # fmt: skip
+async def _api(node: Node, txs: list[Tx], clients: int) -> tuple[float, list[float]]:
+    """End to end over HTTP; throughput and per-transaction latencies (s)."""
+    async with _serving(node) as port:
+        # Each client sends the transactions of its own signers, in nonce order.
+        signers = sorted({tx.signer for tx in txs})
+        lanes: list[list[bytes]] = [[] for _ in range(clients)]
+        for tx in txs:
+            lanes[signers.index(tx.signer) % clients].append(tx.wire())
+        latencies: list[float] = []
+        headers = {"Authorization": "Bearer token"}
+
+        async def client(session: aiohttp.ClientSession, lane: list[bytes]) -> None:
+            for wire in lane:
+                sent = time.perf_counter()
+                async with session.post(
+                    f"http://127.0.0.1:{port}/api/v1/txs?wait=true", data=wire, headers=headers
+                ) as response:
+                    body = await response.json()
+                    assert body.get("code") == "ok", body
+                latencies.append(time.perf_counter() - sent)
+
+        start = time.perf_counter()
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients)) as session:
+            await asyncio.gather(*(client(session, lane) for lane in lanes))
+        elapsed = time.perf_counter() - start
+        return len(txs) / elapsed, latencies  # fmt: skip
 
 
 def _load_process(  # noqa: PLR0917 - a process target receives its arguments positionally
@@ -229,27 +239,24 @@ async def _api_batched(
     node: Node, txs: list[Tx], clients: int, batch: int
 ) -> tuple[float, list[float]]:
     """End to end over HTTP with the load generator in its own process, batched."""
-    app = make_app(node, "token", _key(1))
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    stop = asyncio.Event()
-    producer = asyncio.create_task(node.run(stop, block_interval=0.05, empty_block_every=3600))
-    context = multiprocessing.get_context("spawn")
-    receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(
-        target=_load_process,
-        args=(port, [tx.wire() for tx in txs], [tx.signer for tx in txs], clients, batch, sender),
-    )
-    child.start()
-    elapsed, latencies = await asyncio.get_running_loop().run_in_executor(None, receiver.recv)
-    child.join(30)
-    stop.set()
-    await producer
-    await runner.cleanup()
-    return len(txs) / elapsed, latencies
+    async with _serving(node) as port:
+        context = multiprocessing.get_context("spawn")
+        receiver, sender = context.Pipe(duplex=False)
+        child = context.Process(
+            target=_load_process,
+            args=(
+                port,
+                [tx.wire() for tx in txs],
+                [tx.signer for tx in txs],
+                clients,
+                batch,
+                sender,
+            ),
+        )
+        child.start()
+        elapsed, latencies = await asyncio.get_running_loop().run_in_executor(None, receiver.recv)
+        child.join(30)
+        return len(txs) / elapsed, latencies
 
 
 def _percentile(values: list[float], fraction: float) -> float:
