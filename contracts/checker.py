@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Final
@@ -525,35 +525,29 @@ class _Checker:
         """Actions may only name declared devices, where declarations exist."""
         if devices is None:
             return
-        for item in items:
-            if not isinstance(item, RawRule):
-                continue
-            for action in (*item.then, *(item.otherwise or ())):
-                if action.kind == "turn":
-                    token = action.args[2]
-                    assert isinstance(token, Token)
-                    name = unquote(token)
-                    if name.strip():  # an empty name is reported with the action
-                        self.declared(token, name, devices)
+        for action in _rule_actions(items):
+            if action.kind == "turn":
+                token = action.args[2]
+                assert isinstance(token, Token)
+                name = unquote(token)
+                if name.strip():  # an empty name is reported with the action
+                    self.declared(token, name, devices)
 
     def check_consistency(
         self, items: Sequence[RawItem], consumption: Consumption, production: Production
     ) -> None:
-        for item in items:
-            if not isinstance(item, RawRule):
-                continue
-            for action in (*item.then, *(item.otherwise or ())):
-                if action.kind == "sell" and not production.enabled:
-                    self.warn(
-                        action.keyword,
-                        "SELL SURPLUS in a contract with Production false: surplus is not "
-                        "injected, so there is nothing to sell",
-                    )
-                if action.kind == "buy" and consumption.mode is ConsumptionMode.FALSE:
-                    self.warn(
-                        action.keyword,
-                        "BUY in a contract with Consumption false: imports are refused",
-                    )
+        for action in _rule_actions(items):
+            if action.kind == "sell" and not production.enabled:
+                self.warn(
+                    action.keyword,
+                    "SELL SURPLUS in a contract with Production false: surplus is not "
+                    "injected, so there is nothing to sell",
+                )
+            if action.kind == "buy" and consumption.mode is ConsumptionMode.FALSE:
+                self.warn(
+                    action.keyword,
+                    "BUY in a contract with Consumption false: imports are refused",
+                )
 
     # -- rules ------------------------------------------------------------
 
@@ -852,6 +846,14 @@ class _Checker:
             self.error(raw.number, f"{name} is 0, 1, 2 or 3 (OpenADR SIMPLE levels)")
             return None
         return quantity, Measure.NONE
+
+
+def _rule_actions(items: Sequence[RawItem]) -> Iterator[RawAction]:
+    """Every action written in the rules, THEN and ELSE, in order."""
+    for item in items:
+        if isinstance(item, RawRule):
+            yield from item.then
+            yield from item.otherwise or ()
 
 
 def _token_of(raw: RawOperand) -> Token:

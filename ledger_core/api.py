@@ -21,7 +21,7 @@ from typing import Any, Final
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from contracts import parse, receipt, short_id
-from ledger_core import merkle
+from ledger_core import codec, merkle
 from ledger_core.crypto import ADDRESS_RE, SigningKey
 from ledger_core.node import Node, Submitted
 from ledger_core.openapi import SPEC
@@ -361,37 +361,30 @@ def _time_range(request: web.Request) -> tuple[int, int, int]:
     return start, end, limit
 
 
+def _interval_rows(node: Node, request: web.Request, prefix: str) -> list[dict[str, codec.Value]]:
+    """State entries ``<prefix><interval start>`` in the query's range, start included."""
+    start, end, limit = _time_range(request)
+    rows = node.storage.range(prefix, f"{start:012d}", f"{end:012d}", limit)
+    return [
+        {"interval_start": int(key.rsplit("/", 1)[1]), **value}  # type: ignore[dict-item]
+        for key, value in rows
+    ]
+
+
 async def get_reports(request: web.Request) -> web.Response:
     """A meter's interval reports with ``from <= interval_start < to``."""
     _require_token(request)
     node = request.app[NODE_KEY]
     meter = _address(request)
-    start, end, limit = _time_range(request)
-    rows = node.storage.range(f"report/{meter}/", f"{start:012d}", f"{end:012d}", limit)
     return web.json_response(
-        {
-            "meter": meter,
-            "reports": [
-                {"interval_start": int(key.rsplit("/", 1)[1]), **value}  # type: ignore[dict-item]
-                for key, value in rows
-            ],
-        }
+        {"meter": meter, "reports": _interval_rows(node, request, f"report/{meter}/")}
     )
 
 
 async def get_prices(request: web.Request) -> web.Response:
     """Price signals with ``from <= interval_start < to`` (public: prices are announced)."""
     node = request.app[NODE_KEY]
-    start, end, limit = _time_range(request)
-    rows = node.storage.range("price/", f"{start:012d}", f"{end:012d}", limit)
-    return web.json_response(
-        {
-            "prices": [
-                {"interval_start": int(key.rsplit("/", 1)[1]), **value}  # type: ignore[dict-item]
-                for key, value in rows
-            ]
-        }
-    )
+    return web.json_response({"prices": _interval_rows(node, request, "price/")})
 
 
 async def get_dr_event(request: web.Request) -> web.Response:

@@ -54,23 +54,28 @@ def root(leaves: Sequence[bytes]) -> bytes:
     return root_of_hashes([leaf_hash(leaf) for leaf in leaves])
 
 
+def _descent(index: int, size: int) -> list[tuple[int, int, int]]:
+    """The subtrees ``(lo, split, hi)`` that contain leaf ``index``, from the root down."""
+    steps: list[tuple[int, int, int]] = []
+    lo, hi = 0, size
+    while hi - lo > 1:
+        split = lo + _split(hi - lo)
+        steps.append((lo, split, hi))
+        if index < split:
+            hi = split
+        else:
+            lo = split
+    return steps
+
+
 def proof(hashes: Sequence[bytes], index: int) -> list[bytes]:
-    """The audit path of leaf ``index`` among the leaf hashes ``hashes``."""
+    """The audit path of leaf ``index`` among the leaf hashes ``hashes`` (leaf first)."""
     if not 0 <= index < len(hashes):
         raise IndexError(f"leaf {index} of {len(hashes)}")
-    path: list[bytes] = []
-    lo, hi = 0, len(hashes)
-    # Walk down from the root, remembering siblings, then reverse (leaf first).
-    while hi - lo > 1:
-        k = _split(hi - lo)
-        if index - lo < k:
-            path.append(root_of_hashes(hashes[lo + k : hi]))
-            hi = lo + k
-        else:
-            path.append(root_of_hashes(hashes[lo : lo + k]))
-            lo = lo + k
-    path.reverse()
-    return path
+    return [
+        root_of_hashes(hashes[split:hi] if index < split else hashes[lo:split])
+        for lo, split, hi in reversed(_descent(index, len(hashes)))
+    ]
 
 
 def root_from_path(node: bytes, index: int, size: int, path: Sequence[bytes]) -> bytes | None:
@@ -80,22 +85,12 @@ def root_from_path(node: bytes, index: int, size: int, path: Sequence[bytes]) ->
     """
     if not 0 <= index < size:
         return None
-    # Recompute the split decisions from the root down, then fold from the node up.
-    sibling_on_right: list[bool] = []
-    lo, hi = 0, size
-    while hi - lo > 1:
-        k = _split(hi - lo)
-        if index - lo < k:
-            sibling_on_right.append(True)
-            hi = lo + k
-        else:
-            sibling_on_right.append(False)
-            lo = lo + k
-    if len(sibling_on_right) != len(path):
+    steps = _descent(index, size)
+    if len(steps) != len(path):
         return None
     current = node
-    for sibling, right in zip(path, reversed(sibling_on_right), strict=True):
-        current = node_hash(current, sibling) if right else node_hash(sibling, current)
+    for sibling, (_lo, split, _hi) in zip(path, reversed(steps), strict=True):
+        current = node_hash(current, sibling) if index < split else node_hash(sibling, current)
     return current
 
 

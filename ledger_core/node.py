@@ -165,9 +165,9 @@ class Node:
         ids = [tx.id for tx in chosen]
         self.storage.commit_block(block, ids, results, list(block_events), writes)
         self.last_hash = block.header.hash
-        for tx in chosen:
+        for tx, wire in zip(chosen, wires, strict=True):
             del self.mempool[tx.id]
-            self._mempool_bytes -= len(tx.wire())
+            self._mempool_bytes -= len(wire)
         self._recheck()
         self._notify(ids)
         return block
