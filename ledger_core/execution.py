@@ -1,0 +1,335 @@
+"""Contract execution at a home: which events happen, and what the contracts ask.
+
+The ledger decides *which* contracts are active and *what* the market and the
+signals say; a home acts on them. :class:`ContractExecutor` follows one
+participant: it keeps the compiled program of every active contract the
+participant is party to, folds the ledger's events (``price_signal``,
+``dr_event``, ``interval_report`` of its meter, ``service_*``, contract status
+changes) and the meter's live power into a :class:`~contracts.MeterState`, and
+evaluates the contracts at each of the paper's events:
+
+- ``interval_report`` -- the home's meter report for an interval is committed;
+- ``price_signal`` -- the price in force changes: an interval starts with a
+  different price than the last, or a signal for the current interval arrives;
+- ``dr_signal`` -- the demand-response level in force changes (an event starts,
+  is modified, ends or is cancelled);
+- ``service_cut`` / ``reconnection`` -- the DSO's service transaction for the
+  participant, or the home's meter seeing the voltage go and come back.
+
+Actions are returned as :class:`ActionRecord` values; the caller publishes them
+on the node's local event stream (``contract_action`` events, which Home
+Assistant carries out) and keeps them. They are local, not ledger state: a
+household's appliance switching is personal data (docs/architecture.md,
+"Privacy"), so only contracts, orders and settlements go on chain.
+
+The executor reads the clock only through the ``now`` arguments its caller
+passes, so tests and the accelerated demo drive it with any time they like.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Final
+
+from contracts import ContractError, parse, short_id
+from contracts.evaluator import Action, Event, MeterState, Program, compile_contract
+from contracts.model import ActionKind
+
+PRICE_UNIT: Final = Decimal(10_000)  # ledger prices are 10^-4 MXN/kWh
+
+type Json = object
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    """An order a contract asks for: the home signs it as an ``order`` transaction."""
+
+    interval_start: int
+    side: str  # "buy" | "sell"
+    energy_wh: int
+    limit_price: int  # 10^-4 MXN/kWh
+
+    def body(self) -> dict[str, object]:
+        """The ``order`` transaction body."""
+        return {
+            "interval_start": self.interval_start,
+            "side": self.side,
+            "energy_wh": self.energy_wh,
+            "limit_price": self.limit_price,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRecord:
+    """One action a contract took, why, and when."""
+
+    time: int  # Unix seconds (the caller's clock)
+    event: Event
+    contract_id: str
+    short_id: str
+    contract_name: str
+    kind: ActionKind
+    reason: str
+    description: str
+    device: str | None = None
+    text: str | None = None
+    order: OrderIntent | None = None
+
+    def to_event(self) -> dict[str, object]:
+        """The ``contract_action`` event published on the node's local stream."""
+        event: dict[str, object] = {
+            "type": "contract_action",
+            "time": self.time,
+            "trigger": str(self.event),
+            "contract_id": self.contract_id,
+            "short_id": self.short_id,
+            "contract": self.contract_name,
+            "action": str(self.kind),
+            "device": self.device,
+            "reason": self.reason,
+            "description": self.description,
+        }
+        if self.text is not None:
+            event["text"] = self.text
+        if self.order is not None:
+            event["order"] = self.order.body()
+        return event
+
+
+@dataclass(frozen=True, slots=True)
+class _DrEvent:
+    level: int
+    start: int
+    end: int
+    cancelled: bool
+
+
+def dr_level_of(signal: Mapping[str, Json]) -> int:
+    """The OpenADR SIMPLE level a DR signal stands for.
+
+    ``SIMPLE`` carries its level (0-3). A price or load-dispatch signal asks for
+    a response without a level; it counts as level 1 (moderate) for contracts.
+    """
+    if signal.get("name") == "SIMPLE":
+        level = signal.get("level")
+        return level if isinstance(level, int) else 0
+    return 1
+
+
+@dataclass
+class ContractExecutor:
+    """Evaluates one participant's active contracts at each event."""
+
+    participant: str
+    meter: str | None
+    interval_seconds: int = 900
+    utc_offset_minutes: int = -360
+    programs: dict[str, Program] = field(default_factory=dict)
+    prices: dict[int, tuple[int, int]] = field(default_factory=dict)
+    _dr: dict[str, _DrEvent] = field(default_factory=dict)
+    _import_w: int = 0
+    _export_w: int = 0
+    _interval_import_wh: int = 0
+    _interval_export_wh: int = 0
+    _connected: bool = True
+    _price_in_force: tuple[int, int] | None = None
+    _dr_level: int = 0
+    _last_interval: int | None = None
+
+    # -- contracts ----------------------------------------------------------------
+
+    def track(self, contract_id: str, record: Mapping[str, Json]) -> bool:
+        """Follow a contract's ledger record; True when it is (now) executed here."""
+        signers = record.get("signers")
+        status = record.get("status")
+        source = record.get("source")
+        mine = isinstance(signers, list) and self.participant in signers
+        if not mine or status != "active" or not isinstance(source, str):
+            self.programs.pop(contract_id, None)
+            return False
+        if contract_id not in self.programs:
+            try:
+                self.programs[contract_id] = compile_contract(parse(source, contract_id[:10]))
+            except ContractError:  # the ledger only activates valid contracts
+                return False
+        return True
+
+    def forget(self, contract_id: str) -> None:
+        """Stop executing a contract (expired or revoked)."""
+        self.programs.pop(contract_id, None)
+
+    # -- what the home sees --------------------------------------------------------
+
+    def local_clock(self, now: int) -> datetime:
+        """Unix seconds as the market's naive local civil time, as contracts read it."""
+        moment = datetime.fromtimestamp(now, tz=UTC) + timedelta(minutes=self.utc_offset_minutes)
+        return moment.replace(tzinfo=None)
+
+    def price_at(self, now: int) -> tuple[int, int] | None:
+        """(import, export) price in force at ``now``: the latest signal at or before it."""
+        start = now - now % self.interval_seconds
+        if start in self.prices:
+            return self.prices[start]
+        earlier = [t for t in self.prices if t <= start]
+        return self.prices[max(earlier)] if earlier else None
+
+    def dr_level_at(self, now: int) -> int:
+        """The highest level among demand-response events in force at ``now``."""
+        levels = [e.level for e in self._dr.values() if not e.cancelled and e.start <= now < e.end]
+        return max(levels, default=0)
+
+    def state(self, now: int) -> MeterState:
+        """The :class:`MeterState` contracts see at ``now``."""
+        price = self.price_at(now)
+        return MeterState(
+            clock=self.local_clock(now),
+            import_price=None if price is None else Decimal(price[0]) / PRICE_UNIT,
+            export_price=None if price is None else Decimal(price[1]) / PRICE_UNIT,
+            consumption_w=self._import_w,
+            production_w=self._export_w,
+            consumption_wh=self._interval_import_wh,
+            production_wh=self._interval_export_wh,
+            dr_level=self.dr_level_at(now),
+            service_connected=self._connected,
+        )
+
+    def on_power(self, net_w: float) -> None:
+        """The meter's live net power (W, + import, - export)."""
+        watts = round(net_w)
+        self._import_w = max(watts, 0)
+        self._export_w = max(-watts, 0)
+
+    # -- events -------------------------------------------------------------------
+
+    def on_ledger_event(self, event: Mapping[str, Json], now: int) -> list[ActionRecord]:
+        """Fold one committed ledger event in; the actions it triggers."""
+        kind = event.get("type")
+        if kind == "price_signal":
+            start, imp, exp = (
+                event.get("interval_start"),
+                event.get("import_price"),
+                event.get("export_price"),
+            )
+            if isinstance(start, int) and isinstance(imp, int) and isinstance(exp, int):
+                self.prices[start] = (imp, exp)
+            return self._price_check(now)
+        if kind == "dr_event":
+            return self._on_dr(event, now)
+        if kind == "interval_report" and event.get("meter") == self.meter:
+            imp, exp = event.get("import_wh"), event.get("export_wh")
+            start = event.get("interval_start")
+            if isinstance(imp, int) and isinstance(exp, int) and isinstance(start, int):
+                if self._last_interval is not None and start < self._last_interval:
+                    return []  # a late report of an older interval: no event now
+                self._last_interval = start
+                self._interval_import_wh, self._interval_export_wh = imp, exp
+                return self._evaluate(Event.INTERVAL_REPORT, now, next_interval=start)
+            return []
+        if kind in ("service_cut", "service_reconnected") and (
+            event.get("participant") == self.participant
+        ):
+            return self.on_service(connected=kind == "service_reconnected", now=now)
+        return []
+
+    def on_service(self, *, connected: bool, now: int) -> list[ActionRecord]:
+        """Service cut or reconnection (from the DSO or seen by the meter)."""
+        if connected == self._connected:
+            return []
+        self._connected = connected
+        return self._evaluate(Event.RECONNECTION if connected else Event.SERVICE_CUT, now)
+
+    def on_tick(self, now: int) -> list[ActionRecord]:
+        """Time passed: a new interval's price or a DR event's start or end may apply."""
+        return self._dr_check(now) + self._price_check(now)
+
+    def _on_dr(self, event: Mapping[str, Json], now: int) -> list[ActionRecord]:
+        event_id, signal = event.get("event_id"), event.get("signal")
+        start, duration = event.get("start"), event.get("duration")
+        targets = event.get("targets")
+        if not (
+            isinstance(event_id, str)
+            and isinstance(signal, dict)
+            and isinstance(start, int)
+            and isinstance(duration, int)
+        ):
+            return []
+        if isinstance(targets, list) and targets and self.participant not in targets:
+            self._dr.pop(event_id, None)  # a modification may drop this home
+        else:
+            self._dr[event_id] = _DrEvent(
+                dr_level_of(signal), start, start + duration, event.get("cancelled") is True
+            )
+        return self._dr_check(now)
+
+    def _price_check(self, now: int) -> list[ActionRecord]:
+        price = self.price_at(now)
+        if price == self._price_in_force:
+            return []
+        self._price_in_force = price
+        return self._evaluate(Event.PRICE_SIGNAL, now)
+
+    def _dr_check(self, now: int) -> list[ActionRecord]:
+        level = self.dr_level_at(now)
+        if level == self._dr_level:
+            return []
+        self._dr_level = level
+        return self._evaluate(Event.DR_SIGNAL, now)
+
+    # -- evaluation ----------------------------------------------------------------
+
+    def _evaluate(
+        self, event: Event, now: int, next_interval: int | None = None
+    ) -> list[ActionRecord]:
+        state = self.state(now)
+        records: list[ActionRecord] = []
+        for contract_id in sorted(self.programs):
+            program = self.programs[contract_id]
+            for action in program.evaluate(state, event).actions:
+                order = self._order_for(action, state, now, next_interval)
+                records.append(
+                    ActionRecord(
+                        time=now,
+                        event=event,
+                        contract_id=contract_id,
+                        short_id=short_id(program.contract),
+                        contract_name=program.contract.name,
+                        kind=action.kind,
+                        reason=str(action.reason),
+                        description=action.describe(),
+                        device=action.device,
+                        text=action.text,
+                        order=order,
+                    )
+                )
+        return records
+
+    def _order_for(
+        self, action: Action, state: MeterState, now: int, reported: int | None
+    ) -> OrderIntent | None:
+        """Market orders for SELL SURPLUS and BUY, for the next interval whose gate is open.
+
+        A surplus offer repeats the last interval's export (a persistence
+        forecast) at the contract's minimum price, or the export price in force;
+        a purchase is for the energy and maximum price the contract names.
+        """
+        current = now - now % self.interval_seconds
+        target = current + self.interval_seconds
+        if action.kind is ActionKind.SELL_SURPLUS:
+            energy = state.production_wh - state.consumption_wh
+            if reported is None or energy <= 0:
+                return None
+            price = action.min_price if action.min_price is not None else state.export_price
+            if price is None:
+                return None
+            return OrderIntent(target, "sell", energy, _ledger_price(price))
+        if action.kind is ActionKind.BUY and action.max_energy_wh and action.max_price:
+            return OrderIntent(target, "buy", action.max_energy_wh, _ledger_price(action.max_price))
+        return None
+
+
+def _ledger_price(price: Decimal) -> int:
+    """MXN/kWh as the ledger's integer 10^-4 MXN/kWh (rounded half-even)."""
+    return int((price * PRICE_UNIT).to_integral_value())

@@ -1,0 +1,206 @@
+"""Contract execution at a home: events in, actions with reasons out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from contracts import format_contract, parse
+from contracts.model import ActionKind
+from ledger_core.execution import ContractExecutor, OrderIntent, dr_level_of
+
+PARTICIPANT = "tv" + "a" * 40
+OTHER = "tv" + "b" * 40
+METER = "tv" + "c" * 40
+
+PAPER = """Contract 'prueba'
+Valid from 2026/11/01 00:00:00 to 2026/12/31 23:59:59
+Consumption true
+Production true and sell
+Store false
+DemandResponse true shed 'Lavadora'
+IF Price < 3 THEN
+  TURN ON DEVICE 'Lavadora'
+ELSE
+  TURN OFF DEVICE 'Lavadora'
+ENDIF
+Parties: ISO
+"""
+
+# 2026-11-24 10:00 local (UTC-6) is 16:00 UTC.
+T0 = int(datetime(2026, 11, 24, 16, 0, tzinfo=UTC).timestamp())
+
+
+def _record(source: str, status: str = "active", signers: list[str] | None = None) -> dict:
+    return {"source": source, "status": status, "signers": signers or [PARTICIPANT, OTHER]}
+
+
+def _executor() -> ContractExecutor:
+    executor = ContractExecutor(PARTICIPANT, METER)
+    assert executor.track("c1", _record(PAPER))
+    return executor
+
+
+def _price(start: int, imp: int, exp: int = 10_000) -> dict:
+    return {
+        "type": "price_signal",
+        "interval_start": start,
+        "import_price": imp,
+        "export_price": exp,
+        "network_fee": 0,
+    }
+
+
+def test_paper_contract_is_canonical_for_the_ledger() -> None:
+    assert format_contract(parse(PAPER, "paper")) == PAPER
+
+
+def test_tracks_only_active_contracts_of_the_participant() -> None:
+    executor = ContractExecutor(PARTICIPANT, METER)
+    assert not executor.track("p", _record(PAPER, status="proposed"))
+    assert not executor.track("x", _record(PAPER, signers=[OTHER]))
+    assert executor.track("c1", _record(PAPER))
+    assert not executor.track("c1", _record(PAPER, status="revoked"))
+    assert executor.programs == {}
+
+
+def test_low_price_turns_the_washing_machine_on_with_its_reason() -> None:
+    executor = _executor()
+    actions = executor.on_ledger_event(_price(T0, 25_000), T0 + 10)
+    assert [(a.kind, a.device) for a in actions] == [(ActionKind.TURN_ON, "Lavadora")]
+    action = actions[0]
+    assert action.reason == "line 7: IF Price < 3 THEN"
+    assert action.short_id.startswith("0x")
+    assert action.to_event()["trigger"] == "price_signal"
+    assert action.to_event()["type"] == "contract_action"
+
+
+def test_price_events_fire_when_the_price_in_force_changes() -> None:
+    executor = _executor()
+    # A day-ahead signal for a later interval changes nothing now...
+    assert executor.on_ledger_event(_price(T0 + 900, 40_000), T0) == []
+    # ...until that interval starts: then the ELSE turns the machine off.
+    actions = executor.on_tick(T0 + 900)
+    assert [(a.kind, a.reason) for a in actions] == [
+        (ActionKind.TURN_OFF, "line 7: ELSE of IF Price < 3 THEN")
+    ]
+    # The same price in the next interval is not a new event.
+    executor.on_ledger_event(_price(T0 + 1800, 40_000), T0 + 900)
+    assert executor.on_tick(T0 + 1800) == []
+
+
+def test_demand_response_sheds_then_restores() -> None:
+    executor = _executor()
+    executor.on_ledger_event(_price(T0, 25_000), T0)
+    dr = {
+        "type": "dr_event",
+        "event_id": "peak-1",
+        "modification_number": 0,
+        "signal": {"name": "SIMPLE", "level": 2},
+        "start": T0 + 300,
+        "duration": 500,
+        "targets": [],
+        "cancelled": False,
+    }
+    assert executor.on_ledger_event(dr, T0 + 60) == []  # announced, not yet active
+    shed = executor.on_tick(T0 + 300)
+    assert [(a.kind, a.device) for a in shed] == [(ActionKind.TURN_OFF, "Lavadora")]
+    assert "DemandResponse true" in shed[0].reason
+    # During the event a low price does not turn the machine back on.
+    assert executor.on_ledger_event(_price(T0 + 900, 20_000), T0 + 400) == []
+    # When the event ends the price is still low: the rule turns it back on.
+    after = executor.on_tick(T0 + 800)
+    assert [(a.kind, a.event) for a in after] == [(ActionKind.TURN_ON, "dr_signal")]
+
+
+def test_cancelled_or_untargeted_dr_events_do_not_apply() -> None:
+    executor = _executor()
+    base = {
+        "type": "dr_event",
+        "event_id": "e",
+        "modification_number": 0,
+        "signal": {"name": "SIMPLE", "level": 3},
+        "start": T0,
+        "duration": 900,
+        "cancelled": False,
+    }
+    assert executor.on_ledger_event({**base, "targets": [OTHER]}, T0) == []
+    assert executor.dr_level_at(T0) == 0
+    executor.on_ledger_event({**base, "targets": [PARTICIPANT]}, T0)
+    assert executor.dr_level_at(T0) == 3
+    executor.on_ledger_event({**base, "targets": [], "cancelled": True}, T0 + 1)
+    assert executor.dr_level_at(T0 + 1) == 0
+
+
+def test_dr_levels_of_signals() -> None:
+    assert dr_level_of({"name": "SIMPLE", "level": 2}) == 2
+    assert dr_level_of({"name": "ELECTRICITY_PRICE", "price": 50_000}) == 1
+    assert dr_level_of({"name": "SIMPLE", "level": "x"}) == 0
+
+
+def test_interval_report_offers_the_surplus_for_the_next_interval() -> None:
+    executor = _executor()
+    executor.on_ledger_event(_price(T0, 35_000, 12_000), T0)
+    report = {
+        "type": "interval_report",
+        "meter": METER,
+        "interval_start": T0,
+        "import_wh": 20,
+        "export_wh": 420,
+    }
+    actions = executor.on_ledger_event(report, T0 + 905)
+    sells = [a for a in actions if a.kind is ActionKind.SELL_SURPLUS]
+    assert len(sells) == 1
+    assert sells[0].order == OrderIntent(T0 + 1800, "sell", 400, 12_000)
+    assert sells[0].to_event()["order"] == {
+        "interval_start": T0 + 1800,
+        "side": "sell",
+        "energy_wh": 400,
+        "limit_price": 12_000,
+    }
+    # Another meter's report is not this home's event.
+    assert executor.on_ledger_event({**report, "meter": OTHER}, T0 + 906) == []
+    # An older interval reported late changes nothing.
+    assert executor.on_ledger_event({**report, "interval_start": T0 - 900}, T0 + 907) == []
+
+
+def test_buy_rule_makes_a_buy_order() -> None:
+    source = format_contract(
+        parse(
+            "Contract 'compra'\nValid from 2026/11/01 00:00:00 to 2026/12/31 23:59:59\n"
+            "IF Price < 2 THEN BUY 500 Wh AT MAX 2.5 MXN/kWh ENDIF\nParties: ISO\n",
+            "buy",
+        )
+    )
+    executor = ContractExecutor(PARTICIPANT, METER)
+    assert executor.track("b", _record(source))
+    actions = executor.on_ledger_event(_price(T0, 15_000), T0 + 1)
+    assert [a.order for a in actions] == [OrderIntent(T0 + 900, "buy", 500, 25_000)]
+
+
+def test_service_cut_and_reconnection() -> None:
+    source = format_contract(
+        parse(
+            "Contract 'corte'\nValid from 2026/11/01 00:00:00 to 2026/12/31 23:59:59\n"
+            "IF Service = cut THEN NOTIFY 'sin servicio' ENDIF\nParties: ISO\n",
+            "cut",
+        )
+    )
+    executor = ContractExecutor(PARTICIPANT, METER)
+    assert executor.track("s", _record(source))
+    cut = executor.on_ledger_event({"type": "service_cut", "participant": PARTICIPANT}, T0)
+    assert [(a.kind, a.text, a.event) for a in cut] == [
+        (ActionKind.NOTIFY, "sin servicio", "service_cut")
+    ]
+    assert executor.on_service(connected=False, now=T0 + 1) == []  # already cut
+    back = executor.on_service(connected=True, now=T0 + 2)
+    assert [a.event for a in back] == []  # the rule is false again: no action
+    assert executor.state(T0 + 2).service_connected
+
+
+def test_live_power_and_local_clock() -> None:
+    executor = _executor()
+    executor.on_power(-1234.4)
+    state = executor.state(T0)
+    assert (state.consumption_w, state.production_w) == (0, 1234)
+    assert state.clock == datetime(2026, 11, 24, 10, 0)
+    assert state.import_price is None
