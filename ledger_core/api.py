@@ -23,6 +23,8 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from contracts import parse, receipt, short_id
 from ledger_core import codec, merkle
 from ledger_core.crypto import ADDRESS_RE, SigningKey
+from ledger_core.local import ActionLog, LocalEvents
+from ledger_core.local_api import add_local_routes
 from ledger_core.node import Node, Submitted
 from ledger_core.openapi import SPEC
 from ledger_core.storage import StoredTx
@@ -496,8 +498,16 @@ async def _close_sockets(app: web.Application) -> None:
         await socket.close(code=WSCloseCode.GOING_AWAY, message=b"node shutting down")
 
 
-def make_app(node: Node, token: str, local_key: SigningKey) -> web.Application:
-    """The aiohttp application serving ``node``."""
+def make_app(
+    node: Node,
+    token: str,
+    local_key: SigningKey,
+    *,
+    local_events: LocalEvents | None = None,
+    action_log: ActionLog | None = None,
+) -> web.Application:
+    """The aiohttp application serving ``node`` (and, given them, the home's local
+    events and action log)."""
     app = web.Application(middlewares=[_errors], client_max_size=MAX_TX_BYTES * 2)
     app[NODE_KEY] = node
     app[TOKEN_KEY] = token
@@ -524,4 +534,6 @@ def make_app(node: Node, token: str, local_key: SigningKey) -> web.Application:
             web.get(f"{PREFIX}/events", events),
         ]
     )
+    if local_events is not None and action_log is not None:
+        add_local_routes(app, local_events, action_log, _require_token, error)
     return app

@@ -69,6 +69,12 @@ class NodeClient:
         )
         return result
 
+    async def post_tx(self, wire: bytes, *, wait: bool = False) -> dict[str, Any]:
+        """Submit a signed transaction's wire bytes (``POST /txs``)."""
+        suffix = "?wait=true" if wait else ""
+        result: dict[str, Any] = await self._request("POST", f"/txs{suffix}", wire)
+        return result
+
     async def get(self, path: str) -> dict[str, Any]:
         """Any ``GET`` under ``/api/v1``."""
         result: dict[str, Any] = await self._request("GET", path)

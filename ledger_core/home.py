@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Final
@@ -47,6 +49,28 @@ class Config:
     api_port: int = DEFAULT_PORT
     block_interval: float = 0.2
     empty_block_every: float = 60.0
+    # A clock that runs ``clock_speed`` times faster than real time, reading
+    # ``clock_start`` at real Unix time ``clock_epoch`` (demos and tests only).
+    clock_epoch: float | None = None
+    clock_start: int | None = None
+    clock_speed: float = 1.0
+
+    def clock(self) -> Callable[[], float]:
+        """The node's clock: real time, or the configured accelerated one."""
+        return make_clock(self.clock_epoch, self.clock_start, self.clock_speed)
+
+
+def make_clock(epoch: float | None, start: int | None, speed: float = 1.0) -> Callable[[], float]:
+    """Unix time, or one that reads ``start`` at real time ``epoch`` and runs ``speed``x."""
+    if epoch is None or start is None:
+        return time.time
+    if not speed > 0:
+        raise HomeError(f"clock_speed must be positive, not {speed}")
+
+    def accelerated() -> float:
+        return start + (time.time() - epoch) * speed
+
+    return accelerated
 
 
 @dataclass(frozen=True, slots=True)

@@ -214,12 +214,17 @@ class Node:
         self, stop: asyncio.Event, block_interval: float = 0.2, empty_block_every: float = 60.0
     ) -> None:
         """Produce blocks until ``stop`` is set: soon after transactions arrive, and
-        an empty block every ``empty_block_every`` seconds so that time advances."""
-        last = self.clock()
+        an empty block every ``empty_block_every`` seconds so that time advances.
+
+        Pacing is in real seconds (``time.monotonic``); block times come from
+        the node's clock, which a demo may run faster than real time.
+        """
+        last = time.monotonic()
         stopping = asyncio.ensure_future(stop.wait())
         try:
             while not stop.is_set():
                 timeout = empty_block_every if not self.mempool else block_interval
+                timeout = max(0.0, timeout - (time.monotonic() - last))
                 woken = asyncio.ensure_future(self._wake.wait())
                 await asyncio.wait(
                     {stopping, woken}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
@@ -229,12 +234,12 @@ class Node:
                 if stop.is_set():
                     break
                 if self.mempool:
-                    await asyncio.sleep(max(0.0, block_interval - (self.clock() - last)))
+                    await asyncio.sleep(max(0.0, block_interval - (time.monotonic() - last)))
                     self.produce_block()
-                    last = self.clock()
-                elif self.clock() - last >= empty_block_every:
+                    last = time.monotonic()
+                elif time.monotonic() - last >= empty_block_every:
                     self.produce_block()
-                    last = self.clock()
+                    last = time.monotonic()
         finally:
             stopping.cancel()
             await asyncio.gather(stopping, return_exceptions=True)

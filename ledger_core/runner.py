@@ -11,6 +11,7 @@ from aiohttp import web
 
 from ledger_core.api import make_app
 from ledger_core.home import Home
+from ledger_core.local import ActionLog, LocalEvents
 from ledger_core.node import Node, open_storage
 
 LOG = logging.getLogger(__name__)
@@ -21,8 +22,17 @@ async def serve(path: Path, stop: asyncio.Event, ready: asyncio.Event | None = N
     home = Home(path)
     genesis = home.genesis()
     config = home.config()
-    node = Node(genesis, home.validator_key(), open_storage(path, genesis))
-    runner = web.AppRunner(make_app(node, home.token(), home.participant_key()), access_log=None)
+    node = Node(genesis, home.validator_key(), open_storage(path, genesis), clock=config.clock())
+    local_events = LocalEvents()
+    action_log = ActionLog(path / "local.db")
+    app = make_app(
+        node,
+        home.token(),
+        home.participant_key(),
+        local_events=local_events,
+        action_log=action_log,
+    )
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, config.api_host, config.api_port)
     try:
@@ -40,6 +50,7 @@ async def serve(path: Path, stop: asyncio.Event, ready: asyncio.Event | None = N
         await node.run(stop, config.block_interval, config.empty_block_every)
     finally:
         await runner.cleanup()
+        action_log.close()
         node.close()
 
 

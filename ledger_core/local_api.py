@@ -1,0 +1,139 @@
+"""The home's own routes: local events, contract actions and their results.
+
+- ``GET /api/v1/local/events?after=N`` (WebSocket): local events numbered
+  ``lseq`` -- ``contract_action`` and the like -- those kept after ``N``, then
+  live ones; a client resumes with the last ``lseq`` it saw.
+- ``GET /api/v1/local/actions?limit=&since=&contract_id=``: the action log,
+  newest first, with results.
+- ``POST /api/v1/local/actions/{action_id}/result``: ``{"result": "ok" |
+  "failed" | "unmapped" | "skipped", "detail": "..."}`` -- what Home Assistant
+  did with an action.
+
+All need the API token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable
+from typing import Any, Final
+
+from aiohttp import WSMsgType, web
+
+from ledger_core.local import RESULTS, ActionLog, LocalEvents
+
+LOCAL_EVENTS_KEY: Final = web.AppKey("local_events", LocalEvents)
+ACTION_LOG_KEY: Final = web.AppKey("action_log", ActionLog)
+
+type Guard = Callable[[web.Request], None]
+
+
+def add_local_routes(  # noqa: PLR0915 - the handlers are closures over the injected parts
+    app: web.Application,
+    events: LocalEvents,
+    log: ActionLog,
+    require_token: Guard,
+    error: Callable[..., web.Response],
+) -> None:
+    """Register the local routes on ``app``."""
+    app[LOCAL_EVENTS_KEY] = events
+    app[ACTION_LOG_KEY] = log
+
+    def _int(request: web.Request, name: str, default: int, high: int) -> int | web.Response:
+        raw = request.query.get(name)
+        if raw is None:
+            return default
+        if not raw.isdigit() or int(raw) > high:
+            return error(400, "malformed", f"must be an integer from 0 to {high}", name)
+        return int(raw)
+
+    async def list_actions(request: web.Request) -> web.Response:
+        require_token(request)
+        limit = _int(request, "limit", 100, 1000)
+        since = _int(request, "since", 0, 2**40)
+        if isinstance(limit, web.Response):
+            return limit
+        if isinstance(since, web.Response):
+            return since
+        contract_id = request.query.get("contract_id")
+        return web.json_response(
+            {"actions": log.recent(limit=limit, since=since, contract_id=contract_id)}
+        )
+
+    async def set_result(request: web.Request) -> web.Response:
+        require_token(request)
+        raw_id = request.match_info["action_id"]
+        if not raw_id.isdigit():
+            return error(400, "malformed", "an action id is a number", "action_id")
+        try:
+            body = json.loads(await request.read())
+        except (ValueError, UnicodeDecodeError):
+            return error(400, "malformed", "the body is not JSON", "body")
+        if not isinstance(body, dict):
+            return error(400, "malformed", "the body is a JSON object", "body")
+        result, detail = body.get("result"), body.get("detail", "")
+        if result not in RESULTS:
+            return error(400, "malformed", "must be one of " + ", ".join(RESULTS), "result")
+        if not isinstance(detail, str) or len(detail) > 500:
+            return error(400, "malformed", "must be text of at most 500 characters", "detail")
+        if not log.set_result(int(raw_id), str(result), detail):
+            return error(404, "not_found", f"no action {raw_id}")
+        events.publish(
+            {"type": "contract_action_result", "action_id": int(raw_id), "result": result}
+        )
+        return web.json_response({"action_id": int(raw_id), "result": result})
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        require_token(request)
+        after = _int(request, "after", events.last_seq, 2**62)
+        if isinstance(after, web.Response):
+            return after
+        socket = web.WebSocketResponse(heartbeat=30)
+        await socket.prepare(request)
+        queue = events.subscribe()
+        waiting: set[asyncio.Future[Any]] = set()
+        try:
+            last = after
+            for seq, event in events.since(after):
+                await socket.send_json({"lseq": seq, "event": event})
+                last = seq
+            get: asyncio.Future[Any] = asyncio.ensure_future(queue.get())
+            receive: asyncio.Future[Any] = asyncio.ensure_future(socket.receive())
+            waiting = {get, receive}
+            while not socket.closed:
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if receive in done:
+                    if receive.result().type in (
+                        WSMsgType.CLOSE,
+                        WSMsgType.CLOSING,
+                        WSMsgType.CLOSED,
+                        WSMsgType.ERROR,
+                    ):
+                        break
+                    receive = asyncio.ensure_future(socket.receive())
+                if get in done:
+                    seq, event = get.result()
+                    if seq > last:
+                        await socket.send_json({"lseq": seq, "event": event})
+                        last = seq
+                    get = asyncio.ensure_future(queue.get())
+                waiting = {get, receive}
+        finally:
+            events.unsubscribe(queue)
+            for future in waiting:
+                future.cancel()
+            if waiting:
+                await asyncio.gather(*waiting, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await socket.close()
+        return socket
+
+    app.add_routes(
+        [
+            web.get("/api/v1/local/events", stream),
+            web.get("/api/v1/local/actions", list_actions),
+            web.post("/api/v1/local/actions/{action_id}/result", set_result),
+        ]
+    )

@@ -1,0 +1,133 @@
+"""The home's own events and action log, through the node's API."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from contracts.model import ActionKind
+from ledger_core.api import make_app
+from ledger_core.execution import ActionRecord
+from ledger_core.local import ActionLog, LocalEvents
+from ledger_core.node import Node, open_storage
+from tests.ledger_core.chain import Chain
+
+TOKEN = "t" * 32
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+NOW = int(datetime(2026, 11, 24, 16, tzinfo=UTC).timestamp())
+
+
+def _action(device: str = "Lavadora") -> ActionRecord:
+    return ActionRecord(
+        time=NOW,
+        event="price_signal",  # type: ignore[arg-type]
+        contract_id="c" * 64,
+        short_id="0xCCCCCCCCCC",
+        contract_name="prueba",
+        kind=ActionKind.TURN_ON,
+        reason="line 7: IF Price < 3 THEN",
+        description=f"turn on {device!r}",
+        device=device,
+    )
+
+
+@pytest.fixture
+async def served(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[TestClient[Any, Any], LocalEvents, ActionLog]]:
+    chain = Chain()
+    node = Node(chain.genesis, chain.validator, open_storage(tmp_path, chain.genesis))
+    events, log = LocalEvents(), ActionLog(tmp_path / "local.db")
+    app = make_app(node, TOKEN, chain.iso, local_events=events, action_log=log)
+    client: TestClient[Any, Any] = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        yield client, events, log
+    finally:
+        await client.close()
+        log.close()
+        node.close()
+
+
+def test_local_events_are_numbered_and_resumable() -> None:
+    events = LocalEvents(buffer=3)
+    for i in range(5):
+        assert events.publish({"type": "x", "i": i}) == i + 1
+    assert [seq for seq, _ in events.since(0)] == [3, 4, 5]  # only the newest are kept
+    assert events.since(5) == []
+
+
+def test_action_log_survives_reopening(tmp_path: Path) -> None:
+    log = ActionLog(tmp_path / "local.db")
+    action_id = log.record(_action())
+    assert log.set_result(action_id, "ok")
+    assert not log.set_result(action_id + 1, "ok")
+    with pytest.raises(ValueError, match="result must be one of"):
+        log.set_result(action_id, "maybe")
+    log.close()
+    reopened = ActionLog(tmp_path / "local.db")
+    try:
+        (row,) = reopened.recent()
+        assert row["device"] == "Lavadora"
+        assert row["result"] == "ok"
+        assert row["action_id"] == action_id
+        assert reopened.recent(contract_id="d" * 64) == []
+        assert reopened.recent(since=NOW + 1) == []
+    finally:
+        reopened.close()
+
+
+async def test_actions_and_results_over_http(served: Any) -> None:
+    client, events, log = served
+    action_id = log.record(_action())
+    response = await client.get("/api/v1/local/actions")
+    assert response.status == 401
+    response = await client.get("/api/v1/local/actions?limit=5000", headers=AUTH)
+    assert response.status == 400
+    assert (await response.json())["error"]["field"] == "limit"
+    response = await client.get("/api/v1/local/actions", headers=AUTH)
+    (row,) = (await response.json())["actions"]
+    assert row["result"] is None
+    bad = await client.post(
+        f"/api/v1/local/actions/{action_id}/result", json={"result": "maybe"}, headers=AUTH
+    )
+    assert bad.status == 400
+    assert (await bad.json())["error"]["field"] == "result"
+    missing = await client.post(
+        "/api/v1/local/actions/999/result", json={"result": "ok"}, headers=AUTH
+    )
+    assert missing.status == 404
+    done = await client.post(
+        f"/api/v1/local/actions/{action_id}/result",
+        json={"result": "failed", "detail": "switch.lavadora unavailable"},
+        headers=AUTH,
+    )
+    assert done.status == 200
+    (row,) = log.recent()
+    assert (row["result"], row["detail"]) == ("failed", "switch.lavadora unavailable")
+    assert events.since(0)[-1][1] == {
+        "type": "contract_action_result",
+        "action_id": action_id,
+        "result": "failed",
+    }
+
+
+async def test_local_event_stream_replays_then_pushes(served: Any) -> None:
+    client, events, _ = served
+    events.publish(_action().to_event())
+    socket = await client.ws_connect("/api/v1/local/events?after=0", headers=AUTH)
+    try:
+        first = await asyncio.wait_for(socket.receive_json(), 5)
+        assert first["lseq"] == 1
+        assert first["event"]["device"] == "Lavadora"
+        events.publish(_action("Bomba").to_event())
+        second = await asyncio.wait_for(socket.receive_json(), 5)
+        assert (second["lseq"], second["event"]["device"]) == (2, "Bomba")
+    finally:
+        await socket.close()
