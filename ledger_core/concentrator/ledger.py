@@ -39,6 +39,7 @@ MAX_RANGE_ROWS: Final = 10_000
 WAIT_SECONDS: Final = 30.0
 PARALLEL_SUBMISSIONS: Final = 16
 UNAVAILABLE: Final = "unavailable"
+PENDING: Final = "pending"
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +135,7 @@ class HttpLedger:
             except (OSError, aiohttp.ClientError, TimeoutError) as err:
                 return Outcome(UNAVAILABLE, str(err) or type(err).__name__)
         if result.get("status") != "committed":
-            return Outcome("pending", "not committed within the wait", result.get("id"))
+            return Outcome(PENDING, "not committed within the wait", result.get("id"))
         return Outcome(
             str(result["code"]), str(result.get("message", "")), result["id"], result["height"]
         )
@@ -189,7 +190,7 @@ class NodeLedger:
             try:
                 result = await asyncio.wait_for(item, WAIT_SECONDS)
             except TimeoutError:
-                outcomes.append(Outcome("pending", "not committed within the wait"))
+                outcomes.append(Outcome(PENDING, "not committed within the wait"))
                 continue
             if isinstance(result, StoredTx):
                 outcomes.append(Outcome(result.code, result.message, result.id, result.height))

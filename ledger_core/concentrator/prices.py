@@ -119,27 +119,21 @@ class PublishReport:
         }
 
 
-class PricePublisher:
-    """Turns a tariff into price signals on chain, once per interval."""
+class PriceSchedule:
+    """The price of every interval: the tariff's rate, then the adjustment if any."""
 
     def __init__(
         self,
         tariff: Tariff,
-        ledger: Ledger,
-        clock: Clock,
         *,
         adjustment: Adjustment | None = None,
         publish_at: time = DEFAULT_PUBLISH_AT,
         interval: int = INTERVAL,
     ) -> None:
         self.tariff = tariff
-        self.ledger = ledger
-        self.clock = clock
         self.adjustment = adjustment
         self.publish_at = publish_at
         self.interval = interval
-
-    # -- the schedule ----------------------------------------------------------------
 
     def price(self, interval_start: int) -> IntervalPrice:
         """The scheduled (and adjusted) price of one interval."""
@@ -155,7 +149,7 @@ class PricePublisher:
         """Every interval of a local day (92 or 100 on days when the clock changes)."""
         return self.intervals(*self.tariff.day_bounds(day))
 
-    def schedule(self, start: int, end: int) -> list[IntervalPrice]:
+    def between(self, start: int, end: int) -> list[IntervalPrice]:
         """The scheduled price of every interval in ``[start, end)``."""
         return [self.price(t) for t in self.intervals(start, end)]
 
@@ -173,11 +167,22 @@ class PricePublisher:
         moment = self.publication_time(day)
         return moment if moment > after else self.publication_time(day + timedelta(days=1))
 
+
+class PricePublisher:
+    """Turns a schedule into price signals on chain, once per interval."""
+
+    def __init__(self, schedule: PriceSchedule, ledger: Ledger, clock: Clock) -> None:
+        self.schedule = schedule
+        self.tariff = schedule.tariff
+        self.interval = schedule.interval
+        self.ledger = ledger
+        self.clock = clock
+
     # -- publication -----------------------------------------------------------------
 
     async def publish(self, start: int, end: int) -> PublishReport:
         """Publish every interval in ``[start, end)`` that has no price on chain yet."""
-        starts = self.intervals(start, end)
+        starts = self.schedule.intervals(start, end)
         if len(starts) > MAX_PUBLISH_INTERVALS:
             raise ValueError(f"at most {MAX_PUBLISH_INTERVALS} intervals at a time")
         if not starts:
@@ -186,7 +191,7 @@ class PricePublisher:
         past = tuple(t for t in starts if t + self.interval <= now)
         upcoming = [t for t in starts if t + self.interval > now]
         on_chain = await self.ledger.prices(upcoming[0], upcoming[-1] + 1) if upcoming else {}
-        missing = [self.price(t) for t in upcoming if t not in on_chain]
+        missing = [self.schedule.price(t) for t in upcoming if t not in on_chain]
         report = await self._send(missing)
         return dataclasses.replace(
             report, already=tuple(t for t in upcoming if t in on_chain), past=past
@@ -199,10 +204,10 @@ class PricePublisher:
     async def catch_up(self) -> PublishReport:
         """On start: from the current interval to the end of today, and tomorrow if due."""
         now = self.clock.now()
-        today = self.local_day(now)
+        today = self.schedule.local_day(now)
         _, end_of_today = self.tariff.day_bounds(today)
         report = await self.publish(align_down(now, self.interval), end_of_today)
-        if now >= self.publication_time(today):
+        if now >= self.schedule.publication_time(today):
             report += await self.publish_day(today + timedelta(days=1))
         return report
 
@@ -216,7 +221,7 @@ class PricePublisher:
         network_fee: int | None = None,
     ) -> PublishReport:
         """Publish ``[start, end)`` even where prices exist; unset fields come from the schedule."""
-        starts = self.intervals(start, end)
+        starts = self.schedule.intervals(start, end)
         if len(starts) > MAX_PUBLISH_INTERVALS:
             raise ValueError(f"at most {MAX_PUBLISH_INTERVALS} intervals at a time")
         now = self.clock.now()
@@ -224,7 +229,7 @@ class PricePublisher:
         for t in starts:
             if t + self.interval <= now:
                 continue
-            scheduled = self.price(t)
+            scheduled = self.schedule.price(t)
             prices = Prices(
                 scheduled.prices.import_price if import_price is None else import_price,
                 scheduled.prices.export_price if export_price is None else export_price,
