@@ -188,12 +188,16 @@ class Concentrator:
         ]
 
     async def stop(self, grace: float = 5.0) -> None:
-        """Stop both tasks: politely for ``grace`` seconds, then by cancellation."""
+        """Stop: the follower at once (it resumes by sequence number), the scheduler after
+        its current step or ``grace`` seconds, whichever comes first (its work is idempotent).
+        """
         self._stop.set()
         tasks, self._tasks = self._tasks, []
         if not tasks:
             return
-        _, pending = await asyncio.wait(tasks, timeout=grace)
+        follower, scheduler = tasks
+        follower.cancel()
+        _, pending = await asyncio.wait([scheduler], timeout=grace)
         for task in pending:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -226,7 +230,8 @@ class Concentrator:
             self.prices[int(event["interval_start"])] = Prices(
                 int(event["import_price"]), int(event["export_price"]), int(event["network_fee"])
             )
-            for old in [t for t in self.prices if t < int(event["interval_start"]) - 86400]:
+            oldest = align_down(self.clock.now(), self.interval) - 86400
+            for old in [t for t in self.prices if t < oldest]:
                 del self.prices[old]
         elif kind == "dr_event":
             self.dr.observe(event)
