@@ -28,6 +28,8 @@ MAX_ENERGY_WH: Final = 10**12
 MAX_PRICE: Final = 10**9  # 10^-4 MXN/kWh: 100,000 MXN/kWh
 MAX_NONCE: Final = 2**63 - 1
 MAX_TIME: Final = 2**40
+MAX_POWER_W: Final = 10**9  # a gigawatt: far above any neighbourhood
+MAX_DR_PERIOD: Final = 86400  # ramp-up and recovery of a DR event, seconds
 CHAIN_ID_RE: Final = re.compile(r"[a-z0-9][a-z0-9\-]{0,47}")
 TX_ID_RE: Final = re.compile(r"[0-9a-f]{64}")
 EVENT_ID_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}")
@@ -243,8 +245,16 @@ def _signal(value: object, field: str) -> None:
     elif name == "ELECTRICITY_PRICE":
         _keys(signal, field, {"name", "price"}, set())
         _price(signal["price"], f"{field}.price")
+    elif name == "LOAD_DISPATCH":
+        # OpenADR's LOAD_DISPATCH as an absolute setpoint or a delta, in whole watts.
+        kinds = sorted({"setpoint_w", "delta_w"} & signal.keys())
+        if len(kinds) != 1:
+            raise TxError(field, "LOAD_DISPATCH takes exactly one of setpoint_w and delta_w")
+        _keys(signal, field, {"name", kinds[0]}, set())
+        low = 0 if kinds[0] == "setpoint_w" else -MAX_POWER_W
+        _int(signal[kinds[0]], f"{field}.{kinds[0]}", low, MAX_POWER_W)
     else:
-        raise TxError(f"{field}.name", "must be SIMPLE or ELECTRICITY_PRICE")
+        raise TxError(f"{field}.name", "must be SIMPLE, ELECTRICITY_PRICE or LOAD_DISPATCH")
 
 
 def _targets(value: object, field: str) -> None:
@@ -292,7 +302,11 @@ BODY_CHECKS: Final[dict[TxType, _Check]] = {
             "duration": lambda v, f: _int(v, f, 1, 7 * 86400),
             "targets": _targets,
             "cancelled": _bool,
-        }
+        },
+        {
+            "ramp_up": lambda v, f: _int(v, f, 0, MAX_DR_PERIOD),
+            "recovery": lambda v, f: _int(v, f, 0, MAX_DR_PERIOD),
+        },
     ),
     TxType.SERVICE: _fields({"participant": _address, "connected": _bool}),
     TxType.DEPOSIT_REQUEST: _fields({"amount": _amount}, {"reference": _text(64)}),

@@ -103,7 +103,7 @@ def test_sign_and_decode_round_trip() -> None:
         (
             dr(signal={"name": "X"}),
             "tx.body.signal.name",
-            "SIMPLE or ELECTRICITY_PRICE",
+            "SIMPLE, ELECTRICITY_PRICE or LOAD_DISPATCH",
         ),
         (
             dr(signal={"name": "SIMPLE", "level": 4}),

@@ -1,0 +1,312 @@
+"""Operator routes of the node API for the concentrator, under ``/api/v1/operator``.
+
+:func:`add_concentrator_routes` adds them to the node's aiohttp application
+(built by :func:`ledger_core.api.make_app`, whose middleware turns anything
+unexpected into a JSON 500). Every route needs the node's bearer token;
+errors are ``{"error": {"code", "message", "field"}}`` as everywhere else.
+Prices in bodies and answers are integers of 10^-4 MXN/kWh, times Unix
+seconds, power W:
+
+* ``POST /operator/prices``: ``{"from", "to"?, "import_price"?, "export_price"?,
+  "network_fee"?}``. Without prices: publish the schedule's prices for the
+  intervals in ``[from, to)`` that have none on chain. With any price: an
+  override of every interval in the range (unset fields from the schedule).
+* ``POST /operator/dr``: issue (``signal``, ``start``, ``duration``, optional
+  ``targets``, ``ramp_up``, ``recovery``, ``event_id``) or, when ``event_id``
+  names an existing event, modify it with the fields given.
+* ``POST /operator/dr/{event_id}/cancel``.
+* ``GET /operator/neighbourhood``: :meth:`Concentrator.neighbourhood`.
+* ``GET /operator/tariff``: the tariff's metadata and today's schedule.
+
+:data:`OPERATOR_PATHS` describes them in OpenAPI 3.1 for ``/openapi.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Final
+
+from aiohttp import web
+
+from ledger_core.api import PREFIX, error
+from ledger_core.concentrator.dr import MAX_DURATION, DrError, DrSignal
+from ledger_core.concentrator.prices import MAX_PUBLISH_INTERVALS, PublishReport
+from ledger_core.concentrator.service import Concentrator
+from ledger_core.tx import EVENT_ID_RE, MAX_DR_PERIOD, MAX_PRICE, MAX_TIME
+
+type RequireToken = Callable[[web.Request], None]
+
+CONCENTRATOR_KEY: Final = web.AppKey("concentrator", Concentrator)
+REQUIRE_TOKEN_KEY: Final[web.AppKey[RequireToken]] = web.AppKey("require_token")
+MAX_BODY_BYTES: Final = 64 * 1024
+
+
+class _Bad(Exception):  # noqa: N818 - control flow inside handlers
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        self.response = error(status, code, message, field)
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    raw = await request.content.read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        raise _Bad(413, "too_large", f"the body is at most {MAX_BODY_BYTES} bytes", "body")
+    try:
+        body = json.loads(raw, parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError):
+        raise _Bad(400, "malformed", "the body is not JSON", "body") from None
+    if not isinstance(body, dict):
+        raise _Bad(400, "malformed", "the body is a JSON object", "body")
+    return body
+
+
+def _int(body: Mapping[str, Any], name: str, low: int, high: int, unit: str = "") -> int | None:
+    if name not in body:
+        return None
+    value = body[name]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Bad(400, "malformed", f"must be an integer{unit}", name)
+    if not low <= value <= high:
+        raise _Bad(400, "malformed", f"must be between {low} and {high}", name)
+    return value
+
+
+def _required(value: int | None, name: str) -> int:
+    if value is None:
+        raise _Bad(400, "malformed", "is missing", name)
+    return value
+
+
+def _known(body: Mapping[str, Any], allowed: set[str]) -> None:
+    extra = sorted(set(body) - allowed)
+    if extra:
+        raise _Bad(400, "malformed", "is not a known field", extra[0])
+
+
+def _report_response(mode: str, report: PublishReport) -> web.Response:
+    attempted = len(report.published) + len(report.failed)
+    if attempted and not report.published:
+        _, first = report.failed[0]
+        status = 503 if first.code == "unavailable" else 422
+        return error(status, first.code, f"no price was published: {first.message}")
+    return web.json_response({"mode": mode, **report.to_json()})
+
+
+_PRICE_FIELDS: Final = ("import_price", "export_price", "network_fee")
+
+
+@dataclass(frozen=True, slots=True)
+class _PriceRequest:
+    start: int
+    end: int
+    prices: dict[str, int | None]
+
+
+def _price_request(body: Mapping[str, Any], interval: int) -> _PriceRequest:
+    _known(body, {"from", "to", *_PRICE_FIELDS})
+    start = _required(_int(body, "from", 0, MAX_TIME), "from")
+    end = _int(body, "to", 0, MAX_TIME)
+    end = start + interval if end is None else end
+    if start % interval:
+        raise _Bad(400, "malformed", f"must be a multiple of {interval} s", "from")
+    if end <= start:
+        raise _Bad(400, "malformed", "must be after from", "to")
+    if (end - start) // interval > MAX_PUBLISH_INTERVALS:
+        raise _Bad(400, "malformed", f"at most {MAX_PUBLISH_INTERVALS} intervals at once", "to")
+    prices = {name: _int(body, name, 0, MAX_PRICE, " in 10^-4 MXN/kWh") for name in _PRICE_FIELDS}
+    return _PriceRequest(start, end, prices)
+
+
+@dataclass(frozen=True, slots=True)
+class _DrRequest:
+    event_id: str | None
+    signal: DrSignal | None
+    start: int | None
+    duration: int | None
+    targets: list[str] | None
+    ramp_up: int | None
+    recovery: int | None
+
+
+def _dr_request(body: Mapping[str, Any]) -> _DrRequest:
+    _known(body, {"event_id", "signal", "start", "duration", "targets", "ramp_up", "recovery"})
+    event_id = body.get("event_id")
+    if event_id is not None and (
+        not isinstance(event_id, str) or not EVENT_ID_RE.fullmatch(event_id)
+    ):
+        raise _Bad(400, "malformed", f"must match {EVENT_ID_RE.pattern}", "event_id")
+    targets = body.get("targets")
+    if targets is not None and (
+        not isinstance(targets, list) or not all(isinstance(t, str) for t in targets)
+    ):
+        raise _Bad(400, "malformed", "must be a list of addresses", "targets")
+    return _DrRequest(
+        event_id=event_id,
+        signal=DrSignal.from_json(body["signal"]) if "signal" in body else None,
+        start=_int(body, "start", 0, MAX_TIME),
+        duration=_int(body, "duration", 1, MAX_DURATION),
+        targets=targets,
+        ramp_up=_int(body, "ramp_up", 0, MAX_DR_PERIOD),
+        recovery=_int(body, "recovery", 0, MAX_DR_PERIOD),
+    )
+
+
+type _Handler = Callable[[web.Request, Concentrator], Awaitable[web.Response]]
+
+
+def _route(handler: _Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The token check, the concentrator, and refusals as JSON errors around a handler."""
+
+    async def wrapped(request: web.Request) -> web.Response:
+        request.app[REQUIRE_TOKEN_KEY](request)
+        try:
+            return await handler(request, request.app[CONCENTRATOR_KEY])
+        except _Bad as bad:
+            return bad.response
+        except DrError as err:
+            return error(err.status, err.code, err.message, err.field)
+
+    return wrapped
+
+
+async def post_prices(request: web.Request, concentrator: Concentrator) -> web.Response:
+    """Publish missing prices from the schedule, or override a range."""
+    wanted = _price_request(await _body(request), concentrator.interval)
+    if all(value is None for value in wanted.prices.values()):
+        report = await concentrator.publisher.publish(wanted.start, wanted.end)
+        return _report_response("schedule", report)
+    report = await concentrator.publisher.override(wanted.start, wanted.end, **wanted.prices)
+    return _report_response("override", report)
+
+
+async def post_dr(request: web.Request, concentrator: Concentrator) -> web.Response:
+    """Issue an event, or modify the one ``event_id`` names."""
+    wanted = _dr_request(await _body(request))
+    existing = (
+        await concentrator.dr.current(wanted.event_id) if wanted.event_id is not None else None
+    )
+    now = concentrator.clock.now()
+    if existing is not None:
+        event = await concentrator.dr.modify(
+            existing.event_id,
+            signal=wanted.signal,
+            start=wanted.start,
+            duration=wanted.duration,
+            targets=wanted.targets,
+            ramp_up=wanted.ramp_up,
+            recovery=wanted.recovery,
+        )
+        changed = event.modification_number > existing.modification_number
+        action = "modified" if changed else "unchanged"
+        return web.json_response({"action": action, **event.to_json(now)})
+    event = await concentrator.dr.issue(
+        _required_signal(wanted.signal),
+        _required(wanted.start, "start"),
+        _required(wanted.duration, "duration"),
+        targets=wanted.targets or (),
+        ramp_up=wanted.ramp_up or 0,
+        recovery=wanted.recovery or 0,
+        event_id=wanted.event_id,
+    )
+    return web.json_response({"action": "issued", **event.to_json(now)}, status=201)
+
+
+def _required_signal(signal: DrSignal | None) -> DrSignal:
+    if signal is None:
+        raise _Bad(400, "malformed", "is missing", "signal")
+    return signal
+
+
+async def cancel_dr(request: web.Request, concentrator: Concentrator) -> web.Response:
+    """Cancel an event."""
+    event = await concentrator.dr.cancel(request.match_info["event_id"])
+    return web.json_response({"action": "cancelled", **event.to_json(concentrator.clock.now())})
+
+
+async def get_neighbourhood(request: web.Request, concentrator: Concentrator) -> web.Response:
+    """Load, prices, DR events and rules."""
+    return web.json_response(concentrator.neighbourhood())
+
+
+async def get_tariff(request: web.Request, concentrator: Concentrator) -> web.Response:
+    """The tariff's metadata and today's schedule."""
+    schedule = concentrator.schedule
+    today = schedule.local_day(concentrator.clock.now())
+    prices = schedule.between(*schedule.tariff.day_bounds(today))
+    return web.json_response(
+        {
+            "tariff": concentrator.tariff.to_json(),
+            "interval": concentrator.interval,
+            "publish_at": schedule.publish_at.strftime("%H:%M"),
+            "day": today.isoformat(),
+            "schedule": [p.to_json() for p in prices],
+        }
+    )
+
+
+def add_concentrator_routes(
+    app: web.Application, concentrator: Concentrator, require_token: RequireToken
+) -> None:
+    """Add the operator routes; ``require_token(request)`` raises unless authorised."""
+    app[CONCENTRATOR_KEY] = concentrator
+    app[REQUIRE_TOKEN_KEY] = require_token
+    app.add_routes(
+        [
+            web.post(f"{PREFIX}/operator/prices", _route(post_prices)),
+            web.post(f"{PREFIX}/operator/dr", _route(post_dr)),
+            web.post(f"{PREFIX}/operator/dr/{{event_id}}/cancel", _route(cancel_dr)),
+            web.get(f"{PREFIX}/operator/neighbourhood", _route(get_neighbourhood)),
+            web.get(f"{PREFIX}/operator/tariff", _route(get_tariff)),
+        ]
+    )
+
+
+def _operation(summary: str, body: bool = False, **extra: Any) -> dict[str, Any]:  # noqa: ANN401
+    json_object = {"application/json": {"schema": {"type": "object"}}}
+    failure = {
+        "description": "Refused; the body says why",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "security": [{"bearer": []}],
+        "responses": {
+            "200": {"description": "OK", "content": json_object},
+            **dict.fromkeys(("400", "401", "404", "409", "422", "503"), failure),
+        },
+    }
+    if body:
+        operation["requestBody"] = {"required": True, "content": json_object}
+    operation.update(extra)
+    return operation
+
+
+OPERATOR_PATHS: Final[dict[str, Any]] = {
+    "/operator/prices": {
+        "post": _operation(
+            "Publish the schedule's missing prices for [from, to), or override them", body=True
+        )
+    },
+    "/operator/dr": {
+        "post": _operation("Issue a demand-response event, or modify an existing one", body=True)
+    },
+    "/operator/dr/{event_id}/cancel": {
+        "post": _operation(
+            "Cancel a demand-response event (a new modification)",
+            parameters=[
+                {
+                    "name": "event_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": f"^{EVENT_ID_RE.pattern}$"},
+                }
+            ],
+        )
+    },
+    "/operator/neighbourhood": {
+        "get": _operation("The neighbourhood's load, prices, DR events and rules")
+    },
+    "/operator/tariff": {"get": _operation("The tariff's metadata and today's schedule")},
+}

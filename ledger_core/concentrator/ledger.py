@@ -1,0 +1,220 @@
+"""How the concentrator reads from and writes to a node: over HTTP, or in the same process.
+
+:class:`Ledger` is the small surface the concentrator needs: price signals in
+a range, a demand-response event by id, the event stream, and submission of
+transaction bodies that the operator signs. :class:`HttpLedger` talks to a
+node's API with :class:`~ledger_core.client.NodeClient` (the node signs with
+its local participant key, which is the operator's in a home made by
+``transactiva init``), or submits through any :data:`Submit` callable given to
+it. :class:`NodeLedger` drives a :class:`~ledger_core.node.Node` in the same
+event loop, signing with the operator key it is given.
+
+Every submission answers one :class:`Outcome` per transaction, in order:
+``ok`` once committed and applied, the ledger's refusal code otherwise, or
+``unavailable`` when the node could not be reached (the caller retries later).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+import aiohttp
+
+from ledger_core import codec
+from ledger_core.client import ApiError, NodeClient
+from ledger_core.concentrator.tariff import Prices
+from ledger_core.crypto import SigningKey
+from ledger_core.node import Node, Submitted
+from ledger_core.storage import StoredTx
+from ledger_core.tx import TxType, sign
+
+type Body = dict[str, codec.Value]
+type StreamItem = tuple[int, int, dict[str, Any]]
+
+MAX_RANGE_ROWS: Final = 10_000
+WAIT_SECONDS: Final = 30.0
+PARALLEL_SUBMISSIONS: Final = 16
+UNAVAILABLE: Final = "unavailable"
+PENDING: Final = "pending"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one submitted transaction."""
+
+    code: str
+    message: str = ""
+    tx_id: str | None = None
+    height: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Committed and applied."""
+        return self.code == "ok"
+
+
+type Submit = Callable[[Sequence[tuple[TxType, Body]]], Awaitable[list[Outcome]]]
+
+
+class Ledger(Protocol):
+    """What the concentrator needs from a node."""
+
+    async def prices(self, start: int, end: int) -> dict[int, Prices]:
+        """Price signals on chain with ``start <= interval_start < end``."""
+        ...
+
+    async def dr_event(self, event_id: str) -> dict[str, Any] | None:
+        """A demand-response event's latest record, or None."""
+        ...
+
+    async def submit(self, txs: Sequence[tuple[TxType, Body]]) -> list[Outcome]:
+        """Sign and submit transaction bodies as the operator; one outcome each, in order."""
+        ...
+
+    def events(self, after: int) -> AsyncIterator[StreamItem]:
+        """``(seq, height, event)`` for every event after ``seq``, then live ones."""
+        ...
+
+
+def _prices_of(rows: Sequence[dict[str, Any]]) -> dict[int, Prices]:
+    return {
+        int(row["interval_start"]): Prices(
+            int(row["import_price"]), int(row["export_price"]), int(row["network_fee"])
+        )
+        for row in rows
+    }
+
+
+class HttpLedger:
+    """A node's HTTP API: reads with ``client``, submits with ``submit`` or the node's local key."""
+
+    def __init__(self, client: NodeClient, submit: Submit | None = None) -> None:
+        self.client = client
+        self._submit = submit
+        self._parallel = asyncio.Semaphore(PARALLEL_SUBMISSIONS)
+
+    async def prices(self, start: int, end: int) -> dict[int, Prices]:
+        found: dict[int, Prices] = {}
+        while start < end:
+            rows = (
+                await self.client.get(
+                    f"/signals/prices?from={start}&to={end}&limit={MAX_RANGE_ROWS}"
+                )
+            )["prices"]
+            found.update(_prices_of(rows))
+            if len(rows) < MAX_RANGE_ROWS:
+                break
+            start = int(rows[-1]["interval_start"]) + 1
+        return found
+
+    async def dr_event(self, event_id: str) -> dict[str, Any] | None:
+        try:
+            return await self.client.get(f"/signals/dr/{event_id}")
+        except ApiError as err:
+            if err.status == 404:
+                return None
+            raise
+
+    async def submit(self, txs: Sequence[tuple[TxType, Body]]) -> list[Outcome]:
+        if self._submit is not None:
+            return await self._submit(txs)
+        return list(await asyncio.gather(*(self._local(t, b) for t, b in txs)))
+
+    async def _local(self, tx_type: TxType, body: Body) -> Outcome:
+        async with self._parallel:
+            try:
+                result = await self.client.local(str(tx_type), body, wait=True)
+            except ApiError as err:
+                if err.status >= 500:
+                    return Outcome(UNAVAILABLE, f"{err.code}: {err.message}")
+                return Outcome(err.code, err.message)
+            except (OSError, aiohttp.ClientError, TimeoutError) as err:
+                return Outcome(UNAVAILABLE, str(err) or type(err).__name__)
+        if result.get("status") != "committed":
+            return Outcome(PENDING, "not committed within the wait", result.get("id"))
+        return Outcome(
+            str(result["code"]), str(result.get("message", "")), result["id"], result["height"]
+        )
+
+    async def events(self, after: int) -> AsyncIterator[StreamItem]:
+        url = f"{self.client.base_url}/api/v1/events?after={after}"
+        headers = {"Authorization": f"Bearer {self.client.token}"}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(url, headers=headers, heartbeat=30) as socket,
+        ):
+            async for message in socket:
+                if message.type is not aiohttp.WSMsgType.TEXT:
+                    break
+                item = json.loads(message.data)
+                yield int(item["seq"]), int(item["height"]), item["event"]
+
+
+class NodeLedger:
+    """A node in this process; transactions are signed here with the operator's ``key``."""
+
+    def __init__(self, node: Node, key: SigningKey) -> None:
+        self.node = node
+        self.key = key
+
+    async def prices(self, start: int, end: int) -> dict[int, Prices]:
+        rows = self.node.storage.range("price/", f"{start:012d}", f"{end:012d}", 1 << 30)
+        return _prices_of([{"interval_start": int(k.rsplit("/", 1)[1]), **v} for k, v in rows])  # type: ignore[dict-item]
+
+    async def dr_event(self, event_id: str) -> dict[str, Any] | None:
+        record = self.node.app.state.get(f"dr/{event_id}")
+        return {"event_id": event_id, **record} if isinstance(record, dict) else None
+
+    async def submit(self, txs: Sequence[tuple[TxType, Body]]) -> list[Outcome]:
+        waits: list[asyncio.Future[StoredTx | Submitted] | Outcome] = []
+        for tx_type, body in txs:
+            # As the API's local signing: no await between the nonce and the mempool.
+            last = self.node.app.state.get(f"nonce/{self.key.address}", 0)
+            pending = [t.nonce for t in self.node.mempool.values() if t.signer == self.key.address]
+            nonce = max([last if isinstance(last, int) else 0, *pending]) + 1
+            tx = sign(self.key, self.node.genesis.chain_id, tx_type, nonce, body)
+            submitted = self.node.submit(tx.wire())
+            if not submitted.accepted:
+                waits.append(Outcome(submitted.code, submitted.message, tx.id))
+            else:
+                waits.append(self.node.wait_for(tx.id))
+        outcomes: list[Outcome] = []
+        for item in waits:
+            if isinstance(item, Outcome):
+                outcomes.append(item)
+                continue
+            try:
+                result = await asyncio.wait_for(item, WAIT_SECONDS)
+            except TimeoutError:
+                outcomes.append(Outcome(PENDING, "not committed within the wait"))
+                continue
+            if isinstance(result, StoredTx):
+                outcomes.append(Outcome(result.code, result.message, result.id, result.height))
+            else:
+                outcomes.append(Outcome(result.code, result.message, result.tx_id))
+        return outcomes
+
+    async def events(self, after: int) -> AsyncIterator[StreamItem]:
+        queue = self.node.subscribe()
+        try:
+            last = after
+            while True:
+                backlog = list(self.node.storage.events(last, limit=500))
+                for seq, height, event in backlog:
+                    assert isinstance(event, dict)
+                    yield seq, height, event
+                    last = seq
+                if len(backlog) < 500:
+                    break
+            while True:
+                seq, height, event = await queue.get()
+                if seq > last:
+                    assert isinstance(event, dict)
+                    yield seq, height, event
+                    last = seq
+        finally:
+            self.node.unsubscribe(queue)
