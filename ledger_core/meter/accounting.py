@@ -24,11 +24,12 @@ re-based without adding anything (``resets``); a jump larger than
 Counters of the source cover the time the meter role was down: nothing is
 lost across a restart of the node.
 
-Every counter keeps its fraction of a mWh (``rest``) so that rounding never
-loses energy. Counters, rests and the last sample are written in the same
-SQLite transaction as everything else a reading changes (``store.py``); a
-restart continues from the last sample, integrating across the restart when
-it took less than ``max_gap``.
+Counters are kept exactly as integer millijoules plus the fraction of one
+(``Counter``), so rounding never loses energy and a constant power integrates
+to exact mWh; the mWh integers stored beside them are their whole part.
+Counters and the last sample are written in the same SQLite transaction as
+everything else a reading changes (``store.py``); a restart continues from the
+last sample, integrating across the restart when it took less than ``max_gap``.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from ledger_core.meter.store import MeterStore
 LOG: Final = logging.getLogger(__name__)
 CHANNELS: Final = ("net", "1", "2", "3")
 DIRECTIONS: Final = ("import", "export")
-MWH_PER_WATT_SECOND: Final = 1 / 3.6  # 1 Wh = 3600 W s = 1000 mWh
+MJ_PER_MWH: Final = 3600  # 1 mWh = 3.6 J
 
 
 def trapezoid(p0: float, p1: float, seconds: float) -> tuple[float, float]:
@@ -53,44 +54,60 @@ def trapezoid(p0: float, p1: float, seconds: float) -> tuple[float, float]:
         return (p0 + p1) / 2 * seconds, 0.0
     if p0 <= 0 and p1 <= 0:
         return 0.0, -(p0 + p1) / 2 * seconds
-    crossing = seconds * p0 / (p0 - p1)  # where the line is zero
+    crossing = min(seconds, seconds * p0 / (p0 - p1))  # where the line is zero
+    after = seconds - crossing
     if p0 > 0:
-        return p0 * crossing / 2, -p1 * (seconds - crossing) / 2
-    return p1 * (seconds - crossing) / 2, -p0 * crossing / 2
+        return p0 * crossing / 2, -p1 * after / 2
+    return p1 * after / 2, -p0 * crossing / 2
 
 
 @dataclass
 class Counter:
-    """Lifetime import and export of one channel, in mWh with the fractions kept."""
+    """Lifetime import and export of one channel.
 
-    import_mwh: int = 0
-    export_mwh: int = 0
+    Kept exactly as integer millijoules (1 mWh = 3600 mJ, so a constant power
+    sampled at whole or half seconds adds exact integers) plus the fraction
+    of a millijoule; the mWh counters are their whole part.
+    """
+
+    import_mj: int = 0
+    export_mj: int = 0
     import_rest: float = 0.0
     export_rest: float = 0.0
 
-    def add(self, direction: str, mwh: float) -> int:
-        """Add ``mwh`` (>= 0) to one direction; the whole mWh that the counter grew by."""
-        if not mwh > 0:  # also refuses NaN
+    def add(self, direction: str, watt_seconds: float) -> int:
+        """Add energy (W s, >= 0) to one direction; the whole mWh the counter grew by."""
+        if not watt_seconds > 0:  # also refuses NaN
             return 0
         if direction == "import":
-            total = self.import_rest + mwh
+            before = self.import_mwh
+            total = self.import_rest + watt_seconds * 1000
             whole = math.floor(total)
-            self.import_mwh += whole
+            self.import_mj += whole
             self.import_rest = total - whole
-        else:
-            total = self.export_rest + mwh
-            whole = math.floor(total)
-            self.export_mwh += whole
-            self.export_rest = total - whole
-        return whole
+            return self.import_mwh - before
+        before = self.export_mwh
+        total = self.export_rest + watt_seconds * 1000
+        whole = math.floor(total)
+        self.export_mj += whole
+        self.export_rest = total - whole
+        return self.export_mwh - before
+
+    @property
+    def import_mwh(self) -> int:
+        return self.import_mj // MJ_PER_MWH
+
+    @property
+    def export_mwh(self) -> int:
+        return self.export_mj // MJ_PER_MWH
 
     @property
     def import_wh(self) -> float:
-        return (self.import_mwh + self.import_rest) / 1000
+        return (self.import_mj + self.import_rest) / (MJ_PER_MWH * 1000)
 
     @property
     def export_wh(self) -> float:
-        return (self.export_mwh + self.export_rest) / 1000
+        return (self.export_mj + self.export_rest) / (MJ_PER_MWH * 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +131,7 @@ class Accountant:
         self.max_power_w = max_power_w
         self.counters: dict[str, Counter] = {c: Counter() for c in CHANNELS}
         for channel, imp, exp, imp_rest, exp_rest in store.db.execute(
-            "SELECT channel, import_mwh, export_mwh, import_rest, export_rest FROM counters"
+            "SELECT channel, import_mj, export_mj, import_rest, export_rest FROM counters"
         ):
             self.counters[channel] = Counter(imp, exp, imp_rest, exp_rest)
         state: dict[str, Any] = store.get("accounting") or {}
@@ -195,7 +212,7 @@ class Accountant:
                 seconds,
             )
             return None
-        whole = self.counters["net"].add(direction, delta * 1000)
+        whole = self.counters["net"].add(direction, delta * 3600)
         if seconds == 0 and whole == 0:
             return None
         imp, exp = (whole, 0) if direction == "import" else (0, whole)
@@ -225,30 +242,31 @@ class Accountant:
             imp, exp = trapezoid(last_power[channel], power, seconds)
             counter = self.counters[channel]
             if channel != "net":
-                counter.add("import", imp * MWH_PER_WATT_SECOND)
-                counter.add("export", exp * MWH_PER_WATT_SECOND)
+                counter.add("import", imp)
+                counter.add("export", exp)
                 continue
-            whole_import = (
-                0
-                if self.counter_driven("import")
-                else counter.add("import", imp * MWH_PER_WATT_SECOND)
-            )
-            whole_export = (
-                0
-                if self.counter_driven("export")
-                else counter.add("export", exp * MWH_PER_WATT_SECOND)
-            )
+            whole_import = 0 if self.counter_driven("import") else counter.add("import", imp)
+            whole_export = 0 if self.counter_driven("export") else counter.add("export", exp)
             span = Span(last_time, t, whole_import, whole_export)
         return span
 
     def _save(self) -> None:
         self.store.db.executemany(
-            "INSERT INTO counters (channel, import_mwh, export_mwh, import_rest, export_rest) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(channel) DO UPDATE SET "
-            "import_mwh = excluded.import_mwh, export_mwh = excluded.export_mwh, "
+            "INSERT INTO counters (channel, import_mwh, export_mwh, import_mj, export_mj, "
+            "import_rest, export_rest) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(channel) DO "
+            "UPDATE SET import_mwh = excluded.import_mwh, export_mwh = excluded.export_mwh, "
+            "import_mj = excluded.import_mj, export_mj = excluded.export_mj, "
             "import_rest = excluded.import_rest, export_rest = excluded.export_rest",
             [
-                (name, c.import_mwh, c.export_mwh, c.import_rest, c.export_rest)
+                (
+                    name,
+                    c.import_mwh,
+                    c.export_mwh,
+                    c.import_mj,
+                    c.export_mj,
+                    c.import_rest,
+                    c.export_rest,
+                )
                 for name, c in self.counters.items()
             ],
         )

@@ -1,6 +1,9 @@
 """The meter role's SQLite file, ``meter.db``: counters, open intervals, reports, outbox.
 
-One file in WAL mode with ``synchronous=FULL``. Everything one reading changes
+One file in WAL mode with ``synchronous=NORMAL``: a commit survives the process
+being killed; a power cut may take back the last few commits, never half of
+one (the meter writes once a second, and an fsync each time would wear an SD
+card and slow it down). Everything one reading changes
 (lifetime counters, the last sample, open intervals, intervals it closes, the
 signed reports they produce and the meter key's next nonce) is written in one
 SQLite transaction (:meth:`MeterStore.transaction`, re-entrant so that the
@@ -28,6 +31,8 @@ CREATE TABLE IF NOT EXISTS counters (
     channel TEXT PRIMARY KEY,
     import_mwh INTEGER NOT NULL,
     export_mwh INTEGER NOT NULL,
+    import_mj INTEGER NOT NULL,
+    export_mj INTEGER NOT NULL,
     import_rest REAL NOT NULL,
     export_rest REAL NOT NULL
 );
@@ -81,7 +86,7 @@ class MeterStore:
 
     def _open(self, meter: str, chain_id: str) -> None:
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
         identity = {"meter": meter, "chain_id": chain_id, "schema": SCHEMA_VERSION}
         stored = self.get("identity")
