@@ -6,8 +6,15 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 from aiohttp import web
+
+from ledger_core.crypto import SigningKey
+from ledger_core.node import Node, open_storage
+from ledger_core.tx import TxType
+from tests.ledger_core.chain import Chain, key
 
 # 2026-03-10 12:00:00 in Mexico City (UTC-6), as in tests/ledger_core/chain.py.
 NOON = 1773165600.0
@@ -20,6 +27,9 @@ class ManualClock:
         self.time = now
 
     def now(self) -> float:
+        return self.time
+
+    def __call__(self) -> float:  # the node's clock is a plain function
         return self.time
 
     async def sleep(self, seconds: float) -> None:
@@ -35,11 +45,11 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def serve(app: web.Application) -> AsyncIterator[str]:
-    """Serve ``app`` on a free loopback port; its base URL."""
+async def serve(app: web.Application, port: int = 0) -> AsyncIterator[str]:
+    """Serve ``app`` on loopback (any free port by default); its base URL."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
     try:
         yield f"http://127.0.0.1:{runner.addresses[0][1]}"
@@ -87,3 +97,57 @@ OLD_POWER_BODY = (
     b'"data":1494.473}]},{"phase":4,"name":"phase 4","values":[{"type":"power","unity":"W",'
     b'"info":"","data":0}]}]}]}'
 )
+
+
+TOKEN = "t" * 64
+
+
+class Ledger:
+    """A real node with a participant ``casa`` and, if ``bind``, its meter bound."""
+
+    def __init__(self, home: Path, clock: ManualClock, *, bind: bool = True) -> None:
+        self.chain = Chain()
+        self.clock = clock
+        home.mkdir(parents=True, exist_ok=True)
+        self.node = Node(
+            self.chain.genesis, key("validator"), open_storage(home, self.chain.genesis), clock
+        )
+        self.meter: SigningKey = key("meter-casa")
+        self.casa = key("casa")
+        self.commit(
+            self.chain.tx(
+                self.chain.iso,
+                TxType.REGISTER,
+                public_key=self.casa.public_key.hex(),
+                role="prosumer",
+            )
+        )
+        if bind:
+            self.bind()
+
+    def bind(self) -> None:
+        self.commit(
+            self.chain.tx(
+                self.chain.iso,
+                TxType.BIND_METER,
+                meter_public_key=self.meter.public_key.hex(),
+                participant=self.casa.address,
+            )
+        )
+
+    def commit(self, tx: Any) -> None:
+        result = self.node.submit(tx.wire())
+        assert result.accepted, result
+        self.node.produce_block()
+
+    def reports(self) -> dict[int, dict[str, Any]]:
+        """The meter's reports on the ledger by interval start."""
+        prefix = f"report/{self.meter.address}/"
+        return {
+            int(k[len(prefix) :]): v  # type: ignore[misc]
+            for k, v in self.node.app.state.items()
+            if k.startswith(prefix)
+        }
+
+    def close(self) -> None:
+        self.node.close()
