@@ -234,10 +234,19 @@ class MeterService:
         try:
             while not self._stop.is_set():
                 started = self.clock.now()
-                try:
-                    await self.step()
-                except Exception:
-                    LOG.exception("meter %s: unexpected error", self.source.name)
+                # A read may wait long (a self-paced source, a slow meter): stopping
+                # cancels it. Processing after the read has no await, so it is never cut.
+                step = asyncio.ensure_future(self.step())
+                await asyncio.wait({step, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if not step.done():
+                    step.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await step
+                    break
+                if step.exception() is not None:
+                    LOG.error(
+                        "meter %s: unexpected error", self.source.name, exc_info=step.exception()
+                    )
                 if self.source.self_paced:
                     continue
                 pause = asyncio.ensure_future(

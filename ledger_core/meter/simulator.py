@@ -438,7 +438,8 @@ class SmartPiSimulator:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on ``host:port`` (0: any free port); the base URL."""
-        self._runner = web.AppRunner(self.app(), access_log=None)
+        # A stopping simulator does not wait for slow answers (tests make some very slow).
+        self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
