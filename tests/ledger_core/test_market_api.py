@@ -189,7 +189,8 @@ async def test_intervals_orders_trades_and_settlements(market: Market) -> None:
     assert (body["debt"], body["settlements"][0]["delivered_wh"]) == (0, 1_800)
 
     # The node's stored events include the market's.
-    kinds = {event["type"] for _, _, event in market.node.storage.events(0, limit=10_000)}  # type: ignore[index]
+    events = [event for _, _, event in market.node.storage.events(0, limit=10_000)]
+    kinds = {event["type"] for event in events if isinstance(event, dict)}
     assert {"order_placed", "trade", "interval_cleared", "settlement", "interval_settled"} <= kinds
 
 
