@@ -600,9 +600,9 @@ def _settle_interval(
     prices = backstop_at(app, state, start)
     record = {**record, "status": "settled", "settled_height": ctx.height}
     if prices is None:
-        for trader, amount in holds.items():
-            _wallet(state, trader, 0, amount, events)
-            events.append(_hold_change(trader, amount, "order_release"))
+        # Prices are never removed, so an interval unpriced now was unpriced at its gate,
+        # when every hold was released.
+        assert not holds
         record["settlement"] = "unpriced"
         state.put(f"market/{stamp}", record)
         events.append({"type": "interval_settled", "interval_start": start, "status": "unpriced"})
@@ -663,8 +663,7 @@ def _apply(
     for movement in movements:
         deltas[movement.participant] = deltas.get(movement.participant, 0) + movement.delta
     for address in sorted(holds):
-        if holds[address]:
-            events.append(_hold_change(address, holds[address], "order_release"))
+        events.append(_hold_change(address, holds[address], "order_release"))
     for movement in movements:
         events.append(_hold_change(movement.participant, movement.delta, movement.why))
     for address in sorted(deltas):

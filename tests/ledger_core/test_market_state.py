@@ -353,11 +353,32 @@ def test_a_price_from_an_earlier_day_is_found() -> None:
     meter = chain.bind_meter(alice, "meter-alice")
     run_ok(chain, chain.time + 5, price(chain, start=T, import_price=20_000))
     later = T + 3 * 86400
+    # That later day has a signal, but only for an interval after the one being settled.
+    run_ok(chain, later - 5, price(chain, start=later + 4 * INTERVAL, import_price=40_000))
     run_ok(chain, later + INTERVAL + 5, report(chain, meter, 1_000, 0, start=later))
     _, events = run_ok(chain, later + INTERVAL + 3600)
     assert of_type(events, "settlement")[0]["amount"] == -200
-    # Before any signal there is no price at all.
-    assert Chain().app.state.get("priceday/" + f"{T - T % 86400:012d}") is None
+    assert value(chain, f"priceday/{later - later % 86400:012d}") == later + 4 * INTERVAL
+
+
+def test_late_reports_are_not_billed_without_prices_or_when_switched_off() -> None:
+    for settle_all, priced in ((True, False), (False, True)):
+        chain = chain_with(settle_all_reports=settle_all)
+        alice, bob = chain.register("alice"), chain.register("bob")
+        meter_a, meter_b = chain.bind_meter(alice, "m-a"), chain.bind_meter(bob, "m-b")
+        chain.fund(bob, 1_000)
+        if priced:
+            run_ok(chain, chain.time + 5, price(chain))
+        run_ok(chain, chain.time + 5, order(chain, bob, "buy", 100, 30_000))
+        run_ok(chain, SETTLE)
+        results, _ = run_ok(chain, SETTLE + 5, report(chain, meter_a, 1_000, 0))
+        assert [e["type"] for e in results[0].events] == ["interval_report"]
+        assert value(chain, f"settle/{alice.address}/{T:012d}") is None
+        # Bob ordered but did not trade, so his late report is billed when priced.
+        results, _ = run_ok(chain, SETTLE + 10, report(chain, meter_b, 1_000, 0))
+        billed = of_type(list(results[0].events), "settlement")
+        assert [e["amount"] for e in billed] == ([-250] if priced else [])
+        money_is_conserved(chain)
 
 
 # -- settlement options, late reports, debts ---------------------------------------------------
