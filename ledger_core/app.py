@@ -30,6 +30,7 @@ from ledger_core import codec
 from ledger_core.commitment import Proof, StateCommitment
 from ledger_core.crypto import address_of
 from ledger_core.genesis import Genesis
+from ledger_core.market import state as market
 from ledger_core.tx import Role, Tx, TxType
 
 type Value = codec.Value
@@ -174,7 +175,8 @@ class Application:
         return self._run(self._block, tx, self._context)
 
     def end_block(self) -> tuple[Event, ...]:
-        """Expire contracts whose window has closed; the block's own events."""
+        """Expire contracts whose window has closed, clear and settle the market's due
+        intervals; the block's own events."""
         assert self._block is not None, "begin_block first"
         assert self._context is not None, "begin_block first"
         upto = f"expiry/{_key_time(self._local(self._context.time))}"
@@ -192,6 +194,7 @@ class Application:
                 self._block.put(f"contract/{contract_id}", record)
                 events.append({"type": "contract_expired", "contract_id": contract_id})
             self._block.put(key, None)
+        events.extend(market.end_block(self, self._block, self._context))
         self._block_events.extend(events)
         return tuple(events)
 
@@ -531,7 +534,10 @@ def _report(
         "height": ctx.height,
     }
     state.put(key, record)
-    return [{"type": "interval_report", "meter": tx.signer, "interval_start": start, **record}]
+    return [
+        {"type": "interval_report", "meter": tx.signer, "interval_start": start, **record},
+        *market.note_report(app, state, tx.signer, start, ctx),
+    ]
 
 
 def _price_signal(
@@ -547,6 +553,7 @@ def _price_signal(
     record = {name: tx.body[name] for name in ("import_price", "export_price", "network_fee")}
     record["height"] = ctx.height
     state.put(f"price/{_key_time(start)}", record)
+    market.note_price(state, start)
     return [{"type": "price_signal", "interval_start": start, **record}]
 
 
@@ -712,4 +719,6 @@ _HANDLERS: Final = {
     TxType.WITHDRAW_CONFIRM: _withdraw_confirm,
     TxType.WALLET_CANCEL: _wallet_cancel,
     TxType.TRANSFER: _transfer,
+    TxType.ORDER: market.place_order,
+    TxType.ORDER_CANCEL: market.cancel_order,
 }

@@ -14,10 +14,17 @@ from typing import Final
 
 from ledger_core import codec
 from ledger_core.crypto import PUBLIC_KEY_RE, address_of
-from ledger_core.tx import CHAIN_ID_RE, MAX_TIME, TxError, _int, _keys, _obj, _str
+from ledger_core.tx import CHAIN_ID_RE, MAX_TIME, TxError, _bool, _int, _keys, _obj, _str
 
 OPERATOR_ROLES: Final = ("ISO", "SUPPLIER", "DSO")
 MAX_GENESIS_BYTES: Final = 1 << 20
+PRICING_RULES: Final = ("uniform", "pay_as_bid")
+# Integer parameters a genesis file may leave out, with their ranges.
+_OPTIONAL_INT_PARAMS: Final = {
+    "gate_closure_seconds": (0, 7 * 86400),
+    "settlement_delay_seconds": (0, 30 * 86400),
+}
+_OPTIONAL_PARAMS: Final = (*_OPTIONAL_INT_PARAMS, "settle_all_reports", "market_pricing")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,13 +50,24 @@ class Validator:
 
 @dataclass(frozen=True, slots=True)
 class Params:
-    """Chain parameters (integers only)."""
+    """Chain parameters (integers, flags and names; never floats).
+
+    The market's parameters are optional in the genesis file and written only
+    when they differ from their defaults, so genesis files (and their hashes)
+    from before the market stay valid.
+    """
 
     interval_seconds: int = 900
     report_grace_seconds: int = 2 * 86400
     utc_offset_minutes: int = -360  # Mexico's central zone, no daylight-saving time since 2022
     max_block_txs: int = 5000
     max_tx_bytes: int = 16 * 1024
+    # Market (docs/market.md): orders close this long before their interval starts;
+    # an interval settles this long after it ends (also the wait for its reports).
+    gate_closure_seconds: int = 0
+    settlement_delay_seconds: int = 3600
+    settle_all_reports: bool = True
+    market_pricing: str = "uniform"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +105,11 @@ class Genesis:
                 "utc_offset_minutes": p.utc_offset_minutes,
                 "max_block_txs": p.max_block_txs,
                 "max_tx_bytes": p.max_tx_bytes,
+                **{
+                    name: getattr(p, name)
+                    for name in _OPTIONAL_PARAMS
+                    if getattr(p, name) != getattr(_DEFAULTS, name)
+                },
             },
         }
 
@@ -97,6 +120,9 @@ class Genesis:
     def save(self, path: Path) -> None:
         """Write the genesis file."""
         path.write_bytes(self.encode() + b"\n")
+
+
+_DEFAULTS: Final = Params()
 
 
 def parse_genesis(data: bytes) -> Genesis:
@@ -143,11 +169,23 @@ def parse_genesis(data: bytes) -> Genesis:
         "max_block_txs": (1, 100_000),
         "max_tx_bytes": (1024, 1 << 20),
     }
-    _keys(params_obj, "params", set(names), set())
+    _keys(params_obj, "params", set(names), set(_OPTIONAL_PARAMS))
     values = {
         name: _int(params_obj[name], f"params.{name}", low, high)
         for name, (low, high) in names.items()
     }
     if 86400 % values["interval_seconds"]:
         raise TxError("params.interval_seconds", "must divide a day")
-    return Genesis(chain_id, genesis_time, tuple(operators), tuple(validators), Params(**values))
+    for name, (low, high) in _OPTIONAL_INT_PARAMS.items():
+        if name in params_obj:
+            values[name] = _int(params_obj[name], f"params.{name}", low, high)
+    settle_all = _DEFAULTS.settle_all_reports
+    if "settle_all_reports" in params_obj:
+        settle_all = _bool(params_obj["settle_all_reports"], "params.settle_all_reports")
+    pricing = _DEFAULTS.market_pricing
+    if "market_pricing" in params_obj:
+        pricing = _str(params_obj["market_pricing"], "params.market_pricing", limit=32)
+        if pricing not in PRICING_RULES:
+            raise TxError("params.market_pricing", "must be " + " or ".join(PRICING_RULES))
+    params = Params(**values, settle_all_reports=settle_all, market_pricing=pricing)
+    return Genesis(chain_id, genesis_time, tuple(operators), tuple(validators), params)

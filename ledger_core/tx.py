@@ -21,6 +21,7 @@ from typing import Final
 
 from ledger_core import codec
 from ledger_core.crypto import ADDRESS_RE, PUBLIC_KEY_RE, SIGNATURE_RE, SigningKey, verify
+from ledger_core.market.auction import Side
 
 MAX_TX_BYTES: Final = 16 * 1024
 MAX_AMOUNT: Final = 10**15  # centavos: ten trillion pesos
@@ -54,6 +55,8 @@ class TxType(StrEnum):
     WITHDRAW_CONFIRM = "withdraw_confirm"
     WALLET_CANCEL = "wallet_cancel"
     TRANSFER = "transfer"
+    ORDER = "order"
+    ORDER_CANCEL = "order_cancel"
 
 
 class Role(StrEnum):
@@ -315,6 +318,16 @@ BODY_CHECKS: Final[dict[TxType, _Check]] = {
     TxType.WITHDRAW_CONFIRM: _fields({"request": _tx_id}),
     TxType.WALLET_CANCEL: _fields({"request": _tx_id}),
     TxType.TRANSFER: _fields({"to": _address, "amount": _amount}, {"memo": _text(140)}),
+    TxType.ORDER: _fields(
+        {
+            "interval_start": _time,
+            "side": lambda v, f: _enum(v, f, Side),
+            "energy_wh": lambda v, f: _int(v, f, 1, MAX_ENERGY_WH),
+            "limit_price": _price,
+        },
+        {"ref": _text(64)},
+    ),
+    TxType.ORDER_CANCEL: _fields({"order_id": _tx_id}),
 }
 
 

@@ -1,0 +1,209 @@
+"""The market's clearing and settlement time against the number of orders.
+
+    .venv/bin/python -m bench.market [--sizes 100,1000,10000,100000] [--repeat 5]
+                                     [--state-max 10000]
+
+Two measurements:
+
+* auction: :func:`ledger_core.market.auction.clear` alone on a random book (half
+  bids, half offers, limits around the backstop prices, 0.1-5 kWh each),
+  median / best / worst of ``--repeat`` runs; the target is 10,000 orders in
+  under 50 ms;
+* state machine: one participant per order on a fresh in-memory application;
+  the ``end_block`` that clears the interval (reading the orders, the auction,
+  writing orders, trades, positions and releasing holds) and the ``end_block``
+  that settles it against one report per participant, each followed by its
+  ``commit`` (canonical encoding and the state commitment), once per size up to
+  ``--state-max`` (setting up 100,000 signed participants takes minutes).
+
+Prints a Markdown table and a machine-readable JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import time
+
+from ledger_core.app import Application, BlockContext
+from ledger_core.crypto import SigningKey
+from ledger_core.genesis import Genesis, Operator, Params, Validator
+from ledger_core.market.auction import Backstop, Order, Side, clear
+from ledger_core.tx import Tx, TxType, sign
+
+CHAIN = "bench-market-1"
+START = 1_773_165_600
+INTERVAL = 900
+T = START + 7200
+BACKSTOP = Backstop(import_price=25_000, export_price=9_000, network_fee=3_000)
+
+
+def _book(size: int, seed: int) -> list[Order]:
+    rng = random.Random(seed)
+    return [
+        Order(
+            f"order-{i:07d}",
+            f"p{i}",
+            Side.BUY if i % 2 else Side.SELL,
+            rng.randint(100, 5_000),
+            rng.randint(8_000, 30_000),
+            i,
+        )
+        for i in range(size)
+    ]
+
+
+def _auction(size: int, repeat: int) -> tuple[float, float, float, float, int]:
+    """Median, best and worst clearing time (s), median CPU time of this process (s), and
+    the number of trades."""
+    orders = _book(size, seed=size)
+    clear(orders, BACKSTOP)  # warm-up
+    times, cpu = [], []
+    trades = 0
+    for _ in range(repeat):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        result = clear(orders, BACKSTOP)
+        cpu.append(time.process_time() - start_cpu)
+        times.append(time.perf_counter() - start)
+        trades = len(result.trades)
+    return statistics.median(times), min(times), max(times), statistics.median(cpu), trades
+
+
+def _key(i: int) -> SigningKey:
+    return SigningKey.from_seed(i.to_bytes(32, "big"))
+
+
+class _Chain:
+    def __init__(self) -> None:
+        self.operator = _key(1)
+        genesis = Genesis(
+            chain_id=CHAIN,
+            genesis_time=START - 3600,
+            operators=(Operator(self.operator.public_key, ("ISO", "SUPPLIER", "DSO")),),
+            validators=(Validator(_key(2).public_key, 1),),
+            params=Params(),
+        )
+        self.app = Application(genesis)
+        self.nonces: dict[str, int] = {}
+        self.time = START
+
+    def tx(self, signer: SigningKey, kind: TxType, **body: object) -> Tx:
+        nonce = self.nonces.get(signer.address, 0) + 1
+        self.nonces[signer.address] = nonce
+        return sign(signer, CHAIN, kind, nonce, dict(body))  # type: ignore[arg-type]
+
+    def block(self, when: int, txs: list[Tx]) -> tuple[float, float]:
+        """Run a block; the seconds spent in end_block and in commit."""
+        self.time = when
+        self.app.begin_block(BlockContext(self.app.height + 1, when))
+        for tx in txs:
+            result = self.app.deliver_tx(tx)
+            assert result.ok, (tx.type, result.code, result.message)
+        start = time.perf_counter()
+        self.app.end_block()
+        ended = time.perf_counter()
+        self.app.commit()
+        return ended - start, time.perf_counter() - ended
+
+
+def _state_machine(size: int) -> tuple[float, float, float, float]:
+    """end_block and commit seconds for clearing, then for settlement, of ``size`` orders."""
+    chain = _Chain()
+    rng = random.Random(size)
+    people = [_key(100 + i) for i in range(size)]
+    meters = [_key(1_000_000 + i) for i in range(size)]
+    op = chain.operator
+    setup: list[Tx] = []
+    for person, meter in zip(people, meters, strict=True):
+        setup.append(
+            chain.tx(op, TxType.REGISTER, public_key=person.public_key.hex(), role="prosumer")
+        )
+        setup.append(
+            chain.tx(
+                op,
+                TxType.BIND_METER,
+                meter_public_key=meter.public_key.hex(),
+                participant=person.address,
+            )
+        )
+    prices = {"import_price": 25_000, "export_price": 9_000, "network_fee": 3_000}
+    setup.append(chain.tx(op, TxType.PRICE_SIGNAL, interval_start=T, **prices))
+    chain.block(START + 5, setup)
+    buyers = people[1::2]
+    requests = [chain.tx(p, TxType.DEPOSIT_REQUEST, amount=10**6) for p in buyers]
+    chain.block(START + 10, requests)
+    chain.block(START + 15, [chain.tx(op, TxType.DEPOSIT_CONFIRM, request=r.id) for r in requests])
+    orders = [
+        chain.tx(
+            person,
+            TxType.ORDER,
+            interval_start=T,
+            side="buy" if i % 2 else "sell",
+            energy_wh=rng.randint(100, 5_000),
+            limit_price=rng.randint(8_000, 30_000),
+        )
+        for i, person in enumerate(people)
+    ]
+    chain.block(START + 20, orders)
+    clear_end, clear_commit = chain.block(T, [])
+    chain.block(T + INTERVAL, [])
+    reports = [
+        chain.tx(
+            meter,
+            TxType.REPORT,
+            interval_start=T,
+            import_wh=rng.randint(0, 3_000),
+            export_wh=rng.randint(0, 3_000),
+        )
+        for meter in meters
+    ]
+    chain.block(T + INTERVAL + 5, reports)
+    settle_end, settle_commit = chain.block(T + INTERVAL + 3600, [])
+    assert chain.app.state[f"market/{T:012d}"]["status"] == "settled"  # type: ignore[index]
+    return clear_end, clear_commit, settle_end, settle_commit
+
+
+def main() -> None:
+    """Run and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100,1000,10000,100000")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--state-max", type=int, default=10_000)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+
+    print(f"auction: clear() alone, wall time median / best / worst of {args.repeat} runs,")
+    print("and the median CPU time of this process (less disturbed by other load)\n")
+    print("| orders | trades | median | best | worst | CPU median | target 10,000 < 50 ms |")
+    print("|---:|---:|---:|---:|---:|---:|---|")
+    machine: dict[str, object] = {"auction_ms": {}, "state_ms": {}}
+    for size in sizes:
+        median, best, worst, cpu, trades = _auction(size, args.repeat)
+        target = ("ok" if median < 0.050 else "missed") if size == 10_000 else ""
+        print(
+            f"| {size:,} | {trades:,} | {median * 1000:.1f} ms | {best * 1000:.1f} ms "
+            f"| {worst * 1000:.1f} ms | {cpu * 1000:.1f} ms | {target} |"
+        )
+        machine["auction_ms"][str(size)] = round(median * 1000, 2)  # type: ignore[index]
+
+    print("\nstate machine: one order and one report per participant, one run each\n")
+    print("| orders | clearing end_block | its commit | settlement end_block | its commit |")
+    print("|---:|---:|---:|---:|---:|")
+    for size in sizes:
+        if size > args.state_max:
+            continue
+        clear_end, clear_commit, settle_end, settle_commit = _state_machine(size)
+        print(
+            f"| {size:,} | {clear_end * 1000:.0f} ms | {clear_commit * 1000:.0f} ms "
+            f"| {settle_end * 1000:.0f} ms | {settle_commit * 1000:.0f} ms |"
+        )
+        machine["state_ms"][str(size)] = [  # type: ignore[index]
+            round(x * 1000) for x in (clear_end, clear_commit, settle_end, settle_commit)
+        ]
+    print(json.dumps(machine))
+
+
+if __name__ == "__main__":
+    main()
