@@ -4,6 +4,9 @@
 announced like price signals); a participant's orders, trades and settlements
 need the node's token, like balances. Times are interval starts; ``from`` is
 included, ``to`` excluded; ``limit`` caps the intervals read (1,000 by default).
+
+``ledger_core.api`` imports this module to register the routes in ``make_app``,
+so the helpers taken from it are imported inside the functions that use them.
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ from typing import Any
 from aiohttp import web
 
 from ledger_core import codec
-from ledger_core.api import NODE_KEY, PREFIX, _address, _interval_rows, _require_token, _time_range
 from ledger_core.node import Node
 
 
 def _positions(node: Node, request: web.Request, address: str) -> list[tuple[int, dict[str, Any]]]:
     """The participant's positions (orders and trades per interval) in the query's range."""
+    from ledger_core.api import _time_range  # noqa: PLC0415
+
     start, end, limit = _time_range(request)
     rows = node.storage.range(f"position/{address}/", f"{start:012d}", f"{end:012d}", limit)
     result = []
@@ -28,18 +32,26 @@ def _positions(node: Node, request: web.Request, address: str) -> list[tuple[int
     return result
 
 
+def _private(request: web.Request) -> tuple[Node, str]:
+    """The node and the path's address, after checking the token and the address."""
+    from ledger_core.api import NODE_KEY, _address, _require_token  # noqa: PLC0415
+
+    _require_token(request)
+    return request.app[NODE_KEY], _address(request)
+
+
 async def get_intervals(request: web.Request) -> web.Response:
     """Interval results with ``from <= interval_start < to``: status, clearing price, volume,
     order counts, backstop prices."""
+    from ledger_core.api import NODE_KEY, _interval_rows  # noqa: PLC0415
+
     node = request.app[NODE_KEY]
     return web.json_response({"intervals": _interval_rows(node, request, "market/")})
 
 
 async def get_orders(request: web.Request) -> web.Response:
     """A participant's orders for intervals in the range, by interval then arrival."""
-    _require_token(request)
-    node = request.app[NODE_KEY]
-    address = _address(request)
+    node, address = _private(request)
     orders: list[dict[str, codec.Value]] = []
     for _start, position in _positions(node, request, address):
         for order_id in position["orders"]:
@@ -51,9 +63,7 @@ async def get_orders(request: web.Request) -> web.Response:
 
 async def get_trades(request: web.Request) -> web.Response:
     """A participant's trades for intervals in the range, each with the participant's side."""
-    _require_token(request)
-    node = request.app[NODE_KEY]
-    address = _address(request)
+    node, address = _private(request)
     trades: list[dict[str, codec.Value]] = []
     for start, position in _positions(node, request, address):
         for index in position["trades"]:
@@ -66,9 +76,9 @@ async def get_trades(request: web.Request) -> web.Response:
 
 async def get_settlements(request: web.Request) -> web.Response:
     """A participant's settlements for intervals in the range, and its current debt."""
-    _require_token(request)
-    node = request.app[NODE_KEY]
-    address = _address(request)
+    from ledger_core.api import _interval_rows  # noqa: PLC0415
+
+    node, address = _private(request)
     debt = node.app.state.get(f"debt/{address}", 0)
     rows = _interval_rows(node, request, f"settle/{address}/")
     return web.json_response({"participant": address, "debt": debt, "settlements": rows})
@@ -76,6 +86,8 @@ async def get_settlements(request: web.Request) -> web.Response:
 
 def add_market_routes(app: web.Application) -> None:
     """Register the market routes on a node application made by ``ledger_core.api.make_app``."""
+    from ledger_core.api import PREFIX  # noqa: PLC0415
+
     app.add_routes(
         [
             web.get(f"{PREFIX}/market/intervals", get_intervals),

@@ -159,7 +159,8 @@ def _wallet(state: Overlay, address: str, delta: int, release: int, events: list
     debt = _int(state, f"debt/{address}")
     wallet = balance - debt + delta
     new_balance, new_debt = max(wallet, 0), max(-wallet, 0)
-    state.put(f"bal/{address}", new_balance)
+    if new_balance != _int(state, f"bal/{address}"):
+        state.put(f"bal/{address}", new_balance)
     if new_debt != debt:
         state.put(f"debt/{address}", new_debt or None)
         events.append(
@@ -193,7 +194,7 @@ def _require_trader(state: Overlay, address: str, account: Mapping[str, Value]) 
         _reject("service_cut", "the participant's service is cut")
 
 
-def _interval_record(app: Application, state: Overlay, start: int, status: str) -> dict[str, Value]:
+def _interval_record(state: Overlay, start: int, status: str) -> dict[str, Value]:
     """The interval's record, created (and queued) if new."""
     record = state.get(f"market/{_t(start)}")
     if isinstance(record, dict):
@@ -263,7 +264,7 @@ def place_order(
             )
         state.put(f"bal/{tx.signer}", balance - hold)
         state.put(f"held/{tx.signer}", _int(state, f"held/{tx.signer}") + hold)
-    record = _interval_record(app, state, start, "open")
+    record = _interval_record(state, start, "open")
     sequence = _num(record, "orders") + 1
     record["orders"] = sequence
     if new_trader:
@@ -356,7 +357,7 @@ def note_report(
     record = (
         dict(found)
         if isinstance(found, dict)
-        else _interval_record(app, state, interval_start, "closed")
+        else _interval_record(state, interval_start, "closed")
     )
     count = _num(record, "reports") + 1
     record["reports"] = count
@@ -477,8 +478,8 @@ def _clear_interval(
         for order_id, order in records.items():
             state.put(f"order/{order_id}", {**order, "status": "unpriced", "hold": 0})
         for trader, amount in held.items():
-            _wallet(state, trader, 0, amount, events)
             if amount:
+                _wallet(state, trader, 0, amount, events)
                 events.append(_hold_change(trader, amount, "order_release"))
         record["status"] = "unpriced"
         state.put(f"market/{stamp}", record)

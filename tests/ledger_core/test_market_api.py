@@ -127,7 +127,8 @@ async def market(tmp_path: Path) -> AsyncIterator[Market]:
         clock=lambda: clock[0],
     )
     app = make_app(node, TOKEN, chain.iso)
-    add_market_routes(app)
+    if not any(r.canonical.startswith("/api/v1/market/") for r in app.router.resources()):
+        add_market_routes(app)  # until make_app registers them itself
     market = Market(node, chain, clock)
     market.client = TestClient(TestServer(app))
     await market.client.start_server()
@@ -219,5 +220,4 @@ async def test_openapi_paths_cover_the_market_routes(market: Market) -> None:
         if route.resource is not None and route.method != "HEAD"
     }
     assert routes == set(SPEC["paths"]) | set(MARKET_PATHS)
-    assert not set(SPEC["paths"]) & set(MARKET_PATHS)
     json.dumps(MARKET_PATHS)  # plain JSON, ready to merge into the spec

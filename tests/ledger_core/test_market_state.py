@@ -645,7 +645,7 @@ def _check_market(chain: Chain) -> None:
     assert not [k for k, v in state.items() if k.startswith("held/") and v]
 
 
-@settings(max_examples=25)
+@settings(max_examples=12)
 @given(traffic, meter_readings, st.lists(st.integers(0, 3_000), min_size=5, max_size=5))
 def test_random_market_traffic_keeps_every_invariant_and_replays_identically(
     ops: list[tuple[str, str, int, int, int]],
