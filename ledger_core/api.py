@@ -25,6 +25,7 @@ from ledger_core import codec, merkle
 from ledger_core.crypto import ADDRESS_RE, SigningKey
 from ledger_core.local import ActionLog, LocalEvents
 from ledger_core.local_api import add_local_routes
+from ledger_core.market.api import add_market_routes
 from ledger_core.node import Node, Submitted
 from ledger_core.openapi import SPEC
 from ledger_core.storage import StoredTx
@@ -534,6 +535,7 @@ def make_app(
             web.get(f"{PREFIX}/events", events),
         ]
     )
+    add_market_routes(app)
     if local_events is not None and action_log is not None:
         add_local_routes(app, local_events, action_log, _require_token, error)
     return app

@@ -11,6 +11,8 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
 from typing import TextIO
 
 from ledger_core import contract_cli, node_cli
@@ -36,28 +38,74 @@ def _no_arguments(_parser: argparse.ArgumentParser) -> None:
     """Subcommands without options use this as their set-up."""
 
 
-DEMO_PLAN = """\
-transactiva demo: the neighbourhood demonstration is not built yet.
-
-When it is, this command will, on this machine only (loopback addresses):
-  1. create a throw-away data directory with keys and a genesis file for one
-     concentrator (the operator) and three homes;
-  2. start simulated SmartPi meters serving the real meter HTTP API, with PV
-     production and household consumption (Morelia, Michoacan);
-  3. start the ledger nodes and register every participant;
-  4. sign and activate the paper's example contract
-     (IF Price < 3 THEN TURN ON DEVICE 'Lavadora' ENDIF);
-  5. run a few 15-minute market intervals: interval reports, a price signal,
-     a demand-response event, the double auction and wallet settlement;
-  6. print each step and the resulting balances, then stop everything it started.
-
-Nothing was started and nothing was written.
-"""
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
-def _run_demo(_args: argparse.Namespace, out: TextIO) -> int:
-    out.write(DEMO_PLAN)
-    return EXIT_OK
+def _speed(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 1 <= value <= 10_000:
+        raise argparse.ArgumentTypeError("must be between 1 and 10000")
+    return value
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _configure_demo(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--homes", type=_positive_int, default=6, help="homes (default 6)")
+    parser.add_argument(
+        "--intervals", type=_positive_int, default=96, help="15-minute intervals (default 96)"
+    )
+    parser.add_argument(
+        "--speed", type=_speed, default=900.0, help="times faster than real time (default 900)"
+    )
+    parser.add_argument("--seed", type=int, default=7, help="households' random seed")
+    parser.add_argument("--date", type=_day, default=None, help="the day (default: today)")
+    parser.add_argument(
+        "--start-hour",
+        type=int,
+        choices=range(24),
+        default=0,
+        metavar="H",
+        help="local hour of the first interval (default 0)",
+    )
+    parser.add_argument("--json", action="store_true", help="print a JSON summary at the end")
+    parser.add_argument("--no-ui", action="store_true", help="no live lines")
+    parser.add_argument("--keep", type=Path, default=None, help="keep the data in this folder")
+
+
+def _run_demo(args: argparse.Namespace, out: TextIO) -> int:
+    from ledger_core.demo import DemoOptions, run_demo  # noqa: PLC0415 - heavy imports
+
+    if args.homes > 50:
+        out.write("transactiva demo: --homes is at most 50 on one machine\n")
+        return EXIT_USAGE
+    options = DemoOptions(
+        homes=args.homes,
+        intervals=args.intervals,
+        speed=args.speed,
+        seed=args.seed,
+        json=args.json,
+        ui=not args.no_ui,
+        day=args.date,
+        start_hour=args.start_hour,
+        keep=args.keep,
+    )
+    return run_demo(options, out)
 
 
 COMMANDS: dict[str, Command] = {}
@@ -74,7 +122,7 @@ register(
     Command(
         name="demo",
         help="run the neighbourhood demonstration on this machine",
-        configure=_no_arguments,
+        configure=_configure_demo,
         run=_run_demo,
     )
 )

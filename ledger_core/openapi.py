@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from ledger_core.market.openapi import MARKET_PATHS
 from ledger_core.tx import TxType
 
 _ERROR: Final = {
@@ -211,3 +212,39 @@ SPEC: Final[dict[str, Any]] = {
         },
     },
 }
+
+_INT: Final = {"type": "integer"}
+
+_LOCAL_PATHS: Final[dict[str, Any]] = {
+    "/local/events": {
+        "get": _op(
+            "WebSocket stream of this home's own events (contract actions and results); "
+            "resume with ?after=<lseq>",
+            secured=True,
+            params=[{"name": "after", "in": "query", "required": False, "schema": _INT}],
+        )
+    },
+    "/local/actions": {
+        "get": _op(
+            "The home's contract actions, newest first, with their results",
+            secured=True,
+            params=[
+                {"name": name, "in": "query", "required": False, "schema": schema}
+                for name, schema in (
+                    ("limit", _INT),
+                    ("since", _INT),
+                    ("contract_id", {"type": "string"}),
+                )
+            ],
+        )
+    },
+    "/local/actions/{action_id}/result": {
+        "post": _op(
+            "Record what became of an action: ok, failed, unmapped or skipped",
+            secured=True,
+            params=[_path_param("action_id", "^[0-9]+$")],
+        )
+    },
+}
+
+SPEC["paths"] |= MARKET_PATHS | _LOCAL_PATHS

@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from ledger_core import merkle
 from ledger_core.api import make_app
 from ledger_core.commitment import Proof, verify_proof
+from ledger_core.local import ActionLog, LocalEvents
 from ledger_core.node import Node, open_storage
 from ledger_core.openapi import SPEC
 from ledger_core.tx import TxType
@@ -65,12 +66,15 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
     node = Node(chain.genesis, key("validator"), open_storage(tmp_path, chain.genesis))
     stop = asyncio.Event()
     runner = asyncio.create_task(node.run(stop, block_interval=0.01, empty_block_every=3600))
-    client: TestClient[Any, Any] = TestClient(TestServer(make_app(node, TOKEN, chain.iso)))
+    log = ActionLog(tmp_path / "local.db")
+    app = make_app(node, TOKEN, chain.iso, local_events=LocalEvents(), action_log=log)
+    client: TestClient[Any, Any] = TestClient(TestServer(app))
     await client.start_server()
     try:
         yield Api(client, node, chain)
     finally:
         await client.close()
+        log.close()
         stop.set()
         node._wake.set()
         await asyncio.wait_for(runner, 5)

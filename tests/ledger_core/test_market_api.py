@@ -219,5 +219,7 @@ async def test_openapi_paths_cover_the_market_routes(market: Market) -> None:
         for route in app.router.routes()
         if route.resource is not None and route.method != "HEAD"
     }
-    assert routes == set(SPEC["paths"]) | set(MARKET_PATHS)
+    market_routes = {r for r in routes if r.startswith("/market/")}
+    assert market_routes == set(MARKET_PATHS)
+    assert set(MARKET_PATHS) <= set(SPEC["paths"])
     json.dumps(MARKET_PATHS)  # plain JSON, ready to merge into the spec

@@ -1,0 +1,419 @@
+"""``transactiva demo``: a neighbourhood market running for a day on this machine.
+
+What starts, all on 127.0.0.1:
+
+- the concentrator: a ``transactiva node`` process (the validator and the
+  ISO/supplier/DSO operator) whose clock runs ``--speed`` times faster than real
+  time, so a day of 96 intervals passes in under two minutes at the default 900x;
+- one simulated SmartPi per home (an HTTP server with the SmartPi's API and a
+  household behind it: PV from pvlib at Morelia, a standard load profile, a
+  washing machine, a fridge, a water pump);
+- per home, the meter service (reads its SmartPi over HTTP, integrates energy,
+  signs 15-minute interval reports with the meter key and gets them committed)
+  and the home agent (follows the chain, evaluates the home's contracts at every
+  event, switches the simulated appliances, places the orders the contracts ask
+  for);
+- the concentrator's service: day-ahead prices from an example time-of-use
+  tariff, and a demand-response event at the evening peak.
+
+Every home signs the paper's example contract (with a valid date); homes
+without panels also sign a contract that buys from neighbours when the tariff
+is high. The live view prints one line per interval; the end shows the
+settlement summary, and ``--json`` prints a machine-readable one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+from ledger_core.client import ApiError, NodeClient
+from ledger_core.concentrator.dr import DrSignal
+from ledger_core.concentrator.ledger import HttpLedger
+from ledger_core.concentrator.service import Concentrator
+from ledger_core.concentrator.tariff import load_tariff
+from ledger_core.crypto import SigningKey
+from ledger_core.demo_chain import (
+    Household,
+    Neighbourhood,
+    NodeProcess,
+    buyer_contract,
+    free_port,
+    local_midnight,
+    paper_contract,
+)
+from ledger_core.demo_view import DemoLedger, header, summary_json, write_summary
+from ledger_core.execution import ActionRecord, ContractExecutor
+from ledger_core.home import Config, init_home
+from ledger_core.homeagent import HomeAgent, NodeSigner, Signer, follow_events
+from ledger_core.meter import household as hh
+from ledger_core.meter.clock import AcceleratedClock
+from ledger_core.meter.outbox import Outcome, SubmitOutcome
+from ledger_core.meter.service import MeterConfig, MeterService
+from ledger_core.meter.simulator import SmartPiSimulator
+from ledger_core.meter.smartpi import SmartPiClient
+
+UTC_OFFSET_MINUTES: Final = -360  # Mexico's central zone
+INTERVAL: Final = 900
+SETUP_SECONDS: Final = 4.0  # real seconds set aside for setting up, plus one per home
+SAMPLE_SECONDS: Final = 60.0  # simulated seconds between meter readings
+SHOW_AFTER: Final = 300  # simulated seconds after an interval ends before its line prints
+DEPOSIT: Final = 50_000  # centavos per home
+DR_START_HOUR: Final = 16  # the washing machine runs then (intermediate price)
+DR_MINUTES: Final = 60
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    """The demo's command-line flags."""
+
+    homes: int = 6
+    intervals: int = 96
+    speed: float = 900.0
+    seed: int = 7
+    json: bool = False
+    ui: bool = True
+    day: date | None = None
+    start_hour: int = 0
+    keep: Path | None = None
+
+
+class DemoClock(AcceleratedClock):
+    """The meter's accelerated clock with the concentrator's ``sleep_until`` too."""
+
+    async def sleep_until(self, when: float) -> None:
+        await self.sleep(when - self.now())
+
+
+@dataclass
+class Home:
+    """A running home: its simulator, meter service and agent."""
+
+    household: Household
+    simulator: SmartPiSimulator
+    meter: MeterService
+    agent: HomeAgent
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+
+def _tariff_path() -> Path:
+    """The example time-of-use tariff shipped in docs/tariffs (or the package)."""
+    here = Path(__file__).resolve().parent.parent / "docs" / "tariffs"
+    candidate = here / "example-residential-tou.toml"
+    if candidate.exists():
+        return candidate
+    packaged = resources.files("ledger_core.concentrator") / "example-residential-tou.toml"
+    return Path(str(packaged))
+
+
+def _submitter(client: NodeClient) -> Any:  # noqa: ANN401 - the meter's Submit type
+    async def submit(wire: bytes) -> SubmitOutcome:
+        try:
+            await client.post_tx(wire)
+        except ApiError as err:
+            return Outcome(err.code, err.message)
+        except (OSError, TimeoutError) as err:
+            return Outcome("unreachable", str(err))
+        return Outcome("accepted")
+
+    return submit
+
+
+def _nonce_reader(client: NodeClient, address: str) -> Any:  # noqa: ANN401 - ChainNonce
+    async def last_nonce() -> int:
+        try:
+            answer = await client.get(f"/state/nonce/{address}")
+        except ApiError:
+            return 0
+        value = answer.get("value")
+        return value if isinstance(value, int) else 0
+
+    return last_nonce
+
+
+async def _actuate(simulator: SmartPiSimulator, client: Any, action: ActionRecord) -> str:  # noqa: ANN401
+    """Switch a simulated appliance over the simulator's control API."""
+    assert simulator.url is not None
+    assert action.device is not None
+    mode = {"turn_on": {"on": True}, "turn_off": {"on": False}, "restore": {"mode": "auto"}}
+    body = mode.get(str(action.kind))
+    if body is None:
+        return "skipped"
+    async with client.post(f"{simulator.url}/sim/appliances/{action.device}", json=body) as answer:
+        if answer.status == 404:
+            return "unmapped"
+        return "ok" if answer.status == 200 else "failed"
+
+
+class Demo:
+    """One run of the demo."""
+
+    def __init__(self, options: DemoOptions, out: TextIO) -> None:
+        self.options = options
+        self.out = out
+        today = options.day or (datetime.now().astimezone() + timedelta(hours=0)).date()
+        self.day_start = (
+            local_midnight(
+                datetime(today.year, today.month, today.day),  # noqa: DTZ001 - a local date
+                UTC_OFFSET_MINUTES,
+            )
+            + options.start_hour * 3600
+        )
+        self.origin = time.time() + 2.0
+        # The clock runs while the homes enrol: give the setup a lead of simulated
+        # time (whole intervals) long enough for it at this speed.
+        lead = options.speed * (SETUP_SECONDS + options.homes)
+        self.lead = int(-(-lead // INTERVAL) * INTERVAL)
+        self.clock = DemoClock(self.day_start - self.lead, options.speed, self.origin)
+        self.homes: list[Home] = []
+        self.names: dict[str, str] = {}
+        self.ledger = DemoLedger(self.names, UTC_OFFSET_MINUTES)
+        self.stop = asyncio.Event()
+        self.workdir = Path()
+
+    def say(self, text: str) -> None:
+        """A line for people (not with --json or --no-ui)."""
+        if self.options.ui and not self.options.json:
+            self.out.write(text + "\n")
+            self.out.flush()
+
+    async def run(self, workdir: Path) -> dict[str, Any]:
+        """Set up, run the day, settle; the JSON summary."""
+        opts = self.options
+        self.workdir = workdir
+        token_home = workdir / "concentrator"
+        config = Config(
+            api_host="127.0.0.1",
+            api_port=free_port(),
+            block_interval=0.05,
+            empty_block_every=0.25,
+            clock_epoch=self.origin,
+            clock_start=self.day_start - self.lead,
+            clock_speed=opts.speed,
+        )
+        home = init_home(token_home, "transactiva-demo", self.day_start - 2 * 86400, config)
+        url = f"http://127.0.0.1:{config.api_port}"
+        self.say(f"Concentrator node: {url}/api/v1 (token in {home.token_file})")
+        node = await NodeProcess.start(token_home, url, home.token())
+        try:
+            return await self._run_with_node(node, home.participant_key())
+        finally:
+            node.stop()
+
+    async def _run_with_node(self, node: NodeProcess, operator_key: SigningKey) -> dict[str, Any]:
+        import aiohttp  # noqa: PLC0415 - only the demo needs a long-lived session here
+
+        opts = self.options
+        client = NodeClient(node.url, node.token)
+        status = await client.status()
+        chain_id = str(status["chain_id"])
+        area = Neighbourhood(client, NodeSigner(client), chain_id)
+        self.names[operator_key.address] = "operator"
+        valid_from = _local(self.day_start - 86400)
+        valid_to = _local(self.day_start + 3 * 86400)
+        follower = asyncio.create_task(follow_events(client, 0, self.stop, self._on_event))
+        concentrator = Concentrator(
+            load_tariff(_tariff_path()), HttpLedger(client), self.clock, dr_id_prefix="demo"
+        )
+        async with aiohttp.ClientSession() as session, concentrator:
+            for i in range(opts.homes):
+                household = Household(
+                    index=i,
+                    name=f"casa{i + 1}",
+                    participant=SigningKey.generate(),
+                    meter=SigningKey.generate(),
+                    pv_kwp=(3.0 + (i % 3)) if i % 2 == 0 else 0.0,
+                    deposit=DEPOSIT,
+                )
+                self.names[household.address] = household.name
+                self.names[household.meter.address] = household.name
+                await area.enrol(household)
+                await area.contract(
+                    household,
+                    paper_contract(f"prueba {household.name}", valid_from, valid_to),
+                )
+                if household.pv_kwp == 0:
+                    await area.contract(
+                        household, buyer_contract(f"compra {household.name}", valid_from, valid_to)
+                    )
+                self.homes.append(await self._start_home(household, client, chain_id, session))
+            if self.clock.now() > self.day_start:
+                self.say("(setting up took longer than planned: the first lines come late)")
+            self.say(
+                f"{opts.homes} homes enrolled with their contracts; running "
+                f"{opts.intervals} intervals at {opts.speed:g}x\n"
+            )
+            await self._day(concentrator)
+            self.stop.set()
+            for running in self.homes:
+                await running.meter.stop()
+                for task in running.tasks:
+                    await task
+                await running.simulator.stop()
+        await follower
+        return await self._summary(client, operator_key.address)
+
+    async def _start_home(
+        self,
+        household: Household,
+        client: NodeClient,
+        chain_id: str,
+        session: Any,  # noqa: ANN401
+    ) -> Home:
+        simulator = SmartPiSimulator(
+            hh.Household(
+                seed=self.options.seed * 101 + household.index,
+                pv=hh.PvSystem(kwp=household.pv_kwp) if household.pv_kwp else None,
+                annual_kwh=2200.0 + 400.0 * (household.index % 4),
+            ),
+            clock=self.clock,
+            serial=f"10000000demo{household.index:04d}",
+        )
+        await simulator.start()
+        assert simulator.url is not None
+        workdir = self.workdir / household.name
+        workdir.mkdir(parents=True, exist_ok=True)
+        meter = MeterService(
+            SmartPiClient(simulator.url, clock=self.clock),
+            workdir / "meter.db",
+            household.meter,
+            chain_id,
+            _submitter(client),
+            config=MeterConfig(
+                sample_period=SAMPLE_SECONDS,
+                max_gap=4 * SAMPLE_SECONDS,
+                report_delay=120.0,
+                submit_backoff=30.0,
+                submit_backoff_max=300.0,
+                confirm_after=60.0,
+            ),
+            clock=self.clock,
+            chain_nonce=_nonce_reader(client, household.meter.address),
+        )
+        executor = ContractExecutor(household.address, household.meter.address)
+        for contract_id in household.contracts:
+            executor.track(contract_id, await client.get(f"/contracts/{contract_id}"))
+
+        async def actuator(action: ActionRecord) -> str:
+            return await _actuate(simulator, session, action)
+
+        agent = HomeAgent(
+            client=client,
+            signer=Signer(client, household.participant, chain_id),
+            executor=executor,
+            clock=self.clock.now,
+            actuator=actuator,
+            on_action=lambda action, result: self.ledger.on_action(
+                household.name, action.to_event(), result
+            ),
+        )
+        await meter.start()
+        running = Home(household, simulator, meter, agent)
+        running.tasks.append(asyncio.create_task(agent.run(self.stop, tick_every=0.1)))
+        running.tasks.append(asyncio.create_task(self._power(meter, agent)))
+        return running
+
+    async def _power(self, meter: MeterService, agent: HomeAgent) -> None:
+        """Feed the meter's live power to the home's contracts."""
+        queue = meter.subscribe()
+        try:
+            while not self.stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    reading = await asyncio.wait_for(queue.get(), 0.5)
+                    if reading.power is not None:
+                        agent.power(reading.power)
+        finally:
+            meter.unsubscribe(queue)
+
+    async def _on_event(self, seq: int, height: int, event: dict[str, Any]) -> None:
+        self.ledger.on_event(height, event)
+
+    async def _day(self, concentrator: Concentrator) -> None:
+        """Run the intervals, printing each one's line once its reports are in."""
+        opts = self.options
+        self.say(header())
+        end = self.day_start + opts.intervals * INTERVAL
+        dr_start = self.day_start - opts.start_hour * 3600 + DR_START_HOUR * 3600
+        if not self.day_start + 2 * INTERVAL <= dr_start <= end - 2 * INTERVAL:
+            # The peak hour is outside a short run: hold the event in its middle.
+            dr_start = self.day_start + (opts.intervals // 2) * INTERVAL
+        dr_minutes = min(DR_MINUTES, (end - dr_start) // 60)
+        dr_issued = dr_minutes <= 0
+        shown = 0
+        while shown < opts.intervals:
+            now = self.clock.now()
+            if not dr_issued and now >= min(dr_start - 3600, self.day_start):
+                await concentrator.dr.issue(DrSignal.simple(2), dr_start, dr_minutes * 60)
+                dr_issued = True
+            start = self.day_start + shown * INTERVAL
+            if now >= start + INTERVAL + SHOW_AFTER:
+                self.say(self.ledger.line(start))
+                shown += 1
+                continue
+            await asyncio.sleep(0.05)
+        # Wait for settlement of the last interval (settlement delay plus margin).
+        settle_at = end + 3600 + 2 * SHOW_AFTER
+        await self.clock.sleep_until(settle_at)
+
+    async def _summary(self, client: NodeClient, operator: str) -> dict[str, Any]:
+        homes = [(h.household.name, h.household.address) for h in self.homes]
+        accounts = [*homes, ("operator", operator)]
+        final: dict[str, int] = {}
+        for _, address in accounts:
+            balance = await client.get(f"/balances/{address}")
+            debt = 0
+            with contextlib.suppress(ApiError):
+                value = (await client.get(f"/state/debt/{address}")).get("value")
+                debt = value if isinstance(value, int) else 0
+            final[address] = int(balance["balance"]) + int(balance["held"]) - debt
+        status = await client.status()
+        transactions = 0
+        for height in range(1, int(status["height"]) + 1):
+            block = await client.get(f"/blocks/{height}")
+            transactions += len(block.get("txs", []))
+        summary = summary_json(
+            self.ledger,
+            homes,
+            final,
+            intervals=self.options.intervals,
+            blocks=int(status["height"]),
+            transactions=transactions,
+        )
+        summary["operator_balance_change"] = final[operator]
+        summary["order_errors"] = [e for h in self.homes for e in h.agent.order_errors]
+        summary["orders"] = sum(len(h.agent.orders_placed) for h in self.homes)
+        if self.options.ui and not self.options.json:
+            write_summary(self.ledger, [*homes, ("operator", operator)], final, self.out)
+        return summary
+
+
+def _local(seconds: int) -> datetime:
+    """Unix seconds as the market's naive local time."""
+    return datetime(1970, 1, 1) + timedelta(  # noqa: DTZ001 - local civil time
+        seconds=seconds + UTC_OFFSET_MINUTES * 60
+    )
+
+
+def run_demo(options: DemoOptions, out: TextIO) -> int:
+    """Run the demo; 0 when the books balance."""
+    workdir = Path(tempfile.mkdtemp(prefix="transactiva-demo-"))
+    try:
+        summary = asyncio.run(Demo(options, out).run(workdir))
+    finally:
+        if options.keep is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            shutil.copytree(workdir, options.keep, dirs_exist_ok=True)
+            shutil.rmtree(workdir, ignore_errors=True)
+    if options.json:
+        out.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    return 0 if summary["balance_changes_total"] == summary["net_deposits"] else 1
