@@ -24,7 +24,7 @@ import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType
 
@@ -50,6 +50,8 @@ class Socket(Protocol):
     async def receive(self, timeout: float | None = None) -> WSMessage: ...  # noqa: ASYNC109
 
     async def close(self, *, code: int = ..., message: bytes = ...) -> bool: ...
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any: ...  # noqa: ANN401
 
 
 class HandshakeError(Exception):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
 
-from ledger_core.p2p.wire import CHANNEL_RE, HEADER_BYTES, MAX_CHANNEL_CHARS
+from ledger_core.p2p.wire import CHANNEL_RE, HANDSHAKE_MAX_BYTES, HEADER_BYTES, MAX_CHANNEL_CHARS
 
 KIB: Final = 1024
 MIB: Final = 1024 * KIB
@@ -119,18 +119,19 @@ class Limits:
 
     @property
     def max_frame(self) -> int:
-        """The largest frame any channel allows (what the WebSocket layer accepts)."""
+        """The largest frame any channel or the handshake allows (the WebSocket layer's limit)."""
         largest = max([self.default_channel_bytes, *self.channel_bytes.values()])
-        return largest + HEADER_BYTES + MAX_CHANNEL_CHARS
+        return max(largest + HEADER_BYTES + MAX_CHANNEL_CHARS, HANDSHAKE_MAX_BYTES)
 
 
 class TokenBucket:
     """``rate`` tokens a second, at most ``burst`` saved up.
 
-    :meth:`take` admits an amount while the bucket is not empty and may drive
-    it negative by that amount, so a message larger than the burst still
-    passes once, and then the sender waits. Over any span of ``t`` seconds the
-    admitted total is at most ``burst + rate * t`` plus one amount.
+    :meth:`take` admits an amount when the bucket holds that many tokens. An
+    amount larger than the burst passes when the bucket is full and leaves it
+    in debt, so it is admitted, and then the sender waits. From a full bucket,
+    over any span of ``t`` seconds the admitted total is at most
+    ``burst + rate * t``, plus at most one amount larger than the burst.
     """
 
     __slots__ = ("_at", "_tokens", "burst", "rate")
@@ -146,7 +147,7 @@ class TokenBucket:
         if now > self._at:
             self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
             self._at = now
-        if self._tokens <= 0:
+        if self._tokens < min(amount, self.burst):
             return False
         self._tokens -= amount
         return True

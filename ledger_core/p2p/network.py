@@ -39,6 +39,8 @@ import contextlib
 import hashlib
 import logging
 import random
+import socket
+import struct
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Collection
@@ -237,6 +239,20 @@ class _Peer:
             rtt=self.rtt,
             dropped=self.dropped,
         )
+
+
+def _abort(ws: Socket) -> None:
+    """Cut a connection whose peer does not read: a graceful close would wait for ever.
+
+    The socket is reset (``SO_LINGER`` 0) and shut down, so the event loop's
+    transport fails its pending writes and lets go of it.
+    """
+    sock = ws.get_extra_info("socket")
+    if sock is None:
+        return
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def gossip_id(channel: str, payload: bytes) -> bytes:
@@ -587,9 +603,7 @@ class Network:
         finally:
             self._inbound.discard(task)
             if not ws.closed:
-                with contextlib.suppress(Exception):
-                    async with asyncio.timeout(self.limits.close_timeout):
-                        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"shutting_down")
+                await self._shut(ws, message=b"shutting_down")
         return ws
 
     async def _dial(self, entry: _Entry) -> _Peer | None:
@@ -646,9 +660,7 @@ class Network:
         finally:
             self._dialling.discard(address.hostport)
             if ws is not None and not ws.closed:
-                with contextlib.suppress(Exception):
-                    async with asyncio.timeout(self.limits.close_timeout):
-                        await ws.close()
+                await self._shut(ws)
 
     def _keeps_new(self, new: _Peer, old: _Peer) -> bool:
         """Which of two connections to one peer survives: the one dialled by the lower address."""
@@ -683,8 +695,9 @@ class Network:
 
     async def _run_peer(self, peer: _Peer) -> None:
         """Serve one connection until it ends, then clean up after it."""
-        for work in (self._write(peer), self._ping(peer), self._dispatch(peer)):
-            task = asyncio.create_task(work)
+        tasks = [asyncio.create_task(work) for work in (self._write(peer), self._ping(peer))]
+        dispatcher = asyncio.create_task(self._dispatch(peer))
+        for task in (*tasks, dispatcher):
             peer.tasks.add(task)
             task.add_done_callback(peer.tasks.discard)
         try:
@@ -694,12 +707,15 @@ class Network:
             await self._close(peer, "internal_error", WSCloseCode.INTERNAL_ERROR)
         finally:
             peer.closing = True
+            # What arrived before the end is still handed over, for a bounded time.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.limits.close_timeout):
+                    if not dispatcher.done():
+                        await peer.inbox.join()
             for task in list(peer.tasks):
                 task.cancel()
             await asyncio.gather(*peer.tasks, return_exceptions=True)
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(self.limits.close_timeout):
-                    await peer.ws.close()
+            await self._shut(peer.ws)
             for future in peer.pending.values():
                 if not future.done():
                     future.set_exception(PeerUnavailableError(f"disconnected: {peer.close_reason}"))
@@ -720,11 +736,19 @@ class Network:
         peer.closing = True
         peer.close_reason = reason
         peer.closed_by = "local"
-        while not peer.inbox.empty():  # a reader blocked on a full inbox must get going
-            peer.inbox.get_nowait()
-        with contextlib.suppress(Exception):
+        await self._shut(peer.ws, code, close_message(reason))
+
+    async def _shut(
+        self, ws: Socket, code: int = WSCloseCode.GOING_AWAY, message: bytes = b""
+    ) -> None:
+        """Close ``ws`` politely if that works within ``close_timeout``, else cut it."""
+        try:
             async with asyncio.timeout(self.limits.close_timeout):
-                await peer.ws.close(code=code, message=close_message(reason))
+                await ws.close(code=code, message=message)
+        except TimeoutError:
+            _abort(ws)
+        except Exception:
+            LOG.debug("closing a connection failed", exc_info=True)
 
     def _record(self, peer: str, address: str, reason: str, by: Literal["local", "remote"]) -> None:
         self._disconnects.append(Disconnect(peer, address, reason, by, time.time()))
@@ -814,23 +838,32 @@ class Network:
         """Hand messages to their channel's handler, in arrival order; relay gossip."""
         while True:
             envelope = await peer.inbox.get()
-            channel, payload = envelope.channel, envelope.payload
-            gossip = channel in self.limits.gossip_channels
-            if gossip and not self._seen.add(gossip_id(channel, payload)):
-                continue
-            handler = self._handlers.get(channel)
-            if handler is None:
-                continue
             try:
-                await handler(peer.id, payload)
-            except Misbehaviour as err:
-                await self._close(peer, f"misbehaviour: {err}")
-                return
-            except Exception:
-                LOG.exception("handler of channel %r failed on a message from %s", channel, peer.id)
-                continue
-            if gossip:
-                self._fanout(channel, payload, peer.id)
+                if not await self._deliver(peer, envelope):
+                    return
+            finally:
+                peer.inbox.task_done()
+
+    async def _deliver(self, peer: _Peer, envelope: Envelope) -> bool:
+        """One message to its handler; False if the handler accused the peer."""
+        channel, payload = envelope.channel, envelope.payload
+        gossip = channel in self.limits.gossip_channels
+        if gossip and not self._seen.add(gossip_id(channel, payload)):
+            return True
+        handler = self._handlers.get(channel)
+        if handler is None:
+            return True
+        try:
+            await handler(peer.id, payload)
+        except Misbehaviour as err:
+            await self._close(peer, f"misbehaviour: {err}")
+            return False
+        except Exception:
+            LOG.exception("handler of channel %r failed on a message from %s", channel, peer.id)
+            return True
+        if gossip:
+            self._fanout(channel, payload, peer.id)
+        return True
 
     async def _answer(self, peer: _Peer, request: Envelope) -> None:
         channel = request.channel
@@ -1055,10 +1088,13 @@ class Network:
             raise RuntimeError("the network is not running")
 
     def _spawn(self, work: Awaitable[Any]) -> asyncio.Task[Any]:
-        async def run() -> Any:  # noqa: ANN401 - whatever the work returns
-            return await work
+        if not asyncio.iscoroutine(work):
 
-        task = asyncio.create_task(run())
+            async def wait(awaitable: Awaitable[Any]) -> Any:  # noqa: ANN401 - its result
+                return await awaitable
+
+            work = wait(work)
+        task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._finished)
         return task
