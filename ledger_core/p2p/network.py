@@ -985,7 +985,9 @@ class Network:
                     LOG.info("persistent peer %s: %s", entry.address, err)
                 else:
                     if peer is not None:
+                        entry.last_error = None
                         await peer.closed.wait()
+                        entry.last_error = f"disconnected: {peer.close_reason}"
                         stable = self._now() - peer.connected_at >= self.limits.stable_after
                         entry.failures = 0 if stable else entry.failures + 1
             await asyncio.sleep(self._backoff(entry.failures))
