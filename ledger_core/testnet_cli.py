@@ -244,7 +244,7 @@ def run_testnet(args: argparse.Namespace, out: TextIO) -> int:
             p2p = f"{config.p2p_host}:{config.p2p_port}" if config.p2p_port else "off"
             out.write(
                 f"{home.path.name} ({config.role}): API http://{config.api_host}:{config.api_port}"
-                f"/api/v1 token {token} P2P {p2p} log {log_path}\n"
+                f"/api/v1 token {token} P2P {p2p} pid {process.pid} log {log_path}\n"
             )
         out.write(f"testnet of {len(processes)} node(s) running; Ctrl-C stops them all\n")
         out.flush()

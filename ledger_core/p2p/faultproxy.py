@@ -353,6 +353,7 @@ class FaultProxy:
             await site.start()
         except OSError:
             await self._runner.cleanup()
+            self._runner = None
             raise
         self._port = int(self._runner.addresses[0][1])
         self._session = aiohttp.ClientSession()

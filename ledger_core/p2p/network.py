@@ -466,6 +466,7 @@ class Network:
             await site.start()
         except OSError:
             await self._runner.cleanup()
+            self._runner = None
             raise
         self._port = int(self._runner.addresses[0][1])
         if self._advertise is not None:

@@ -510,3 +510,12 @@ async def test_garbage_after_the_handshake_is_refused_and_the_node_carries_on() 
         await ws.send_bytes(message("tx", b"after all that"))
         await eventually(lambda: (key(2).address, b"after all that") in inbox.got["tx"])
         await ws.close()
+
+
+async def test_a_port_in_use_is_reported_and_stop_stays_harmless() -> None:
+    a = net(1)
+    async with running(a):
+        b = net(2, port=a.listen_port)
+        with pytest.raises(OSError, match="address already in use"):
+            await b.start()
+        await b.stop()
