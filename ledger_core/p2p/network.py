@@ -987,6 +987,8 @@ class Network:
                 else:
                     if peer is not None:
                         entry.last_error = None
+                        if self._pex:
+                            self._spawn(self._exchange(peer.id))
                         await peer.closed.wait()
                         entry.last_error = f"disconnected: {peer.close_reason}"
                         stable = self._now() - peer.connected_at >= self.limits.stable_after
