@@ -320,7 +320,9 @@ class FaultProxy:
                     pipe.flush()
         if any(f.partition == "close" for f in updated.values()):
             for connection in list(self._connections):
-                asyncio.get_running_loop().create_task(self._close(connection))
+                task = asyncio.get_running_loop().create_task(self._close(connection))
+                self._handlers.add(task)
+                task.add_done_callback(self._handlers.discard)
 
     def heal(self) -> None:
         """Every fault off, in both directions."""

@@ -291,6 +291,8 @@ class Network:
         for item in allow or ():
             if not ADDRESS_RE.fullmatch(item):
                 raise ValueError(f"allow: {item!r} is not a node address")
+        if advertise is not None:
+            parse_listen(advertise, "advertise")
         self.key = key
         self.chain_id = chain_id
         self.genesis_hash = genesis_hash
@@ -475,7 +477,6 @@ class Network:
             listen = f":{self._port}"
         else:
             listen = PeerAddress(self.host, self._port).hostport
-        parse_listen(listen, "advertise")
         self._identity = Identity(self.key, self.chain_id, self.genesis_hash, listen)
         self._session = aiohttp.ClientSession()
         for entry in self._book.values():
@@ -504,6 +505,13 @@ class Network:
         for task in leftovers:
             task.cancel()
         await asyncio.gather(*leftovers, return_exceptions=True)
+        # Disconnect handlers started by the closes above get a bounded chance to run.
+        late = [t for t in self._tasks if not t.done()]
+        if late:
+            _, pending = await asyncio.wait(late, timeout=self.limits.close_timeout)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
         if self._session is not None:

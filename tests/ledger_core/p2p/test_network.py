@@ -519,3 +519,28 @@ async def test_a_port_in_use_is_reported_and_stop_stays_harmless() -> None:
         with pytest.raises(OSError, match="address already in use"):
             await b.start()
         await b.stop()
+
+
+async def test_stopping_tells_the_disconnect_handlers_and_advertised_ports_are_completed() -> None:
+    a = net(1)
+    events: list[tuple[str, str]] = []
+
+    async def down(peer: str, reason: str) -> None:
+        events.append((peer, reason))
+
+    a.on_disconnect(down)
+    port = free_port()
+    await a.start()
+    try:
+        # ":port" means "the address you see me at"
+        b = net(2, port=port, advertise=f":{port}", persistent=[addr(a)])
+        async with running(b):
+            await eventually(lambda: connected(a, b))
+            (seen,) = a.peers()
+            assert seen.listen_address == f"{b.address}@127.0.0.1:{port}"
+            await a.stop()
+            assert events == [(b.address, "shutting_down")]
+    finally:
+        await a.stop()
+    with pytest.raises(ValueError, match="advertise"):
+        net(3, advertise="nowhere")
