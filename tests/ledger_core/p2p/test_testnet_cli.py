@@ -23,6 +23,7 @@ from ledger_core.crypto import SigningKey
 from ledger_core.home import Config, Home, HomeError, write_config
 from ledger_core.node import Node
 from ledger_core.p2p import Network
+from ledger_core.p2p.config import network_from_home
 from ledger_core.p2p.wire import parse_address
 from ledger_core.runner import refuse_unsupported
 from tests.ledger_core.p2p.netkit import QUICK, eventually
@@ -310,3 +311,17 @@ def test_config_files_load_strictly_and_old_ones_still_load(tmp_path: Path) -> N
     full = Config(p2p_port=0, seeds=("127.0.0.1:9",), allow_peers=None)
     write_config(home, full)
     assert home.config() == full
+
+
+def test_a_home_describes_its_network(mesh_dir: Path) -> None:
+    home = Home(mesh_dir / "node1")
+    config = home.config()
+    network = network_from_home(home, home.genesis(), config)
+    assert network is not None
+    assert network.address == home.node_key(config).address
+    assert network.chain_id == "barrio-7"
+    assert network.genesis_hash == Node.genesis_hash(home.genesis())
+    assert network.max_peers == 20
+    assert {a.address for a in network.addresses()} == {*config.seeds, *config.persistent_peers}
+    without = Config()
+    assert network_from_home(home, home.genesis(), without) is None
