@@ -179,25 +179,27 @@ async def test_a_frame_over_the_largest_limit_is_cut_off_by_the_websocket_layer(
 
 
 @pytest.mark.parametrize(
-    ("changes", "size"),
-    [
-        ({"messages_per_second": 5, "messages_burst": 5}, 10),
-        ({"bytes_per_second": 2000, "bytes_burst": 2000}, 500),
+    ("changes", "size", "burst", "per_second"),
+    [  # burst and rate in messages of this size (a frame is the payload plus 16 bytes)
+        ({"messages_per_second": 5, "messages_burst": 5}, 10, 5, 5.0),
+        ({"bytes_per_second": 2000, "bytes_burst": 2000}, 500, 3, 2000 / 516),
     ],
 )
 async def test_a_flooding_peer_is_throttled_then_disconnected(
-    changes: dict[str, float], size: int
+    changes: dict[str, float], size: int, burst: int, per_second: float
 ) -> None:
     a = net(1, lim=limits(max_violations=3, **changes))
     inbox = Inbox()
     a.on("status", inbox.handler("status"))
     async with running(a), aiohttp.ClientSession() as session:
         ws, _ = await bare_peer(session, a.listen_port, key(2))
+        started = time.monotonic()
         for i in range(30):
             await ws.send_bytes(message("status", bytes([i]) * size))
         assert "rate_limited" in await close_reason(ws)
+        elapsed = time.monotonic() - started
         delivered = len(inbox.got["status"])
-        assert 1 <= delivered <= 6, delivered  # the burst, then refused
+        assert burst <= delivered <= burst + per_second * elapsed + 1, (delivered, elapsed)
 
 
 @pytest.mark.parametrize("policy", ["drop", "disconnect"])
@@ -406,7 +408,7 @@ async def test_a_full_seed_still_hands_out_addresses() -> None:
 async def test_a_persistent_peer_is_redialled_with_growing_delays_after_it_restarts() -> None:
     port = free_port()
     a = net(1, port=port)
-    backoff = limits(reconnect_base=0.02, reconnect_max=0.3, stable_after=0.05)
+    backoff = limits(reconnect_base=0.04, reconnect_max=2.0, stable_after=0.05)
     b = net(2, persistent=[f"127.0.0.1:{port}"], lim=backoff)
     await a.start()
     try:
@@ -414,19 +416,30 @@ async def test_a_persistent_peer_is_redialled_with_growing_delays_after_it_resta
             await eventually(lambda: connected(a, b))
             await asyncio.sleep(0.1)  # a stable connection: the backoff starts again at the base
             await a.stop()
-            await eventually(lambda: b.addresses()[0].failures >= 6, what="six failed dials")
+            await eventually(lambda: b.addresses()[0].failures >= 5, what="five failed dials")
+            assert "cannot connect to" in (b.addresses()[0].last_error or "")
             a = net(1, port=port)  # the same node comes back on the same port
             await a.start()
             await eventually(lambda: connected(a, b), what="reconnected")
             attempts = b.addresses()[0].attempts
             gaps = [later - earlier for earlier, later in itertools.pairwise(attempts)]
-            failing = gaps[1:6]  # between the failed dials while a was down
+            # gaps[k] waits 0.04 * 2**k s times a factor in [0.5, 1] (k = 1..4, a was down):
+            # two steps on, the shortest possible wait is still twice the longest.
+            failing = gaps[1:5]
             for shorter, longer in zip(failing, failing[2:], strict=False):
-                assert longer > shorter, gaps  # doubling, whatever the jitter
-            assert max(gaps) < 0.3 + 0.2, gaps  # bounded by reconnect_max
-            assert b.addresses()[0].failures == 0 or connected(a, b)
+                assert longer > shorter, gaps
+            assert b.addresses()[0].last_error is None
     finally:
         await a.stop()
+
+
+def test_reconnection_delays_double_with_jitter_up_to_a_bound() -> None:
+    network = net(1, lim=limits(reconnect_base=0.5, reconnect_max=4.0))
+    for failures in range(40):
+        ceiling = min(4.0, 0.5 * 2**failures)
+        delays = [network._backoff(failures) for _ in range(20)]
+        assert all(ceiling / 2 <= d <= ceiling for d in delays), (failures, delays)
+        assert len(set(delays)) > 1  # jittered
 
 
 async def test_two_nodes_dialling_each_other_keep_one_connection() -> None:
@@ -482,7 +495,7 @@ async def test_stop_is_bounded_even_with_a_hung_handler() -> None:
         await asyncio.sleep(0.1)
         started = time.monotonic()
         await a.stop()
-        assert time.monotonic() - started < 2.0
+        assert time.monotonic() - started < 3.0
         ws._response.close()
     finally:
         await session.close()
