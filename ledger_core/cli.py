@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import TextIO
 
-from ledger_core import contract_cli, node_cli
+from ledger_core import contract_cli, node_cli, testnet_cli
 from ledger_core._version import __version__
 
 PROG = "transactiva"
@@ -152,6 +152,14 @@ register(
         help="run the node: produce blocks and serve the API until Ctrl-C",
         configure=node_cli.configure_node,
         run=node_cli.run_node,
+    )
+)
+register(
+    Command(
+        name="testnet",
+        help="a network of nodes on this machine: init writes their homes, run starts them",
+        configure=testnet_cli.configure,
+        run=testnet_cli.run,
     )
 )
 register(

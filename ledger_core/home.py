@@ -18,12 +18,13 @@ import os
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
-from ledger_core.crypto import SigningKey
+from ledger_core.crypto import ADDRESS_RE, SigningKey
 from ledger_core.genesis import Genesis, Operator, Params, Validator, parse_genesis
+from ledger_core.p2p.wire import parse_address
 
 DEFAULT_PORT: Final = 8765
 
@@ -41,14 +42,34 @@ def default_home() -> Path:
     return Path(base) / "transactiva"
 
 
+class ConfigError(ValueError):
+    """A ``config.json`` value of the wrong type or out of range; the text names the key."""
+
+
+ROLES: Final = ("validator", "observer")
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
-    """Node settings kept in ``config.json``."""
+    """Node settings kept in ``config.json``.
+
+    ``p2p_port`` None means no P2P network (a one-validator chain). Peer
+    addresses are ``[node id@]host:port``; ``allow_peers`` None admits any node
+    of the chain, a list admits only those node ids (a permissioned network).
+    """
 
     api_host: str = "127.0.0.1"
     api_port: int = DEFAULT_PORT
     block_interval: float = 0.2
     empty_block_every: float = 60.0
+    role: str = "validator"
+    p2p_host: str = "127.0.0.1"
+    p2p_port: int | None = None
+    seeds: tuple[str, ...] = ()
+    persistent_peers: tuple[str, ...] = ()
+    max_peers: int = 20
+    allow_peers: tuple[str, ...] | None = None
+    node_key_file: str = "keys/node.key"
     # A clock that runs ``clock_speed`` times faster than real time, reading
     # ``clock_start`` at real Unix time ``clock_epoch`` (demos and tests only).
     clock_epoch: float | None = None
@@ -58,6 +79,78 @@ class Config:
     def clock(self) -> Callable[[], float]:
         """The node's clock: real time, or the configured accelerated one."""
         return make_clock(self.clock_epoch, self.clock_start, self.clock_speed)
+
+    @classmethod
+    def from_json(cls, raw: object) -> Config:
+        """A config from parsed JSON; ConfigError naming the key otherwise."""
+        if not isinstance(raw, dict):
+            raise ConfigError("must be a JSON object")
+        known = {f.name for f in fields(cls)}
+        for name in raw:
+            if name not in known:
+                raise ConfigError(f"unknown key {name!r}; known keys: {', '.join(sorted(known))}")
+        values: dict[str, Any] = {}
+        for name, value in raw.items():
+            values[name] = _config_value(name, value)
+        return cls(**values)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object written to ``config.json``."""
+        return {
+            name: list(value) if isinstance(value, tuple) else value
+            for name, value in asdict(self).items()
+        }
+
+
+def _config_value(name: str, value: object) -> object:
+    """One checked config value."""
+    if name in ("api_host", "p2p_host"):
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{name}: must be a host name or address")
+        return value
+    if name in ("api_port", "p2p_port"):
+        if value is None and name == "p2p_port":
+            return None
+        if type(value) is not int or not 0 <= value <= 65535:
+            raise ConfigError(f"{name}: must be a port number 0 to 65535")
+        return value
+    if name in ("block_interval", "empty_block_every"):
+        if type(value) not in (int, float) or not 0 < value <= 86400:  # type: ignore[operator]
+            raise ConfigError(f"{name}: must be a number of seconds above 0")
+        return float(value)  # type: ignore[arg-type]
+    if name in ("clock_epoch", "clock_start"):
+        if value is not None and type(value) not in (int, float):
+            raise ConfigError(f"{name}: must be Unix seconds or null")
+        return int(value) if name == "clock_start" and value is not None else value  # type: ignore[call-overload]
+    if name == "clock_speed":
+        if type(value) not in (int, float) or not 0 < value <= 100_000:  # type: ignore[operator]
+            raise ConfigError("clock_speed: must be a number above 0")
+        return float(value)  # type: ignore[arg-type]
+    if name == "role":
+        if value not in ROLES:
+            raise ConfigError(f"role: must be one of {', '.join(ROLES)}")
+        return value
+    if name == "max_peers":
+        if type(value) is not int or not 1 <= value <= 1000:
+            raise ConfigError("max_peers: must be an integer 1 to 1000")
+        return value
+    if name == "node_key_file":
+        if not isinstance(value, str) or not value or value.startswith("/") or ".." in value:
+            raise ConfigError("node_key_file: must be a path inside the node's home")
+        return value
+    if name == "allow_peers" and value is None:
+        return None
+    if not isinstance(value, list):
+        raise ConfigError(f"{name}: must be a list")
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise ConfigError(f"{name}[{i}]: must be a string")
+        if name == "allow_peers":
+            if not ADDRESS_RE.fullmatch(item):
+                raise ConfigError(f"allow_peers[{i}]: must be a node id (tv + 40 hex digits)")
+        else:
+            parse_address(item, f"{name}[{i}]")
+    return tuple(value)
 
 
 def make_clock(epoch: float | None, start: int | None, speed: float = 1.0) -> Callable[[], float]:
@@ -106,9 +199,8 @@ class Home:
     def config(self) -> Config:
         """The node's settings."""
         try:
-            raw = json.loads(self._read(self.config_file))
-            return Config(**raw)
-        except (TypeError, ValueError) as err:
+            return Config.from_json(json.loads(self._read(self.config_file)))
+        except ValueError as err:
             raise HomeError(f"{self.config_file}: {err}") from None
 
     def token(self) -> str:
@@ -120,6 +212,10 @@ class Home:
 
     def participant_key(self) -> SigningKey:
         return SigningKey.load(self.participant_key_file)
+
+    def node_key(self, config: Config) -> SigningKey:
+        """The node's P2P identity, from the file ``config`` names."""
+        return SigningKey.load(self.path / config.node_key_file)
 
     def _read(self, path: Path) -> bytes:
         try:
@@ -152,10 +248,20 @@ def init_home(path: Path, chain_id: str, genesis_time: int, config: Config) -> H
         params=Params(),
     )
     genesis.save(home.genesis_file)
-    home.config_file.write_text(json.dumps(asdict(config), indent=2) + "\n", encoding="utf-8")
+    write_config(home, config)
+    write_token(home)
+    return home
+
+
+def write_config(home: Home, config: Config) -> None:
+    """Write ``config.json``."""
+    home.config_file.write_text(json.dumps(config.to_json(), indent=2) + "\n", encoding="utf-8")
+
+
+def write_token(home: Home) -> None:
+    """Create the API token file (0600) with a new random token."""
     fd = os.open(home.token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.write(fd, (secrets.token_hex(32) + "\n").encode("ascii"))
     finally:
         os.close(fd)
-    return home

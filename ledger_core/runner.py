@@ -1,4 +1,9 @@
-"""Run a node from its home: the block loop and the API server, until asked to stop."""
+"""Run a node from its home: block loop, API server and P2P network, until asked to stop.
+
+The P2P network starts when ``config.json`` has a ``p2p_port``; until the BFT
+consensus engine is wired in, a node refuses genesis files with more than one
+validator and the observer role, saying so.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,11 @@ from pathlib import Path
 from aiohttp import web
 
 from ledger_core.api import make_app
-from ledger_core.home import Home
+from ledger_core.genesis import Genesis
+from ledger_core.home import Config, Home, HomeError
 from ledger_core.local import ActionLog, LocalEvents
 from ledger_core.node import Node, open_storage
+from ledger_core.p2p.config import network_from_home
 
 LOG = logging.getLogger(__name__)
 
@@ -22,6 +29,8 @@ async def serve(path: Path, stop: asyncio.Event, ready: asyncio.Event | None = N
     home = Home(path)
     genesis = home.genesis()
     config = home.config()
+    refuse_unsupported(genesis, config)
+    network = network_from_home(home, genesis, config)
     node = Node(genesis, home.validator_key(), open_storage(path, genesis), clock=config.clock())
     local_events = LocalEvents()
     action_log = ActionLog(path / "local.db")
@@ -37,6 +46,8 @@ async def serve(path: Path, stop: asyncio.Event, ready: asyncio.Event | None = N
     site = web.TCPSite(runner, config.api_host, config.api_port)
     try:
         await site.start()
+        if network is not None:
+            await network.start()
         LOG.info(
             "node %s of chain %s at height %d; API on http://%s:%d/api/v1",
             node.key.address,
@@ -49,9 +60,26 @@ async def serve(path: Path, stop: asyncio.Event, ready: asyncio.Event | None = N
             ready.set()
         await node.run(stop, config.block_interval, config.empty_block_every)
     finally:
+        if network is not None:
+            await network.stop()
         await runner.cleanup()
         action_log.close()
         node.close()
+
+
+def refuse_unsupported(genesis: Genesis, config: Config) -> None:
+    """HomeError for the setups this node cannot run yet."""
+    if config.role == "observer":
+        raise HomeError(
+            "this node is an observer: following the chain from peers needs the consensus "
+            "engine and block sync, which 'transactiva node' does not run yet"
+        )
+    if len(genesis.validators) > 1:
+        raise HomeError(
+            f"the genesis has {len(genesis.validators)} validators: agreeing on blocks needs "
+            "the BFT consensus engine, which 'transactiva node' does not run yet; "
+            "a one-validator network runs (transactiva testnet init --validators 1)"
+        )
 
 
 def run_forever(path: Path) -> int:

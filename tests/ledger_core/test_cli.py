@@ -51,12 +51,10 @@ def test_unknown_subcommand_is_a_usage_error(capsys: pytest.CaptureFixture[str])
     assert "invalid choice: 'frobnicate'" in capsys.readouterr().err
 
 
-def test_demo_says_what_it_will_do_and_starts_nothing() -> None:
+def test_demo_refuses_more_homes_than_one_machine_runs() -> None:
     out = io.StringIO()
-    assert main(["demo"], out=out) == 0
-    text = out.getvalue()
-    assert "not built yet" in text
-    assert "Nothing was started and nothing was written." in text
+    assert main(["demo", "--homes", "51"], out=out) == 2
+    assert "--homes is at most 50" in out.getvalue()
 
 
 def test_a_subcommand_name_cannot_be_registered_twice() -> None:
