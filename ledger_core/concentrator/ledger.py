@@ -100,9 +100,7 @@ class HttpLedger:
         found: dict[int, Prices] = {}
         while start < end:
             rows = (
-                await self.client.get(
-                    f"/signals/prices?from={start}&to={end}&limit={self.page}"
-                )
+                await self.client.get(f"/signals/prices?from={start}&to={end}&limit={self.page}")
             )["prices"]
             found.update(_prices_of(rows))
             if len(rows) < self.page:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import socket
 import time
 from collections.abc import Callable
@@ -245,3 +246,24 @@ def test_market_clearing_prices_move_the_scheduled_import_price_within_the_band(
     flat = Concentrator(load_tariff(BLOCK), unused, ManualClock(NOON))  # no band in this tariff
     flat.observe_clearing_price(1_000)
     assert flat.schedule.price(NOON).prices.import_price == 13_180
+
+
+async def test_a_failed_day_ahead_publication_is_retried_at_the_next_boundary(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="ledger_core.concentrator.service")
+    async with live_node(tmp_path, mx(2026, 3, 10, 11, 50)) as live:
+        concentrator = Concentrator(load_tariff(TOU), live.local(), live.clock)
+        async with concentrator:
+            await asyncio.wait_for(concentrator.started.wait(), 30)
+            live.node.max_mempool_txs = 0  # the node is busy at noon
+            live.clock.set(mx(2026, 3, 10, 12))
+            await until(lambda: "intervals failed (mempool_full" in caplog.text)
+            assert await prices_between(live, mx(2026, 3, 11, 0), mx(2026, 3, 12, 0)) == 0
+            live.node.max_mempool_txs = 20_000
+            live.clock.set(mx(2026, 3, 10, 12, 15))
+            deadline = time.monotonic() + 30
+            while await prices_between(live, mx(2026, 3, 11, 0), mx(2026, 3, 12, 0)) < 96:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+            await until(lambda: "day-ahead prices for 2026-03-11: 96 published" in caplog.text)
