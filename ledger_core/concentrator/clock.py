@@ -22,11 +22,9 @@ class Clock(Protocol):
 
     def now(self) -> float:
         """Seconds since the Unix epoch, on this clock."""
-        ...
 
     async def sleep_until(self, when: float) -> None:
         """Return once :meth:`now` has reached ``when``."""
-        ...
 
 
 class SystemClock:

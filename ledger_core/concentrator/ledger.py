@@ -65,19 +65,15 @@ class Ledger(Protocol):
 
     async def prices(self, start: int, end: int) -> dict[int, Prices]:
         """Price signals on chain with ``start <= interval_start < end``."""
-        ...
 
     async def dr_event(self, event_id: str) -> dict[str, Any] | None:
         """A demand-response event's latest record, or None."""
-        ...
 
     async def submit(self, txs: Sequence[tuple[TxType, Body]]) -> list[Outcome]:
         """Sign and submit transaction bodies as the operator; one outcome each, in order."""
-        ...
 
     def events(self, after: int) -> AsyncIterator[StreamItem]:
         """``(seq, height, event)`` for every event after ``seq``, then live ones."""
-        ...
 
 
 def _prices_of(rows: Sequence[dict[str, Any]]) -> dict[int, Prices]:
@@ -92,21 +88,22 @@ def _prices_of(rows: Sequence[dict[str, Any]]) -> dict[int, Prices]:
 class HttpLedger:
     """A node's HTTP API: reads with ``client``, submits with ``submit`` or the node's local key."""
 
-    def __init__(self, client: NodeClient, submit: Submit | None = None) -> None:
+    def __init__(
+        self, client: NodeClient, submit: Submit | None = None, page: int = MAX_RANGE_ROWS
+    ) -> None:
         self.client = client
         self._submit = submit
+        self.page = page
         self._parallel = asyncio.Semaphore(PARALLEL_SUBMISSIONS)
 
     async def prices(self, start: int, end: int) -> dict[int, Prices]:
         found: dict[int, Prices] = {}
         while start < end:
             rows = (
-                await self.client.get(
-                    f"/signals/prices?from={start}&to={end}&limit={MAX_RANGE_ROWS}"
-                )
+                await self.client.get(f"/signals/prices?from={start}&to={end}&limit={self.page}")
             )["prices"]
             found.update(_prices_of(rows))
-            if len(rows) < MAX_RANGE_ROWS:
+            if len(rows) < self.page:
                 break
             start = int(rows[-1]["interval_start"]) + 1
         return found
@@ -157,9 +154,10 @@ class HttpLedger:
 class NodeLedger:
     """A node in this process; transactions are signed here with the operator's ``key``."""
 
-    def __init__(self, node: Node, key: SigningKey) -> None:
+    def __init__(self, node: Node, key: SigningKey, wait: float = WAIT_SECONDS) -> None:
         self.node = node
         self.key = key
+        self.wait = wait
 
     async def prices(self, start: int, end: int) -> dict[int, Prices]:
         rows = self.node.storage.range("price/", f"{start:012d}", f"{end:012d}", 1 << 30)
@@ -188,7 +186,7 @@ class NodeLedger:
                 outcomes.append(item)
                 continue
             try:
-                result = await asyncio.wait_for(item, WAIT_SECONDS)
+                result = await asyncio.wait_for(item, self.wait)
             except TimeoutError:
                 outcomes.append(Outcome(PENDING, "not committed within the wait"))
                 continue

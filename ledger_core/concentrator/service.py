@@ -28,7 +28,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import time, timedelta
+from datetime import date, time, timedelta
 from typing import Any, Final
 
 from ledger_core.concentrator.clock import Clock, SystemClock
@@ -314,20 +314,19 @@ class Concentrator:
             self.interval
         )
         self.started.set()
+        day_ahead: date | None = None  # a day-ahead publication still to complete
         while True:
             evaluation = self._last_rule_interval + 2 * self.interval + self.report_delay
             if not await self._sleep_until(min(publication, boundary, evaluation)):
                 return
             now = self.clock.now()
+            retry = now >= boundary
             if now >= publication:
-                day = self.schedule.local_day(publication)
-                tomorrow = await self._guarded(
-                    "day-ahead publication",
-                    self.publisher.publish_day(day + timedelta(days=1)),
-                )
-                if tomorrow is not None:
-                    LOG.info("day-ahead prices: %d published", len(tomorrow.published))
+                day_ahead = self.schedule.local_day(publication) + timedelta(days=1)
                 publication = self.schedule.next_publication(now)
+                retry = True
+            if day_ahead is not None and retry:
+                day_ahead = await self._publish_day_ahead(day_ahead)
             if now >= boundary:
                 current = align_down(now, self.interval)
                 await self._guarded(
@@ -336,6 +335,24 @@ class Concentrator:
                 )
                 boundary = current + self.interval
             await self._evaluate_rules(now)
+
+    async def _publish_day_ahead(self, day: date) -> date | None:
+        """Publish ``day``; it is returned (to retry at the next boundary) unless complete."""
+        report = await self._guarded("day-ahead publication", self.publisher.publish_day(day))
+        if report is None:
+            return day
+        if report.failed:
+            _, first = report.failed[0]
+            LOG.warning(
+                "day-ahead prices for %s: %d intervals failed (%s: %s); retrying",
+                day,
+                len(report.failed),
+                first.code,
+                first.message,
+            )
+            return day
+        LOG.info("day-ahead prices for %s: %d published", day, len(report.published))
+        return None
 
     async def _evaluate_rules(self, now: float) -> None:
         assert self._last_rule_interval is not None

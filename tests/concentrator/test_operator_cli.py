@@ -110,31 +110,36 @@ def node(tmp_path: Path) -> Iterator[NodeProcess]:
             assert process.stop() == 0
 
 
-def _prices(home: Path, start: int, end: int) -> dict[int, int]:
+async def _prices(home: Path, start: int, end: int) -> dict[int, int]:
     config = Home(home).config()
     client = NodeClient(f"http://{config.api_host}:{config.api_port}", Home(home).token())
-    body = asyncio.run(client.get(f"/signals/prices?from={start}&to={end}"))
+    body = await client.get(f"/signals/prices?from={start}&to={end}")
     return {row["interval_start"]: row["import_price"] for row in body["prices"]}
 
 
-def test_prices_and_dr_against_a_node_process(
+async def run(*args: str) -> tuple[int, str]:
+    """The command in a worker thread: it runs its own event loop, as from a shell."""
+    return await asyncio.to_thread(operator, *args)
+
+
+async def test_prices_and_dr_against_a_node_process(
     node: NodeProcess, capsys: pytest.CaptureFixture[str]
 ) -> None:
     home = str(node.home)
     tomorrow = (datetime.now(MEXICO) + timedelta(days=1)).date().isoformat()
-    status, text = operator("prices", "publish", "--tariff", str(TOU), "--day", tomorrow,
+    status, text = await run("prices", "publish", "--tariff", str(TOU), "--day", tomorrow,
                             "--dir", home)  # fmt: skip
     assert status == 0, capsys.readouterr().err
     assert text == (
         f"{tomorrow} (America/Mexico_City): 96 published, 0 already on chain, 0 past, 0 failed\n"
     )
-    status, text = operator("prices", "publish", "--tariff", str(TOU), "--day", tomorrow,
+    status, text = await run("prices", "publish", "--tariff", str(TOU), "--day", tomorrow,
                             "--dir", home)  # fmt: skip
     assert (status, text.split(": ")[1]) == (
         0,
         "0 published, 96 already on chain, 0 past, 0 failed\n",
     )
-    status, text = operator(
+    status, text = await run(
         "prices", "set", "--tariff", str(TOU), "--at", f"{tomorrow} 18:00",
         "--until", f"{tomorrow} 19:00", "--import", "2.5", "--dir", home,
     )  # fmt: skip
@@ -146,12 +151,12 @@ def test_prices_and_dr_against_a_node_process(
         ),
     )
     six = int(datetime.fromisoformat(f"{tomorrow} 18:00").replace(tzinfo=MEXICO).timestamp())
-    prices = _prices(node.home, six - 900, six + 3600 + 900)
+    prices = await _prices(node.home, six - 900, six + 3600 + 900)
     assert list(prices.values()) == [20_480, 25_000, 25_000, 25_000, 25_000, 34_520]
-    assert operator("prices", "set", "--tariff", str(TOU), "--at", "now", "--dir", home)[0] == 2
+    assert (await run("prices", "set", "--tariff", str(TOU), "--at", "now", "--dir", home))[0] == 2
     assert "give at least one of" in capsys.readouterr().err
 
-    status, text = operator(
+    status, text = await run(
         "dr", "issue", "--level", "2", "--start", "+2h", "--duration", "30m", "--ramp-up", "5m",
         "--dir", home,
     )  # fmt: skip
@@ -160,24 +165,24 @@ def test_prices_and_dr_against_a_node_process(
     assert "(modification 0): SIMPLE level 2 from " in text
     assert text.endswith(" America/Mexico_City, ramp-up 300 s; for everyone; status far\n")
     event_id = text.split()[1]
-    status, text = operator("dr", "modify", event_id, "--delta-kw", "-1.5", "--dir", home)
+    status, text = await run("dr", "modify", event_id, "--delta-kw", "-1.5", "--dir", home)
     assert (status, text.split(": ")[1].split(" from")[0]) == (0, "LOAD_DISPATCH delta -1500 W")
     assert "(modification 1)" in text
-    status, text = operator("dr", "show", event_id, "--dir", home)
+    status, text = await run("dr", "show", event_id, "--dir", home)
     assert text.startswith(f"event {event_id} (modification 1)")
-    status, text = operator("dr", "cancel", event_id, "--dir", home)
+    status, text = await run("dr", "cancel", event_id, "--dir", home)
     assert (status, text.endswith("status cancelled\n")) == (0, True)
     assert "(modification 2)" in text
-    assert operator("dr", "cancel", event_id, "--dir", home)[0] == 1
+    assert (await run("dr", "cancel", event_id, "--dir", home))[0] == 1
     assert "cancelled_event" in capsys.readouterr().err
-    assert operator("dr", "show", "dr-none", "--dir", home)[0] == 1
+    assert (await run("dr", "show", "dr-none", "--dir", home))[0] == 1
     assert "unknown_event" in capsys.readouterr().err
-    assert operator("dr", "issue", "--level", "1", "--dir", home)[0] == 2
+    assert (await run("dr", "issue", "--level", "1", "--dir", home))[0] == 2
     assert "issue needs a signal" in capsys.readouterr().err
-    assert operator("dr", "issue", "--level", "1", "--start", "soon", "--duration", "5m",
-                    "--dir", home)[0] == 2  # fmt: skip
+    assert (await run("dr", "issue", "--level", "1", "--start", "soon", "--duration", "5m",
+                    "--dir", home))[0] == 2  # fmt: skip
     assert "is not a time" in capsys.readouterr().err
-    status, text = operator(
+    status, text = await run(
         "dr", "issue", "--price", "6.5", "--start", "+1h", "--duration", "15m", "--id", "caro-1",
         "--target", Home(node.home).participant_key().address, "--timezone", "America/Tijuana",
         "--dir", home,
@@ -187,9 +192,9 @@ def test_prices_and_dr_against_a_node_process(
     assert " America/Tijuana; for tv" in text
 
     assert node.stop() == 0
-    assert operator("dr", "show", "caro-1", "--dir", home)[0] == 2
+    assert (await run("dr", "show", "caro-1", "--dir", home))[0] == 2
     assert "cannot reach the node" in capsys.readouterr().err
-    assert operator("dr", "show", "caro-1", "--dir", str(node.home / "missing"))[0] == 2
+    assert (await run("dr", "show", "caro-1", "--dir", str(node.home / "missing")))[0] == 2
     assert "run 'transactiva init" in capsys.readouterr().err
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 import socket
 import time
 from collections.abc import Callable
@@ -17,7 +19,8 @@ from ledger_core.concentrator.ledger import HttpLedger
 from ledger_core.concentrator.rules import LoadRule
 from ledger_core.concentrator.service import Concentrator, Neighbourhood
 from ledger_core.concentrator.tariff import load_tariff
-from tests.concentrator.harness import TOU, Live, live_node, mx
+from tests.concentrator.harness import BLOCK, TOU, Live, live_node, mx
+from tests.ledger_core.chain import key
 
 NOON = mx(2026, 3, 10, 12)
 
@@ -199,3 +202,68 @@ async def test_clocks() -> None:
     assert abs(wall.now() - time.time()) < 1
     await asyncio.wait_for(wall.sleep_until(wall.now() + 0.05), 1)
     await asyncio.wait_for(wall.sleep_until(0), 1)
+
+
+async def test_in_process_the_follower_is_live_and_a_refused_event_is_retried(
+    tmp_path: Path,
+) -> None:
+    start = mx(2026, 3, 10, 18, 0, 5)
+    async with live_node(tmp_path, start) as live:
+        meters = await live.register_meters(2)
+        stranger = key("not-registered").address
+        rule = dataclasses.replace(PEAK_RULE, for_intervals=1, targets=(stranger,))
+        concentrator = Concentrator(
+            load_tariff(TOU), live.local(), live.clock, rules=[rule], report_delay=60
+        )
+        async with concentrator:
+            await asyncio.wait_for(concentrator.started.wait(), 30)
+            t = mx(2026, 3, 10, 18)
+            for i in range(2):
+                interval = t + i * 900
+                live.tick(interval + 900 + 10)
+                for meter in meters:
+                    await live.report(meter, interval, 2000, 0)  # 16 kW together
+                await until(lambda: concentrator.area.load_w(interval) == 16_000)  # noqa: B023
+                live.clock.set(interval + 900 + 60)
+                await until(lambda: concentrator._last_rule_interval == interval)  # noqa: B023
+                # The ledger refuses the target, so the rule is armed again, count intact.
+                state = concentrator.rules.to_json()[0]
+                assert (state["state"], state["count"]) == ("armed", 1)
+            assert concentrator.decisions == []
+            assert concentrator.neighbourhood()["load"]["latest"]["meters"] == 2
+
+
+def test_market_clearing_prices_move_the_scheduled_import_price_within_the_band() -> None:
+    unused = HttpLedger(NodeClient("http://127.0.0.1:9", "t"))  # nothing is sent here
+    concentrator = Concentrator(load_tariff(TOU), unused, ManualClock(NOON))
+    assert concentrator.schedule.price(NOON).prices.import_price == 20_480
+    concentrator.observe_clearing_price(30_000)
+    assert concentrator.schedule.price(NOON).prices.import_price == 28_480  # +0.80 at most
+    concentrator.observe_clearing_price(19_000)
+    assert concentrator.schedule.price(NOON).prices.import_price == 19_000
+    concentrator.observe_clearing_price(1_000)
+    assert concentrator.neighbourhood()["price"]["scheduled"]["import_price"] == 15_480
+    flat = Concentrator(load_tariff(BLOCK), unused, ManualClock(NOON))  # no band in this tariff
+    flat.observe_clearing_price(1_000)
+    assert flat.schedule.price(NOON).prices.import_price == 13_180
+
+
+async def test_a_failed_day_ahead_publication_is_retried_at_the_next_boundary(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="ledger_core.concentrator.service")
+    async with live_node(tmp_path, mx(2026, 3, 10, 11, 50)) as live:
+        concentrator = Concentrator(load_tariff(TOU), live.local(), live.clock)
+        async with concentrator:
+            await asyncio.wait_for(concentrator.started.wait(), 30)
+            live.node.max_mempool_txs = 0  # the node is busy at noon
+            live.clock.set(mx(2026, 3, 10, 12))
+            await until(lambda: "intervals failed (mempool_full" in caplog.text)
+            assert await prices_between(live, mx(2026, 3, 11, 0), mx(2026, 3, 12, 0)) == 0
+            live.node.max_mempool_txs = 20_000
+            live.clock.set(mx(2026, 3, 10, 12, 15))
+            deadline = time.monotonic() + 30
+            while await prices_between(live, mx(2026, 3, 11, 0), mx(2026, 3, 12, 0)) < 96:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+            await until(lambda: "day-ahead prices for 2026-03-11: 96 published" in caplog.text)
