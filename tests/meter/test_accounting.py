@@ -59,9 +59,9 @@ def test_constant_power_integrates_exactly(tmp_path: Path) -> None:
         assert acc.gaps == 0
     # Half-second samples of a constant export: the same exactness.
     with accountant(tmp_path / "export.db") as acc:
-        for i in range(7201):
+        for i in range(1801):
             acc.add(reading(NOON + i / 2, power=-250.0))
-        assert net(acc) == (0, 250_000)
+        assert net(acc) == (0, 62_500)
 
 
 def test_a_zero_crossing_is_split_into_import_and_export(tmp_path: Path) -> None:
