@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import hmac
 import json
 import logging
@@ -38,6 +39,7 @@ NODE_KEY: Final = web.AppKey("node", Node)
 TOKEN_KEY: Final = web.AppKey("token", str)
 LOCAL_KEY: Final = web.AppKey("local", SigningKey)
 SOCKETS_KEY: Final[web.AppKey[set[web.WebSocketResponse]]] = web.AppKey("sockets")
+SPEC_KEY: Final[web.AppKey[dict[str, Any]]] = web.AppKey("spec")
 
 type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -82,6 +84,11 @@ def _authorised(request: web.Request) -> bool:
     scheme, _, token = header.partition(" ")
     expected = request.app[TOKEN_KEY]
     return scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), expected)
+
+
+def require_token(request: web.Request) -> None:
+    """Raise (answered as a 401 JSON error) unless the request carries the API token."""
+    _require_token(request)
 
 
 def _require_token(request: web.Request) -> None:
@@ -489,7 +496,12 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(SPEC)
+    return web.json_response(request.app[SPEC_KEY])
+
+
+def extend_spec(app: web.Application, paths: dict[str, Any]) -> None:
+    """Describe routes another module added to ``app`` in its ``/openapi.json``."""
+    app[SPEC_KEY]["paths"] = {**app[SPEC_KEY]["paths"], **paths}
 
 
 async def _close_sockets(app: web.Application) -> None:
@@ -514,6 +526,7 @@ def make_app(
     app[TOKEN_KEY] = token
     app[LOCAL_KEY] = local_key
     app[SOCKETS_KEY] = set()
+    app[SPEC_KEY] = copy.deepcopy(SPEC)
     # aiohttp 3.11's annotation of Signal.append does not accept a plain handler.
     app.on_shutdown.append(_close_sockets)  # type: ignore[arg-type]
     app.add_routes(

@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import TextIO
 
-from ledger_core import contract_cli, node_cli, testnet_cli
+from ledger_core import concentrator_cli, contract_cli, node_cli, testnet_cli
 from ledger_core._version import __version__
 
 PROG = "transactiva"
@@ -124,6 +124,14 @@ register(
         help="run the neighbourhood demonstration on this machine",
         configure=_configure_demo,
         run=_run_demo,
+    )
+)
+register(
+    Command(
+        name="operator",
+        help="tariffs, price signals and demand-response events (for the concentrator)",
+        configure=concentrator_cli.configure,
+        run=concentrator_cli.run,
     )
 )
 

@@ -157,6 +157,13 @@ class ContractExecutor:
                 return False
         return True
 
+    def on_activated(self, contract_id: str, now: int) -> list[ActionRecord]:
+        """A contract just became active: the price in force is news to it, so it is
+        evaluated at once as at a price signal (nothing when no price is known)."""
+        if contract_id not in self.programs or self.price_at(now) is None:
+            return []
+        return self._evaluate(Event.PRICE_SIGNAL, now, only=contract_id)
+
     def forget(self, contract_id: str) -> None:
         """Stop executing a contract (expired or revoked)."""
         self.programs.pop(contract_id, None)
@@ -281,11 +288,11 @@ class ContractExecutor:
     # -- evaluation ----------------------------------------------------------------
 
     def _evaluate(
-        self, event: Event, now: int, next_interval: int | None = None
+        self, event: Event, now: int, next_interval: int | None = None, only: str | None = None
     ) -> list[ActionRecord]:
         state = self.state(now)
         records: list[ActionRecord] = []
-        for contract_id in sorted(self.programs):
+        for contract_id in sorted(self.programs) if only is None else [only]:
             program = self.programs[contract_id]
             for action in program.evaluate(state, event).actions:
                 order = self._order_for(action, state, now, next_interval)

@@ -72,6 +72,10 @@ class Config:
     node_key_file: str = "keys/node.key"
     # A clock that runs ``clock_speed`` times faster than real time, reading
     # ``clock_start`` at real Unix time ``clock_epoch`` (demos and tests only).
+    # Roles beside the ledger (see ledger_core/services.py).
+    meter: dict[str, Any] | None = None
+    concentrator: dict[str, Any] | None = None
+    execute_contracts: bool = True
     clock_epoch: float | None = None
     clock_start: int | None = None
     clock_speed: float = 1.0
@@ -118,6 +122,14 @@ def _config_value(name: str, value: object) -> object:
         if type(value) not in (int, float) or not 0 < value <= 86400:  # type: ignore[operator]
             raise ConfigError(f"{name}: must be a number of seconds above 0")
         return float(value)  # type: ignore[arg-type]
+    if name in ("meter", "concentrator"):
+        if value is not None and not isinstance(value, dict):
+            raise ConfigError(f"{name}: must be an object (see docs/node.md)")
+        return value
+    if name == "execute_contracts":
+        if not isinstance(value, bool):
+            raise ConfigError("execute_contracts: must be true or false")
+        return value
     if name in ("clock_epoch", "clock_start"):
         if value is not None and type(value) not in (int, float):
             raise ConfigError(f"{name}: must be Unix seconds or null")

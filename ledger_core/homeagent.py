@@ -24,7 +24,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import aiohttp
 
@@ -40,6 +40,16 @@ RECONNECT_DELAYS: Final = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 type Actuator = Callable[[ActionRecord], Awaitable[str]]
 type Clock = Callable[[], float]
+
+
+class Submitter(Protocol):
+    """Signs and submits transactions for one participant."""
+
+    async def submit(
+        self, tx_type: TxType, body: dict[str, Any], *, wait: bool = False
+    ) -> dict[str, Any]:
+        """Sign ``body`` as ``tx_type`` and submit it; the node's answer."""
+        ...
 
 
 class Signer:
@@ -169,7 +179,7 @@ class HomeAgent:
     """One participant's contracts, orders and appliances, driven by a node's events."""
 
     client: NodeClient
-    signer: Signer
+    signer: Submitter
     executor: ContractExecutor
     clock: Clock
     actuator: Actuator | None = None
@@ -192,7 +202,8 @@ class HomeAgent:
             contract_id = str(event["contract_id"])
             if kind == "contract_activated":
                 record = await self.client.get(f"/contracts/{contract_id}")
-                self.executor.track(contract_id, record)
+                if self.executor.track(contract_id, record):
+                    await self.act(self.executor.on_activated(contract_id, self.now()))
             else:
                 self.executor.forget(contract_id)
             return

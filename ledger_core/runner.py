@@ -14,12 +14,13 @@ from pathlib import Path
 
 from aiohttp import web
 
-from ledger_core.api import make_app
+from ledger_core.api import make_app, require_token
 from ledger_core.genesis import Genesis
 from ledger_core.home import Config, Home, HomeError
 from ledger_core.local import ActionLog, LocalEvents
 from ledger_core.node import Node, open_storage
 from ledger_core.p2p.config import network_from_home
+from ledger_core.services import NodeServices
 
 LOG = logging.getLogger(__name__)
 
@@ -41,6 +42,15 @@ async def serve(path: Path, stop: asyncio.Event, ready: asyncio.Event | None = N
         local_events=local_events,
         action_log=action_log,
     )
+    services = NodeServices(
+        home,
+        config,
+        node,
+        app,
+        local_events=local_events,
+        action_log=action_log,
+        require_token=require_token,
+    )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, config.api_host, config.api_port)
@@ -56,10 +66,13 @@ async def serve(path: Path, stop: asyncio.Event, ready: asyncio.Event | None = N
             config.api_host,
             config.api_port,
         )
+        host = "127.0.0.1" if config.api_host in ("0.0.0.0", "::", "") else config.api_host  # noqa: S104
+        await services.start(f"http://{host}:{config.api_port}", home.token())
         if ready is not None:
             ready.set()
         await node.run(stop, config.block_interval, config.empty_block_every)
     finally:
+        await services.stop()
         if network is not None:
             await network.stop()
         await runner.cleanup()

@@ -204,3 +204,15 @@ def test_live_power_and_local_clock() -> None:
     assert (state.consumption_w, state.production_w) == (0, 1234)
     assert state.clock == datetime(2026, 11, 24, 10, 0)
     assert state.import_price is None
+
+
+def test_a_newly_active_contract_hears_the_price_in_force() -> None:
+    executor = ContractExecutor(PARTICIPANT, METER)
+    executor.on_ledger_event(_price(T0, 25_000), T0)
+    assert executor.on_activated("c1", T0) == []  # not tracked yet
+    assert executor.track("c1", _record(PAPER))
+    actions = executor.on_activated("c1", T0 + 5)
+    assert [(a.kind, a.event) for a in actions] == [(ActionKind.TURN_ON, "price_signal")]
+    silent = ContractExecutor(PARTICIPANT, METER)
+    assert silent.track("c1", _record(PAPER))
+    assert silent.on_activated("c1", T0) == []  # no price known yet

@@ -1,0 +1,250 @@
+"""The roles a node runs beside the ledger: meter, concentrator, contract execution.
+
+``config.json`` switches them on:
+
+- ``"meter": {"source": {...}, "settings": {...}}`` -- the meter role: a
+  :class:`~ledger_core.meter.service.MeterService` reading the source
+  (``smartpi``, ``http_json``, ``pushed`` for Home Assistant, ``mqtt``; see
+  docs/meters.md) with the meter key ``keys/meter.key`` (made on first start;
+  the operator binds it to the participant with ``bind_meter``), its routes
+  under ``/api/v1/local/meter``;
+- ``"concentrator": {"tariff": "tariff.toml", "rules": [...], "publish_at":
+  "12:00"}`` -- the operator's service: day-ahead prices from the tariff (a path
+  relative to the home), demand-response rules, the ``/api/v1/operator/...``
+  routes;
+- ``"execute_contracts": true`` (the default) -- the home agent: the local
+  participant's active contracts evaluated at every event, actions published
+  on ``/api/v1/local/events`` and kept in ``local.db`` for Home Assistant to
+  carry out, orders signed for ``SELL SURPLUS`` and ``BUY``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import time as clock_time
+from typing import Any, Final
+
+from aiohttp import web
+
+from ledger_core.api import extend_spec
+from ledger_core.client import ApiError, NodeClient
+from ledger_core.concentrator.api import OPERATOR_PATHS, add_concentrator_routes
+from ledger_core.concentrator.ledger import NodeLedger
+from ledger_core.concentrator.rules import LoadRule
+from ledger_core.concentrator.service import Concentrator
+from ledger_core.concentrator.tariff import load_tariff
+from ledger_core.crypto import SigningKey
+from ledger_core.execution import ContractExecutor
+from ledger_core.home import Config, Home, HomeError
+from ledger_core.homeagent import HomeAgent, NodeSigner
+from ledger_core.local import ActionLog, LocalEvents
+from ledger_core.meter.api import add_meter_routes
+from ledger_core.meter.outbox import Outcome, SubmitOutcome
+from ledger_core.meter.service import MeterConfig, MeterService
+from ledger_core.meter.sources import MeterConfigError, source_from_config
+from ledger_core.node import Node
+
+LOG: Final = logging.getLogger(__name__)
+METER_KEY: Final = "keys/meter.key"
+
+_OK: Final = {"200": {"description": "JSON", "content": {"application/json": {}}}}
+METER_PATHS: Final[dict[str, Any]] = {
+    "/local/meter": {
+        "get": {
+            "summary": "The meter's latest reading, lifetime counters and last interval",
+            "security": [{"bearer": []}],
+            "responses": _OK,
+        }
+    },
+    "/local/meter/stream": {
+        "get": {
+            "summary": "WebSocket: the meter's readings as they come",
+            "security": [{"bearer": []}],
+            "responses": _OK,
+        }
+    },
+    "/local/meter/readings": {
+        "post": {
+            "summary": "A reading pushed by Home Assistant (power, lifetime kWh counters)",
+            "security": [{"bearer": []}],
+            "responses": _OK,
+        }
+    },
+}
+
+
+class NodeClock:
+    """The node's clock (real or accelerated) with the sleeps the services use."""
+
+    def __init__(self, now: Callable[[], float], speed: float = 1.0) -> None:
+        self._now = now
+        self.speed = speed
+
+    def now(self) -> float:
+        """Unix seconds on the node's clock."""
+        return self._now()
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of clock time."""
+        await asyncio.sleep(max(0.0, seconds) / self.speed)
+
+    async def sleep_until(self, when: float) -> None:
+        """Wait until the clock reads ``when``."""
+        await self.sleep(when - self.now())
+
+
+def _meter_key(home: Home) -> SigningKey:
+    path = home.path / METER_KEY
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        SigningKey.generate().save(path)
+    return SigningKey.load(path)
+
+
+class NodeServices:
+    """Builds, starts and stops the configured roles around a node."""
+
+    def __init__(
+        self,
+        home: Home,
+        config: Config,
+        node: Node,
+        app: web.Application,
+        *,
+        local_events: LocalEvents,
+        action_log: ActionLog,
+        require_token: Callable[[web.Request], None],
+    ) -> None:
+        self.home = home
+        self.config = config
+        self.node = node
+        self.local_events = local_events
+        self.action_log = action_log
+        self.clock = NodeClock(config.clock(), config.clock_speed)
+        self.meter: MeterService | None = None
+        self.concentrator: Concentrator | None = None
+        self.agent: HomeAgent | None = None
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+        chain_id = node.genesis.chain_id
+        if config.meter is not None:
+            self.meter = self._build_meter(config.meter, chain_id)
+            add_meter_routes(app, self.meter, require_token)
+            extend_spec(app, METER_PATHS)
+        if config.concentrator is not None:
+            self.concentrator = self._build_concentrator(config.concentrator)
+            add_concentrator_routes(app, self.concentrator, require_token)
+            extend_spec(app, OPERATOR_PATHS)
+
+    def _build_meter(self, settings: dict[str, Any], chain_id: str) -> MeterService:
+        try:
+            source = source_from_config(
+                settings.get("source", {}), clock=self.clock, field="meter.source"
+            )
+            meter_config = MeterConfig.from_json(settings.get("settings", {}))
+        except MeterConfigError as err:
+            raise HomeError(f"{self.home.config_file}: {err}") from None
+        node = self.node
+
+        async def submit(wire: bytes) -> SubmitOutcome:
+            result = node.submit(wire)
+            return Outcome(result.code, result.message)
+
+        async def last_nonce() -> int:
+            key = _meter_key(self.home)
+            value = node.app.state.get(f"nonce/{key.address}", 0)
+            return value if isinstance(value, int) else 0
+
+        return MeterService(
+            source,
+            self.home.path / "meter.db",
+            _meter_key(self.home),
+            chain_id,
+            submit,
+            config=meter_config,
+            clock=self.clock,
+            chain_nonce=last_nonce,
+        )
+
+    def _build_concentrator(self, settings: dict[str, Any]) -> Concentrator:
+        where = f"{self.home.config_file}: concentrator"
+        tariff = settings.get("tariff")
+        if not isinstance(tariff, str):
+            raise HomeError(f"{where}.tariff: the tariff file's path is required")
+        rules_raw = settings.get("rules", [])
+        if not isinstance(rules_raw, list):
+            raise HomeError(f"{where}.rules: must be a list of load rules")
+        try:
+            rules = [LoadRule.from_json(rule) for rule in rules_raw]
+            publish = clock_time.fromisoformat(str(settings.get("publish_at", "12:00")))
+            loaded = load_tariff(self.home.path / tariff)
+        except (ValueError, OSError) as err:
+            raise HomeError(f"{where}: {err}") from None
+        return Concentrator(
+            loaded,
+            NodeLedger(self.node, self.home.participant_key()),
+            self.clock,
+            rules=rules,
+            publish_at=publish,
+        )
+
+    async def start(self, api_url: str, token: str) -> None:
+        """Start the roles (the API is listening at ``api_url``)."""
+        if self.meter is not None:
+            await self.meter.start()
+        if self.concentrator is not None:
+            await self.concentrator.start()
+        if self.config.execute_contracts:
+            client = NodeClient(api_url, token)
+            participant = self.home.participant_key().address
+            meter = self.meter.meter if self.meter is not None else None
+            executor = ContractExecutor(
+                participant,
+                meter,
+                self.node.genesis.params.interval_seconds,
+                self.node.genesis.params.utc_offset_minutes,
+            )
+            self._load_contracts(executor)
+            self.agent = HomeAgent(
+                client=client,
+                signer=NodeSigner(client),
+                executor=executor,
+                clock=self.clock.now,
+                log=self.action_log,
+                local_events=self.local_events,
+                last_seq=self.node.storage.last_event_seq(),
+            )
+            self._tasks.append(asyncio.create_task(self.agent.run(self._stop)))
+            if self.meter is not None:
+                self._tasks.append(asyncio.create_task(self._feed_power(self.meter, self.agent)))
+
+    def _load_contracts(self, executor: ContractExecutor) -> None:
+        """Follow the participant's active contracts already on the ledger."""
+        for key, record in self.node.app.state.items():
+            if key.startswith("contract/") and isinstance(record, dict):
+                executor.track(key.removeprefix("contract/"), record)
+
+    async def _feed_power(self, meter: MeterService, agent: HomeAgent) -> None:
+        queue = meter.subscribe()
+        try:
+            while not self._stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    reading = await asyncio.wait_for(queue.get(), 1.0)
+                    if reading.power is not None:
+                        agent.power(reading.power)
+        finally:
+            meter.unsubscribe(queue)
+
+    async def stop(self) -> None:
+        """Stop every role (bounded)."""
+        self._stop.set()
+        for task in self._tasks:
+            with contextlib.suppress(ApiError, OSError):
+                await asyncio.wait_for(task, 10.0)
+        if self.concentrator is not None:
+            await self.concentrator.stop()
+        if self.meter is not None:
+            await self.meter.stop()

@@ -1,0 +1,147 @@
+"""A node running its roles: a meter reading a simulated SmartPi, the concentrator's prices,
+and the home agent executing a contract -- the same ``serve`` that ``transactiva node`` runs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from ledger_core.demo_chain import free_port, paper_contract
+from ledger_core.execution import ContractExecutor
+from ledger_core.home import Config, HomeError, init_home
+from ledger_core.meter.clock import AcceleratedClock
+from ledger_core.meter.household import Household
+from ledger_core.meter.simulator import SmartPiSimulator
+from ledger_core.runner import serve
+from ledger_core.services import NodeClock
+
+REPO = Path(__file__).resolve().parents[2]
+TARIFF = REPO / "docs" / "tariffs" / "example-residential-tou.toml"
+START = 1_795_500_000  # 2026-11-24, simulated
+
+
+async def _wait(check: Any, what: str, seconds: float = 30.0) -> Any:
+    deadline = time.monotonic() + seconds
+    while True:
+        value = await check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+async def simulator() -> AsyncIterator[SmartPiSimulator]:
+    origin = time.time()
+    sim = SmartPiSimulator(Household(seed=5), clock=AcceleratedClock(START, 60.0, origin))
+    await sim.start()
+    try:
+        yield sim
+    finally:
+        await sim.stop()
+
+
+async def test_a_node_with_meter_concentrator_and_contracts(
+    tmp_path: Path, simulator: SmartPiSimulator
+) -> None:
+    port = free_port()
+    origin = time.time()
+    config = Config(
+        api_port=port,
+        block_interval=0.02,
+        empty_block_every=0.2,
+        clock_epoch=origin,
+        clock_start=START,
+        clock_speed=60.0,
+        meter={
+            "source": {"type": "smartpi", "url": simulator.url},
+            "settings": {"sample_period": 5.0},
+        },
+        concentrator={"tariff": "tariff.toml"},
+    )
+    home = init_home(tmp_path, "services-test", START - 86400, config)
+    shutil.copy(TARIFF, tmp_path / "tariff.toml")
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(serve(tmp_path, stop, ready))
+    base = f"http://127.0.0.1:{port}/api/v1"
+    headers = {"Authorization": f"Bearer {home.token()}"}
+    try:
+        await asyncio.wait_for(ready.wait(), 30)
+        async with aiohttp.ClientSession(headers=headers) as session:
+
+            async def get(path: str) -> Any:
+                async with session.get(base + path) as answer:
+                    return answer.status, await answer.json()
+
+            # The meter role reads the simulated SmartPi and serves its readings.
+            async def reading() -> Any:
+                status, body = await get("/local/meter")
+                return body if status == 200 and body.get("phases") else None
+
+            meter = await _wait(reading, "a meter reading")
+            assert [p["phase"] for p in meter["phases"]] == [1, 2, 3]
+            assert 100 < meter["phases"][0]["voltage"] < 150  # 127 V nominal
+
+            # The concentrator publishes prices from the tariff and serves its routes.
+            async def prices() -> Any:
+                status, body = await get(f"/signals/prices?from={START}&to={START + 86400}")
+                return body if status == 200 and body.get("prices") else None
+
+            published = await _wait(prices, "price signals")
+            assert published["prices"][0]["import_price"] > 0
+            status, tariff = await get("/operator/tariff")
+            assert status == 200
+            assert "Residential" in json.dumps(tariff)
+            status, spec = await get("/openapi.json")
+            assert {"/local/meter", "/operator/tariff", "/local/actions"} <= set(spec["paths"])
+            # The home agent executes the operator's own contract and logs its actions.
+            source = paper_contract(
+                "prueba", datetime_local(START - 86400), datetime_local(START + 86400)
+            )
+            async with session.post(
+                base + "/local/contract_propose?wait=true", json={"source": source}
+            ) as answer:
+                assert answer.status == 200, await answer.text()
+
+            async def actions() -> Any:
+                status, body = await get("/local/actions")
+                return body["actions"] if status == 200 and body["actions"] else None
+
+            logged = await _wait(actions, "a contract action")
+            assert logged[0]["device"] == "Lavadora"
+            assert logged[0]["reason"].startswith("line ")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+def datetime_local(seconds: int) -> Any:
+    executor = ContractExecutor("tv" + "0" * 40, None)
+    return executor.local_clock(seconds)
+
+
+async def test_node_clock_sleeps_in_clock_time() -> None:
+    clock = NodeClock(lambda: 1000.0, speed=1000.0)
+    started = time.monotonic()
+    await clock.sleep(500.0)  # half a real second at 1000x
+    await clock.sleep_until(900.0)  # already past: no wait
+    assert 0.4 < time.monotonic() - started < 2.0
+    assert clock.now() == 1000.0
+
+
+async def test_bad_role_settings_are_refused_with_the_file(tmp_path: Path) -> None:
+    config = Config(api_port=free_port(), meter={"source": {"type": "nope"}})
+    init_home(tmp_path, "services-test", START, config)
+    with pytest.raises(HomeError, match=r"config\.json: meter\.source\.type"):
+        await serve(tmp_path, asyncio.Event())
+    with contextlib.suppress(FileNotFoundError):
+        (tmp_path / "ledger.db").unlink()
