@@ -42,15 +42,20 @@ async def serve(path: Path, stop: asyncio.Event, ready: asyncio.Event | None = N
         local_events=local_events,
         action_log=action_log,
     )
-    services = NodeServices(
-        home,
-        config,
-        node,
-        app,
-        local_events=local_events,
-        action_log=action_log,
-        require_token=require_token,
-    )
+    try:
+        services = NodeServices(
+            home,
+            config,
+            node,
+            app,
+            local_events=local_events,
+            action_log=action_log,
+            require_token=require_token,
+        )
+    except BaseException:
+        action_log.close()
+        node.close()
+        raise
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, config.api_host, config.api_port)

@@ -32,6 +32,7 @@ from aiohttp import web
 from ledger_core.api import extend_spec
 from ledger_core.client import ApiError, NodeClient
 from ledger_core.concentrator.api import OPERATOR_PATHS, add_concentrator_routes
+from ledger_core.concentrator.dr import DrError
 from ledger_core.concentrator.ledger import NodeLedger
 from ledger_core.concentrator.rules import LoadRule
 from ledger_core.concentrator.service import Concentrator
@@ -181,6 +182,8 @@ class NodeServices:
             rules = [LoadRule.from_json(rule) for rule in rules_raw]
             publish = clock_time.fromisoformat(str(settings.get("publish_at", "12:00")))
             loaded = load_tariff(self.home.path / tariff)
+        except DrError as err:
+            raise HomeError(f"{where}: {err.field}: {err.message}") from None
         except (ValueError, OSError) as err:
             raise HomeError(f"{where}: {err}") from None
         return Concentrator(

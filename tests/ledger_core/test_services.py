@@ -145,3 +145,21 @@ async def test_bad_role_settings_are_refused_with_the_file(tmp_path: Path) -> No
         await serve(tmp_path, asyncio.Event())
     with contextlib.suppress(FileNotFoundError):
         (tmp_path / "ledger.db").unlink()
+
+
+async def test_bad_concentrator_settings_are_refused(tmp_path: Path) -> None:
+    shutil.copy(TARIFF, tmp_path / "tariff.toml")
+    for settings, message in (
+        ({}, r"concentrator\.tariff: the tariff file's path is required"),
+        ({"tariff": "missing.toml"}, "missing.toml"),
+        ({"tariff": "tariff.toml", "rules": {}}, r"rules: must be a list"),
+        ({"tariff": "tariff.toml", "rules": [{"name": "x"}]}, r"rules\.above_w: is missing"),
+    ):
+        folder = tmp_path / str(abs(hash(message)))
+        folder.mkdir()
+        shutil.copy(TARIFF, folder / "tariff.toml")
+        init_home(
+            folder, "services-test", START, Config(api_port=free_port(), concentrator=settings)
+        )
+        with pytest.raises(HomeError, match=message):
+            await serve(folder, asyncio.Event())
