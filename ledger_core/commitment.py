@@ -5,13 +5,19 @@ key). A bucket's root is the Merkle root of ``canonical([key, value])`` leaves
 in key order; the state root is the Merkle root of the 4,096 bucket roots. A
 commit rehashes only the buckets that changed, and a proof of one key is its
 path in its bucket plus its bucket's path in the top tree (12 hashes).
+
+:meth:`StateCommitment.stage` computes the root a set of writes *would* give
+without changing anything (validators execute a proposed block before voting
+for it); :meth:`StateCommitment.install` then adopts the staged buckets if the
+block is decided, so nothing is hashed twice.
 """
 
 from __future__ import annotations
 
 import bisect
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Final
 
 from ledger_core import codec, merkle
@@ -74,6 +80,21 @@ def verify_proof(proof: Proof, root: bytes) -> bool:
     return merkle.root_from_path(bucket_root, proof.bucket, BUCKETS, proof.top_path) == root
 
 
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """The root some writes would give, with the buckets it was computed from."""
+
+    root: bytes
+    version: int
+    buckets: dict[int, tuple[list[str], bytes]] = field(default_factory=dict)
+    hashes: dict[str, bytes | None] = field(default_factory=dict)
+    values: dict[str, codec.Value | None] = field(default_factory=dict)
+
+
+class StaleStageError(Exception):
+    """A staged root computed on a state that has changed since."""
+
+
 class StateCommitment:
     """Keeps bucket roots up to date as entries change."""
 
@@ -83,9 +104,11 @@ class StateCommitment:
         self._values: dict[str, codec.Value] = {}
         self._roots: list[bytes] = [merkle.EMPTY_ROOT] * BUCKETS
         self._dirty: set[int] = set()
+        self._version = 0
 
     def set(self, key: str, value: codec.Value | None, encoded: bytes | None = None) -> None:
         """Record a new value for ``key`` (None deletes it); ``encoded`` may give its bytes."""
+        self._version += 1
         bucket = bucket_of(key)
         keys = self._keys[bucket]
         if value is None:
@@ -109,6 +132,62 @@ class StateCommitment:
             self._roots[bucket] = merkle.root_of_hashes([hashes[k] for k in self._keys[bucket]])
         self._dirty.clear()
         return merkle.root_of_hashes(self._roots)
+
+    def stage(self, writes: Mapping[str, tuple[codec.Value | None, bytes | None]]) -> Staged:
+        """The root after ``writes`` (key: (value or None to delete, its canonical bytes
+        or None)), computed without changing this commitment."""
+        self.root()
+        by_bucket: dict[int, list[str]] = {}
+        hashes: dict[str, bytes | None] = {}
+        values: dict[str, codec.Value | None] = {}
+        for key, (value, encoded) in writes.items():
+            by_bucket.setdefault(bucket_of(key), []).append(key)
+            values[key] = value
+            if value is None:
+                hashes[key] = None
+            else:
+                entry = leaf(key, value) if encoded is None else leaf_from_encoded(key, encoded)
+                hashes[key] = merkle.leaf_hash(entry)
+        buckets: dict[int, tuple[list[str], bytes]] = {}
+        roots = list(self._roots)
+        current = self._hashes
+        for bucket, changed in by_bucket.items():
+            keys = self._keys[bucket]
+            added = [k for k in changed if hashes[k] is not None and k not in current]
+            removed = [k for k in changed if hashes[k] is None and k in current]
+            if added or removed:
+                keys = list(keys)  # the installed list is replaced, never changed in place
+                for key in removed:
+                    keys.pop(bisect.bisect_left(keys, key))
+                for key in added:
+                    bisect.insort(keys, key)
+            leaf_hashes = []
+            for key in keys:
+                staged = hashes.get(key)
+                leaf_hashes.append(staged if staged is not None else current[key])
+            roots[bucket] = merkle.root_of_hashes(leaf_hashes)
+            buckets[bucket] = (keys, roots[bucket])
+        return Staged(merkle.root_of_hashes(roots), self._version, buckets, hashes, values)
+
+    def root_with(self, writes: Mapping[str, tuple[codec.Value | None, bytes | None]]) -> bytes:
+        """The root after ``writes``, without changing this commitment."""
+        return self.stage(writes).root
+
+    def install(self, staged: Staged) -> None:
+        """Adopt staged writes; StaleStageError if anything changed since they were staged."""
+        if staged.version != self._version or self._dirty:
+            raise StaleStageError("the state changed after the root was staged")
+        for key, entry_hash in staged.hashes.items():
+            if entry_hash is None:
+                self._hashes.pop(key, None)
+                self._values.pop(key, None)
+            else:
+                self._hashes[key] = entry_hash
+                self._values[key] = staged.values[key]
+        for bucket, (keys, bucket_root) in staged.buckets.items():
+            self._keys[bucket] = keys
+            self._roots[bucket] = bucket_root
+        self._version += 1
 
     def prove(self, key: str) -> Proof | None:
         """A proof that ``key`` has its current value; None when the key is absent."""

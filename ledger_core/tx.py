@@ -52,6 +52,8 @@ class TxType(StrEnum):
     WITHDRAW_CONFIRM = "withdraw_confirm"
     WALLET_CANCEL = "wallet_cancel"
     TRANSFER = "transfer"
+    VALIDATOR_UPDATE = "validator_update"
+    EVIDENCE = "evidence"
 
 
 class Role(StrEnum):
@@ -267,6 +269,13 @@ def _source(value: object, field: str) -> str:
     return value
 
 
+def _evidence(value: object, field: str) -> None:
+    """Duplicate-vote evidence, well-formed (its signatures are checked on execution)."""
+    from ledger_core.consensus.types import DuplicateVoteEvidence  # noqa: PLC0415 - cycle
+
+    DuplicateVoteEvidence.from_json(value, field)
+
+
 BODY_CHECKS: Final[dict[TxType, _Check]] = {
     TxType.REGISTER: _fields({"public_key": _public_key, "role": _role}),
     TxType.REVOKE: _fields({"address": _address}),
@@ -301,6 +310,10 @@ BODY_CHECKS: Final[dict[TxType, _Check]] = {
     TxType.WITHDRAW_CONFIRM: _fields({"request": _tx_id}),
     TxType.WALLET_CANCEL: _fields({"request": _tx_id}),
     TxType.TRANSFER: _fields({"to": _address, "amount": _amount}, {"memo": _text(140)}),
+    TxType.VALIDATOR_UPDATE: _fields(
+        {"public_key": _public_key, "power": lambda v, f: _int(v, f, 0, 10**6)}
+    ),
+    TxType.EVIDENCE: _fields({"evidence": _evidence}),
 }
 
 
