@@ -250,7 +250,6 @@ class Node:
             if self.height >= height:
                 break
             self._replay(payload)
-        self._replayed.clear()
 
     def _replay(self, payload: bytes) -> None:
         try:
