@@ -87,6 +87,7 @@ class Staged:
     root: bytes
     version: int
     buckets: dict[int, tuple[list[str], bytes]] = field(default_factory=dict)
+    upper: list[dict[int, bytes]] = field(default_factory=list)
     hashes: dict[str, bytes | None] = field(default_factory=dict)
     values: dict[str, codec.Value | None] = field(default_factory=dict)
 
@@ -103,6 +104,15 @@ class StateCommitment:
         self._hashes: dict[str, bytes] = {}
         self._values: dict[str, codec.Value] = {}
         self._roots: list[bytes] = [merkle.EMPTY_ROOT] * BUCKETS
+        # The top tree, level by level from the bucket roots up (4,096 is a power of
+        # two, so the RFC 6962 tree is the perfect binary tree): a change of k buckets
+        # rehashes k paths of 12 nodes instead of the whole top tree.
+        self._levels: list[list[bytes]] = [self._roots]
+        while len(self._levels[-1]) > 1:
+            below = self._levels[-1]
+            self._levels.append(
+                [merkle.node_hash(below[i], below[i + 1]) for i in range(0, len(below), 2)]
+            )
         self._dirty: set[int] = set()
         self._version = 0
 
@@ -125,13 +135,40 @@ class StateCommitment:
         self._values[key] = value
         self._dirty.add(bucket)
 
+    def _upper(self, changed: dict[int, bytes]) -> list[dict[int, bytes]]:
+        """The top tree's nodes that change when bucket roots change, level by level."""
+        upper = [changed]
+        for level in range(BUCKET_BITS):
+            below, moved = self._levels[level], upper[-1]
+            nodes: dict[int, bytes] = {}
+            for index in {i >> 1 for i in moved}:
+                left, right = 2 * index, 2 * index + 1
+                nodes[index] = merkle.node_hash(
+                    moved.get(left, below[left]), moved.get(right, below[right])
+                )
+            upper.append(nodes)
+        return upper
+
+    def _adopt(self, upper: list[dict[int, bytes]]) -> None:
+        for level, nodes in enumerate(upper):
+            row = self._levels[level]
+            for index, node in nodes.items():
+                row[index] = node
+
+    def _top(self, upper: list[dict[int, bytes]]) -> bytes:
+        return upper[-1].get(0, self._levels[-1][0])
+
     def root(self) -> bytes:
         """The state root, rehashing the buckets changed since the last call."""
-        hashes = self._hashes
-        for bucket in self._dirty:
-            self._roots[bucket] = merkle.root_of_hashes([hashes[k] for k in self._keys[bucket]])
-        self._dirty.clear()
-        return merkle.root_of_hashes(self._roots)
+        if self._dirty:
+            hashes = self._hashes
+            changed = {
+                bucket: merkle.root_of_hashes([hashes[k] for k in self._keys[bucket]])
+                for bucket in self._dirty
+            }
+            self._dirty.clear()
+            self._adopt(self._upper(changed))
+        return self._levels[-1][0]
 
     def stage(self, writes: Mapping[str, tuple[codec.Value | None, bytes | None]]) -> Staged:
         """The root after ``writes`` (key: (value or None to delete, its canonical bytes
@@ -149,7 +186,7 @@ class StateCommitment:
                 entry = leaf(key, value) if encoded is None else leaf_from_encoded(key, encoded)
                 hashes[key] = merkle.leaf_hash(entry)
         buckets: dict[int, tuple[list[str], bytes]] = {}
-        roots = list(self._roots)
+        roots: dict[int, bytes] = {}
         current = self._hashes
         for bucket, changed in by_bucket.items():
             keys = self._keys[bucket]
@@ -167,7 +204,8 @@ class StateCommitment:
                 leaf_hashes.append(staged if staged is not None else current[key])
             roots[bucket] = merkle.root_of_hashes(leaf_hashes)
             buckets[bucket] = (keys, roots[bucket])
-        return Staged(merkle.root_of_hashes(roots), self._version, buckets, hashes, values)
+        upper = self._upper(roots)
+        return Staged(self._top(upper), self._version, buckets, upper, hashes, values)
 
     def root_with(self, writes: Mapping[str, tuple[codec.Value | None, bytes | None]]) -> bytes:
         """The root after ``writes``, without changing this commitment."""
@@ -184,9 +222,9 @@ class StateCommitment:
             else:
                 self._hashes[key] = entry_hash
                 self._values[key] = staged.values[key]
-        for bucket, (keys, bucket_root) in staged.buckets.items():
+        for bucket, (keys, _) in staged.buckets.items():
             self._keys[bucket] = keys
-            self._roots[bucket] = bucket_root
+        self._adopt(staged.upper)
         self._version += 1
 
     def prove(self, key: str) -> Proof | None:
@@ -205,5 +243,7 @@ class StateCommitment:
             index=index,
             bucket_size=len(keys),
             bucket_path=tuple(merkle.proof(leaf_hashes, index)),
-            top_path=tuple(merkle.proof(self._roots, bucket)),
+            top_path=tuple(
+                self._levels[level][(bucket >> level) ^ 1] for level in range(BUCKET_BITS)
+            ),
         )

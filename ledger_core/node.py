@@ -327,10 +327,16 @@ class Node:
         return int(self.clock() * 1000)
 
     def sign_vote(self, vote: Vote) -> Vote | None:
-        """The private validator's signature, or None when it refuses."""
+        """The private validator's signature; when it already signed another vote at
+        this height, round and step (its log lost it in a crash), that vote; else None."""
         try:
             signed = self.privval.sign_vote(vote)
         except DoubleSignError as err:
+            earlier = self.privval.signed_vote_at(vote.height, vote.round, vote.step)
+            if earlier is not None and earlier.type == vote.type:
+                LOG.warning("re-sending the %s already signed at %d/%d", vote.type,
+                            vote.height, vote.round)  # fmt: skip
+                return earlier
             LOG.warning("not signing %s at %d/%d: %s", vote.type, vote.height, vote.round, err)
             return None
         self._hook("signed")

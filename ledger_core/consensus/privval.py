@@ -12,6 +12,11 @@ instant it knows the newest height/round/step it may have signed:
   timestamp (the stored timestamp is kept); anything else is refused;
 * a request for a newer height/round/step is signed, persisted, returned.
 
+After a crash that lost the write-ahead log's tail, the engine may ask for a
+vote other than the one it already signed at that height, round and step;
+:meth:`PrivValidator.signed_vote_at` gives the vote that was signed, which is
+the only one the validator may send there.
+
 A refusal raises :class:`DoubleSignError`. A state file that cannot be read is
 an error at start-up: a validator that does not know what it signed must not
 sign.
@@ -25,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ledger_core import codec
 from ledger_core.consensus.types import STEP_PROPOSE, Proposal, Vote
 from ledger_core.crypto import SigningKey
 
@@ -129,6 +135,24 @@ class PrivValidator:
         signature = self.key.sign(sign_bytes)
         self._save(LastSigned(height, round_, step, sign_bytes, signature, timestamp))
         return signature, timestamp
+
+    def signed_vote_at(self, height: int, round_: int, step: int) -> Vote | None:
+        """The vote signed last, if it was at this height, round and step."""
+        last = self.last
+        if (last.height, last.round, last.step) != (height, round_, step) or step == STEP_PROPOSE:
+            return None
+        value = codec.decode(last.sign_bytes, len(last.sign_bytes))
+        assert isinstance(value, dict)
+        block_hash = value["block_hash"]
+        return Vote(
+            str(value["type"]),
+            height,
+            round_,
+            None if block_hash is None else str(block_hash),
+            last.timestamp,
+            self.address,
+            last.signature,
+        )
 
     def sign_vote(self, vote: Vote) -> Vote:
         """``vote`` signed (DoubleSignError if that could conflict)."""

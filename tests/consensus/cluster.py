@@ -96,9 +96,7 @@ class Cluster:
 
     # -- nodes --------------------------------------------------------------------------
 
-    def start(
-        self, name: str, crash_hook: Callable[[str], None] | None = None
-    ) -> ConsensusNode:
+    def start(self, name: str, crash_hook: Callable[[str], None] | None = None) -> ConsensusNode:
         member = self.members[name]
         member.home.mkdir(parents=True, exist_ok=True)
         node = ConsensusNode(
