@@ -226,10 +226,11 @@ class Node:
                 for t in self._pending_timeouts
                 if (t.height, t.round) == (self.engine.height, self.engine.round)
             ]
-            self._pending_timeouts.clear()
             if not due:
                 raise RuntimeError(f"the round at height {height} cannot progress")
-            self.fire_timeout(min(due, key=lambda t: t.step))
+            first = min(due, key=lambda t: t.step)
+            self._pending_timeouts = [t for t in due if t is not first]
+            self.fire_timeout(first)
         assert self.last_block is not None
         assert self.last_block.header.height == height
         return self.last_block
@@ -313,10 +314,11 @@ class Node:
             self.crash_hook(point)
 
     def broadcast_consensus(self, message: Proposal | Vote, *, own: bool) -> None:
-        """Log an own vote (fsynced) before it leaves; with one validator nobody else
-        needs the messages, and an own proposal lost in a crash costs one round."""
-        if own and isinstance(message, Vote):
-            self._log_own(encode_message(message))
+        """Send a proposal or vote to the other validators (none: one validator)."""
+
+    def log_own_proposal(self, proposal: Proposal) -> None:
+        """Log an own proposal before it leaves. With one validator nobody else needs
+        it, and losing it in a crash costs one round, so it is not written."""
 
     def schedule_timeout(self, timeout: ScheduleTimeout) -> None:
         """Arm a timeout (here: kept until :meth:`produce_block` needs it)."""
@@ -333,13 +335,17 @@ class Node:
             signed = self.privval.sign_vote(vote)
         except DoubleSignError as err:
             earlier = self.privval.signed_vote_at(vote.height, vote.round, vote.step)
-            if earlier is not None and earlier.type == vote.type:
-                LOG.warning("re-sending the %s already signed at %d/%d", vote.type,
-                            vote.height, vote.round)  # fmt: skip
-                return earlier
-            LOG.warning("not signing %s at %d/%d: %s", vote.type, vote.height, vote.round, err)
-            return None
-        self._hook("signed")
+            if earlier is None or earlier.type != vote.type:
+                LOG.warning("not signing %s at %d/%d: %s", vote.type, vote.height, vote.round,
+                            err)  # fmt: skip
+                return None
+            LOG.warning("re-sending the %s already signed at %d/%d", vote.type, vote.height,
+                        vote.round)  # fmt: skip
+            signed = earlier
+        else:
+            self._hook("signed")
+        # On disk before the engine signs anything else and before anyone sees it.
+        self._log_own(encode_message(signed))
         return signed
 
     def sign_proposal(self, proposal: Proposal) -> Proposal | None:
@@ -350,6 +356,7 @@ class Node:
             LOG.warning("not proposing at %d/%d: %s", proposal.height, proposal.round, err)
             return None
         self._hook("signed")
+        self.log_own_proposal(signed)
         return signed
 
     def add_evidence(self, evidence: DuplicateVoteEvidence) -> None:

@@ -144,6 +144,7 @@ class ConsensusNode(Node):
         # Until a peer's status shows nobody is ahead (or a sync timeout passes) a
         # starting node syncs and does not vote: it may be far behind.
         self._catching_up_until = 0.0
+        self._own_proposal: tuple[Proposal, bytes] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -225,10 +226,14 @@ class ConsensusNode(Node):
     def schedule_timeout(self, timeout: ScheduleTimeout) -> None:
         self._later(timeout.delay_ms / 1000, self.fire_timeout, timeout)
 
+    def log_own_proposal(self, proposal: Proposal) -> None:
+        payload = encode_message(proposal)
+        self._log_own(payload)
+        self._own_proposal = (proposal, payload)
+
     def broadcast_consensus(self, message: Proposal | Vote, *, own: bool) -> None:
-        payload = encode_message(message)
-        if own:
-            self._log_own(payload)
+        known = self._own_proposal
+        payload = known[1] if known and known[0] is message else encode_message(message)
         self._seen.add(_digest(payload))
         self._send_all(CONSENSUS, payload)
 
