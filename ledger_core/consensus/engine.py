@@ -138,28 +138,24 @@ type Effect = Broadcast | ScheduleTimeout | Decide | EvidenceFound
 
 
 class Host(Protocol):
-    """What the engine needs from the node that runs it."""
+    """What the engine needs from the node that runs it.
 
-    def propose_block(self, height: int, round_: int) -> Block | None:
-        """A new block for ``height`` (None: nothing to propose)."""
-        ...
+    ``propose_block``: a new block for the height (None: nothing to propose);
+    ``validate_block``: whether a block is a valid next block (the same verdict on
+    every honest node); ``sign_proposal`` / ``sign_vote``: the signed message (a vote
+    possibly with the timestamp of an identical earlier signature), or None when
+    signing could be a double sign; ``now_ms``: the local clock in Unix milliseconds.
+    """
 
-    def validate_block(self, block: Block) -> bool:
-        """Whether ``block`` is a valid next block (deterministic across honest nodes)."""
-        ...
+    def propose_block(self, height: int, round_: int) -> Block | None: ...
 
-    def sign_proposal(self, proposal: Proposal) -> Proposal | None:
-        """The signed proposal, or None when signing it could be a double sign."""
-        ...
+    def validate_block(self, block: Block) -> bool: ...
 
-    def sign_vote(self, vote: Vote) -> Vote | None:
-        """The signed vote (possibly with the timestamp of an identical earlier
-        signature), or None when signing it could be a double sign."""
-        ...
+    def sign_proposal(self, proposal: Proposal) -> Proposal | None: ...
 
-    def now_ms(self) -> int:
-        """The local clock in Unix milliseconds."""
-        ...
+    def sign_vote(self, vote: Vote) -> Vote | None: ...
+
+    def now_ms(self) -> int: ...
 
 
 def bft_time_ms(commit: Commit, validators: ValidatorSet) -> int:

@@ -37,31 +37,25 @@ class Cancellable(Protocol):
 
 
 class Scheduler(Protocol):
-    """Calls a function after a delay in seconds (an asyncio loop is one)."""
+    """Calls a function after a delay in seconds (an asyncio loop is one); ``time()`` is
+    its own clock in seconds, for ordering only (timestamps come from the node's clock)."""
 
     def call_later(
         self, delay: float, callback: Callable[..., object], *args: object
     ) -> Cancellable: ...
 
-    def time(self) -> float:
-        """The scheduler's own clock in seconds (for ordering, not for timestamps)."""
-        ...
+    def time(self) -> float: ...
 
 
 class Outbound(Protocol):
-    """How a node sends: queue and return, never block."""
+    """How a node sends, queueing and returning at once: ``broadcast`` to every peer,
+    ``send`` to one, ``peers`` lists those connected (sorted)."""
 
-    def broadcast(self, channel: str, payload: bytes) -> None:
-        """Send to every peer."""
-        ...
+    def broadcast(self, channel: str, payload: bytes) -> None: ...
 
-    def send(self, peer_id: str, channel: str, payload: bytes) -> None:
-        """Send to one peer."""
-        ...
+    def send(self, peer_id: str, channel: str, payload: bytes) -> None: ...
 
-    def peers(self) -> list[str]:
-        """The peers currently connected, sorted."""
-        ...
+    def peers(self) -> list[str]: ...
 
 
 class _Timer:

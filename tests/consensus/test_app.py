@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ledger_core import app as app_module
 from ledger_core import codec, merkle
 from ledger_core.app import Application, BlockContext, InvalidBlock
 from ledger_core.commitment import BUCKETS, StaleStageError, StateCommitment, bucket_of, leaf
@@ -144,6 +145,7 @@ def test_a_staged_root_equals_the_root_after_the_writes(
         commitment.set(k, v)
     before = commitment.root()
     staged = commitment.stage({k: (v, None) for k, v in writes.items()})
+    assert commitment.root_with({k: (v, None) for k, v in writes.items()}) == staged.root
     assert commitment.root() == before
     final = {**start, **{k: v for k, v in writes.items() if v is not None}}
     for k, v in writes.items():
@@ -171,3 +173,27 @@ def test_the_genesis_state_names_its_validators() -> None:
     assert app.validator_set(2) == validators.__class__.from_json(validators.to_json())
     with pytest.raises(KeyError):
         app.validator_set(3)
+
+
+def test_validator_sets_older_than_the_evidence_window_are_dropped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(app_module, "EVIDENCE_MAX_AGE", 3)
+    chain = Chain()
+    app = chain.app
+    for power in (3, 0):
+        chain.ok(chain.tx(chain.iso, TxType.VALIDATOR_UPDATE,
+                          public_key=key("joiner").public_key.hex(), power=power))  # fmt: skip
+    history = app.state["validators/history"]
+    assert isinstance(history, list)
+    assert len(history) == 3
+    for _ in range(6):
+        chain.block()
+    history = app.state["validators/history"]
+    assert isinstance(history, list)
+    assert len(history) == 1, "only the set still in force is kept"
+    with pytest.raises(KeyError):
+        app.validator_set(2)
+    witness = chain.register("witness")
+    [old] = chain.block(chain.tx(witness, TxType.EVIDENCE, evidence=conflicting(2).to_json()))
+    assert old.code == "old_evidence"

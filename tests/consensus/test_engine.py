@@ -8,10 +8,11 @@ tests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ledger_core.block import Block, make_block
 from ledger_core.consensus.engine import (
+    FUTURE_ROUNDS,
     Broadcast,
     Decide,
     Effect,
@@ -27,6 +28,7 @@ from ledger_core.consensus.types import PRECOMMIT, PREVOTE, Proposal, Vote
 from ledger_core.crypto import SigningKey
 from tests.consensus.keys import commit, validator_keys, validator_set, vote
 from tests.ledger_core.chain import CHAIN_ID, START
+from tests.ledger_core.chain import key as key_of
 
 KEYS = validator_keys(4)
 VALIDATORS = validator_set(KEYS)
@@ -214,3 +216,29 @@ def test_bft_time_is_the_power_weighted_median() -> None:
     )
     assert bft_time_ms(seen, validators) == 50, "the heavy validator holds the median"
     assert bft_time_ms(seen, validator_set(KEYS)) == 200
+
+
+def test_messages_that_are_not_what_they_claim_are_ignored() -> None:
+    me = me_not_proposing(1)
+    engine = Engine(CHAIN_ID, me.address, Host(me), TIMEOUTS)
+    assert engine.on_proposal(proposal(0, block(9))) == [], "not started: nothing to do"
+    engine.start(1, VALIDATORS, 0)
+    impostor = next(k for k in KEYS if k.address != VALIDATORS.proposer(0).address)
+    wrong_signer = Proposal(1, 0, -1, block(7), 1, impostor.address).signed(impostor, CHAIN_ID)
+    bad_signature = replace(proposal(0, block(7)), signature=bytes(64))
+    other_height = replace(proposal(0, block(7)), height=2)
+    far = proposal(FUTURE_ROUNDS + 1, block(7))
+    for message in (wrong_signer, bad_signature, other_height, far):
+        assert not own(engine.on_proposal(message), me)
+    assert engine.proposals == {}
+    stranger = vote(key_of("stranger"), PREVOTE, 1, 0, None)
+    forged = replace(vote(KEYS[1], PREVOTE, 1, 99, None), signature=bytes(64))
+    for ballot in (stranger, forged, vote(KEYS[1], PREVOTE, 2, 0, None)):
+        assert engine.on_vote(ballot) == []
+    assert engine.round == 0
+    assert engine.on_timeout(1, 5, Step.PROPOSE) == [], "a stale timeout does nothing"
+    assert engine.on_timeout(1, 0, Step.PREVOTE) == [], "not in that step"
+    observer = Engine(CHAIN_ID, None, Host(me), TIMEOUTS)
+    observer.start(1, VALIDATORS, 0)
+    assert not observer.is_validator
+    assert not own(observer.on_proposal(proposal(0, block(8))), me)

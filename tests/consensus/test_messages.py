@@ -222,3 +222,34 @@ def test_a_header_field_change_changes_the_block_hash() -> None:
     header = sample_block().header
     for name in ("validators_hash", "next_validators_hash", "last_commit_hash", "evidence_hash"):
         assert replace(header, **{name: "00" * 32}).hash != header.hash
+
+
+def test_snapshot_and_commit_shapes_are_checked() -> None:
+    block = sample_block()
+    seen = commit(KEYS, 2, block.header.hash)
+    good = json.loads(
+        encode_sync(
+            Snapshot(
+                block.header, block.signature, seen, VALIDATORS, VALIDATORS, (("a", 1), ("b", 2))
+            )
+        )
+    )["snapshot"]
+    cases = [
+        ({**good, "state": {}}, "list of"),
+        ({**good, "state": [["a"]]}, r"state\[0\]"),
+        ({**good, "state": [["", 1]]}, "non-empty"),
+        ({**good, "state": [["b", 1], ["a", 1]]}, "increasing"),
+        ({**good, "state": [["a", None]]}, "null"),
+        ({**good, "validators": []}, "snapshot.validators"),
+    ]
+    for value, where in cases:
+        with pytest.raises(TxError, match=where):
+            decode_sync(codec.encode({"snapshot": value}))
+    other = commit(KEYS, 2, "cc" * 32)
+    mismatched = {"block": json.loads(block.encode()), "commit": json.loads(other.encode())}
+    with pytest.raises(TxError, match="not the commit of the block"):
+        decode_sync(codec.encode({"committed": mismatched}))
+    with pytest.raises(TxError, match="one key"):
+        decode_sync(codec.encode({"status": {}, "get_status": {}}))
+    with pytest.raises(TxError, match="unknown"):
+        decode_sync(codec.encode({"gossip": {}}))

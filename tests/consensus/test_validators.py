@@ -90,3 +90,22 @@ def test_sets_round_trip_and_bad_sets_are_refused() -> None:
 def test_decoding_a_set_never_crashes(value: object) -> None:
     with contextlib.suppress(ValueError):
         ValidatorSet.from_json(value)
+
+
+def test_priorities_far_apart_are_scaled_back_and_rounds_start_at_zero() -> None:
+    validators = ValidatorSet(
+        [(KEYS[0].public_key, 1), (KEYS[1].public_key, 1), (KEYS[2].public_key, 1)],
+        [1_000_000, -999_999, -1],
+    )
+    assert validators.proposer(0) == validators.members[0]
+    following = validators.advanced()
+    assert max(following.priorities) - min(following.priorities) <= 2 * following.total + 3
+    assert sum(following.priorities) in range(-3, 4)
+    with pytest.raises(ValueError, match="rounds start at 0"):
+        validators.proposer(-1)
+    with pytest.raises(ValueError, match="one priority per validator"):
+        ValidatorSet([(KEYS[0].public_key, 1)], [1, 2])
+    assert "3 validators" in repr(validators)
+    assert validators != "a set"
+    assert len({validators, ValidatorSet.from_json(validators.to_json(),
+                                                   validators.priorities_json())}) == 1  # fmt: skip
