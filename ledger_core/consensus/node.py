@@ -18,7 +18,8 @@ channels:
 Pacing: after a decision the node waits ``timeout_commit_ms`` (precommits keep
 arriving, blocks are not produced faster than that), then starts the next
 height when it has transactions, when a peer's message for that height arrives,
-or when ``empty_block_every_ms`` has passed since the last block's time.
+or when ``empty_block_every_ms`` has passed since it last committed a block (by
+its own clock).
 
 Followers (nodes whose key is not in the validator set: meters, observers)
 run no engine. They apply a block only after checking its commit against the
@@ -279,7 +280,7 @@ class ConsensusNode(Node):
         if self.app.validator_set().get(self.key.address) is None:
             self._buffer.clear()  # a follower: blocks come with their commits
             return
-        wait = self.app.last_block_time + self.config.empty_block_every_ms / 1000 - now
+        wait = self._last_progress + self.config.empty_block_every_ms / 1000 - now
         if self.mempool or self._buffer or wait <= 0:
             self._start()
         else:
