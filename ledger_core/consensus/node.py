@@ -48,17 +48,23 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 from ledger_core import codec
 from ledger_core.app import Application
 from ledger_core.block import Block
 from ledger_core.consensus.engine import ScheduleTimeout, Timeouts
 from ledger_core.consensus.light import LightClient, LightError, verify_commit
-from ledger_core.consensus.runtime import Cancellable, Outbound, Scheduler
+from ledger_core.consensus.runtime import (
+    AsyncNetwork,
+    Cancellable,
+    Outbound,
+    QueuedOutbound,
+    Scheduler,
+)
 from ledger_core.consensus.sync import (
     MAX_SYNC_BLOCKS,
     Blocks,
@@ -321,10 +327,11 @@ class ConsensusNode(Node):
 
     # -- inbound ----------------------------------------------------------------------------
 
-    def deliver(self, peer_id: str, channel: str, payload: bytes) -> None:
-        """A message from ``peer_id`` on ``channel`` (the transport calls this)."""
+    def deliver(self, peer_id: str, channel: str, payload: bytes) -> bool:
+        """A message from ``peer_id`` on ``channel`` (the transport calls this); False when
+        it is malformed, which no honest peer sends (a transport may disconnect it)."""
         if not self.running:
-            return
+            return True
         try:
             if channel == CONSENSUS:
                 self._on_consensus(peer_id, payload)
@@ -335,6 +342,8 @@ class ConsensusNode(Node):
                 self._on_blocks(peer_id, decode_sync(payload))
         except ValueError as err:  # malformed input (TxError and MessageError included)
             LOG.info("ignoring a %s message from %s: %s", channel, peer_id, err)
+            return False
+        return True
 
     def _on_consensus(self, peer: str, payload: bytes) -> None:
         if _digest(payload) in self._seen:
@@ -524,3 +533,34 @@ class ConsensusNode(Node):
         self._mark = None
         self._last_progress = self.clock()
         self._kick()
+
+
+class GossipNetwork(AsyncNetwork, Protocol):
+    """An :class:`AsyncNetwork` that hands each channel's messages to one handler
+    (``ledger_core.p2p.Network.on``)."""
+
+    def on(self, channel: str, handler: Callable[[str, bytes], Awaitable[None]]) -> None: ...
+
+
+def connect(
+    node: ConsensusNode,
+    network: GossipNetwork,
+    misbehaviour: Callable[[str], Exception] | None = None,
+) -> QueuedOutbound:
+    """Wire ``node`` to ``network`` on the running loop: its three channels' handlers and a
+    queued outbound. ``misbehaviour(reason)`` builds the exception a handler raises for a
+    malformed message (the network may then disconnect the peer and not relay it)."""
+
+    def handler(channel: str) -> Callable[[str, bytes], Awaitable[None]]:
+        async def handle(peer_id: str, payload: bytes) -> None:
+            if not node.deliver(peer_id, channel, payload) and misbehaviour is not None:
+                raise misbehaviour(f"malformed {channel} message")
+
+        return handle
+
+    outbound = QueuedOutbound(network)
+    for channel in CHANNELS:
+        network.on(channel, handler(channel))
+    node.attach(outbound, asyncio.get_running_loop())
+    outbound.start()
+    return outbound

@@ -14,7 +14,8 @@ jumps from one to the next, and nothing sleeps. With a seeded network
 :class:`QueuedOutbound` adapts an asynchronous network (``await
 broadcast(channel, payload)``, ``await send(peer_id, channel, payload)``,
 ``peers()``) such as ``ledger_core.p2p``'s: it queues what the node sends and
-a task awaits the network in order.
+a task awaits the network in order. ``ledger_core.consensus.node.connect`` wires
+a node to such a network in one call.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import contextlib
 import heapq
 import itertools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 LOG = logging.getLogger(__name__)
@@ -104,14 +105,23 @@ class VirtualScheduler:
         raise RuntimeError(f"more than {max_events} events without reaching the goal")
 
 
+class PeerLike(Protocol):
+    """A connected peer as a network reports it (``ledger_core.p2p.PeerInfo``)."""
+
+    @property
+    def id(self) -> str: ...
+
+
 class AsyncNetwork(Protocol):
-    """An asynchronous network of peers (the interface of ``ledger_core.p2p``)."""
+    """An asynchronous network of peers (the interface of ``ledger_core.p2p.Network``):
+    ``await broadcast(channel, payload)``, ``await send(peer_id, channel, payload)``
+    (their results are not used) and ``peers()`` (ids, or objects with an ``id``)."""
 
-    def broadcast(self, channel: str, payload: bytes) -> Awaitable[None]: ...
+    def broadcast(self, channel: str, payload: bytes) -> Awaitable[object]: ...
 
-    def send(self, peer_id: str, channel: str, payload: bytes) -> Awaitable[None]: ...
+    def send(self, peer_id: str, channel: str, payload: bytes) -> Awaitable[object]: ...
 
-    def peers(self) -> list[str]: ...
+    def peers(self) -> Sequence[str | PeerLike]: ...
 
 
 class QueuedOutbound:
@@ -129,7 +139,7 @@ class QueuedOutbound:
         self._put((peer_id, channel, payload))
 
     def peers(self) -> list[str]:
-        return sorted(self.network.peers())
+        return sorted(p if isinstance(p, str) else p.id for p in self.network.peers())
 
     def _put(self, item: tuple[str | None, str, bytes]) -> None:
         try:

@@ -1,21 +1,23 @@
 """Four validators on a real asyncio loop, in real time, sending through a queued adapter.
 
-The adapter (:class:`QueuedOutbound`) is what connects a node to an asynchronous
-network such as ``ledger_core.p2p``; here the network is the loopback one,
-behind ``await broadcast`` / ``await send`` as the real one is.
+``connect`` wires a node to an asynchronous network shaped like
+``ledger_core.p2p.Network`` (channel handlers, ``await broadcast`` / ``await
+send``, ``peers()``) through a queued outbound adapter; here that network is the
+loopback one behind such an interface.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
 from ledger_core.consensus.engine import Timeouts
-from ledger_core.consensus.loopback import Endpoint, Faults, LoopbackNetwork
-from ledger_core.consensus.node import ConsensusNode, NodeConfig
-from ledger_core.consensus.runtime import QueuedOutbound
+from ledger_core.consensus.loopback import Faults, LoopbackNetwork
+from ledger_core.consensus.node import ConsensusNode, NodeConfig, connect
 from ledger_core.node import open_storage
 from ledger_core.storage import StoredTx
 from ledger_core.tx import TxType, sign
@@ -23,25 +25,56 @@ from tests.consensus.cluster import make_genesis
 from tests.ledger_core.chain import CHAIN_ID, key
 
 
+class Accused(Exception):  # noqa: N818 - what a handler raises to accuse a peer
+    """A peer sent a malformed message."""
+
+
 class AsyncEndpoint:
-    """An asynchronous network interface over a loopback endpoint."""
+    """An asynchronous network over a loopback endpoint, shaped like ``ledger_core.p2p``:
+    ``on(channel, handler)``, ``await broadcast``, ``await send``, ``peers()``; handlers
+    run in arrival order from a queue, and an accusation is recorded."""
 
-    def __init__(self, endpoint: Endpoint) -> None:
-        self.endpoint = endpoint
+    def __init__(self, network: LoopbackNetwork, name: str) -> None:
+        self.endpoint = network.join(name, self._arrive)
+        self.handlers: dict[str, Callable[[str, bytes], Awaitable[None]]] = {}
+        self.inbox: asyncio.Queue[tuple[str, str, bytes]] = asyncio.Queue()
+        self.accused: list[str] = []
         self.sent = 0
+        self.task = asyncio.get_running_loop().create_task(self._dispatch())
 
-    async def broadcast(self, channel: str, payload: bytes) -> None:
+    def on(self, channel: str, handler: Callable[[str, bytes], Awaitable[None]]) -> None:
+        self.handlers[channel] = handler
+
+    def _arrive(self, peer: str, channel: str, payload: bytes) -> None:
+        self.inbox.put_nowait((peer, channel, payload))
+
+    async def _dispatch(self) -> None:
+        while True:
+            peer, channel, payload = await self.inbox.get()
+            try:
+                await self.handlers[channel](peer, payload)
+            except Accused:
+                self.accused.append(peer)
+
+    async def broadcast(self, channel: str, payload: bytes) -> int:
         await asyncio.sleep(0)
         self.sent += 1
         self.endpoint.broadcast(channel, payload)
+        return len(self.endpoint.peers())
 
-    async def send(self, peer_id: str, channel: str, payload: bytes) -> None:
+    async def send(self, peer_id: str, channel: str, payload: bytes) -> bool:
         await asyncio.sleep(0)
         self.sent += 1
         self.endpoint.send(peer_id, channel, payload)
+        return True
 
     def peers(self) -> list[str]:
         return self.endpoint.peers()
+
+    async def close(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
 
 
 async def test_four_validators_commit_on_an_event_loop(homes: Path) -> None:
@@ -58,12 +91,9 @@ async def test_four_validators_commit_on_an_event_loop(homes: Path) -> None:
         home.mkdir()
         node = ConsensusNode(genesis, validator, open_storage(home, genesis), home=home,
                              timeouts=timeouts, config=config)  # fmt: skip
-        adapter = AsyncEndpoint(network.join(f"n{i}", node.deliver))
-        outbound = QueuedOutbound(adapter)
-        node.attach(outbound, loop)
-        outbound.start()
+        adapter = AsyncEndpoint(network, f"n{i}")
+        outbounds.append(connect(node, adapter, Accused))
         nodes.append(node)
-        outbounds.append(outbound)
         adapters.append(adapter)
     stop = asyncio.Event()
     tasks = [asyncio.create_task(node.run(stop)) for node in nodes]
@@ -79,12 +109,14 @@ async def test_four_validators_commit_on_an_event_loop(homes: Path) -> None:
             result = await asyncio.wait_for(via.wait_for(tx.id), 30)
             assert isinstance(result, StoredTx)
             assert result.code == "ok", result.message
+        adapters[0].endpoint.send("n1", "consensus", b"{}")  # n0 misbehaves once
         height = max(n.height for n in nodes)
         for _ in range(600):  # at most 30 s
-            if min(n.height for n in nodes) >= height:
+            if min(n.height for n in nodes) >= height and adapters[1].accused:
                 break
             await asyncio.sleep(0.05)
         assert min(n.height for n in nodes) >= height
+        assert adapters[1].accused == ["n0"]
         for h in range(1, height + 1):
             assert len({n.storage.header(h) for n in nodes}) == 1
     finally:
@@ -92,6 +124,8 @@ async def test_four_validators_commit_on_an_event_loop(homes: Path) -> None:
         await asyncio.gather(*tasks)
         for outbound in outbounds:
             await outbound.close()
+        for adapter in adapters:
+            await adapter.close()
         for node in nodes:
             node.close()
     assert all(adapter.sent > 0 for adapter in adapters)
