@@ -28,8 +28,9 @@ STEPS = 60 if LONG else 16
 PEOPLE = 3
 
 
-def simulate(root: Path, seed: int) -> tuple[int, int]:
-    """Run one seed; the final common height and the number of committed transactions."""
+def simulate(root: Path, seed: int) -> tuple[int, int, str]:
+    """Run one seed; the final common height, the number of committed transactions and
+    the hash of the block at that height."""
     rng = random.Random(seed)  # noqa: S311 - a reproducible schedule of faults
     cluster = Cluster(root, validators=4, followers=1, seed=seed)
     try:
@@ -87,14 +88,16 @@ def simulate(root: Path, seed: int) -> tuple[int, int]:
         assert cluster.run_until(cluster.all_at_least(top + 2), 180), "liveness after healing"
         height = cluster.check()
         committed = sum(1 for tx_id in accepted if cluster.node("v0").storage.tx(tx_id))
-        return height, committed
+        header = cluster.node("v0").storage.header(height)
+        assert header is not None
+        return height, committed, header.hash
     finally:
         cluster.close()
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_random_faults_never_fork_and_the_chain_recovers(homes: Path, seed: int) -> None:
-    height, committed = simulate(homes, seed)
+    height, committed, _ = simulate(homes, seed)
     assert height > PEOPLE
     assert committed > 0
 
