@@ -286,12 +286,16 @@ async def get_block(request: web.Request) -> web.Response:
     block = node.storage.block(height) if height > 0 else None
     if block is None:
         return error(404, "not_found", f"no block at height {raw}")
+    commit = node.storage.commit(height)
     return web.json_response(
         {
             "hash": block.header.hash,
             "header": block.header.to_json(),
             "signature": block.signature.hex(),
             "txs": [json.loads(wire) for wire in block.txs],
+            "last_commit": None if block.last_commit is None else block.last_commit.to_json(),
+            "evidence": [e.to_json() for e in block.evidence],
+            "commit": None if commit is None else commit.to_json(),
         }
     )
 

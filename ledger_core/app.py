@@ -10,6 +10,19 @@ time comes from the block, and every amount is an integer (centavos, Wh,
 10^-4 MXN/kWh, Unix seconds). Given the same genesis and the same blocks, every
 node computes the same state and the same app hash.
 
+Validators execute a proposed block before voting for it, so execution and
+commitment are separate steps: :meth:`Application.execute` runs a block on a
+copy-on-write overlay and returns an :class:`Execution` (results, events,
+writes and the app hash they give, computed without touching the state);
+:meth:`Application.apply` makes a decided block's execution the state.
+``begin_block`` / ``deliver_tx`` / ``end_block`` / ``commit`` remain as the
+same steps one at a time.
+
+The state also holds what consensus needs to agree on: the validator sets of
+recent and coming heights (``validators/history``), the proposer priorities of
+the next height (``validators/priorities``), and committed evidence
+(``evidence/...``). See ``docs/consensus.md``.
+
 Envelope rules (every transaction): the chain id matches, the signer is a
 registered, active account, the signature is the signer's, and the nonce is
 larger than the signer's last. A transaction that passes them consumes its
@@ -20,14 +33,18 @@ from __future__ import annotations
 
 import bisect
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from contracts import ContractError, content_hash, format_contract, parse
 from ledger_core import codec
-from ledger_core.commitment import Proof, StateCommitment
+from ledger_core.commitment import Proof, Staged, StateCommitment
+from ledger_core.consensus.evidence import EvidenceError
+from ledger_core.consensus.evidence import verify as verify_evidence
+from ledger_core.consensus.types import DuplicateVoteEvidence
+from ledger_core.consensus.validators import MAX_VALIDATORS, ValidatorSet
 from ledger_core.crypto import address_of
 from ledger_core.genesis import Genesis
 from ledger_core.market import state as market
@@ -38,6 +55,11 @@ type Event = dict[str, Value]
 
 OK: Final = "ok"
 VERIFIED_CACHE: Final = 200_000
+# Evidence older than this many blocks is refused, and validator sets are kept
+# in state for as long as evidence about them can arrive.
+EVIDENCE_MAX_AGE: Final = 10_000
+VALIDATORS_KEY: Final = "validators/history"
+PRIORITIES_KEY: Final = "validators/priorities"
 
 
 class Rejected(Exception):  # noqa: N818 - a verdict, not a crash
@@ -69,6 +91,29 @@ class BlockContext:
 
     height: int
     time: int
+
+
+class InvalidBlock(Exception):  # noqa: N818 - a verdict, not a crash
+    """A block the application cannot execute (bad evidence); the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """A block executed on top of the state at ``base_height``, not yet applied."""
+
+    context: BlockContext
+    base_height: int
+    txs: tuple[Tx, ...]
+    results: tuple[TxResult, ...]
+    block_events: tuple[Event, ...]
+    values: dict[str, Value | None]
+    writes: dict[str, bytes | None]
+    staged: Staged
+
+    @property
+    def app_hash(self) -> bytes:
+        """The app hash the state will have once this execution is applied."""
+        return self.staged.root
 
 
 class Overlay:
@@ -114,9 +159,11 @@ class Application:
     _context: BlockContext | None = None
     _block_events: list[Event] = field(default_factory=list)
     _expiry: list[str] = field(default_factory=list)
-    # Ids of transactions whose signature this process has verified. An
-    # address is the hash of its public key, so a signature that was valid for
-    # a signer stays valid: check_tx verifies, deliver_tx need not again.
+    # Transactions (id and signature) whose signature this process has
+    # verified. An address is the hash of its public key, so a signature that
+    # was valid for a signer stays valid: check_tx verifies, deliver_tx need not
+    # again. The signature is part of the key: a block may carry the same
+    # signed bytes with another signature, which must be checked.
     _verified: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
     def __post_init__(self) -> None:
@@ -133,6 +180,9 @@ class Application:
                 self.state[f"bal/{operator.address}"] = 0
             self.state["total/deposits"] = 0
             self.state["total/withdrawals"] = 0
+            validators = ValidatorSet((v.public_key, v.power) for v in self.genesis.validators)
+            self.state[VALIDATORS_KEY] = [[1, validators.to_json()]]
+            self.state[PRIORITIES_KEY] = {"height": 1, "priorities": validators.priorities_json()}
         for key, value in self.state.items():
             self._commitment.set(key, value)
         # Contracts by the local time their window closes, for end_block.
@@ -201,11 +251,56 @@ class Application:
     def commit(self) -> tuple[bytes, dict[str, bytes | None]]:
         """Make the block's writes the state; the new app hash and the writes (canonical
         bytes of each new value, None for a deletion)."""
-        assert self._block is not None, "begin_block first"
-        assert self._context is not None, "begin_block first"
-        writes = self._block.writes
-        encoded: dict[str, bytes | None] = {}
-        for key, value in writes.items():
+        execution = self._finish((), ())
+        self.apply(execution)
+        return execution.app_hash, execution.writes
+
+    def execute(
+        self,
+        context: BlockContext,
+        txs: Sequence[Tx],
+        evidence: Sequence[DuplicateVoteEvidence] = (),
+    ) -> Execution:
+        """Execute a block without changing the state; InvalidBlock for bad evidence."""
+        self.begin_block(context)
+        try:
+            assert self._block is not None
+            for i, item in enumerate(evidence):
+                try:
+                    self._block_events.extend(_commit_evidence(self, self._block, item, context))
+                except Rejected as err:
+                    raise InvalidBlock(f"evidence[{i}]: {err.message}") from None
+            results = [self._run(self._block, tx, context) for tx in txs]
+            self.end_block()
+        except BaseException:
+            self._block = None
+            self._context = None
+            raise
+        return self._finish(tuple(txs), tuple(results))
+
+    def _finish(self, txs: tuple[Tx, ...], results: tuple[TxResult, ...]) -> Execution:
+        """Advance proposer priorities, stage the writes' root and end the block."""
+        block, context = self._block, self._context
+        assert block is not None, "begin_block first"
+        assert context is not None, "begin_block first"
+        self._next_validators(block, context.height)
+        values = dict(block.writes)
+        encoded = {k: None if v is None else codec.encode(v) for k, v in values.items()}
+        staged = self._commitment.stage({k: (v, encoded[k]) for k, v in values.items()})
+        events = tuple(self._block_events)
+        self._block = None
+        self._context = None
+        self._block_events = []
+        return Execution(context, self.height, txs, results, events, values, encoded, staged)
+
+    def apply(self, execution: Execution) -> None:
+        """Make an execution of the next block the state."""
+        if execution.base_height != self.height:
+            raise ValueError(
+                f"the execution is on height {execution.base_height}, the state at {self.height}"
+            )
+        self._commitment.install(execution.staged)
+        for key, value in execution.values.items():
             if value is None:
                 if self.state.pop(key, None) is not None and key.startswith("expiry/"):
                     self._expiry.pop(bisect.bisect_left(self._expiry, key))
@@ -213,15 +308,49 @@ class Application:
                 if key not in self.state and key.startswith("expiry/"):
                     bisect.insort(self._expiry, key)
                 self.state[key] = value
-            data = None if value is None else codec.encode(value)
-            encoded[key] = data
-            self._commitment.set(key, value, data)
-        self.height = self._context.height
-        self.last_block_time = self._context.time
-        self._block = None
-        self._context = None
+        self.height = execution.context.height
+        self.last_block_time = execution.context.time
         self._check = Overlay(self.state)
-        return self.app_hash, encoded
+
+    # -- validator sets ---------------------------------------------------------
+
+    def validator_set(self, height: int | None = None) -> ValidatorSet:
+        """The validators of ``height`` (default: the next block's, with its proposer
+        priorities); KeyError for a height the state no longer or not yet knows."""
+        next_height = self.height + 1
+        height = next_height if height is None else height
+        history = self.state[VALIDATORS_KEY]
+        assert isinstance(history, list)
+        if height > next_height + 1 or height < _first_height(history):
+            raise KeyError(f"no validator set for height {height} at height {self.height}")
+        members = _members_json_at(history, height)
+        if height != next_height:
+            return ValidatorSet.from_json(members)
+        priorities = self.state[PRIORITIES_KEY]
+        assert isinstance(priorities, dict)
+        return ValidatorSet.from_json(members, priorities["priorities"])
+
+    def _next_validators(self, state: Overlay, height: int) -> None:
+        """At the end of block ``height``: the next height's proposer priorities, and
+        validator sets too old for evidence dropped."""
+        history = state.get(VALIDATORS_KEY)
+        assert isinstance(history, list)
+        priorities = state.get(PRIORITIES_KEY)
+        assert isinstance(priorities, dict)
+        now = ValidatorSet.from_json(_members_json_at(history, height), priorities["priorities"])
+        following = ValidatorSet.from_json(_members_json_at(history, height + 1))
+        if following.hash != now.hash:
+            now = now.updated((m.public_key, m.power) for m in following.members)
+        upcoming = now.advanced()
+        state.put(PRIORITIES_KEY, {"height": height + 1, "priorities": upcoming.priorities_json()})
+        cutoff = height + 1 - EVIDENCE_MAX_AGE
+        keep = 0
+        for i, entry in enumerate(history):
+            assert isinstance(entry, list)
+            if isinstance(entry[0], int) and entry[0] <= cutoff:
+                keep = i
+        if keep:
+            state.put(VALIDATORS_KEY, history[keep:])
 
     def query(self, key: str) -> tuple[Value | None, Proof | None]:
         """A committed value and its proof against :attr:`app_hash`."""
@@ -264,11 +393,12 @@ class Application:
             raise Rejected("unknown_signer", f"{tx.signer} is not a registered participant")
         if account["status"] != "active":
             raise Rejected("revoked_signer", f"{tx.signer} has been revoked")
-        if tx.id not in self._verified:
+        verified = tx.id + tx.signature.hex()
+        if verified not in self._verified:
             public_key = bytes.fromhex(str(account["public_key"]))
             if not tx.verify_signature(public_key):
                 raise Rejected("bad_signature", "the signature is not the signer's")
-            self._verified[tx.id] = None
+            self._verified[verified] = None
             if len(self._verified) > VERIFIED_CACHE:
                 self._verified.popitem(last=False)
         last = state.get(f"nonce/{tx.signer}")
@@ -702,6 +832,150 @@ def _transfer(
     ]
 
 
+# -- validators and evidence ---------------------------------------------------------
+
+
+def _first_height(history: list[Value]) -> int:
+    first = history[0]
+    assert isinstance(first, list)
+    assert isinstance(first[0], int)
+    return first[0]
+
+
+def _members_json_at(history: list[Value], height: int) -> list[Value]:
+    """The ``[[public key, power], ...]`` in force at ``height`` (history ascends)."""
+    found: list[Value] | None = None
+    for entry in history:
+        assert isinstance(entry, list)
+        start, members = entry
+        assert isinstance(start, int)
+        assert isinstance(members, list)
+        if start > height:
+            break
+        found = members
+    assert found is not None, f"no validator set at height {height}"
+    return found
+
+
+def _powers_at(history: list[Value], height: int) -> dict[str, int]:
+    """Public key (hex) to power, in force at ``height``."""
+    powers: dict[str, int] = {}
+    for item in _members_json_at(history, height):
+        assert isinstance(item, list)
+        key, power = item
+        assert isinstance(key, str)
+        assert isinstance(power, int)
+        powers[key] = power
+    return powers
+
+
+def _schedule_validators(
+    state: Overlay, history: list[Value], height: int, powers: dict[str, int]
+) -> None:
+    """Record the set in force from ``height`` (replacing one already scheduled there)."""
+    members = ValidatorSet((bytes.fromhex(k), p) for k, p in powers.items()).to_json()
+    kept = [e for e in history if isinstance(e, list) and isinstance(e[0], int) and e[0] < height]
+    state.put(VALIDATORS_KEY, [*kept, [height, members]])
+
+
+def _validator_update(
+    app: Application, state: Overlay, tx: Tx, account: dict[str, Value], ctx: BlockContext
+) -> list[Event]:
+    """Add, re-weight or (power 0) remove a validator from height ``ctx.height + 2``."""
+    _require_operator(account, "ISO")
+    public_key = _str_of(tx.body, "public_key")
+    power = _int_of(tx.body, "power")
+    history = state.get(VALIDATORS_KEY)
+    assert isinstance(history, list)
+    effective = ctx.height + 2
+    base = _powers_at(history, ctx.height + 1)
+    target = _powers_at(history, effective)
+    if power == 0:
+        if public_key not in target:
+            raise Rejected("not_a_validator", f"{public_key} is not a validator")
+        del target[public_key]
+    else:
+        target[public_key] = power
+    if not target:
+        raise Rejected("no_validators", "the last validator cannot be removed")
+    if len(target) > MAX_VALIDATORS:
+        raise Rejected("too_many_validators", f"a set holds at most {MAX_VALIDATORS} validators")
+    moved = sum(abs(target.get(k, 0) - base.get(k, 0)) for k in base.keys() | target.keys())
+    total = sum(base.values())
+    if 3 * moved > total:
+        raise Rejected(
+            "too_much_change",
+            f"the changes move {moved} of {total} voting power by height {effective}; "
+            "at most a third may change at once",
+        )
+    _schedule_validators(state, history, effective, target)
+    return [
+        {
+            "type": "validator_update",
+            "address": address_of(bytes.fromhex(public_key)),
+            "public_key": public_key,
+            "power": power,
+            "effective_height": effective,
+        }
+    ]
+
+
+def _commit_evidence(
+    app: Application, state: Overlay, evidence: DuplicateVoteEvidence, ctx: BlockContext
+) -> list[Event]:
+    """Record a proven equivocation and remove the offender's power from ``ctx.height + 2``."""
+    if evidence.height >= ctx.height:
+        raise Rejected("future_evidence", "evidence is about heights before this block")
+    if evidence.height < ctx.height - EVIDENCE_MAX_AGE:
+        raise Rejected("old_evidence", f"evidence older than {EVIDENCE_MAX_AGE} blocks")
+    history = state.get(VALIDATORS_KEY)
+    assert isinstance(history, list)
+    if evidence.height < _first_height(history):
+        raise Rejected("old_evidence", "the validator set of that height is no longer kept")
+    validators = ValidatorSet.from_json(_members_json_at(history, evidence.height))
+    try:
+        member = verify_evidence(app.genesis.chain_id, evidence, validators)
+    except EvidenceError as err:
+        raise Rejected("invalid_evidence", str(err)) from None
+    key = f"evidence/{evidence.key}"
+    if state.get(key) is not None:
+        raise Rejected("duplicate_evidence", "this equivocation is already on the chain")
+    state.put(
+        key,
+        {
+            "hash": evidence.hash,
+            "validator": member.address,
+            "power": member.power,
+            "committed_height": ctx.height,
+        },
+    )
+    target = _powers_at(history, ctx.height + 2)
+    offender = member.public_key.hex()
+    jailed = offender in target and len(target) > 1
+    if jailed:
+        del target[offender]
+        _schedule_validators(state, history, ctx.height + 2, target)
+    vote = evidence.vote_a
+    return [
+        {
+            "type": "evidence_committed",
+            "validator": member.address,
+            "height": vote.height,
+            "round": vote.round,
+            "vote_type": vote.type,
+            "jailed": jailed,
+        }
+    ]
+
+
+def _evidence(
+    app: Application, state: Overlay, tx: Tx, account: dict[str, Value], ctx: BlockContext
+) -> list[Event]:
+    """Any registered participant may put duplicate-vote evidence on the chain."""
+    evidence = DuplicateVoteEvidence.from_json(tx.body["evidence"], "body.evidence")
+    return _commit_evidence(app, state, evidence, ctx)
+
+
 _HANDLERS: Final = {
     TxType.REGISTER: _register,
     TxType.REVOKE: _revoke,
@@ -721,4 +995,6 @@ _HANDLERS: Final = {
     TxType.TRANSFER: _transfer,
     TxType.ORDER: market.place_order,
     TxType.ORDER_CANCEL: market.cancel_order,
+    TxType.VALIDATOR_UPDATE: _validator_update,
+    TxType.EVIDENCE: _evidence,
 }

@@ -1,11 +1,22 @@
-"""A node with one validator: mempool, block production, storage, waiters and events.
+"""A node: mempool, the consensus engine's host, storage, waiters and events.
 
-The node owns the :class:`Application` and the :class:`Storage`. Transactions
-enter through :meth:`Node.submit` (decoded, de-duplicated, checked against
-the mempool state); :meth:`Node.produce_block` executes the mempool in order,
-signs the block and writes it, its results, events and state changes in one
-SQLite transaction, and only then tells waiters and subscribers. A client told
-that its transaction committed can count on it after any crash.
+The node owns the :class:`Application`, the :class:`Storage`, the consensus
+:class:`~ledger_core.consensus.engine.Engine` with its write-ahead log and
+private validator, and the mempool. Transactions enter through
+:meth:`Node.submit` (decoded, de-duplicated, checked against the mempool
+state). Blocks are agreed by the engine: the node builds proposals from the
+mempool, executes proposed blocks before its validator votes for them (the
+app hash in a header is the state *after* the block), and when a block is
+decided it applies the cached execution and writes the block, its commit,
+results, events and state changes in one SQLite transaction, and only then
+tells waiters and subscribers. A client told that its transaction committed
+can count on it after any crash.
+
+With one validator (the embedded default) :meth:`Node.produce_block` runs a
+whole round locally — propose, prevote, precommit, decide — with no timeouts
+and no network; :meth:`Node.run` paces it. A network of validators uses
+:class:`ledger_core.consensus.node.ConsensusNode`, which adds timers, a
+transport, block sync and snapshots around the same host.
 """
 
 from __future__ import annotations
@@ -13,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,15 +32,40 @@ from pathlib import Path
 from typing import Final
 
 from ledger_core import codec
-from ledger_core.app import Application, BlockContext, TxResult
-from ledger_core.block import GENESIS_PREVIOUS, Block, make_block
+from ledger_core.app import Application, BlockContext, Execution, InvalidBlock
+from ledger_core.block import GENESIS_PREVIOUS, Block, Header, make_block
+from ledger_core.consensus.engine import (
+    Broadcast,
+    Decide,
+    Effect,
+    Engine,
+    EvidenceFound,
+    ScheduleTimeout,
+    Step,
+    Timeouts,
+    bft_time_ms,
+)
+from ledger_core.consensus.light import LightError, verify_commit
+from ledger_core.consensus.privval import DoubleSignError, PrivValidator
+from ledger_core.consensus.types import (
+    Commit,
+    DuplicateVoteEvidence,
+    Proposal,
+    Vote,
+    decode_message,
+    encode_message,
+)
+from ledger_core.consensus.wal import WAL
 from ledger_core.crypto import SigningKey
 from ledger_core.genesis import Genesis
 from ledger_core.storage import Storage, StoredTx
-from ledger_core.tx import Tx, TxError, decode
+from ledger_core.tx import _WIRE_PREFIX_LENGTH, Tx, TxError, decode
 
+LOG = logging.getLogger(__name__)
 MAX_MEMPOOL_TXS: Final = 20_000
 MAX_MEMPOOL_BYTES: Final = 64 * 1024 * 1024
+MAX_EVIDENCE_PER_BLOCK: Final = 10
+MAX_LOCAL_STEPS: Final = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +87,12 @@ class IntegrityError(Exception):
     """The stored state does not match the stored chain."""
 
 
+class BlockRejected(Exception):  # noqa: N818 - a verdict, not a crash
+    """A block that is not a valid next block; the message says why."""
+
+
 class Node:
-    """One validator's node."""
+    """One node's ledger and consensus host (a validator when its key is in the set)."""
 
     def __init__(
         self,
@@ -60,6 +101,10 @@ class Node:
         storage: Storage,
         clock: Callable[[], float] = time.time,
         max_mempool_txs: int = MAX_MEMPOOL_TXS,
+        *,
+        home: Path | None = None,
+        timeouts: Timeouts | None = None,
+        crash_hook: Callable[[str], None] | None = None,
     ) -> None:
         self.genesis = genesis
         self.key = validator_key
@@ -82,15 +127,29 @@ class Node:
                 f"but block {height} says {header.app_hash[:16]}..."
             )
         self.last_hash = header.hash if header else GENESIS_PREVIOUS
+        self.last_header: Header | None = header
+        self.last_commit: Commit | None = storage.commit(height) if height else None
+        self.last_block: Block | None = None
         self.mempool: dict[str, Tx] = {}
         self._mempool_bytes = 0
         self._waiters: dict[str, list[asyncio.Future[StoredTx | Submitted]]] = {}
         self._subscribers: set[asyncio.Queue[tuple[int, int, codec.Value]]] = set()
         self._wake = asyncio.Event()
         self._last_event_seq = storage.first_event_at(height + 1)
+        directory = (home if home is not None else storage.path.parent) / "consensus"
+        directory.mkdir(parents=True, exist_ok=True)
+        self.privval = PrivValidator(validator_key, genesis.chain_id, directory / "privval.json")
+        self.wal = WAL(directory / "wal")
+        self.engine = Engine(genesis.chain_id, validator_key.address, self, timeouts)
+        self.crash_hook = crash_hook
+        self.evidence_pool: dict[str, DuplicateVoteEvidence] = {}
+        self._executions: dict[str, Execution] = {}
+        self._pending_timeouts: list[ScheduleTimeout] = []
+        self._replayed: set[bytes] = set()
 
     def close(self) -> None:
-        """Close the database."""
+        """Close the write-ahead log and the database."""
+        self.wal.close()
         self.storage.close()
 
     @classmethod
@@ -140,37 +199,328 @@ class Node:
             self._waiters.setdefault(tx_id, []).append(future)
         return future
 
-    # -- blocks -----------------------------------------------------------------
+    # -- blocks: one validator ----------------------------------------------------
 
     def produce_block(self) -> Block:
-        """Execute the mempool (up to the block limit), commit and store the block."""
-        limit = self.genesis.params.max_block_txs
-        chosen = list(self.mempool.values())[:limit]
-        height = self.app.height + 1
-        block_time = max(self.app.last_block_time, int(self.clock()))
-        self.app.begin_block(BlockContext(height, block_time))
-        results: list[TxResult] = [self.app.deliver_tx(tx) for tx in chosen]
-        block_events = list(self.app.end_block())
-        app_hash, writes = self.app.commit()
-        wires = [tx.wire() for tx in chosen]
+        """Run one height to its decision locally and return the committed block.
+
+        For a chain where this node's validator alone holds more than two thirds of
+        the power (one validator): the round completes without a network, and any
+        timeout it needs (only after a restart in the middle of a round) fires at once.
+        """
+        validators = self.app.validator_set()
+        me = validators.get(self.key.address)
+        if me is None or not validators.has_quorum(me.power):
+            raise RuntimeError(
+                "produce_block drives a chain whose single validator is this node; "
+                "a network of validators runs a ConsensusNode"
+            )
+        height = self.height + 1
+        if self.engine.height != height or self.engine.decided is not None:
+            self.start_height()
+        for _ in range(MAX_LOCAL_STEPS):
+            if self.height >= height:
+                break
+            due = [
+                t
+                for t in self._pending_timeouts
+                if (t.height, t.round) == (self.engine.height, self.engine.round)
+            ]
+            if not due:
+                raise RuntimeError(f"the round at height {height} cannot progress")
+            first = min(due, key=lambda t: t.step)
+            self._pending_timeouts = [t for t in due if t is not first]
+            self.fire_timeout(first)
+        assert self.last_block is not None
+        assert self.last_block.header.height == height
+        return self.last_block
+
+    # -- consensus: the engine's host -------------------------------------------------
+
+    def start_height(self) -> None:
+        """Start the engine at the next height, replaying what the WAL holds of it."""
+        height = self.height + 1
+        records = self.wal.open(height)
+        self._replayed = {hashlib.sha256(r).digest() for r in records}
+        self._pending_timeouts.clear()
+        self._executions.clear()
+        self._process(
+            self.engine.start(height, self.app.validator_set(), self.app.last_block_time * 1000)
+        )
+        for payload in records:
+            if self.height >= height:
+                break
+            self._replay(payload)
+
+    def _replay(self, payload: bytes) -> None:
+        try:
+            value = codec.decode(payload, len(payload))
+            if isinstance(value, dict) and set(value) == {"timeout"}:
+                timeout = value["timeout"]
+                assert isinstance(timeout, dict)
+                height, round_, step = timeout["height"], timeout["round"], timeout["step"]
+                assert isinstance(height, int)
+                assert isinstance(round_, int)
+                assert isinstance(step, int)
+                self._process(self.engine.on_timeout(height, round_, Step(step)))
+                return
+            message = decode_message(payload)
+        except (codec.DecodeError, TxError, AssertionError, ValueError, KeyError) as err:
+            LOG.warning("WAL record at height %d skipped: %s", self.engine.height, err)
+            return
+        self._consider(message)
+
+    def _consider(self, message: Proposal | Vote) -> None:
+        if isinstance(message, Proposal):
+            self._process(self.engine.on_proposal(message))
+        else:
+            self._process(self.engine.on_vote(message))
+
+    def fire_timeout(self, timeout: ScheduleTimeout) -> None:
+        """A timeout has expired: log it, then let the engine act on it."""
+        engine = self.engine
+        if engine.decided is not None or (timeout.height, timeout.round) != (
+            engine.height,
+            engine.round,
+        ):
+            return
+        record: codec.Value = {
+            "timeout": {"height": timeout.height, "round": timeout.round, "step": int(timeout.step)}
+        }
+        self.wal.write(codec.encode(record), sync=False)
+        self._process(engine.on_timeout(timeout.height, timeout.round, timeout.step))
+
+    def _process(self, effects: list[Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, Broadcast):
+                self.broadcast_consensus(effect.message, own=effect.own)
+            elif isinstance(effect, ScheduleTimeout):
+                self.schedule_timeout(effect)
+            elif isinstance(effect, Decide):
+                self._decided(effect.block, effect.commit)
+            else:
+                assert isinstance(effect, EvidenceFound)
+                self.add_evidence(effect.evidence)
+
+    def _log_own(self, payload: bytes) -> None:
+        """Own messages reach the disk before anyone else sees them."""
+        if hashlib.sha256(payload).digest() in self._replayed:
+            return
+        self.wal.write(payload, sync=True)
+        self._hook("wal_synced")
+
+    def _hook(self, point: str) -> None:
+        if self.crash_hook is not None:
+            self.crash_hook(point)
+
+    def broadcast_consensus(self, message: Proposal | Vote, *, own: bool) -> None:
+        """Send a proposal or vote to the other validators (none: one validator)."""
+
+    def log_own_proposal(self, proposal: Proposal) -> None:
+        """Log an own proposal before it leaves. With one validator nobody else needs
+        it, and losing it in a crash costs one round, so it is not written."""
+
+    def schedule_timeout(self, timeout: ScheduleTimeout) -> None:
+        """Arm a timeout (here: kept until :meth:`produce_block` needs it)."""
+        self._pending_timeouts.append(timeout)
+
+    def now_ms(self) -> int:
+        """The clock in Unix milliseconds (vote timestamps)."""
+        return int(self.clock() * 1000)
+
+    def sign_vote(self, vote: Vote) -> Vote | None:
+        """The private validator's signature; when it already signed another vote at
+        this height, round and step (its log lost it in a crash), that vote; else None."""
+        try:
+            signed = self.privval.sign_vote(vote)
+        except DoubleSignError as err:
+            earlier = self.privval.signed_vote_at(vote.height, vote.round, vote.step)
+            if earlier is None or earlier.type != vote.type:
+                LOG.warning("not signing %s at %d/%d: %s", vote.type, vote.height, vote.round,
+                            err)  # fmt: skip
+                return None
+            LOG.warning("re-sending the %s already signed at %d/%d", vote.type, vote.height,
+                        vote.round)  # fmt: skip
+            signed = earlier
+        else:
+            self._hook("signed")
+        # On disk before the engine signs anything else and before anyone sees it.
+        self._log_own(encode_message(signed))
+        return signed
+
+    def sign_proposal(self, proposal: Proposal) -> Proposal | None:
+        """The private validator's signature, or None when it refuses."""
+        try:
+            signed = self.privval.sign_proposal(proposal)
+        except DoubleSignError as err:
+            LOG.warning("not proposing at %d/%d: %s", proposal.height, proposal.round, err)
+            return None
+        self._hook("signed")
+        self.log_own_proposal(signed)
+        return signed
+
+    def add_evidence(self, evidence: DuplicateVoteEvidence) -> None:
+        """Keep evidence of an equivocation until a block carries it."""
+        if self.app.state.get(f"evidence/{evidence.key}") is None:
+            if evidence.key not in self.evidence_pool:
+                LOG.warning("validator %s signed conflicting votes", evidence.validator)
+            self.evidence_pool.setdefault(evidence.key, evidence)
+
+    def block_time(self, height: int, last_commit: Commit | None) -> int:
+        """The BFT time of block ``height``: genesis time at height 1, then the weighted
+        median of the last commit's timestamps, in seconds."""
+        if height == 1 or last_commit is None:
+            return self.genesis.genesis_time
+        return bft_time_ms(last_commit, self.app.validator_set(height - 1)) // 1000
+
+    def propose_block(self, height: int, round_: int) -> Block | None:
+        """A block of the mempool's transactions and pending evidence, executed."""
+        if height != self.height + 1:
+            return None
+        chosen = list(self.mempool.values())[: self.genesis.params.max_block_txs]
+        evidence = tuple(e for e in self.evidence_pool.values() if e.height < height)[
+            :MAX_EVIDENCE_PER_BLOCK
+        ]
+        block_time = self.block_time(height, self.last_commit)
+        context = BlockContext(height, block_time)
+        try:
+            execution = self.app.execute(context, chosen, evidence)
+        except InvalidBlock as err:
+            LOG.warning("dropping pending evidence that no longer applies: %s", err)
+            self.evidence_pool.clear()
+            evidence = ()
+            execution = self.app.execute(context, chosen, evidence)
         block = make_block(
             self.key,
             chain_id=self.genesis.chain_id,
             height=height,
             time=block_time,
             previous_hash=self.last_hash,
-            txs=wires,
-            app_hash=app_hash,
+            txs=[tx.wire() for tx in chosen],
+            app_hash=execution.app_hash,
+            validators_hash=self.app.validator_set(height).hash,
+            next_validators_hash=self.app.validator_set(height + 1).hash,
+            last_commit=self.last_commit,
+            evidence=evidence,
         )
-        ids = [tx.id for tx in chosen]
-        self.storage.commit_block(block, ids, results, list(block_events), writes)
+        self._executions[block.header.hash] = execution
+        return block
+
+    def validate_block(self, block: Block) -> bool:
+        """Whether ``block`` is a valid next block (executing it, and keeping the result)."""
+        try:
+            self.execute_block(block)
+        except BlockRejected as err:
+            LOG.info("block %s... at height %d rejected: %s", block.header.hash[:12],
+                     block.header.height, err)  # fmt: skip
+            return False
+        return True
+
+    def execute_block(self, block: Block) -> Execution:
+        """Check ``block`` as the next block and execute it (cached); BlockRejected."""
+        header = block.header
+        cached = self._executions.get(header.hash)
+        if cached is not None:
+            return cached
+        height = self.height + 1
+        if header.chain_id != self.genesis.chain_id:
+            raise BlockRejected(f"chain id {header.chain_id!r}")
+        if header.height != height:
+            raise BlockRejected(f"height {header.height}, expected {height}")
+        if header.previous_hash != self.last_hash:
+            raise BlockRejected("it does not follow the last block")
+        validators = self.app.validator_set(height)
+        if header.validators_hash != validators.hash:
+            raise BlockRejected("wrong validators_hash")
+        if header.next_validators_hash != self.app.validator_set(height + 1).hash:
+            raise BlockRejected("wrong next_validators_hash")
+        proposer = validators.get(header.proposer)
+        if proposer is None or not block.verify(proposer.public_key):
+            raise BlockRejected("not signed by a validator of the height, or its body differs")
+        if height == 1:
+            if block.last_commit is not None:
+                raise BlockRejected("the first block carries no last commit")
+        else:
+            if block.last_commit is None or self.last_header is None:
+                raise BlockRejected("the last commit is missing")
+            try:
+                verify_commit(
+                    self.genesis.chain_id,
+                    self.app.validator_set(height - 1),
+                    self.last_header,
+                    block.last_commit,
+                )
+            except LightError as err:
+                raise BlockRejected(f"last commit: {err}") from None
+        if header.time != self.block_time(height, block.last_commit):
+            raise BlockRejected(f"time {header.time} is not the BFT time of the last commit")
+        if len(block.txs) > self.genesis.params.max_block_txs:
+            raise BlockRejected(f"{len(block.txs)} transactions; the limit is "
+                                f"{self.genesis.params.max_block_txs}")  # fmt: skip
+        txs = []
+        for index, wire in enumerate(block.txs):
+            tx = self._known_tx(wire)
+            if tx is None:
+                try:
+                    tx = decode(wire)
+                except TxError as err:
+                    raise BlockRejected(f"transaction {index}: {err}") from None
+            txs.append(tx)
+        try:
+            execution = self.app.execute(BlockContext(height, header.time), txs, block.evidence)
+        except InvalidBlock as err:
+            raise BlockRejected(str(err)) from None
+        if execution.app_hash.hex() != header.app_hash:
+            raise BlockRejected("its app hash is not the state after executing it")
+        self._executions[header.hash] = execution
+        return execution
+
+    def _known_tx(self, wire: bytes) -> Tx | None:
+        """The mempool's decoded transaction with exactly these wire bytes."""
+        candidate = self.mempool.get(hashlib.sha256(wire[_WIRE_PREFIX_LENGTH:-1]).hexdigest())
+        if candidate is not None and candidate.wire() == wire:
+            return candidate
+        return None
+
+    def _decided(self, block: Block, commit: Commit) -> None:
+        if block.header.height != self.height + 1:
+            return  # applied already (from block sync)
+        try:
+            execution = self.execute_block(block)
+        except BlockRejected as err:
+            raise IntegrityError(
+                f"block {block.header.height} was decided but does not execute here: {err}"
+            ) from None
+        self.commit_block(block, commit, execution)
+
+    def commit_block(self, block: Block, commit: Commit, execution: Execution) -> None:
+        """Apply a decided block's execution, store it with its commit, tell everyone."""
+        self.app.apply(execution)
+        ids = [tx.id for tx in execution.txs]
+        self.storage.commit_block(
+            block,
+            ids,
+            list(execution.results),
+            list(execution.block_events),
+            execution.writes,
+            commit=commit,
+        )
         self.last_hash = block.header.hash
-        for tx, wire in zip(chosen, wires, strict=True):
-            del self.mempool[tx.id]
-            self._mempool_bytes -= len(wire)
+        self.last_header = block.header
+        self.last_commit = commit
+        self.last_block = block
+        self._executions.clear()
+        for tx in execution.txs:
+            if self.mempool.pop(tx.id, None) is not None:
+                self._mempool_bytes -= len(tx.wire())
+        for key in [k for k in self.evidence_pool if f"evidence/{k}" in self.app.state]:
+            del self.evidence_pool[key]
         self._recheck()
         self._notify(ids)
-        return block
+        self.after_commit(block, commit)
+
+    def after_commit(self, block: Block, commit: Commit) -> None:
+        """Called once a block is stored (a networked node announces it)."""
 
     def _recheck(self) -> None:
         """Drop mempool transactions that the new state makes invalid."""

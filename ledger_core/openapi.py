@@ -119,7 +119,8 @@ SPEC: Final[dict[str, Any]] = {
         },
         "/blocks/{height}": {
             "get": _op(
-                "A block (or 'latest'): header, hash, proposer signature, transactions",
+                "A block (or 'latest'): header, hash, proposer signature, transactions, "
+                "the last commit and evidence it carries, and the commit that decided it",
                 secured=False,
                 params=[_path_param("height", "^([0-9]+|latest)$")],
             )

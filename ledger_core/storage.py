@@ -4,6 +4,18 @@ One file in the node's home, in WAL mode with ``synchronous=FULL``: each block,
 its transactions' results, its events and its state changes are written in one
 SQLite transaction, so after a crash (``kill -9``, power loss) the database
 holds every block it said it committed, whole, and nothing of any other.
+
+With each block it keeps the block's last commit and evidence, and the commit
+this node saw for the block (``commits``), which is what it serves to nodes
+catching up and light clients. A transaction is stored by its position in its
+block; a transaction id that a faulty proposer repeats is stored again (its
+second copy fails on its used nonce) and :meth:`Storage.tx` answers with the
+applied copy. A node restored from a state snapshot starts its block history
+at the snapshot's height (``base``): that header and commit are kept, the
+block's body is not.
+
+Schema 2 (with consensus) cannot read the single-validator schema 1; such a
+database is refused with a message.
 """
 
 from __future__ import annotations
@@ -17,8 +29,9 @@ from typing import Final
 from ledger_core import codec
 from ledger_core.app import TxResult
 from ledger_core.block import Block, Header
+from ledger_core.consensus.types import Commit, DuplicateVoteEvidence
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 MAX_VALUE_BYTES: Final = 1 << 24
 
 _SCHEMA: Final = """
@@ -27,18 +40,22 @@ CREATE TABLE IF NOT EXISTS blocks (
     height INTEGER PRIMARY KEY,
     hash TEXT NOT NULL UNIQUE,
     header BLOB NOT NULL,
-    signature BLOB NOT NULL
+    signature BLOB NOT NULL,
+    last_commit BLOB,
+    evidence BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS commits (height INTEGER PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS txs (
-    id TEXT PRIMARY KEY,
     height INTEGER NOT NULL,
     idx INTEGER NOT NULL,
+    id TEXT NOT NULL,
     wire BLOB NOT NULL,
     code TEXT NOT NULL,
     message TEXT NOT NULL,
-    events BLOB NOT NULL
+    events BLOB NOT NULL,
+    PRIMARY KEY (height, idx)
 );
-CREATE UNIQUE INDEX IF NOT EXISTS txs_by_position ON txs (height, idx);
+CREATE INDEX IF NOT EXISTS txs_by_id ON txs (id);
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY,
     height INTEGER NOT NULL,
@@ -75,6 +92,16 @@ class Storage:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
+        has_meta = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+        ).fetchone()
+        schema = self._meta("schema") if has_meta else None
+        if schema is not None and schema != str(SCHEMA_VERSION).encode():
+            self._db.close()
+            raise StorageError(
+                f"{path} has database schema {schema.decode()}; this version needs schema "
+                f"{SCHEMA_VERSION} (blocks with commits): start a new node home"
+            )
         self._db.executescript(_SCHEMA)
         stored = self._meta("genesis_hash")
         if stored is None:
@@ -116,15 +143,31 @@ class Storage:
         results: list[TxResult],
         block_events: list[codec.Value],
         writes: dict[str, bytes | None],
+        *,
+        commit: Commit | None = None,
     ) -> None:
-        """Write a block, its results, events and state changes atomically."""
+        """Write a block, its results, events, state changes and the commit seen for it
+        atomically."""
         header = block.header
         with self._transaction():
             db = self._db
             db.execute(
-                "INSERT INTO blocks (height, hash, header, signature) VALUES (?, ?, ?, ?)",
-                (header.height, header.hash, header.encode(), block.signature),
+                "INSERT INTO blocks (height, hash, header, signature, last_commit, evidence) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    header.height,
+                    header.hash,
+                    header.encode(),
+                    block.signature,
+                    None if block.last_commit is None else block.last_commit.encode(),
+                    codec.encode([e.to_json() for e in block.evidence]),
+                ),
             )
+            if commit is not None:
+                db.execute(
+                    "INSERT INTO commits (height, data) VALUES (?, ?)",
+                    (header.height, commit.encode()),
+                )
             db.executemany(
                 "INSERT INTO txs (id, height, idx, wire, code, message, events) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -174,6 +217,29 @@ class Storage:
             )
             self._set_meta("height", str(header.height).encode())
 
+    def install_snapshot(
+        self, header: Header, signature: bytes, commit: Commit, state: dict[str, bytes]
+    ) -> None:
+        """Replace the state by a verified snapshot (canonical bytes per key) at
+        ``header.height``; blocks up to there stay, the snapshot's block has no body."""
+        if header.height <= self.height:
+            raise StorageError(f"a snapshot at {header.height} is not above {self.height}")
+        with self._transaction():
+            db = self._db
+            db.execute("DELETE FROM state")
+            db.executemany("INSERT INTO state (key, value) VALUES (?, ?)", state.items())
+            db.execute(
+                "INSERT INTO blocks (height, hash, header, signature, last_commit, evidence) "
+                "VALUES (?, ?, ?, ?, NULL, '[]')",
+                (header.height, header.hash, header.encode(), signature),
+            )
+            db.execute(
+                "INSERT INTO commits (height, data) VALUES (?, ?)",
+                (header.height, commit.encode()),
+            )
+            self._set_meta("base", str(header.height).encode())
+            self._set_meta("height", str(header.height).encode())
+
     def write_initial_state(self, state: dict[str, codec.Value]) -> None:
         """Store the genesis state (before the first block); replaces what is there."""
         if self.height:
@@ -193,6 +259,12 @@ class Storage:
         value = self._meta("height")
         return 0 if value is None else int(value)
 
+    @property
+    def base(self) -> int:
+        """The snapshot height this node's history starts from (0: genesis)."""
+        value = self._meta("base")
+        return 0 if value is None else int(value)
+
     def load_state(self) -> dict[str, codec.Value]:
         """The whole committed state."""
         return {
@@ -208,11 +280,12 @@ class Storage:
         return Header.from_json(codec.decode(bytes(row[0]), MAX_VALUE_BYTES))
 
     def block(self, height: int) -> Block | None:
-        """The block at ``height`` with its transactions."""
+        """The block at ``height`` with its transactions (None below the history)."""
         row = self._db.execute(
-            "SELECT header, signature FROM blocks WHERE height = ?", (height,)
+            "SELECT header, signature, last_commit, evidence FROM blocks WHERE height = ?",
+            (height,),
         ).fetchone()
-        if row is None:
+        if row is None or height == self.base:
             return None
         txs = tuple(
             bytes(r[0])
@@ -221,12 +294,41 @@ class Storage:
             )
         )
         header = Header.from_json(codec.decode(bytes(row[0]), MAX_VALUE_BYTES))
-        return Block(header, bytes(row[1]), txs)
+        last_commit = (
+            None
+            if row[2] is None
+            else Commit.from_json(codec.decode(bytes(row[2]), MAX_VALUE_BYTES))
+        )
+        evidence = codec.decode(bytes(row[3]), MAX_VALUE_BYTES)
+        assert isinstance(evidence, list)
+        return Block(
+            header,
+            bytes(row[1]),
+            txs,
+            last_commit,
+            tuple(DuplicateVoteEvidence.from_json(e) for e in evidence),
+        )
+
+    def signature(self, height: int) -> bytes | None:
+        """The proposer's signature of the header at ``height``."""
+        row = self._db.execute(
+            "SELECT signature FROM blocks WHERE height = ?", (height,)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def commit(self, height: int) -> Commit | None:
+        """The commit this node saw for the block at ``height``."""
+        row = self._db.execute("SELECT data FROM commits WHERE height = ?", (height,)).fetchone()
+        if row is None:
+            return None
+        return Commit.from_json(codec.decode(bytes(row[0]), MAX_VALUE_BYTES))
 
     def tx(self, tx_id: str) -> StoredTx | None:
-        """A committed transaction by id."""
+        """A committed transaction by id (the applied copy if a block repeated it)."""
         row = self._db.execute(
-            "SELECT id, height, idx, wire, code, message, events FROM txs WHERE id = ?", (tx_id,)
+            "SELECT id, height, idx, wire, code, message, events FROM txs WHERE id = ? "
+            "ORDER BY code = 'ok' DESC, height LIMIT 1",
+            (tx_id,),
         ).fetchone()
         if row is None:
             return None

@@ -57,6 +57,8 @@ class TxType(StrEnum):
     TRANSFER = "transfer"
     ORDER = "order"
     ORDER_CANCEL = "order_cancel"
+    VALIDATOR_UPDATE = "validator_update"
+    EVIDENCE = "evidence"
 
 
 class Role(StrEnum):
@@ -280,6 +282,13 @@ def _source(value: object, field: str) -> str:
     return value
 
 
+def _evidence(value: object, field: str) -> None:
+    """Duplicate-vote evidence, well-formed (its signatures are checked on execution)."""
+    from ledger_core.consensus.types import DuplicateVoteEvidence  # noqa: PLC0415 - cycle
+
+    DuplicateVoteEvidence.from_json(value, field)
+
+
 BODY_CHECKS: Final[dict[TxType, _Check]] = {
     TxType.REGISTER: _fields({"public_key": _public_key, "role": _role}),
     TxType.REVOKE: _fields({"address": _address}),
@@ -328,6 +337,10 @@ BODY_CHECKS: Final[dict[TxType, _Check]] = {
         {"ref": _text(64)},
     ),
     TxType.ORDER_CANCEL: _fields({"order_id": _tx_id}),
+    TxType.VALIDATOR_UPDATE: _fields(
+        {"public_key": _public_key, "power": lambda v, f: _int(v, f, 0, 10**6)}
+    ),
+    TxType.EVIDENCE: _fields({"evidence": _evidence}),
 }
 
 

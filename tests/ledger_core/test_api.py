@@ -15,12 +15,15 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ledger_core import merkle
 from ledger_core.api import make_app
+from ledger_core.block import Header
 from ledger_core.commitment import Proof, verify_proof
+from ledger_core.consensus.light import verify_commit
+from ledger_core.consensus.types import Commit
 from ledger_core.local import ActionLog, LocalEvents
 from ledger_core.node import Node, open_storage
 from ledger_core.openapi import SPEC
 from ledger_core.tx import TxType
-from tests.ledger_core.chain import Chain, key
+from tests.ledger_core.chain import CHAIN_ID, Chain, key
 
 TOKEN = "t" * 64
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -158,6 +161,11 @@ async def test_signed_submission_waits_for_commit_with_an_inclusion_proof(api: A
     status, block = await api.get(f"/blocks/{body['height']}", auth=False)
     assert status == 200
     assert block["header"]["txs_root"] == proof["txs_root"]
+    # A light client checks the block's commit against the validator set it trusts.
+    header = Header.from_json(block["header"])
+    verify_commit(
+        CHAIN_ID, api.node.app.validator_set(1), header, Commit.from_json(block["commit"])
+    )
     status, latest = await api.get("/blocks/latest", auth=False)
     assert latest["hash"] == api.node.last_hash
     assert (await api.get("/blocks/999"))[0] == 404

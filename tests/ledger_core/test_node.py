@@ -123,11 +123,17 @@ async def test_waiters_learn_the_result_or_why_their_tx_was_dropped(
 ) -> None:
     genesis = replace(chain.genesis, params=replace(Params(), max_block_txs=1))
     node = make_node(tmp_path, genesis, clock)
+    interval = genesis.params.interval_seconds
+    current = START // interval * interval
+    # Block time is BFT time: the time of the precommits for the block before. So
+    # block 2 is stamped START, and block 3 an interval later.
+    node.produce_block()
+    clock.now += interval
+    node.produce_block()
+    assert node.app.last_block_time == START
     tx = chain.tx(
         chain.iso, TxType.REGISTER, public_key=key("alice").public_key.hex(), role="consumer"
     )
-    interval = genesis.params.interval_seconds
-    current = START // interval * interval
     price = chain.tx(
         chain.iso,
         TxType.PRICE_SIGNAL,
@@ -140,8 +146,8 @@ async def test_waiters_learn_the_result_or_why_their_tx_was_dropped(
     assert node.submit(price.wire()).accepted
     committed = node.wait_for(tx.id)
     dropped = node.wait_for(price.id)
-    clock.now += interval  # the price's interval is over before it gets a block
-    node.produce_block()
+    block = node.produce_block()  # the price's interval is over before it gets a block
+    assert block.header.time == START + interval
     result = await asyncio.wait_for(committed, 1)
     assert isinstance(result, StoredTx)
     assert result.code == "ok"

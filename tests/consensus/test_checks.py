@@ -1,0 +1,130 @@
+"""What a node refuses: proposed blocks that are not the valid next block, synced blocks
+and snapshots that do not prove themselves, messages that are not what they claim."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from ledger_core import merkle
+from ledger_core.block import Block, evidence_root, last_commit_hash
+from ledger_core.consensus.sync import Snapshot
+from ledger_core.consensus.types import PREVOTE, Commit, DuplicateVoteEvidence
+from ledger_core.crypto import SigningKey
+from ledger_core.node import BlockRejected
+from tests.consensus.cluster import Cluster
+from tests.consensus.keys import vote
+from tests.ledger_core.chain import key
+
+
+@pytest.fixture
+def cluster(homes: Path) -> Iterator[Cluster]:
+    network = Cluster(homes, validators=4)
+    assert network.run_until(network.all_at_least(3), 60)
+    yield network
+    network.close()
+
+
+def resign(block: Block, signer: SigningKey, **changes: object) -> Block:
+    header = replace(block.header, **changes)  # type: ignore[arg-type]
+    return Block(header, signer.sign(header.encode()), block.txs, block.last_commit,
+                 block.evidence)  # fmt: skip
+
+
+def test_a_proposed_block_is_checked_before_anyone_votes_for_it(cluster: Cluster) -> None:
+    node = cluster.node("v0")
+    for other in cluster.running():
+        other.halt()  # freeze the network at this height
+    signer = cluster.members["v0"].key
+    height = node.height + 1
+    good = node.propose_block(height, 0)
+    assert good is not None
+    node._executions.clear()
+    assert node.validate_block(good)
+    assert good.last_commit is not None
+    weak = Commit(good.last_commit.height, good.last_commit.round, good.last_commit.block_hash,
+                  good.last_commit.signatures[:2])  # fmt: skip
+    forged = DuplicateVoteEvidence.of(
+        vote(key("stranger"), PREVOTE, 1, 0, "aa" * 32), vote(key("stranger"), PREVOTE, 1, 0, None)
+    )
+    garbage = (b'{"not":"a transaction"}',)
+    cases = {
+        "chain id": resign(good, signer, chain_id="another-chain"),
+        "height": resign(good, signer, height=height + 1),
+        "does not follow": resign(good, signer, previous_hash="00" * 32),
+        "wrong validators_hash": resign(good, signer, validators_hash="00" * 32),
+        "wrong next_validators_hash": resign(good, signer, next_validators_hash="00" * 32),
+        "not signed by a validator": resign(good, key("stranger"),
+                                            proposer=key("stranger").address),
+        "last commit is missing": resign(
+            replace(good, last_commit=None), signer, last_commit_hash=last_commit_hash(None)
+        ),
+        "last commit: the commit carries": resign(
+            replace(good, last_commit=weak), signer, last_commit_hash=weak.hash
+        ),
+        "BFT time": resign(good, signer, time=good.header.time + 1),
+        "transaction 0": resign(
+            replace(good, txs=garbage), signer, txs_root=merkle.root(list(garbage)).hex(),
+            tx_count=1,
+        ),
+        "app hash": resign(good, signer, app_hash="00" * 32),
+        "evidence[0]": resign(
+            replace(good, evidence=(forged,)), signer, evidence_hash=evidence_root((forged,))
+        ),
+    }  # fmt: skip
+    for reason, block in cases.items():
+        with pytest.raises(BlockRejected, match=reason.replace("[", r"\[").replace("]", r"\]")):
+            node.execute_block(block)
+        assert not node.validate_block(block)
+
+
+def test_synced_blocks_and_snapshots_must_prove_themselves(
+    cluster: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    source = cluster.node("v0")
+    cluster.wipe("v3")
+    fresh = cluster.start("v3")
+    fresh.halt()  # apply by hand, nothing from the network
+    block, commit = source.storage.block(1), source.storage.commit(1)
+    assert block is not None
+    assert commit is not None
+    outsiders = [key(f"outsider-{i}") for i in range(4)]
+    fake = Commit.from_votes([vote(k, "precommit", 1, 0, block.header.hash) for k in outsiders])
+    with caplog.at_level(logging.WARNING):
+        assert not fresh.apply_synced(block, fake)
+    assert "refused" in caplog.text
+    assert not fresh.apply_synced(replace(block, txs=(b"{}",)), commit), "the body must match"
+    snapshot = source.snapshot()
+    assert snapshot is not None
+    extra = replace(snapshot, state=(*snapshot.state, ("zz/extra", 1)))
+    assert not fresh.install_snapshot(extra)
+    assert "does not hash" in caplog.text
+    unsigned = replace(snapshot, commit=fake)
+    assert not fresh.install_snapshot(unsigned)
+    assert fresh.height == 0
+    assert fresh.apply_synced(block, commit)
+    assert fresh.height == 1
+    assert fresh.install_snapshot(snapshot)
+    assert fresh.height == source.height
+    assert fresh.app.app_hash == source.app.app_hash
+    assert not fresh.install_snapshot(snapshot), "not above the current height"
+    assert isinstance(snapshot, Snapshot)
+
+
+def test_malformed_messages_are_ignored_with_a_log_line(
+    cluster: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    node = cluster.node("v1")
+    height = node.height
+    with caplog.at_level(logging.INFO):
+        node.deliver("v0", "consensus", b"{}")
+        node.deliver("v0", "blocks", b'{"snapshot": 1}')
+        node.deliver("v0", "tx", b"not json")
+        node.deliver("v0", "unknown-channel", b"")
+    assert caplog.text.count("ignoring") == 2
+    assert node.height == height
+    assert cluster.run_until(cluster.all_at_least(height + 2), 60), "and it goes on"
