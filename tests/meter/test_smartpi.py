@@ -300,6 +300,12 @@ def _mutate(path: list[Any], value: object) -> bytes:
         (b'{"datasets": [3]}', "body.datasets[0]", "must be an object"),
         (b'{"datasets": [{"phases": {}}]}', "body.datasets[0].phases", "must be a list"),
         (b'{"datasets": [{"phases": []}]}', "body.datasets[0].phases", "none of phases"),
+        (b'{"datasets": [{"phases": [5]}]}', "body.datasets[0].phases[0]", "must be an object"),
+        (
+            b'{"datasets": [{"phases": [{"phase": 1, "values": [7]}]}]}',
+            "body.datasets[0].phases[0].values[0]",
+            "must be an object",
+        ),
         (
             _mutate(["datasets", 0, "phases", 1, "values", 1, "data"], "412.5"),
             "body.datasets[0].phases[1].values[1].data",
@@ -451,6 +457,28 @@ def test_fuzz_any_json_gives_a_reading_or_a_meter_error(value: Any) -> None:
 @given(SHAPED)
 def test_fuzz_nearly_right_bodies_give_a_reading_or_a_meter_error(value: Any) -> None:
     _check(json.dumps(value, allow_nan=True).encode())
+
+
+async def test_an_endless_answer_is_cut_off() -> None:
+    async def huge(request: web.Request) -> web.Response:
+        return web.Response(body=b"[" + b"0," * (1 << 20) + b"0]", content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", huge)
+    async with serve(app) as url:
+        meter = SmartPiClient(url)
+        try:
+            with pytest.raises(MeterDataError, match="larger than 1048576 bytes"):
+                await meter.read()
+        finally:
+            await meter.close()
+
+
+def test_client_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="http://"):
+        SmartPiClient("192.168.1.50:1080")
+    with pytest.raises(ValueError, match="phases 1, 2 or 3"):
+        SmartPiClient("http://192.168.1.50:1080", invert=[4])
 
 
 def test_meter_errors_render_where_and_what() -> None:
