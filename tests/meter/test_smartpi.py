@@ -396,12 +396,19 @@ JSON_VALUES = st.recursive(
 )
 
 
+SMALL_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=4),
+    lambda children: st.lists(children, max_size=2),
+    max_leaves=3,
+)
+
+
 def _value_items() -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries(
         {
             "type": st.sampled_from(["power", "voltage", "current", "cosphi", "frequency"])
-            | JSON_VALUES,
-            "data": st.floats(allow_nan=False) | st.integers() | JSON_VALUES,
+            | SMALL_JSON,
+            "data": st.floats(allow_nan=False) | st.integers() | SMALL_JSON,
         }
     )
 
@@ -414,8 +421,8 @@ SHAPED = st.fixed_dictionaries(
                     "phases": st.lists(
                         st.fixed_dictionaries(
                             {
-                                "phase": st.integers(min_value=0, max_value=5) | JSON_VALUES,
-                                "values": st.lists(_value_items(), max_size=6) | JSON_VALUES,
+                                "phase": st.integers(min_value=0, max_value=5) | SMALL_JSON,
+                                "values": st.lists(_value_items(), max_size=6) | SMALL_JSON,
                             }
                         ),
                         max_size=5,

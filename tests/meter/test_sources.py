@@ -164,7 +164,7 @@ async def test_http_json_single_phase_values_and_unreachable_meters() -> None:
     paths = JsonPaths(power="p", voltage="v", current="i", frequency="f", power_factor="pf")
     async with serve(app) as url:
         source = HttpJsonSource(url + "/", paths, retries=0)
-        slow = HttpJsonSource(url + "/?delay=2", paths, timeout=0.1, retries=0)
+        slow = HttpJsonSource(url + "/?delay=0.5", paths, timeout=0.1, retries=0)
         try:
             [phase] = (await source.read()).phases
             assert (phase.voltage, phase.current, phase.frequency, phase.power_factor) == (
