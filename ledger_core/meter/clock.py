@@ -24,11 +24,9 @@ class Clock(Protocol):
 
     def now(self) -> float:
         """Seconds since the Unix epoch, UTC."""
-        ...
 
     async def sleep(self, seconds: float) -> None:
         """Wait ``seconds`` of this clock's time."""
-        ...
 
 
 class SystemClock:

@@ -53,10 +53,12 @@ class SubmitOutcome(Protocol):
     """What a node says about a submitted transaction."""
 
     @property
-    def code(self) -> str: ...
+    def code(self) -> str:
+        """``accepted``, ``duplicate``, ``already_committed`` or a ledger rule's code."""
 
     @property
-    def message(self) -> str: ...
+    def message(self) -> str:
+        """Why, in words."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -200,7 +200,7 @@ class SmartPiSimulator:
             return Sample(t, (off, off, off), 0.0, 0.0, 0.0, idle, connected=False)
         base = float(self.model.base_power(np.array([t]))[0])
         pv = self.pv_power(t) if h.pv is not None else 0.0
-        rng = np.random.default_rng((h.seed, int(t * 1000) % 2**63))
+        rng = np.random.default_rng((h.seed % 2**63, int(t * 1000) % 2**63))
         noise = rng.standard_normal(12) if self.noise else np.zeros(12)
         base *= 1 + 0.03 * noise[0]
         powers = self.model.phase_powers(

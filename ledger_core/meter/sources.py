@@ -60,11 +60,9 @@ class MeterSource(Protocol):
 
     async def read(self) -> Reading:
         """The next reading, or MeterUnreachable / MeterDataError."""
-        ...
 
     async def close(self) -> None:
         """Release connections and tasks."""
-        ...
 
 
 class MeterConfigError(ValueError):

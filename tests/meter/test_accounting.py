@@ -6,6 +6,7 @@ import contextlib
 import math
 import sqlite3
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from ledger_core.meter.accounting import Accountant, trapezoid
 from ledger_core.meter.clock import utc
-from ledger_core.meter.reading import PhaseReading, Reading
+from ledger_core.meter.reading import MeterDataError, PhaseReading, Reading, check_number
 from ledger_core.meter.store import MeterStore, MeterStoreError
 from tests.meter.helpers import NOON
 
@@ -149,6 +150,14 @@ def test_lifetime_counters_are_preferred_and_resets_handled(tmp_path: Path) -> N
     with accountant(path) as acc:
         acc.add(reading(NOON + 3860, imported=4.0 + 1e7 + 800.0))
         assert net(acc)[0] == before[0] + 13_500 + 800_000
+
+
+def test_readings_are_aware_and_values_checked() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        Reading(datetime(2026, 3, 10, 12), (), 0.0, "test")
+    assert reading(NOON, phases=(1.0,)).phase(2) is None
+    with pytest.raises(MeterDataError, match="too large"):
+        check_number(10**400, "power", -1, 1)
 
 
 def test_the_file_belongs_to_one_meter_and_chain(tmp_path: Path) -> None:

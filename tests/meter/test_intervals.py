@@ -170,6 +170,21 @@ def test_a_zero_length_span_lands_in_its_interval(tmp_path: Path) -> None:
         assert iv.open_energy() == (1500, 0)
 
 
+def test_a_half_hour_daylight_saving_shift_keeps_intervals_contiguous() -> None:
+    # Lord Howe Island moves its clocks by 30 minutes; with hourly intervals one is shorter.
+    clock = IntervalClock("Australia/Lord_Howe", 3600)
+    first = datetime(2026, 4, 4, 12, 0, tzinfo=UTC).timestamp()  # the night of the change
+    starts = [clock.start_of(first)]
+    for _ in range(30):
+        starts.append(clock.next_start(starts[-1]))
+    lengths = [b - a for a, b in itertools.pairwise(starts)]
+    assert all(0 < length <= 3600 for length in lengths)
+    assert set(lengths) == {1800, 3600}
+    for start in starts:
+        assert clock.start_of(start) == start
+        assert clock.start_of(start + 1) == start
+
+
 def test_clock_rejects_lengths_that_do_not_divide_a_day() -> None:
     with pytest.raises(ValueError, match="divide a day"):
         IntervalClock("America/Mexico_City", 7 * 60)

@@ -145,6 +145,10 @@ async def test_the_stream_pushes_each_reading(smartpi_node: Node) -> None:
             pushed = json.loads(message.data)
             assert pushed["time"] < "2026-03-10T18:15:00Z"
             assert pushed["service"] == "connected"
+        await socket.send_str("the server ignores what clients say")
+        smartpi_node.clock.time += 1
+        await smartpi_node.service.step()
+        assert (await asyncio.wait_for(socket.receive_json(), 5))["service"] == "connected"
     response = await smartpi_node.client.get(f"{METER}/stream")
     assert response.status == 401
 
@@ -176,6 +180,7 @@ async def test_pushed_readings_through_the_api(pushed_node: Node) -> None:
         (b"{}", 400, "body", "at least one of"),
         ({"power": "5"}, 400, "power", "must be a number"),
         ({"power": True}, 400, "power", "must be a number"),
+        (b'{"power": 1' + b"0" * 400 + b"}", 400, "power", "too large"),
         (b'{"power": 1e400}', 400, "power", "finite"),
         ({"import_kwh_total": -1}, 400, "import_kwh_total", "outside"),
         ({"watts": 5}, 400, "watts", "not a reading field"),

@@ -16,11 +16,13 @@ from ledger_core.api import make_app
 from ledger_core.meter.intervals import IntervalReport
 from ledger_core.meter.outbox import (
     Outbox,
+    Outcome,
     http_chain_nonce,
     http_submitter,
     node_chain_nonce,
     node_submitter,
 )
+from ledger_core.meter.simulator import SmartPiSimulator
 from ledger_core.meter.store import MeterStore
 from tests.ledger_core.chain import CHAIN_ID
 from tests.meter.helpers import NOON, TOKEN, Ledger, ManualClock, free_port, serve
@@ -109,6 +111,8 @@ async def test_a_day_offline_is_buffered_then_drained_over_http(
                     "committed",
                     "already_committed",
                 )
+                last = http_chain_nonce(session, url, TOKEN, ledger.meter.address)
+                assert await last() == 96
     on_ledger = ledger.reports()
     assert len(on_ledger) == 96
     for report in reports:
@@ -198,6 +202,22 @@ async def test_a_lost_database_recovers_nonces_from_the_ledger(
         assert outbox.next_nonce == 6
         ledger.node.produce_block()
     assert sorted(ledger.reports()) == [NOON + 900 * i for i in range(4)]
+    # A third new file, told to ask the ledger first: it signs above the ledger's nonce.
+    with meter_store(tmp_path / "third.db", ledger) as store:
+        outbox = Outbox(
+            store,
+            ledger.meter,
+            CHAIN_ID,
+            node_submitter(ledger.node),
+            chain_nonce=node_chain_nonce(ledger.node, ledger.meter.address),
+            clock=clock,
+        )
+        with store.transaction():
+            outbox.add(IntervalReport(int(NOON) + 900 * 4, 4, 0))
+        await outbox.sync_nonce()
+        assert outbox.next_nonce == 7
+        assert await outbox.flush()
+        assert outbox.status(int(NOON) + 3600) == ("sent", "accepted")
 
 
 async def test_nonces_survive_a_restart(tmp_path: Path, ledger: Ledger, clock: ManualClock) -> None:
@@ -250,3 +270,40 @@ async def test_run_sends_until_stopped_with_a_block_producing_node(tmp_path: Pat
         await asyncio.wait_for(blocks, 5)
         ledger.close()
     assert sorted(ledger.reports()) == [first + 900 * i for i in range(4)]
+
+
+async def test_answers_that_are_not_the_nodes_are_kept_for_later(
+    tmp_path: Path, ledger: Ledger, clock: ManualClock
+) -> None:
+    sim = SmartPiSimulator(clock=clock)  # any web server that is not a node: it answers HTML
+    url = await sim.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            outcome = await http_submitter(session, url, TOKEN)(b"{}")
+        assert outcome.code == "bad_response"
+    finally:
+        await sim.stop()
+    with meter_store(tmp_path / "meter.db", ledger) as store:
+        calls: list[bytes] = []
+
+        async def flaky(wire: bytes) -> Outcome:
+            calls.append(wire)
+            if len(calls) == 1:
+                raise RuntimeError("a bug in a submitter")
+            return Outcome("accepted")
+
+        outbox = Outbox(store, ledger.meter, CHAIN_ID, flaky, clock=clock, backoff=0.01)
+        await outbox.sync_nonce()  # no way to ask the ledger: nothing changes
+        assert outbox.next_nonce == 1
+        with store.transaction():
+            outbox.add(IntervalReport(int(NOON), 1, 0))
+        stop = asyncio.Event()
+        runner = asyncio.create_task(outbox.run(stop))
+        for _ in range(500):  # up to 5 s
+            if outbox.counts()["sent"] == 1:
+                break
+            await asyncio.sleep(0.01)
+        stop.set()
+        await asyncio.wait_for(runner, 5)
+        assert len(calls) == 2
+        assert outbox.status(int(NOON)) == ("sent", "accepted")

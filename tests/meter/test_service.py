@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from ledger_core.meter.accounting import trapezoid
 from ledger_core.meter.clock import AcceleratedClock
 from ledger_core.meter.household import Household
-from ledger_core.meter.outbox import node_chain_nonce, node_submitter
+from ledger_core.meter.intervals import IntervalReport
+from ledger_core.meter.outbox import Outcome, node_chain_nonce, node_submitter
 from ledger_core.meter.reading import Reading
 from ledger_core.meter.service import MeterConfig, MeterService
 from ledger_core.meter.simulator import SmartPiSimulator
 from ledger_core.meter.smartpi import SmartPiClient
 from ledger_core.meter.sources import MeterConfigError, PushedSource
 from tests.ledger_core.chain import CHAIN_ID
-from tests.meter.helpers import NOON, Ledger, ManualClock
+from tests.meter.helpers import NOON, Ledger, ManualClock, serve
 
 
 @pytest.fixture
@@ -112,12 +115,20 @@ async def test_readings_become_signed_reports_on_the_ledger(
         total_export = sum(r.export_wh for r in reports) * 1000 + service.intervals.carry_export
         assert total_import + open_import == counter.import_mwh
         assert total_export + open_export == counter.export_mwh
-        kinds = [e.type for e in (events.get_nowait() for _ in range(events.qsize()))]
-        assert kinds.count("interval_report") == 2
+        published = [events.get_nowait() for _ in range(events.qsize())]
+        assert [e.type for e in published].count("interval_report") == 2
+        assert published[-1].to_json() == {
+            "type": "interval_report",
+            "time": "2026-03-10T18:15:00+00:00",  # when the data passed 12:15
+            **reports[-1].body(),
+        }
         snapshot = service.snapshot()
         assert snapshot is not None
         assert snapshot["last_interval"] == reports[-1].body()
         assert snapshot["service"] == "connected"
+        service.unsubscribe(readings)
+        service.unsubscribe_events(events)
+        assert service.meter == ledger.meter.address
     finally:
         await service.stop()
 
@@ -251,6 +262,62 @@ async def test_a_pushed_source_is_self_paced(tmp_path: Path, ledger: Ledger) -> 
         assert (counter.import_mwh, counter.export_mwh) == (500_000, 0)
     finally:
         await service.stop()
+
+
+async def test_a_wrong_url_is_reported_and_does_not_stop_the_service(
+    tmp_path: Path, ledger: Ledger, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text="<html>SmartPi</html>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", page)
+    async with serve(app) as url:
+        service = MeterService(
+            SmartPiClient(url, clock=clock),
+            tmp_path / "meter.db",
+            ledger.meter,
+            CHAIN_ID,
+            node_submitter(ledger.node),
+            clock=clock,
+        )
+        try:
+            with caplog.at_level(logging.WARNING, logger="ledger_core.meter.service"):
+                for _ in range(3):
+                    assert await service.step() is None
+            assert caplog.text.count("check the port (1080 by default)") == 1  # said once
+            assert service.service == "unknown"
+        finally:
+            await service.stop()
+
+
+async def test_a_submit_that_never_returns_does_not_hold_up_the_shutdown(
+    tmp_path: Path, ledger: Ledger, clock: ManualClock
+) -> None:
+    hang = asyncio.Event()
+
+    async def stuck(wire: bytes) -> Outcome:
+        await hang.wait()
+        return Outcome("accepted")
+
+    source = PushedSource(clock=clock, timeout=5)
+    service = MeterService(
+        source,
+        tmp_path / "meter.db",
+        ledger.meter,
+        CHAIN_ID,
+        stuck,
+        config=MeterConfig(shutdown_timeout=0.2),
+        clock=clock,
+    )
+    with service.store.transaction():
+        service.outbox.add(IntervalReport(int(NOON), 1, 0))
+    await service.start()
+    await asyncio.sleep(0.05)  # the outbox is now waiting on the node
+    started = time.monotonic()
+    await service.stop()
+    assert time.monotonic() - started < 1.5
+    assert service.closed
 
 
 def test_config_from_json_names_the_field() -> None:

@@ -24,9 +24,10 @@ from ledger_core.meter.household import (
     PvSystem,
     h0_table,
     uniform,
+    utc_offsets,
     year_bounds,
 )
-from ledger_core.meter.simulator import SmartPiSimulator
+from ledger_core.meter.simulator import SmartPiSimulator, build, parse_args
 from ledger_core.meter.smartpi import SmartPiClient
 from tests.meter.helpers import NOON, ManualClock, free_port
 
@@ -158,6 +159,28 @@ def test_impossible_households_are_refused(kwargs: dict[str, object]) -> None:
         Household(**kwargs)  # type: ignore[arg-type]
 
 
+def test_a_home_without_pv_and_instant_powers() -> None:
+    model = HouseholdModel(Household(pv=None))
+    start = midnight(date(2026, 3, 10))
+    profile = model.profile(start, start + 86400)
+    assert not profile.pv_w.any()
+    assert np.all(profile.export_w == 0)
+    pv, base, appliances = model.powers(np.array([start + 12 * 3600, start + 20 * 3600]))
+    assert not pv.any()
+    assert np.all(base > 0)
+    assert set(appliances) == set(APPLIANCES)
+    with pytest.raises(KeyError):
+        model.appliance_power("Tostador", np.array([start]))
+    with pytest.raises(ValueError, match="whole number of minutes"):
+        model.profile(start, start + 86400, 90)
+    with pytest.raises(ValueError, match="at least one step"):
+        model.profile(start, start + 60)
+    # Sparse instants years apart, and none at all.
+    offsets = utc_offsets("America/Mexico_City", np.array([0.0, 1.9e9]))
+    assert offsets.tolist() == [-6 * 3600, -6 * 3600]
+    assert utc_offsets("America/Mexico_City", np.array([])).shape == (0,)
+
+
 def test_appliances_that_use_more_than_the_year_are_refused() -> None:
     model = HouseholdModel(Household(annual_kwh=300))
     with pytest.raises(ValueError, match="appliances alone use"):
@@ -221,6 +244,44 @@ async def test_control_api_starts_the_washer_and_cuts_the_service() -> None:
         sim.switch("Tostador", "on")
     with pytest.raises(ValueError, match="mode"):
         sim.switch("Lavadora", "maybe")
+
+
+async def test_firmware_generations_answer_their_own_routes() -> None:
+    clock = ManualClock(NOON)
+    sim = SmartPiSimulator(clock=clock, firmware="current")
+    url = await sim.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            for path, json_answer in (
+                ("/api/all/all/now", True),
+                ("/api/all/power/now", False),  # current firmware dropped the old routes
+                ("/api/5/power/now", False),
+                ("/api/v1/smartpiac/livedata/xml", False),
+                ("/api/v1/smartpiac/livedata/json", True),
+            ):
+                async with session.get(url + path) as response:
+                    assert (response.content_type == "application/json") is json_answer, path
+            sim.firmware = "old"
+            async with session.get(url + "/api/v1/smartpiac/livepower") as response:
+                assert response.content_type == "text/html"
+    finally:
+        await sim.stop()
+        await sim.stop()  # twice is fine
+    # Four days in a row: the per-day PV table keeps the latest three.
+    for day in range(4):
+        sim.sample(NOON + day * 86400)
+    assert len(sim._pv_days) == 3
+
+
+def test_command_line_settings() -> None:
+    live = build(parse_args(["--pv-kwp", "0", "--annual-kwh", "4000"]))
+    assert live.household.pv is None
+    assert abs(live.clock.now() - time.time()) < 5
+    fast = build(parse_args(["--speed", "720", "--start", "2026-03-10T06:00:00-06:00"]))
+    assert isinstance(fast.clock, AcceleratedClock)
+    assert fast.clock.speed == 720
+    with pytest.raises(SystemExit, match="UTC offset"):
+        build(parse_args(["--start", "2026-03-10T06:00:00"]))
 
 
 async def test_the_same_seed_and_time_give_the_same_answer() -> None:

@@ -300,6 +300,12 @@ def _mutate(path: list[Any], value: object) -> bytes:
         (b'{"datasets": [3]}', "body.datasets[0]", "must be an object"),
         (b'{"datasets": [{"phases": {}}]}', "body.datasets[0].phases", "must be a list"),
         (b'{"datasets": [{"phases": []}]}', "body.datasets[0].phases", "none of phases"),
+        (b'{"datasets": [{"phases": [5]}]}', "body.datasets[0].phases[0]", "must be an object"),
+        (
+            b'{"datasets": [{"phases": [{"phase": 1, "values": [7]}]}]}',
+            "body.datasets[0].phases[0].values[0]",
+            "must be an object",
+        ),
         (
             _mutate(["datasets", 0, "phases", 1, "values", 1, "data"], "412.5"),
             "body.datasets[0].phases[1].values[1].data",
@@ -390,12 +396,19 @@ JSON_VALUES = st.recursive(
 )
 
 
+SMALL_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=4),
+    lambda children: st.lists(children, max_size=2),
+    max_leaves=3,
+)
+
+
 def _value_items() -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries(
         {
             "type": st.sampled_from(["power", "voltage", "current", "cosphi", "frequency"])
-            | JSON_VALUES,
-            "data": st.floats(allow_nan=False) | st.integers() | JSON_VALUES,
+            | SMALL_JSON,
+            "data": st.floats(allow_nan=False) | st.integers() | SMALL_JSON,
         }
     )
 
@@ -408,8 +421,8 @@ SHAPED = st.fixed_dictionaries(
                     "phases": st.lists(
                         st.fixed_dictionaries(
                             {
-                                "phase": st.integers(min_value=0, max_value=5) | JSON_VALUES,
-                                "values": st.lists(_value_items(), max_size=6) | JSON_VALUES,
+                                "phase": st.integers(min_value=0, max_value=5) | SMALL_JSON,
+                                "values": st.lists(_value_items(), max_size=6) | SMALL_JSON,
                             }
                         ),
                         max_size=5,
@@ -451,6 +464,28 @@ def test_fuzz_any_json_gives_a_reading_or_a_meter_error(value: Any) -> None:
 @given(SHAPED)
 def test_fuzz_nearly_right_bodies_give_a_reading_or_a_meter_error(value: Any) -> None:
     _check(json.dumps(value, allow_nan=True).encode())
+
+
+async def test_an_endless_answer_is_cut_off() -> None:
+    async def huge(request: web.Request) -> web.Response:
+        return web.Response(body=b"[" + b"0," * (1 << 20) + b"0]", content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", huge)
+    async with serve(app) as url:
+        meter = SmartPiClient(url)
+        try:
+            with pytest.raises(MeterDataError, match="larger than 1048576 bytes"):
+                await meter.read()
+        finally:
+            await meter.close()
+
+
+def test_client_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="http://"):
+        SmartPiClient("192.168.1.50:1080")
+    with pytest.raises(ValueError, match="phases 1, 2 or 3"):
+        SmartPiClient("http://192.168.1.50:1080", invert=[4])
 
 
 def test_meter_errors_render_where_and_what() -> None:

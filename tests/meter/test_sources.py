@@ -146,6 +146,45 @@ def test_json_paths_are_checked_when_configured() -> None:
         JsonPaths(phase_power=("a", "b"), phase_voltage=("c",))
     with pytest.raises(ValueError, match="cannot read"):
         JsonPaths(voltage="a..b")
+    with pytest.raises(ValueError, match="at most three"):
+        JsonPaths(phase_power=("a", "b", "c", "d"))
+    with pytest.raises(ValueError, match="positive"):
+        JsonPaths(energy_scale=0)
+    with pytest.raises(ValueError, match="http://"):
+        HttpJsonSource("meter.local/status", JsonPaths())
+
+
+async def test_http_json_single_phase_values_and_unreachable_meters() -> None:
+    async def answer(request: web.Request) -> web.Response:
+        await asyncio.sleep(float(request.query.get("delay", "0")))
+        return web.json_response({"p": 90.5, "v": 127.5, "i": 0.8, "f": 60.02, "pf": 0.9})
+
+    app = web.Application()
+    app.router.add_get("/", answer)
+    paths = JsonPaths(power="p", voltage="v", current="i", frequency="f", power_factor="pf")
+    async with serve(app) as url:
+        source = HttpJsonSource(url + "/", paths, retries=0)
+        slow = HttpJsonSource(url + "/?delay=0.5", paths, timeout=0.1, retries=0)
+        try:
+            [phase] = (await source.read()).phases
+            assert (phase.voltage, phase.current, phase.frequency, phase.power_factor) == (
+                127.5,
+                0.8,
+                60.02,
+                0.9,
+            )
+            with pytest.raises(MeterUnreachable, match="no answer within"):
+                await slow.read()
+        finally:
+            await source.close()
+            await slow.close()
+    gone = HttpJsonSource(f"http://127.0.0.1:{free_port()}/", paths, retries=1, backoff=0.01)
+    try:
+        with pytest.raises(MeterUnreachable, match="cannot read"):
+            await gone.read()
+    finally:
+        await gone.close()
+        await gone.close()  # twice is fine
 
 
 @given(st.text(max_size=30))
@@ -330,6 +369,24 @@ async def test_mqtt_without_a_broker_is_unreachable() -> None:
             await source.read()
     finally:
         await source.close()
+
+
+def test_mqtt_messages_that_are_not_ours_are_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    source = MqttSource("127.0.0.1", base_topic="sp")
+    assert source.handle("/P1", b"1") is None  # another base topic
+    assert source.handle("sp/Q7", b"1") is None  # not a SmartPi value
+    assert source.handle("sp", b"1") is None
+    with caplog.at_level(logging.WARNING, logger="ledger_core.meter.sources"):
+        for _ in range(3):
+            assert source.handle("sp/V1", b"\xff") is None
+    assert caplog.text.count("sp/V1") == 1  # said once
+    source.handle("sp/COS1", b"3.5")  # noise at no load
+    source.handle("sp/P1", b"1")
+    source.handle("sp/P2", b"2")
+    reading = source.handle("sp/P3", b"3")
+    assert reading is not None
+    assert reading.phases[0].power_factor is None
+    assert reading.power == 6
 
 
 @given(st.binary(max_size=80), st.sampled_from(sorted(["P1", "V2", "I4", "F3", "COS1", "EcTot"])))
