@@ -1,0 +1,181 @@
+"""The meter's routes in the node API (all need the API token):
+
+- ``GET /api/v1/local/meter``: the latest reading with lifetime totals, the last
+  interval report and the supply state (503 ``no_reading`` before the first);
+- ``GET /api/v1/local/meter/stream``: a WebSocket pushing that same JSON at
+  every reading;
+- ``POST /api/v1/local/meter/readings``: a reading for a pushed source
+  (``{"time"?, "power"?, "import_kwh_total"?, "export_kwh_total"?, "voltage"?}``),
+  202 when queued; 409 ``not_pushed`` when the meter reads its own device.
+
+The node's ``make_app`` does not know about the meter; whoever runs the meter
+role calls :func:`add_meter_routes` with the node's token check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Final
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from ledger_core.api import error
+from ledger_core.meter.reading import MeterDataError
+from ledger_core.meter.service import MeterService
+from ledger_core.meter.sources import PushedSource
+
+PREFIX: Final = "/api/v1/local/meter"
+MAX_PUSH_BYTES: Final = 4096
+SERVICE_KEY: Final = web.AppKey("meter_service", MeterService)
+METER_SOCKETS_KEY: Final[web.AppKey[set[web.WebSocketResponse]]] = web.AppKey("meter_sockets")
+TOKEN_CHECK_KEY: Final[web.AppKey[Callable[[web.Request], None]]] = web.AppKey("meter_token")
+PUSH_FIELDS: Final = ("time", "power", "import_kwh_total", "export_kwh_total", "voltage")
+
+
+def add_meter_routes(
+    app: web.Application,
+    service: MeterService,
+    require_token: Callable[[web.Request], None],
+) -> None:
+    """Add the meter routes to the node's application (before it starts).
+
+    ``require_token`` raises (an ``aiohttp`` HTTP exception, or whatever the
+    app's middleware turns into a 401) when the request lacks the token.
+    """
+    app[SERVICE_KEY] = service
+    app[TOKEN_CHECK_KEY] = require_token
+    app[METER_SOCKETS_KEY] = set()
+    app.on_shutdown.append(_close_sockets)  # type: ignore[arg-type]
+    app.add_routes(
+        [
+            web.get(PREFIX, get_meter),
+            web.get(f"{PREFIX}/stream", stream),
+            web.post(f"{PREFIX}/readings", push_reading),
+        ]
+    )
+
+
+def _service(request: web.Request) -> MeterService:
+    request.app[TOKEN_CHECK_KEY](request)
+    return request.app[SERVICE_KEY]
+
+
+async def get_meter(request: web.Request) -> web.Response:
+    """``GET /api/v1/local/meter``."""
+    snapshot = _service(request).snapshot()
+    if snapshot is None:
+        return error(503, "no_reading", "the meter has not been read yet; try again shortly")
+    return web.json_response(snapshot)
+
+
+async def stream(request: web.Request) -> web.StreamResponse:
+    """``GET /api/v1/local/meter/stream``: the snapshot now and at every reading."""
+    service = _service(request)
+    socket = web.WebSocketResponse(heartbeat=30)
+    await socket.prepare(request)
+    sockets: set[web.WebSocketResponse] = request.app[METER_SOCKETS_KEY]
+    sockets.add(socket)
+    queue = service.subscribe()
+    get: asyncio.Future[Any] = asyncio.ensure_future(queue.get())
+    receive: asyncio.Future[Any] = asyncio.ensure_future(socket.receive())
+    try:
+        snapshot = service.snapshot()
+        if snapshot is not None:
+            await socket.send_json(snapshot)
+        while not socket.closed:
+            done, _ = await asyncio.wait({get, receive}, return_when=asyncio.FIRST_COMPLETED)
+            if receive in done:
+                if receive.result().type in _CLOSING:
+                    break
+                receive = asyncio.ensure_future(socket.receive())
+            if get in done:
+                get.result()
+                snapshot = service.snapshot()
+                if snapshot is not None:
+                    await socket.send_json(snapshot)
+                get = asyncio.ensure_future(queue.get())
+    finally:
+        sockets.discard(socket)
+        service.unsubscribe(queue)
+        for future in (get, receive):
+            future.cancel()
+        await asyncio.gather(get, receive, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await socket.close()
+    return socket
+
+
+async def push_reading(request: web.Request) -> web.Response:
+    """``POST /api/v1/local/meter/readings``: one reading for a pushed source."""
+    service = _service(request)
+    source = service.source
+    if not isinstance(source, PushedSource):
+        return error(
+            409,
+            "not_pushed",
+            f"this meter reads its {source.name} source; readings are not pushed to it",
+        )
+    raw = await request.content.read(MAX_PUSH_BYTES + 1)
+    if len(raw) > MAX_PUSH_BYTES:
+        return error(413, "too_large", f"a reading is at most {MAX_PUSH_BYTES} bytes", "body")
+    try:
+        body = json.loads(raw, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        return error(400, "malformed", "the body is not JSON", "body")
+    if not isinstance(body, dict):
+        return error(400, "malformed", "the body is a JSON object", "body")
+    for key in body:
+        if key not in PUSH_FIELDS:
+            return error(400, "malformed", "is not a reading field", str(key))
+    values: dict[str, float | None] = {}
+    for key in PUSH_FIELDS[1:]:
+        value = body.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            return error(400, "malformed", "must be a number", key)
+        try:
+            values[key] = None if value is None else float(value)
+        except OverflowError:
+            return error(400, "malformed", "is too large", key)
+    at = _push_time(body.get("time"))
+    if isinstance(at, web.Response):
+        return at
+    try:
+        reading = source.push(time=at, **values)
+    except MeterDataError as err:
+        return error(400, "malformed", err.message, err.where)
+    return web.json_response(
+        {"status": "queued", "time": reading.time.isoformat().replace("+00:00", "Z")},
+        status=202,
+    )
+
+
+def _push_time(stamp: object) -> float | web.Response | None:
+    if stamp is None:
+        return None
+    if not isinstance(stamp, str):
+        return error(400, "malformed", "must be an ISO 8601 string", "time")
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return error(400, "malformed", "is not an ISO 8601 date and time", "time")
+    if moment.tzinfo is None:
+        return error(400, "malformed", "needs a UTC offset (e.g. Z or -06:00)", "time")
+    return moment.timestamp()
+
+
+_CLOSING: Final = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
+
+
+async def _close_sockets(app: web.Application) -> None:
+    """On shutdown, tell stream clients the node is going away."""
+    sockets: set[web.WebSocketResponse] = app[METER_SOCKETS_KEY]
+    for socket in list(sockets):
+        await socket.close(code=WSCloseCode.GOING_AWAY, message=b"node shutting down")
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number")
