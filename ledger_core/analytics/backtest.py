@@ -54,7 +54,7 @@ from ledger_core.analytics.forecast import (
     ConsumptionModel,
     ProductionModel,
 )
-from ledger_core.analytics.localtime import SLOT, SLOTS_PER_DAY, FloatArray, Site
+from ledger_core.analytics.localtime import SLOT, SLOTS_PER_DAY, FloatArray, Site, midnight
 from ledger_core.analytics.solar import clear_sky_poa
 from ledger_core.analytics.store import Series
 from ledger_core.analytics.synthetic import HouseholdConfig, simulate
@@ -295,6 +295,30 @@ def synthetic_series(days: int, seed: int, config: HouseholdConfig | None = None
         home.pv_wh,
         home.temperature,
         np.full(imp.size, 15, dtype=np.int64),
+    )
+
+
+def meter_series(days: int, seed: int) -> Series:
+    """The meter simulator's household model (``ledger_core.meter.household``), 15-minute.
+
+    The SmartPi simulator samples the same model, so this is the home the
+    rest of the system sees in demos: H0 base load, fridge, pump, washer,
+    standby, PV with a day-by-day cloud model, and its air temperature.
+    """
+    from ledger_core.meter.household import Household, HouseholdModel  # noqa: PLC0415
+
+    model = HouseholdModel(Household(seed=seed))
+    start = midnight(dt.date(2025, 1, 1), model.zone)
+    profile = model.profile(start, start + days * 86_400)
+    quarter_hours = SLOT / 3600.0
+    t = profile.start
+    return Series(
+        t,
+        profile.import_w * quarter_hours,
+        profile.export_w * quarter_hours,
+        profile.pv_w * quarter_hours,
+        model.air_temperature((t + SLOT // 2).astype(np.float64)),
+        np.full(t.size, 15, dtype=np.int64),
     )
 
 

@@ -163,19 +163,37 @@ def _calendar(t: IntArray, site: Site) -> tuple[IntArray, IntArray]:
 
 
 def _features(y: FloatArray, lag_days: int, temperature: FloatArray | None) -> FloatArray:
-    """The continuous regressors for every index of ``y`` (NaN-filled where unknown)."""
+    """The continuous regressors for every index of ``y`` (NaN-filled where unknown).
+
+    Each same-quarter-hour lag comes raw and slot-smoothed: raw ones carry a
+    regular home's exact shape, smoothed ones are steadier for a spiky home;
+    the regression weighs them.
+    """
     per_day = SLOTS_PER_DAY
     smooth1 = _window_mean(y, 1, 1)
     smooth2 = _window_mean(y, 2, 2)
     level = _shift(_window_mean(y, 7 * per_day - 1, 0), lag_days * per_day)
-    recent = _fill(
-        _nanmean([_shift(smooth2, j * per_day) for j in range(lag_days, lag_days + 7)]), level
-    )
-    weekly = _nanmean([_shift(smooth1, w * 7 * per_day) for w in range(1, 5)])
-    weekly = _fill(weekly, recent)
+    days = range(lag_days, lag_days + 7)
+    recent = _fill(_nanmean([_shift(smooth2, j * per_day) for j in days]), level)
+    recent_raw = _fill(_nanmean([_shift(y, j * per_day) for j in days]), recent)
+    weekly = _fill(_nanmean([_shift(smooth1, w * 7 * per_day) for w in range(1, 5)]), recent)
+    weekly_raw = _fill(_nanmean([_shift(y, w * 7 * per_day) for w in range(1, 5)]), weekly)
     same_day = _fill(_shift(smooth1, lag_days * per_day), recent)
+    same_day_raw = _fill(_shift(y, lag_days * per_day), same_day)
     last_week = _fill(_shift(smooth1, 7 * per_day), weekly)
-    columns = [same_day, last_week, recent, weekly, level]
+    last_week_raw = _fill(_shift(y, 7 * per_day), last_week)
+    columns = [
+        same_day,
+        same_day_raw,
+        last_week,
+        last_week_raw,
+        recent,
+        recent_raw,
+        weekly,
+        weekly_raw,
+        level,
+        level - _fill(_shift(level, 7 * per_day), level),
+    ]
     if temperature is not None:
         columns.append(np.maximum(temperature - COOLING_BASE, 0.0))
         columns.append(np.maximum(HEATING_BASE - temperature, 0.0))
@@ -184,50 +202,99 @@ def _features(y: FloatArray, lag_days: int, temperature: FloatArray | None) -> F
 
 # -- consumption ------------------------------------------------------------------------
 
+HOUR_GROUPS: Final = 24 * 3  # hour of day x day type
+SLOT_GROUPS: Final = SLOTS_PER_DAY * 3  # quarter-hour x day type
+SLOT_RIDGE: Final = 20.0  # a quarter-hour's own offset needs about this many days to count
+HALF_LIFE_DAYS: Final = 90.0  # the weight of a training day halves every 90 days back
+ROBUST_PASSES: Final = 2  # reweighting passes (Huber) after the least-squares fit
+
+
+@dataclass(frozen=True, slots=True)
+class _Groups:
+    """Each interval's hour x day type and quarter-hour x day type."""
+
+    hour: IntArray
+    slot: IntArray
+
+    @staticmethod
+    def of(t: IntArray, site: Site) -> _Groups:
+        local = local_times(t, site.timezone)
+        kinds = day_types(local // 86_400, site)
+        return _Groups(
+            (local % 86_400) // 3600 + 24 * kinds,
+            (local % 86_400) // SLOT + SLOTS_PER_DAY * kinds,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class _Ridge:
     """One fitted regression (for one minimum lag in days)."""
 
     lag_days: int
-    group_coef: FloatArray  # 72: hour x day type
+    hour_coef: FloatArray  # 72
+    slot_coef: FloatArray  # 288, shrunk towards zero harder
     coef: FloatArray
     mean: FloatArray
     scale: FloatArray
 
-    def predict(self, groups: IntArray, features: FloatArray) -> FloatArray:
+    def predict(self, groups: _Groups, features: FloatArray) -> FloatArray:
         standard = (features - self.mean) / self.scale
         standard = np.where(np.isnan(standard), 0.0, standard)
-        result: FloatArray = self.group_coef[groups] + standard @ self.coef
+        result: FloatArray = (
+            self.hour_coef[groups.hour] + self.slot_coef[groups.slot] + standard @ self.coef
+        )
         return result
 
 
 def _fit_ridge(
-    y: FloatArray, groups: IntArray, features: FloatArray, lag_days: int, n_groups: int
+    y: FloatArray,
+    groups: _Groups,
+    features: FloatArray,
+    lag_days: int,
+    robust: FloatArray | None = None,
 ) -> _Ridge:
+    """Ridge regression on two nested one-hot codings and the features.
+
+    The normal equations are assembled from counts and per-group sums
+    (``bincount``), never from a dense design matrix.
+    """
     rows = ~np.isnan(y) & ~np.isnan(features).any(axis=1)
     if rows.sum() < 7 * SLOTS_PER_DAY:
         raise NotEnoughData("fewer than 7 days of complete rows to fit the consumption model")
-    yr, gr, xr = y[rows], groups[rows], features[rows]
-    mean = xr.mean(axis=0)
-    scale = xr.std(axis=0)
+    yr, hr, sr, xr = y[rows], groups.hour[rows], groups.slot[rows], features[rows]
+    age_days = (y.size - 1 - np.flatnonzero(rows)) / SLOTS_PER_DAY
+    w = np.power(0.5, age_days / HALF_LIFE_DAYS)
+    if robust is not None:
+        w = w * robust[rows]
+    mean = np.average(xr, axis=0, weights=w)
+    scale = np.sqrt(np.average((xr - mean) ** 2, axis=0, weights=w))
     scale = np.where(scale > 1e-9, scale, 1.0)
     xs = (xr - mean) / scale
-    m = xs.shape[1]
-    size = n_groups + m
+    xw = xs * w[:, None]
+    h, g, m = HOUR_GROUPS, SLOT_GROUPS, xs.shape[1]
+    size = h + g + m
     normal = np.zeros((size, size))
     target = np.zeros(size)
-    normal[np.arange(n_groups), np.arange(n_groups)] = np.bincount(gr, minlength=n_groups)
+    hour_counts = np.bincount(hr, weights=w, minlength=h)
+    slot_counts = np.bincount(sr, weights=w, minlength=g)
+    normal[np.arange(h), np.arange(h)] = hour_counts + RIDGE
+    normal[h + np.arange(g), h + np.arange(g)] = slot_counts + SLOT_RIDGE
+    # Every quarter-hour group lies in exactly one hour group.
+    slot_ids = np.arange(g)
+    hour_of_slot = (slot_ids % SLOTS_PER_DAY) // 4 + 24 * (slot_ids // SLOTS_PER_DAY)
+    normal[hour_of_slot, h + slot_ids] = slot_counts
+    normal[h + slot_ids, hour_of_slot] = slot_counts
     for j in range(m):
-        column = np.bincount(gr, weights=xs[:, j], minlength=n_groups)
-        normal[:n_groups, n_groups + j] = column
-        normal[n_groups + j, :n_groups] = column
-    normal[n_groups:, n_groups:] = xs.T @ xs
-    target[:n_groups] = np.bincount(gr, weights=yr, minlength=n_groups)
-    target[n_groups:] = xs.T @ yr
-    normal[np.arange(size), np.arange(size)] += RIDGE
+        by_hour = np.bincount(hr, weights=xw[:, j], minlength=h)
+        by_slot = np.bincount(sr, weights=xw[:, j], minlength=g)
+        normal[:h, h + g + j] = normal[h + g + j, :h] = by_hour
+        normal[h : h + g, h + g + j] = normal[h + g + j, h : h + g] = by_slot
+    normal[h + g :, h + g :] = xw.T @ xs + RIDGE * np.eye(m)
+    target[:h] = np.bincount(hr, weights=yr * w, minlength=h)
+    target[h : h + g] = np.bincount(sr, weights=yr * w, minlength=g)
+    target[h + g :] = xw.T @ yr
     solution = np.linalg.solve(normal, target)
-    return _Ridge(lag_days, solution[:n_groups], solution[n_groups:], mean, scale)
+    return _Ridge(lag_days, solution[:h], solution[h : h + g], solution[h + g :], mean, scale)
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,15 +318,23 @@ class ConsumptionModel:
             raise NotEnoughData(
                 f"{days:.1f} days of consumption data; the model needs at least {MIN_DAYS}"
             )
-        hours, kinds = _calendar(history.t, site)
-        groups = hours + 24 * kinds
+        groups = _Groups.of(history.t, site)
+        hours = groups.hour % 24
         temperature = history.temperature
         with_temperature = use_temperature and bool(np.mean(~np.isnan(temperature)) >= 0.8)
         slot = (local_times(history.t, site.timezone) % 86_400) // SLOT
         by_slot = _slot_means(temperature, slot)
         temps = _fill(temperature, by_slot[slot]) if with_temperature else None
-        models = tuple(_fit_ridge(y, groups, _features(y, d, temps), d, 72) for d in (1, 2))
-        residuals = [y - m.predict(groups, _features(y, m.lag_days, temps)) for m in models]
+        models, residuals = [], []
+        for d in (1, 2):
+            features = _features(y, d, temps)
+            model = _fit_ridge(y, groups, features, d)
+            for _ in range(ROBUST_PASSES):
+                model = _fit_ridge(
+                    y, groups, features, d, _huber(y - model.predict(groups, features))
+                )
+            models.append(model)
+            residuals.append(y - model.predict(groups, features))
         carry, quantiles = _residual_structure(residuals[0], residuals[1], hours)
         return ConsumptionModel(
             site, (models[0], models[1]), carry, quantiles, with_temperature, by_slot, days
@@ -282,8 +357,8 @@ class ConsumptionModel:
         n = history.t.size
         t = np.concatenate([history.t, origin + SLOT * np.arange(steps, dtype=np.int64)])
         y = np.concatenate([history.consumption, np.full(steps, np.nan)])
-        hours, kinds = _calendar(t, self.site)
-        groups = hours + 24 * kinds
+        groups = _Groups.of(t, self.site)
+        hours = groups.hour % 24
         temps = None
         if self.uses_temperature:
             slot = (local_times(t, self.site.timezone) % 86_400) // SLOT
@@ -305,6 +380,19 @@ class ConsumptionModel:
         carried = float(np.nanmean(recent_residual)) if np.any(~np.isnan(recent_residual)) else 0.0
         mean = mean + self.carry[:steps] * carried
         return _band(mean, self.quantiles, hours[n:], steps)
+
+
+def _huber(residuals: FloatArray) -> FloatArray:
+    """Huber weights: 1 within 1.345 robust standard deviations, falling off beyond."""
+    ok = ~np.isnan(residuals)
+    if not ok.any():
+        return np.ones(residuals.size)
+    center = float(np.median(residuals[ok]))
+    spread = 1.4826 * float(np.median(np.abs(residuals[ok] - center)))
+    limit = 1.345 * max(spread, 1e-6)
+    size = np.abs(np.where(ok, residuals - center, 0.0))
+    result: FloatArray = np.where(size > limit, limit / np.maximum(size, 1e-12), 1.0)
+    return result
 
 
 def _slot_means(values: FloatArray, slot: IntArray) -> FloatArray:
