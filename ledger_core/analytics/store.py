@@ -36,11 +36,12 @@ import contextlib
 import math
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Final, Literal, Self
+from typing import Concatenate, Final, Literal, Self
 
 import numpy as np
 
@@ -233,12 +234,30 @@ def _channels(channels: Mapping[str, int], name: str, high: int) -> dict[str, in
     return checked
 
 
+def _serialised[**P, R](
+    method: Callable[Concatenate[ReadingStore, P], R],
+) -> Callable[Concatenate[ReadingStore, P], R]:
+    """Run a method under the store's lock: the API thread and worker threads share it."""
+
+    def locked(self: ReadingStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    locked.__doc__ = method.__doc__
+    locked.__name__ = method.__name__
+    return locked
+
+
 class ReadingStore:
-    """Readings of one home in a SQLite file (see the module docstring)."""
+    """Readings of one home in a SQLite file (see the module docstring).
+
+    Safe to share between threads: every public method holds the store's lock.
+    """
 
     def __init__(self, path: Path, retention: Retention | None = None) -> None:
         self.path = path
         self.retention = retention or Retention()
+        self._lock = threading.RLock()
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
             version = self._open()
@@ -266,6 +285,7 @@ class ReadingStore:
 
     # -- lifecycle ------------------------------------------------------------------
 
+    @_serialised
     def close(self) -> None:
         """Close the database."""
         self._db.close()
@@ -301,6 +321,7 @@ class ReadingStore:
 
     # -- writes ---------------------------------------------------------------------
 
+    @_serialised
     def add_minutes(self, rows: Iterable[Minute]) -> int:
         """Store (or replace) minute readings and refresh their 15-minute rows.
 
@@ -342,6 +363,7 @@ class ReadingStore:
                     db.execute(_FOLD_CHANNEL_MINUTES, (start, end))
         return len(checked)
 
+    @_serialised
     def add_intervals(self, rows: Iterable[Interval]) -> int:
         """Store 15-minute energies from an authoritative source (the meter's report).
 
@@ -379,6 +401,7 @@ class ReadingStore:
             )
         return len(checked)
 
+    @_serialised
     def add_temperatures(self, rows: Iterable[tuple[int, float]]) -> int:
         """Store air temperatures (°C) per 15-minute interval, observed or forecast."""
         checked: list[tuple[int, int]] = []
@@ -398,6 +421,7 @@ class ReadingStore:
 
     # -- retention ------------------------------------------------------------------
 
+    @_serialised
     def compact(self, now: int, timezone: str) -> Compaction:
         """Apply the retention ladder as of ``now`` (days are local to ``timezone``)."""
         before = self.size_bytes()
@@ -468,30 +492,36 @@ class ReadingStore:
 
     # -- reads ----------------------------------------------------------------------
 
+    @_serialised
     def size_bytes(self) -> int:
         """Bytes the database's pages take (the WAL file not included)."""
         pages = self._db.execute("PRAGMA page_count").fetchone()[0]
         size = self._db.execute("PRAGMA page_size").fetchone()[0]
         return int(pages) * int(size)
 
+    @_serialised
     def count(self, table: Literal["minute", "interval", "day", "channel_minute"]) -> int:
         """Rows in one of the tables (for tests, benchmarks and the status page)."""
         return int(self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])  # noqa: S608
 
+    @_serialised
     def channels(self) -> list[str]:
         """Names of the appliance channels ever stored, in order of first appearance."""
         return [name for (name,) in self._db.execute("SELECT name FROM channel ORDER BY id")]
 
+    @_serialised
     def last_interval(self) -> int | None:
         """Start of the newest 15-minute row, if any."""
         row = self._db.execute("SELECT MAX(t) FROM interval").fetchone()
         return None if row[0] is None else int(row[0])
 
+    @_serialised
     def first_interval(self) -> int | None:
         """Start of the oldest 15-minute row, if any."""
         row = self._db.execute("SELECT MIN(t) FROM interval").fetchone()
         return None if row[0] is None else int(row[0])
 
+    @_serialised
     def minutes(self, start: int, end: int) -> list[Minute]:
         """Minute rows with ``start <= t < end`` (appliance channels included)."""
         names = {channel: name for name, channel in self._channel_ids.items()}
@@ -508,6 +538,7 @@ class ReadingStore:
             )
         ]
 
+    @_serialised
     def series(self, start: int, end: int) -> Series:
         """15-minute rows on the grid ``start, start + 900, ... < end`` (start aligned down)."""
         start -= start % SLOT
@@ -533,6 +564,7 @@ class ReadingStore:
             values[3, (data[:, 0] - start) // SLOT] = data[:, 1] / 10.0
         return Series(t, values[0], values[1], values[2], values[3], minutes)
 
+    @_serialised
     def temperatures(self, start: int, end: int) -> dict[int, float]:
         """Stored temperatures (°C) by interval start, ``start <= t < end``."""
         return {
@@ -542,6 +574,7 @@ class ReadingStore:
             )
         }
 
+    @_serialised
     def channel_series(self, name: str, start: int, end: int) -> FloatArray:
         """An appliance's 15-minute energy (Wh) on the grid of :meth:`series`, NaN if absent."""
         start -= start % SLOT
@@ -559,6 +592,7 @@ class ReadingStore:
             values[(data[:, 0] - start) // SLOT] = data[:, 1]
         return values
 
+    @_serialised
     def history(
         self, start: int, end: int, resolution: Resolution, timezone: str
     ) -> list[dict[str, object]]:
