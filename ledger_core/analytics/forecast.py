@@ -162,12 +162,48 @@ def _calendar(t: IntArray, site: Site) -> tuple[IntArray, IntArray]:
     return hours, day_types(local // 86_400, site)
 
 
-def _features(y: FloatArray, lag_days: int, temperature: FloatArray | None) -> FloatArray:
+def _lagged_kinds(kinds: IntArray, shift: int) -> IntArray:
+    """``out[i] = kinds[i - shift]`` (-1 before the start)."""
+    out = np.full(kinds.size, -1, dtype=np.int64)
+    if shift < kinds.size:
+        out[shift:] = kinds[: kinds.size - shift]
+    return out
+
+
+def _same_type(values: FloatArray, kinds: IntArray, lag_days: int, count: int) -> FloatArray:
+    """Mean of ``values`` at the same quarter-hour on the ``count`` most recent earlier
+    days of the target's day type, at least ``lag_days`` back (up to five weeks)."""
+    total = np.zeros(values.size)
+    found = np.zeros(values.size, dtype=np.int64)
+    for days in range(lag_days, 36):
+        shift = days * SLOTS_PER_DAY
+        lagged = _shift(values, shift)
+        use = (found < count) & (_lagged_kinds(kinds, shift) == kinds) & ~np.isnan(lagged)
+        total[use] += lagged[use]
+        found[use] += 1
+    result: FloatArray = np.where(found > 0, total / np.maximum(found, 1), np.nan)
+    return result
+
+
+def _matching(values: FloatArray, kinds: IntArray, days: int, fallback: FloatArray) -> FloatArray:
+    """``values`` ``days`` back where that day was of the same type, else ``fallback``."""
+    shift = days * SLOTS_PER_DAY
+    lagged = _shift(values, shift)
+    same = _lagged_kinds(kinds, shift) == kinds
+    result: FloatArray = np.where(same & ~np.isnan(lagged), lagged, fallback)
+    return result
+
+
+def _features(
+    y: FloatArray, kinds: IntArray, lag_days: int, temperature: FloatArray | None
+) -> FloatArray:
     """The continuous regressors for every index of ``y`` (NaN-filled where unknown).
 
-    Each same-quarter-hour lag comes raw and slot-smoothed: raw ones carry a
-    regular home's exact shape, smoothed ones are steadier for a spiky home;
-    the regression weighs them.
+    Same-quarter-hour lags come raw and slot-smoothed: raw ones carry a regular
+    home's exact shape, smoothed ones are steadier for a spiky home; the
+    regression weighs them. A lag taken from a day of another type (a holiday
+    a week ago, a Monday before a holiday) is replaced by the most recent day
+    of the target's own type, so a holiday is forecast from Sundays.
     """
     per_day = SLOTS_PER_DAY
     smooth1 = _window_mean(y, 1, 1)
@@ -176,21 +212,31 @@ def _features(y: FloatArray, lag_days: int, temperature: FloatArray | None) -> F
     days = range(lag_days, lag_days + 7)
     recent = _fill(_nanmean([_shift(smooth2, j * per_day) for j in days]), level)
     recent_raw = _fill(_nanmean([_shift(y, j * per_day) for j in days]), recent)
-    weekly = _fill(_nanmean([_shift(smooth1, w * 7 * per_day) for w in range(1, 5)]), recent)
-    weekly_raw = _fill(_nanmean([_shift(y, w * 7 * per_day) for w in range(1, 5)]), weekly)
-    same_day = _fill(_shift(smooth1, lag_days * per_day), recent)
-    same_day_raw = _fill(_shift(y, lag_days * per_day), same_day)
-    last_week = _fill(_shift(smooth1, 7 * per_day), weekly)
-    last_week_raw = _fill(_shift(y, 7 * per_day), last_week)
+    type_mean = _fill(_same_type(smooth1, kinds, lag_days, 4), recent)
+    type_mean_raw = _fill(_same_type(y, kinds, lag_days, 4), type_mean)
+    type_last = _fill(_same_type(smooth1, kinds, lag_days, 1), type_mean)
+    type_last_raw = _fill(_same_type(y, kinds, lag_days, 1), type_last)
+    weekly = _nanmean(
+        [_matching(smooth1, kinds, 7 * w, np.full(y.size, np.nan)) for w in range(1, 5)]
+    )
+    weekly = _fill(weekly, type_mean)
+    weekly_raw = _nanmean(
+        [_matching(y, kinds, 7 * w, np.full(y.size, np.nan)) for w in range(1, 5)]
+    )
+    weekly_raw = _fill(weekly_raw, weekly)
     columns = [
-        same_day,
-        same_day_raw,
-        last_week,
-        last_week_raw,
+        _matching(smooth1, kinds, lag_days, type_last),
+        _matching(y, kinds, lag_days, type_last_raw),
+        _matching(smooth1, kinds, 7, weekly),
+        _matching(y, kinds, 7, weekly_raw),
         recent,
         recent_raw,
         weekly,
         weekly_raw,
+        type_mean,
+        type_mean_raw,
+        type_last,
+        type_last_raw,
         level,
         level - _fill(_shift(level, 7 * per_day), level),
     ]
@@ -231,6 +277,7 @@ class _Ridge:
     """One fitted regression (for one minimum lag in days)."""
 
     lag_days: int
+    intercept: float
     hour_coef: FloatArray  # 72
     slot_coef: FloatArray  # 288, shrunk towards zero harder
     coef: FloatArray
@@ -241,7 +288,10 @@ class _Ridge:
         standard = (features - self.mean) / self.scale
         standard = np.where(np.isnan(standard), 0.0, standard)
         result: FloatArray = (
-            self.hour_coef[groups.hour] + self.slot_coef[groups.slot] + standard @ self.coef
+            self.intercept
+            + self.hour_coef[groups.hour]
+            + self.slot_coef[groups.slot]
+            + standard @ self.coef
         )
         return result
 
@@ -290,11 +340,16 @@ def _fit_ridge(
         normal[:h, h + g + j] = normal[h + g + j, :h] = by_hour
         normal[h : h + g, h + g + j] = normal[h + g + j, h : h + g] = by_slot
     normal[h + g :, h + g :] = xw.T @ xs + RIDGE * np.eye(m)
-    target[:h] = np.bincount(hr, weights=yr * w, minlength=h)
-    target[h : h + g] = np.bincount(sr, weights=yr * w, minlength=g)
-    target[h + g :] = xw.T @ yr
+    # The level is not penalised: the groups and features explain deviations from it.
+    intercept = float(np.average(yr, weights=w))
+    centred = yr - intercept
+    target[:h] = np.bincount(hr, weights=centred * w, minlength=h)
+    target[h : h + g] = np.bincount(sr, weights=centred * w, minlength=g)
+    target[h + g :] = xw.T @ centred
     solution = np.linalg.solve(normal, target)
-    return _Ridge(lag_days, solution[:h], solution[h : h + g], solution[h + g :], mean, scale)
+    return _Ridge(
+        lag_days, intercept, solution[:h], solution[h : h + g], solution[h + g :], mean, scale
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,14 +380,14 @@ class ConsumptionModel:
         slot = (local_times(history.t, site.timezone) % 86_400) // SLOT
         by_slot = _slot_means(temperature, slot)
         temps = _fill(temperature, by_slot[slot]) if with_temperature else None
+        floor = 0.01 * float(np.nanmean(np.abs(y)))
         models, residuals = [], []
         for d in (1, 2):
-            features = _features(y, d, temps)
+            features = _features(y, groups.hour // 24, d, temps)
             model = _fit_ridge(y, groups, features, d)
             for _ in range(ROBUST_PASSES):
-                model = _fit_ridge(
-                    y, groups, features, d, _huber(y - model.predict(groups, features))
-                )
+                weights = _huber(y - model.predict(groups, features), floor)
+                model = _fit_ridge(y, groups, features, d, weights)
             models.append(model)
             residuals.append(y - model.predict(groups, features))
         carry, quantiles = _residual_structure(residuals[0], residuals[1], hours)
@@ -370,7 +425,8 @@ class ConsumptionModel:
         mean: FloatArray = np.empty(steps)
         recent_residual: FloatArray = np.full(CARRY_WINDOW, np.nan)
         for model in self.models:
-            predicted = model.predict(groups, _features(y, model.lag_days, temps))
+            kinds = groups.hour // 24
+            predicted = model.predict(groups, _features(y, kinds, model.lag_days, temps))
             first = (model.lag_days - 1) * SLOTS_PER_DAY
             last = min(steps, model.lag_days * SLOTS_PER_DAY)
             if first < last:
@@ -382,14 +438,18 @@ class ConsumptionModel:
         return _band(mean, self.quantiles, hours[n:], steps)
 
 
-def _huber(residuals: FloatArray) -> FloatArray:
-    """Huber weights: 1 within 1.345 robust standard deviations, falling off beyond."""
+def _huber(residuals: FloatArray, floor: float) -> FloatArray:
+    """Huber weights: 1 within 1.345 robust standard deviations, falling off beyond.
+
+    The spread is at least ``floor``, so an almost perfect fit does not turn
+    every residual into an outlier.
+    """
     ok = ~np.isnan(residuals)
     if not ok.any():
         return np.ones(residuals.size)
     center = float(np.median(residuals[ok]))
     spread = 1.4826 * float(np.median(np.abs(residuals[ok] - center)))
-    limit = 1.345 * max(spread, 1e-6)
+    limit = 1.345 * max(spread, floor, 1e-6)
     size = np.abs(np.where(ok, residuals - center, 0.0))
     result: FloatArray = np.where(size > limit, limit / np.maximum(size, 1e-12), 1.0)
     return result
