@@ -26,7 +26,7 @@ history ends):
   contiguous) in the last 30 days is moved, with its own energy profile, to the
   cheapest start on the same day between 07:00 and 22:00; the money is the sum
   of what each run would have saved.
-- ``contract_threshold:<contract>`` -- a contract whose price condition never
+- ``contract_threshold:<contract>:<condition>`` -- a contract whose price condition never
   held in the last 30 days; the evidence gives the price range and a threshold
   that would have held in a tenth of the intervals; the money is the shift
   saving of the devices it controls when they have sensors (else 0).
@@ -446,7 +446,7 @@ def contract_threshold(
     condition = f"{word} {rule.op} {rule.threshold / 10_000:.2f}"
     devices = ", ".join(rule.devices) or "its actions"
     return Advice(
-        f"contract_threshold:{rule.contract}",
+        f"contract_threshold:{rule.contract}:{condition.replace(' ', '')}",
         f"Contract '{rule.contract}' never acted: {condition} did not happen in 30 days",
         f"El contrato '{rule.contract}' nunca actuó: {condition} no ocurrió en 30 días",
         f"Prices went from {price_text(float(prices.min()))} to {price_text(float(prices.max()))}."

@@ -6,7 +6,8 @@
   for ``production``; ``hours`` is 1-48 (default 48).
 - ``GET /api/v1/local/analytics/history?from=&to=&resolution=15m|1h|1d`` --
   stored energy per 15 minutes, local hour or local day over ``[from, to)``
-  (Unix seconds; defaults: ``to`` now, ``from`` one day, week or year before).
+  (Unix seconds; defaults: ``to`` now, ``from`` one day, week or year before,
+  at a quarter-hour).
   At most 31 days at 15m, 366 days at 1h, 3,660 days at 1d.
 - ``GET /api/v1/local/analytics/advice`` -- ranked advice, English and Spanish.
 - ``GET /api/v1/local/analytics/summary`` -- today's and tomorrow's totals, for
@@ -105,7 +106,8 @@ def add_analytics_routes(
         longest, span = LIMITS[resolution]
         try:
             end = _integer(request, "to", service.now(), 0, MAX_TIME)
-            start = _integer(request, "from", max(0, end - span), 0, MAX_TIME)
+            default_start = max(0, end - span)
+            start = _integer(request, "from", default_start - default_start % SLOT, 0, MAX_TIME)
         except _BadRequest as err:
             return bad(err)
         if start >= end:

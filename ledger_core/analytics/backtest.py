@@ -396,7 +396,7 @@ def report(results: Sequence[BacktestResult], command: str) -> str:
                 f" origins, {result.overall.intervals:,} scored intervals,"
                 f" {result.seconds:.0f} s. MAE {overall.model.mae:.1f} Wh against"
                 f" {overall.naive.mae:.1f} Wh for the seasonal naive baseline:"
-                f" {100 * overall.skill:.1f} % lower."
+                f" {100 * abs(overall.skill):.1f} % {'lower' if overall.skill >= 0 else 'higher'}."
             ),
             "",
             result.table(),
@@ -411,7 +411,7 @@ def write_into(path: Path, section: str) -> None:
     head, found, rest = text.partition(START_MARK)
     _, found_end, tail = rest.partition(END_MARK)
     if not found or not found_end:
-        raise ValueError(f"{path}: needs {START_MARK} and {END_MARK} lines")
+        raise ValueError(f"{path}: needs the backtest markers {START_MARK} and {END_MARK}")
     path.write_text(f"{head}{START_MARK}\n{section}{END_MARK}{tail}", encoding="utf-8")
 
 
@@ -419,7 +419,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """``python -m ledger_core.analytics.backtest [--days N] [--seed S] [--write FILE]``."""
     parser = argparse.ArgumentParser(prog="python -m ledger_core.analytics.backtest")
     parser.add_argument("--days", type=int, default=365, help="days of forecast origins")
-    parser.add_argument("--seed", type=int, default=1, help="seed of the synthetic household")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the simulated households")
     parser.add_argument("--write", type=Path, help="update the tables in this Markdown file")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
@@ -434,13 +434,20 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
 
     warmup = 56
     days = warmup + args.days + 2
-    series = synthetic_series(days, args.seed)
     site = Site()
-    label = f"synthetic household (seed {args.seed}, {days} days from 2025-01-01)"
-    results = [
-        run(series, site, "consumption", data=label, warmup_days=warmup, progress=say),
-        run(series, site, "production", data=label, warmup_days=warmup, progress=say),
-    ]
+    results = []
+    meter = meter_series(days, args.seed)
+    meter_label = (
+        f"meter simulator's household model (seed {args.seed}, {days} days from 2025-01-01)"
+    )
+    for target in ("consumption", "production"):
+        results.append(run(meter, site, target, data=meter_label, warmup_days=warmup, progress=say))
+    synthetic = synthetic_series(days, args.seed)
+    label = (
+        f"analytics' noisier synthetic household (seed {args.seed}, {days} days from 2025-01-01)"
+    )
+    for target in ("consumption", "production"):
+        results.append(run(synthetic, site, target, data=label, warmup_days=warmup, progress=say))
     tmy, tmy_site = tmy_pv_series()
     tmy_days = min(args.days, tmy.t.size // SLOTS_PER_DAY - warmup - 2)
     tmy = _slice(tmy, 0, (warmup + tmy_days + 2) * SLOTS_PER_DAY)

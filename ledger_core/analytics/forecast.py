@@ -710,13 +710,25 @@ class HomeModel:
 
 
 def fit_home(history: Series, site: Site, use_temperature: bool = True) -> HomeModel:
-    """Fit both models on a dense 15-minute history."""
+    """Fit both models on a dense 15-minute history (leading empty intervals are skipped)."""
     if history.t.size == 0:
         raise NotEnoughData("no history")
+    end = int(history.t[-1]) + SLOT
+    measured = np.flatnonzero(~np.isnan(history.import_wh) | ~np.isnan(history.pv_wh))
+    if measured.size:
+        first = int(measured[0])
+        history = Series(
+            history.t[first:],
+            history.import_wh[first:],
+            history.export_wh[first:],
+            history.pv_wh[first:],
+            history.temperature[first:],
+            history.minutes[first:],
+        )
     return HomeModel(
         ConsumptionModel.fit(history, site, use_temperature),
         ProductionModel.fit(history, site),
-        int(history.t[-1]) + SLOT,
+        end,
     )
 
 
