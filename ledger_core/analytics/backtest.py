@@ -440,13 +440,14 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     meter_label = (
         f"meter simulator's household model (seed {args.seed}, {days} days from 2025-01-01)"
     )
-    for target in ("consumption", "production"):
+    targets: tuple[Target, Target] = ("consumption", "production")
+    for target in targets:
         results.append(run(meter, site, target, data=meter_label, warmup_days=warmup, progress=say))
     synthetic = synthetic_series(days, args.seed)
     label = (
         f"analytics' noisier synthetic household (seed {args.seed}, {days} days from 2025-01-01)"
     )
-    for target in ("consumption", "production"):
+    for target in targets:
         results.append(run(synthetic, site, target, data=label, warmup_days=warmup, progress=say))
     tmy, tmy_site = tmy_pv_series()
     tmy_days = min(args.days, tmy.t.size // SLOTS_PER_DAY - warmup - 2)
