@@ -1,9 +1,10 @@
 """Rolling-origin backtests of the forecasts against naive baselines.
 
-Method: walk through a long 15-minute series one local day at a time. At each
-origin (local midnight) the models -- refitted every ``refit_days`` on all
-data before the origin, at most a year -- forecast the next 48 hours (192
-intervals) from the data before the origin only. Every forecast is compared
+Method: walk through a long 15-minute series one local day at a time. Each day
+has one origin, at an hour that moves on by 7 hours a day (so every horizon
+bucket sees every hour of the day); from it the models -- refitted every
+``refit_days`` on all data before the origin, at most a year -- forecast the
+next 48 hours (192 intervals) from the data before the origin only. Every forecast is compared
 with what happened, and so are two baselines:
 
 - *seasonal naive*: the same quarter-hour one week earlier (the baseline the
@@ -21,11 +22,12 @@ intervals); and the share of actual values inside the model's 10 %-90 % band.
 Production is scored on daylight intervals only (clear-sky irradiance above
 zero): at night every method is exactly right.
 
-Data: consumption on the synthetic household of ``synthetic.py`` (no package
-here ships real household load data); production on the same synthetic home,
-and on real irradiance -- the Miami TMY2 file that ``pvlib`` ships
-(``pvlib/data/12839.tm2``, hourly measured-and-modelled typical months) turned
-into a 15-minute PV series for a 3 kWp array (see :func:`tmy_pv_series`).
+Data: the meter simulator's household model (``ledger_core.meter.household``)
+and the noisier synthetic household of ``synthetic.py`` for consumption and
+production (no package here ships real household load data); real irradiance
+for production -- the Miami TMY2 file that ``pvlib`` ships
+(``pvlib/data/12839.tm2``, hourly typical months) turned into a 15-minute PV
+series for a 3 kWp array (see :func:`tmy_pv_series`).
 
 Run ``python -m ledger_core.analytics.backtest --write docs/analytics.md`` to
 regenerate the tables in the documentation.

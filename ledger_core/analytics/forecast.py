@@ -6,32 +6,37 @@ from an origin, the first interval not yet measured. Every forecast interval
 carries a mean, a median (the point forecast) and a 10 %-90 % band.
 
 Consumption -- a ridge regression solved through its normal equations, which
-are built without materialising the design matrix (the one-hot part is done
-with ``bincount``), so a year of data fits in tens of milliseconds:
+are built from counts and per-group sums (``bincount``) without materialising
+the design matrix:
 
 - one-hot hour of day x day type (weekday, Saturday, Sunday or Mexican public
-  holiday from ``holidays.Mexico``): 72 columns;
-- the same quarter-hour ``d`` days before (slot-smoothed), the same quarter-hour
-  a week before, the mean of that quarter-hour over days ``d`` to ``d + 6``, its
-  mean on the same weekday over the last four weeks, and the mean level of the
-  seven days before day ``d``; ``d`` is 1 for targets up to 24 h ahead and 2 up
-  to 48 h ahead, so only data known at the origin is used (two fits);
+  holiday from ``holidays.Mexico``), 72 columns, and quarter-hour x day type,
+  288 columns penalised harder;
+- same-quarter-hour lags, raw and smoothed: ``d`` days before, a week before,
+  the mean over days ``d`` to ``d + 6``, over the last four same weekdays, and
+  the latest and mean of the last four days of the target's day type (a lag
+  that falls on another day type is replaced by one of the right type, so a
+  holiday is forecast from Sundays); the mean level of the seven days before
+  day ``d`` and its weekly change. ``d`` is 1 for targets up to 24 h ahead and
+  2 up to 48 h ahead, so only data known at the origin is used (two fits);
 - when temperatures are given: degrees above 24 °C and below 16 °C.
 
-The last hour's residual is carried forward with a coefficient per horizon
-(1-192 steps), estimated by regressing later residuals on it over the history,
-so a busy evening raises the next few hours. The band comes from empirical
-quantiles (10, 50, 90 %) of the residuals left after that correction, per
-horizon bucket (0-1 h, 1-6 h, 6-24 h, 24-48 h) and hour of day; the median
-residual moves the point forecast to the conditional median, which is what
-minimises absolute error on spiky household load.
+Rows are weighted by recency (half-life 90 days) and the fit is made robust by
+two Huber reweighting passes. The last hour's residual is carried forward with
+a coefficient per step (1-192), estimated by regressing later residuals on it
+over the history, so a busy evening raises the next few hours. The band comes
+from empirical quantiles (10, 50, 90 %) of the residuals left after that
+correction, per horizon bucket (0-1 h, 1-6 h, 6-24 h, 24-48 h) and hour of
+day; the median residual moves the point forecast to the conditional median,
+which is what minimises absolute error on spiky household load.
 
 Production -- ``pvlib`` clear-sky irradiance on the array (``solar.py``)
 times an effective size (kWp x 0.86 system losses), times a clearness index.
 The size is configured or learned as the 90th percentile of daily ratios of
 measured energy to clear-sky energy per kWp. The clearness index's quantiles
-and mean per hour of day over the last 30 days give the band; at night the
-forecast is exactly zero.
+and mean per hour of day over the last 60 days give the forecast and its band,
+shifted by the last hour's and last day's clearness anomaly as far as the
+history shows such anomalies persist; at night the forecast is exactly zero.
 """
 
 from __future__ import annotations

@@ -442,7 +442,8 @@ class ReadingStore:
             self._fold_channel_days(db, old_channels, timezone)
             db.execute("DELETE FROM channel_interval WHERE t < ?", (interval_cut,))
             db.execute("DELETE FROM weather WHERE t < ?", (interval_cut,))
-        self._db.execute("PRAGMA incremental_vacuum")
+        # Each step of the pragma frees one page: run it to the end.
+        self._db.execute("PRAGMA incremental_vacuum").fetchall()
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return Compaction(minutes, removed, days_written, before, self.size_bytes())
 

@@ -125,7 +125,7 @@ def test_retention_ladder(tmp_path: Path) -> None:
         assert done.days_written == 5
         assert store.count("minute") == 1440 + 720
         assert store.first_interval() == cut
-        assert done.bytes_after < done.bytes_before
+        assert done.bytes_after < 0.8 * done.bytes_before  # freed pages went back
         days = store.history(start, now, "1d", TZ)
         assert sum(int(r["import_wh"]) for r in days) == total_before  # type: ignore[call-overload]
         first = days[0]
