@@ -1,0 +1,142 @@
+"""The home's analytics routes (all need the API token: readings are personal data).
+
+- ``GET /api/v1/local/analytics/forecast?hours=48`` -- 15-minute forecast from
+  the current interval: per interval ``start``, ``consumption_wh`` (median),
+  ``consumption_p10``, ``consumption_p90``, ``consumption_mean`` and the same
+  for ``production``; ``hours`` is 1-48 (default 48).
+- ``GET /api/v1/local/analytics/history?from=&to=&resolution=15m|1h|1d`` --
+  stored energy per 15 minutes, local hour or local day over ``[from, to)``
+  (Unix seconds; defaults: ``to`` now, ``from`` one day, week or year before,
+  at a quarter-hour).
+  At most 31 days at 15m, 366 days at 1h, 3,660 days at 1d.
+- ``GET /api/v1/local/analytics/advice`` -- ranked advice, English and Spanish.
+- ``GET /api/v1/local/analytics/summary`` -- today's and tomorrow's totals, for
+  Home Assistant's sensors (no series).
+
+Errors are the node's JSON errors; ``503 not_ready`` while there is too little
+history to forecast (the message says how much there is).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Final
+
+from aiohttp import web
+
+from ledger_core.analytics.forecast import MAX_STEPS
+from ledger_core.analytics.localtime import DAY, SLOT
+from ledger_core.analytics.service import AnalyticsService, NotReady
+from ledger_core.analytics.store import RESOLUTIONS
+
+ANALYTICS_KEY: Final = web.AppKey("analytics", AnalyticsService)
+PREFIX: Final = "/api/v1/local/analytics"
+MAX_TIME: Final = 2**40
+# Longest range and default span per resolution, in seconds.
+LIMITS: Final[dict[str, tuple[int, int]]] = {
+    "15m": (31 * DAY, DAY),
+    "1h": (366 * DAY, 7 * DAY),
+    "1d": (3660 * DAY, 365 * DAY),
+}
+
+type Guard = Callable[[web.Request], None]
+
+
+class _BadRequest(Exception):  # noqa: N818 - control flow inside handlers
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+
+
+def _integer(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _BadRequest(name, "must be an integer") from None
+    if not low <= value <= high:
+        raise _BadRequest(name, f"must be between {low} and {high}")
+    return value
+
+
+def add_analytics_routes(
+    app: web.Application, service: AnalyticsService, require_token: Guard
+) -> None:
+    """Register the analytics routes on ``app``."""
+    # Imported here: ledger_core.api registers these routes and must finish loading first.
+    from ledger_core.api import error  # noqa: PLC0415
+
+    app[ANALYTICS_KEY] = service
+
+    def bad(err: _BadRequest) -> web.Response:
+        return error(400, "malformed", err.message, err.field)
+
+    async def forecast(request: web.Request) -> web.Response:
+        require_token(request)
+        try:
+            hours = _integer(request, "hours", MAX_STEPS // 4, 1, MAX_STEPS // 4)
+        except _BadRequest as err:
+            return bad(err)
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(
+                None, service.forecast, hours * 4
+            )
+        except NotReady as err:
+            return error(503, "not_ready", str(err))
+        model = service.model
+        production = None if model is None else model.production
+        return web.json_response(
+            {
+                "origin": int(result.start[0]),
+                "interval_seconds": SLOT,
+                "fitted_at": service.fitted_at,
+                "kwp": None if production is None else round(production.kwp, 2),
+                "series": result.rows(),
+            }
+        )
+
+    async def history(request: web.Request) -> web.Response:
+        require_token(request)
+        resolution = request.query.get("resolution", "15m")
+        if resolution not in RESOLUTIONS:
+            return error(400, "malformed", "must be one of " + ", ".join(RESOLUTIONS), "resolution")
+        longest, span = LIMITS[resolution]
+        try:
+            end = _integer(request, "to", service.now(), 0, MAX_TIME)
+            default_start = max(0, end - span)
+            start = _integer(request, "from", default_start - default_start % SLOT, 0, MAX_TIME)
+        except _BadRequest as err:
+            return bad(err)
+        if start >= end:
+            return error(400, "malformed", "must be before 'to'", "from")
+        if end - start > longest:
+            days = longest // DAY
+            return error(
+                400, "malformed", f"at most {days} days at resolution {resolution}", "from"
+            )
+        rows = service.history(start, end, resolution)
+        return web.json_response({"from": start, "to": end, "resolution": resolution, "rows": rows})
+
+    async def advice(request: web.Request) -> web.Response:
+        require_token(request)
+        items = await asyncio.get_running_loop().run_in_executor(None, service.advice)
+        return web.json_response(
+            {"generated_at": service.now(), "items": [item.to_json() for item in items]}
+        )
+
+    async def summary(request: web.Request) -> web.Response:
+        require_token(request)
+        body = await asyncio.get_running_loop().run_in_executor(None, service.summary)
+        return web.json_response(body)
+
+    app.add_routes(
+        [
+            web.get(f"{PREFIX}/forecast", forecast),
+            web.get(f"{PREFIX}/history", history),
+            web.get(f"{PREFIX}/advice", advice),
+            web.get(f"{PREFIX}/summary", summary),
+        ]
+    )
