@@ -322,10 +322,43 @@ async def get_balance(request: web.Request) -> web.Response:
             "address": address,
             "balance": balance or 0,
             "held": held,
+            "debt": node.app.state.get(f"debt/{address}", 0),
             "height": node.height,
             "app_hash": node.app.app_hash.hex(),
             "proof": proof.to_json() if proof else None,
         }
+    )
+
+
+MAX_BALANCES: Final = 200
+
+
+async def get_balances(request: web.Request) -> web.Response:
+    """Several accounts' money read at one height: ``?address=tv...&address=tv...``."""
+    _require_token(request)
+    node = request.app[NODE_KEY]
+    addresses = request.query.getall("address", [])
+    if not addresses:
+        return error(400, "malformed", "give one or more ?address=", "address")
+    if len(addresses) > MAX_BALANCES:
+        return error(400, "malformed", f"at most {MAX_BALANCES} addresses", "address")
+    rows = []
+    for i, address in enumerate(addresses):
+        if not ADDRESS_RE.fullmatch(address):
+            return error(400, "malformed", "an address is tv and 40 hex digits", f"address[{i}]")
+        if node.app.state.get(f"acct/{address}") is None:
+            return error(404, "not_found", f"{address} is not registered", f"address[{i}]")
+        state = node.app.state
+        rows.append(
+            {
+                "address": address,
+                "balance": state.get(f"bal/{address}", 0),
+                "held": state.get(f"held/{address}", 0),
+                "debt": state.get(f"debt/{address}", 0),
+            }
+        )
+    return web.json_response(
+        {"height": node.height, "app_hash": node.app.app_hash.hex(), "balances": rows}
     )
 
 
@@ -542,6 +575,7 @@ def make_app(
             web.get(f"{PREFIX}/txs/{{tx_id}}", get_tx),
             web.get(f"{PREFIX}/blocks/{{height}}", get_block),
             web.get(f"{PREFIX}/participants/{{address}}", get_participant),
+            web.get(f"{PREFIX}/balances", get_balances),
             web.get(f"{PREFIX}/balances/{{address}}", get_balance),
             web.get(f"{PREFIX}/contracts/{{contract_id}}", get_contract),
             web.get(f"{PREFIX}/state/{{key:.+}}", get_state),

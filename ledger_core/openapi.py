@@ -132,6 +132,22 @@ SPEC: Final[dict[str, Any]] = {
                 params=[_path_param("address", "^tv[0-9a-f]{40}$")],
             )
         },
+        "/balances": {
+            "get": _op(
+                "Several accounts' balance, held funds and debt, all at one height",
+                secured=True,
+                params=[
+                    {
+                        "name": "address",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "array", "items": {"type": "string"}},
+                        "style": "form",
+                        "explode": True,
+                    }
+                ],
+            )
+        },
         "/balances/{address}": {
             "get": _op(
                 "A wallet balance and held amount, with a proof against the app hash",

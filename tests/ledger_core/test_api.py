@@ -346,3 +346,23 @@ async def test_random_inputs_never_crash_the_node(api: Api) -> None:
         status, body = await api.post("/local/transfer", local)
         assert status < 500, body
     assert (await api.get("/status", auth=False))[0] == 200
+
+
+async def test_several_balances_at_one_height(api: Api) -> None:
+    iso = api.chain.iso.address
+    status, body = await api.get(f"/balances?address={iso}&address={iso}")
+    assert status == 200
+    assert body["height"] == api.node.height
+    assert [row["address"] for row in body["balances"]] == [iso, iso]
+    assert set(body["balances"][0]) == {"address", "balance", "held", "debt"}
+    status, body = await api.get("/balances")
+    assert (status, body["error"]["field"]) == (400, "address")
+    status, body = await api.get(f"/balances?address={iso}&address=nope")
+    assert (status, body["error"]["field"]) == (400, "address[1]")
+    status, body = await api.get(f"/balances?address=tv{'0' * 40}")
+    assert status == 404
+    status, _ = await api.get(f"/balances?address={iso}", auth=False)
+    assert status == 401
+    many = "&".join("address=x" for _ in range(201))
+    status, body = await api.get(f"/balances?{many}")
+    assert (status, body["error"]["message"]) == (400, "at most 200 addresses")
