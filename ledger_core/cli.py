@@ -126,6 +126,30 @@ register(
         run=_run_demo,
     )
 )
+
+
+def _configure_analytics(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="analytics_command", metavar="COMMAND", required=True)
+    backtest = sub.add_parser(
+        "backtest", help="rolling-origin backtests of the forecasts against the seasonal baseline"
+    )
+    backtest.add_argument("options", nargs=argparse.REMAINDER, help="see --help of the backtest")
+
+
+def _run_analytics(args: argparse.Namespace, out: TextIO) -> int:
+    from ledger_core.analytics.backtest import main as backtest  # noqa: PLC0415 - numpy, pvlib
+
+    return backtest(list(args.options), out)
+
+
+register(
+    Command(
+        name="analytics",
+        help="forecast backtests (the node serves forecasts and advice itself)",
+        configure=_configure_analytics,
+        run=_run_analytics,
+    )
+)
 register(
     Command(
         name="operator",

@@ -75,6 +75,7 @@ class Config:
     # Roles beside the ledger (see ledger_core/services.py).
     meter: dict[str, Any] | None = None
     concentrator: dict[str, Any] | None = None
+    analytics: dict[str, Any] | None = None
     execute_contracts: bool = True
     clock_epoch: float | None = None
     clock_start: int | None = None
@@ -122,7 +123,7 @@ def _config_value(name: str, value: object) -> object:
         if type(value) not in (int, float) or not 0 < value <= 86400:  # type: ignore[operator]
             raise ConfigError(f"{name}: must be a number of seconds above 0")
         return float(value)  # type: ignore[arg-type]
-    if name in ("meter", "concentrator"):
+    if name in ("meter", "concentrator", "analytics"):
         if value is not None and not isinstance(value, dict):
             raise ConfigError(f"{name}: must be an object (see docs/node.md)")
         return value

@@ -12,6 +12,9 @@
   "12:00"}`` -- the operator's service: day-ahead prices from the tariff (a path
   relative to the home), demand-response rules, the ``/api/v1/operator/...``
   routes;
+- ``"analytics": {"site": {...}, "refit_seconds": 86400}`` -- forecasts, history
+  and advice from the meter's readings (on whenever the meter role is; the site
+  defaults to Morelia, see docs/analytics.md), under ``/api/v1/local/analytics``;
 - ``"execute_contracts": true`` (the default) -- the home agent: the local
   participant's active contracts evaluated at every event, actions published
   on ``/api/v1/local/events`` and kept in ``local.db`` for Home Assistant to
@@ -29,6 +32,10 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from ledger_core.analytics.api import add_analytics_routes
+from ledger_core.analytics.localtime import Site
+from ledger_core.analytics.service import AnalyticsService
+from ledger_core.analytics.store import ReadingStore
 from ledger_core.api import extend_spec
 from ledger_core.client import ApiError, NodeClient
 from ledger_core.concentrator.api import OPERATOR_PATHS, add_concentrator_routes
@@ -52,6 +59,21 @@ LOG: Final = logging.getLogger(__name__)
 METER_KEY: Final = "keys/meter.key"
 
 _OK: Final = {"200": {"description": "JSON", "content": {"application/json": {}}}}
+ANALYTICS_PATHS: Final[dict[str, Any]] = {
+    f"/local/analytics/{name}": {
+        "get": {"summary": summary, "security": [{"bearer": []}], "responses": _OK}
+    }
+    for name, summary in (
+        (
+            "forecast",
+            "Consumption and production forecast, 15-minute steps, with p10/p90 (?hours=)",
+        ),
+        ("history", "Energy history by 15m, 1h or 1d (?from=&to=&resolution=)"),
+        ("advice", "Ranked advice with the money at stake"),
+        ("summary", "Today's and tomorrow's forecast totals"),
+    )
+}
+
 METER_PATHS: Final[dict[str, Any]] = {
     "/local/meter": {
         "get": {
@@ -128,13 +150,33 @@ class NodeServices:
         self.meter: MeterService | None = None
         self.concentrator: Concentrator | None = None
         self.agent: HomeAgent | None = None
+        self.analytics: AnalyticsService | None = None
+        self._analytics_store: ReadingStore | None = None
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
-        chain_id = node.genesis.chain_id
+        try:
+            self._build(app, require_token)
+        except BaseException:
+            self._close_built()
+            raise
+
+    def _close_built(self) -> None:
+        """Close the databases of roles built before a bad setting stopped the start."""
+        if self.meter is not None:
+            self.meter.store.close()
+        if self._analytics_store is not None:
+            self._analytics_store.close()
+
+    def _build(self, app: web.Application, require_token: Callable[[web.Request], None]) -> None:
+        config = self.config
+        chain_id = self.node.genesis.chain_id
         if config.meter is not None:
             self.meter = self._build_meter(config.meter, chain_id)
             add_meter_routes(app, self.meter, require_token)
             extend_spec(app, METER_PATHS)
+            self.analytics = self._build_analytics(config.analytics or {})
+            add_analytics_routes(app, self.analytics, require_token)
+            extend_spec(app, ANALYTICS_PATHS)
         if config.concentrator is not None:
             self.concentrator = self._build_concentrator(config.concentrator)
             add_concentrator_routes(app, self.concentrator, require_token)
@@ -170,6 +212,38 @@ class NodeServices:
             chain_nonce=last_nonce,
         )
 
+    def _build_analytics(self, settings: dict[str, Any]) -> AnalyticsService:
+        where = f"{self.home.config_file}: analytics"
+        unknown = set(settings) - {"site", "refit_seconds"}
+        if unknown:
+            raise HomeError(f"{where}.{sorted(unknown)[0]}: is not an analytics setting")
+        site_raw = settings.get("site", {})
+        if not isinstance(site_raw, dict):
+            raise HomeError(f"{where}.site: must be an object")
+        refit = settings.get("refit_seconds", 86400)
+        if type(refit) is not int or not 600 <= refit <= 7 * 86400:
+            raise HomeError(f"{where}.refit_seconds: must be 600 to 604800")
+        try:
+            site = Site(**site_raw)
+        except (TypeError, ValueError) as err:
+            raise HomeError(f"{where}.site: {err}") from None
+        self._analytics_store = ReadingStore(self.home.path / "analytics.db")
+        node = self.node
+
+        def prices(start: int, end: int) -> dict[int, tuple[int, int]]:
+            rows = node.storage.range("price/", f"{start:012d}", f"{end:012d}", 1 << 20)
+            found: dict[int, tuple[int, int]] = {}
+            for key, value in rows:
+                if isinstance(value, dict):
+                    imp, exp = value.get("import_price"), value.get("export_price")
+                    if isinstance(imp, int) and isinstance(exp, int):
+                        found[int(key.rsplit("/", 1)[1])] = (imp, exp)
+            return found
+
+        return AnalyticsService(
+            self._analytics_store, site, clock=self.clock.now, prices=prices, refit_seconds=refit
+        )
+
     def _build_concentrator(self, settings: dict[str, Any]) -> Concentrator:
         where = f"{self.home.config_file}: concentrator"
         tariff = settings.get("tariff")
@@ -198,6 +272,8 @@ class NodeServices:
         """Start the roles (the API is listening at ``api_url``)."""
         if self.meter is not None:
             await self.meter.start()
+        if self.analytics is not None:
+            self._tasks.append(asyncio.create_task(self.analytics.run(self._stop)))
         if self.concentrator is not None:
             await self.concentrator.start()
         if self.config.execute_contracts:
@@ -238,6 +314,8 @@ class NodeServices:
                     reading = await asyncio.wait_for(queue.get(), 1.0)
                     if reading.power is not None:
                         agent.power(reading.power)
+                        if self.analytics is not None:
+                            self.analytics.feed(reading.time.timestamp(), reading.power)
         finally:
             meter.unsubscribe(queue)
 
@@ -251,3 +329,5 @@ class NodeServices:
             await self.concentrator.stop()
         if self.meter is not None:
             await self.meter.stop()
+        if self._analytics_store is not None:
+            self._analytics_store.close()

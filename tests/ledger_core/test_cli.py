@@ -69,3 +69,9 @@ def test_console_script_and_module_entry_points_run() -> None:
         result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == f"transactiva {__version__}"
+
+
+def test_analytics_backtest_checks_its_options() -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["analytics", "backtest", "--days", "3"], out=io.StringIO())
+    assert exit_info.value.code == 2

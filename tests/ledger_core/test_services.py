@@ -102,7 +102,19 @@ async def test_a_node_with_meter_concentrator_and_contracts(
             assert status == 200
             assert "Residential" in json.dumps(tariff)
             status, spec = await get("/openapi.json")
-            assert {"/local/meter", "/operator/tariff", "/local/actions"} <= set(spec["paths"])
+            assert {
+                "/local/meter",
+                "/operator/tariff",
+                "/local/actions",
+                "/local/analytics/forecast",
+            } <= set(spec["paths"])
+            # Analytics answers (not ready yet with minutes of history: a clear 503).
+            status, body = await get("/local/analytics/forecast?hours=24")
+            assert status in (200, 503)
+            if status == 503:
+                assert body["error"]["code"] == "not_ready"
+            status, body = await get("/local/analytics/history?resolution=1h")
+            assert status in (200, 400)
             # The home agent executes the operator's own contract and logs its actions.
             source = paper_contract(
                 "prueba", datetime_local(START - 86400), datetime_local(START + 86400)
@@ -161,5 +173,21 @@ async def test_bad_concentrator_settings_are_refused(tmp_path: Path) -> None:
         init_home(
             folder, "services-test", START, Config(api_port=free_port(), concentrator=settings)
         )
+        with pytest.raises(HomeError, match=message):
+            await serve(folder, asyncio.Event())
+
+
+async def test_bad_analytics_settings_are_refused(tmp_path: Path) -> None:
+    meter = {"source": {"type": "pushed"}}
+    for settings, message in (
+        ({"x": 1}, r"analytics\.x: is not an analytics setting"),
+        ({"site": []}, r"analytics\.site: must be an object"),
+        ({"refit_seconds": 5}, r"analytics\.refit_seconds"),
+        ({"site": {"latitude": 100.0}}, r"analytics\.site: .*latitude"),
+    ):
+        folder = tmp_path / str(abs(hash(message)))
+        folder.mkdir()
+        config = Config(api_port=free_port(), meter=meter, analytics=settings)
+        init_home(folder, "services-test", START, config)
         with pytest.raises(HomeError, match=message):
             await serve(folder, asyncio.Event())
