@@ -12,6 +12,7 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from yarl import URL
 
 from custom_components.transactiva.api import (
+    Balance,
     TransactivaClient,
     TransactivaConnectionError,
 )
@@ -88,4 +89,4 @@ async def test_a_working_node_answers_status_and_balance(
     )
     status = await client.check()
     assert (status.chain_id, status.height, status.participant) == ("c", 1, ADDRESS)
-    assert await client.balance(ADDRESS) == 1250
+    assert await client.balance(ADDRESS) == Balance(balance=1250, held=0)
