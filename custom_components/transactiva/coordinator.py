@@ -545,7 +545,6 @@ class TransactivaCoordinator(DataUpdateCoordinator[NodeState]):
 
     @callback
     def _wake(self, _now: datetime) -> None:
-        self._wakeup = None
         self.prune(now_seconds())
         self._roll_day(dt_util.now().date())
         self.async_update_listeners()
