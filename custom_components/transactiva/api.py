@@ -147,8 +147,10 @@ class TransactivaClient:
             ) as response:
                 status = response.status
                 answer = await response.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as err:
+        except (aiohttp.ClientError, TimeoutError) as err:
             raise TransactivaConnectionError(str(err) or type(err).__name__) from err
+        except ValueError as err:  # not JSON: something else answers at this address
+            raise TransactivaConnectionError(NOT_A_NODE) from err
         if status == 401:
             raise TransactivaAuthError("the node refused the token")
         if status >= 500:
