@@ -121,11 +121,6 @@ class NodeState:
         """The local participant's address."""
         return self.status.participant
 
-    @property
-    def is_operator(self) -> bool:
-        """Whether the local participant holds an operator role (ISO, supplier, DSO)."""
-        return bool(self.roles)
-
     def price_at(self, moment: int) -> PriceRow | None:
         """The price in force at ``moment``: the latest signal starting at or before it."""
         starts = [start for start in self.prices if start <= moment]

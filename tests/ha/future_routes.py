@@ -6,6 +6,7 @@ The node does not serve these routes yet:
 - ``GET  /api/v1/local/meter/stream``    WebSocket, one reading per message
 - ``POST /api/v1/local/meter/readings``  Home Assistant's sensors as the node's meter
 - ``POST /api/v1/local/actions/result``  how a contract action went on its appliance
+- ``peers`` and ``catching_up`` in ``GET /api/v1/status`` (added to the real node's answer)
 
 Until it does, :class:`FutureRoutes` serves exactly that JSON contract on
 loopback and forwards every other request (the event stream included) to a real
@@ -62,10 +63,13 @@ class FutureRoutes:
         self.reading = reading
         self.readings_received: list[dict[str, Any]] = []
         self.results_received: list[dict[str, Any]] = []
+        self.status_extra: dict[str, Any] = {}
+        self.stream_open = True
         self.streams: set[web.WebSocketResponse] = set()
         self.upstreams: set[aiohttp.ClientWebSocketResponse] = set()
         self.session = aiohttp.ClientSession()
         app = web.Application()
+        app.router.add_get("/api/v1/status", self._status)
         app.router.add_get("/api/v1/local/meter", self._meter)
         app.router.add_get("/api/v1/local/meter/stream", self._meter_stream)
         app.router.add_post("/api/v1/local/meter/readings", self._readings)
@@ -93,6 +97,10 @@ class FutureRoutes:
         if request.headers.get("Authorization") != f"Bearer {self.node.token}":
             raise web.HTTPUnauthorized
 
+    async def _status(self, request: web.Request) -> web.Response:
+        async with self.session.get(self.node.url + "/api/v1/status") as answer:
+            return web.json_response(await answer.json() | self.status_extra)
+
     async def _meter(self, request: web.Request) -> web.Response:
         self._authorised(request)
         if self.reading is None:
@@ -101,6 +109,8 @@ class FutureRoutes:
 
     async def _meter_stream(self, request: web.Request) -> web.WebSocketResponse:
         self._authorised(request)
+        if not self.stream_open:
+            raise web.HTTPServiceUnavailable
         socket = web.WebSocketResponse()
         await socket.prepare(request)
         self.streams.add(socket)

@@ -157,6 +157,11 @@ async def test_a_meter_route_that_fails_is_an_error(serve: Serve) -> None:
         await client.meter()
 
 
+def test_a_status_that_is_not_an_object_is_not_a_nodes() -> None:
+    with pytest.raises(TransactivaConnectionError):
+        parse_status(["chain_id"])
+
+
 @pytest.mark.parametrize(
     ("extra", "peers", "catching_up", "interval"),
     [

@@ -18,6 +18,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 
 from custom_components.transactiva.appliances import issue_id
 from custom_components.transactiva.const import CONF_APPLIANCES, DOMAIN, EVENT_CONTRACT_ACTION
+from custom_components.transactiva.events import ContractAction
 
 
 async def _contract(hass: HomeAssistant, entry: MockConfigEntry) -> dict[str, Any]:
@@ -114,6 +115,11 @@ async def test_a_contract_action_switches_the_mapped_appliance(
         lambda: hass.states.get(last_id).attributes.get("carried_out") is False,  # type: ignore[union-attr]
         "the failure noted",
     )
+
+    # The switch still happens when the node cannot hear the result.
+    await hass.async_add_executor_job(node.stop)
+    await appliances(ContractAction(contract["contract_id"], "0x0", "Lavadora", "turn_on", ""))
+    assert hass.states.get(lavadora).state == "on"  # type: ignore[union-attr]
 
 
 async def test_unmapped_devices_raise_a_repair_issue_until_mapped(

@@ -144,3 +144,57 @@ def test_a_valid_demand_response_round_trips() -> None:
     assert event.concerns("tv" + "a" * 40)
     assert not event.concerns("tv" + "b" * 40)
     assert demand_response(record | {"targets": []}).concerns("tv" + "b" * 40)
+
+
+DR = {
+    "event_id": "pico",
+    "modification_number": 0,
+    "signal": {"name": "SIMPLE", "level": 1},
+    "start": 100,
+    "duration": 50,
+    "targets": [],
+    "cancelled": False,
+}
+ACTION = {"contract_id": "ab" * 32, "short_id": "0xABABABABAB", "action": "turn_on"}
+
+
+@pytest.mark.parametrize(
+    ("decoder", "data", "message"),
+    [
+        (demand_response, DR | {"signal": "SIMPLE"}, "signal must be an object"),
+        (demand_response, DR | {"signal": {"name": "LOAD"}}, "SIMPLE or ELECTRICITY_PRICE"),
+        (demand_response, DR | {"signal": {"name": "SIMPLE", "level": 4}}, "level"),
+        (demand_response, DR | {"targets": ["nadie"]}, "targets"),
+        (demand_response, DR | {"cancelled": "no"}, "cancelled"),
+        (demand_response, DR | {"duration": 0}, "duration"),
+        (contract_action, ACTION | {"contract_id": "zz"}, "64 hex digits"),
+        (contract_action, ACTION | {"device": ""}, "device"),
+        (contract_action, ACTION | {"device": 7}, "device"),
+        (contract_action, ACTION | {"reason": 7}, "reason"),
+        (price_row, {"interval_start": 0, "import_price": 1, "export_price": 1}, "network_fee"),
+        (parse_reading, [], "JSON object"),
+        (parse_reading, {"phases": [{"phase": "1"}, {"phase": "1"}]}, "repeat"),
+        (parse_reading, {"phases": [1]}, "each phase is an object"),
+        (parse_reading, {"phases": [{"phase": True}]}, "name or number"),
+        (parse_reading, {"power": 10**16}, "out of range"),
+        (parse_reading, {"power": 1e300}, "finite"),
+        (parse_reading, {"power": "1"}, "number"),
+        (parse_reading, {"import_wh_total": -1}, "below zero"),
+        (parse_reading, {"last_interval": 5}, "object or null"),
+        (parse_reading, {"service": "maybe"}, "service"),
+    ],
+)
+def test_decoders_say_what_is_wrong(decoder: Any, data: Any, message: str) -> None:
+    with pytest.raises(EventError, match=message):
+        decoder(data)
+
+
+def test_a_contract_action_without_device_or_reason_is_still_one() -> None:
+    action = contract_action(ACTION)
+    assert (action.device, action.reason) == (None, "")
+    assert contract_action(ACTION | {"reason": "x" * 5000}).reason == "x" * 1000
+
+
+def test_contract_records_without_lists_are_refused() -> None:
+    with pytest.raises(EventError, match="lists"):
+        contract_info("ab" * 32, {"signers": "all", "signed": []})

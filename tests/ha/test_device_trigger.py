@@ -10,6 +10,7 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import async_get_device_automations
 
+from custom_components.transactiva import device_trigger
 from custom_components.transactiva.const import DOMAIN
 
 
@@ -52,6 +53,7 @@ async def test_devices_offer_their_triggers_and_automations_run_on_them(
         hass, DeviceAutomationType.TRIGGER, wallet.id
     )
     assert types(wallet.id, wallet_triggers) == []
+    assert await device_trigger.async_get_triggers(hass, "no-such-device") == []
 
     def trigger(kind: str, device_id: str) -> dict[str, object]:
         return {

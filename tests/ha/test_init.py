@@ -146,7 +146,15 @@ async def test_the_first_run_reads_history_and_later_runs_resume_where_they_stop
             "cancelled": False,
         },
     )
+    start = int(time.time()) // 900 * 900
+    await local(
+        hass,
+        node,
+        "price_signal",
+        {"interval_start": start, "import_price": 31000, "export_price": 9000, "network_fee": 0},
+    )
     entry = await setup_entry(hass, node.url, node)
+    assert hass.states.get(entity_id(hass, "sensor", node, "import_price")).state == "3.1000"  # type: ignore[union-attr]
     first = "sensor.transactiva_contracts_contract_lavado_barato"
     await wait_for_state(hass, first, "active")
     coordinator = entry.runtime_data.coordinator
@@ -161,6 +169,10 @@ async def test_the_first_run_reads_history_and_later_runs_resume_where_they_stop
     assert len(stored["contracts"]) == 1
     assert [e["event_id"] for e in stored["demand_response"]] == ["manana"]
 
+    # Remembered data that no longer makes sense is dropped: a contract the node does
+    # not know, a demand-response record that is not one.
+    stored["contracts"].append("cd" * 32)
+    stored["demand_response"].append({"event_id": "roto"})
     # While Home Assistant is away, another contract appears.
     second = CONTRACT.replace("lavado barato", "bomba de agua")
     await local(hass, node, "contract_propose", {"source": second})
@@ -168,7 +180,10 @@ async def test_the_first_run_reads_history_and_later_runs_resume_where_they_stop
     await hass.async_block_till_done()
     await wait_for_state(hass, "sensor.transactiva_contracts_contract_bomba_de_agua", "active")
     assert hass.states.get(first).state == "active"  # type: ignore[union-attr]
-    assert "manana" in entry.runtime_data.coordinator.data.demand_response
+    resumed = entry.runtime_data.coordinator.data
+    assert "manana" in resumed.demand_response
+    assert "roto" not in resumed.demand_response
+    assert "cd" * 32 not in resumed.contracts
 
 
 async def test_remembered_data_of_another_chain_is_ignored(

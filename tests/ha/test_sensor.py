@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import timedelta
 
@@ -113,9 +114,11 @@ async def test_prices_are_pushed_fire_events_and_stay_while_the_node_is_away(
     assert events[0].data["interval_start"] == dt_util.utc_from_timestamp(start).isoformat()
     assert {e.data["device_id"] for e in events} == {_market_device(hass, node)}
 
-    # Announced prices stay meaningful while the node is unreachable.
+    # Announced prices stay meaningful while the node is unreachable (and stays so
+    # through the first reconnection attempts).
     await hass.async_add_executor_job(node.stop)
     await wait_for_state(hass, entity_id(hass, "sensor", node, "wallet_balance"), STATE_UNAVAILABLE)
+    await asyncio.sleep(1.5)
     assert hass.states.get(import_id).state == "2.5000"  # type: ignore[union-attr]
 
 
@@ -221,6 +224,9 @@ async def test_daily_earnings_and_spending_count_wallet_changes_but_not_deposits
     request = await local(hass, node, "deposit_request", {"amount": 10000})
     await local(hass, node, "deposit_confirm", {"request": request["id"]})
     await wait_for_state(hass, balance_id, "100.00")
+    # The neighbour's own wallet requests are not this home's.
+    theirs = await neighbour.send(hass, node, "deposit_request", {"amount": 1})
+    await neighbour.send(hass, node, "wallet_cancel", {"request": theirs["id"]})
     assert hass.states.get(earnings_id).state == "0.00"  # type: ignore[union-attr]
 
     await local(hass, node, "transfer", {"to": neighbour.address, "amount": 1234})
@@ -273,7 +279,18 @@ async def test_the_timer_wakes_at_boundaries_events_and_midnight(
             "cancelled": False,
         },
     )
+    now = int(time.time()) // 900 * 900
+    for start in (now, now + 900):
+        await local(
+            hass,
+            node,
+            "price_signal",
+            {"interval_start": start, "import_price": 1, "export_price": 1, "network_fee": 0},
+        )
     await wait_until(lambda: "lejano" in coordinator.data.demand_response, "the DR event")
+    await wait_until(lambda: len(coordinator.data.prices) == 2, "the prices")
+    coordinator.prune(now + 901)
+    assert list(coordinator.data.prices) == [now + 900]
     assert coordinator.next_wakeup(moment) == moment + 100
     assert coordinator.next_wakeup(moment + 100) == moment + 300
     # Prices superseded before now and events over for a day are forgotten.

@@ -107,6 +107,16 @@ async def test_contracts_are_validated_submitted_signed_and_revoked(
     assert revoked["status"] == "revoked"
     await wait_for_state(hass, contract_entity, "revoked")
 
+    # A contract between others does not become an entity here.
+    alone = CONTRACT.replace("lavado barato", "solo vecino").replace(
+        "Parties: ISO", f"Parties: '{neighbour.address}'"
+    )
+    alone = (await _call(hass, "validate_contract", entry, source=alone))["canonical"]
+    await neighbour.send(hass, node, "contract_propose", {"source": alone})
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.transactiva_contracts_contract_solo_vecino") is None
+    assert len(entry.runtime_data.coordinator.data.contracts) == 2
+
     for unknown in ("0x0000000000", "nada"):
         with pytest.raises(ServiceValidationError) as refused:
             await _call(hass, "sign_contract", entry, contract=unknown)
@@ -184,6 +194,9 @@ async def test_market_actions_prices_orders_and_settlements(
     assert only["network_fee"] == 0.5
     assert only["end"] == dt_util.utc_from_timestamp(hour + 3600).isoformat()
     # Local times without a zone are Home Assistant's time zone; the default range is two days.
+    naive = dt_util.as_local(dt_util.utc_from_timestamp(hour)).replace(tzinfo=None)
+    local_prices = await _call(hass, "get_prices", entry, start=naive.isoformat())
+    assert local_prices["intervals"] == prices["intervals"]
     default = await _call(hass, "get_prices", entry)
     assert len(default["intervals"]) == 4
     with pytest.raises(ServiceValidationError) as refused:

@@ -7,6 +7,7 @@ node process (see that module). Replace it with the real node once merged.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -81,11 +82,26 @@ async def test_meter_entities_follow_the_meter_stream(
     await future_routes.push(deepcopy(READING) | {"power": 5})
     await wait_for_state(hass, power_id, "5.0")
 
-    # The stream drops: meter entities go unavailable (one warning) and come back.
+    # A binary frame is not a reading: the stream is reopened.
     caplog.set_level(logging.INFO)
-    await future_routes.drop_streams()
+    for socket in list(future_routes.streams):
+        await socket.send_bytes(b"\x00")
     await wait_for_state(hass, power_id, STATE_UNAVAILABLE)
     await wait_for_state(hass, power_id, "5.0", seconds=15)
+    went = [r for r in caplog.records if "meter unavailable" in r.getMessage()]
+    assert len(went) == 1
+
+    # The stream drops and, for a while, neither the stream nor the reading answers:
+    # meter entities go unavailable (one warning) and come back (one line).
+    caplog.clear()
+    future_routes.stream_open = False
+    future_routes.reading = None
+    await future_routes.drop_streams()
+    await wait_for_state(hass, power_id, STATE_UNAVAILABLE)
+    await asyncio.sleep(3.5)  # two reconnection attempts fail
+    future_routes.stream_open = True
+    future_routes.reading = deepcopy(READING) | {"power": 5}
+    await wait_for_state(hass, power_id, "5.0", seconds=20)
     went = [r for r in caplog.records if "meter unavailable" in r.getMessage()]
     back = [r for r in caplog.records if "meter available again" in r.getMessage()]
     assert (len(went), len(back)) == (1, 1)
@@ -140,10 +156,12 @@ async def test_home_assistant_sensors_are_sent_as_the_meter(
         "sensor.exportada", "2500", {"unit_of_measurement": "Wh", "state_class": "total"}
     )
     hass.states.async_set("sensor.potencia", "no number", {"unit_of_measurement": "kW"})
+    hass.states.async_set("sensor.importada", "5", {"unit_of_measurement": "°C"})
     await wait_until(lambda: len(future_routes.readings_received) >= 2, "more readings")
     latest = future_routes.readings_received[-1]
     assert latest["export_kwh_total"] == 2.5
     assert "power" not in latest
+    assert "import_kwh_total" not in latest  # not an energy unit
 
 
 async def test_readings_to_a_node_without_the_route_warn_once(
@@ -204,3 +222,15 @@ async def _propose(hass: HomeAssistant, entry: Any) -> str:
     )
     assert answer is not None
     return str(answer["contract_id"])
+
+
+async def test_status_fields_of_a_multi_validator_node(
+    hass: HomeAssistant, transactiva_node: RealNode, future_routes: FutureRoutes
+) -> None:
+    node = transactiva_node
+    future_routes.status_extra = {"peers": 4, "catching_up": True}
+    await setup_entry(hass, future_routes.url, node)
+    peers = entity_id(hass, "sensor", node, "peers")
+    assert hass.states.get(peers).state == "4"  # type: ignore[union-attr]
+    sync = entity_id(hass, "sensor", node, "sync_status")
+    assert hass.states.get(sync).state == "catching_up"  # type: ignore[union-attr]
