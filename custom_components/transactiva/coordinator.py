@@ -307,7 +307,9 @@ class TransactivaCoordinator(DataUpdateCoordinator[NodeState]):
         self._live_after = self.data.status.height
         self._block_deltas.clear()
         self._touched = False
-        self.data.replaying = self._cursor_height < self._live_after
+        if self._cursor_height < self._live_after:
+            self.data.replaying = True
+            self.async_update_listeners()  # sync status: catching up
         async with self.client.events(query) as socket:
             async for message in socket:
                 if message.type is not aiohttp.WSMsgType.TEXT:
