@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from contracts import parse, receipt, short_id
+from contracts import check, content_hash, format_contract, parse, receipt, short_id
 from ledger_core import codec, merkle
 from ledger_core.crypto import ADDRESS_RE, SigningKey
 from ledger_core.local import ActionLog, LocalEvents
@@ -383,6 +383,50 @@ async def get_contract(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+MAX_CONTRACT_SOURCE: Final = 64 * 1024
+
+
+async def check_contract(request: web.Request) -> web.Response:
+    """Check a contract's text without submitting it (nothing is signed or stored).
+
+    The body is ``{"source": "..."}``. The answer is 200 either way: ``valid``,
+    every diagnostic with its line and column, and for a valid contract its id,
+    short id, name and canonical text (what ``contract_propose`` needs).
+    """
+    _require_token(request)
+    raw = await _read_body(request, MAX_CONTRACT_SOURCE * 2, "a contract check")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return error(400, "malformed", "the body is not JSON", "body")
+    source = body.get("source") if isinstance(body, dict) else None
+    if not isinstance(source, str):
+        return error(400, "malformed", 'send {"source": "<contract text>"}', "body.source")
+    result = check(source)
+    answer: dict[str, Any] = {
+        "valid": result.ok,
+        "diagnostics": [
+            {
+                "severity": str(d.severity),
+                "line": d.line,
+                "column": d.column,
+                "message": d.message,
+                "expected": d.expected,
+                "hint": d.hint,
+            }
+            for d in result.diagnostics
+        ],
+    }
+    if result.contract is not None:
+        answer |= {
+            "id": content_hash(result.contract),
+            "short_id": short_id(result.contract),
+            "name": result.contract.name,
+            "canonical": format_contract(result.contract),
+        }
+    return web.json_response(answer)
+
+
 async def get_state(request: web.Request) -> web.Response:
     _require_token(request)
     node = request.app[NODE_KEY]
@@ -577,6 +621,7 @@ def make_app(
             web.get(f"{PREFIX}/participants/{{address}}", get_participant),
             web.get(f"{PREFIX}/balances", get_balances),
             web.get(f"{PREFIX}/balances/{{address}}", get_balance),
+            web.post(f"{PREFIX}/contracts/check", check_contract),
             web.get(f"{PREFIX}/contracts/{{contract_id}}", get_contract),
             web.get(f"{PREFIX}/state/{{key:.+}}", get_state),
             web.get(f"{PREFIX}/reports/{{address}}", get_reports),

@@ -155,6 +155,25 @@ SPEC: Final[dict[str, Any]] = {
                 params=[_path_param("address", "^tv[0-9a-f]{40}$")],
             )
         },
+        "/contracts/check": {
+            "post": _op(
+                "Check a contract's text without submitting it: diagnostics with line and "
+                "column, or its id, short id and canonical text",
+                secured=True,
+                requestBody={
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["source"],
+                                "properties": {"source": {"type": "string"}},
+                            }
+                        }
+                    },
+                },
+            )
+        },
         "/contracts/{contract_id}": {
             "get": _op(
                 "A contract: source, parties, signatures, state, receipt and proof",

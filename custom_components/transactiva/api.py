@@ -1,18 +1,27 @@
 """A thin async client of a Transactiva node's API, for the integration.
 
-It uses Home Assistant's shared aiohttp session and raises one of two errors:
-the node cannot be reached (or answered nonsense), or it refused the token.
+It uses Home Assistant's shared aiohttp session and raises one of three errors:
+the node cannot be reached (or answered nonsense or a 5xx), it refused the
+token, or it understood the request and refused it (a 4xx with the node's
+``{"error": {"code", "message", "field"}}`` body, kept in the exception).
+Routes that the node may not have yet (the meter, meter readings, action
+results, settlements) answer 404, which callers tell apart by ``status``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 from yarl import URL
 
-TIMEOUT = aiohttp.ClientTimeout(total=10)
+from .const import DEFAULT_INTERVAL_SECONDS
+
+TIMEOUT: Final = aiohttp.ClientTimeout(total=10)
+# ``?wait=true`` lets the node hold the answer up to 30 s until the block commits.
+WAIT_TIMEOUT: Final = aiohttp.ClientTimeout(total=45)
+NOT_A_NODE: Final = "the answer is not a Transactiva node's"
 
 
 class TransactivaError(Exception):
@@ -27,14 +36,83 @@ class TransactivaAuthError(TransactivaError):
     """The node refused the token."""
 
 
+class TransactivaRequestError(TransactivaError):
+    """The node understood the request and refused it (HTTP 4xx)."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        where = f" ({field})" if field else ""
+        super().__init__(f"{code}: {message}{where}")
+
+
 @dataclass(frozen=True, slots=True)
 class NodeStatus:
-    """What ``GET /api/v1/status`` says about a node."""
+    """What ``GET /api/v1/status`` says about a node.
+
+    ``peers`` and ``catching_up`` are None while the node does not report them
+    (a single-validator node); ``interval_seconds`` falls back to 15 minutes.
+    """
 
     chain_id: str
     height: int
     participant: str
     validator: str
+    last_block_time: int
+    peers: int | None = None
+    catching_up: bool | None = None
+    interval_seconds: int = DEFAULT_INTERVAL_SECONDS
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """A wallet: spendable balance and the amount held by pending withdrawals (centavos)."""
+
+    balance: int
+    held: int
+
+
+def parse_status(body: object) -> NodeStatus:
+    """A NodeStatus from the node's JSON, or TransactivaConnectionError."""
+    if not isinstance(body, dict):
+        raise TransactivaConnectionError(NOT_A_NODE)
+    chain_id, participant, validator = (
+        body.get("chain_id"),
+        body.get("participant"),
+        body.get("validator"),
+    )
+    height, last_time = _as_int(body.get("height")), _as_int(body.get("last_block_time", 0))
+    if not (
+        isinstance(chain_id, str)
+        and isinstance(participant, str)
+        and isinstance(validator, str)
+        and height is not None
+        and last_time is not None
+    ):
+        raise TransactivaConnectionError(NOT_A_NODE)
+    peers = _as_int(body.get("peers"))
+    catching_up = body.get("catching_up")
+    interval = _as_int(body.get("interval_seconds"))
+    return NodeStatus(
+        chain_id=chain_id,
+        height=height,
+        participant=participant,
+        validator=validator,
+        last_block_time=last_time,
+        peers=peers if peers is not None and peers >= 0 else None,
+        catching_up=catching_up if isinstance(catching_up, bool) else None,
+        interval_seconds=(
+            interval
+            if interval is not None and 60 <= interval <= 3600
+            else DEFAULT_INTERVAL_SECONDS
+        ),
+    )
+
+
+def _as_int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 class TransactivaClient:
@@ -45,49 +123,161 @@ class TransactivaClient:
         self._base = url / "api" / "v1"
         self._token = token
 
-    async def _get(self, path: str, *, auth: bool) -> dict[str, Any]:
-        headers = {"Authorization": f"Bearer {self._token}"} if auth else {}
+    @property
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}"}
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        auth: bool = True,
+        query: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+        timeout: aiohttp.ClientTimeout = TIMEOUT,  # noqa: ASYNC109 - aiohttp's own timeout
+    ) -> dict[str, Any]:
+        """One request; the JSON object answered, or one of the client's errors."""
+        url = self._base.joinpath(path)
+        if query:
+            url = url.with_query(query)
         try:
-            async with self._session.get(
-                self._base.joinpath(path), headers=headers, timeout=TIMEOUT
+            async with self._session.request(
+                method, url, headers=self._auth if auth else {}, json=body, timeout=timeout
             ) as response:
-                if response.status == 401:
-                    raise TransactivaAuthError("the node refused the token")
-                if response.status >= 400:
-                    raise TransactivaConnectionError(f"the node answered HTTP {response.status}")
-                body = await response.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as err:
+                status = response.status
+                answer = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError) as err:
             raise TransactivaConnectionError(str(err) or type(err).__name__) from err
-        if not isinstance(body, dict):
-            raise TransactivaConnectionError("the answer is not a Transactiva node's")
-        return body
+        except ValueError as err:  # not JSON: something else answers at this address
+            raise TransactivaConnectionError(NOT_A_NODE) from err
+        if status == 401:
+            raise TransactivaAuthError("the node refused the token")
+        if status >= 500:
+            raise TransactivaConnectionError(f"the node answered HTTP {status}")
+        if status >= 400:
+            error = answer.get("error") if isinstance(answer, dict) else None
+            if not isinstance(error, dict):
+                error = {}
+            field = error.get("field")
+            raise TransactivaRequestError(
+                status,
+                str(error.get("code", f"http_{status}")),
+                str(error.get("message", f"HTTP {status}")),
+                field if isinstance(field, str) else None,
+            )
+        if not isinstance(answer, dict):
+            raise TransactivaConnectionError(NOT_A_NODE)
+        return answer
 
     async def status(self) -> NodeStatus:
         """The node's chain, height and addresses (no token needed)."""
-        body = await self._get("status", auth=False)
-        try:
-            return NodeStatus(
-                chain_id=str(body["chain_id"]),
-                height=int(body["height"]),
-                participant=str(body["participant"]),
-                validator=str(body["validator"]),
-            )
-        except (KeyError, TypeError, ValueError) as err:
-            raise TransactivaConnectionError("the answer is not a Transactiva node's") from err
+        return parse_status(await self.request("GET", "status", auth=False))
 
-    async def balance(self, address: str) -> int:
-        """A wallet balance in centavos (needs the token)."""
-        body = await self._get(f"balances/{address}", auth=True)
+    async def balance(self, address: str) -> Balance:
+        """A wallet's balance and held amount in centavos (needs the token)."""
+        body = await self.request("GET", f"balances/{address}")
+        balance, held = _as_int(body.get("balance")), _as_int(body.get("held", 0))
+        if balance is None or held is None:
+            raise TransactivaConnectionError(NOT_A_NODE)
+        return Balance(balance=balance, held=held)
+
+    async def participant(self, address: str) -> dict[str, Any]:
+        """A participant's public record (role, roles, status)."""
+        return await self.request("GET", f"participants/{address}", auth=False)
+
+    async def contract(self, contract_id: str) -> dict[str, Any]:
+        """A contract: source, parties, signatures, state, short id, receipt."""
+        return await self.request("GET", f"contracts/{contract_id}")
+
+    async def check_contract(self, source: str) -> dict[str, Any]:
+        """The node's verdict on a contract's text (nothing is submitted)."""
+        return await self.request("POST", "contracts/check", body={"source": source})
+
+    async def prices(self, start: int, end: int, limit: int = 10_000) -> list[dict[str, Any]]:
+        """Price signals with ``start <= interval_start < end``."""
+        body = await self.request(
+            "GET",
+            "signals/prices",
+            auth=False,
+            query={"from": str(start), "to": str(end), "limit": str(limit)},
+        )
+        rows = body.get("prices")
+        if not isinstance(rows, list):
+            raise TransactivaConnectionError(NOT_A_NODE)
+        return [row for row in rows if isinstance(row, dict)]
+
+    async def dr_event(self, event_id: str) -> dict[str, Any]:
+        """A demand-response event in its latest modification."""
+        return await self.request("GET", f"signals/dr/{event_id}", auth=False)
+
+    async def state(self, key: str) -> Any:  # noqa: ANN401 - any JSON value
+        """A state entry's value, or None when there is none."""
         try:
-            return int(body["balance"])
-        except (KeyError, TypeError, ValueError) as err:
-            raise TransactivaConnectionError("the answer is not a Transactiva node's") from err
+            body = await self.request("GET", f"state/{key}")
+        except TransactivaRequestError as err:
+            if err.status == 404:
+                return None
+            raise
+        return body.get("value")
+
+    async def local(self, tx_type: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Have the node sign ``body`` as a ``tx_type`` transaction and wait for the block.
+
+        The answer is the committed transaction (``code`` ``ok``, height, events),
+        or ``{"status": "pending"}`` when no block came within the node's wait.
+        A transaction the ledger refused raises TransactivaRequestError (422).
+        """
+        result = await self.request(
+            "POST", f"local/{tx_type}", query={"wait": "true"}, body=body, timeout=WAIT_TIMEOUT
+        )
+        code = result.get("code")
+        if result.get("status") == "committed" and code != "ok":
+            raise TransactivaRequestError(422, str(code), str(result.get("message", "")))
+        return result
+
+    async def settlements(self, address: str, start: int, end: int) -> dict[str, Any]:
+        """A participant's market settlements (``GET /market/settlements/{address}``)."""
+        return await self.request(
+            "GET",
+            f"market/settlements/{address}",
+            query={"from": str(start), "to": str(end)},
+        )
+
+    async def meter(self) -> dict[str, Any] | None:
+        """The local meter's latest reading, or None when the node has no meter route.
+
+        A node without it answers 404, or 405 (``POST /local/{type}`` matches the path).
+        """
+        try:
+            return await self.request("GET", "local/meter")
+        except TransactivaRequestError as err:
+            if err.status in (404, 405):
+                return None
+            raise
+
+    async def post_meter_reading(self, reading: dict[str, Any]) -> None:
+        """Send one reading of Home Assistant's sensors as the node's meter source."""
+        await self.request("POST", "local/meter/readings", body=reading)
+
+    async def post_action_result(self, result: dict[str, Any]) -> None:
+        """Tell the node how a contract action went on the mapped appliance."""
+        await self.request("POST", "local/actions/result", body=result)
 
     def events(self, query: dict[str, str]) -> aiohttp.client._WSRequestContextManager:
         """Open the event stream (WebSocket) with ``after`` or ``from_height``."""
+        return self._websocket("events", query)
+
+    def meter_stream(self) -> aiohttp.client._WSRequestContextManager:
+        """Open the meter's reading stream (WebSocket)."""
+        return self._websocket("local/meter/stream", {})
+
+    def _websocket(
+        self, path: str, query: dict[str, str]
+    ) -> aiohttp.client._WSRequestContextManager:
         return self._session.ws_connect(
-            self._base.joinpath("events").with_query(query),
-            headers={"Authorization": f"Bearer {self._token}"},
+            self._base.joinpath(path).with_query(query),
+            headers=self._auth,
             heartbeat=30,
             timeout=aiohttp.ClientWSTimeout(ws_close=10),
         )
@@ -95,5 +285,8 @@ class TransactivaClient:
     async def check(self) -> NodeStatus:
         """Reach the node and prove the token works: the node's status."""
         status = await self.status()
-        await self.balance(status.participant)
+        try:
+            await self.balance(status.participant)
+        except TransactivaRequestError as err:
+            raise TransactivaConnectionError(f"the node answered HTTP {err.status}") from err
         return status

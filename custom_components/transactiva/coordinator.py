@@ -1,45 +1,152 @@
-"""The coordinator: node data kept current by the node's WebSocket event stream.
+"""The coordinator: one node's ledger data, kept current by the node's event stream.
 
-No polling loop: the first refresh reads the node's status and the wallet
-balance; afterwards every block announced on ``/api/v1/events`` updates the
-height, and a block with an event about this participant re-reads the balance.
-After a disconnect the stream resumes after the last event seen, with growing
-pauses between attempts; entities go unavailable meanwhile, with one log line
-when the node goes and one when it comes back.
+No polling loop. The first refresh reads the node's status, the wallet, the
+local participant's roles and service state, the price signals of the last two
+days and ahead, and the contracts remembered from earlier runs. Afterwards the
+WebSocket ``/api/v1/events`` pushes everything else:
+
+- blocks update the height; a block that touched the wallet re-reads it;
+- ``wallet_change`` events add to today's earnings or spending (deposits are
+  neither), dated by their block's time in Home Assistant's time zone;
+- price signals, demand-response events for this participant, service cuts
+  and reconnections, and every event of a contract this participant is party
+  to update the market and contract entities;
+- ``contract_action`` events of this participant's contracts are handed to
+  the appliance handler.
+
+What has been read is remembered (``.storage``) with the position in the
+stream, so a restart resumes where it stopped; the very first run reads the
+stream from block 1 to find existing contracts and demand-response events.
+Events replayed on a reconnect update the entities but fire no bus events and
+start no appliance: only events in blocks newer than the node's height at
+connection time count as live.
+
+After a disconnect the stream resumes after the last complete block seen, with
+growing pauses between attempts; entities go unavailable meanwhile (prices
+already announced stay), with one log line when the node goes and one when it
+comes back. A timer wakes the entities at each interval boundary, at the start
+and end of each demand-response event, and at local midnight (when today's
+totals restart).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import aiohttp
-from homeassistant.core import HomeAssistant
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.event import async_track_point_in_utc_time
+from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.util import dt as dt_util
 
-from .api import NodeStatus, TransactivaClient, TransactivaError
-from .const import DOMAIN
+from .api import Balance, NodeStatus, TransactivaClient, TransactivaError
+from .const import (
+    DOMAIN,
+    EVENT_CONTRACT_ACTION,
+    EVENT_DEMAND_RESPONSE,
+    EVENT_PRICE_SIGNAL,
+    EVENT_SERVICE_STATUS,
+)
+from .devices import Group, identifier
+from .events import (
+    ContractAction,
+    ContractInfo,
+    DemandResponse,
+    EventError,
+    PriceRow,
+    contract_action,
+    contract_info,
+    decode_message,
+    demand_response,
+    integer,
+    price_row,
+    text,
+)
+from .units import price
 
 if TYPE_CHECKING:
     from . import TransactivaConfigEntry
 
 LOGGER = logging.getLogger(__package__)
-RETRY_SECONDS = (1, 2, 5, 10, 30)
+RETRY_SECONDS: Final = (1, 2, 5, 10, 30)
+STORE_VERSION: Final = 1
+STATUS_REFRESH_SECONDS: Final = 30
+PRICE_HISTORY_SECONDS: Final = 2 * 86400
+WALLET_EVENTS: Final = frozenset(
+    {"wallet_change", "deposit_requested", "withdrawal_requested", "withdrawal_paid"}
+)
+CONTRACT_EVENTS: Final = frozenset(
+    {
+        "contract_signed",
+        "contract_activated",
+        "contract_revoke_vote",
+        "contract_revoked",
+        "contract_expired",
+    }
+)
+
+type ActionHandler = Callable[[ContractAction], Coroutine[Any, Any, None]]
 
 
-@dataclass(frozen=True, slots=True)
-class NodeData:
-    """What the entities show."""
+@dataclass(slots=True)
+class NodeState:
+    """What the ledger entities show; the coordinator mutates it and notifies."""
 
     status: NodeStatus
+    roles: tuple[str, ...]
     height: int
-    balance: int  # centavos
+    balance: Balance
+    service_connected: bool
+    prices: dict[int, PriceRow] = field(default_factory=dict)
+    demand_response: dict[str, DemandResponse] = field(default_factory=dict)
+    contracts: dict[str, ContractInfo] = field(default_factory=dict)
+    last_action: ContractAction | None = None
+    last_action_time: datetime | None = None
+    last_action_done: bool | None = None  # carried out on the mapped appliance
+    day: date = field(default_factory=lambda: dt_util.now().date())
+    earnings: int = 0  # centavos, today
+    spending: int = 0  # centavos, today
+    replaying: bool = False
+
+    @property
+    def participant(self) -> str:
+        """The local participant's address."""
+        return self.status.participant
+
+    def price_at(self, moment: int) -> PriceRow | None:
+        """The price in force at ``moment``: the latest signal starting at or before it."""
+        starts = [start for start in self.prices if start <= moment]
+        return self.prices[max(starts)] if starts else None
+
+    def next_interval_start(self, moment: int) -> int:
+        """The start of the interval after the one holding ``moment``."""
+        interval = self.status.interval_seconds
+        return (moment // interval + 1) * interval
+
+    def active_demand_response(self, moment: int) -> list[DemandResponse]:
+        """The demand-response events for this participant in force at ``moment``."""
+        return [
+            event
+            for event in self.demand_response.values()
+            if event.active(moment) and event.concerns(self.participant)
+        ]
 
 
-class TransactivaCoordinator(DataUpdateCoordinator[NodeData]):
-    """Holds one node's data and follows its event stream."""
+def now_seconds() -> int:
+    """The current Unix time in whole seconds."""
+    return int(dt_util.utcnow().timestamp())
+
+
+class TransactivaCoordinator(DataUpdateCoordinator[NodeState]):
+    """Holds one node's ledger data and follows its event stream."""
 
     config_entry: TransactivaConfigEntry
 
@@ -48,30 +155,137 @@ class TransactivaCoordinator(DataUpdateCoordinator[NodeData]):
     ) -> None:
         super().__init__(hass, LOGGER, config_entry=entry, name=DOMAIN, update_interval=None)
         self.client = client
-        self._last_seq: int | None = None
+        self.action_handler: ActionHandler | None = None
+        self._store: Store[dict[str, Any]] = Store(
+            hass, STORE_VERSION, f"{DOMAIN}.{entry.entry_id}"
+        )
+        self._stored: dict[str, Any] = {}
+        self._cursor: int | None = None  # seq of the last complete block's new_block
+        self._cursor_height = 0
+        self._live_after = 0
+        self._requests: set[str] = set()  # this participant's pending wallet requests
+        self._block_deltas: list[tuple[int, int]] = []  # (delta, height) awaiting block time
+        self._touched = False
+        self._status_read = 0.0
+        self._wakeup: CALLBACK_TYPE | None = None
 
-    async def _async_update_data(self) -> NodeData:
+    # -- reading the node -----------------------------------------------------------
+
+    async def _async_setup(self) -> None:
+        self._stored = await self._store.async_load() or {}
+
+    async def _async_update_data(self) -> NodeState:
         try:
             status = await self.client.status()
             balance = await self.client.balance(status.participant)
-        except TransactivaError as err:
+            known = cast("NodeState | None", self.data)  # None before the first refresh
+            if known is not None:
+                return replace(known, status=status, balance=balance)
+            return await self._first_state(status, balance)
+        except (TransactivaError, EventError) as err:
             raise UpdateFailed(f"cannot read the node: {err}") from err
-        return NodeData(status=status, height=status.height, balance=balance)
+
+    async def _first_state(self, status: NodeStatus, balance: Balance) -> NodeState:
+        record = await self.client.participant(status.participant)
+        roles = record.get("roles") if record.get("role") == "operator" else None
+        service = await self.client.state(f"service/{status.participant}")
+        state = NodeState(
+            status=status,
+            roles=tuple(str(r) for r in roles) if isinstance(roles, list) else (),
+            height=status.height,
+            balance=balance,
+            service_connected=not (isinstance(service, dict) and service.get("connected") is False),
+        )
+        now = now_seconds()
+        for row in await self.client.prices(max(0, now - PRICE_HISTORY_SECONDS), 2**40):
+            with_row = price_row(row)
+            state.prices[with_row.start] = with_row
+        self._restore(state)
+        for contract_id in list(self._stored.get("contracts", [])):
+            await self._read_contract(state, str(contract_id))
+        return state
+
+    def _restore(self, state: NodeState) -> None:
+        """Take up the remembered position and data, unless the chain is not the same."""
+        stored = self._stored
+        same_chain = (
+            stored.get("chain_id") == state.status.chain_id
+            and stored.get("participant") == state.participant
+            and isinstance(stored.get("height"), int)
+            and stored["height"] <= state.status.height
+        )
+        if not same_chain:
+            self._stored = {}
+            return
+        self._cursor = stored.get("seq") if isinstance(stored.get("seq"), int) else None
+        self._cursor_height = stored["height"]
+        self._requests = {str(r) for r in stored.get("requests", [])}
+        for raw in stored.get("demand_response", []):
+            try:
+                event = demand_response(raw)
+            except EventError:
+                continue
+            state.demand_response[event.event_id] = event
+        if stored.get("day") == state.day.isoformat():
+            state.earnings = int(stored.get("earnings", 0))
+            state.spending = int(stored.get("spending", 0))
+
+    def _store_data(self) -> dict[str, Any]:
+        state = self.data
+        return {
+            "chain_id": state.status.chain_id,
+            "participant": state.participant,
+            "height": self._cursor_height,
+            "seq": self._cursor,
+            "contracts": sorted(state.contracts),
+            "requests": sorted(self._requests),
+            "demand_response": [event.to_json() for event in state.demand_response.values()],
+            "day": state.day.isoformat(),
+            "earnings": state.earnings,
+            "spending": state.spending,
+        }
+
+    async def async_save(self) -> None:
+        """Write the remembered position and data now (on unload)."""
+        if self.data is not None:
+            await self._store.async_save(self._store_data())
+
+    async def _read_contract(self, state: NodeState, contract_id: str) -> ContractInfo | None:
+        """Fetch a contract; keep it when this participant is a party."""
+        try:
+            record = await self.client.contract(contract_id)
+        except TransactivaError as err:
+            if getattr(err, "status", None) == 404:
+                state.contracts.pop(contract_id, None)
+                return None
+            raise
+        info = contract_info(contract_id, record)
+        if state.participant not in info.signers:
+            return None
+        known = state.contracts.get(contract_id)
+        if known is not None:
+            info.last_action = known.last_action
+        state.contracts[contract_id] = info
+        return info
+
+    # -- following the stream -------------------------------------------------------
 
     def start(self) -> None:
-        """Follow the event stream until the entry unloads."""
+        """Follow the event stream and the clock until the entry unloads."""
         self.config_entry.async_create_background_task(
             self.hass, self._follow(), f"{DOMAIN} event stream"
         )
+        self._schedule_wakeup()
+        self.config_entry.async_on_unload(self._cancel_wakeup)
 
     async def _follow(self) -> None:
         attempt = 0
         lost = False
         while True:
             try:
-                await self._stream(self.data.height + 1)
+                await self._stream()
                 error = "the node closed the event stream"
-            except (aiohttp.ClientError, TransactivaError, TimeoutError, ValueError) as err:
+            except (aiohttp.ClientError, TransactivaError, TimeoutError, EventError) as err:
                 error = str(err) or type(err).__name__
             if not lost:
                 LOGGER.warning("Transactiva node unavailable: %s", error)
@@ -88,28 +302,258 @@ class TransactivaCoordinator(DataUpdateCoordinator[NodeData]):
             attempt = 0
             self.async_set_updated_data(fresh)
 
-    async def _stream(self, from_height: int) -> None:
-        query = (
-            {"after": str(self._last_seq)}
-            if self._last_seq is not None
-            else {"from_height": str(from_height)}
-        )
+    async def _stream(self) -> None:
+        query = {"after": str(self._cursor)} if self._cursor is not None else {"from_height": "1"}
+        self._live_after = self.data.status.height
+        self._block_deltas.clear()
+        self._touched = False
+        if self._cursor_height < self._live_after:
+            self.data.replaying = True
+            self.async_update_listeners()  # sync status: catching up
         async with self.client.events(query) as socket:
-            touched = False
             async for message in socket:
                 if message.type is not aiohttp.WSMsgType.TEXT:
                     break
-                item: dict[str, Any] = message.json()
-                self._last_seq = int(item["seq"])
-                event = item["event"]
-                participant = self.data.status.participant
-                if event.get("type") != "new_block":
-                    touched = touched or participant in event.values()
+                try:
+                    seq, height, event = decode_message(message.data)
+                except EventError as err:
+                    LOGGER.debug("Skipping a stream message: %s", err)
                     continue
-                balance = self.data.balance
-                if touched:
-                    balance = await self.client.balance(participant)
-                    touched = False
-                self.async_set_updated_data(
-                    NodeData(status=self.data.status, height=int(event["height"]), balance=balance)
-                )
+                await self.async_process_event(seq, height, event)
+
+    async def async_process_event(self, seq: int, height: int, event: dict[str, Any]) -> None:
+        """Apply one event of the stream (public so that tests can feed future event types)."""
+        live = height > self._live_after
+        kind = event["type"]
+        state = self.data
+        try:
+            if kind == "new_block":
+                await self._new_block(seq, height, integer(event, "time"), live)
+            elif kind in WALLET_EVENTS or kind == "wallet_request_cancelled":
+                self._wallet_event(kind, height, event, live)
+            elif kind == "price_signal":
+                self._price_signal(event, live)
+            elif kind == "dr_event":
+                self._dr_event(event, live)
+            elif kind in ("service_cut", "service_reconnected"):
+                if text(event, "participant") == state.participant:
+                    state.service_connected = kind == "service_reconnected"
+                    if live:
+                        self._fire(
+                            EVENT_SERVICE_STATUS,
+                            Group.MARKET,
+                            {"connected": state.service_connected},
+                        )
+            elif kind == "contract_proposed":
+                await self._read_contract(state, text(event, "contract_id", 64))
+            elif kind in CONTRACT_EVENTS:
+                self._contract_event(kind, event)
+            elif kind == "contract_action":
+                await self._contract_action(contract_action(event), live)
+        except EventError as err:
+            LOGGER.debug("Skipping a %s event: %s", kind, err)
+
+    async def _new_block(self, seq: int, height: int, block_time: int, live: bool) -> None:
+        state = self.data
+        moment = dt_util.as_local(dt_util.utc_from_timestamp(block_time))
+        self._roll_day(moment.date())
+        for delta, delta_height in self._block_deltas:
+            if delta_height == height and moment.date() == state.day:
+                if delta > 0:
+                    state.earnings += delta
+                else:
+                    state.spending -= delta
+        self._block_deltas.clear()
+        state.height = max(state.height, height)
+        self._cursor, self._cursor_height = seq, height
+        if live and self._touched:
+            self._touched = False
+            state.balance = await self.client.balance(state.participant)
+        if live and time.monotonic() - self._status_read > STATUS_REFRESH_SECONDS:
+            self._status_read = time.monotonic()
+            try:
+                state.status = await self.client.status()
+            except TransactivaError as err:
+                LOGGER.debug("Cannot refresh the node's status: %s", err)
+        self._store.async_delay_save(self._store_data, 5)
+        if live or height >= self._live_after:
+            if state.replaying:
+                state.replaying = False
+                self._schedule_wakeup()
+            self.async_set_updated_data(state)
+
+    def _wallet_event(self, kind: str, height: int, event: dict[str, Any], live: bool) -> None:
+        participant = self.data.participant
+        if kind == "wallet_request_cancelled":
+            request = text(event, "request", 64)
+            if request not in self._requests:
+                return
+            self._requests.discard(request)
+        elif text(event, "participant") != participant:
+            return
+        elif kind == "wallet_change":
+            delta = integer(event, "delta", -(2**62), 2**62)
+            if event.get("why") != "deposit":
+                self._block_deltas.append((delta, height))
+        elif kind in ("deposit_requested", "withdrawal_requested"):
+            self._requests.add(text(event, "request", 64))
+        self._touched = self._touched or live
+
+    def _price_signal(self, event: dict[str, Any], live: bool) -> None:
+        row = price_row(event)
+        self.data.prices[row.start] = row
+        if live:
+            self._fire(
+                EVENT_PRICE_SIGNAL,
+                Group.MARKET,
+                {
+                    "interval_start": dt_util.utc_from_timestamp(row.start).isoformat(),
+                    "import_price": float(price(row.import_price)),
+                    "export_price": float(price(row.export_price)),
+                    "network_fee": float(price(row.network_fee)),
+                },
+            )
+            self._schedule_wakeup()
+
+    def _dr_event(self, event: dict[str, Any], live: bool) -> None:
+        dr_event = demand_response(event)
+        if not dr_event.concerns(self.data.participant):
+            return
+        known = self.data.demand_response.get(dr_event.event_id)
+        if known is not None and known.modification >= dr_event.modification:
+            return
+        self.data.demand_response[dr_event.event_id] = dr_event
+        if live:
+            self._fire(
+                EVENT_DEMAND_RESPONSE,
+                Group.MARKET,
+                {
+                    "event_id": dr_event.event_id,
+                    "signal": dr_event.signal,
+                    "level": dr_event.level,
+                    "price": None if dr_event.price is None else float(price(dr_event.price)),
+                    "start": dt_util.utc_from_timestamp(dr_event.start).isoformat(),
+                    "end": dt_util.utc_from_timestamp(dr_event.end).isoformat(),
+                    "cancelled": dr_event.cancelled,
+                    "modification_number": dr_event.modification,
+                },
+            )
+            self._schedule_wakeup()
+
+    def _contract_event(self, kind: str, event: dict[str, Any]) -> None:
+        info = self.data.contracts.get(text(event, "contract_id", 64))
+        if info is None:
+            return
+        if kind == "contract_signed":
+            party = text(event, "party", 42)
+            if party not in info.signed:
+                info.signed.append(party)
+        elif kind != "contract_revoke_vote":
+            info.status = {
+                "contract_activated": "active",
+                "contract_revoked": "revoked",
+                "contract_expired": "expired",
+            }[kind]
+
+    async def _contract_action(self, action: ContractAction, live: bool) -> None:
+        state = self.data
+        info = state.contracts.get(action.contract_id)
+        if info is None:
+            info = await self._read_contract(state, action.contract_id)
+            if info is None:
+                return
+        info.last_action = action
+        state.last_action = action
+        state.last_action_time = dt_util.utcnow()
+        state.last_action_done = None
+        if not live:
+            return
+        self.async_set_updated_data(state)
+        self._fire(
+            EVENT_CONTRACT_ACTION,
+            Group.CONTRACTS,
+            {
+                "contract_id": action.contract_id,
+                "short_id": action.short_id,
+                "device": action.device,
+                "action": action.action,
+                "reason": action.reason,
+            },
+        )
+        if self.action_handler is not None:
+            self.config_entry.async_create_background_task(
+                self.hass, self.action_handler(action), f"{DOMAIN} contract action"
+            )
+
+    @callback
+    def record_action_result(self, action: ContractAction, done: bool) -> None:
+        """Note whether the latest action was carried out on its appliance."""
+        if self.data.last_action is action:
+            self.data.last_action_done = done
+            self.async_update_listeners()
+
+    @callback
+    def _fire(self, event_type: str, group: Group, data: dict[str, Any]) -> None:
+        device = dr.async_get(self.hass).async_get_device(
+            identifiers={identifier(self.data.participant, group)}
+        )
+        self.hass.bus.async_fire(
+            event_type,
+            {"device_id": device.id if device else None, "entry_id": self.config_entry.entry_id}
+            | data,
+        )
+
+    # -- the clock ------------------------------------------------------------------
+
+    def _roll_day(self, today: date) -> None:
+        if today > self.data.day:
+            self.data.day = today
+            self.data.earnings = self.data.spending = 0
+
+    def next_wakeup(self, moment: int) -> int:
+        """The next instant after ``moment`` when a time-dependent state changes."""
+        state = self.data
+        candidates = [state.next_interval_start(moment)]
+        candidates.extend(
+            instant
+            for event in state.demand_response.values()
+            for instant in (event.start, event.end)
+            if instant > moment
+        )
+        midnight = dt_util.start_of_local_day(
+            dt_util.as_local(dt_util.utc_from_timestamp(moment)) + timedelta(days=1)
+        )
+        candidates.append(int(midnight.timestamp()))
+        return min(candidates)
+
+    @callback
+    def _schedule_wakeup(self) -> None:
+        self._cancel_wakeup()
+        when = self.next_wakeup(now_seconds())
+        self._wakeup = async_track_point_in_utc_time(
+            self.hass, self._wake, dt_util.utc_from_timestamp(when)
+        )
+
+    @callback
+    def _cancel_wakeup(self) -> None:
+        if self._wakeup is not None:
+            self._wakeup()
+            self._wakeup = None
+
+    @callback
+    def _wake(self, _now: datetime) -> None:
+        self.prune(now_seconds())
+        self._roll_day(dt_util.now().date())
+        self.async_update_listeners()
+        self._schedule_wakeup()
+
+    def prune(self, moment: int) -> None:
+        """Forget prices superseded before ``moment`` and DR events over for a day."""
+        state = self.data
+        current = state.price_at(moment)
+        for start in [s for s in state.prices if current is not None and s < current.start]:
+            del state.prices[start]
+        for event_id in [
+            e.event_id for e in state.demand_response.values() if e.end < moment - 86400
+        ]:
+            del state.demand_response[event_id]

@@ -1,29 +1,59 @@
-"""The base of every Transactiva entity: one device per node, coordinator-driven."""
+"""The bases of Transactiva entities: coordinator-driven, grouped in the node's devices."""
 
 from __future__ import annotations
 
-from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
-from homeassistant.helpers.update_coordinator import CoordinatorEntity
+from typing import Any
 
-from .const import DOMAIN
+from homeassistant.helpers.update_coordinator import CoordinatorEntity, DataUpdateCoordinator
+
 from .coordinator import TransactivaCoordinator
+from .devices import Group, device_info
+from .meter import MeterCoordinator
 
 
-class TransactivaEntity(CoordinatorEntity[TransactivaCoordinator]):
-    """An entity of the node's device."""
-
+class _Base[C: DataUpdateCoordinator[Any]](CoordinatorEntity[C]):
     _attr_has_entity_name = True
 
-    def __init__(self, coordinator: TransactivaCoordinator, key: str) -> None:
+    def __init__(
+        self,
+        coordinator: C,
+        node: TransactivaCoordinator,
+        group: Group,
+        key: str,
+        unique_key: str | None = None,
+    ) -> None:
         super().__init__(coordinator)
-        participant = coordinator.data.status.participant
-        self._attr_unique_id = f"{participant}_{key}"
+        participant = node.data.participant
+        self._attr_unique_id = f"{participant}_{unique_key or key}"
         self._attr_translation_key = key
-        self._attr_device_info = DeviceInfo(
-            identifiers={(DOMAIN, participant)},
-            name=f"Transactiva {coordinator.data.status.chain_id}",
-            manufacturer="Transactiva",
-            model="Ledger node",
-            entry_type=DeviceEntryType.SERVICE,
-            configuration_url=str(coordinator.config_entry.runtime_data.node_url),
+        self._attr_device_info = device_info(
+            participant,
+            group,
+            str(node.config_entry.runtime_data.node_url),
         )
+
+
+class TransactivaEntity(_Base[TransactivaCoordinator]):
+    """An entity whose data come from the node's ledger event stream."""
+
+    def __init__(
+        self,
+        coordinator: TransactivaCoordinator,
+        group: Group,
+        key: str,
+        unique_key: str | None = None,
+    ) -> None:
+        super().__init__(coordinator, coordinator, group, key, unique_key)
+
+
+class MeterEntity(_Base[MeterCoordinator]):
+    """An entity of the node's meter, pushed by the meter stream."""
+
+    def __init__(
+        self,
+        coordinator: MeterCoordinator,
+        node: TransactivaCoordinator,
+        key: str,
+        unique_key: str | None = None,
+    ) -> None:
+        super().__init__(coordinator, node, Group.METER, key, unique_key)

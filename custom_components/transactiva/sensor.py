@@ -1,46 +1,269 @@
-"""Sensors: the wallet balance and the node's chain height."""
+"""Sensors: market prices, wallet, node, contracts and, when the node has one, the meter.
+
+Prices are in ``MXN/kWh`` with no device class (``monetary`` is for amounts),
+so the Energy dashboard accepts them as price entities. Prices already
+announced stay available while the node is unreachable: the schedule does not
+change because the connection dropped. Meter counters are ``energy`` /
+``total_increasing`` in kWh, the Energy dashboard's grid consumption and return.
+No forecast is put in a state or attribute; ``transactiva.get_prices`` returns them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
     SensorEntity,
     SensorEntityDescription,
+    SensorStateClass,
 )
-from homeassistant.const import EntityCategory
-from homeassistant.core import HomeAssistant
+from homeassistant.const import (
+    EntityCategory,
+    UnitOfElectricCurrent,
+    UnitOfElectricPotential,
+    UnitOfEnergy,
+    UnitOfFrequency,
+    UnitOfPower,
+)
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.util import dt as dt_util
 
 from . import TransactivaConfigEntry
-from .coordinator import NodeData, TransactivaCoordinator
-from .entity import TransactivaEntity
+from .const import CONTRACT_STATES, CURRENCY, PRICE_UNIT
+from .coordinator import NodeState, TransactivaCoordinator, now_seconds
+from .devices import Group
+from .entity import MeterEntity, TransactivaEntity
+from .events import PriceRow
+from .meter import MeterCoordinator, MeterReading, Phase
+from .units import money, price
 
-PARALLEL_UPDATES = 0  # pushed by the coordinator; nothing to throttle
+PARALLEL_UPDATES = 0  # pushed by the coordinators; nothing to throttle
+
+type Value = Decimal | int | float | str | None
+
+
+def _price(field: str, next_interval: bool = False) -> Callable[[NodeState, int], Value]:
+    def value(state: NodeState, now: int) -> Value:
+        moment = state.next_interval_start(now) if next_interval else now
+        row: PriceRow | None = state.price_at(moment)
+        return None if row is None else price(getattr(row, field))
+
+    return value
+
+
+def _dr_level(state: NodeState, now: int) -> Value:
+    active = state.active_demand_response(now)
+    levels = [event.level for event in active if event.level is not None]
+    if levels:
+        return max(levels)
+    return None if active else 0
+
+
+def _sync(state: NodeState, now: int) -> Value:
+    return "catching_up" if state.replaying or state.status.catching_up else "synced"
 
 
 @dataclass(frozen=True, kw_only=True)
-class TransactivaSensorDescription(SensorEntityDescription):
-    """How a sensor reads its value from the node data."""
+class NodeSensorDescription(SensorEntityDescription):
+    """A sensor of the ledger data: its device, value, and whether it outlives the node."""
 
-    value: Callable[[NodeData], Decimal | int]
+    group: Group
+    value: Callable[[NodeState, int], Value]
+    kept_while_unreachable: bool = False
+    daily: bool = False
 
 
-SENSORS: tuple[TransactivaSensorDescription, ...] = (
-    TransactivaSensorDescription(
-        key="wallet_balance",
+def _price_sensor(
+    key: str, value: Callable[[NodeState, int], Value], enabled: bool = True
+) -> NodeSensorDescription:
+    return NodeSensorDescription(
+        key=key,
+        group=Group.MARKET,
+        native_unit_of_measurement=PRICE_UNIT,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=4,
+        kept_while_unreachable=True,
+        entity_registry_enabled_default=enabled,
+        value=value,
+    )
+
+
+def _money_sensor(
+    key: str, value: Callable[[NodeState, int], Value], *, daily: bool = False, enabled: bool = True
+) -> NodeSensorDescription:
+    return NodeSensorDescription(
+        key=key,
+        group=Group.WALLET,
         device_class=SensorDeviceClass.MONETARY,
-        native_unit_of_measurement="MXN",
+        native_unit_of_measurement=CURRENCY,
         suggested_display_precision=2,
-        value=lambda data: Decimal(data.balance) / 100,
+        state_class=SensorStateClass.TOTAL if daily else None,
+        daily=daily,
+        entity_registry_enabled_default=enabled,
+        value=value,
+    )
+
+
+NODE_SENSORS: tuple[NodeSensorDescription, ...] = (
+    _price_sensor("import_price", _price("import_price")),
+    _price_sensor("export_price", _price("export_price")),
+    _price_sensor("network_fee", _price("network_fee"), enabled=False),
+    _price_sensor("next_import_price", _price("import_price", next_interval=True)),
+    _price_sensor("next_export_price", _price("export_price", next_interval=True), enabled=False),
+    NodeSensorDescription(key="demand_response_level", group=Group.MARKET, value=_dr_level),
+    NodeSensorDescription(
+        key="service_status",
+        group=Group.MARKET,
+        device_class=SensorDeviceClass.ENUM,
+        options=["connected", "cut"],
+        value=lambda state, now: "connected" if state.service_connected else "cut",
     ),
-    TransactivaSensorDescription(
+    _money_sensor("wallet_balance", lambda state, now: money(state.balance.balance)),
+    _money_sensor("wallet_held", lambda state, now: money(state.balance.held), enabled=False),
+    _money_sensor("earnings_today", lambda state, now: money(state.earnings), daily=True),
+    _money_sensor("spending_today", lambda state, now: money(state.spending), daily=True),
+    NodeSensorDescription(
+        key="last_contract_action",
+        group=Group.CONTRACTS,
+        value=lambda state, now: None if state.last_action is None else state.last_action.action,
+    ),
+    NodeSensorDescription(
         key="height",
+        group=Group.NODE,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value=lambda data: data.height,
+        value=lambda state, now: state.height,
+    ),
+    NodeSensorDescription(
+        key="sync_status",
+        group=Group.NODE,
+        device_class=SensorDeviceClass.ENUM,
+        options=["synced", "catching_up"],
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value=_sync,
+    ),
+)
+PEERS = NodeSensorDescription(
+    key="peers",
+    group=Group.NODE,
+    state_class=SensorStateClass.MEASUREMENT,
+    entity_category=EntityCategory.DIAGNOSTIC,
+    value=lambda state, now: state.status.peers,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MeterSensorDescription(SensorEntityDescription):
+    """A meter sensor and how it reads a reading."""
+
+    value: Callable[[MeterReading], Value]
+
+
+def _kwh(wh: float | None) -> Value:
+    return None if wh is None else Decimal(repr(wh)) / 1000
+
+
+METER_SENSORS: tuple[MeterSensorDescription, ...] = (
+    MeterSensorDescription(
+        key="power",
+        device_class=SensorDeviceClass.POWER,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        state_class=SensorStateClass.MEASUREMENT,
+        value=lambda reading: reading.power,
+    ),
+    MeterSensorDescription(
+        key="energy_import",
+        device_class=SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        suggested_display_precision=3,
+        value=lambda reading: _kwh(reading.import_wh_total),
+    ),
+    MeterSensorDescription(
+        key="energy_export",
+        device_class=SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        suggested_display_precision=3,
+        value=lambda reading: _kwh(reading.export_wh_total),
+    ),
+    MeterSensorDescription(
+        key="last_interval_import",
+        device_class=SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
+        value=lambda reading: (
+            None if reading.last_interval is None else reading.last_interval.import_wh
+        ),
+    ),
+    MeterSensorDescription(
+        key="last_interval_export",
+        device_class=SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
+        value=lambda reading: (
+            None if reading.last_interval is None else reading.last_interval.export_wh
+        ),
+    ),
+    MeterSensorDescription(
+        key="neutral_current",
+        device_class=SensorDeviceClass.CURRENT,
+        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_registry_enabled_default=False,
+        value=lambda reading: reading.neutral_current,
+    ),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PhaseSensorDescription(SensorEntityDescription):
+    """A per-phase meter quantity."""
+
+    quantity: str
+
+
+PHASE_SENSORS: tuple[PhaseSensorDescription, ...] = (
+    PhaseSensorDescription(
+        key="phase_power",
+        quantity="power",
+        device_class=SensorDeviceClass.POWER,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        state_class=SensorStateClass.MEASUREMENT,
+    ),
+    PhaseSensorDescription(
+        key="phase_voltage",
+        quantity="voltage",
+        device_class=SensorDeviceClass.VOLTAGE,
+        native_unit_of_measurement=UnitOfElectricPotential.VOLT,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_registry_enabled_default=False,
+    ),
+    PhaseSensorDescription(
+        key="phase_current",
+        quantity="current",
+        device_class=SensorDeviceClass.CURRENT,
+        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_registry_enabled_default=False,
+    ),
+    PhaseSensorDescription(
+        key="phase_power_factor",
+        quantity="power_factor",
+        device_class=SensorDeviceClass.POWER_FACTOR,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_registry_enabled_default=False,
+    ),
+    PhaseSensorDescription(
+        key="phase_frequency",
+        quantity="frequency",
+        device_class=SensorDeviceClass.FREQUENCY,
+        native_unit_of_measurement=UnitOfFrequency.HERTZ,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_registry_enabled_default=False,
     ),
 )
 
@@ -50,23 +273,176 @@ async def async_setup_entry(
     entry: TransactivaConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the node's sensors."""
-    coordinator = entry.runtime_data.coordinator
-    async_add_entities(TransactivaSensor(coordinator, description) for description in SENSORS)
+    """Add the node's sensors, and one per contract as contracts appear."""
+    runtime = entry.runtime_data
+    node = runtime.coordinator
+    descriptions = list(NODE_SENSORS)
+    if node.data.status.peers is not None:
+        descriptions.append(PEERS)
+    entities: list[SensorEntity] = [NodeSensor(node, d) for d in descriptions]
+    meter = runtime.meter
+    if meter is not None:
+        entities.extend(MeterSensor(meter, node, d) for d in METER_SENSORS)
+        entities.extend(
+            PhaseSensor(meter, node, d, phase.phase)
+            for phase in meter.data.phases
+            for d in PHASE_SENSORS
+        )
+    async_add_entities(entities)
+
+    known: set[str] = set()
+
+    @callback
+    def add_new_contracts() -> None:
+        new = [cid for cid in node.data.contracts if cid not in known]
+        known.update(new)
+        if new:
+            async_add_entities(ContractSensor(node, cid) for cid in new)
+
+    add_new_contracts()
+    entry.async_on_unload(node.async_add_listener(add_new_contracts))
 
 
-class TransactivaSensor(TransactivaEntity, SensorEntity):
-    """A sensor of the node's device."""
+class NodeSensor(TransactivaEntity, SensorEntity):
+    """A sensor of the ledger data."""
 
-    entity_description: TransactivaSensorDescription
+    entity_description: NodeSensorDescription
 
     def __init__(
-        self, coordinator: TransactivaCoordinator, description: TransactivaSensorDescription
+        self, coordinator: TransactivaCoordinator, description: NodeSensorDescription
     ) -> None:
-        super().__init__(coordinator, description.key)
+        super().__init__(coordinator, description.group, description.key)
         self.entity_description = description
 
     @property
-    def native_value(self) -> Decimal | int:
+    def available(self) -> bool:
+        """Unavailable with the node, except values that stay meaningful (announced prices)."""
+        if self.entity_description.kept_while_unreachable:
+            return self.native_value is not None
+        return super().available
+
+    @property
+    def native_value(self) -> Value:
+        """The current value."""
+        return self.entity_description.value(self.coordinator.data, now_seconds())
+
+    @property
+    def last_reset(self) -> datetime | None:
+        """Local midnight of the day that daily totals count."""
+        if not self.entity_description.daily:
+            return None
+        return dt_util.start_of_local_day(self.coordinator.data.day)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Details of the last contract action."""
+        action = self.coordinator.data.last_action
+        if self.entity_description.key != "last_contract_action" or action is None:
+            return None
+        when = self.coordinator.data.last_action_time
+        return {
+            "contract_id": action.contract_id,
+            "short_id": action.short_id,
+            "device": action.device,
+            "reason": action.reason,
+            "time": None if when is None else when.isoformat(),
+            "carried_out": self.coordinator.data.last_action_done,
+        }
+
+
+class ContractSensor(TransactivaEntity, SensorEntity):
+    """One of the local participant's contracts: its state and details."""
+
+    _attr_device_class = SensorDeviceClass.ENUM
+
+    def __init__(self, coordinator: TransactivaCoordinator, contract_id: str) -> None:
+        super().__init__(coordinator, Group.CONTRACTS, "contract", f"contract_{contract_id}")
+        self._attr_options = list(CONTRACT_STATES)
+        self.contract_id = contract_id
+        info = coordinator.data.contracts[contract_id]
+        self._attr_translation_placeholders = {"name": info.name, "short_id": info.short_id}
+
+    @property
+    def available(self) -> bool:
+        """Available while the node is and the contract is known."""
+        return super().available and self.contract_id in self.coordinator.data.contracts
+
+    @property
+    def native_value(self) -> str | None:
+        """The contract's state (proposed means waiting for signatures)."""
+        info = self.coordinator.data.contracts.get(self.contract_id)
+        return None if info is None else info.status
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Short id, validity, signatures and the latest action with its reason."""
+        info = self.coordinator.data.contracts.get(self.contract_id)
+        if info is None:
+            return None
+        action = info.last_action
+        return {
+            "contract_id": info.contract_id,
+            "short_id": info.short_id,
+            "name": info.name,
+            "valid_from": info.valid_from,
+            "valid_to": info.valid_to,
+            "role": "proposer" if info.proposer == self.coordinator.data.participant else "party",
+            "signatures": f"{len(info.signed)}/{len(info.signers)}",
+            "last_action": None if action is None else action.action,
+            "last_action_device": None if action is None else action.device,
+            "last_action_reason": None if action is None else action.reason,
+        }
+
+
+class MeterSensor(MeterEntity, SensorEntity):
+    """A whole-meter quantity."""
+
+    entity_description: MeterSensorDescription
+
+    def __init__(
+        self,
+        coordinator: MeterCoordinator,
+        node: TransactivaCoordinator,
+        description: MeterSensorDescription,
+    ) -> None:
+        super().__init__(coordinator, node, description.key, f"meter_{description.key}")
+        self.entity_description = description
+
+    @property
+    def native_value(self) -> Value:
         """The current value."""
         return self.entity_description.value(self.coordinator.data)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """For the last interval's energy: when that interval started."""
+        interval = self.coordinator.data.last_interval
+        if not self.entity_description.key.startswith("last_interval") or interval is None:
+            return None
+        return {"interval_start": dt_util.utc_from_timestamp(interval.start).isoformat()}
+
+
+class PhaseSensor(MeterEntity, SensorEntity):
+    """A per-phase meter quantity."""
+
+    entity_description: PhaseSensorDescription
+
+    def __init__(
+        self,
+        coordinator: MeterCoordinator,
+        node: TransactivaCoordinator,
+        description: PhaseSensorDescription,
+        phase: str,
+    ) -> None:
+        super().__init__(coordinator, node, description.key, f"meter_{phase}_{description.key}")
+        self.entity_description = description
+        self.phase = phase
+        self._attr_translation_placeholders = {"phase": phase}
+
+    @property
+    def native_value(self) -> Value:
+        """The phase's value, None while the meter does not report this phase."""
+        found: Phase | None = next(
+            (p for p in self.coordinator.data.phases if p.phase == self.phase), None
+        )
+        return None if found is None else getattr(found, self.entity_description.quantity)

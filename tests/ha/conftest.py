@@ -10,7 +10,9 @@ fixture starts; importing the repository's integration first keeps it in
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import socket
 import subprocess
 import sys
@@ -18,11 +20,20 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from homeassistant.const import CONF_TOKEN, CONF_URL
+from homeassistant.core import HomeAssistant, State
+from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 import custom_components.transactiva  # noqa: F401 - see the module docstring
+from custom_components.transactiva.const import DOMAIN
+from ledger_core.crypto import SigningKey
 from ledger_core.home import Home
+from ledger_core.tx import TxType, sign
 
 
 @pytest.fixture(autouse=True)
@@ -121,3 +132,139 @@ def start_node(socket_enabled: None, tmp_path: Path) -> Iterator[Callable[[str],
 def transactiva_node(start_node: Callable[[str], RealNode]) -> RealNode:
     """One running node."""
     return start_node("node")
+
+
+# -- helpers for tests that set up entries against real nodes ---------------------------
+
+
+async def wait_until(
+    predicate: Callable[[], bool], what: str, seconds: float = 20, step: float = 0.05
+) -> None:
+    """Wait (bounded) until ``predicate`` holds."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        await asyncio.sleep(step)
+    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+
+
+async def wait_for_state(
+    hass: HomeAssistant, entity_id: str, wanted: str, seconds: float = 20
+) -> State:
+    """Wait (bounded) until ``entity_id`` has state ``wanted``; the state."""
+
+    def matches() -> bool:
+        state = hass.states.get(entity_id)
+        return state is not None and state.state == wanted
+
+    try:
+        await wait_until(matches, f"{entity_id} == {wanted}", seconds)
+    except AssertionError:
+        state = hass.states.get(entity_id)
+        raise AssertionError(
+            f"{entity_id} is {state.state if state else None}, not {wanted}"
+        ) from None
+    state = hass.states.get(entity_id)
+    assert state is not None
+    return state
+
+
+async def node_post(
+    hass: HomeAssistant, node: RealNode, path: str, body: object, *, raw: bytes | None = None
+) -> tuple[int, dict[str, Any]]:
+    """POST to the node's API with its token; the status and JSON answer."""
+    session = async_get_clientsession(hass)
+    async with session.post(
+        f"{node.url}/api/v1/{path}",
+        data=raw if raw is not None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {node.token}"},
+    ) as response:
+        return response.status, await response.json()
+
+
+async def local(
+    hass: HomeAssistant, node: RealNode, tx_type: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """Have the node sign and commit a transaction of its local participant (an operator)."""
+    status, result = await node_post(hass, node, f"local/{tx_type}?wait=true", body)
+    assert status == 200, result
+    assert result["code"] == "ok", result
+    return result
+
+
+@dataclass
+class Neighbour:
+    """Another registered participant, signing its own transactions for a node's chain."""
+
+    key: SigningKey
+    chain_id: str
+    nonce: int = 0
+
+    @property
+    def address(self) -> str:
+        return self.key.address
+
+    async def send(
+        self, hass: HomeAssistant, node: RealNode, tx_type: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        self.nonce += 1
+        wire = sign(self.key, self.chain_id, TxType(tx_type), self.nonce, body).wire()
+        status, result = await node_post(hass, node, "txs?wait=true", None, raw=wire)
+        assert status == 200, result
+        assert result["code"] == "ok", result
+        return result
+
+
+async def register_neighbour(
+    hass: HomeAssistant, node: RealNode, name: str, *, money: int = 0
+) -> Neighbour:
+    """Register a prosumer on the node's chain (and fund it with ``money`` centavos)."""
+    key = SigningKey.generate()
+    await local(hass, node, "register", {"public_key": key.public_key.hex(), "role": "prosumer"})
+    neighbour = Neighbour(key, "transactiva-local")
+    if money:
+        request = await neighbour.send(hass, node, "deposit_request", {"amount": money})
+        await local(hass, node, "deposit_confirm", {"request": request["id"]})
+    return neighbour
+
+
+async def setup_entry(
+    hass: HomeAssistant,
+    url: str,
+    node: RealNode,
+    options: dict[str, Any] | None = None,
+) -> MockConfigEntry:
+    """Add and set up an entry for ``node`` reached at ``url``."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Casa",
+        unique_id=node.participant,
+        data={CONF_URL: url, CONF_TOKEN: node.token},
+        options=options or {},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry
+
+
+def entity_id(hass: HomeAssistant, platform: str, node: RealNode, key: str) -> str:
+    """The entity id of one of the node's entities by its unique id's key."""
+    found = er.async_get(hass).async_get_entity_id(platform, DOMAIN, f"{node.participant}_{key}")
+    assert found is not None, key
+    return found
+
+
+CONTRACT = """\
+Contract 'lavado barato'
+Valid from 2026/01/01 00:00:00 to 2030/12/31 23:59:59
+Consumption true
+Production true
+Store false
+DemandResponse false
+IF Price < 3 THEN
+  TURN ON DEVICE 'Lavadora'
+ENDIF
+Parties: ISO
+"""

@@ -98,6 +98,7 @@ async def test_status_is_public(api: Api) -> None:
     [
         ("POST", "/txs"),
         ("POST", "/local/transfer"),
+        ("POST", "/contracts/check"),
         ("GET", "/balances/tv" + "0" * 40),
         ("GET", "/contracts/" + "0" * 64),
         ("GET", "/state/total/deposits"),
@@ -240,6 +241,34 @@ async def test_contract_receipt(api: Api) -> None:
     assert body["receipt"].startswith("Timestamp 20")
     assert (await api.get("/contracts/" + "a" * 64))[0] == 404
     assert (await api.get("/contracts/zz"))[0] == 400
+
+
+async def test_contract_check_reports_positions_or_the_canonical_contract(api: Api) -> None:
+    messy = CONTRACT.replace("Consumption true", "consumption   TRUE  # always")
+    status, body = await api.post("/contracts/check", {"source": messy})
+    assert status == 200
+    assert body["valid"] is True
+    assert body["canonical"] == CONTRACT
+    assert body["name"] == "concentrador"
+    assert body["short_id"] == "0x" + body["id"][:10].upper()
+    proposed = await api.local("contract_propose", source=body["canonical"])
+    assert proposed["events"][0]["contract_id"] == body["id"]
+
+    status, body = await api.post(
+        "/contracts/check", {"source": CONTRACT.replace("2027/01/01", "2027/02/30")}
+    )
+    assert status == 200
+    assert body["valid"] is False
+    assert "id" not in body
+    (first,) = body["diagnostics"]
+    assert (first["severity"], first["line"], first["column"]) == ("error", 2, 35)
+    assert "February 2027 has 28 days" in first["message"]
+
+    for bad in (b"not json", b'["source"]', b'{"source": 7}'):
+        status, body = await api.post("/contracts/check", bad)
+        assert (status, body["error"]["code"]) == (400, "malformed")
+    # Checking stores nothing: the one contract is the one proposed above.
+    assert sum(1 for key in api.node.app.state if key.startswith("contract/")) == 1
 
 
 async def test_event_stream_replays_and_resumes(api: Api) -> None:
