@@ -193,6 +193,8 @@ async def status(request: web.Request) -> web.Response:
             "validator": node.key.address,
             "participant": request.app[LOCAL_KEY].address,
             "mempool": len(node.mempool),
+            "interval_seconds": node.genesis.params.interval_seconds,
+            "utc_offset_minutes": node.genesis.params.utc_offset_minutes,
         }
     )
 
