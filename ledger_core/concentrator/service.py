@@ -235,6 +235,10 @@ class Concentrator:
                 del self.prices[old]
         elif kind == "dr_event":
             self.dr.observe(event)
+        elif kind == "interval_cleared" and event.get("status") == "cleared":
+            price = event.get("price")
+            if isinstance(price, int) and not isinstance(price, bool):
+                self.observe_clearing_price(price)
 
     def observe_clearing_price(self, price: int) -> None:
         """A market clearing price (10^-4 MXN/kWh) for the import-price band, if there is one."""

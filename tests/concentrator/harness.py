@@ -64,6 +64,9 @@ class Live:
         report is accepted once a block after the interval's end exists.
         """
         self.clock.set(when)
+        # BFT time: a block carries the previous block's commit time, so the
+        # second empty block is the first stamped with ``when``.
+        self.node.produce_block()
         self.node.produce_block()
 
     async def commit(self, *txs: Any) -> list[Any]:

@@ -267,3 +267,15 @@ async def test_a_failed_day_ahead_publication_is_retried_at_the_next_boundary(
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0.05)
             await until(lambda: "day-ahead prices for 2026-03-11: 96 published" in caplog.text)
+
+
+def test_cleared_intervals_on_the_chain_feed_the_band() -> None:
+    unused = HttpLedger(NodeClient("http://127.0.0.1:9", "t"))  # nothing is sent here
+    concentrator = Concentrator(load_tariff(TOU), unused, ManualClock(NOON))
+    concentrator.ingest({"type": "interval_cleared", "status": "unpriced", "interval_start": NOON})
+    concentrator.ingest({"type": "interval_cleared", "status": "cleared", "price": True})
+    assert concentrator.schedule.price(NOON).prices.import_price == 20_480
+    concentrator.ingest(
+        {"type": "interval_cleared", "status": "cleared", "interval_start": NOON, "price": 19_000}
+    )
+    assert concentrator.schedule.price(NOON).prices.import_price == 19_000
