@@ -224,7 +224,7 @@ export async function render(main, ctx) {
                     "tr",
                     {},
                     h("td", {}, clock(a.time, offset, true)),
-                    h("td", {}, a.description || `${a.action} ${a.device || ""}`),
+                    h("td", {}, [a.action, a.device ? `'${a.device}'` : "", a.text ? `“${a.text}”` : ""].filter(Boolean).join(" ")),
                     h("td", {}, a.reason || ""),
                     h("td", {}, h("span", { class: `badge ${a.result || ""}` }, a.result || "…")),
                   ),
