@@ -22,6 +22,10 @@ service runs ``transactiva app run``, which
    add the Transactiva integration, which talks to the node with that token.
 
 ``transactiva app config`` does steps 1 and 2 only and prints what it wrote.
+``transactiva app backup-pre`` and ``backup-post`` are the app's hot-backup
+hooks: consistent copies of the SQLite databases in ``/data/snapshot`` while
+the Supervisor archives ``/data`` without the live files; a restored ``/data``
+starts from those copies (:func:`restore_snapshot`).
 
 Roles: **home** -- the meter (SmartPi, MQTT, or readings pushed by Home
 Assistant's sensors) and contract execution; **concentrator** -- the
