@@ -438,6 +438,14 @@ async def test_run_app_serves_the_node_and_announces_it_once_it_listens(tmp_path
                 status_url = f"http://127.0.0.1:{api}/api/v1/status"
                 async with session.get(status_url) as response:
                     assert (await response.json())["chain_id"] == "barrio-6"
+                bearer = {"Authorization": f"Bearer {prepared.home.token()}"}
+                summary_url = f"http://127.0.0.1:{api}/api/v1/web/summary"
+                async with session.get(summary_url, headers=bearer) as response:
+                    summary = await response.json()
+                assert summary["ingress"] is True
+                assert summary["peers"] == []
+                assert summary["p2p"].endswith(f":{p2p}")
+                assert summary["roles"]["meter"] is True
         finally:
             stop.set()
             await asyncio.wait_for(task, 30)

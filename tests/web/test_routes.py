@@ -256,6 +256,7 @@ async def test_the_summary_has_roles_wallet_today_and_demand_response(web: Web) 
     live = web.live
     (meter,) = await live.register_meters(1)
     assert meter.address == METER.address
+    meter_owner = key("home-0").address
     live.tick(DAY_START + 12 * 3600 + 1800)
     await live.report(meter, DAY_START + 11 * 3600, 1200, 300)
     await live.report(meter, DAY_START + 11 * 3600 + 900, 800, 500)
@@ -276,6 +277,14 @@ async def test_the_summary_has_roles_wallet_today_and_demand_response(web: Web) 
         [
             (TxType.DR_EVENT, event("dr-noon", 2, DAY_START + 13 * 3600, 3600)),
             (TxType.DR_EVENT, event("dr-morning", 1, DAY_START + 12 * 3600 + 1800, 900)),
+            (
+                TxType.DR_EVENT,
+                {**event("dr-off", 3, DAY_START + 14 * 3600, 900), "cancelled": True},
+            ),
+            (
+                TxType.DR_EVENT,
+                {**event("dr-theirs", 3, DAY_START + 14 * 3600, 900), "targets": [meter_owner]},
+            ),
         ]
     )
     assert all(i.ok for i in issued), issued
