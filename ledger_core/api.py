@@ -16,6 +16,8 @@ import copy
 import hmac
 import json
 import logging
+import secrets
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
@@ -40,6 +42,10 @@ TOKEN_KEY: Final = web.AppKey("token", str)
 LOCAL_KEY: Final = web.AppKey("local", SigningKey)
 SOCKETS_KEY: Final[web.AppKey[set[web.WebSocketResponse]]] = web.AppKey("sockets")
 SPEC_KEY: Final[web.AppKey[dict[str, Any]]] = web.AppKey("spec")
+TRUSTED_PROXY_KEY: Final = web.AppKey("trusted_proxy", str)
+TICKETS_KEY: Final[web.AppKey[dict[str, float]]] = web.AppKey("tickets")
+TICKET_SECONDS: Final = 60.0
+MAX_TICKETS: Final = 1000
 
 type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -80,10 +86,51 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 def _authorised(request: web.Request) -> bool:
+    if from_ingress(request):
+        return True
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     expected = request.app[TOKEN_KEY]
-    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), expected)
+    if scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), expected):
+        return True
+    return _ticket_accepted(request)
+
+
+def from_ingress(request: web.Request) -> bool:
+    """True for a request Home Assistant's ingress proxy forwarded, when the node trusts one.
+
+    The proxy (the Supervisor) is the only host with its address on the app
+    network and marks what it forwards with ``X-Ingress-Path``; Home Assistant
+    has authenticated the user before forwarding.
+    """
+    proxy = request.app.get(TRUSTED_PROXY_KEY)
+    return proxy is not None and request.remote == proxy and "X-Ingress-Path" in request.headers
+
+
+def issue_ticket(app: web.Application) -> str:
+    """A single-use ticket that opens one WebSocket within a minute (``?ticket=``).
+
+    Browsers cannot set ``Authorization`` on a WebSocket; a ticket keeps the
+    token itself out of URLs.
+    """
+    tickets = app[TICKETS_KEY]
+    now = time.monotonic()
+    for stale in [t for t, expiry in tickets.items() if expiry < now]:
+        del tickets[stale]
+    while len(tickets) >= MAX_TICKETS:
+        del tickets[next(iter(tickets))]
+    ticket = secrets.token_urlsafe(24)
+    tickets[ticket] = now + TICKET_SECONDS
+    return ticket
+
+
+def _ticket_accepted(request: web.Request) -> bool:
+    """A WebSocket upgrade with a live ticket (which is used up)."""
+    ticket = request.query.get("ticket")
+    if ticket is None or request.headers.get("Upgrade", "").lower() != "websocket":
+        return False
+    expiry = request.app[TICKETS_KEY].pop(ticket, None)
+    return expiry is not None and expiry >= time.monotonic()
 
 
 def require_token(request: web.Request) -> None:
@@ -601,15 +648,23 @@ def make_app(
     *,
     local_events: LocalEvents | None = None,
     action_log: ActionLog | None = None,
+    trusted_proxy: str | None = None,
 ) -> web.Application:
     """The aiohttp application serving ``node`` (and, given them, the home's local
-    events and action log)."""
+    events and action log).
+
+    ``trusted_proxy`` is the address of Home Assistant's ingress proxy, whose
+    forwarded requests need no token (see :func:`from_ingress`).
+    """
     app = web.Application(middlewares=[_errors], client_max_size=MAX_TX_BYTES * 2)
     app[NODE_KEY] = node
     app[TOKEN_KEY] = token
     app[LOCAL_KEY] = local_key
     app[SOCKETS_KEY] = set()
     app[SPEC_KEY] = copy.deepcopy(SPEC)
+    app[TICKETS_KEY] = {}
+    if trusted_proxy is not None:
+        app[TRUSTED_PROXY_KEY] = trusted_proxy
     # aiohttp 3.11's annotation of Signal.append does not accept a plain handler.
     app.on_shutdown.append(_close_sockets)  # type: ignore[arg-type]
     app.add_routes(

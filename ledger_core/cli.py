@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import TextIO
 
-from ledger_core import concentrator_cli, contract_cli, node_cli, testnet_cli
+from ledger_core import app_entry, concentrator_cli, contract_cli, node_cli, testnet_cli
 from ledger_core._version import __version__
 
 PROG = "transactiva"
@@ -192,6 +192,14 @@ register(
         help="a network of nodes on this machine: init writes their homes, run starts them",
         configure=testnet_cli.configure,
         run=testnet_cli.run,
+    )
+)
+register(
+    Command(
+        name="app",
+        help="the Home Assistant app: options.json to a node home, then run and announce it",
+        configure=app_entry.configure,
+        run=app_entry.run,
     )
 )
 register(

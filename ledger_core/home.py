@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets
@@ -77,6 +78,11 @@ class Config:
     concentrator: dict[str, Any] | None = None
     analytics: dict[str, Any] | None = None
     execute_contracts: bool = True
+    # The address of Home Assistant's ingress proxy (the Supervisor, 172.30.32.2)
+    # when the node runs as a Home Assistant app: the web interface then answers
+    # only requests from it, and API requests it forwards need no token (Home
+    # Assistant has authenticated the user). None: a standalone node.
+    ingress_proxy: str | None = None
     clock_epoch: float | None = None
     clock_start: int | None = None
     clock_speed: float = 1.0
@@ -127,6 +133,15 @@ def _config_value(name: str, value: object) -> object:
         if value is not None and not isinstance(value, dict):
             raise ConfigError(f"{name}: must be an object (see docs/node.md)")
         return value
+    if name == "ingress_proxy":
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ConfigError("ingress_proxy: must be an IP address or null")
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            raise ConfigError("ingress_proxy: must be an IP address or null") from None
     if name == "execute_contracts":
         if not isinstance(value, bool):
             raise ConfigError("execute_contracts: must be true or false")

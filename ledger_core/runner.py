@@ -1,4 +1,5 @@
-"""Run a node from its home: block loop, API server and P2P network, until asked to stop.
+"""Run a node from its home: block loop, API server, web interface and P2P network, until
+asked to stop.
 
 The P2P network starts when ``config.json`` has a ``p2p_port``; until the BFT
 consensus engine is wired in, a node refuses genesis files with more than one
@@ -21,6 +22,7 @@ from ledger_core.local import ActionLog, LocalEvents
 from ledger_core.node import Node, open_storage
 from ledger_core.p2p.config import network_from_home
 from ledger_core.services import NodeServices
+from ledger_core.web import WebContext, add_web_routes
 
 LOG = logging.getLogger(__name__)
 
@@ -41,6 +43,7 @@ async def serve(path: Path, stop: asyncio.Event, ready: asyncio.Event | None = N
         home.participant_key(),
         local_events=local_events,
         action_log=action_log,
+        trusted_proxy=config.ingress_proxy,
     )
     try:
         services = NodeServices(
@@ -56,6 +59,16 @@ async def serve(path: Path, stop: asyncio.Event, ready: asyncio.Event | None = N
         action_log.close()
         node.close()
         raise
+    add_web_routes(
+        app,
+        WebContext(
+            ingress_proxy=config.ingress_proxy,
+            meter_address=services.meter.key.address if services.meter is not None else None,
+            concentrator=services.concentrator is not None,
+            execute_contracts=config.execute_contracts,
+            network=network,
+        ),
+    )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, config.api_host, config.api_port)

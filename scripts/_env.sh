@@ -6,8 +6,8 @@
 # the key of the dependency files now: requirements/*.txt, pyproject.toml and
 # the interpreter's version. A run with a fresh key touches no network at all.
 #
-# Source this file; it defines ROOT, VENV, PY (the venv's python) and
-# ensure_env.
+# Source this file; it defines ROOT, VENV, PY (the venv's python),
+# ensure_env and ensure_chromium.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
@@ -104,4 +104,26 @@ ensure_env() {
     "$PY" -m pip check >/dev/null || { _log "pip check failed:"; "$PY" -m pip check; return 1; }
     printf '%s\n' "$key" >"$KEY_FILE"
     _log "environment ready"
+}
+
+# Debian's Chromium, which the browser tests of the web interface drive with
+# Playwright (tests/web/test_browser.py). Installed with apt-get when it is
+# missing and we are root; otherwise this says how to install it, and the
+# browser tests fail with the same advice (they are never skipped).
+CHROMIUM="${TRANSACTIVA_CHROMIUM:-/usr/bin/chromium}"
+
+ensure_chromium() {
+    [[ -x "$CHROMIUM" ]] && return 0
+    if [[ "$(id -u)" -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+        _log "Chromium is missing ($CHROMIUM): install Debian's package (apt-get install chromium)"
+        _log "or set TRANSACTIVA_CHROMIUM; the browser tests fail without it"
+        return 1
+    fi
+    _log "installing Debian's Chromium for the browser tests"
+    if ! DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null \
+        || ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; then
+        _log "could not install Chromium with apt-get; the browser tests will fail"
+        return 1
+    fi
+    [[ -x "$CHROMIUM" ]]
 }

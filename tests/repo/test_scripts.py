@@ -122,3 +122,17 @@ def test_summary_fails_on_failures_errors_missing_reports_and_no_tests(tmp_path:
     result = _summary(tmp_path / "broken.xml")
     assert result.returncode == 1
     assert "not valid JUnit XML" in result.stdout
+
+
+def test_ensure_chromium_leaves_an_installed_chromium_alone(tmp_path: Path) -> None:
+    fake = tmp_path / "chromium"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    result = _bash("ensure_chromium", env={"TRANSACTIVA_CHROMIUM": str(fake)})
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+def test_the_test_script_installs_chromium_before_the_tests() -> None:
+    text = (REPO / "scripts" / "test").read_text(encoding="utf-8")
+    assert text.index("ensure_chromium") < text.index('"pytest: library and node"')

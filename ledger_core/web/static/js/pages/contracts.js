@@ -1,0 +1,293 @@
+// Contracts: an editor that checks as you type (POST /contracts/check, the same checker the
+// ledger runs) and marks each problem at its line and column; templates; signing and
+// submitting the canonical text with the node's participant key; the receipt; and the list
+// of your contracts with the actions they took.
+
+import { ApiError, api } from "../api.js";
+import { h, replace } from "../dom.js";
+import { clock, short } from "../format.js";
+import { t } from "../i18n.js";
+import { highlight } from "../highlight.js";
+import { templates } from "../templates.js";
+
+const CHECK_DELAY_MS = 250;
+
+export async function render(main, ctx) {
+  const summary = ctx.summary;
+  const offset = summary.utc_offset_minutes;
+  const choices = templates(Math.floor(ctx.now()), offset);
+
+  const textarea = h("textarea", {
+    id: "contract-source",
+    spellcheck: "false",
+    autocapitalize: "off",
+    autocomplete: "off",
+    "aria-label": t("contracts.editor"),
+    wrap: "off",
+  });
+  const code = h("code");
+  const pre = h("pre", { "aria-hidden": "true" }, code);
+  const gutter = h("div", { class: "gutter mono", "aria-hidden": "true", id: "gutter" });
+  const editor = h("div", { class: "editor" }, gutter, h("div", { class: "code" }, pre, textarea));
+  const verdict = h("p", { id: "verdict", role: "status", "aria-live": "polite", class: "muted" });
+  const diagnostics = h("ul", { class: "diagnostics", id: "diagnostics" });
+  const formatButton = h("button", { type: "button", id: "format", disabled: true }, t("contracts.format"));
+  const submitButton = h("button", { type: "button", class: "primary", id: "submit", disabled: true }, t("contracts.submit"));
+  const outcome = h("div", { id: "outcome" });
+  const picker = h(
+    "select",
+    { id: "template" },
+    h("option", { value: "" }, t("contracts.template_pick")),
+    choices.map((choice) => h("option", { value: choice.key }, t(`contracts.tpl.${choice.key}`))),
+  );
+  const listBody = h("div", { id: "contract-list" });
+  const detail = h("div", { id: "contract-detail" });
+
+  main.append(
+    h("h1", {}, t("contracts.title")),
+    h(
+      "div",
+      { class: "grid" },
+      h(
+        "section",
+        { class: "card wide" },
+        h("h2", {}, t("contracts.editor")),
+        h("label", { for: "template" }, t("contracts.template")),
+        picker,
+        editor,
+        verdict,
+        diagnostics,
+        h("div", { class: "row" }, formatButton, submitButton),
+        outcome,
+      ),
+      h("section", { class: "card wide" }, h("h2", {}, t("contracts.mine")), listBody, detail),
+    ),
+  );
+
+  let lastResult = null;
+  let timer = null;
+  let generation = 0;
+
+  function drawSource(bad = new Map()) {
+    const source = textarea.value;
+    code.innerHTML = `${highlight(source, bad)}\n`;
+    const lines = source.split("\n").length;
+    replace(
+      gutter,
+      Array.from({ length: lines }, (_, i) => {
+        const severity = bad.get(i + 1);
+        return h("span", { class: severity || null, dataset: { line: i + 1 } }, String(i + 1));
+      }),
+    );
+  }
+
+  function drawDiagnostics(result) {
+    const bad = new Map();
+    for (const d of result.diagnostics) {
+      if (d.severity === "error" || !bad.has(d.line)) bad.set(d.line, d.severity);
+    }
+    drawSource(bad);
+    replace(
+      diagnostics,
+      result.diagnostics.map((d) =>
+        h(
+          "li",
+          { class: `diag-${d.severity}`, dataset: { line: d.line, column: d.column, severity: d.severity } },
+          h("span", { class: "where" }, t("contracts.where", { line: d.line, column: d.column })),
+          d.message,
+          d.expected ? `; ${t("contracts.expected", { expected: d.expected })}` : "",
+          d.hint ? ` (${d.hint})` : "",
+        ),
+      ),
+    );
+    const errors = result.diagnostics.filter((d) => d.severity === "error").length;
+    verdict.className = result.ok ? "notice ok" : "notice error";
+    verdict.textContent = result.ok
+      ? t("contracts.valid", { short_id: result.short_id, name: result.name, parties: result.parties.join(", ") })
+      : t("contracts.invalid", { count: errors });
+    formatButton.disabled = !result.ok;
+    submitButton.disabled = !result.ok;
+  }
+
+  async function check() {
+    const mine = ++generation;
+    const source = textarea.value;
+    if (!source.trim()) {
+      lastResult = null;
+      replace(diagnostics);
+      verdict.textContent = "";
+      drawSource();
+      submitButton.disabled = formatButton.disabled = true;
+      return;
+    }
+    verdict.className = "muted";
+    verdict.textContent = t("contracts.checking");
+    try {
+      const result = await api("contracts/check", { method: "POST", body: { source } });
+      if (mine !== generation) return;
+      lastResult = result;
+      drawDiagnostics(result);
+    } catch (error) {
+      if (mine !== generation) return;
+      verdict.className = "notice error";
+      verdict.textContent = t("error.load", { message: error.message });
+    }
+  }
+
+  function changed() {
+    drawSource();
+    submitButton.disabled = formatButton.disabled = true;
+    clearTimeout(timer);
+    timer = setTimeout(check, CHECK_DELAY_MS);
+  }
+
+  textarea.addEventListener("input", changed);
+  textarea.addEventListener("scroll", () => {
+    pre.scrollTop = textarea.scrollTop;
+    pre.scrollLeft = textarea.scrollLeft;
+    gutter.scrollTop = textarea.scrollTop;
+  });
+  picker.addEventListener("change", () => {
+    const choice = choices.find((c) => c.key === picker.value);
+    if (!choice) return;
+    textarea.value = choice.source;
+    changed();
+  });
+  formatButton.addEventListener("click", () => {
+    if (lastResult && lastResult.ok) {
+      textarea.value = lastResult.canonical;
+      changed();
+    }
+  });
+  submitButton.addEventListener("click", async () => {
+    if (!lastResult || !lastResult.ok) return;
+    submitButton.disabled = true;
+    replace(outcome, h("p", { class: "muted" }, t("contracts.submitting")));
+    try {
+      const committed = await api("local/contract_propose", {
+        method: "POST",
+        query: { wait: "true" },
+        body: { source: lastResult.canonical },
+      });
+      if (committed.status !== "committed") {
+        replace(outcome, h("p", { class: "notice" }, t("contracts.pending", { missing: "…" })));
+        return;
+      }
+      if (committed.code !== "ok") {
+        replace(outcome, h("p", { class: "notice error" }, t("contracts.refused", { message: committed.message })));
+        return;
+      }
+      const proposed = committed.events.find((e) => e.type === "contract_proposed");
+      const record = await api(`contracts/${proposed.contract_id}`);
+      showRecord(record);
+      await loadList(proposed.contract_id);
+    } catch (error) {
+      const message = error instanceof ApiError ? error.message : String(error);
+      replace(outcome, h("p", { class: "notice error" }, t("contracts.refused", { message })));
+    } finally {
+      submitButton.disabled = !(lastResult && lastResult.ok);
+    }
+  });
+
+  function showRecord(record) {
+    if (record.receipt) {
+      replace(
+        outcome,
+        h("h2", {}, t("contracts.receipt")),
+        h("p", { class: "notice ok receipt mono", id: "receipt" }, record.receipt),
+      );
+    } else {
+      const missing = record.signers.filter((s) => !record.signed.includes(s)).map((s) => short(s));
+      replace(outcome, h("p", { class: "notice", id: "receipt-pending" }, t("contracts.pending", { missing: missing.join(", ") })));
+    }
+  }
+
+  async function showActions(contract) {
+    const { actions } = await api("local/actions", { query: { contract_id: contract.id, limit: 50 } });
+    replace(
+      detail,
+      h("h2", {}, `${t("contracts.actions")} · ${contract.name}`),
+      contract.receipt ? h("p", { class: "receipt mono small" }, contract.receipt) : null,
+      actions.length
+        ? h(
+            "div",
+            { class: "scroll" },
+            h(
+              "table",
+              { id: "actions" },
+              h("thead", {}, h("tr", {}, ["contracts.when", "contracts.action", "contracts.reason", "contracts.result"].map((k) => h("th", {}, t(k))))),
+              h(
+                "tbody",
+                {},
+                actions.map((a) =>
+                  h(
+                    "tr",
+                    {},
+                    h("td", {}, clock(a.time, offset, true)),
+                    h("td", {}, [a.action, a.device ? `'${a.device}'` : "", a.text ? `“${a.text}”` : ""].filter(Boolean).join(" ")),
+                    h("td", {}, a.reason || ""),
+                    h("td", {}, h("span", { class: `badge ${a.result || ""}` }, a.result || "…")),
+                  ),
+                ),
+              ),
+            ),
+          )
+        : h("p", { class: "muted" }, t("contracts.no_actions")),
+    );
+  }
+
+  async function loadList(selected = null) {
+    const { contracts } = await api("web/contracts");
+    if (!contracts.length) {
+      replace(listBody, h("p", { class: "muted" }, t("contracts.none")));
+      return;
+    }
+    replace(
+      listBody,
+      h(
+        "div",
+        { class: "scroll" },
+        h(
+          "table",
+          { id: "contracts" },
+          h("thead", {}, h("tr", {}, h("th", {}, t("contracts.name")), h("th", {}, t("contracts.id")), h("th", {}, t("contracts.state")))),
+          h(
+            "tbody",
+            {},
+            contracts.map((c) => {
+              const row = h(
+                "tr",
+                { class: `clickable${c.id === selected ? " selected" : ""}`, dataset: { id: c.id }, tabindex: "0" },
+                h("td", {}, c.name),
+                h("td", { class: "mono" }, c.short_id || short(c.id)),
+                h("td", {}, h("span", { class: `badge ${c.status}` }, c.status)),
+              );
+              const open = () => {
+                for (const other of listBody.querySelectorAll("tr.selected")) other.classList.remove("selected");
+                row.classList.add("selected");
+                showActions(c);
+              };
+              row.addEventListener("click", open);
+              row.addEventListener("keydown", (event) => {
+                if (event.key === "Enter") open();
+              });
+              return row;
+            }),
+          ),
+        ),
+      ),
+    );
+    const chosen = contracts.find((c) => c.id === selected);
+    if (chosen) await showActions(chosen);
+  }
+
+  drawSource();
+  await loadList();
+  const off = ctx.on(async (event) => {
+    if (event.type && event.type.startsWith("contract_")) await loadList();
+  });
+  return () => {
+    off();
+    clearTimeout(timer);
+  };
+}

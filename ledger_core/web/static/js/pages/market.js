@@ -1,0 +1,147 @@
+// Market: each 15-minute interval's double auction over a day -- clearing price and volume
+// charted against the supplier's import price -- and this participant's trades.
+
+import { api } from "../api.js";
+import { dayChart } from "../chart.js";
+import { h, replace } from "../dom.js";
+import { clock, energy, pesos, price } from "../format.js";
+import { t } from "../i18n.js";
+
+const DAY = 86400;
+
+export async function render(main, ctx) {
+  const summary = ctx.summary;
+  const offset = summary.utc_offset_minutes;
+  const step = summary.interval_seconds;
+  let back = 0;
+
+  const dayButtons = [0, 1].map((days) =>
+    h("button", { type: "button", dataset: { back: days } }, t(days ? "market.yesterday" : "market.today")),
+  );
+  const chartBox = h("div", { id: "market-chart" });
+  const intervalsBox = h("div", { id: "market-intervals" });
+  const tradesBox = h("div", { id: "market-trades" });
+  main.append(
+    h("h1", {}, t("market.title")),
+    h("div", { class: "row" }, dayButtons),
+    h(
+      "div",
+      { class: "grid" },
+      h(
+        "section",
+        { class: "card wide" },
+        h("h2", {}, t("market.chart")),
+        h(
+          "div",
+          { class: "legend" },
+          h("span", {}, h("i", { class: "l-price" }), t("market.clearing")),
+          h("span", {}, h("i", { class: "l-import" }), t("market.import")),
+          h("span", {}, h("i", { class: "l-volume" }), t("market.volume")),
+        ),
+        chartBox,
+      ),
+      h("section", { class: "card" }, h("h2", {}, t("market.trades")), tradesBox),
+      h("section", { class: "card" }, h("h2", {}, t("market.intervals")), intervalsBox),
+    ),
+  );
+
+  async function load() {
+    for (const button of dayButtons) button.classList.toggle("primary", Number(button.dataset.back) === back);
+    const from = ctx.summary.day_start - back * DAY;
+    const to = from + DAY;
+    const query = { from, to, limit: 200 };
+    const [{ intervals }, { prices }, { trades }] = await Promise.all([
+      api("market/intervals", { query }),
+      api("signals/prices", { query }),
+      api(`market/trades/${summary.participant}`, { query }),
+    ]);
+    const cleared = intervals.filter((i) => i.status === "cleared" && i.price !== undefined);
+    replace(
+      chartBox,
+      dayChart({
+        title: t("market.chart"),
+        from,
+        to,
+        step,
+        lines: [
+          { cls: "import-price", points: prices.map((p) => [p.interval_start, p.import_price / 10000]) },
+          { cls: "price", dots: true, points: cleared.map((i) => [i.interval_start, i.price / 10000]) },
+        ],
+        bars: cleared.map((i) => [i.interval_start, i.volume_wh || 0]),
+        xLabel: (s) => clock(s, offset),
+        yLabel: (v) => v.toFixed(2),
+        barLabel: (wh) => (wh >= 1000 ? `${(wh / 1000).toFixed(1)}k` : wh.toFixed(0)),
+      }),
+    );
+    replace(
+      intervalsBox,
+      intervals.length
+        ? h(
+            "div",
+            { class: "scroll" },
+            h(
+              "table",
+              {},
+              h("thead", {}, h("tr", {}, ["market.interval", "market.status", "market.price", "market.volume", "market.bids_offers"].map((k) => h("th", {}, t(k))))),
+              h(
+                "tbody",
+                {},
+                [...intervals].reverse().map((i) =>
+                  h(
+                    "tr",
+                    {},
+                    h("td", {}, clock(i.interval_start, offset)),
+                    h("td", {}, h("span", { class: `badge ${i.status}` }, i.status)),
+                    h("td", { class: "num" }, i.price === undefined ? t("common.none") : price(i.price)),
+                    h("td", { class: "num" }, energy(i.volume_wh ?? null)),
+                    h("td", { class: "num" }, `${i.bids ?? 0} / ${i.offers ?? 0}`),
+                  ),
+                ),
+              ),
+            ),
+          )
+        : h("p", { class: "muted" }, t("market.no_intervals")),
+    );
+    replace(
+      tradesBox,
+      trades.length
+        ? h(
+            "div",
+            { class: "scroll" },
+            h(
+              "table",
+              { id: "trades" },
+              h("thead", {}, h("tr", {}, ["market.interval", "market.side", "market.energy", "market.price", "market.amount"].map((k) => h("th", {}, t(k))))),
+              h(
+                "tbody",
+                {},
+                trades.map((trade) =>
+                  h(
+                    "tr",
+                    {},
+                    h("td", {}, clock(trade.interval_start, offset)),
+                    h("td", {}, t(`market.${trade.side}`)),
+                    h("td", { class: "num" }, energy(trade.energy_wh)),
+                    h("td", { class: "num" }, price(trade.price)),
+                    h("td", { class: "num" }, pesos(trade.payment)),
+                  ),
+                ),
+              ),
+            ),
+          )
+        : h("p", { class: "muted" }, t("market.no_trades")),
+    );
+  }
+
+  for (const button of dayButtons) {
+    button.addEventListener("click", async () => {
+      back = Number(button.dataset.back);
+      await load();
+    });
+  }
+  await load();
+  const off = ctx.on(async (event) => {
+    if (back === 0 && ["interval_cleared", "trade", "price_signal"].includes(event.type)) await load();
+  });
+  return off;
+}

@@ -1,0 +1,170 @@
+// Overview: live power (the meter's stream), today's energy (committed interval reports),
+// the wallet, the price in force and the coming ones, demand response -- kept current by the
+// ledger's event stream.
+
+import { api, stream } from "../api.js";
+import { flash, h, replace } from "../dom.js";
+import { clock, energy, pesos, power, price, priceValue } from "../format.js";
+import { t } from "../i18n.js";
+
+const UPCOMING = 8;
+
+export async function render(main, ctx) {
+  const summary = await ctx.refresh();
+  const offset = summary.utc_offset_minutes;
+  const interval = summary.interval_seconds;
+
+  const powerCard = h("section", { class: "card", id: "power" }, h("h2", {}, t("overview.power")));
+  const todayCard = h("section", { class: "card", id: "today" }, h("h2", {}, t("overview.today")));
+  const walletCard = h("section", { class: "card", id: "wallet" }, h("h2", {}, t("overview.wallet")));
+  const pricesCard = h("section", { class: "card", id: "prices" }, h("h2", {}, t("overview.prices")));
+  const drCard = h("section", { class: "card", id: "dr" }, h("h2", {}, t("overview.dr")));
+  main.append(
+    h("h1", {}, t("overview.title")),
+    h("div", { class: "grid" }, powerCard, pricesCard, walletCard, todayCard, drCard),
+  );
+
+  const powerBody = h("div", {}, h("p", { class: "muted" }, summary.roles.meter ? t("overview.no_reading") : t("overview.no_meter")));
+  powerCard.append(powerBody);
+  const todayBody = h("div");
+  todayCard.append(todayBody);
+  const walletBody = h("div");
+  walletCard.append(walletBody);
+  const pricesBody = h("div");
+  pricesCard.append(pricesBody);
+  const drBody = h("div");
+  drCard.append(drBody);
+
+  function drawPower(snapshot) {
+    const watts = snapshot.power;
+    const importing = watts === null ? null : Math.max(watts, 0);
+    const exporting = watts === null ? null : Math.max(-watts, 0);
+    replace(
+      powerBody,
+      h(
+        "div",
+        { class: "flow" },
+        h("div", {}, h("div", { class: "value import", id: "power-import" }, power(importing)), h("div", { class: "muted small" }, t("overview.import"))),
+        h("div", {}, h("div", { class: "value export", id: "power-export" }, power(exporting)), h("div", { class: "muted small" }, t("overview.export"))),
+        h("div", {}, h("div", { class: "value production" }, t("overview.not_measured")), h("div", { class: "muted small" }, t("overview.production"))),
+      ),
+      h("p", { class: "muted small" }, t("overview.reading_at", { source: snapshot.source, time: snapshot.time.slice(11, 19) })),
+    );
+  }
+
+  function drawSummary(current) {
+    const today = current.today;
+    replace(
+      todayBody,
+      today
+        ? h(
+            "dl",
+            { class: "kv" },
+            h("dt", {}, t("overview.imported")), h("dd", { id: "today-import" }, energy(today.import_wh)),
+            h("dt", {}, t("overview.exported")), h("dd", { id: "today-export" }, energy(today.export_wh)),
+            h("dt", {}, t("overview.reports")), h("dd", {}, String(today.reports)),
+          )
+        : h("p", { class: "muted" }, t("overview.no_meter")),
+    );
+    replace(
+      walletBody,
+      h("div", { class: "big", id: "balance" }, pesos(current.wallet.balance)),
+      h(
+        "dl",
+        { class: "kv" },
+        h("dt", {}, t("overview.held")), h("dd", {}, pesos(current.wallet.held)),
+        h("dt", {}, t("overview.debt")), h("dd", {}, pesos(current.wallet.debt)),
+      ),
+    );
+    const events = current.dr_events;
+    replace(
+      drBody,
+      events.length
+        ? h(
+            "ul",
+            { id: "dr-events" },
+            events.map((event) =>
+              h(
+                "li",
+                {},
+                h("span", { class: `badge ${event.status}` }, event.status),
+                " ",
+                t("overview.dr_item", {
+                  describe: event.describe,
+                  status: event.phase,
+                  from: clock(event.start, offset),
+                  to: clock(event.end, offset),
+                }),
+              ),
+            ),
+          )
+        : h("p", { class: "muted" }, t("overview.no_dr")),
+    );
+  }
+
+  async function loadPrices() {
+    const start = Math.floor(ctx.now() / interval) * interval;
+    const { prices } = await api("signals/prices", {
+      query: { from: start - 96 * interval, to: start + (UPCOMING + 1) * interval },
+    });
+    const inForce = prices.filter((p) => p.interval_start <= start).pop();
+    const coming = prices.filter((p) => p.interval_start > start);
+    replace(
+      pricesBody,
+      inForce
+        ? h(
+            "div",
+            { id: "price-now-box" },
+            h("div", { class: "big", id: "price-now" }, priceValue(inForce.import_price), h("span", { class: "unit" }, " MXN/kWh")),
+            h(
+              "dl",
+              { class: "kv" },
+              h("dt", {}, t("overview.export_price")), h("dd", { id: "price-export" }, price(inForce.export_price)),
+              h("dt", {}, t("overview.network_fee")), h("dd", {}, price(inForce.network_fee)),
+              h("dt", {}, t("overview.now")), h("dd", {}, clock(inForce.interval_start, offset, true)),
+            ),
+          )
+        : h("p", { class: "muted", id: "price-now" }, t("overview.no_price")),
+      h("h2", {}, t("overview.upcoming")),
+      h(
+        "div",
+        { class: "scroll" },
+        h(
+          "table",
+          { id: "price-upcoming" },
+          h("thead", {}, h("tr", {}, h("th", {}, "MXN/kWh"), h("th", { class: "num" }, t("overview.import_price")), h("th", { class: "num" }, t("overview.export_price")))),
+          h(
+            "tbody",
+            {},
+            coming.map((p) =>
+              h("tr", {}, h("td", {}, clock(p.interval_start, offset)), h("td", { class: "num" }, priceValue(p.import_price)), h("td", { class: "num" }, priceValue(p.export_price))),
+            ),
+          ),
+        ),
+      ),
+    );
+  }
+
+  drawSummary(summary);
+  await loadPrices();
+
+  const meter = summary.roles.meter
+    ? stream("local/meter/stream", { onMessage: drawPower })
+    : null;
+  const off = ctx.on(async (event) => {
+    if (event.type === "price_signal") {
+      await loadPrices();
+      flash(pricesCard);
+    } else if (["dr_event", "wallet_change", "interval_report", "debt_change", "settlement"].includes(event.type)) {
+      drawSummary(await ctx.refresh());
+      if (event.type === "dr_event") flash(drCard);
+    }
+  });
+  // The price in force changes at interval boundaries without an event.
+  const timer = setInterval(loadPrices, 60000);
+  return () => {
+    off();
+    clearInterval(timer);
+    if (meter) meter.close();
+  };
+}

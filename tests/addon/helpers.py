@@ -1,0 +1,13 @@
+"""Small helpers shared by the app's tests."""
+
+from __future__ import annotations
+
+from ledger_core.app_entry import AppOptions, OptionsError, parse_options
+
+
+def parse_or_error(raw: object) -> AppOptions | OptionsError:
+    """The parsed options, or the error that refused them (so tests assert outside ``except``)."""
+    try:
+        return parse_options(raw)
+    except OptionsError as err:
+        return err

@@ -1,0 +1,310 @@
+"""The web interface in a real browser: Playwright driving Debian's Chromium against a real
+node process (a concentrator with a meter, so every page has something to show).
+
+Every page loads; a contract with an error shows the message at its line; a valid one is
+signed, submitted and its receipt shown; a price the operator publishes and a meter reading
+arrive live on the overview; the operator's forms publish a price and issue a
+demand-response event; a wrong token is refused. Screenshots go to ``test-artifacts/``.
+
+Chromium comes from Debian (``/usr/bin/chromium``, or ``$TRANSACTIVA_CHROMIUM``);
+``./scripts/test`` installs it when it is missing. Without it these tests fail, saying so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, expect, sync_playwright
+
+from ledger_core.demo_chain import free_port
+from ledger_core.home import Config, init_home
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+TARIFF = REPO / "docs" / "tariffs" / "example-residential-tou.toml"
+CHROMIUM = os.environ.get("TRANSACTIVA_CHROMIUM", "/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+INTERVAL = 900
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@dataclass
+class NodeProcess:
+    """A ``transactiva node`` process with the web interface."""
+
+    url: str
+    token: str
+    home: Path
+    process: subprocess.Popen[bytes]
+
+    def call(self, method: str, path: str, body: object | None = None) -> Any:
+        request = urllib.request.Request(  # noqa: S310 - loopback
+            f"{self.url}api/v1/{path}",
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+            method=method,
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return json.loads(response.read())
+
+
+def _listening(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+        return True
+    return False
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
+    home = tmp_path_factory.mktemp("browser") / "node"
+    port = free_port()
+    config = Config(
+        api_port=port,
+        block_interval=0.05,
+        meter={"source": {"type": "pushed", "name": "home_assistant"}},
+        concentrator={"tariff": "tariff.toml"},
+    )
+    init_home(home, "barrio-web", int(time.time()) - 3600, config)
+    shutil.copy(TARIFF, home / "tariff.toml")
+    log = (home / "node.log").open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ledger_core", "node", "--dir", str(home)],
+        stdout=log,
+        stderr=log,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    log.close()
+    try:
+        deadline = time.monotonic() + 30
+        while not _listening(port):
+            assert process.poll() is None, (home / "node.log").read_text()
+            assert time.monotonic() < deadline, "the node did not listen within 30 s"
+            time.sleep(0.05)
+        token = (home / "api-token").read_text().strip()
+        yield NodeProcess(f"http://127.0.0.1:{port}/", token, home, process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(
+            f"Chromium is not installed at {CHROMIUM}: the browser tests need Debian's "
+            "Chromium. Install it with 'apt-get install chromium' (./scripts/test does so "
+            "when it runs as root), or point TRANSACTIVA_CHROMIUM at a Chromium binary."
+        )
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+    try:
+        yield chromium
+    finally:
+        chromium.close()
+
+
+@contextlib.contextmanager
+def opened(
+    browser: Browser, node: NodeProcess, locale: str, viewport: dict[str, int]
+) -> Iterator[Page]:
+    """A fresh tab signed in to the node; fails on any script error in the page."""
+    context = browser.new_context(locale=locale, viewport=viewport)
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    def console(message: ConsoleMessage) -> None:
+        # The first request without a token is refused (401): that is how the page learns
+        # it must ask for one. Anything else logged as an error is a failure.
+        if message.type == "error" and "401" not in message.text:
+            errors.append(message.text)
+
+    page.on("console", console)
+    try:
+        page.goto(node.url)
+        page.fill("#token", node.token)
+        page.click("form.login button[type=submit]")
+        expect(page.locator("#status")).to_have_class(re.compile(r"\blive\b"))
+        yield page
+        assert not errors, errors
+    finally:
+        context.close()
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def current_interval() -> int:
+    now = int(time.time())
+    return now - now % INTERVAL
+
+
+PAGES = {
+    "overview": "#price-now",
+    "contracts": "#contract-source",
+    "market": "#market-chart svg",
+    "explorer": "#block-list tbody tr",
+    "operator": "#participant-list tbody tr",
+}
+
+
+@pytest.mark.parametrize(
+    ("locale", "viewport", "title"),
+    [("en-GB", DESKTOP, "Your home"), ("es-MX", PHONE, "Tu hogar")],
+)
+def test_every_page_loads_in_english_and_in_spanish_on_a_phone(
+    browser: Browser, node: NodeProcess, locale: str, viewport: dict[str, int], title: str
+) -> None:
+    language = locale[:2]
+    with opened(browser, node, locale, viewport) as page:
+        expect(page.locator("h1")).to_have_text(title)
+        expect(page.locator("#nav a[data-page]")).to_have_count(5)
+        for name, ready in PAGES.items():
+            page.goto(f"{node.url}#/{name}")
+            expect(page.locator(f"#nav a[data-page={name}]")).to_have_attribute(
+                "aria-current", "page"
+            )
+            expect(page.locator(ready).first).to_be_visible()
+            shot(page, f"{name}-{language}")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= viewport["width"] + 1, "no sideways scrolling of the page"
+
+
+def test_a_contract_error_is_shown_at_its_line_and_a_valid_one_gets_its_receipt(
+    browser: Browser, node: NodeProcess
+) -> None:
+    with opened(browser, node, "en-US", DESKTOP) as page:
+        page.goto(f"{node.url}#/contracts")
+        page.select_option("#template", "paper_printed")
+        problem = page.locator("#diagnostics li[data-severity=error]")
+        expect(problem).to_have_count(1)
+        expect(problem).to_have_attribute("data-line", "2")
+        expect(problem).to_contain_text("Line 2, column 35:")
+        expect(problem).to_contain_text("2019/09/31 is not a calendar date")
+        expect(page.locator("#gutter span[data-line='2']")).to_have_class("error")
+        expect(page.locator("#submit")).to_be_disabled()
+        shot(page, "contract-error")
+
+        source = page.locator("#contract-source")
+        text = (
+            "Contract 'bomba'\n"
+            "Valid from 2026/01/01 00:00:00 to 2036/01/01 00:00:00\n"
+            "IF Prize < 3 THEN TURN ON DEVICE 'Bomba' ENDIF\n"
+            "Parties: ISO\n"
+        )
+        source.fill(text)
+        problem = page.locator("#diagnostics li[data-line='3']")
+        expect(problem).to_contain_text("Line 3, column 4:")
+        expect(problem).to_contain_text("did you mean Price?")
+        expect(page.locator("#gutter span[data-line='3']")).to_have_class("error")
+        source.fill(text.replace("Prize", "Price"))
+        expect(page.locator("#verdict")).to_have_class(re.compile(r"\bok\b"))
+        expect(page.locator("#verdict")).to_contain_text("Valid contract 0x")
+        page.click("#submit")
+        receipt = page.locator("#receipt")
+        expect(receipt).to_have_text(
+            re.compile(
+                r"^Timestamp \d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2} to 'bomba' \[0x[0-9A-F]{10}\]$"
+            )
+        )
+        row = page.locator("#contracts tbody tr", has_text="bomba")
+        expect(row).to_contain_text("active")
+        shot(page, "contract-receipt")
+        row.click()
+        expect(page.locator("#contract-detail")).to_contain_text("bomba")
+
+
+def test_a_published_price_and_a_meter_reading_arrive_live(
+    browser: Browser, node: NodeProcess
+) -> None:
+    with opened(browser, node, "en-US", DESKTOP) as page:
+        expect(page.locator("#price-now")).to_be_visible()
+        published = node.call(
+            "POST",
+            "operator/prices",
+            {"from": current_interval(), "import_price": 42424, "export_price": 11111},
+        )
+        assert published["published"] == [current_interval()]
+        expect(page.locator("#price-now")).to_contain_text("4.2424")
+        expect(page.locator("#price-export")).to_contain_text("1.1111")
+        node.call("POST", "local/meter/readings", {"power": -1500.0})
+        expect(page.locator("#power-export")).to_have_text("1.50 kW")
+        expect(page.locator("#power-import")).to_have_text("0 W")
+        shot(page, "overview-live")
+
+
+def test_the_operator_publishes_a_price_and_issues_a_demand_response_event(
+    browser: Browser, node: NodeProcess
+) -> None:
+    with opened(browser, node, "en-US", DESKTOP) as page:
+        page.goto(f"{node.url}#/operator")
+        page.select_option("#price-from", index=1)
+        page.fill("#price-import", "3.1337")
+        page.click("#price-form button[type=submit]")
+        expect(page.locator("#price-result")).to_have_text("Published 1 interval(s).")
+        page.fill("#price-import", "not a price")
+        page.click("#price-form button[type=submit]")
+        expect(page.locator("#price-result .error")).to_contain_text("import_price")
+        page.select_option("#dr-level", "2")
+        page.click("#dr-form button[type=submit]")
+        expect(page.locator("#dr-result")).to_contain_text("issued")
+        expect(page.locator("#operator-dr-list li").first).to_contain_text("SIMPLE")
+        shot(page, "operator-sent")
+        page.goto(f"{node.url}#/overview")
+        expect(page.locator("#dr-events li").first).to_contain_text("SIMPLE")
+        upcoming = page.locator("#price-upcoming tbody tr").first
+        expect(upcoming).to_contain_text("3.1337")
+
+
+def test_a_wrong_token_is_refused(browser: Browser, node: NodeProcess) -> None:
+    context = browser.new_context(locale="es-ES")
+    try:
+        page = context.new_page()
+        page.set_default_timeout(15000)
+        page.goto(node.url)
+        page.fill("#token", "0" * 64)
+        page.click("form.login button[type=submit]")
+        expect(page.locator("form.login .notice.error")).to_have_text(
+            "El nodo no aceptó este token."
+        )
+        assert page.evaluate("sessionStorage.getItem('transactiva.token')") is None
+    finally:
+        context.close()
