@@ -432,28 +432,28 @@ async def get_contract(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
-MAX_CONTRACT_SOURCE: Final = 64 * 1024
-
-
 async def check_contract(request: web.Request) -> web.Response:
     """Check a contract's text without submitting it (nothing is signed or stored).
 
-    The body is ``{"source": "..."}``. The answer is 200 either way: ``valid``,
-    every diagnostic with its line and column, and for a valid contract its id,
+    The body is ``{"source": "..."}``. The answer is 200 either way: ``valid``
+    (also as ``ok``), every diagnostic with its line and column, and for a valid contract its id,
     short id, name and canonical text (what ``contract_propose`` needs).
     """
     _require_token(request)
-    raw = await _read_body(request, MAX_CONTRACT_SOURCE * 2, "a contract check")
+    raw = await _read_body(request, MAX_TX_BYTES * 2, "a contract check")
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         return error(400, "malformed", "the body is not JSON", "body")
-    source = body.get("source") if isinstance(body, dict) else None
+    if not isinstance(body, dict):
+        return error(400, "malformed", 'send {"source": "<contract text>"}', "body")
+    source = body.get("source")
     if not isinstance(source, str):
-        return error(400, "malformed", 'send {"source": "<contract text>"}', "body.source")
+        return error(400, "malformed", "must be the contract's text", "source")
     result = check(source)
     answer: dict[str, Any] = {
         "valid": result.ok,
+        "ok": result.ok,
         "diagnostics": [
             {
                 "severity": str(d.severity),
@@ -471,6 +471,7 @@ async def check_contract(request: web.Request) -> web.Response:
             "id": content_hash(result.contract),
             "short_id": short_id(result.contract),
             "name": result.contract.name,
+            "parties": [p.name for p in result.contract.parties],
             "canonical": format_contract(result.contract),
         }
     return web.json_response(answer)

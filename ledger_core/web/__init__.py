@@ -18,12 +18,9 @@ Two ways in:
   user (see :func:`ledger_core.api.from_ingress`).
 
 Routes added here, all under ``/api/v1`` and all needing the token (or the
-ingress proxy):
+ingress proxy); the editor's live validation uses the API's own
+``POST /contracts/check``:
 
-- ``POST /contracts/check`` ``{"source"}``: ``{"ok": false, "diagnostics":
-  [{"line", "column", "severity", "message", "expected", "hint"}]}`` or
-  ``{"ok": true, "diagnostics": [warnings], "canonical", "short_id", "name",
-  "parties"}`` -- the editor's live validation;
 - ``GET /web/summary``: the home at a glance (roles, balance, today's energy
   from the meter's committed reports, demand-response events in force or coming,
   validators, peers, sync state);
@@ -42,7 +39,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from contracts import check, format_contract, receipt, short_id
+from contracts import check, receipt, short_id
 from ledger_core.api import (
     LOCAL_KEY,
     NODE_KEY,
@@ -56,7 +53,6 @@ from ledger_core.concentrator.dr import DrEvent
 from ledger_core.crypto import address_of
 from ledger_core.node import Node
 from ledger_core.p2p.network import Network
-from ledger_core.tx import MAX_TX_BYTES
 
 STATIC: Final = Path(__file__).parent / "static"
 MAX_CONTRACTS: Final = 200
@@ -120,7 +116,6 @@ def add_web_routes(app: web.Application, context: WebContext | None = None) -> N
         [
             web.get("/", page),
             web.get("/static/{name:.+}", static),
-            web.post(f"{PREFIX}/contracts/check", check_contract),
             web.get(f"{PREFIX}/web/summary", summary),
             web.get(f"{PREFIX}/web/contracts", contracts),
             web.get(f"{PREFIX}/web/participants", participants),
@@ -160,42 +155,6 @@ async def _json_body(request: web.Request, limit: int) -> dict[str, Any] | web.R
     if not isinstance(body, dict):
         return error(400, "malformed", "the body is a JSON object", "body")
     return body
-
-
-async def check_contract(request: web.Request) -> web.Response:
-    """``POST /contracts/check``: the contract checker's diagnostics, or the canonical text."""
-    require_token(request)
-    body = await _json_body(request, MAX_TX_BYTES)
-    if isinstance(body, web.Response):
-        return body
-    source = body.get("source")
-    if not isinstance(source, str):
-        return error(400, "malformed", "must be the contract's text", "source")
-    result = check(source)
-    diagnostics = [
-        {
-            "line": d.line,
-            "column": d.column,
-            "severity": str(d.severity),
-            "message": d.message,
-            "expected": d.expected,
-            "hint": d.hint,
-        }
-        for d in result.diagnostics
-    ]
-    contract = result.contract
-    if contract is None:
-        return web.json_response({"ok": False, "diagnostics": diagnostics})
-    return web.json_response(
-        {
-            "ok": True,
-            "diagnostics": diagnostics,
-            "canonical": format_contract(contract),
-            "short_id": short_id(contract),
-            "name": contract.name,
-            "parties": [p.name for p in contract.parties],
-        }
-    )
 
 
 def _local_midnight(node: Node, now: float) -> int:
@@ -373,14 +332,6 @@ async def ticket(request: web.Request) -> web.Response:
 
 _OK: Final = {"200": {"description": "JSON", "content": {"application/json": {}}}}
 WEB_PATHS: Final[dict[str, Any]] = {
-    "/contracts/check": {
-        "post": {
-            "summary": "Check a contract's text: diagnostics at line and column, or its "
-            "canonical text",
-            "security": [{"bearer": []}],
-            "responses": _OK,
-        }
-    },
     "/web/summary": {
         "get": {
             "summary": "The home at a glance for the web interface",
