@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Final, TextIO
 
 from ledger_core.client import ApiError, NodeClient
+from ledger_core.clock import AcceleratedClock
 from ledger_core.concentrator.dr import DrSignal
 from ledger_core.concentrator.ledger import HttpLedger
 from ledger_core.concentrator.service import Concentrator
@@ -56,7 +57,6 @@ from ledger_core.execution import ActionRecord, ContractExecutor
 from ledger_core.home import Config, init_home
 from ledger_core.homeagent import HomeAgent, NodeSigner, Signer, follow_events
 from ledger_core.meter import household as hh
-from ledger_core.meter.clock import AcceleratedClock
 from ledger_core.meter.outbox import Outcome, SubmitOutcome
 from ledger_core.meter.service import MeterConfig, MeterService
 from ledger_core.meter.simulator import SmartPiSimulator
@@ -85,13 +85,6 @@ class DemoOptions:
     day: date | None = None
     start_hour: int = 0
     keep: Path | None = None
-
-
-class DemoClock(AcceleratedClock):
-    """The meter's accelerated clock with the concentrator's ``sleep_until`` too."""
-
-    async def sleep_until(self, when: float) -> None:
-        await self.sleep(when - self.now())
 
 
 @dataclass
@@ -173,7 +166,7 @@ class Demo:
         # time (whole intervals) long enough for it at this speed.
         lead = options.speed * (SETUP_SECONDS + options.homes)
         self.lead = int(-(-lead // INTERVAL) * INTERVAL)
-        self.clock = DemoClock(self.day_start - self.lead, options.speed, self.origin)
+        self.clock = AcceleratedClock(self.day_start - self.lead, options.speed, self.origin)
         self.homes: list[Home] = []
         self.names: dict[str, str] = {}
         self.ledger = DemoLedger(self.names, UTC_OFFSET_MINUTES)

@@ -17,12 +17,12 @@ import ipaddress
 import json
 import os
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Final
 
+from ledger_core.clock import clock_from
 from ledger_core.crypto import ADDRESS_RE, SigningKey
 from ledger_core.genesis import Genesis, Operator, Params, Validator, parse_genesis
 from ledger_core.p2p.wire import parse_address
@@ -183,15 +183,9 @@ def _config_value(name: str, value: object) -> object:
 
 def make_clock(epoch: float | None, start: int | None, speed: float = 1.0) -> Callable[[], float]:
     """Unix time, or one that reads ``start`` at real time ``epoch`` and runs ``speed``x."""
-    if epoch is None or start is None:
-        return time.time
     if not speed > 0:
         raise HomeError(f"clock_speed must be positive, not {speed}")
-
-    def accelerated() -> float:
-        return start + (time.time() - epoch) * speed
-
-    return accelerated
+    return clock_from(epoch, start, speed).now
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ from ledger_core.analytics.service import AnalyticsService
 from ledger_core.analytics.store import ReadingStore
 from ledger_core.api import extend_spec
 from ledger_core.client import ApiError, NodeClient
+from ledger_core.clock import clock_from
 from ledger_core.concentrator.api import OPERATOR_PATHS, add_concentrator_routes
 from ledger_core.concentrator.dr import DrError
 from ledger_core.concentrator.ledger import NodeLedger
@@ -99,26 +100,6 @@ METER_PATHS: Final[dict[str, Any]] = {
 }
 
 
-class NodeClock:
-    """The node's clock (real or accelerated) with the sleeps the services use."""
-
-    def __init__(self, now: Callable[[], float], speed: float = 1.0) -> None:
-        self._now = now
-        self.speed = speed
-
-    def now(self) -> float:
-        """Unix seconds on the node's clock."""
-        return self._now()
-
-    async def sleep(self, seconds: float) -> None:
-        """Wait ``seconds`` of clock time."""
-        await asyncio.sleep(max(0.0, seconds) / self.speed)
-
-    async def sleep_until(self, when: float) -> None:
-        """Wait until the clock reads ``when``."""
-        await self.sleep(when - self.now())
-
-
 def _meter_key(home: Home) -> SigningKey:
     path = home.path / METER_KEY
     if not path.exists():
@@ -146,7 +127,7 @@ class NodeServices:
         self.node = node
         self.local_events = local_events
         self.action_log = action_log
-        self.clock = NodeClock(config.clock(), config.clock_speed)
+        self.clock = clock_from(config.clock_epoch, config.clock_start, config.clock_speed)
         self.meter: MeterService | None = None
         self.concentrator: Concentrator | None = None
         self.agent: HomeAgent | None = None

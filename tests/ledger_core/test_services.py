@@ -15,14 +15,13 @@ from typing import Any
 import aiohttp
 import pytest
 
+from ledger_core.clock import AcceleratedClock, ManualClock, clock_from
 from ledger_core.demo_chain import free_port, paper_contract
 from ledger_core.execution import ContractExecutor
 from ledger_core.home import Config, HomeError, init_home
-from ledger_core.meter.clock import AcceleratedClock
 from ledger_core.meter.household import Household
 from ledger_core.meter.simulator import SmartPiSimulator
 from ledger_core.runner import serve
-from ledger_core.services import NodeClock
 
 REPO = Path(__file__).resolve().parents[2]
 TARIFF = REPO / "docs" / "tariffs" / "example-residential-tou.toml"
@@ -141,13 +140,20 @@ def datetime_local(seconds: int) -> Any:
     return executor.local_clock(seconds)
 
 
-async def test_node_clock_sleeps_in_clock_time() -> None:
-    clock = NodeClock(lambda: 1000.0, speed=1000.0)
+async def test_clocks_sleep_in_their_own_time() -> None:
+    clock = AcceleratedClock(1000.0, speed=1000.0)
     started = time.monotonic()
     await clock.sleep(500.0)  # half a real second at 1000x
+    await clock.sleep_until(clock.now() + 200.0)  # a fifth of a second more
     await clock.sleep_until(900.0)  # already past: no wait
-    assert 0.4 < time.monotonic() - started < 2.0
-    assert clock.now() == 1000.0
+    assert 0.6 < time.monotonic() - started < 3.0
+    assert clock_from(None, 5.0).now() > 1e9  # the wall clock when not accelerated
+    manual = ManualClock(10.0)
+    waiter = asyncio.create_task(manual.sleep(5.0))
+    await asyncio.sleep(0)
+    manual.advance(5.0)
+    await asyncio.wait_for(waiter, 1.0)
+    assert manual.now() == 15.0
 
 
 async def test_bad_role_settings_are_refused_with_the_file(tmp_path: Path) -> None:
