@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, web
 
 from contracts import check, content_hash, format_contract, parse, receipt, short_id
 from ledger_core import codec, merkle
@@ -33,6 +33,7 @@ from ledger_core.node import Node, Submitted
 from ledger_core.openapi import SPEC
 from ledger_core.storage import StoredTx
 from ledger_core.tx import MAX_TX_BYTES, TX_ID_RE, TxError, TxType, sign
+from ledger_core.wsutil import relay
 
 LOG: Final = logging.getLogger(__name__)
 PREFIX: Final = "/api/v1"
@@ -582,7 +583,6 @@ async def events(request: web.Request) -> web.StreamResponse:
     await socket.prepare(request)
     request.app[SOCKETS_KEY].add(socket)
     queue = node.subscribe()
-    waiting: set[asyncio.Future[Any]] = set()
     try:
         last = after
         while True:
@@ -592,35 +592,18 @@ async def events(request: web.Request) -> web.StreamResponse:
                 last = seq
             if len(backlog) < 500:
                 break
-        get: asyncio.Future[Any] = asyncio.ensure_future(queue.get())
-        receive: asyncio.Future[Any] = asyncio.ensure_future(socket.receive())
-        waiting = {get, receive}
-        while not socket.closed:
-            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-            if receive in done:
-                message = receive.result()
-                if message.type in (
-                    WSMsgType.CLOSE,
-                    WSMsgType.CLOSING,
-                    WSMsgType.CLOSED,
-                    WSMsgType.ERROR,
-                ):
-                    break
-                receive = asyncio.ensure_future(socket.receive())
-            if get in done:
-                seq, height, event = get.result()
-                if seq > last:
-                    await socket.send_json({"seq": seq, "height": height, "event": event})
-                    last = seq
-                get = asyncio.ensure_future(queue.get())
-            waiting = {get, receive}
+
+        async def send(item: tuple[int, int, codec.Value]) -> None:
+            nonlocal last
+            seq, height, event = item
+            if seq > last:
+                await socket.send_json({"seq": seq, "height": height, "event": event})
+                last = seq
+
+        await relay(socket, queue, send)
     finally:
         request.app[SOCKETS_KEY].discard(socket)
         node.unsubscribe(queue)
-        for future in waiting:
-            future.cancel()
-        if waiting:
-            await asyncio.gather(*waiting, return_exceptions=True)
         with contextlib.suppress(Exception):
             await socket.close()
     return socket

@@ -14,15 +14,15 @@ All need the API token.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Final
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
-from ledger_core.local import RESULTS, ActionLog, LocalEvents
+from ledger_core.local import RESULTS, ActionLog, LocalEvent, LocalEvents
+from ledger_core.wsutil import relay
 
 LOCAL_EVENTS_KEY: Final = web.AppKey("local_events", LocalEvents)
 ACTION_LOG_KEY: Final = web.AppKey("action_log", ActionLog)
@@ -93,39 +93,22 @@ def add_local_routes(  # noqa: PLR0915 - the handlers are closures over the inje
         socket = web.WebSocketResponse(heartbeat=30)
         await socket.prepare(request)
         queue = events.subscribe()
-        waiting: set[asyncio.Future[Any]] = set()
+        last = after
         try:
-            last = after
             for seq, event in events.since(after):
                 await socket.send_json({"lseq": seq, "event": event})
                 last = seq
-            get: asyncio.Future[Any] = asyncio.ensure_future(queue.get())
-            receive: asyncio.Future[Any] = asyncio.ensure_future(socket.receive())
-            waiting = {get, receive}
-            while not socket.closed:
-                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-                if receive in done:
-                    if receive.result().type in (
-                        WSMsgType.CLOSE,
-                        WSMsgType.CLOSING,
-                        WSMsgType.CLOSED,
-                        WSMsgType.ERROR,
-                    ):
-                        break
-                    receive = asyncio.ensure_future(socket.receive())
-                if get in done:
-                    seq, event = get.result()
-                    if seq > last:
-                        await socket.send_json({"lseq": seq, "event": event})
-                        last = seq
-                    get = asyncio.ensure_future(queue.get())
-                waiting = {get, receive}
+
+            async def send(item: tuple[int, LocalEvent]) -> None:
+                nonlocal last
+                seq, event = item
+                if seq > last:
+                    await socket.send_json({"lseq": seq, "event": event})
+                    last = seq
+
+            await relay(socket, queue, send)
         finally:
             events.unsubscribe(queue)
-            for future in waiting:
-                future.cancel()
-            if waiting:
-                await asyncio.gather(*waiting, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await socket.close()
         return socket

@@ -14,19 +14,19 @@ role calls :func:`add_meter_routes` with the node's token check.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Final
+from typing import Final
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, web
 
 from ledger_core.api import error
 from ledger_core.meter.reading import MeterDataError
 from ledger_core.meter.service import MeterService
 from ledger_core.meter.sources import PushedSource
+from ledger_core.wsutil import relay
 
 PREFIX: Final = "/api/v1/local/meter"
 MAX_PUSH_BYTES: Final = 4096
@@ -80,30 +80,20 @@ async def stream(request: web.Request) -> web.StreamResponse:
     sockets: set[web.WebSocketResponse] = request.app[METER_SOCKETS_KEY]
     sockets.add(socket)
     queue = service.subscribe()
-    get: asyncio.Future[Any] = asyncio.ensure_future(queue.get())
-    receive: asyncio.Future[Any] = asyncio.ensure_future(socket.receive())
     try:
         snapshot = service.snapshot()
         if snapshot is not None:
             await socket.send_json(snapshot)
-        while not socket.closed:
-            done, _ = await asyncio.wait({get, receive}, return_when=asyncio.FIRST_COMPLETED)
-            if receive in done:
-                if receive.result().type in _CLOSING:
-                    break
-                receive = asyncio.ensure_future(socket.receive())
-            if get in done:
-                get.result()
-                snapshot = service.snapshot()
-                if snapshot is not None:
-                    await socket.send_json(snapshot)
-                get = asyncio.ensure_future(queue.get())
+
+        async def send(_reading: object) -> None:
+            latest = service.snapshot()
+            if latest is not None:
+                await socket.send_json(latest)
+
+        await relay(socket, queue, send)
     finally:
         sockets.discard(socket)
         service.unsubscribe(queue)
-        for future in (get, receive):
-            future.cancel()
-        await asyncio.gather(get, receive, return_exceptions=True)
         with contextlib.suppress(Exception):
             await socket.close()
     return socket
@@ -167,7 +157,6 @@ def _push_time(stamp: object) -> float | web.Response | None:
     return moment.timestamp()
 
 
-_CLOSING: Final = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
 
 
 async def _close_sockets(app: web.Application) -> None:
