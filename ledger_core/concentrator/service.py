@@ -364,9 +364,10 @@ class Concentrator:
         # After a long pause, evaluate at most the last day's intervals, in order.
         first = max(self._last_rule_interval + self.interval, latest_closed - 95 * self.interval)
         for start in range(first, latest_closed + 1, self.interval):
-            self._last_rule_interval = start
             for decision in self.rules.step(start, self.area.load_w(start), int(now)):
                 await self._issue(decision)
+            # Evaluated once its decisions are issued (or refused and noted).
+            self._last_rule_interval = start
 
     async def _issue(self, decision: Decision) -> None:
         try:

@@ -157,8 +157,6 @@ def _push_time(stamp: object) -> float | web.Response | None:
     return moment.timestamp()
 
 
-
-
 async def _close_sockets(app: web.Application) -> None:
     """On shutdown, tell stream clients the node is going away."""
     sockets: set[web.WebSocketResponse] = app[METER_SOCKETS_KEY]
