@@ -40,6 +40,7 @@ TOKEN_KEY: Final = web.AppKey("token", str)
 LOCAL_KEY: Final = web.AppKey("local", SigningKey)
 SOCKETS_KEY: Final[web.AppKey[set[web.WebSocketResponse]]] = web.AppKey("sockets")
 SPEC_KEY: Final[web.AppKey[dict[str, Any]]] = web.AppKey("spec")
+PEERS_KEY: Final[web.AppKey[Callable[[], list[dict[str, Any]]]]] = web.AppKey("peers")
 
 type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -183,6 +184,9 @@ async def _submit_and_maybe_wait(request: web.Request, wire: bytes) -> web.Respo
 async def status(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
     header = node.storage.header(node.height) if node.height else None
+    validators = node.app.validator_set()
+    peers = request.app[PEERS_KEY]()
+    voting = validators.get(node.key.address) is not None
     return web.json_response(
         {
             "chain_id": node.genesis.chain_id,
@@ -190,9 +194,22 @@ async def status(request: web.Request) -> web.Response:
             "app_hash": node.app.app_hash.hex(),
             "last_block_hash": node.last_hash,
             "last_block_time": header.time if header else node.genesis.genesis_time,
-            "validator": node.key.address,
+            "validator": node.key.address if voting else None,
             "participant": request.app[LOCAL_KEY].address,
             "mempool": len(node.mempool),
+            "catching_up": node.catching_up,
+            # Peers' network addresses are for the operator: listed with the token only.
+            "peers": {"count": len(peers), "list": peers if _authorised(request) else None},
+            "validators": {
+                "height": node.height + 1,
+                "hash": validators.hash,
+                "total_power": validators.total,
+                "proposer": validators.proposer(0).address,
+                "list": [
+                    {"address": m.address, "public_key": m.public_key.hex(), "power": m.power}
+                    for m in validators.members
+                ],
+            },
         }
     )
 
@@ -522,15 +539,17 @@ def make_app(
     *,
     local_events: LocalEvents | None = None,
     action_log: ActionLog | None = None,
+    peers: Callable[[], list[dict[str, Any]]] | None = None,
 ) -> web.Application:
     """The aiohttp application serving ``node`` (and, given them, the home's local
-    events and action log)."""
+    events and action log, and the connected peers for the status)."""
     app = web.Application(middlewares=[_errors], client_max_size=MAX_TX_BYTES * 2)
     app[NODE_KEY] = node
     app[TOKEN_KEY] = token
     app[LOCAL_KEY] = local_key
     app[SOCKETS_KEY] = set()
     app[SPEC_KEY] = copy.deepcopy(SPEC)
+    app[PEERS_KEY] = peers if peers is not None else list
     # aiohttp 3.11's annotation of Signal.append does not accept a plain handler.
     app.on_shutdown.append(_close_sockets)  # type: ignore[arg-type]
     app.add_routes(

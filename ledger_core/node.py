@@ -162,6 +162,11 @@ class Node:
         """The last committed height."""
         return self.app.height
 
+    @property
+    def catching_up(self) -> bool:
+        """Whether the node is still syncing from peers (never, alone)."""
+        return False
+
     # -- transactions -------------------------------------------------------------
 
     def submit(self, wire: bytes) -> Submitted:
