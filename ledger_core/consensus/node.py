@@ -80,6 +80,7 @@ from ledger_core.consensus.sync import (
     Snapshot,
     Status,
     SyncMessage,
+    committed_height,
     decode_sync,
     encode_sync,
 )
@@ -385,6 +386,9 @@ class ConsensusNode(Node):
             elif channel == TX:
                 self._on_txs(payload)
             elif channel == BLOCKS:
+                claimed = committed_height(payload)
+                if claimed is not None and claimed <= self.height:
+                    return True  # a block this node has: not worth decoding
                 self._on_blocks(peer_id, decode_sync(payload))
         except ValueError as err:  # malformed input (TxError and MessageError included)
             LOG.info("ignoring a %s message from %s: %s", channel, peer_id, err)
