@@ -247,8 +247,8 @@ def crash_hook_from_env(environ: Mapping[str, str]) -> CrashAt | None:
     raw = environ.get(CRASH_ENV, "").strip()
     if not raw:
         return None
-    point, _, at = raw.partition("@")
-    if point not in CRASH_POINTS or (at and not at.isdigit()):
+    point, sep, at = raw.partition("@")
+    if point not in CRASH_POINTS or (sep and not at.isdigit()):
         raise HomeError(
             f"{CRASH_ENV}={raw!r}: expected POINT[@HEIGHT] with POINT one of "
             f"{', '.join(CRASH_POINTS)}"
