@@ -17,6 +17,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,7 @@ async def test_a_validator_killed_at_a_signature_restarts_without_signing_twice(
         victim.start()
         await net.wait_answering(victim)
         for tx_id in pending:
-            await net.wait_for(lambda t=tx_id: net.committed_on_all(t), 40, "committed")
+            await net.wait_for(partial(net.committed_on_all, tx_id), 40, "committed")
         assert "dropping" in victim.log_text(), "the torn record was cut off at restart"
         spare.start()
         await net.wait_answering(spare)
@@ -157,7 +158,7 @@ async def test_a_two_two_split_halts_without_forking_and_resumes_when_healed(
         assert await net.heights() == halted, "neither side has more than two thirds"
         net.heal()
         for tx_id in (left["id"], right["id"]):
-            await net.wait_for(lambda t=tx_id: net.committed_on_all(t), 40, "committed")
+            await net.wait_for(partial(net.committed_on_all, tx_id), 40, "committed")
         await net.check()
         assert net.evidence == []
 
