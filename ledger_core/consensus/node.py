@@ -96,6 +96,7 @@ TX: Final = "tx"
 BLOCKS: Final = "blocks"
 CHANNELS: Final = (CONSENSUS, TX, BLOCKS)
 TX_BATCH_BYTES: Final = 16 * 1024  # the P2P network's default limit on the tx channel
+SYNC_BYTES: Final = 8 * 1024 * 1024  # blocks in one sync answer, roughly
 
 
 @dataclass(frozen=True, slots=True)
@@ -487,12 +488,19 @@ class ConsensusNode(Node):
             self._send(peer, BLOCKS, encode_sync(GetSnapshot()))
 
     def _serve_blocks(self, peer: str, request: GetBlocks) -> None:
-        items = []
+        """Answer with the blocks asked for, as many as fit in ``SYNC_BYTES`` (one at least);
+        the peer asks for the rest."""
+        items: list[Committed] = []
+        size = 0
         for height in range(request.start, min(request.end, self.height) + 1):
             block, commit = self.storage.block(height), self.storage.commit(height)
             if block is None or commit is None:
                 break
-            items.append(Committed(block, commit))
+            item = Committed(block, commit)
+            size += len(encode_sync(item))
+            if items and size > SYNC_BYTES:
+                break
+            items.append(item)
         if items:
             self._send(peer, BLOCKS, encode_sync(Blocks(tuple(items))))
 

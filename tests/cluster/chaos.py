@@ -188,6 +188,7 @@ async def run_seed(root: Path, seed: int, steps: int, say: Callable[[str], None]
         assert load.committed > 0
         say(f"seed {seed}: {load.committed} committed, {load.unknown} not known to commit")
     finally:
+        net.kill_all()
         await load.close()
         await net.close()
 

@@ -208,6 +208,8 @@ async def test_wiped_nodes_catch_up_by_block_sync_and_by_snapshot(homes: Path) -
         base = max((await net.heights()).values())
         for i in range(4):
             await net.submit(net.nodes[i % 3], net.deposits(1, 1))
+        # Blocks larger than a small message: sync answers and snapshots are large too.
+        await net.submit(net.nodes[0], net.deposits(400, 5))
         await net.wait_height(base + 10, net.nodes[:3])
         validator.start()
         observer.start()

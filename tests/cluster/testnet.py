@@ -260,11 +260,15 @@ class LocalNet:
         for node in self.nodes:
             await self.wait_answering(node)
 
-    async def close(self) -> None:
-        """Stop every node (kill what does not stop) and every proxy."""
+    def kill_all(self) -> None:
+        """SIGKILL every node process (nothing to await: safe in any ``finally``)."""
         for node in self.nodes:
             with contextlib.suppress(Exception):
                 node.kill()
+
+    async def close(self) -> None:
+        """Kill every node, stop every proxy, close the HTTP session."""
+        self.kill_all()
         for proxy in self.proxies.values():
             with contextlib.suppress(Exception):
                 await proxy.stop()
