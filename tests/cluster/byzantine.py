@@ -6,11 +6,13 @@ proposal or vote, it also signs a conflicting version with the same validator
 key — bypassing its private validator — and sends each version to half of its
 peers. Conflicting votes are a vote for the block and one for nil (or for nil
 and for a block that does not exist); the conflicting proposal is another valid
-block for the same height (one transaction fewer). Honest peers relay both, so
+block for the same height (one transaction fewer). It starts with proposals: its
+votes split only after it has sent two proposals for one round (double votes get
+it jailed, and then it proposes nothing). Honest peers relay both versions, so
 every honest validator sees the equivocation.
 
-Each equivocation is counted in ``HOME/equivocations`` (a line per message) so the
-test can see that it happened.
+Each equivocation is written to ``HOME/equivocations`` (``proposal H`` or
+``vote H``, a line per message) so the test can see what happened.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class TwoFaced:
         self.node = node
         self.inner = inner
         self.record = record
+        self.proposed_two = False
 
     def peers(self) -> list[str]:
         return self.inner.peers()
@@ -51,8 +54,11 @@ class TwoFaced:
         if other is None or len(peers) < 2:
             self.inner.broadcast(channel, payload)
             return
+        message = decode_message(payload)
+        kind = "proposal" if isinstance(message, Proposal) else "vote"
+        self.proposed_two |= kind == "proposal"
         with self.record.open("a", encoding="utf-8") as out:
-            out.write(f"{decode_message(payload).height}\n")
+            out.write(f"{kind} {message.height}\n")
         for i, peer in enumerate(peers):
             self.inner.send(peer, channel, payload if i % 2 else other)
 
@@ -60,7 +66,11 @@ class TwoFaced:
         node = self.node
         chain_id = node.genesis.chain_id
         message = decode_message(payload)
+        # Votes split only after a split proposal: double votes get the validator jailed,
+        # and a jailed validator proposes nothing more.
         if isinstance(message, Vote) and message.validator == node.key.address:
+            if not self.proposed_two:
+                return None
             twin = replace(message, block_hash=None if message.block_hash else "ab" * 32)
             return encode_message(twin.signed(node.key, chain_id))
         if isinstance(message, Proposal) and message.proposer == node.key.address:
