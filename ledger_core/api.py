@@ -47,6 +47,7 @@ TRUSTED_PROXY_KEY: Final = web.AppKey("trusted_proxy", str)
 TICKETS_KEY: Final[web.AppKey[dict[str, float]]] = web.AppKey("tickets")
 TICKET_SECONDS: Final = 60.0
 MAX_TICKETS: Final = 1000
+PEERS_KEY: Final[web.AppKey[Callable[[], list[dict[str, Any]]]]] = web.AppKey("peers")
 
 type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -231,6 +232,9 @@ async def _submit_and_maybe_wait(request: web.Request, wire: bytes) -> web.Respo
 async def status(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
     header = node.storage.header(node.height) if node.height else None
+    validators = node.app.validator_set()
+    peers = request.app[PEERS_KEY]()
+    voting = validators.get(node.key.address) is not None
     return web.json_response(
         {
             "chain_id": node.genesis.chain_id,
@@ -238,11 +242,24 @@ async def status(request: web.Request) -> web.Response:
             "app_hash": node.app.app_hash.hex(),
             "last_block_hash": node.last_hash,
             "last_block_time": header.time if header else node.genesis.genesis_time,
-            "validator": node.key.address,
+            "validator": node.key.address if voting else None,
             "participant": request.app[LOCAL_KEY].address,
             "mempool": len(node.mempool),
             "interval_seconds": node.genesis.params.interval_seconds,
             "utc_offset_minutes": node.genesis.params.utc_offset_minutes,
+            "catching_up": node.catching_up,
+            # Peers' network addresses are for the operator: listed with the token only.
+            "peers": {"count": len(peers), "list": peers if _authorised(request) else None},
+            "validators": {
+                "height": node.height + 1,
+                "hash": validators.hash,
+                "total_power": validators.total,
+                "proposer": validators.proposer(0).address,
+                "list": [
+                    {"address": m.address, "public_key": m.public_key.hex(), "power": m.power}
+                    for m in validators.members
+                ],
+            },
         }
     )
 
@@ -633,9 +650,10 @@ def make_app(
     local_events: LocalEvents | None = None,
     action_log: ActionLog | None = None,
     trusted_proxy: str | None = None,
+    peers: Callable[[], list[dict[str, Any]]] | None = None,
 ) -> web.Application:
     """The aiohttp application serving ``node`` (and, given them, the home's local
-    events and action log).
+    events and action log, and the connected peers for the status).
 
     ``trusted_proxy`` is the address of Home Assistant's ingress proxy, whose
     forwarded requests need no token (see :func:`from_ingress`).
@@ -649,6 +667,7 @@ def make_app(
     app[TICKETS_KEY] = {}
     if trusted_proxy is not None:
         app[TRUSTED_PROXY_KEY] = trusted_proxy
+    app[PEERS_KEY] = peers if peers is not None else list
     # aiohttp 3.11's annotation of Signal.append does not accept a plain handler.
     app.on_shutdown.append(_close_sockets)  # type: ignore[arg-type]
     app.add_routes(

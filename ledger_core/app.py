@@ -208,6 +208,11 @@ class Application:
             trial.fold_into_parent(self._check)
         return result
 
+    def reset_check(self) -> None:
+        """Forget the mempool's transactions: the next ``check_tx`` judges against the
+        committed state alone (the node then checks its mempool again, in order)."""
+        self._check = Overlay(self.state)
+
     def begin_block(self, context: BlockContext) -> None:
         """Start executing block ``context.height``."""
         if context.height != self.height + 1:

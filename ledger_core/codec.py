@@ -43,6 +43,10 @@ def _pairs(pairs: list[tuple[str, object]]) -> dict[str, object]:
 def encode(value: Value) -> bytes:
     """The canonical bytes of ``value``; TypeError for anything that is not a value."""
     _check(value, 0)
+    return _dumps(value)
+
+
+def _dumps(value: object) -> bytes:
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode("utf-8")
@@ -83,12 +87,9 @@ def decode(data: bytes, max_size: int) -> Value:
     except UnicodeDecodeError as err:
         raise DecodeError(f"not UTF-8 at byte {err.start}") from None
     try:
-        value = json.loads(
-            text,
-            parse_float=_reject_float,
-            parse_constant=_reject_constant,
-            object_pairs_hook=_pairs,
-        )
+        # Duplicate keys need no hook: a dict re-encodes with each key once, so
+        # input that repeats a key never equals its canonical encoding below.
+        value = json.loads(text, parse_float=_reject_float, parse_constant=_reject_constant)
     except DecodeError:
         raise
     except json.JSONDecodeError as err:
@@ -96,10 +97,13 @@ def decode(data: bytes, max_size: int) -> Value:
     except (ValueError, RecursionError) as err:
         raise DecodeError(f"not a canonical value: {err}") from None
     try:
-        canonical = encode(value)  # also bounds the nesting depth
+        if data.count(b"[") + data.count(b"{") > MAX_DEPTH:
+            _check(value, 0)  # bounds the nesting depth
+        canonical = _dumps(value)
     except (TypeError, UnicodeEncodeError) as err:  # lone surrogates written as escapes
         raise DecodeError(f"not a canonical value: {err}") from None
     if canonical != data:
+        json.loads(text, object_pairs_hook=_pairs)  # names a key that appears twice
         raise DecodeError(
             "not in canonical form (keys sorted, no spaces, characters unescaped, integers)"
         )

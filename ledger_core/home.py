@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from ledger_core.clock import clock_from
+from ledger_core.consensus.engine import Timeouts
+from ledger_core.consensus.node import NodeConfig
 from ledger_core.crypto import ADDRESS_RE, SigningKey
 from ledger_core.genesis import Genesis, Operator, Params, Validator, parse_genesis
 from ledger_core.p2p.wire import parse_address
@@ -48,6 +50,24 @@ class ConfigError(ValueError):
 
 
 ROLES: Final = ("validator", "observer")
+# The ``consensus`` section: round timeouts (``Timeouts``) and a networked node's
+# pacing (``NodeConfig``), integers with their allowed range.
+_MS: Final = 3_600_000
+CONSENSUS_KEYS: Final[dict[str, tuple[int, int]]] = {
+    "propose_ms": (1, _MS),
+    "propose_delta_ms": (0, _MS),
+    "prevote_ms": (1, _MS),
+    "prevote_delta_ms": (0, _MS),
+    "precommit_ms": (1, _MS),
+    "precommit_delta_ms": (0, _MS),
+    "timeout_commit_ms": (0, _MS),
+    "empty_block_every_ms": (1, 86_400_000),
+    "rebroadcast_ms": (10, _MS),
+    "status_every_ms": (10, _MS),
+    "sync_timeout_ms": (10, _MS),
+    "snapshot_threshold": (1, 10**9),
+    "max_buffered": (1, 10**7),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +91,11 @@ class Config:
     max_peers: int = 20
     allow_peers: tuple[str, ...] | None = None
     node_key_file: str = "keys/node.key"
+    pex: bool = True
+    # Round timeouts and pacing of a network of validators (CONSENSUS_KEYS);
+    # block_interval and empty_block_every are the defaults of timeout_commit_ms
+    # and empty_block_every_ms.
+    consensus: dict[str, int] | None = None
     # A clock that runs ``clock_speed`` times faster than real time, reading
     # ``clock_start`` at real Unix time ``clock_epoch`` (demos and tests only).
     # Roles beside the ledger (see ledger_core/services.py).
@@ -86,6 +111,23 @@ class Config:
     clock_epoch: float | None = None
     clock_start: int | None = None
     clock_speed: float = 1.0
+
+    def timeouts(self) -> Timeouts:
+        """The round timeouts: the defaults with the ``consensus`` section's changes."""
+        names = {f.name for f in fields(Timeouts)}
+        chosen = {k: v for k, v in (self.consensus or {}).items() if k in names}
+        return Timeouts(**chosen)
+
+    def node_config(self) -> NodeConfig:
+        """A networked node's pacing: ``block_interval`` and ``empty_block_every``, then
+        the ``consensus`` section's settings."""
+        names = {f.name for f in fields(NodeConfig)}
+        chosen: dict[str, int] = {
+            "timeout_commit_ms": round(self.block_interval * 1000),
+            "empty_block_every_ms": round(self.empty_block_every * 1000),
+        }
+        chosen.update({k: v for k, v in (self.consensus or {}).items() if k in names})
+        return NodeConfig(**chosen)
 
     def clock(self) -> Callable[[], float]:
         """The node's clock: real time, or the configured accelerated one."""
@@ -142,10 +184,12 @@ def _config_value(name: str, value: object) -> object:
             return str(ipaddress.ip_address(value))
         except ValueError:
             raise ConfigError("ingress_proxy: must be an IP address or null") from None
-    if name == "execute_contracts":
+    if name in ("execute_contracts", "pex"):
         if not isinstance(value, bool):
-            raise ConfigError("execute_contracts: must be true or false")
+            raise ConfigError(f"{name}: must be true or false")
         return value
+    if name == "consensus":
+        return _consensus_value(value)
     if name in ("clock_epoch", "clock_start"):
         if value is not None and type(value) not in (int, float):
             raise ConfigError(f"{name}: must be Unix seconds or null")
@@ -179,6 +223,25 @@ def _config_value(name: str, value: object) -> object:
         else:
             parse_address(item, f"{name}[{i}]")
     return tuple(value)
+
+
+def _consensus_value(value: object) -> dict[str, int] | None:
+    """The checked ``consensus`` section."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ConfigError("consensus: must be an object of timeouts in milliseconds")
+    checked: dict[str, int] = {}
+    for key, item in value.items():
+        bounds = CONSENSUS_KEYS.get(key)
+        if bounds is None:
+            known = ", ".join(CONSENSUS_KEYS)
+            raise ConfigError(f"consensus.{key}: unknown setting; known: {known}")
+        low, high = bounds
+        if type(item) is not int or not low <= item <= high:
+            raise ConfigError(f"consensus.{key}: must be an integer {low} to {high}")
+        checked[key] = item
+    return checked
 
 
 def make_clock(epoch: float | None, start: int | None, speed: float = 1.0) -> Callable[[], float]:

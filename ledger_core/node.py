@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Final
 
 from ledger_core import codec
-from ledger_core.app import Application, BlockContext, Execution, InvalidBlock
+from ledger_core.app import Application, BlockContext, Execution, InvalidBlock, TxResult
 from ledger_core.block import GENESIS_PREVIOUS, Block, Header, make_block
 from ledger_core.consensus.engine import (
     Broadcast,
@@ -66,6 +66,9 @@ MAX_MEMPOOL_TXS: Final = 20_000
 MAX_MEMPOOL_BYTES: Final = 64 * 1024 * 1024
 MAX_EVIDENCE_PER_BLOCK: Final = 10
 MAX_LOCAL_STEPS: Final = 1000
+# Above this many pending transactions an out-of-order arrival is refused as stale
+# rather than re-checking the whole mempool in the corrected order.
+MAX_REORDER_MEMPOOL: Final = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +165,11 @@ class Node:
         """The last committed height."""
         return self.app.height
 
+    @property
+    def catching_up(self) -> bool:
+        """Whether the node is still syncing from peers (never, alone)."""
+        return False
+
     # -- transactions -------------------------------------------------------------
 
     def submit(self, wire: bytes) -> Submitted:
@@ -181,9 +189,38 @@ class Node:
             # A committed transaction's nonce is used up; say so plainly.
             if result.code == "stale_nonce" and self.storage.tx(tx.id) is not None:
                 return Submitted(tx.id, "already_committed", "the transaction is already committed")
+            if result.code == "stale_nonce" and self._arrived_early(tx):
+                return self._insert_before(tx)
             return Submitted(tx.id, result.code, result.message)
         self.mempool[tx.id] = tx
         self._mempool_bytes += len(wire)
+        self._wake.set()
+        return Submitted(tx.id, "accepted")
+
+    def _arrived_early(self, tx: Tx) -> bool:
+        """Whether ``tx`` is stale only because a later transaction of its signer reached
+        the mempool first (gossip can reorder one signer's transactions)."""
+        if len(self.mempool) > MAX_REORDER_MEMPOOL:
+            return False
+        committed = self.app.state.get(f"nonce/{tx.signer}", 0)
+        if not isinstance(committed, int) or tx.nonce <= committed:
+            return False
+        pending = [t.nonce for t in self.mempool.values() if t.signer == tx.signer]
+        return tx.nonce not in pending and any(n > tx.nonce for n in pending)
+
+    def _insert_before(self, tx: Tx) -> Submitted:
+        """Put ``tx`` before its signer's later transactions and check the mempool again in
+        that order (as after a block): the mempool state stays the state plus the
+        mempool's transactions, in the order they will be proposed."""
+        order = list(self.mempool.values())
+        at = next(i for i, t in enumerate(order) if t.signer == tx.signer and t.nonce > tx.nonce)
+        order.insert(at, tx)
+        self.mempool = {t.id: t for t in order}
+        self._mempool_bytes += len(tx.wire())
+        self.app.reset_check()
+        dropped = self._recheck()
+        if tx.id in dropped:
+            return Submitted(tx.id, dropped[tx.id].code, dropped[tx.id].message)
         self._wake.set()
         return Submitted(tx.id, "accepted")
 
@@ -522,16 +559,19 @@ class Node:
     def after_commit(self, block: Block, commit: Commit) -> None:
         """Called once a block is stored (a networked node announces it)."""
 
-    def _recheck(self) -> None:
-        """Drop mempool transactions that the new state makes invalid."""
+    def _recheck(self) -> dict[str, TxResult]:
+        """Drop mempool transactions that the new state makes invalid; what was dropped."""
+        dropped: dict[str, TxResult] = {}
         for tx_id, tx in list(self.mempool.items()):
             result = self.app.check_tx(tx)
             if not result.ok:
+                dropped[tx_id] = result
                 del self.mempool[tx_id]
                 self._mempool_bytes -= len(tx.wire())
                 for future in self._waiters.pop(tx_id, []):
                     if not future.done():
                         future.set_result(Submitted(tx_id, result.code, result.message))
+        return dropped
 
     def _notify(self, ids: list[str]) -> None:
         for tx_id in ids:

@@ -85,7 +85,11 @@ SPEC: Final[dict[str, Any]] = {
     },
     "paths": {
         "/status": {
-            "get": _op("Chain id, height, app hash, addresses, mempool size", secured=False)
+            "get": _op(
+                "Chain id, height, app hash, addresses, mempool size, catching up, "
+                "peers (listed with the token), the validator set",
+                secured=False,
+            )
         },
         "/openapi.json": {"get": _op("This document", secured=False)},
         "/txs": {

@@ -10,7 +10,12 @@ channels:
   height means this node is behind (it asks for the peer's status and syncs);
   one for a height already decided here is answered with that block and its
   commit, so a peer that missed precommits can move on.
-* ``tx`` — transactions, gossiped when a node accepts them into its mempool.
+* ``tx`` — transactions, gossiped when a node accepts them into its mempool:
+  one or more wire transactions separated by newlines (a transaction's wire
+  form is canonical JSON and holds none), at most ``TX_BATCH_BYTES``. What a
+  node accepts during one turn of its loop (an API batch, say) leaves in as
+  few messages as fit, so a thousand transactions cost a few dozen messages
+  per link rather than a thousand.
 * ``blocks`` — :mod:`~ledger_core.consensus.sync` messages: the proposer of a
   decided block announces it with its commit; nodes answer status, block and
   snapshot requests.
@@ -75,6 +80,7 @@ from ledger_core.consensus.sync import (
     Snapshot,
     Status,
     SyncMessage,
+    committed_height,
     decode_sync,
     encode_sync,
 )
@@ -89,6 +95,8 @@ CONSENSUS: Final = "consensus"
 TX: Final = "tx"
 BLOCKS: Final = "blocks"
 CHANNELS: Final = (CONSENSUS, TX, BLOCKS)
+TX_BATCH_BYTES: Final = 16 * 1024  # the P2P network's default limit on the tx channel
+SYNC_BYTES: Final = 8 * 1024 * 1024  # blocks in one sync answer, roughly
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +160,9 @@ class ConsensusNode(Node):
         # starting node syncs and does not vote: it may be far behind.
         self._catching_up_until = 0.0
         self._own_proposal: tuple[Proposal, bytes] | None = None
+        self._tx_out: list[bytes] = []
+        self._tx_out_bytes = 0
+        self._tx_flush: Cancellable | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -174,6 +185,9 @@ class ConsensusNode(Node):
     def halt(self) -> None:
         """Stop: cancel every timer; later deliveries are ignored."""
         self.running = False
+        if self._tx_flush is not None:
+            self._tx_flush.cancel()
+            self._tx_flush = None
         for timer in list(self._timers):
             timer.cancel()
         self._timers.clear()
@@ -248,9 +262,44 @@ class ConsensusNode(Node):
         """Accept a transaction into the mempool and gossip it."""
         result = super().submit(wire)
         if result.accepted:
-            self._send_all(TX, wire)
+            self._gossip_tx(wire)
             self._kick()
         return result
+
+    def _gossip_tx(self, wire: bytes) -> None:
+        """Queue an accepted transaction for the next ``tx`` message."""
+        if self.transport is None:
+            return
+        if self._tx_out_bytes + len(wire) + 1 > TX_BATCH_BYTES:
+            self._flush_txs()
+        self._tx_out.append(wire)
+        self._tx_out_bytes += len(wire) + 1
+        if self.scheduler is None:
+            self._flush_txs()
+        elif self._tx_flush is None:
+            self._tx_flush = self.scheduler.call_later(0, self._flush_txs)
+
+    def _flush_txs(self) -> None:
+        if self._tx_flush is not None:
+            self._tx_flush.cancel()
+            self._tx_flush = None
+        if self._tx_out:
+            self._send_all(TX, b"\n".join(self._tx_out))
+            self._tx_out = []
+            self._tx_out_bytes = 0
+
+    @property
+    def catching_up(self) -> bool:
+        """Whether the node is still learning how far its peers are, or syncing."""
+        now = self.clock()
+        return self.running and (
+            self._catching_up_until > now or (self._sync is not None and self._sync[1] > now)
+        )
+
+    def peer_connected(self, peer_id: str) -> None:
+        """A peer connected (the transport calls this): ask how far it is."""
+        if self.running:
+            self._send(peer_id, BLOCKS, encode_sync(GetStatus()))
 
     def after_commit(self, block: Block, commit: Commit) -> None:
         self._buffer.clear()
@@ -336,14 +385,27 @@ class ConsensusNode(Node):
             if channel == CONSENSUS:
                 self._on_consensus(peer_id, payload)
             elif channel == TX:
-                if super().submit(payload).accepted:
-                    self._kick()
+                self._on_txs(payload)
             elif channel == BLOCKS:
+                claimed = committed_height(payload)
+                if claimed is not None and claimed <= self.height:
+                    return True  # a block this node has: not worth decoding
                 self._on_blocks(peer_id, decode_sync(payload))
         except ValueError as err:  # malformed input (TxError and MessageError included)
             LOG.info("ignoring a %s message from %s: %s", channel, peer_id, err)
             return False
         return True
+
+    def _on_txs(self, payload: bytes) -> None:
+        """Gossiped transactions (the network relays the message as it came)."""
+        accepted = False
+        for wire in payload.split(b"\n"):
+            result = super().submit(wire)
+            if result.code == "malformed":
+                raise ValueError(f"a malformed transaction: {result.message}")
+            accepted = accepted or result.accepted
+        if accepted:
+            self._kick()
 
     def _on_consensus(self, peer: str, payload: bytes) -> None:
         if _digest(payload) in self._seen:
@@ -426,12 +488,19 @@ class ConsensusNode(Node):
             self._send(peer, BLOCKS, encode_sync(GetSnapshot()))
 
     def _serve_blocks(self, peer: str, request: GetBlocks) -> None:
-        items = []
+        """Answer with the blocks asked for, as many as fit in ``SYNC_BYTES`` (one at least);
+        the peer asks for the rest."""
+        items: list[Committed] = []
+        size = 0
         for height in range(request.start, min(request.end, self.height) + 1):
             block, commit = self.storage.block(height), self.storage.commit(height)
             if block is None or commit is None:
                 break
-            items.append(Committed(block, commit))
+            item = Committed(block, commit)
+            size += len(encode_sync(item))
+            if items and size > SYNC_BYTES:
+                break
+            items.append(item)
         if items:
             self._send(peer, BLOCKS, encode_sync(Blocks(tuple(items))))
 

@@ -23,6 +23,7 @@ against the header's app hash.
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass
 from typing import Final
 
@@ -35,6 +36,13 @@ from ledger_core.tx import _int, _keys, _obj, _str
 
 MAX_SYNC_BLOCKS: Final = 64
 MAX_STATE_KEY: Final = 1024
+# Where a canonical ``committed`` message names its block's height: the header's
+# keys come sorted, and nothing before the header (evidence) holds '"header":'.
+_COMMITTED_HEIGHT: Final = re.compile(
+    rb'"header":\{"app_hash":"[0-9a-f]{64}","chain_id":"[^"]{1,64}",'
+    rb'"evidence_hash":"[0-9a-f]{64}","height":([1-9][0-9]{0,18}),'
+)
+_PEEK_BYTES: Final = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +99,16 @@ class Snapshot:
 
 
 type SyncMessage = Committed | GetStatus | Status | GetBlocks | Blocks | GetSnapshot | Snapshot
+
+
+def committed_height(payload: bytes) -> int | None:
+    """The block height a ``committed`` message claims, read without decoding it (None
+    for other messages or when it cannot be read). Only for skipping the blocks a node
+    already has: nothing here is verified."""
+    if not payload.startswith(b'{"committed":{"block":{'):
+        return None
+    found = _COMMITTED_HEIGHT.search(payload, 0, _PEEK_BYTES)
+    return None if found is None else int(found.group(1))
 
 
 def _committed_json(item: Committed) -> codec.Value:

@@ -26,4 +26,5 @@ def network_from_home(
         limits,
         config.max_peers,
         allow=config.allow_peers,
+        pex=config.pex,
     )

@@ -394,6 +394,10 @@ class FaultProxy:
             )
         except (aiohttp.ClientError, OSError) as err:
             return error(502, "unreachable", f"the target {self.target.hostport}: {err}")
+        if request.transport is None or request.transport.is_closing():
+            # The dialler gave up while the proxy connected onward.
+            await outbound.close()
+            return error(400, "gone", "the connecting side closed")
         await inbound.prepare(request)
         task = asyncio.current_task()
         assert task is not None

@@ -19,11 +19,14 @@ KIB: Final = 1024
 MIB: Final = 1024 * KIB
 
 #: Default payload limits per channel. ``consensus`` carries proposals with whole
-#: blocks; ``sync`` and ``snapshot`` carry blocks and state chunks on request.
+#: blocks; ``sync`` and ``snapshot`` carry blocks and state chunks on request;
+#: ``blocks`` is the consensus node's: decided blocks, block sync answers (at most
+#: 8 MiB of blocks each) and whole-state snapshots.
 DEFAULT_CHANNEL_BYTES: Final[Mapping[str, int]] = MappingProxyType(
     {
         "tx": 16 * KIB,
         "consensus": 8 * MIB,
+        "blocks": 64 * MIB,
         "sync": 8 * MIB,
         "snapshot": 8 * MIB,
         "pex": 32 * KIB,

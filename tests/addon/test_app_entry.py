@@ -44,7 +44,7 @@ from ledger_core.app_entry import (
 from ledger_core.crypto import SigningKey
 from ledger_core.demo_chain import free_port
 from ledger_core.genesis import Genesis, Operator, Params, Validator
-from ledger_core.home import Home, HomeError
+from ledger_core.home import Home
 from tests.addon.helpers import parse_or_error
 
 REPO = Path(__file__).resolve().parents[2]
@@ -474,16 +474,34 @@ async def test_run_app_without_a_supervisor_token_runs_without_discovery(tmp_pat
     await asyncio.wait_for(task, 30)
 
 
-async def test_run_app_passes_on_a_setup_the_node_refuses(tmp_path: Path) -> None:
+async def test_run_app_joins_a_chain_as_an_observer(tmp_path: Path) -> None:
     _genesis(tmp_path / "genesis.json")
+    api = free_port()
     prepared = prepare(
         parse_options(options(genesis_file=str(tmp_path / "genesis.json"))),
         tmp_path / "data",
         (),
-        ports=(free_port(), free_port()),
+        ports=(api, free_port()),
     )
-    with pytest.raises(HomeError, match="observer"):
-        await asyncio.wait_for(run_app(RunSettings(), prepared, asyncio.Event()), 30)
+    stop = asyncio.Event()
+    settings = RunSettings(discovery_url=f"http://127.0.0.1:{free_port()}/discovery")
+    task = asyncio.create_task(run_app(settings, prepared, stop))
+    try:
+        deadline = time.monotonic() + 30
+        async with aiohttp.ClientSession() as session:
+            while True:
+                assert not task.done(), task
+                assert time.monotonic() < deadline, "the observer's API never answered"
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with session.get(f"http://127.0.0.1:{api}/api/v1/status") as answer:
+                        if answer.status == 200:
+                            status = await answer.json()
+                            break
+                await asyncio.sleep(0.2)
+        assert status["validator"] is None  # an observer follows; it never votes
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
 
 
 # -- the s6 run script against a sample options file, as processes -------------------------

@@ -12,10 +12,13 @@ import pytest
 
 from ledger_core import merkle
 from ledger_core.block import Block, evidence_root, last_commit_hash
+from ledger_core.consensus.node import TX_BATCH_BYTES
+from ledger_core.consensus.runtime import Outbound
 from ledger_core.consensus.sync import Snapshot
 from ledger_core.consensus.types import PREVOTE, Commit, DuplicateVoteEvidence
 from ledger_core.crypto import SigningKey
 from ledger_core.node import BlockRejected
+from ledger_core.tx import TxType
 from tests.consensus.cluster import Cluster
 from tests.consensus.keys import vote
 from tests.ledger_core.chain import key
@@ -125,6 +128,51 @@ def test_malformed_messages_are_ignored_with_a_log_line(
         node.deliver("v0", "blocks", b'{"snapshot": 1}')
         node.deliver("v0", "tx", b"not json")
         node.deliver("v0", "unknown-channel", b"")
-    assert caplog.text.count("ignoring") == 2
+    assert caplog.text.count("ignoring") == 3
     assert node.height == height
     assert cluster.run_until(cluster.all_at_least(height + 2), 60), "and it goes on"
+
+
+class Recorder:
+    """An outbound transport that keeps a copy of every ``tx`` message."""
+
+    def __init__(self, inner: Outbound) -> None:
+        self.inner = inner
+        self.txs: list[bytes] = []
+
+    def peers(self) -> list[str]:
+        return self.inner.peers()
+
+    def send(self, peer_id: str, channel: str, payload: bytes) -> None:
+        self.inner.send(peer_id, channel, payload)
+
+    def broadcast(self, channel: str, payload: bytes) -> None:
+        if channel == "tx":
+            self.txs.append(payload)
+        self.inner.broadcast(channel, payload)
+
+
+def test_transactions_accepted_together_leave_in_few_gossip_messages(cluster: Cluster) -> None:
+    node = cluster.node("v1")
+    assert node.transport is not None
+    recorder = Recorder(node.transport)
+    node.transport = recorder
+    txs = [
+        cluster.tx(key("iso"), TxType.REGISTER, public_key=key(f"batch-{i}").public_key.hex(),
+                   role="prosumer")
+        for i in range(120)
+    ]  # fmt: skip
+    for tx in txs:
+        assert node.submit(tx.wire()).accepted
+    full = len(recorder.txs)
+    assert full >= 2, "a message leaves as soon as it is full"
+    assert all(len(m) > TX_BATCH_BYTES - len(txs[0].wire()) - 1 for m in recorder.txs)
+    cluster.run_for(0.0)
+    assert len(recorder.txs) == full + 1, "the rest at the end of the loop's turn"
+    assert all(len(message) <= TX_BATCH_BYTES for message in recorder.txs)
+    assert b"\n".join(recorder.txs).split(b"\n") == [tx.wire() for tx in txs], "all, in order"
+    assert cluster.run_until(lambda: all(cluster.committed(tx.id)() for tx in txs), 60)
+    cluster.check()
+    other = cluster.node("v2")
+    assert not other.deliver("v1", "tx", txs[0].wire() + b"\nnot a transaction"), "malformed"
+    assert other.deliver("v1", "tx", txs[0].wire()), "a known transaction is no offence"

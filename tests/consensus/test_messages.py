@@ -22,6 +22,7 @@ from ledger_core.consensus.sync import (
     GetStatus,
     Snapshot,
     Status,
+    committed_height,
     decode_sync,
     encode_sync,
 )
@@ -253,3 +254,28 @@ def test_snapshot_and_commit_shapes_are_checked() -> None:
         decode_sync(codec.encode({"status": {}, "get_status": {}}))
     with pytest.raises(TxError, match="unknown"):
         decode_sync(codec.encode({"gossip": {}}))
+
+
+@given(
+    st.integers(1, 10**12),
+    st.integers(0, 3),
+    st.sampled_from(["a-1", "barrio-7", "z" * 48]),
+)
+def test_the_height_of_a_committed_block_reads_without_decoding(
+    height: int, txs: int, chain_id: str
+) -> None:
+    block = sample_block(height=max(2, height), txs=txs)
+    block = replace(block, header=replace(block.header, chain_id=chain_id))
+    message = encode_sync(Committed(block, commit(KEYS, block.header.height, block.header.hash)))
+    assert committed_height(message) == block.header.height
+    assert (
+        committed_height(encode_sync(Blocks((Committed(block, commit(KEYS, 2, "aa" * 32)),))))
+        is None
+    )
+    assert committed_height(encode_sync(Status(height, 1))) is None
+
+
+@given(st.binary(max_size=400))
+def test_the_height_peek_never_fails_on_any_bytes(data: bytes) -> None:
+    found = committed_height(b'{"committed":{"block":{' + data)
+    assert found is None or found >= 1

@@ -110,6 +110,41 @@ def test_submit_reports_malformed_duplicate_and_refused_transactions(
     assert node.submit(tx.wire()).code == "duplicate"
 
 
+def test_a_signers_transactions_arriving_out_of_order_all_commit_in_nonce_order(
+    tmp_path: Path, chain: Chain, clock: Clock
+) -> None:
+    node = make_node(tmp_path, chain.genesis, clock)
+    register(node, chain, "alice")
+    register(node, chain, "bob")
+    node.produce_block()
+    alice, bob = key("alice"), key("bob")
+    first, second, third = (
+        sign(alice, CHAIN_ID, TxType.DEPOSIT_REQUEST, n, {"amount": 10 * n}) for n in (1, 2, 3)
+    )
+    other = sign(bob, CHAIN_ID, TxType.DEPOSIT_REQUEST, 1, {"amount": 5})
+    # As gossip may deliver them: the third, someone else's, the first, then the second.
+    for tx in (third, other, first, second):
+        assert node.submit(tx.wire()).accepted, tx.nonce
+    assert [t.nonce for t in node.mempool.values() if t.signer == alice.address] == [1, 2, 3]
+    block = node.produce_block()
+    assert block.header.tx_count == 4
+    for tx in (first, second, third, other):
+        stored = node.storage.tx(tx.id)
+        assert stored is not None
+        assert stored.code == "ok", (tx.nonce, stored.message)
+    # Still refused: a nonce already committed, and a second transaction for a pending nonce.
+    assert node.submit(first.wire()).code == "already_committed"
+    late = sign(alice, CHAIN_ID, TxType.DEPOSIT_REQUEST, 2, {"amount": 99})
+    assert node.submit(late.wire()).code == "stale_nonce"
+    fifth = sign(alice, CHAIN_ID, TxType.DEPOSIT_REQUEST, 5, {"amount": 1})
+    rival = sign(alice, CHAIN_ID, TxType.DEPOSIT_REQUEST, 5, {"amount": 2})
+    fourth = sign(alice, CHAIN_ID, TxType.DEPOSIT_REQUEST, 4, {"amount": 1})
+    assert node.submit(fifth.wire()).accepted
+    assert node.submit(rival.wire()).code == "stale_nonce", "the same nonce twice"
+    assert node.submit(fourth.wire()).accepted, "a gap filled"
+    assert [t.nonce for t in node.mempool.values()] == [4, 5]
+
+
 def test_the_mempool_has_a_limit(tmp_path: Path, chain: Chain, clock: Clock) -> None:
     node = make_node(tmp_path, chain.genesis, clock, max_mempool_txs=2)
     for name in ("a", "b"):

@@ -133,22 +133,16 @@ def test_init_refuses_a_used_directory_and_bad_counts(
     assert "no nodes in" in capsys.readouterr().err
 
 
-def test_an_observer_waits_for_the_consensus_engine(mesh_dir: Path) -> None:
-    home = Home(mesh_dir / "node4")
-    with pytest.raises(HomeError, match="this node is an observer"):
-        refuse_unsupported(home.genesis(), home.config())
-
-
-def test_a_testnet_of_several_validators_is_refused_for_now(tmp_path: Path) -> None:
-    root = tmp_path / "dos"
-    assert init("--validators", "2", "--dir", str(root), "--base-port", str(free_base(4)))[0] == 0
-    run = cli("testnet", "run", "--dir", str(root), timeout=90)
-    assert run.returncode == 1
-    assert "exited with status 2" in run.stderr
-    assert "stopping the others" in run.stderr
-    for name in ("node0", "node1"):
-        log = (root / name / "node.log").read_text()
-        assert "the genesis has 2 validators" in log
+def test_several_validators_or_an_observer_need_a_p2p_port(mesh_dir: Path) -> None:
+    observer = Home(mesh_dir / "node4")
+    refuse_unsupported(observer.genesis(), observer.config())  # it has one: fine
+    alone = Config.from_json({**observer.config().to_json(), "p2p_port": None})
+    with pytest.raises(HomeError, match=r"this node is an observer: .* needs a p2p_port"):
+        refuse_unsupported(observer.genesis(), alone)
+    validator = Home(mesh_dir / "node1")
+    alone = Config.from_json({**validator.config().to_json(), "p2p_port": None})
+    with pytest.raises(HomeError, match=r"the genesis has 4 validators: .* needs a p2p_port"):
+        refuse_unsupported(validator.genesis(), alone)
 
 
 class RunProcess:
@@ -301,6 +295,12 @@ def test_config_files_load_strictly_and_old_ones_still_load(tmp_path: Path) -> N
         ({"node_key_file": "../elsewhere.key"}, "node_key_file: must be a path inside"),
         ({"api_host": ""}, "api_host: must be a host"),
         ({"colour": "blue"}, "unknown key 'colour'"),
+        ({"pex": "no"}, "pex: must be true or false"),
+        ({"consensus": [1]}, "consensus: must be an object of timeouts"),
+        ({"consensus": {"propose": 1}}, "consensus.propose: unknown setting; known: propose_ms"),
+        ({"consensus": {"propose_ms": 0}}, "consensus.propose_ms: must be an integer 1 to"),
+        ({"consensus": {"prevote_ms": 1.5}}, "consensus.prevote_ms: must be an integer"),
+        ({"consensus": {"snapshot_threshold": True}}, "consensus.snapshot_threshold: must be"),
     ):
         home.config_file.write_text(json.dumps({**old, **bad}))
         with pytest.raises(HomeError, match=message):
@@ -308,9 +308,20 @@ def test_config_files_load_strictly_and_old_ones_still_load(tmp_path: Path) -> N
     home.config_file.write_text("[]")
     with pytest.raises(HomeError, match="must be a JSON object"):
         home.config()
-    full = Config(p2p_port=0, seeds=("127.0.0.1:9",), allow_peers=None)
+    full = Config(p2p_port=0, seeds=("127.0.0.1:9",), allow_peers=None, pex=False,
+                  consensus={"propose_ms": 1500, "snapshot_threshold": 50})  # fmt: skip
     write_config(home, full)
     assert home.config() == full
+    assert home.config().timeouts().propose_ms == 1500
+    assert home.config().timeouts().prevote_ms == 1000, "the default"
+    pacing = home.config().node_config()
+    assert (pacing.snapshot_threshold, pacing.timeout_commit_ms) == (50, 200)
+    assert pacing.empty_block_every_ms == 60_000, "from empty_block_every"
+    faster = Config(consensus={"timeout_commit_ms": 50, "empty_block_every_ms": 900})
+    assert (faster.node_config().timeout_commit_ms, faster.node_config().empty_block_every_ms) == (
+        50,
+        900,
+    )
 
 
 def test_a_home_describes_its_network(mesh_dir: Path) -> None:

@@ -244,7 +244,7 @@ def test_channel_limits_apply_per_channel() -> None:
     with pytest.raises(TooLargeError, match="error text of 1025 bytes"):
         decode_envelope(encode_envelope(Kind.ERROR, "tx", 1, b"x" * 1025), LIMITS.max_bytes)
     assert LIMITS.max_frame == HANDSHAKE_MAX_BYTES  # the handshake must always fit
-    assert Limits().max_frame == 8 * 1024 * 1024 + HEADER_BYTES + 32
+    assert Limits().max_frame == 64 * 1024 * 1024 + HEADER_BYTES + 32  # the blocks channel
 
 
 @given(st.binary(max_size=300))
