@@ -38,6 +38,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
@@ -63,6 +66,61 @@ LOGGER = logging.getLogger(__package__)
 RETRY_SECONDS: Final = (1, 2, 5, 10, 30)
 LOG_LIMIT: Final = 100
 DEVICE_ACTIONS: Final = ("turn_on", "turn_off", "restore")
+
+
+@dataclass(frozen=True, slots=True)
+class Logged:
+    """A row of the node's action log: the action and what became of it so far."""
+
+    action: ContractAction
+    result: str | None
+    detail: str
+
+
+class Decision(StrEnum):
+    """What catching up does with a logged action."""
+
+    HISTORY = "history"  # shown on the entities, not carried out
+    SUPERSEDED = "superseded"  # reported skipped: a newer missed action is for the same device
+    CARRY_OUT = "carry_out"
+
+
+def plan_catch_up(
+    logged: Sequence[Logged], handled: int | None
+) -> list[tuple[Logged, Decision, int | None]]:
+    """What to do with the action log's rows after a (re)connection, in ``action_id`` order.
+
+    ``handled`` is the highest ``action_id`` handled before, None the first time the
+    integration meets the node: then the newest row is history and nothing else is looked at.
+    So it is when the log's newest row is below ``handled`` (the node's ``local.db`` was
+    replaced: its numbers started again). Otherwise rows above ``handled`` were missed: per
+    device, the newest switching action is carried out unless someone reported a result other
+    than the node's own ``skipped`` (then it is history), older ones are superseded (the third
+    item names the newest); actions without a device are history. Rows at or below
+    ``handled`` are left out.
+    """
+    ordered = sorted(logged, key=lambda item: item.action.action_id)
+    if handled is not None and ordered and ordered[-1].action.action_id < handled:
+        handled = None
+    if handled is None:
+        return [(ordered[-1], Decision.HISTORY, None)] if ordered else []
+    missed = [item for item in ordered if item.action.action_id > handled]
+    newest: dict[str, int] = {}
+    for item in missed:
+        if item.action.device is not None and item.action.action in DEVICE_ACTIONS:
+            newest[item.action.device] = item.action.action_id
+    steps: list[tuple[Logged, Decision, int | None]] = []
+    for item in missed:
+        device = item.action.device
+        if device is None or item.action.action not in DEVICE_ACTIONS:
+            steps.append((item, Decision.HISTORY, None))
+        elif newest[device] != item.action.action_id:
+            steps.append((item, Decision.SUPERSEDED, newest[device]))
+        elif item.result not in (None, "skipped"):
+            steps.append((item, Decision.HISTORY, None))
+        else:
+            steps.append((item, Decision.CARRY_OUT, None))
+    return steps
 
 
 class ActionFollower:
@@ -132,41 +190,26 @@ class ActionFollower:
 
     async def catch_up(self, rows: list[dict[str, Any]]) -> None:
         """Handle the action log's newest rows (newest first), as step 2 of the module says."""
-        logged: list[tuple[ContractAction, str | None, str]] = []
+        logged: list[Logged] = []
         for row in rows:
             try:
-                action = contract_action(row)
-                result, detail = action_result(row)
+                logged.append(Logged(contract_action(row), *action_result(row)))
             except EventError as err:
                 LOGGER.debug("Skipping an action log row: %s", err)
-                continue
-            logged.append((action, result, detail))
-        logged.sort(key=lambda item: item[0].action_id)
         coordinator = self.coordinator
-        handled = coordinator.handled_action_id
-        if handled is None:
-            if logged:
-                await coordinator.note_action(*logged[-1], fire=False)
-            coordinator.note_handled(logged[-1][0].action_id if logged else 0)
-            return
-        missed = [item for item in logged if item[0].action_id > handled]
-        newest: dict[str, int] = {}
-        for action, _result, _detail in missed:
-            if action.device is not None and action.action in DEVICE_ACTIONS:
-                newest[action.device] = action.action_id
-        for action, result, detail in missed:
-            coordinator.note_handled(action.action_id)
-            device = action.device
-            if device is None or action.action not in DEVICE_ACTIONS:
-                await coordinator.note_action(action, result, detail, fire=False)
-            elif newest[device] != action.action_id:
-                superseded = f"superseded by action {newest[device]} for {device}"
+        steps = plan_catch_up(logged, coordinator.handled_action_id)
+        newest = max((item.action.action_id for item in logged), default=0)
+        coordinator.note_handled(newest, restart=bool(logged))
+        for item, decision, newer in steps:
+            action = item.action
+            if decision is Decision.CARRY_OUT:
+                await self._act(action)
+            elif decision is Decision.SUPERSEDED:
+                superseded = f"superseded by action {newer} for {action.device}"
                 await coordinator.note_action(action, "skipped", superseded, fire=False)
                 await self.appliances.report(action, "skipped", superseded)
-            elif result not in (None, "skipped"):
-                await coordinator.note_action(action, result, detail, fire=False)
             else:
-                await self._act(action)
+                await coordinator.note_action(action, item.result, item.detail, fire=False)
 
     async def handle(self, event: dict[str, Any]) -> None:
         """One event of the local stream."""

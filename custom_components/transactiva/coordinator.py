@@ -205,8 +205,12 @@ class TransactivaCoordinator(DataUpdateCoordinator[NodeState]):
         for row in await self.client.prices(max(0, now - PRICE_HISTORY_SECONDS), 2**40):
             with_row = price_row(row)
             state.prices[with_row.start] = with_row
+        ledger_now = status.last_block_time + 1  # results are in the ledger's time
         try:
-            for row in await self.client.market_intervals(now - MARKET_HISTORY_SECONDS, now + 1):
+            intervals = await self.client.market_intervals(
+                ledger_now - MARKET_HISTORY_SECONDS, ledger_now
+            )
+            for row in intervals:
                 self._market_result(state, market_result(row))
         except TransactivaRequestError as err:
             LOGGER.debug("The node has no market results: %s", err)
@@ -525,9 +529,11 @@ class TransactivaCoordinator(DataUpdateCoordinator[NodeState]):
             self.async_update_listeners()
 
     @callback
-    def note_handled(self, action_id: int) -> None:
-        """Remember (in ``.storage``) that actions up to ``action_id`` were handled."""
-        if self.handled_action_id is None or action_id > self.handled_action_id:
+    def note_handled(self, action_id: int, *, restart: bool = False) -> None:
+        """Remember (in ``.storage``) that actions up to ``action_id`` were handled; with
+        ``restart`` also when that is lower (the node's action log was replaced)."""
+        known = self.handled_action_id
+        if known is None or action_id > known or (restart and action_id != known):
             self.handled_action_id = action_id
             self._store.async_delay_save(self._store_data, 5)
 

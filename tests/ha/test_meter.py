@@ -21,6 +21,7 @@ from conftest import (
 )
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
@@ -29,6 +30,7 @@ from custom_components.transactiva.const import (
     CONF_EXPORT_SENSOR,
     CONF_IMPORT_SENSOR,
     CONF_POWER_SENSOR,
+    DOMAIN,
 )
 
 
@@ -66,6 +68,13 @@ async def test_meter_entities_follow_the_nodes_meter(
     assert _state(hass, power_id) == STATE_UNAVAILABLE
     phase_key = f"{node.participant}_meter_1_phase_power"
     assert entity_registry.async_get_entity_id("sensor", "transactiva", phase_key) is None
+    # Without history the node's analytics are not ready: no forecast yet, and it says why.
+    forecast_id = entity_id(hass, "sensor", node, "meter_forecast_consumption_today")
+    assert _state(hass, forecast_id) == STATE_UNAVAILABLE
+    with pytest.raises(HomeAssistantError) as not_ready:
+        await _forecast(hass, entry.entry_id)
+    assert not_ready.value.translation_key == "not_ready"
+    assert "14" in (not_ready.value.translation_placeholders or {})["message"]
 
     # Readings with lifetime counters (kWh) across an interval boundary: the node counts
     # their differences and closes the interval that the data has passed.
@@ -212,3 +221,18 @@ async def test_readings_to_a_node_without_a_meter_warn_once(
     said = [r.levelno for r in caplog.records if "no meter to send readings" in r.getMessage()]
     assert said == [logging.WARNING, logging.DEBUG, logging.DEBUG]
     assert readings.sent == 0
+    # No meter, no analytics.
+    with pytest.raises(HomeAssistantError) as refused:
+        await _forecast(hass, entry.entry_id)
+    assert refused.value.translation_key == "no_meter"
+    assert refused.value.translation_placeholders == {"entry": "Casa"}
+
+
+async def _forecast(hass: HomeAssistant, entry_id: str) -> None:
+    await hass.services.async_call(
+        DOMAIN,
+        "get_forecast",
+        {"config_entry_id": entry_id},
+        blocking=True,
+        return_response=True,
+    )
