@@ -2,9 +2,9 @@
 placed with the action clears against a neighbour's, the clearing entities show the result,
 and the trades and the settlement come back from the node's market routes.
 
-The node's clock runs 120 times faster than real time (a demonstration setting of the node),
-so that an interval's gate and its settlement come within seconds; settlement follows the
-interval's end at once (genesis ``settlement_delay_seconds`` 0).
+The node's clock runs 120 times faster than real time (a demonstration setting of the node)
+and its market has 5-minute intervals settled as soon as they end (genesis parameters), so an
+interval's gate and its settlement come within seconds.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.transactiva.const import DOMAIN
 
 SPEED = 120.0
+INTERVAL = 300
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def market_node(start_node: StartNode) -> RealNode:
             "clock_speed": SPEED,
             "empty_block_every": 0.5,
         },
-        params={"settlement_delay_seconds": 0},
+        params={"interval_seconds": INTERVAL, "settlement_delay_seconds": 0},
     )
 
 
@@ -85,11 +86,12 @@ async def test_an_order_clears_trades_and_settles(
     await operate(hass, node, "deposit_confirm", {"request": deposit["transaction"]})
     node_now = (await client.status()).last_block_time
     signal = {"import_price": 25000, "export_price": 9000, "network_fee": 3000}
-    await operate(hass, node, "price_signal", {"interval_start": node_now // 900 * 900} | signal)
+    current = node_now // INTERVAL * INTERVAL
+    await operate(hass, node, "price_signal", {"interval_start": current} | signal)
 
-    # An interval whose gate is 5 to 12 real seconds away: a bid here, an offer next door.
+    # An interval whose gate is 2.5 to 5 real seconds away: a bid here, an offer next door.
     node_now = (await client.status()).last_block_time
-    start = ((node_now + 600) // 900 + 1) * 900
+    start = ((node_now + 300) // INTERVAL + 1) * INTERVAL
     with pytest.raises(ServiceValidationError) as refused:
         await _call(
             hass, "place_order", entry, interval_start=_iso(start + 1), side="buy", energy=1,
@@ -116,11 +118,11 @@ async def test_an_order_clears_trades_and_settles(
     assert (energy.attributes["bids"], energy.attributes["offers"]) == (1, 1)
     assert energy.attributes["trades"] == 1
 
-    trades = await _call(hass, "get_trades", entry, start=_iso(start), end=_iso(start + 900))
+    trades = await _call(hass, "get_trades", entry, start=_iso(start), end=_iso(start + INTERVAL))
     (trade,) = trades["trades"]
     assert trade == {
         "start": _iso(start),
-        "end": _iso(start + 900),
+        "end": _iso(start + INTERVAL),
         "side": "buy",
         "energy": 2.0,
         "price": 1.6,
@@ -132,7 +134,7 @@ async def test_an_order_clears_trades_and_settles(
     # used and goes back at the export price; the trade and its fee are paid in full.
     async def settled() -> list[Any]:
         answer = await _call(
-            hass, "get_settlements", entry, start=_iso(start), end=_iso(start + 900)
+            hass, "get_settlements", entry, start=_iso(start), end=_iso(start + INTERVAL)
         )
         return list(answer["settlements"])
 
@@ -147,7 +149,9 @@ async def test_an_order_clears_trades_and_settles(
     assert row["lines"]["unused"] == 1.8
     assert row["amount"] == round(sum(row["lines"].values()), 2) == -2.0
     assert (row["import_price"], row["export_price"]) == (2.5, 0.9)
-    answer = await _call(hass, "get_settlements", entry, start=_iso(start), end=_iso(start + 900))
+    answer = await _call(
+        hass, "get_settlements", entry, start=_iso(start), end=_iso(start + INTERVAL)
+    )
     assert (answer["currency"], answer["total"], answer["debt"]) == ("MXN", -2.0, 0.0)
 
     # After a restart the last results are read from the node's market intervals at once.
