@@ -132,7 +132,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: TransactivaConfigEntry) 
         hass, entry, client, coordinator, dict(entry.options.get(CONF_APPLIANCES, {}))
     )
     runtime.appliances.clear_mapped_issues()
-    runtime.actions = ActionFollower(hass, entry, client, coordinator, runtime.appliances)
+    runtime.actions = actions = ActionFollower(hass, entry, client, coordinator, runtime.appliances)
     runtime.readings = ReadingForwarder.from_options(hass, entry, client)
     # The node's device first: the others are linked to it (via_device).
     dr.async_get(hass).async_get_or_create(
@@ -142,7 +142,6 @@ async def async_setup_entry(hass: HomeAssistant, entry: TransactivaConfigEntry) 
     _remove_stale_devices(hass, entry)
 
     coordinator.start()
-    runtime.actions.start()
     if runtime.meter is not None:
         runtime.meter.start()
     if runtime.readings is not None:
@@ -151,6 +150,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: TransactivaConfigEntry) 
         # Switches are Bluetooth actuators only; bleak is imported only then.
         runtime.platforms = (*PLATFORMS, Platform.SWITCH)
     await hass.config_entries.async_forward_entry_setups(entry, runtime.platforms)
+    # After the platforms: an action caught up at once fires its event on the contracts device.
+    actions.start()
     return True
 
 
