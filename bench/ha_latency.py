@@ -3,18 +3,21 @@
     .venv/bin/python -m bench.ha_latency [--samples 50] [--block-interval 0.2]
 
 Starts a real node process (``transactiva init`` + ``transactiva node`` in a
-temporary folder) and a Home Assistant instance in this process (the test
-harness's, with a temporary configuration folder), sets the integration up
-against the node, then measures, per sample, the time from the request to the
-node until the Home Assistant state changed (a state-change listener takes the
-time):
+temporary folder, with the meter role reading a ``pushed`` source) and a Home
+Assistant instance in this process (the test harness's, with a temporary
+configuration folder), sets the integration up against the node, then
+measures, per sample, the time from the request to the node until the Home
+Assistant state changed (a state-change listener takes the time):
 
 * ledger path: ``POST /api/v1/local/price_signal`` (no ``wait``) with a new
   import price for the current interval, until ``Import price`` shows it. This
   includes waiting for the next block (``--block-interval``);
-* meter path: ``POST /api/v1/local/meter/readings`` with a new power, until the
-  meter's ``Power`` shows it — measured only when the node has the meter routes
-  (otherwise the table says so).
+* meter path: ``POST /api/v1/local/meter/readings`` with a new power (what Home
+  Assistant's own sensors send), until the meter's ``Power`` shows it: the node's
+  meter service accounts the reading (one SQLite transaction) and pushes it on
+  the meter stream;
+* round trip: a Home Assistant power sensor picked in the options changes; the
+  integration sends it to the node as above and the meter's ``Power`` shows it.
 
 Prints the median, 95th percentile and maximum in milliseconds. The target is
 a median under 500 ms for a reading at the meter.
@@ -41,6 +44,8 @@ import aiohttp
 import custom_components.transactiva  # noqa: F401 - before the harness mounts its own package
 from ledger_core.home import Home
 
+SENSOR = "sensor.bench_power"
+
 
 def _free_port() -> int:
     with socket.socket() as probe:
@@ -59,6 +64,7 @@ def _start_node(folder: Path, block_interval: float) -> tuple[subprocess.Popen[b
     )
     config = json.loads((folder / "config.json").read_text())
     config["block_interval"] = block_interval
+    config["meter"] = {"source": {"type": "pushed"}}
     (folder / "config.json").write_text(json.dumps(config))
     with (folder / "node.log").open("wb") as log:
         process = subprocess.Popen(  # noqa: S603 - this interpreter and fixed arguments
@@ -76,8 +82,10 @@ async def _measure(
     hass: Any,  # noqa: ANN401 - HomeAssistant, imported with the harness
     entity_id: str,
     samples: int,
-    send: Callable[[int], Awaitable[str]],
+    send: Callable[[int], tuple[str, Awaitable[None]]],
 ) -> list[float]:
+    """``send(n)`` gives the state sample ``n`` should produce and the request making it; the
+    state is awaited from before the request (a fast push may change it before the answer)."""
     from homeassistant.helpers.event import async_track_state_change_event  # noqa: PLC0415
 
     wanted: dict[str, Any] = {"value": None, "future": None}
@@ -93,8 +101,9 @@ async def _measure(
     try:
         for n in range(samples):
             wanted["future"] = asyncio.get_running_loop().create_future()
+            wanted["value"], request = send(n)
             started = time.perf_counter()
-            wanted["value"] = await send(n)
+            await request
             done = await asyncio.wait_for(wanted["future"], 30)
             times.append((done - started) * 1000)
     finally:
@@ -104,7 +113,7 @@ async def _measure(
 
 def _row(name: str, times: list[float]) -> str:
     if not times:
-        return f"{name:<44} {'not available on this node':>32}"
+        return f"{name:<44} {'no samples':>32}"
     ordered = sorted(times)
     p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
     return (
@@ -139,6 +148,7 @@ async def _run(samples: int, block_interval: float) -> None:
                     domain="transactiva",
                     unique_id=participant,
                     data={CONF_URL: url, CONF_TOKEN: home.token()},
+                    options={"power_sensor": SENSOR},
                 )
                 entry.add_to_hass(hass)
                 assert await hass.config_entries.async_setup(entry.entry_id)
@@ -150,7 +160,7 @@ async def _run(samples: int, block_interval: float) -> None:
                 assert price_id is not None
                 start = int(time.time()) // 900 * 900
 
-                async def price(n: int) -> str:
+                async def post_price(n: int) -> None:
                     body = {
                         "interval_start": start,
                         "import_price": 20000 + n + 1,
@@ -159,25 +169,34 @@ async def _run(samples: int, block_interval: float) -> None:
                     }
                     async with session.post(f"{url}/api/v1/local/price_signal", json=body) as r:
                         assert r.status == 202, await r.text()
-                    return f"{(20000 + n + 1) / 10000:.4f}"
+
+                def price(n: int) -> tuple[str, Awaitable[None]]:
+                    return f"{(20000 + n + 1) / 10000:.4f}", post_price(n)
 
                 ledger = await _measure(hass, price_id, samples, price)
 
-                meter: list[float] = []
                 power_id = registry.async_get_entity_id(
                     "sensor", "transactiva", f"{participant}_meter_power"
                 )
-                if power_id is not None:
+                assert power_id is not None
 
-                    async def reading(n: int) -> str:
-                        body = {"time": "now", "power": 1000.0 + n}
-                        async with session.post(
-                            f"{url}/api/v1/local/meter/readings", json=body
-                        ) as r:
-                            assert r.status < 300, await r.text()
-                        return str(1000.0 + n)
+                async def post_reading(n: int) -> None:
+                    body = {"power": 1000.0 + n}
+                    async with session.post(f"{url}/api/v1/local/meter/readings", json=body) as r:
+                        assert r.status == 202, await r.text()
 
-                    meter = await _measure(hass, power_id, samples, reading)
+                def reading(n: int) -> tuple[str, Awaitable[None]]:
+                    return str(1000.0 + n), post_reading(n)
+
+                meter = await _measure(hass, power_id, samples, reading)
+
+                async def change_sensor(n: int) -> None:
+                    hass.states.async_set(SENSOR, str(2000 + n), {"unit_of_measurement": "W"})
+
+                def sensor(n: int) -> tuple[str, Awaitable[None]]:
+                    return str(2000.0 + n), change_sensor(n)
+
+                loop = await _measure(hass, power_id, samples, sensor)
                 await hass.config_entries.async_unload(entry.entry_id)
                 await hass.async_stop(force=True)
         finally:
@@ -187,6 +206,7 @@ async def _run(samples: int, block_interval: float) -> None:
     print(f"{'path':<44} {'median':>10} {'p95':>10} {'max':>10}")
     print(_row("price signal -> Import price (ledger stream)", ledger))
     print(_row("meter reading -> Power (meter stream)", meter))
+    print(_row("HA power sensor -> node meter -> Power", loop))
 
 
 def main() -> None:

@@ -9,7 +9,8 @@
   "failed" | "unmapped" | "skipped", "detail": "..."}`` -- what Home Assistant
   did with an action.
 
-All need the API token.
+All need the API token. On shutdown the node closes the event streams (going
+away), so a connected client never holds the node's stop.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ import json
 from collections.abc import Callable
 from typing import Final
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from ledger_core.local import RESULTS, ActionLog, LocalEvent, LocalEvents
 from ledger_core.wsutil import relay
 
 LOCAL_EVENTS_KEY: Final = web.AppKey("local_events", LocalEvents)
 ACTION_LOG_KEY: Final = web.AppKey("action_log", ActionLog)
+LOCAL_SOCKETS_KEY: Final[web.AppKey[set[web.WebSocketResponse]]] = web.AppKey("local_sockets")
 
 type Guard = Callable[[web.Request], None]
 
@@ -40,6 +42,8 @@ def add_local_routes(  # noqa: PLR0915 - the handlers are closures over the inje
     """Register the local routes on ``app``."""
     app[LOCAL_EVENTS_KEY] = events
     app[ACTION_LOG_KEY] = log
+    app[LOCAL_SOCKETS_KEY] = set()
+    app.on_shutdown.append(_close_sockets)  # type: ignore[arg-type]
 
     def _int(request: web.Request, name: str, default: int, high: int) -> int | web.Response:
         raw = request.query.get(name)
@@ -92,6 +96,7 @@ def add_local_routes(  # noqa: PLR0915 - the handlers are closures over the inje
             return after
         socket = web.WebSocketResponse(heartbeat=30)
         await socket.prepare(request)
+        request.app[LOCAL_SOCKETS_KEY].add(socket)
         queue = events.subscribe()
         last = after
         try:
@@ -108,6 +113,7 @@ def add_local_routes(  # noqa: PLR0915 - the handlers are closures over the inje
 
             await relay(socket, queue, send)
         finally:
+            request.app[LOCAL_SOCKETS_KEY].discard(socket)
             events.unsubscribe(queue)
             with contextlib.suppress(Exception):
                 await socket.close()
@@ -120,3 +126,10 @@ def add_local_routes(  # noqa: PLR0915 - the handlers are closures over the inje
             web.post("/api/v1/local/actions/{action_id}/result", set_result),
         ]
     )
+
+
+async def _close_sockets(app: web.Application) -> None:
+    """On shutdown, tell local-stream clients the node is going away."""
+    sockets: set[web.WebSocketResponse] = app[LOCAL_SOCKETS_KEY]
+    for socket in list(sockets):
+        await socket.close(code=WSCloseCode.GOING_AWAY, message=b"node shutting down")

@@ -5,18 +5,20 @@ on any machine of the neighbourhood) and owns every entity, device and action.
 
 One config entry per node (its local participant). Setup checks the token
 (a refused one starts reauthentication), reads the node once, and then follows
-two push sources: the ledger's event stream (market, wallet, contracts, node)
-and, when the node has a meter, the meter's reading stream. Options map
-contract devices to appliances, add Bluetooth actuators and pick Home Assistant
-sensors to send to the node as its meter; saving them reloads the entry.
-Actions are registered once for the integration (``services.py``) and name the
-entry they act on.
+three push sources: the ledger's event stream (market, wallet, contracts,
+node), the home's local event stream (contract actions, ``actions.py``) and,
+when the node has a meter, the meter's reading stream. Forecast totals, which
+are not live data, are polled (``analytics.py``). Options map contract devices
+to appliances, add Bluetooth actuators and pick Home Assistant sensors to send
+to the node as its meter; saving them reloads the entry. Actions are registered
+once for the integration (``services.py``) and name the entry they act on.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_TOKEN, CONF_URL, Platform
@@ -30,7 +32,15 @@ from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 from yarl import URL
 
-from .api import NodeStatus, TransactivaAuthError, TransactivaClient, TransactivaError
+from .actions import ActionFollower
+from .analytics import AnalyticsCoordinator
+from .api import (
+    NodeStatus,
+    TransactivaAuthError,
+    TransactivaClient,
+    TransactivaError,
+    TransactivaNotReadyError,
+)
 from .appliances import ApplianceHandler
 from .const import CONF_APPLIANCES, CONF_BLUETOOTH, DOMAIN
 from .coordinator import STORE_VERSION, TransactivaCoordinator
@@ -56,7 +66,9 @@ class TransactivaRuntimeData:
     status: NodeStatus
     coordinator: TransactivaCoordinator
     meter: MeterCoordinator | None = None
+    analytics: AnalyticsCoordinator | None = None
     appliances: ApplianceHandler | None = None
+    actions: ActionFollower | None = None
     readings: ReadingForwarder | None = None
     platforms: tuple[Platform, ...] = tuple(PLATFORMS)
 
@@ -89,7 +101,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: TransactivaConfigEntry) 
     client = TransactivaClient(async_get_clientsession(hass), url, entry.data.get(CONF_TOKEN, ""))
     try:
         status = await client.check()
-        meter_body = await client.meter()
+        has_meter, meter_body = await _meter(client)
     except TransactivaAuthError as err:
         raise ConfigEntryAuthFailed(
             translation_domain=DOMAIN, translation_key="invalid_auth"
@@ -107,16 +119,20 @@ async def async_setup_entry(hass: HomeAssistant, entry: TransactivaConfigEntry) 
     entry.runtime_data = runtime
     await coordinator.async_config_entry_first_refresh()
 
-    if meter_body is not None:
+    if has_meter:
         try:
-            runtime.meter = MeterCoordinator(hass, entry, client, parse_reading(meter_body))
+            first = None if meter_body is None else parse_reading(meter_body)
         except EventError as err:
             LOGGER.warning("The node's meter reading is not understood, no meter entities: %s", err)
+        else:
+            runtime.meter = MeterCoordinator(hass, entry, client, first)
+            runtime.analytics = AnalyticsCoordinator(hass, entry, client)
+            await runtime.analytics.async_refresh()
     runtime.appliances = ApplianceHandler(
         hass, entry, client, coordinator, dict(entry.options.get(CONF_APPLIANCES, {}))
     )
     runtime.appliances.clear_mapped_issues()
-    coordinator.action_handler = runtime.appliances
+    runtime.actions = actions = ActionFollower(hass, entry, client, coordinator, runtime.appliances)
     runtime.readings = ReadingForwarder.from_options(hass, entry, client)
     # The node's device first: the others are linked to it (via_device).
     dr.async_get(hass).async_get_or_create(
@@ -134,7 +150,18 @@ async def async_setup_entry(hass: HomeAssistant, entry: TransactivaConfigEntry) 
         # Switches are Bluetooth actuators only; bleak is imported only then.
         runtime.platforms = (*PLATFORMS, Platform.SWITCH)
     await hass.config_entries.async_forward_entry_setups(entry, runtime.platforms)
+    # After the platforms: an action caught up at once fires its event on the contracts device.
+    actions.start()
     return True
+
+
+async def _meter(client: TransactivaClient) -> tuple[bool, dict[str, Any] | None]:
+    """Whether the node has a meter, and its latest reading (None before the first)."""
+    try:
+        body = await client.meter()
+    except TransactivaNotReadyError:
+        return True, None
+    return body is not None, body
 
 
 def _current_devices(entry: TransactivaConfigEntry) -> set[tuple[str, str]]:

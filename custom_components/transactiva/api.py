@@ -1,11 +1,13 @@
 """A thin async client of a Transactiva node's API, for the integration.
 
-It uses Home Assistant's shared aiohttp session and raises one of three errors:
+It uses Home Assistant's shared aiohttp session and raises one of four errors:
 the node cannot be reached (or answered nonsense or a 5xx), it refused the
-token, or it understood the request and refused it (a 4xx with the node's
-``{"error": {"code", "message", "field"}}`` body, kept in the exception).
-Routes that the node may not have yet (the meter, meter readings, action
-results, settlements) answer 404, which callers tell apart by ``status``.
+token, it understood the request and refused it (a 4xx with the node's
+``{"error": {"code", "message", "field"}}`` body, kept in the exception), or
+it has no answer yet (a 503 with the node's error body: the meter has not been
+read, the forecast has too little history). Routes of roles a node does not
+run (the meter and its analytics) answer 404, which callers tell apart by
+``status``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,15 @@ class TransactivaAuthError(TransactivaError):
     """The node refused the token."""
 
 
+class TransactivaNotReadyError(TransactivaError):
+    """The node has no answer yet (HTTP 503 with its own error body)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(f"{code}: {message}")
+
+
 class TransactivaRequestError(TransactivaError):
     """The node understood the request and refused it (HTTP 4xx)."""
 
@@ -53,7 +64,9 @@ class NodeStatus:
     """What ``GET /api/v1/status`` says about a node.
 
     ``peers`` and ``catching_up`` are None while the node does not report them
-    (a single-validator node); ``interval_seconds`` falls back to 15 minutes.
+    (a single-validator node); ``interval_seconds`` falls back to 15 minutes and
+    ``utc_offset_minutes`` (the market's civil time, in which contracts are
+    written) to 0 when a node does not say.
     """
 
     chain_id: str
@@ -64,6 +77,7 @@ class NodeStatus:
     peers: int | None = None
     catching_up: bool | None = None
     interval_seconds: int = DEFAULT_INTERVAL_SECONDS
+    utc_offset_minutes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +109,7 @@ def parse_status(body: object) -> NodeStatus:
     peers = _as_int(body.get("peers"))
     catching_up = body.get("catching_up")
     interval = _as_int(body.get("interval_seconds"))
+    offset = _as_int(body.get("utc_offset_minutes"))
     return NodeStatus(
         chain_id=chain_id,
         height=height,
@@ -108,11 +123,20 @@ def parse_status(body: object) -> NodeStatus:
             if interval is not None and 60 <= interval <= 3600
             else DEFAULT_INTERVAL_SECONDS
         ),
+        utc_offset_minutes=offset if offset is not None and abs(offset) <= 14 * 60 else 0,
     )
 
 
 def _as_int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _rows(body: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """The list of objects under ``key``, or TransactivaConnectionError."""
+    rows = body.get(key)
+    if not isinstance(rows, list):
+        raise TransactivaConnectionError(NOT_A_NODE)
+    return [row for row in rows if isinstance(row, dict)]
 
 
 class TransactivaClient:
@@ -153,10 +177,12 @@ class TransactivaClient:
             raise TransactivaConnectionError(NOT_A_NODE) from err
         if status == 401:
             raise TransactivaAuthError("the node refused the token")
+        error = answer.get("error") if isinstance(answer, dict) else None
+        if status == 503 and isinstance(error, dict) and isinstance(error.get("code"), str):
+            raise TransactivaNotReadyError(error["code"], str(error.get("message", "")))
         if status >= 500:
             raise TransactivaConnectionError(f"the node answered HTTP {status}")
         if status >= 400:
-            error = answer.get("error") if isinstance(answer, dict) else None
             if not isinstance(error, dict):
                 error = {}
             field = error.get("field")
@@ -202,10 +228,7 @@ class TransactivaClient:
             auth=False,
             query={"from": str(start), "to": str(end), "limit": str(limit)},
         )
-        rows = body.get("prices")
-        if not isinstance(rows, list):
-            raise TransactivaConnectionError(NOT_A_NODE)
-        return [row for row in rows if isinstance(row, dict)]
+        return _rows(body, "prices")
 
     async def dr_event(self, event_id: str) -> dict[str, Any]:
         """A demand-response event in its latest modification."""
@@ -236,18 +259,37 @@ class TransactivaClient:
             raise TransactivaRequestError(422, str(code), str(result.get("message", "")))
         return result
 
+    async def market_intervals(self, start: int, end: int) -> list[dict[str, Any]]:
+        """Interval results (status, clearing price, volume) with ``start <= T < end`` (public)."""
+        body = await self.request(
+            "GET", "market/intervals", auth=False, query={"from": str(start), "to": str(end)}
+        )
+        return _rows(body, "intervals")
+
     async def settlements(self, address: str, start: int, end: int) -> dict[str, Any]:
-        """A participant's market settlements (``GET /market/settlements/{address}``)."""
-        return await self.request(
+        """A participant's settlements and current debt (``GET /market/settlements/{address}``)."""
+        body = await self.request(
             "GET",
             f"market/settlements/{address}",
             query={"from": str(start), "to": str(end)},
         )
+        if _as_int(body.get("debt", 0)) is None:
+            raise TransactivaConnectionError(NOT_A_NODE)
+        return {"debt": body.get("debt", 0), "settlements": _rows(body, "settlements")}
+
+    async def trades(self, address: str, start: int, end: int) -> list[dict[str, Any]]:
+        """A participant's trades, each with its side (``GET /market/trades/{address}``)."""
+        body = await self.request(
+            "GET", f"market/trades/{address}", query={"from": str(start), "to": str(end)}
+        )
+        return _rows(body, "trades")
 
     async def meter(self) -> dict[str, Any] | None:
-        """The local meter's latest reading, or None when the node has no meter route.
+        """The local meter's latest reading, or None when the node has no meter role.
 
         A node without it answers 404, or 405 (``POST /local/{type}`` matches the path).
+        Before the meter's first reading the node answers 503 ``no_reading``: this
+        raises TransactivaNotReadyError.
         """
         try:
             return await self.request("GET", "local/meter")
@@ -257,12 +299,29 @@ class TransactivaClient:
             raise
 
     async def post_meter_reading(self, reading: dict[str, Any]) -> None:
-        """Send one reading of Home Assistant's sensors as the node's meter source."""
+        """Send one reading of Home Assistant's sensors to the node's pushed meter source."""
         await self.request("POST", "local/meter/readings", body=reading)
 
-    async def post_action_result(self, result: dict[str, Any]) -> None:
-        """Tell the node how a contract action went on the mapped appliance."""
-        await self.request("POST", "local/actions/result", body=result)
+    async def actions(self, limit: int) -> list[dict[str, Any]]:
+        """The node's contract actions, newest first, with their results (``local.db``)."""
+        body = await self.request("GET", "local/actions", query={"limit": str(limit)})
+        return _rows(body, "actions")
+
+    async def post_action_result(self, action_id: int, result: str, detail: str) -> None:
+        """Tell the node what became of a contract action (ok, failed, unmapped, skipped)."""
+        await self.request(
+            "POST",
+            f"local/actions/{action_id}/result",
+            body={"result": result, "detail": detail[:500]},
+        )
+
+    async def analytics(self, name: str, query: dict[str, str] | None = None) -> dict[str, Any]:
+        """``GET /local/analytics/{name}``: ``summary``, ``forecast`` or ``advice``.
+
+        404 when the node has no meter (no analytics); 503 ``not_ready`` raises
+        TransactivaNotReadyError while there is too little history.
+        """
+        return await self.request("GET", f"local/analytics/{name}", query=query)
 
     def events(self, query: dict[str, str]) -> aiohttp.client._WSRequestContextManager:
         """Open the event stream (WebSocket) with ``after`` or ``from_height``."""
@@ -271,6 +330,10 @@ class TransactivaClient:
     def meter_stream(self) -> aiohttp.client._WSRequestContextManager:
         """Open the meter's reading stream (WebSocket)."""
         return self._websocket("local/meter/stream", {})
+
+    def local_events(self) -> aiohttp.client._WSRequestContextManager:
+        """Open the home's local event stream (WebSocket), live events only."""
+        return self._websocket("local/events", {})
 
     def _websocket(
         self, path: str, query: dict[str, str]

@@ -1,13 +1,21 @@
-"""Contract actions carried out on Home Assistant entities, and reported back.
+"""Contract actions carried out on Home Assistant entities, and reported back to the node.
 
 The options flow maps a contract's device names (``TURN ON DEVICE 'Lavadora'``)
-to entities of the domains in ``APPLIANCE_DOMAINS``. When the node announces a
-live ``contract_action`` with ``turn_on`` or ``turn_off`` for a mapped device,
-the entity's own ``turn_on``/``turn_off`` service is called; the outcome goes
-back to the node (``POST /api/v1/local/actions/result``, best effort: a node
-without that route answers 404, logged at debug level). An action for a device
-that is not mapped raises a repair issue that says how to map it, and is
-reported as not carried out.
+to entities of the domains in ``APPLIANCE_DOMAINS``. For an action of a mapped
+device (``actions.py`` hands them over):
+
+- ``turn_on`` / ``turn_off`` call the entity's own ``turn_on`` / ``turn_off``
+  service (30 s at most);
+- a ``turn_off`` for demand response (trigger ``dr_signal``) first notes the
+  entity's state, and ``restore`` (the end of demand response) puts that state
+  back: ``turn_on`` unless it was ``off``. Nothing noted (Home Assistant
+  restarted meanwhile, or the device was not shed): ``skipped``. Any other
+  action on the device forgets the noted state (the contract's rules took over).
+
+The outcome goes back to the node with ``POST /api/v1/local/actions/{action_id}/result``:
+``ok``, ``failed`` (the service's error as detail), ``unmapped`` (no entity is
+mapped; a repair issue says how to map it) or ``skipped``. Actions run one at a
+time, in the order they came, so a quick on-then-off ends off.
 """
 
 from __future__ import annotations
@@ -17,13 +25,14 @@ import logging
 from typing import TYPE_CHECKING, Any, Final
 
 import voluptuous as vol
+from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 from homeassistant.util import slugify
 
-from .api import TransactivaClient, TransactivaError, TransactivaRequestError
+from .api import TransactivaClient, TransactivaError
 from .const import DOMAIN
 from .events import ContractAction
 
@@ -32,7 +41,6 @@ if TYPE_CHECKING:
     from .coordinator import TransactivaCoordinator
 
 LOGGER = logging.getLogger(__package__)
-SWITCHING: Final = ("turn_on", "turn_off")
 SERVICE_TIMEOUT: Final = 30
 
 
@@ -58,6 +66,8 @@ class ApplianceHandler:
         self.coordinator = coordinator
         self.mapping = dict(mapping)
         self.last_result: dict[str, Any] | None = None
+        self.shed: dict[str, str] = {}  # device -> its entity's state before demand response
+        self._lock = asyncio.Lock()
 
     def clear_mapped_issues(self) -> None:
         """Withdraw the repair issues of devices that are mapped now."""
@@ -65,45 +75,57 @@ class ApplianceHandler:
             ir.async_delete_issue(self.hass, DOMAIN, issue_id(self.entry.entry_id, device))
 
     async def __call__(self, action: ContractAction) -> None:
-        """Carry out ``action`` when it switches a device; report how it went."""
-        if action.action not in SWITCHING or action.device is None:
-            return
-        entity_id = self.mapping.get(action.device)
-        result: dict[str, Any] = {
-            "contract_id": action.contract_id,
-            "short_id": action.short_id,
-            "device": action.device,
-            "action": action.action,
-            "entity_id": entity_id,
-            "time": dt_util.utcnow().isoformat(),
-        }
+        """Carry out a device action, note and report the outcome."""
+        async with self._lock:
+            result, detail = await self._carry_out(action)
+            self.last_result = {
+                "action_id": action.action_id,
+                "short_id": action.short_id,
+                "device": action.device,
+                "action": action.action,
+                "entity_id": self.mapping.get(str(action.device)),
+                "result": result,
+                "detail": detail,
+                "time": dt_util.utcnow().isoformat(),
+            }
+            self.coordinator.note_result(action.action_id, result, detail)
+            await self.report(action, result, detail)
+
+    async def _carry_out(self, action: ContractAction) -> tuple[str, str]:
+        device = str(action.device)
+        entity_id = self.mapping.get(device)
         if entity_id is None:
-            self._raise_unmapped(action.device)
-            result |= {"success": False, "error": "unmapped_device"}
-        else:
-            try:
-                async with asyncio.timeout(SERVICE_TIMEOUT):
-                    await self.hass.services.async_call(
-                        entity_id.split(".", 1)[0],
-                        action.action,
-                        {"entity_id": entity_id},
-                        blocking=True,
-                    )
-            except (HomeAssistantError, vol.Invalid, TimeoutError) as err:
-                LOGGER.warning(
-                    "Contract %s: %s of %s (%s) failed: %s",
-                    action.short_id,
-                    action.action,
-                    action.device,
-                    entity_id,
-                    err,
+            self._raise_unmapped(device)
+            return "unmapped", f"no Home Assistant entity is mapped to {device!r}"
+        service = action.action
+        if action.action == "restore":
+            before = self.shed.pop(device, None)
+            if before is None:
+                return "skipped", f"no state of {entity_id} was noted before demand response"
+            service = "turn_off" if before == "off" else "turn_on"
+        elif action.action == "turn_off" and action.trigger == "dr_signal":
+            state = self.hass.states.get(entity_id)
+            if state is not None and state.state not in (STATE_UNAVAILABLE, STATE_UNKNOWN):
+                self.shed.setdefault(device, state.state)
+        else:  # a rule took the device over: there is nothing to restore any more
+            self.shed.pop(device, None)
+        try:
+            async with asyncio.timeout(SERVICE_TIMEOUT):
+                await self.hass.services.async_call(
+                    entity_id.split(".", 1)[0], service, {"entity_id": entity_id}, blocking=True
                 )
-                result |= {"success": False, "error": str(err) or type(err).__name__}
-            else:
-                result |= {"success": True, "error": None}
-        self.last_result = result
-        self.coordinator.record_action_result(action, result["success"])
-        await self._report(result)
+        except (HomeAssistantError, vol.Invalid, TimeoutError) as err:
+            error = str(err) or type(err).__name__
+            LOGGER.warning(
+                "Contract %s: %s of %s (%s) failed: %s",
+                action.short_id,
+                action.action,
+                device,
+                entity_id,
+                error,
+            )
+            return "failed", f"{entity_id}: {error}"
+        return "ok", f"{service} {entity_id}"
 
     def _raise_unmapped(self, device: str) -> None:
         ir.async_create_issue(
@@ -116,13 +138,13 @@ class ApplianceHandler:
             translation_placeholders={"device": device, "entry": self.entry.title},
         )
 
-    async def _report(self, result: dict[str, Any]) -> None:
+    async def report(self, action: ContractAction, result: str, detail: str) -> None:
+        """Send the outcome to the node's action log (best effort: logged when it fails)."""
         try:
-            await self.client.post_action_result(result)
-        except TransactivaRequestError as err:
-            if err.status == 404:
-                LOGGER.debug("The node does not take action results yet: %s", err)
-            else:
-                LOGGER.warning("The node refused an action result: %s", err)
+            await self.client.post_action_result(action.action_id, result, detail)
         except TransactivaError as err:
-            LOGGER.debug("Cannot report an action result: %s", err)
+            LOGGER.warning(
+                "Cannot report the result of contract action %d to the node: %s",
+                action.action_id,
+                err,
+            )

@@ -68,4 +68,4 @@ class GridSupply(MeterEntity, BinarySensorEntity):
     @property
     def is_on(self) -> bool | None:
         """Whether the grid supplies the home (None when the meter does not say)."""
-        return self.coordinator.data.service
+        return self.reading.service

@@ -9,10 +9,13 @@ WebSocket ``/api/v1/events`` pushes everything else:
 - ``wallet_change`` events add to today's earnings or spending (deposits are
   neither), dated by their block's time in Home Assistant's time zone;
 - price signals, demand-response events for this participant, service cuts
-  and reconnections, and every event of a contract this participant is party
-  to update the market and contract entities;
-- ``contract_action`` events of this participant's contracts are handed to
-  the appliance handler.
+  and reconnections, every event of a contract this participant is party to,
+  and the market's ``interval_cleared`` results update the market and
+  contract entities.
+
+Contract actions are not ledger events (appliance use stays at home): they come
+from the node's local event stream, followed by ``actions.py``, which records
+them here (:meth:`TransactivaCoordinator.note_action`).
 
 What has been read is remembered (``.storage``) with the position in the
 stream, so a restart resumes where it stopped; the very first run reads the
@@ -34,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, cast
@@ -47,7 +49,7 @@ from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
-from .api import Balance, NodeStatus, TransactivaClient, TransactivaError
+from .api import Balance, NodeStatus, TransactivaClient, TransactivaError, TransactivaRequestError
 from .const import (
     DOMAIN,
     EVENT_CONTRACT_ACTION,
@@ -61,12 +63,13 @@ from .events import (
     ContractInfo,
     DemandResponse,
     EventError,
+    MarketResult,
     PriceRow,
-    contract_action,
     contract_info,
     decode_message,
     demand_response,
     integer,
+    market_result,
     price_row,
     text,
 )
@@ -93,7 +96,7 @@ CONTRACT_EVENTS: Final = frozenset(
     }
 )
 
-type ActionHandler = Callable[[ContractAction], Coroutine[Any, Any, None]]
+MARKET_HISTORY_SECONDS: Final = 2 * 86400
 
 
 @dataclass(slots=True)
@@ -109,8 +112,10 @@ class NodeState:
     demand_response: dict[str, DemandResponse] = field(default_factory=dict)
     contracts: dict[str, ContractInfo] = field(default_factory=dict)
     last_action: ContractAction | None = None
-    last_action_time: datetime | None = None
-    last_action_done: bool | None = None  # carried out on the mapped appliance
+    last_action_result: str | None = None  # ok, failed, unmapped, skipped; None: none yet
+    last_action_detail: str = ""
+    last_cleared: MarketResult | None = None  # the latest interval the auction cleared
+    last_priced: MarketResult | None = None  # the latest one that cleared at a uniform price
     day: date = field(default_factory=lambda: dt_util.now().date())
     earnings: int = 0  # centavos, today
     spending: int = 0  # centavos, today
@@ -155,7 +160,7 @@ class TransactivaCoordinator(DataUpdateCoordinator[NodeState]):
     ) -> None:
         super().__init__(hass, LOGGER, config_entry=entry, name=DOMAIN, update_interval=None)
         self.client = client
-        self.action_handler: ActionHandler | None = None
+        self.handled_action_id: int | None = None  # the highest contract action handled
         self._store: Store[dict[str, Any]] = Store(
             hass, STORE_VERSION, f"{DOMAIN}.{entry.entry_id}"
         )
@@ -200,6 +205,15 @@ class TransactivaCoordinator(DataUpdateCoordinator[NodeState]):
         for row in await self.client.prices(max(0, now - PRICE_HISTORY_SECONDS), 2**40):
             with_row = price_row(row)
             state.prices[with_row.start] = with_row
+        ledger_now = status.last_block_time + 1  # results are in the ledger's time
+        try:
+            intervals = await self.client.market_intervals(
+                ledger_now - MARKET_HISTORY_SECONDS, ledger_now
+            )
+            for row in intervals:
+                self._market_result(state, market_result(row))
+        except TransactivaRequestError as err:
+            LOGGER.debug("The node has no market results: %s", err)
         self._restore(state)
         for contract_id in list(self._stored.get("contracts", [])):
             await self._read_contract(state, str(contract_id))
@@ -229,6 +243,9 @@ class TransactivaCoordinator(DataUpdateCoordinator[NodeState]):
         if stored.get("day") == state.day.isoformat():
             state.earnings = int(stored.get("earnings", 0))
             state.spending = int(stored.get("spending", 0))
+        handled = stored.get("action_id")
+        if isinstance(handled, int) and not isinstance(handled, bool):
+            self.handled_action_id = handled
 
     def _store_data(self) -> dict[str, Any]:
         state = self.data
@@ -243,6 +260,7 @@ class TransactivaCoordinator(DataUpdateCoordinator[NodeState]):
             "day": state.day.isoformat(),
             "earnings": state.earnings,
             "spending": state.spending,
+            "action_id": self.handled_action_id,
         }
 
     async def async_save(self) -> None:
@@ -348,8 +366,10 @@ class TransactivaCoordinator(DataUpdateCoordinator[NodeState]):
                 await self._read_contract(state, text(event, "contract_id", 64))
             elif kind in CONTRACT_EVENTS:
                 self._contract_event(kind, event)
-            elif kind == "contract_action":
-                await self._contract_action(contract_action(event), live)
+            elif kind == "interval_cleared":
+                self._market_result(state, market_result(event))
+                if live:
+                    self.async_set_updated_data(state)
         except EventError as err:
             LOGGER.debug("Skipping a %s event: %s", kind, err)
 
@@ -455,42 +475,67 @@ class TransactivaCoordinator(DataUpdateCoordinator[NodeState]):
                 "contract_expired": "expired",
             }[kind]
 
-    async def _contract_action(self, action: ContractAction, live: bool) -> None:
+    @staticmethod
+    def _market_result(state: NodeState, result: MarketResult) -> None:
+        """Keep the latest cleared interval, and the latest with a clearing price."""
+        if not result.cleared:
+            return
+        if state.last_cleared is None or result.start >= state.last_cleared.start:
+            state.last_cleared = result
+        if result.price is not None and (
+            state.last_priced is None or result.start >= state.last_priced.start
+        ):
+            state.last_priced = result
+
+    async def note_action(
+        self, action: ContractAction, result: str | None, detail: str, *, fire: bool
+    ) -> None:
+        """Record a contract action of this home (from ``actions.py``); with ``fire``, tell
+        automations (``transactiva_contract_action``)."""
         state = self.data
         info = state.contracts.get(action.contract_id)
         if info is None:
             info = await self._read_contract(state, action.contract_id)
-            if info is None:
-                return
-        info.last_action = action
-        state.last_action = action
-        state.last_action_time = dt_util.utcnow()
-        state.last_action_done = None
-        if not live:
-            return
-        self.async_set_updated_data(state)
-        self._fire(
-            EVENT_CONTRACT_ACTION,
-            Group.CONTRACTS,
-            {
-                "contract_id": action.contract_id,
-                "short_id": action.short_id,
-                "device": action.device,
-                "action": action.action,
-                "reason": action.reason,
-            },
-        )
-        if self.action_handler is not None:
-            self.config_entry.async_create_background_task(
-                self.hass, self.action_handler(action), f"{DOMAIN} contract action"
+        if info is not None:
+            info.last_action = action
+        if state.last_action is None or action.action_id >= state.last_action.action_id:
+            state.last_action = action
+            state.last_action_result, state.last_action_detail = result, detail
+        self.async_update_listeners()
+        if fire:
+            self._fire(
+                EVENT_CONTRACT_ACTION,
+                Group.CONTRACTS,
+                {
+                    "action_id": action.action_id,
+                    "contract_id": action.contract_id,
+                    "short_id": action.short_id,
+                    "contract": action.contract,
+                    "device": action.device,
+                    "action": action.action,
+                    "trigger": action.trigger,
+                    "reason": action.reason,
+                    "description": action.description,
+                    "text": action.text,
+                },
             )
 
     @callback
-    def record_action_result(self, action: ContractAction, done: bool) -> None:
-        """Note whether the latest action was carried out on its appliance."""
-        if self.data.last_action is action:
-            self.data.last_action_done = done
+    def note_result(self, action_id: int, result: str | None, detail: str) -> None:
+        """What became of an action; shown when it is the latest one."""
+        state = self.data
+        if state.last_action is not None and state.last_action.action_id == action_id:
+            state.last_action_result, state.last_action_detail = result, detail
             self.async_update_listeners()
+
+    @callback
+    def note_handled(self, action_id: int, *, restart: bool = False) -> None:
+        """Remember (in ``.storage``) that actions up to ``action_id`` were handled; with
+        ``restart`` also when that is lower (the node's action log was replaced)."""
+        known = self.handled_action_id
+        if known is None or action_id > known or (restart and action_id != known):
+            self.handled_action_id = action_id
+            self._store.async_delay_save(self._store_data, 5)
 
     @callback
     def _fire(self, event_type: str, group: Group, data: dict[str, Any]) -> None:

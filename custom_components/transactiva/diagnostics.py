@@ -68,9 +68,25 @@ async def async_get_config_entry_diagnostics(
         },
         "contracts": [asdict(info) for info in state.contracts.values()],
         "last_action": None if state.last_action is None else asdict(state.last_action),
+        "last_action_result": state.last_action_result,
+        "handled_action_id": runtime.coordinator.handled_action_id,
+        "actions_connected": None if runtime.actions is None else runtime.actions.connected,
+        "market_results": {
+            "last_cleared": None if state.last_cleared is None else asdict(state.last_cleared),
+            "last_priced": None if state.last_priced is None else asdict(state.last_priced),
+        },
         "meter": None
         if meter is None
-        else {"connected": meter.last_update_success, "reading": asdict(meter.data)},
+        else {
+            "connected": meter.last_update_success,
+            "reading": None if meter.data is None else asdict(meter.data),
+        },
+        "forecast": None
+        if runtime.analytics is None
+        else {
+            "connected": runtime.analytics.last_update_success,
+            "summary": None if runtime.analytics.data is None else asdict(runtime.analytics.data),
+        },
         "appliances": {
             "last_result": None if appliances is None else appliances.last_result,
         },

@@ -6,9 +6,10 @@ from typing import Any
 
 from homeassistant.helpers.update_coordinator import CoordinatorEntity, DataUpdateCoordinator
 
+from .analytics import AnalyticsCoordinator, ForecastSummary
 from .coordinator import TransactivaCoordinator
 from .devices import Group, device_info
-from .meter import MeterCoordinator
+from .meter import MeterCoordinator, MeterReading
 
 
 class _Base[C: DataUpdateCoordinator[Any]](CoordinatorEntity[C]):
@@ -57,3 +58,37 @@ class MeterEntity(_Base[MeterCoordinator]):
         unique_key: str | None = None,
     ) -> None:
         super().__init__(coordinator, node, Group.METER, key, unique_key)
+
+    @property
+    def available(self) -> bool:
+        """Available while the stream is up and the meter has been read."""
+        return super().available and self.coordinator.data is not None
+
+    @property
+    def reading(self) -> MeterReading:
+        """The latest reading (only asked for while available)."""
+        reading = self.coordinator.data
+        assert reading is not None
+        return reading
+
+
+class ForecastEntity(_Base[AnalyticsCoordinator]):
+    """A forecast total of the meter's analytics (a device of the meter)."""
+
+    def __init__(
+        self, coordinator: AnalyticsCoordinator, node: TransactivaCoordinator, key: str
+    ) -> None:
+        super().__init__(coordinator, node, Group.METER, key, f"meter_{key}")
+
+    @property
+    def available(self) -> bool:
+        """Available once the node's models are fitted (14 days of history)."""
+        summary = self.coordinator.data
+        return super().available and summary is not None and summary.ready
+
+    @property
+    def summary(self) -> ForecastSummary:
+        """The latest summary (only asked for while available)."""
+        summary = self.coordinator.data
+        assert summary is not None
+        return summary

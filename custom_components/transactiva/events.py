@@ -1,9 +1,12 @@
-"""Decoding of the node's event stream (untrusted input) into typed values.
+"""Decoding of what the node sends (untrusted input) into typed values.
 
-Each stream message is ``{"seq": N, "height": H, "event": {"type": ..., ...}}``
-(``docs/api.md``). Everything here is pure and raises :class:`EventError`
-(a ValueError) for any message or field that is not what the node sends, so a
-stray message is skipped without stopping the stream.
+The ledger's stream sends ``{"seq": N, "height": H, "event": {"type": ...}}``
+(``docs/api.md``); the home's local stream ``{"lseq": N, "event": {...}}``
+(``ledger_core/local_api.py``), whose ``contract_action`` events are also the
+rows of ``GET /local/actions`` (with ``result`` and ``detail``). Everything here
+is pure and raises :class:`EventError` (a ValueError) for any message or field
+that is not what the node sends, so a stray message is skipped without
+stopping the stream.
 """
 
 from __future__ import annotations
@@ -53,6 +56,20 @@ def decode_message(raw: str) -> tuple[int, int, dict[str, Any]]:
     if not isinstance(event, dict) or not isinstance(event.get("type"), str):
         raise EventError("the message has no typed event")
     return integer(message, "seq", 1), integer(message, "height"), event
+
+
+def decode_local_message(raw: str) -> tuple[int, dict[str, Any]]:
+    """``(lseq, event)`` from one text message of ``/api/v1/local/events``."""
+    try:
+        message = json.loads(raw)
+    except ValueError as err:
+        raise EventError("the message is not JSON") from err
+    if not isinstance(message, dict):
+        raise EventError("the message is not an object")
+    event = message.get("event")
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+        raise EventError("the message has no typed event")
+    return integer(message, "lseq", 1), event
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,34 +165,127 @@ def demand_response(data: dict[str, Any]) -> DemandResponse:
     )
 
 
+RESULTS: Final = ("ok", "failed", "unmapped", "skipped")
+
+
 @dataclass(frozen=True, slots=True)
 class ContractAction:
-    """An action the node took (or asks Home Assistant to take) for a contract."""
+    """An action a contract took at this home (a ``contract_action`` local event).
 
+    ``action_id`` is the node's number for it in its action log (``local.db``):
+    unlike the stream's ``lseq`` it survives a restart of the node. ``time`` is
+    the node's clock when the action was taken; ``trigger`` the event that made
+    the contract act (``price_signal``, ``dr_signal``, ...); ``order`` the market
+    order a ``sell_surplus`` or ``buy`` placed, in the ledger's units.
+    """
+
+    action_id: int
+    time: int
+    trigger: str
     contract_id: str
     short_id: str
-    device: str | None
+    contract: str
     action: str
+    device: str | None
     reason: str
+    description: str
+    text: str | None = None
+    order: dict[str, int | str] | None = None
+
+
+def _optional_text(data: dict[str, Any], key: str, limit: int) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= limit:
+        raise EventError(f"{key} must be a string of 1 to {limit} characters or null")
+    return value
+
+
+def _order(data: dict[str, Any]) -> dict[str, int | str] | None:
+    raw = data.get("order")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise EventError("order must be an object")
+    side = text(raw, "side", 4)
+    if side not in ("buy", "sell"):
+        raise EventError("order.side must be buy or sell")
+    return {
+        "interval_start": integer(raw, "interval_start", 0, 2**40),
+        "side": side,
+        "energy_wh": integer(raw, "energy_wh", 1, 10**12),
+        "limit_price": integer(raw, "limit_price", -(10**9), 10**9),
+    }
 
 
 def contract_action(data: dict[str, Any]) -> ContractAction:
-    """A ``contract_action`` event."""
+    """A ``contract_action`` local event, or a row of ``GET /local/actions``."""
     contract_id = text(data, "contract_id", 64)
     if not CONTRACT_ID_RE.fullmatch(contract_id):
         raise EventError("contract_id must be 64 hex digits")
-    device = data.get("device")
-    if device is not None and (not isinstance(device, str) or not 0 < len(device) <= 100):
-        raise EventError("device must be a name of 1 to 100 characters")
-    reason = data.get("reason", "")
-    if not isinstance(reason, str):
-        raise EventError("reason must be a string")
     return ContractAction(
+        action_id=integer(data, "action_id", 1),
+        time=integer(data, "time", 0, 2**40),
+        trigger=text(data, "trigger", 64),
         contract_id=contract_id,
         short_id=text(data, "short_id", 16),
-        device=device,
+        contract=text(data, "contract", 200),
         action=text(data, "action", 64),
-        reason=reason[:1000],
+        device=_optional_text(data, "device", 100),
+        reason=text(data, "reason", 1000),
+        description=text(data, "description", 1000),
+        text=_optional_text(data, "text", 1000),
+        order=_order(data),
+    )
+
+
+def action_result(data: dict[str, Any]) -> tuple[str | None, str]:
+    """``(result, detail)`` of a ``contract_action_result`` event or an action log row
+    (the result is None while nobody has reported one)."""
+    result = data.get("result")
+    if result is not None and result not in RESULTS:
+        raise EventError("result must be one of " + ", ".join(RESULTS))
+    detail = data.get("detail", "")
+    if not isinstance(detail, str):
+        raise EventError("detail must be a string")
+    return result, detail[:500]
+
+
+@dataclass(frozen=True, slots=True)
+class MarketResult:
+    """An interval's clearing: an ``interval_cleared`` event or a ``/market/intervals`` row.
+
+    ``price`` is the uniform clearing price (10^-4 MXN/kWh; None without peer
+    trades or with pay-as-bid pricing), ``volume_wh`` the energy traded between
+    peers; both None for an interval that was not cleared (``unpriced``).
+    """
+
+    start: int
+    status: str
+    price: int | None
+    volume_wh: int | None
+    bids: int
+    offers: int
+    trades: int
+
+    @property
+    def cleared(self) -> bool:
+        """Whether the auction ran (a settled interval was cleared first)."""
+        return self.status in ("cleared", "settled") and self.volume_wh is not None
+
+
+def market_result(data: dict[str, Any]) -> MarketResult:
+    """A MarketResult from the node's JSON."""
+    raw_price, raw_volume = data.get("price"), data.get("volume_wh")
+    return MarketResult(
+        start=integer(data, "interval_start", 0, 2**40),
+        status=text(data, "status", 16),
+        price=None if raw_price is None else integer(data, "price", -(10**9), 10**9),
+        volume_wh=None if raw_volume is None else integer(data, "volume_wh", 0, 10**12),
+        bids=integer(data, "bids") if "bids" in data else 0,
+        offers=integer(data, "offers") if "offers" in data else 0,
+        trades=integer(data, "trades") if "trades" in data else 0,
     )
 
 

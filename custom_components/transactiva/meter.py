@@ -1,21 +1,26 @@
-"""The node's meter as a second push source: ``GET /local/meter`` and its stream.
+"""The node's meter as a push source: ``GET /local/meter`` and its stream.
 
-A node with a meter (a SmartPi, a generic HTTP meter, or readings pushed by
-Home Assistant) serves its latest reading at ``GET /api/v1/local/meter`` and
-every new one on the WebSocket ``/api/v1/local/meter/stream``, as JSON::
+A node with the meter role (a SmartPi, a generic HTTP or MQTT meter, or readings
+pushed by Home Assistant; ``ledger_core/meter/api.py``) serves its latest reading
+at ``GET /api/v1/local/meter`` and pushes it again at every reading on the
+WebSocket ``/api/v1/local/meter/stream`` (the latest one first, on connection)::
 
     {"time": ISO 8601, "source": "smartpi",
-     "phases": [{"phase": "1", "voltage": V, "current": A, "power": W,
+     "phases": [{"phase": 1, "voltage": V, "current": A, "power": W,
                  "power_factor": -1..1, "frequency": Hz}, ...],
      "neutral_current": A, "power": W (+ import, - export),
      "import_wh_total": Wh, "export_wh_total": Wh,
      "last_interval": {"interval_start": s, "import_wh": Wh, "export_wh": Wh} | null,
-     "service": "connected" | "cut" | true | false}
+     "service": "connected" | "cut" | "unknown"}
 
-Meter entities exist only when the first ``GET`` answers 200. The stream is
-followed like the ledger's: growing pauses between reconnections, one log
-line when it goes, one when it returns. :func:`parse_reading` accepts exactly
-that shape and raises EventError for anything else (the reading is skipped).
+The lifetime totals are the meter role's own counters (kept in its ``meter.db``
+across restarts). A node without the role answers 404: no meter entities.
+Before its first reading it answers 503 ``no_reading``: the entities exist and
+are unavailable until a reading comes. The stream is followed like the
+ledger's: growing pauses between reconnections, one log line when it goes, one
+when the first reading after that arrives. :func:`parse_reading` accepts
+exactly that shape and raises EventError for anything else (the reading is
+skipped).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
-from .api import TransactivaClient, TransactivaError
+from .api import TransactivaClient, TransactivaError, TransactivaNotReadyError
 from .const import DOMAIN
 from .events import EventError, integer
 
@@ -130,8 +135,8 @@ def parse_reading(body: object) -> MeterReading:
             integer(interval, "export_wh", 0, 10**12),
         )
     service = body.get("service")
-    if service not in (None, True, False, "connected", "cut"):
-        raise EventError("service is connected, cut, true, false or null")
+    if service not in (None, True, False, "connected", "cut", "unknown"):
+        raise EventError("service is connected, cut, unknown, true, false or null")
     raw_time = body.get("time")
     moment = dt_util.parse_datetime(raw_time) if isinstance(raw_time, str) else None
     source = body.get("source", "")
@@ -144,12 +149,12 @@ def parse_reading(body: object) -> MeterReading:
         import_wh_total=_counter(body, "import_wh_total"),
         export_wh_total=_counter(body, "export_wh_total"),
         last_interval=last,
-        service=None if service is None else service in (True, "connected"),
+        service=None if service in (None, "unknown") else service in (True, "connected"),
     )
 
 
-class MeterCoordinator(DataUpdateCoordinator[MeterReading]):
-    """Holds the meter's latest reading and follows its stream."""
+class MeterCoordinator(DataUpdateCoordinator[MeterReading | None]):
+    """Holds the meter's latest reading (None before the first) and follows its stream."""
 
     config_entry: TransactivaConfigEntry
 
@@ -158,22 +163,30 @@ class MeterCoordinator(DataUpdateCoordinator[MeterReading]):
         hass: HomeAssistant,
         entry: TransactivaConfigEntry,
         client: TransactivaClient,
-        first: MeterReading,
+        first: MeterReading | None,
     ) -> None:
         super().__init__(
             hass, LOGGER, config_entry=entry, name=f"{DOMAIN} meter", update_interval=None
         )
         self.client = client
         self.async_set_updated_data(first)
+        self.connected = False  # while a stream connection is open
+        self._lost = False
 
-    async def _async_update_data(self) -> MeterReading:
+    async def _async_update_data(self) -> MeterReading | None:
+        """A reading on request (``homeassistant.update_entity``); the stream pushes the rest."""
         try:
             body = await self.client.meter()
-            if body is None:
-                raise UpdateFailed("the node no longer serves its meter")
-            return parse_reading(body)
-        except (TransactivaError, EventError) as err:
+        except TransactivaNotReadyError:
+            return self.data
+        except TransactivaError as err:
             raise UpdateFailed(f"cannot read the meter: {err}") from err
+        if body is None:
+            raise UpdateFailed("the node no longer has a meter")
+        try:
+            return parse_reading(body)
+        except EventError as err:
+            raise UpdateFailed(f"the meter's reading is not understood: {err}") from err
 
     def start(self) -> None:
         """Follow the meter stream until the entry unloads."""
@@ -183,36 +196,44 @@ class MeterCoordinator(DataUpdateCoordinator[MeterReading]):
 
     async def _follow(self) -> None:
         attempt = 0
-        lost = False
         while True:
+            received = False
             try:
-                await self._stream()
+                received = await self._stream()
                 error = "the node closed the meter stream"
             except (aiohttp.ClientError, TransactivaError, TimeoutError) as err:
                 error = str(err) or type(err).__name__
-            if not lost:
+            if received:
+                attempt = 0
+            if not self._lost:
                 LOGGER.warning("Transactiva meter unavailable: %s", error)
-                lost = True
+                self._lost = True
             self.async_set_update_error(UpdateFailed(error))
             await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
             attempt += 1
-            try:
-                fresh = await self._async_update_data()
-            except UpdateFailed:
-                continue
-            LOGGER.info("Transactiva meter available again")
-            lost = False
-            attempt = 0
-            self.async_set_updated_data(fresh)
 
-    async def _stream(self) -> None:
+    async def _stream(self) -> bool:
+        """Follow one connection; whether it delivered a reading."""
         async with self.client.meter_stream() as socket:
-            async for message in socket:
-                if message.type is not aiohttp.WSMsgType.TEXT:
-                    break
-                try:
-                    reading = parse_reading(message.json())
-                except (EventError, ValueError) as err:
-                    LOGGER.debug("Skipping a meter reading: %s", err)
-                    continue
-                self.async_set_updated_data(reading)
+            self.connected = True
+            try:
+                return await self._read(socket)
+            finally:
+                self.connected = False
+
+    async def _read(self, socket: aiohttp.ClientWebSocketResponse) -> bool:
+        received = False
+        async for message in socket:
+            if message.type is not aiohttp.WSMsgType.TEXT:
+                break
+            try:
+                reading = parse_reading(message.json())
+            except (EventError, ValueError) as err:
+                LOGGER.debug("Skipping a meter reading: %s", err)
+                continue
+            received = True
+            if self._lost:
+                LOGGER.info("Transactiva meter available again")
+                self._lost = False
+            self.async_set_updated_data(reading)
+        return received

@@ -7,10 +7,16 @@ any of them, the integration sends the node one reading::
     POST /api/v1/local/meter/readings
     {"time": ISO 8601, "power": W, "import_kwh_total": kWh, "export_kwh_total": kWh}
 
-with each value converted to those units; a key is left out while its sensor
-is not picked or has no numeric state. Changes that arrive while a reading is
-being sent are coalesced into the next one (the latest state wins). A node
-that does not have the route yet answers 404: one warning, then debug lines.
+with each value converted to those units (exactly the fields the node's
+``pushed`` meter source takes, ``ledger_core/meter/api.py``); a key is left out
+while its sensor is not picked or has no numeric state, and nothing is sent
+while none has one. The node keeps its own lifetime counters from the
+differences of the energy counters (a counter that goes down is taken as
+replaced, not as negative energy) and integrates power where no counter is
+given. Changes that arrive while a reading is being sent are coalesced into the
+next one (the latest state wins). A refusal is logged as a warning the first
+time for each reason (a node without the meter role answers 404; one whose
+meter reads its own device, 409 ``not_pushed``), then at debug level.
 """
 
 from __future__ import annotations
@@ -75,7 +81,7 @@ class ReadingForwarder:
         self.sent = 0
         self._pending = False
         self._sending = False
-        self._warned = False
+        self._warned: set[str] = set()  # refusal codes already logged as warnings
 
     @classmethod
     def from_options(
@@ -128,15 +134,15 @@ class ReadingForwarder:
         try:
             await self.client.post_meter_reading(body)
         except TransactivaRequestError as err:
-            if err.status == 404 and not self._warned:
-                self._warned = True
-                LOGGER.warning(
-                    "The Transactiva node does not accept meter readings yet "
-                    "(POST /api/v1/local/meter/readings answered 404); "
-                    "readings are not sent until it does"
+            log = LOGGER.debug if err.code in self._warned else LOGGER.warning
+            self._warned.add(err.code)
+            if err.status == 404:
+                log(
+                    "The Transactiva node has no meter to send readings to; give it the "
+                    'meter role with "meter": {"source": {"type": "pushed"}} in its config.json'
                 )
             else:
-                LOGGER.debug("The node refused a meter reading: %s", err)
+                log("The Transactiva node refused a meter reading: %s", err)
         except TransactivaError as err:
             LOGGER.debug("Cannot send a meter reading: %s", err)
         else:

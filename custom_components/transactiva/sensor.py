@@ -1,18 +1,22 @@
-"""Sensors: market prices, wallet, node, contracts and, when the node has one, the meter.
+"""Sensors: market prices and results, wallet, node, contracts and, when the node has one,
+the meter and its forecast totals.
 
 Prices are in ``MXN/kWh`` with no device class (``monetary`` is for amounts),
 so the Energy dashboard accepts them as price entities. Prices already
-announced stay available while the node is unreachable: the schedule does not
-change because the connection dropped. Meter counters are ``energy`` /
-``total_increasing`` in kWh, the Energy dashboard's grid consumption and return.
-No forecast is put in a state or attribute; ``transactiva.get_prices`` returns them.
+announced, and the last clearing results, stay available while the node is
+unreachable: they do not change because the connection dropped. Meter counters
+are ``energy`` / ``total_increasing`` in kWh, the Energy dashboard's grid
+consumption and return; phase sensors appear as the meter reports phases. No
+forecast series is put in a state or attribute (``transactiva.get_prices`` and
+``transactiva.get_forecast`` return them); the forecast sensors hold only
+today's and tomorrow's totals.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -35,11 +39,12 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
 from . import TransactivaConfigEntry
+from .analytics import AnalyticsCoordinator
 from .const import CONTRACT_STATES, CURRENCY, PRICE_UNIT
 from .coordinator import NodeState, TransactivaCoordinator, now_seconds
 from .devices import Group
-from .entity import MeterEntity, TransactivaEntity
-from .events import PriceRow
+from .entity import ForecastEntity, MeterEntity, TransactivaEntity
+from .events import ContractAction, MarketResult, PriceRow
 from .meter import MeterCoordinator, MeterReading, Phase
 from .units import money, price
 
@@ -69,6 +74,48 @@ def _sync(state: NodeState, now: int) -> Value:
     return "catching_up" if state.replaying or state.status.catching_up else "synced"
 
 
+def _clearing_price(state: NodeState, now: int) -> Value:
+    return None if state.last_priced is None else price(int(state.last_priced.price or 0))
+
+
+def _traded_energy(state: NodeState, now: int) -> Value:
+    cleared = state.last_cleared
+    return None if cleared is None else cleared.volume_wh
+
+
+def _market_attributes(result: MarketResult | None, *, counts: bool) -> dict[str, Any] | None:
+    if result is None:
+        return None
+    attributes: dict[str, Any] = {
+        "interval_start": dt_util.utc_from_timestamp(result.start).isoformat()
+    }
+    if counts:
+        attributes |= {"bids": result.bids, "offers": result.offers, "trades": result.trades}
+    return attributes
+
+
+def _action_attributes(state: NodeState) -> dict[str, Any] | None:
+    action: ContractAction | None = state.last_action
+    if action is None:
+        return None
+    result = state.last_action_result
+    return {
+        "action_id": action.action_id,
+        "contract_id": action.contract_id,
+        "short_id": action.short_id,
+        "contract": action.contract,
+        "device": action.device,
+        "trigger": action.trigger,
+        "reason": action.reason,
+        "description": action.description,
+        "text": action.text,
+        "time": dt_util.utc_from_timestamp(action.time).isoformat(),
+        "result": result,
+        "detail": state.last_action_detail,
+        "carried_out": {"ok": True, "failed": False, "unmapped": False}.get(str(result)),
+    }
+
+
 @dataclass(frozen=True, kw_only=True)
 class NodeSensorDescription(SensorEntityDescription):
     """A sensor of the ledger data: its device, value, and whether it outlives the node."""
@@ -77,6 +124,7 @@ class NodeSensorDescription(SensorEntityDescription):
     value: Callable[[NodeState, int], Value]
     kept_while_unreachable: bool = False
     daily: bool = False
+    attributes: Callable[[NodeState], dict[str, Any] | None] | None = None
 
 
 def _price_sensor(
@@ -116,6 +164,27 @@ NODE_SENSORS: tuple[NodeSensorDescription, ...] = (
     _price_sensor("network_fee", _price("network_fee"), enabled=False),
     _price_sensor("next_import_price", _price("import_price", next_interval=True)),
     _price_sensor("next_export_price", _price("export_price", next_interval=True), enabled=False),
+    NodeSensorDescription(
+        key="clearing_price",
+        group=Group.MARKET,
+        native_unit_of_measurement=PRICE_UNIT,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=4,
+        kept_while_unreachable=True,
+        value=_clearing_price,
+        attributes=lambda state: _market_attributes(state.last_priced, counts=False),
+    ),
+    NodeSensorDescription(
+        key="traded_energy",
+        group=Group.MARKET,
+        device_class=SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
+        suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=3,
+        kept_while_unreachable=True,
+        value=_traded_energy,
+        attributes=lambda state: _market_attributes(state.last_cleared, counts=True),
+    ),
     NodeSensorDescription(key="demand_response_level", group=Group.MARKET, value=_dr_level),
     NodeSensorDescription(
         key="service_status",
@@ -132,6 +201,7 @@ NODE_SENSORS: tuple[NodeSensorDescription, ...] = (
         key="last_contract_action",
         group=Group.CONTRACTS,
         value=lambda state, now: None if state.last_action is None else state.last_action.action,
+        attributes=_action_attributes,
     ),
     NodeSensorDescription(
         key="height",
@@ -268,12 +338,43 @@ PHASE_SENSORS: tuple[PhaseSensorDescription, ...] = (
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class ForecastSensorDescription(SensorEntityDescription):
+    """A forecast total of the node's analytics (the summary's key)."""
+
+    total: str
+    measured: str | None = None  # today's: what was measured so far
+    days_ahead: int = 0
+
+
+def _forecast(key: str, measured: str | None = None) -> ForecastSensorDescription:
+    return ForecastSensorDescription(
+        key=f"forecast_{key}",
+        total=f"{key}_wh",
+        measured=measured,
+        days_ahead=0 if measured else 1,
+        device_class=SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
+        suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+    )
+
+
+FORECAST_SENSORS: tuple[ForecastSensorDescription, ...] = (
+    _forecast("consumption_today", "measured_consumption_wh"),
+    _forecast("production_today", "measured_production_wh"),
+    _forecast("consumption_tomorrow"),
+    _forecast("production_tomorrow"),
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: TransactivaConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the node's sensors, and one per contract as contracts appear."""
+    """Add the node's sensors, one per contract as contracts appear, and one per meter
+    quantity of each phase as the meter reports phases."""
     runtime = entry.runtime_data
     node = runtime.coordinator
     descriptions = list(NODE_SENSORS)
@@ -283,11 +384,8 @@ async def async_setup_entry(
     meter = runtime.meter
     if meter is not None:
         entities.extend(MeterSensor(meter, node, d) for d in METER_SENSORS)
-        entities.extend(
-            PhaseSensor(meter, node, d, phase.phase)
-            for phase in meter.data.phases
-            for d in PHASE_SENSORS
-        )
+    if runtime.analytics is not None:
+        entities.extend(ForecastSensor(runtime.analytics, node, d) for d in FORECAST_SENSORS)
     async_add_entities(entities)
 
     known: set[str] = set()
@@ -301,6 +399,22 @@ async def async_setup_entry(
 
     add_new_contracts()
     entry.async_on_unload(node.async_add_listener(add_new_contracts))
+    if meter is None:
+        return
+    phases: set[str] = set()
+
+    @callback
+    def add_new_phases() -> None:
+        reading = meter.data
+        new = [p.phase for p in reading.phases if p.phase not in phases] if reading else []
+        phases.update(new)
+        if new:
+            async_add_entities(
+                PhaseSensor(meter, node, d, phase) for phase in new for d in PHASE_SENSORS
+            )
+
+    add_new_phases()
+    entry.async_on_unload(meter.async_add_listener(add_new_phases))
 
 
 class NodeSensor(TransactivaEntity, SensorEntity):
@@ -335,19 +449,9 @@ class NodeSensor(TransactivaEntity, SensorEntity):
 
     @property
     def extra_state_attributes(self) -> dict[str, Any] | None:
-        """Details of the last contract action."""
-        action = self.coordinator.data.last_action
-        if self.entity_description.key != "last_contract_action" or action is None:
-            return None
-        when = self.coordinator.data.last_action_time
-        return {
-            "contract_id": action.contract_id,
-            "short_id": action.short_id,
-            "device": action.device,
-            "reason": action.reason,
-            "time": None if when is None else when.isoformat(),
-            "carried_out": self.coordinator.data.last_action_done,
-        }
+        """Details: of the last contract action, of the interval a market result is for."""
+        attributes = self.entity_description.attributes
+        return None if attributes is None else attributes(self.coordinator.data)
 
 
 class ContractSensor(TransactivaEntity, SensorEntity):
@@ -411,12 +515,12 @@ class MeterSensor(MeterEntity, SensorEntity):
     @property
     def native_value(self) -> Value:
         """The current value."""
-        return self.entity_description.value(self.coordinator.data)
+        return self.entity_description.value(self.reading)
 
     @property
     def extra_state_attributes(self) -> dict[str, Any] | None:
         """For the last interval's energy: when that interval started."""
-        interval = self.coordinator.data.last_interval
+        interval = self.reading.last_interval
         if not self.entity_description.key.startswith("last_interval") or interval is None:
             return None
         return {"interval_start": dt_util.utc_from_timestamp(interval.start).isoformat()}
@@ -442,7 +546,35 @@ class PhaseSensor(MeterEntity, SensorEntity):
     @property
     def native_value(self) -> Value:
         """The phase's value, None while the meter does not report this phase."""
-        found: Phase | None = next(
-            (p for p in self.coordinator.data.phases if p.phase == self.phase), None
-        )
+        found: Phase | None = next((p for p in self.reading.phases if p.phase == self.phase), None)
         return None if found is None else getattr(found, self.entity_description.quantity)
+
+
+class ForecastSensor(ForecastEntity, SensorEntity):
+    """Today's or tomorrow's expected energy (today's: measured so far plus the rest)."""
+
+    entity_description: ForecastSensorDescription
+
+    def __init__(
+        self,
+        coordinator: AnalyticsCoordinator,
+        node: TransactivaCoordinator,
+        description: ForecastSensorDescription,
+    ) -> None:
+        super().__init__(coordinator, node, description.key)
+        self.entity_description = description
+
+    @property
+    def native_value(self) -> int | None:
+        """The total in Wh."""
+        return self.summary.totals.get(self.entity_description.total)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """The day it is for (the node's local date) and, for today, what was measured."""
+        summary = self.summary
+        day = summary.date + timedelta(days=self.entity_description.days_ahead)
+        attributes: dict[str, Any] = {"date": day.isoformat()}
+        if self.entity_description.measured is not None:
+            attributes["measured_wh"] = getattr(summary, self.entity_description.measured)
+        return attributes

@@ -5,13 +5,14 @@ MXN, energy in kWh and prices in MXN/kWh, converted exactly to the ledger's
 integers (centavos, Wh, 10^-4 MXN/kWh): a value finer than the ledger keeps is
 refused, never rounded. Bad input raises ``ServiceValidationError`` with a
 translated message before anything reaches the node; a transaction the ledger
-refuses raises it with the node's reason; a node that cannot be reached, or
-that does not have a feature yet (orders, settlements), raises
+refuses raises it with the node's reason; a node that cannot be reached, that
+does not have a feature, or whose forecast is not ready yet, raises
 ``HomeAssistantError``. Transactions are signed by the node with the local
 participant's key and the actions wait until the block commits.
 
-``get_prices`` and ``get_settlements`` only answer (``SupportsResponse.ONLY``):
-forecasts belong in responses, never in states or attributes.
+``get_prices``, ``get_settlements``, ``get_trades``, ``get_forecast`` and
+``get_advice`` only answer (``SupportsResponse.ONLY``): series and forecasts
+belong in responses, never in states or attributes.
 """
 
 from __future__ import annotations
@@ -36,7 +37,12 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.util import dt as dt_util
 
-from .api import TransactivaAuthError, TransactivaError, TransactivaRequestError
+from .api import (
+    TransactivaAuthError,
+    TransactivaError,
+    TransactivaNotReadyError,
+    TransactivaRequestError,
+)
 from .const import CURRENCY, DOMAIN, PRICE_UNIT
 from .coordinator import now_seconds
 from .events import ADDRESS_RE, CONTRACT_ID_RE, PriceRow, price_row
@@ -45,8 +51,10 @@ from .units import (
     MONEY_DECIMALS,
     PRICE_DECIMALS,
     NotExactError,
+    money,
     price,
     scale_exact,
+    unscale,
 )
 
 if TYPE_CHECKING:
@@ -138,6 +146,12 @@ async def _node[T](
                 translation_placeholders={"feature": feature},
             ) from err
         raise _invalid("node_refused", code=err.code, message=err.message) from err
+    except TransactivaNotReadyError as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="not_ready",
+            translation_placeholders={"message": err.message},
+        ) from err
     except TransactivaAuthError as err:
         entry.async_start_reauth(entry.runtime_data.coordinator.hass)
         raise HomeAssistantError(translation_domain=DOMAIN, translation_key="invalid_auth") from err
@@ -345,6 +359,50 @@ async def _get_prices(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse
     }
 
 
+def _kwh(wh: object) -> float | None:
+    """Wh from the node as kWh (exact to the Wh), None for anything else."""
+    if isinstance(wh, bool) or not isinstance(wh, int):
+        return None
+    return float(unscale(wh, ENERGY_DECIMALS))
+
+
+def _mxn(centavos: object) -> float | None:
+    if isinstance(centavos, bool) or not isinstance(centavos, int):
+        return None
+    return float(money(centavos))
+
+
+def _mxn_per_kwh(units: object) -> float | None:
+    if isinstance(units, bool) or not isinstance(units, int):
+        return None
+    return _price_json(price(units))
+
+
+def _interval(entry: TransactivaConfigEntry, row: dict[str, Any]) -> dict[str, Any]:
+    """An interval's start and end as ISO times."""
+    start = row.get("interval_start")
+    if isinstance(start, bool) or not isinstance(start, int):
+        return {"start": None, "end": None}
+    length = entry.runtime_data.coordinator.data.status.interval_seconds
+    return {
+        "start": dt_util.utc_from_timestamp(start).isoformat(),
+        "end": dt_util.utc_from_timestamp(start + length).isoformat(),
+    }
+
+
+SETTLEMENT_ENERGY: Final = (
+    "bought",
+    "sold",
+    "delivered",
+    "shortfall",
+    "import",
+    "export",
+    "supplier_import",
+    "supplier_export",
+    "unused",
+)
+
+
 async def _get_settlements(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
     entry = _entry(hass, call)
     first, last = _range(call, 1)
@@ -354,8 +412,134 @@ async def _get_settlements(hass: HomeAssistant, call: ServiceCall) -> ServiceRes
         runtime.client.settlements(runtime.status.participant, first, last),
         feature="settlements",
     )
-    settlements = answer.get("settlements")
-    return {"settlements": settlements if isinstance(settlements, list) else []}
+    settlements: list[Any] = []
+    total = 0
+    for row in answer["settlements"]:
+        amount = row.get("amount")
+        if isinstance(amount, int) and not isinstance(amount, bool):
+            total += amount
+        lines = row.get("lines")
+        settlements.append(
+            _interval(entry, row)
+            | {"amount": _mxn(amount)}
+            | {f"{name}_energy": _kwh(row.get(f"{name}_wh")) for name in SETTLEMENT_ENERGY}
+            | {
+                "import_price": _mxn_per_kwh(row.get("import_price")),
+                "export_price": _mxn_per_kwh(row.get("export_price")),
+                "lines": {
+                    str(why): _mxn(value)
+                    for why, value in (lines.items() if isinstance(lines, dict) else [])
+                },
+                "late_reports": row.get("late_reports", 0),
+            }
+        )
+    return {
+        "currency": CURRENCY,
+        "total": float(money(total)),
+        "debt": _mxn(answer["debt"]),
+        "settlements": settlements,
+    }
+
+
+async def _get_trades(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
+    entry = _entry(hass, call)
+    first, last = _range(call, 1)
+    runtime = entry.runtime_data
+    rows = await _node(
+        entry, runtime.client.trades(runtime.status.participant, first, last), feature="trades"
+    )
+    return {
+        "currency": CURRENCY,
+        "unit": PRICE_UNIT,
+        "trades": [
+            _interval(entry, row)
+            | {
+                "side": row.get("side"),
+                "energy": _kwh(row.get("energy_wh")),
+                "price": _mxn_per_kwh(row.get("price")),
+                "payment": _mxn(row.get("payment")),
+                "fee": _mxn(row.get("fee")),
+            }
+            for row in rows
+        ],
+    }
+
+
+# -- forecasts and advice ------------------------------------------------------------------
+
+
+FORECAST_COLUMNS: Final = (
+    ("consumption", "consumption_wh"),
+    ("consumption_p10", "consumption_p10"),
+    ("consumption_p90", "consumption_p90"),
+    ("consumption_mean", "consumption_mean"),
+    ("production", "production_wh"),
+    ("production_p10", "production_p10"),
+    ("production_p90", "production_p90"),
+    ("production_mean", "production_mean"),
+)
+
+
+async def _analytics(
+    entry: TransactivaConfigEntry, name: str, query: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """An analytics answer; a node without a meter has none (its own message)."""
+    if entry.runtime_data.meter is None:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="no_meter",
+            translation_placeholders={"entry": entry.title},
+        )
+    return await _node(entry, entry.runtime_data.client.analytics(name, query))
+
+
+async def _get_forecast(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
+    entry = _entry(hass, call)
+    answer = await _analytics(entry, "forecast", {"hours": str(call.data["hours"])})
+    step = answer.get("interval_seconds")
+    step = step if isinstance(step, int) and not isinstance(step, bool) else 900
+    intervals: list[Any] = []
+    for row in answer.get("series") or []:
+        if not isinstance(row, dict) or not isinstance(row.get("start"), int):
+            continue
+        intervals.append(
+            {
+                "start": dt_util.utc_from_timestamp(row["start"]).isoformat(),
+                "end": dt_util.utc_from_timestamp(row["start"] + step).isoformat(),
+                **{name: _kwh(row.get(key)) for name, key in FORECAST_COLUMNS},
+            }
+        )
+    fitted = answer.get("fitted_at")
+    return {
+        "unit": "kWh",
+        "fitted_at": (
+            dt_util.utc_from_timestamp(fitted).isoformat() if isinstance(fitted, int) else None
+        ),
+        "kwp": answer.get("kwp"),
+        "intervals": intervals,
+    }
+
+
+async def _get_advice(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
+    entry = _entry(hass, call)
+    answer = await _analytics(entry, "advice")
+    language = "es" if hass.config.language.startswith("es") else "en"
+    items: list[Any] = []
+    for item in answer.get("items") or []:
+        if not isinstance(item, dict):
+            continue
+        title, detail = item.get("title"), item.get("detail")
+        items.append(
+            {
+                "id": item.get("id"),
+                "title": title.get(language) if isinstance(title, dict) else None,
+                "detail": detail.get(language) if isinstance(detail, dict) else None,
+                "savings": _mxn(item.get("centavos")),
+                "period_days": item.get("period_days"),
+                "evidence": item.get("evidence"),
+            }
+        )
+    return {"currency": CURRENCY, "items": items}
 
 
 # -- operators --------------------------------------------------------------------------
@@ -496,6 +680,17 @@ SERVICES: Final[dict[str, tuple[ServiceHandler, dict[Any, Any], SupportsResponse
         {vol.Optional("start"): cv.datetime, vol.Optional("end"): cv.datetime},
         SupportsResponse.ONLY,
     ),
+    "get_trades": (
+        _get_trades,
+        {vol.Optional("start"): cv.datetime, vol.Optional("end"): cv.datetime},
+        SupportsResponse.ONLY,
+    ),
+    "get_forecast": (
+        _get_forecast,
+        {vol.Optional("hours", default=24): vol.All(vol.Coerce(int), vol.Range(min=1, max=48))},
+        SupportsResponse.ONLY,
+    ),
+    "get_advice": (_get_advice, {}, SupportsResponse.ONLY),
     "send_price_signal": (
         _send_price_signal,
         {

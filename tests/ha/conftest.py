@@ -4,15 +4,22 @@ The harness mounts its own ``custom_components`` package when the ``hass``
 fixture starts; importing the repository's integration first keeps it in
 ``sys.modules`` so Home Assistant loads this repository's code.
 
-``transactiva_node`` starts a real node process (``transactiva init`` and
-``transactiva node``) on a free loopback port and stops it afterwards.
+``transactiva_node`` starts a real node process (``transactiva node``) on a
+free loopback port and stops it afterwards; its home is written in this process
+with the same ``init_home`` that ``transactiva init`` calls (a process less per
+test). ``start_node`` starts nodes with roles beside the ledger (the meter with a
+``pushed`` source, the concentrator with a tariff), other ``config.json``
+settings, other genesis parameters, or a local participant that is a prosumer
+registered by a separate operator key (as a neighbour's home would be).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -20,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from homeassistant.const import CONF_TOKEN, CONF_URL
@@ -32,8 +39,12 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 import custom_components.transactiva  # noqa: F401 - see the module docstring
 from custom_components.transactiva.const import DOMAIN
 from ledger_core.crypto import SigningKey
-from ledger_core.home import Home
+from ledger_core.home import Config, Home, init_home
 from ledger_core.tx import TxType, sign
+
+REPO = Path(__file__).resolve().parents[2]
+TARIFF = REPO / "docs" / "tariffs" / "example-residential-tou.toml"
+PUSHED_METER: dict[str, Any] = {"source": {"type": "pushed"}}
 
 
 @pytest.fixture(autouse=True)
@@ -43,7 +54,11 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
 
 @dataclass
 class RealNode:
-    """A running node: its API URL, token and local participant's address."""
+    """A running node: its API URL, token and local participant's address.
+
+    ``operator`` signs as the genesis operator when that is not the local
+    participant (``prosumer=True``); otherwise the node signs for it.
+    """
 
     url: str
     token: str
@@ -51,6 +66,7 @@ class RealNode:
     process: subprocess.Popen[bytes]
     port: int
     home: Path
+    operator: Neighbour | None = None
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -61,6 +77,22 @@ class RealNode:
         """Start the node process again (same home, same port)."""
         self.stop()
         self.process = _spawn(self.home)
+
+
+class StartNode(Protocol):
+    """The ``start_node`` fixture."""
+
+    def __call__(
+        self,
+        name: str = "node",
+        *,
+        meter: bool = False,
+        concentrator: bool = False,
+        prosumer: bool = False,
+        config: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        before_start: Callable[[Path], None] | None = None,
+    ) -> RealNode: ...
 
 
 def _free_port() -> int:
@@ -78,20 +110,51 @@ def _spawn(home: Path) -> subprocess.Popen[bytes]:
         )
 
 
-def _start(home: Path) -> RealNode:
-    port = _free_port()
-    subprocess.run(
-        [sys.executable, "-m", "ledger_core", "init", "--dir", str(home), "--api-port", str(port)],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    with (home / "node.log").open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "ledger_core", "node", "--dir", str(home)],
-            stdout=log,
-            stderr=log,
+def _init(
+    home: Path,
+    config: dict[str, Any],
+    params: dict[str, Any] | None,
+    prosumer: bool,
+) -> SigningKey | None:
+    """Write a node's home as ``transactiva init`` does, with the settings asked for;
+    the operator's key when the local participant is a prosumer instead."""
+    files = init_home(home, "transactiva-local", int(time.time()), Config.from_json(config))
+    if params:
+        genesis = files.genesis()
+        files.genesis_file.unlink()
+        dataclasses.replace(genesis, params=dataclasses.replace(genesis.params, **params)).save(
+            files.genesis_file
         )
+    if not prosumer:
+        return None
+    operator = files.participant_key()
+    files.participant_key_file.rename(home / "keys" / "operator.key")
+    SigningKey.generate().save(files.participant_key_file)
+    return operator
+
+
+def _start(
+    home: Path,
+    *,
+    meter: bool = False,
+    concentrator: bool = False,
+    prosumer: bool = False,
+    config: dict[str, Any] | None = None,
+    params: dict[str, Any] | None = None,
+    before_start: Callable[[Path], None] | None = None,
+) -> RealNode:
+    port = _free_port()
+    settings: dict[str, Any] = {"api_port": port, **(config or {})}
+    if meter:
+        settings["meter"] = PUSHED_METER
+    if concentrator:
+        settings["concentrator"] = {"tariff": "tariff.toml"}
+    operator_key = _init(home, settings, params, prosumer)
+    if concentrator:
+        shutil.copy(TARIFF, home / "tariff.toml")
+    if before_start is not None:
+        before_start(home)
+    process = _spawn(home)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -110,16 +173,19 @@ def _start(home: Path) -> RealNode:
         process=process,
         port=port,
         home=home,
+        operator=None
+        if operator_key is None
+        else Neighbour(operator_key, files.genesis().chain_id),
     )
 
 
 @pytest.fixture
-def start_node(socket_enabled: None, tmp_path: Path) -> Iterator[Callable[[str], RealNode]]:
+def start_node(socket_enabled: None, tmp_path: Path) -> Iterator[StartNode]:
     """Start real nodes by name; all are stopped at the end of the test."""
     started: list[RealNode] = []
 
-    def start(name: str = "node") -> RealNode:
-        node = _start(tmp_path / name)
+    def start(name: str = "node", **options: Any) -> RealNode:
+        node = _start(tmp_path / name, **options)
         started.append(node)
         return node
 
@@ -129,7 +195,7 @@ def start_node(socket_enabled: None, tmp_path: Path) -> Iterator[Callable[[str],
 
 
 @pytest.fixture
-def transactiva_node(start_node: Callable[[str], RealNode]) -> RealNode:
+def transactiva_node(start_node: StartNode) -> RealNode:
     """One running node."""
     return start_node("node")
 
@@ -186,11 +252,36 @@ async def node_post(
 async def local(
     hass: HomeAssistant, node: RealNode, tx_type: str, body: dict[str, Any]
 ) -> dict[str, Any]:
-    """Have the node sign and commit a transaction of its local participant (an operator)."""
+    """Have the node sign and commit a transaction of its local participant."""
     status, result = await node_post(hass, node, f"local/{tx_type}?wait=true", body)
     assert status == 200, result
     assert result["code"] == "ok", result
     return result
+
+
+async def operate(
+    hass: HomeAssistant, node: RealNode, tx_type: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """Commit a transaction of the genesis operator (ISO, supplier, DSO)."""
+    if node.operator is None:
+        return await local(hass, node, tx_type, body)
+    return await node.operator.send(hass, node, tx_type, body)
+
+
+async def node_get(hass: HomeAssistant, node: RealNode, path: str) -> tuple[int, Any]:
+    """GET from the node's API with its token; the status and JSON answer."""
+    session = async_get_clientsession(hass)
+    async with session.get(
+        f"{node.url}/api/v1/{path}", headers={"Authorization": f"Bearer {node.token}"}
+    ) as response:
+        return response.status, await response.json()
+
+
+async def push_reading(hass: HomeAssistant, node: RealNode, **reading: Any) -> dict[str, Any]:
+    """Push a reading to a node's pushed meter source (as Home Assistant's sensors would)."""
+    status, answer = await node_post(hass, node, "local/meter/readings", reading)
+    assert status == 202, answer
+    return answer
 
 
 @dataclass
@@ -221,12 +312,18 @@ async def register_neighbour(
 ) -> Neighbour:
     """Register a prosumer on the node's chain (and fund it with ``money`` centavos)."""
     key = SigningKey.generate()
-    await local(hass, node, "register", {"public_key": key.public_key.hex(), "role": "prosumer"})
+    await operate(hass, node, "register", {"public_key": key.public_key.hex(), "role": "prosumer"})
     neighbour = Neighbour(key, "transactiva-local")
     if money:
         request = await neighbour.send(hass, node, "deposit_request", {"amount": money})
-        await local(hass, node, "deposit_confirm", {"request": request["id"]})
+        await operate(hass, node, "deposit_confirm", {"request": request["id"]})
     return neighbour
+
+
+async def register_local_prosumer(hass: HomeAssistant, node: RealNode) -> None:
+    """Register a ``prosumer=True`` node's local participant (its key is in the home)."""
+    key = Home(node.home).participant_key()
+    await operate(hass, node, "register", {"public_key": key.public_key.hex(), "role": "prosumer"})
 
 
 async def setup_entry(

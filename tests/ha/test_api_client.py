@@ -17,6 +17,7 @@ from custom_components.transactiva.api import (
     TransactivaAuthError,
     TransactivaClient,
     TransactivaConnectionError,
+    TransactivaNotReadyError,
     TransactivaRequestError,
     parse_status,
 )
@@ -157,22 +158,68 @@ async def test_a_meter_route_that_fails_is_an_error(serve: Serve) -> None:
         await client.meter()
 
 
+async def test_a_503_with_the_nodes_error_is_not_ready_and_any_other_is_unreachable(
+    serve: Serve,
+) -> None:
+    client = await serve(
+        {
+            "GET local/meter": _json(
+                {"error": {"code": "no_reading", "message": "not read yet"}}, 503
+            ),
+            "GET local/analytics/summary": _json({"error": "overloaded"}, 503),
+        }
+    )
+    with pytest.raises(TransactivaNotReadyError) as waiting:
+        await client.meter()
+    assert (waiting.value.code, waiting.value.message) == ("no_reading", "not read yet")
+    with pytest.raises(TransactivaConnectionError, match="HTTP 503"):
+        await client.analytics("summary")
+
+
+@pytest.mark.parametrize(
+    ("route", "call"),
+    [
+        ("GET local/actions", lambda c: c.actions(10)),
+        ("GET market/intervals", lambda c: c.market_intervals(0, 1)),
+        (f"GET market/trades/{ADDRESS}", lambda c: c.trades(ADDRESS, 0, 1)),
+        (f"GET market/settlements/{ADDRESS}", lambda c: c.settlements(ADDRESS, 0, 1)),
+    ],
+)
+async def test_lists_that_are_not_lists_are_not_a_nodes(
+    serve: Serve, route: str, call: Callable[[TransactivaClient], Awaitable[Any]]
+) -> None:
+    body = {"actions": {}, "intervals": 1, "trades": None, "settlements": "none", "debt": 0}
+    client = await serve({route: _json(body)})
+    with pytest.raises(TransactivaConnectionError, match="not a Transactiva node's"):
+        await call(client)
+
+
+async def test_a_debt_that_is_not_a_number_is_not_a_nodes(serve: Serve) -> None:
+    route = f"GET market/settlements/{ADDRESS}"
+    client = await serve({route: _json({"debt": "mucho", "settlements": []})})
+    with pytest.raises(TransactivaConnectionError):
+        await client.settlements(ADDRESS, 0, 1)
+
+
 def test_a_status_that_is_not_an_object_is_not_a_nodes() -> None:
     with pytest.raises(TransactivaConnectionError):
         parse_status(["chain_id"])
 
 
 @pytest.mark.parametrize(
-    ("extra", "peers", "catching_up", "interval"),
+    ("extra", "peers", "catching_up", "interval", "offset"),
     [
-        ({}, None, None, 900),
-        ({"peers": -1, "catching_up": "yes", "interval_seconds": 30}, None, None, 900),
-        ({"peers": True, "interval_seconds": 3600}, None, None, 3600),
-        ({"peers": 0, "catching_up": False, "interval_seconds": 300}, 0, False, 300),
+        ({}, None, None, 900, 0),
+        ({"peers": -1, "catching_up": "yes", "interval_seconds": 30}, None, None, 900, 0),
+        ({"peers": True, "interval_seconds": 3600}, None, None, 3600, 0),
+        ({"utc_offset_minutes": -360}, None, None, 900, -360),
+        ({"peers": 0, "catching_up": False, "interval_seconds": 300}, 0, False, 300, 0),
+        ({"utc_offset_minutes": 15 * 60}, None, None, 900, 0),
+        ({"utc_offset_minutes": "-06:00"}, None, None, 900, 0),
     ],
-)
+)  # fmt: skip
 def test_optional_status_fields_are_used_only_when_sound(
-    extra: dict[str, Any], peers: int | None, catching_up: bool | None, interval: int
+    extra: dict[str, Any], peers: int | None, catching_up: bool | None, interval: int, offset: int
 ) -> None:
     status = parse_status(GOOD_STATUS | extra)
     assert (status.peers, status.catching_up, status.interval_seconds) == (
@@ -180,3 +227,4 @@ def test_optional_status_fields_are_used_only_when_sound(
         catching_up,
         interval,
     )
+    assert status.utc_offset_minutes == offset

@@ -12,13 +12,23 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from custom_components.transactiva.actions import (
+    DEVICE_ACTIONS,
+    Decision,
+    Logged,
+    plan_catch_up,
+)
+from custom_components.transactiva.analytics import parse_summary
 from custom_components.transactiva.api import TransactivaConnectionError, parse_status
 from custom_components.transactiva.events import (
     EventError,
+    action_result,
     contract_action,
     contract_info,
+    decode_local_message,
     decode_message,
     demand_response,
+    market_result,
     price_row,
 )
 from custom_components.transactiva.meter import parse_reading
@@ -46,6 +56,11 @@ KEYS = st.sampled_from(
         "action", "reason", "phases", "phase", "voltage", "power", "import_wh_total",
         "last_interval", "import_wh", "export_wh", "service", "source", "signers", "signed",
         "status", "proposer", "chain_id", "participant", "validator", "peers",
+        "lseq", "action_id", "time", "trigger", "contract", "description", "text", "order",
+        "side", "energy_wh", "limit_price", "result", "detail", "volume_wh", "bids", "offers",
+        "trades", "ready", "date", "message", "measured_consumption_wh",
+        "measured_production_wh", "consumption_today_wh", "utc_offset_minutes",
+        "interval_seconds",
     ]
 )  # fmt: skip
 NODE_LIKE = st.recursive(
@@ -113,9 +128,28 @@ def test_stream_messages_decode_or_raise_event_error(raw: str) -> None:
 
 
 @SETTINGS
+@given(st.text(max_size=300) | JSON.map(json.dumps))
+def test_local_stream_messages_decode_or_raise_event_error(raw: str) -> None:
+    try:
+        lseq, event = decode_local_message(raw)
+    except EventError:
+        return
+    assert lseq >= 1
+    assert isinstance(event["type"], str)
+
+
+@SETTINGS
 @given(st.dictionaries(KEYS, NODE_LIKE, max_size=12))
 def test_event_decoders_raise_only_event_error(data: dict[str, Any]) -> None:
-    for decoder in (price_row, demand_response, contract_action, parse_reading):
+    for decoder in (
+        price_row,
+        demand_response,
+        contract_action,
+        action_result,
+        market_result,
+        parse_reading,
+        parse_summary,
+    ):
         with contextlib.suppress(EventError):
             decoder(data)
     with contextlib.suppress(EventError):
@@ -155,7 +189,42 @@ DR = {
     "targets": [],
     "cancelled": False,
 }
-ACTION = {"contract_id": "ab" * 32, "short_id": "0xABABABABAB", "action": "turn_on"}
+# As the node's home agent publishes it (ActionRecord.to_event() plus action_id).
+ACTION: dict[str, Any] = {
+    "type": "contract_action",
+    "action_id": 7,
+    "time": 1795515300,
+    "trigger": "price_signal",
+    "contract_id": "ab" * 32,
+    "short_id": "0xABABABABAB",
+    "contract": "lavado barato",
+    "action": "turn_on",
+    "device": "Lavadora",
+    "reason": "line 7: IF Price < 3 THEN",
+    "description": "turn on 'Lavadora' (line 7: IF Price < 3 THEN)",
+}
+ORDER = {"interval_start": 1795516200, "side": "sell", "energy_wh": 350, "limit_price": 12000}
+CLEARED = {
+    "type": "interval_cleared",
+    "interval_start": 1795515300,
+    "status": "cleared",
+    "price": 16000,
+    "volume_wh": 2000,
+    "bids": 1,
+    "offers": 1,
+    "trades": 1,
+}
+SUMMARY = {
+    "date": "2026-11-24",
+    "ready": True,
+    "message": None,
+    "measured_consumption_wh": 4200,
+    "measured_production_wh": 3100,
+    "consumption_today_wh": 9800,
+    "production_today_wh": 5200,
+    "consumption_tomorrow_wh": 10100,
+    "production_tomorrow_wh": 4900,
+}
 
 
 @pytest.mark.parametrize(
@@ -171,6 +240,19 @@ ACTION = {"contract_id": "ab" * 32, "short_id": "0xABABABABAB", "action": "turn_
         (contract_action, ACTION | {"device": ""}, "device"),
         (contract_action, ACTION | {"device": 7}, "device"),
         (contract_action, ACTION | {"reason": 7}, "reason"),
+        (contract_action, ACTION | {"action_id": 0}, "action_id"),
+        (contract_action, ACTION | {"order": [1]}, "order must be an object"),
+        (contract_action, ACTION | {"order": ORDER | {"side": "hold"}}, "buy or sell"),
+        (contract_action, ACTION | {"order": ORDER | {"energy_wh": 0}}, "energy_wh"),
+        (action_result, {"result": "done"}, "result must be one of"),
+        (action_result, {"result": "ok", "detail": 5}, "detail"),
+        (market_result, CLEARED | {"price": "1.6"}, "price"),
+        (market_result, CLEARED | {"volume_wh": -1}, "volume_wh"),
+        (parse_summary, [], "JSON object"),
+        (parse_summary, SUMMARY | {"ready": "yes"}, "ready"),
+        (parse_summary, SUMMARY | {"date": "24/11/2026"}, "ISO date"),
+        (parse_summary, SUMMARY | {"date": 20261124}, "ISO date"),
+        (parse_summary, SUMMARY | {"consumption_today_wh": None}, "consumption_today_wh"),
         (price_row, {"interval_start": 0, "import_price": 1, "export_price": 1}, "network_fee"),
         (parse_reading, [], "JSON object"),
         (parse_reading, {"phases": [{"phase": "1"}, {"phase": "1"}]}, "repeat"),
@@ -189,12 +271,95 @@ def test_decoders_say_what_is_wrong(decoder: Any, data: Any, message: str) -> No
         decoder(data)
 
 
-def test_a_contract_action_without_device_or_reason_is_still_one() -> None:
+def test_the_nodes_contract_actions_and_results_decode() -> None:
     action = contract_action(ACTION)
-    assert (action.device, action.reason) == (None, "")
-    assert contract_action(ACTION | {"reason": "x" * 5000}).reason == "x" * 1000
+    assert (action.action_id, action.time, action.trigger) == (7, 1795515300, "price_signal")
+    assert (action.contract, action.device, action.text, action.order) == (
+        "lavado barato",
+        "Lavadora",
+        None,
+        None,
+    )
+    notify = contract_action(ACTION | {"action": "notify", "device": None, "text": "¡Barato!"})
+    assert (notify.device, notify.text) == (None, "¡Barato!")
+    sell = contract_action(ACTION | {"action": "sell_surplus", "device": None, "order": ORDER})
+    assert sell.order == ORDER
+    # A log row has the result; an action nobody reported on has none yet.
+    failed = ACTION | {"result": "failed", "detail": "x" * 900}
+    assert action_result(failed) == ("failed", "x" * 500)
+    assert action_result(ACTION | {"result": None}) == (None, "")
+
+
+def test_market_results_and_forecast_summaries_decode() -> None:
+    cleared = market_result(CLEARED)
+    assert (cleared.price, cleared.volume_wh, cleared.cleared) == (16000, 2000, True)
+    unpriced = market_result({"interval_start": 0, "status": "unpriced", "bids": 2, "offers": 0})
+    assert (unpriced.price, unpriced.volume_wh, unpriced.cleared) == (None, None, False)
+    settled = market_result({"interval_start": 0, "status": "settled", "volume_wh": 0})
+    assert (settled.cleared, settled.trades) == (True, 0)
+    summary = parse_summary(SUMMARY)
+    assert summary.totals["production_tomorrow_wh"] == 4900
+    assert summary.date.isoformat() == "2026-11-24"
+    waiting = parse_summary({**SUMMARY, "ready": False, "consumption_today_wh": None})
+    assert (waiting.ready, waiting.totals) == (False, {})
 
 
 def test_contract_records_without_lists_are_refused() -> None:
     with pytest.raises(EventError, match="lists"):
         contract_info("ab" * 32, {"signers": "all", "signed": []})
+
+
+DEVICES = st.sampled_from(["Lavadora", "Bomba", "Clima", None])
+KINDS = st.sampled_from(["turn_on", "turn_off", "restore", "notify", "sell_surplus"])
+RESULT = st.sampled_from([None, "ok", "failed", "unmapped", "skipped"])
+
+
+@st.composite
+def action_logs(draw: st.DrawFn) -> list[Logged]:
+    """Rows of a node's action log: distinct ids, any devices, kinds and results."""
+    ids = draw(st.lists(st.integers(1, 60), unique=True, max_size=25))
+    rows = []
+    for n in ids:
+        row = ACTION | {"action_id": n, "device": draw(DEVICES), "action": draw(KINDS)}
+        rows.append(Logged(contract_action(row), draw(RESULT), ""))
+    return rows
+
+
+@SETTINGS
+@given(action_logs(), st.none() | st.integers(0, 70))
+def test_catching_up_carries_out_each_devices_newest_missed_action_once(
+    logged: list[Logged], handled: int | None
+) -> None:
+    steps = plan_catch_up(logged, handled)
+    ids = [item.action.action_id for item, _, _ in steps]
+    assert ids == sorted(ids)
+    newest = max(ids, default=0)
+    if handled is None or (logged and max(i.action.action_id for i in logged) < handled):
+        # The first meeting (or a replaced log): the newest row is shown, nothing is done.
+        assert [decision for _, decision, _ in steps] == ([Decision.HISTORY] if logged else [])
+        assert newest == max((i.action.action_id for i in logged), default=0)
+        return
+    missed = [item for item in logged if item.action.action_id > handled]
+    assert sorted(ids) == sorted(item.action.action_id for item in missed)
+    carried: set[str] = set()
+    for item, decision, newer in steps:
+        action = item.action
+        same_device = [
+            other.action.action_id
+            for other in missed
+            if other.action.device == action.device and other.action.action in DEVICE_ACTIONS
+        ]
+        if decision is Decision.CARRY_OUT:
+            assert action.device is not None
+            assert action.action in DEVICE_ACTIONS
+            assert item.result in (None, "skipped")
+            assert action.action_id == max(same_device)
+            assert action.device not in carried
+            carried.add(action.device)
+        elif decision is Decision.SUPERSEDED:
+            assert action.action in DEVICE_ACTIONS
+            assert newer == max(same_device) > action.action_id
+        else:
+            assert newer is None
+            switching = action.device is not None and action.action in DEVICE_ACTIONS
+            assert not switching or item.result not in (None, "skipped")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import RealNode, local, setup_entry, wait_until
+import time
+
+from conftest import CONTRACT, RealNode, local, setup_entry, wait_until
 from homeassistant.components import automation
 from homeassistant.components.device_automation import DeviceAutomationType
 from homeassistant.core import HomeAssistant, ServiceCall
@@ -88,3 +90,20 @@ async def test_devices_offer_their_triggers_and_automations_run_on_them(
     await local(hass, node, "service", {"participant": node.participant, "connected": True})
     await wait_until(lambda: len(service_calls) == 2, "the reconnection automation")
     assert service_calls[1].data["kind"] == "service_reconnected"
+
+    # The operator's price makes this home's contract act on the node: both automations run.
+    now = int(time.time())
+    price = {"interval_start": now // 900 * 900, "import_price": 20000, "export_price": 0}
+    await local(hass, node, "price_signal", price | {"network_fee": 0})
+    await wait_until(lambda: len(service_calls) == 3, "the price-signal automation")
+    assert service_calls[2].data["data"]["import_price"] == 2.0
+    await local(hass, node, "contract_propose", {"source": CONTRACT})
+    await wait_until(lambda: len(service_calls) == 4, "the contract-action automation")
+    assert service_calls[3].data["kind"] == "contract_action"
+    action = service_calls[3].data["data"]
+    assert (action["action"], action["device"], action["trigger"]) == (
+        "turn_on",
+        "Lavadora",
+        "price_signal",
+    )
+    assert action["device_id"] == contracts.id

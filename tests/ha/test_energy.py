@@ -1,7 +1,7 @@
 """The Energy dashboard's own validation accepts the meter counters and the price entities.
 
-The meter comes through ``future_routes.FutureRoutes`` (the node's meter route
-does not exist yet); prices come from the real node.
+Both come from a real node: the meter role's lifetime counters from readings pushed to it,
+prices from the operator's signal.
 """
 
 from __future__ import annotations
@@ -10,8 +10,15 @@ import time
 from typing import Any
 
 import pytest
-from conftest import RealNode, entity_id, local, setup_entry, wait_for_state
-from future_routes import FutureRoutes, future_routes
+from conftest import (
+    RealNode,
+    StartNode,
+    entity_id,
+    local,
+    push_reading,
+    setup_entry,
+    wait_for_state,
+)
 from homeassistant.components.energy.data import async_get_manager
 from homeassistant.components.energy.validate import async_validate
 from homeassistant.core import HomeAssistant
@@ -22,25 +29,31 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
     do_adhoc_statistics,
 )
 
-__all__ = ["future_routes"]  # the fixture
-
 
 @pytest.fixture(autouse=True)
 def mock_recorder_before_hass(async_test_recorder: Any) -> None:
     """The recorder's database is prepared before Home Assistant starts."""
 
 
+@pytest.fixture
+def meter_node(start_node: StartNode) -> RealNode:
+    """A node with the meter role, reading what is pushed to it."""
+    return start_node("node", meter=True)
+
+
 async def test_energy_dashboard_accepts_the_counters_and_prices(
-    recorder_mock: Any,
-    hass: HomeAssistant,
-    transactiva_node: RealNode,
-    future_routes: FutureRoutes,
+    recorder_mock: Any, hass: HomeAssistant, meter_node: RealNode
 ) -> None:
-    node = transactiva_node
+    node = meter_node
     hass.config.currency = "MXN"
     assert await async_setup_component(hass, "energy", {})
-    await setup_entry(hass, future_routes.url, node)
-    start = int(time.time()) // 900 * 900
+    await setup_entry(hass, node.url, node)
+    now = time.time()
+    for seconds, imported, exported in ((60, 1200.0, 50.0), (30, 1200.4, 50.1)):
+        stamp = dt_util.utc_from_timestamp(now - seconds).isoformat()
+        reading = {"import_kwh_total": imported, "export_kwh_total": exported, "power": 900.0}
+        await push_reading(hass, node, time=stamp, **reading)
+    start = int(now) // 900 * 900
     await local(
         hass,
         node,
@@ -52,6 +65,8 @@ async def test_energy_dashboard_accepts_the_counters_and_prices(
     await wait_for_state(hass, import_price, "2.5000")
     energy_in = entity_id(hass, "sensor", node, "meter_energy_import")
     energy_out = entity_id(hass, "sensor", node, "meter_energy_export")
+    await wait_for_state(hass, energy_in, "0.4")
+    assert float(hass.states.get(energy_out).state) == 0.1  # type: ignore[union-attr]
 
     # Long-term statistics exist once a period is compiled.
     await async_wait_recording_done(hass)

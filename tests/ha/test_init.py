@@ -32,7 +32,13 @@ from yarl import URL
 
 from custom_components.transactiva.const import DOMAIN
 from custom_components.transactiva.devices import Group
-from custom_components.transactiva.sensor import METER_SENSORS, NODE_SENSORS, PEERS, PHASE_SENSORS
+from custom_components.transactiva.sensor import (
+    FORECAST_SENSORS,
+    METER_SENSORS,
+    NODE_SENSORS,
+    PEERS,
+    PHASE_SENSORS,
+)
 from custom_components.transactiva.services import SERVICES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -266,7 +272,8 @@ async def test_every_action_is_described_and_translated(hass: HomeAssistant) -> 
             schema_fields = {str(key) for key in SERVICES[name][1]} | {"config_entry_id"}
             assert schema_fields == set(description["fields"]), name
     # Response-only actions answer; the others answer when asked.
-    assert hass.services.supports_response(DOMAIN, "get_prices") is SupportsResponse.ONLY
+    for name in ("get_prices", "get_settlements", "get_trades", "get_forecast", "get_advice"):
+        assert hass.services.supports_response(DOMAIN, name) is SupportsResponse.ONLY
     assert hass.services.supports_response(DOMAIN, "deposit") is SupportsResponse.OPTIONAL
 
 
@@ -277,7 +284,9 @@ def test_every_translation_key_the_code_uses_exists_in_both_languages() -> None:
     exceptions = set(re.findall(r'translation_key="([a-z_]+)"', source))
     exceptions |= set(re.findall(r'_invalid\(\s*"([a-z_]+)"', source))
     exceptions -= {"unmapped_device"}  # a repair issue, under "issues"
-    entities = {d.key for d in (*NODE_SENSORS, PEERS, *METER_SENSORS, *PHASE_SENSORS)}
+    entities = {
+        d.key for d in (*NODE_SENSORS, PEERS, *METER_SENSORS, *PHASE_SENSORS, *FORECAST_SENSORS)
+    }
     for language in ("en", "es"):
         strings = json.loads(
             (INTEGRATION_DIR / "translations" / f"{language}.json").read_text(encoding="utf-8")

@@ -219,18 +219,19 @@ async def test_market_actions_prices_orders_and_settlements(
         "decimals": "4",
     }
 
-    # Orders and settlements wait for the node's market: the node says so.
+    # This home is the operator (the supplier backs every interval): the ledger refuses
+    # its orders; a prosumer's are in test_market.py.
     order = {"interval_start": start, "side": "buy", "energy": 1.5, "limit_price": 2.5}
-    with pytest.raises(HomeAssistantError) as unsupported:
+    with pytest.raises(ServiceValidationError) as refused:
         await _call(hass, "place_order", entry, **order)
-    assert unsupported.value.translation_key == "unsupported_by_node"
-    assert unsupported.value.translation_placeholders == {"feature": "transaction type order"}
+    assert refused.value.translation_key == "node_refused"
+    assert refused.value.translation_placeholders["code"] == "not_permitted"
     with pytest.raises(ServiceValidationError) as refused:
         await _call(hass, "place_order", entry, **(order | {"energy": 1.0005}))
     assert refused.value.translation_placeholders["decimals"] == "3"
-    with pytest.raises(HomeAssistantError) as unsupported:
-        await _call(hass, "get_settlements", entry)
-    assert unsupported.value.translation_placeholders == {"feature": "settlements"}
+    settlements = await _call(hass, "get_settlements", entry)
+    assert settlements == {"currency": "MXN", "total": 0.0, "debt": 0.0, "settlements": []}
+    assert (await _call(hass, "get_trades", entry))["trades"] == []
 
 
 async def test_demand_response_is_sent_and_cancelled_by_an_operator(

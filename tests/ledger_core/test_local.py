@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import WSCloseCode, WSMsgType
 from aiohttp.test_utils import TestClient, TestServer
 
 from contracts.model import ActionKind
@@ -129,5 +130,20 @@ async def test_local_event_stream_replays_then_pushes(served: Any) -> None:
         events.publish(_action("Bomba").to_event())
         second = await asyncio.wait_for(socket.receive_json(), 5)
         assert (second["lseq"], second["event"]["device"]) == (2, "Bomba")
+    finally:
+        await socket.close()
+
+
+async def test_the_node_closes_local_streams_when_it_shuts_down(served: Any) -> None:
+    """A connected client must not hold the node's stop (aiohttp waits for open handlers)."""
+    client, _, _ = served
+    socket = await client.ws_connect("/api/v1/local/events", headers=AUTH)
+    try:
+        started = asyncio.get_running_loop().time()
+        await client.app.shutdown()
+        message = await asyncio.wait_for(socket.receive(), 5)
+        assert message.type is WSMsgType.CLOSE
+        assert message.data == WSCloseCode.GOING_AWAY
+        assert asyncio.get_running_loop().time() - started < 5
     finally:
         await socket.close()

@@ -1,0 +1,120 @@
+"""Forecast totals, the forecast series and advice from a real node's analytics.
+
+The node's home holds 16 days of a simulated household's history in ``analytics.db`` before it
+starts (written with the node's own store, as the meter role would have kept it), so its models
+are fitted at start; a node without that history is covered in ``test_meter.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import itertools
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import voluptuous as vol
+from conftest import RealNode, StartNode, entity_id, node_get, setup_entry, wait_until
+from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
+
+from custom_components.transactiva.const import DOMAIN
+from ledger_core.analytics.store import ReadingStore
+from ledger_core.analytics.synthetic import simulate
+
+DAYS = 16
+
+
+def _history(home: Path) -> None:
+    today = dt.datetime.now(dt.UTC).date()
+    household = simulate(today - dt.timedelta(days=DAYS), DAYS, seed=3)
+    with contextlib.closing(ReadingStore(home / "analytics.db")) as store:
+        store.add_intervals(household.interval_rows())
+        store.add_temperatures(
+            (int(t), float(c))
+            for t, c in zip(household.interval_times, household.temperature, strict=True)
+        )
+
+
+@pytest.fixture
+def forecast_node(start_node: StartNode) -> RealNode:
+    return start_node("node", meter=True, before_start=_history)
+
+
+async def test_forecast_totals_series_and_advice(
+    hass: HomeAssistant, forecast_node: RealNode
+) -> None:
+    node = forecast_node
+    summary: dict[str, Any] = {}
+
+    async def fitted() -> bool:
+        nonlocal summary
+        status, summary = await node_get(hass, node, "local/analytics/summary")
+        return status == 200 and summary["ready"] is True
+
+    deadline = time.monotonic() + 40
+    while not await fitted():
+        assert time.monotonic() < deadline, summary
+        await wait_until(lambda: True, "a pause", step=0.2)
+    entry = await setup_entry(hass, node.url, node)
+
+    for key in ("consumption_today", "production_today", "consumption_tomorrow"):
+        state = hass.states.get(entity_id(hass, "sensor", node, f"meter_forecast_{key}"))
+        assert state is not None
+        assert float(state.state) == pytest.approx(summary[f"{key}_wh"] / 1000, abs=0.01)
+        assert state.attributes["unit_of_measurement"] == "kWh"
+        assert state.attributes["device_class"] == "energy"
+        assert "state_class" not in state.attributes  # expectations are not measurements
+    today = hass.states.get(entity_id(hass, "sensor", node, "meter_forecast_consumption_today"))
+    assert today is not None
+    assert today.attributes["date"] == summary["date"]
+    assert today.attributes["measured_wh"] == summary["measured_consumption_wh"]
+    tomorrow = hass.states.get(
+        entity_id(hass, "sensor", node, "meter_forecast_production_tomorrow")
+    )
+    assert tomorrow is not None
+    day_after = dt.date.fromisoformat(summary["date"]) + dt.timedelta(days=1)
+    assert tomorrow.attributes == tomorrow.attributes | {"date": day_after.isoformat()}
+    assert set(tomorrow.attributes) <= {"date", "unit_of_measurement", "device_class",
+                                        "friendly_name", "icon"}  # fmt: skip
+
+    async def call(service: str, **data: Any) -> dict[str, Any]:
+        answer = await hass.services.async_call(
+            DOMAIN,
+            service,
+            {"config_entry_id": entry.entry_id, **data},
+            blocking=True,
+            return_response=True,
+        )
+        assert answer is not None
+        return dict(answer)
+
+    forecast = await call("get_forecast", hours=2)
+    intervals = forecast["intervals"]
+    assert len(intervals) == 8
+    first = dt_util.parse_datetime(intervals[0]["start"])
+    assert first is not None
+    assert first.timestamp() == time.time() // 900 * 900
+    for row, following in itertools.pairwise(intervals):
+        assert row["end"] == following["start"]
+    for row in intervals:
+        assert 0 <= row["consumption_p10"] <= row["consumption"] <= row["consumption_p90"]
+        assert row["production_mean"] >= 0
+    assert forecast["unit"] == "kWh"
+    assert forecast["fitted_at"] is not None
+    with pytest.raises(vol.Invalid):
+        await call("get_forecast", hours=49)
+
+    advice = await call("get_advice")
+    assert advice["currency"] == "MXN"
+    ids = [item["id"] for item in advice["items"]]
+    assert "standby" in ids
+    standby = advice["items"][ids.index("standby")]
+    assert standby["title"].endswith("MXN a year")  # Home Assistant's language: English
+    assert standby["period_days"] == 365
+    assert standby["savings"] > 0
+    # Ranked by the money at stake per 30 days.
+    monthly = [item["savings"] * 30 / item["period_days"] for item in advice["items"]]
+    assert monthly == sorted(monthly, reverse=True)
