@@ -197,6 +197,9 @@ def test_every_page_loads_in_english_and_in_spanish_on_a_phone(
     with opened(browser, node, locale, viewport) as page:
         expect(page.locator("h1")).to_have_text(title)
         expect(page.locator("#nav a[data-page]")).to_have_count(5)
+        # A new meter has no history yet: the forecast card says it will come.
+        waiting = {"en": "needs a few days of meter history", "es": "unos días de historial"}
+        expect(page.locator("#forecast-state")).to_contain_text(waiting[language])
         for name, ready in PAGES.items():
             page.goto(f"{node.url}#/{name}")
             expect(page.locator(f"#nav a[data-page={name}]")).to_have_attribute(

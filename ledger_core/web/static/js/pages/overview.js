@@ -3,9 +3,10 @@
 // ledger's event stream.
 
 import { api, stream } from "../api.js";
+import { dayChart } from "../chart.js";
 import { flash, h, replace } from "../dom.js";
 import { clock, energy, pesos, power, price, priceValue } from "../format.js";
-import { t } from "../i18n.js";
+import { lang, t } from "../i18n.js";
 
 const UPCOMING = 8;
 
@@ -19,10 +20,12 @@ export async function render(main, ctx) {
   const walletCard = h("section", { class: "card", id: "wallet" }, h("h2", {}, t("overview.wallet")));
   const pricesCard = h("section", { class: "card", id: "prices" }, h("h2", {}, t("overview.prices")));
   const drCard = h("section", { class: "card", id: "dr" }, h("h2", {}, t("overview.dr")));
+  const forecastCard = h("section", { class: "card wide", id: "forecast" }, h("h2", {}, t("overview.forecast")));
   main.append(
     h("h1", {}, t("overview.title")),
     h("div", { class: "grid" }, powerCard, pricesCard, walletCard, todayCard, drCard),
   );
+  if (summary.roles.meter) main.append(forecastCard);
 
   const powerBody = h("div", {}, h("p", { class: "muted" }, summary.roles.meter ? t("overview.no_reading") : t("overview.no_meter")));
   powerCard.append(powerBody);
@@ -145,8 +148,57 @@ export async function render(main, ctx) {
     );
   }
 
+  // Forecast (next 24 h, with its 10-90 % band) and advice, from the node's analytics.
+  async function loadForecast() {
+    const body = h("div");
+    try {
+      // The summary says whether a model is fitted yet (asking for a forecast before
+      // would only get a 503).
+      const state = await api("local/analytics/summary");
+      if (!state.ready) {
+        body.append(h("p", { class: "muted", id: "forecast-state" }, t("overview.forecast_wait")));
+        replace(forecastCard, h("h2", {}, t("overview.forecast")), body);
+        return;
+      }
+      const forecast = await api("local/analytics/forecast", { query: { hours: 24 } });
+      const rows = forecast.series;
+      const step = forecast.interval_seconds;
+      const kwh = (wh) => (wh * 3600) / step / 1000;
+      body.append(
+        dayChart({
+          title: t("overview.forecast"),
+          from: rows[0].start,
+          to: rows[rows.length - 1].start + step,
+          step,
+          lines: [
+            { cls: "forecast-use", points: rows.map((r) => [r.start, kwh(r.consumption_wh)]) },
+            { cls: "forecast-band", points: rows.map((r) => [r.start, kwh(r.consumption_p90)]) },
+            { cls: "forecast-pv", points: rows.map((r) => [r.start, kwh(r.production_wh)]) },
+          ],
+          xLabel: (x) => clock(x, offset),
+          yLabel: (v) => `${v.toFixed(1)} kW`,
+        }),
+        h("p", { class: "muted small" }, t("overview.forecast_legend")),
+      );
+      const advice = await api("local/analytics/advice");
+      if (advice.items.length) {
+        body.append(
+          h("h3", {}, t("overview.advice")),
+          h("ol", { id: "advice" }, ...advice.items.slice(0, 5).map((item) =>
+            h("li", {}, h("strong", {}, item.title[lang] ?? item.title.en), " ", pesos(item.centavos)),
+          )),
+        );
+      }
+    } catch (error) {
+      const waiting = error.status === 503;
+      body.append(h("p", { class: "muted", id: "forecast-state" }, waiting ? t("overview.forecast_wait") : t("overview.forecast_none")));
+    }
+    replace(forecastCard, h("h2", {}, t("overview.forecast")), body);
+  }
+
   drawSummary(summary);
   await loadPrices();
+  if (summary.roles.meter) await loadForecast();
 
   const meter = summary.roles.meter
     ? stream("local/meter/stream", { onMessage: drawPower })
