@@ -238,14 +238,20 @@ def _load_process(
         async def one(session: aiohttp.ClientSession, i: int, chunk: list[bytes]) -> None:
             url, token = targets[i]
             sent = time.perf_counter()
-            async with session.post(
-                f"{url}/txs/batch?wait=true",
-                data=b"\n".join(chunk),
-                headers={"Authorization": f"Bearer {token}"},
-            ) as answer:
-                body = await answer.json()
+            try:
+                async with session.post(
+                    f"{url}/txs/batch?wait=true",
+                    data=b"\n".join(chunk),
+                    headers={"Authorization": f"Bearer {token}"},
+                ) as answer:
+                    body = await answer.json()
+                results = body["results"]
+            except (aiohttp.ClientError, TimeoutError, KeyError, ValueError) as err:
+                what = f"request failed: {type(err).__name__}"
+                codes[what] = codes.get(what, 0) + len(chunk)
+                return
             done = time.perf_counter() - sent
-            for result in body["results"]:
+            for result in results:
                 codes[result["code"]] = codes.get(result["code"], 0) + 1
             latencies.extend([done] * len(chunk))
 
@@ -311,7 +317,11 @@ def measure(root: Path, validators: int, args: argparse.Namespace) -> dict[str, 
         )
         cpu_before = [_cpu_seconds(n.process.pid) for n in nodes if n.process is not None]
         child.start()
-        result: dict[str, Any] = receiver.recv()
+        sender.close()  # so that a child that dies is seen as the end of the pipe
+        try:
+            result: dict[str, Any] = receiver.recv()
+        except EOFError:
+            raise RuntimeError(f"the load process died (exit code {child.exitcode})") from None
         cpu_after = [_cpu_seconds(n.process.pid) for n in nodes if n.process is not None]
         child.join(30)
         height = asyncio.run(_agree(nodes))

@@ -335,7 +335,7 @@ async def get_tx(request: web.Request) -> web.Response:
     stored = node.storage.tx(tx_id)
     if stored is not None:
         return web.json_response(_stored_json(node, stored))
-    if tx_id in node.mempool:
+    if node.is_pending(tx_id):
         return web.json_response({"id": tx_id, "status": "pending"})
     return error(404, "not_found", f"no transaction {tx_id}")
 

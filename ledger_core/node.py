@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Final
 
 from ledger_core import codec
-from ledger_core.app import Application, BlockContext, Execution, InvalidBlock, TxResult
+from ledger_core.app import Application, BlockContext, Execution, InvalidBlock
 from ledger_core.block import GENESIS_PREVIOUS, Block, Header, make_block
 from ledger_core.consensus.engine import (
     Broadcast,
@@ -66,9 +66,6 @@ MAX_MEMPOOL_TXS: Final = 20_000
 MAX_MEMPOOL_BYTES: Final = 64 * 1024 * 1024
 MAX_EVIDENCE_PER_BLOCK: Final = 10
 MAX_LOCAL_STEPS: Final = 1000
-# Above this many pending transactions an out-of-order arrival is refused as stale
-# rather than re-checking the whole mempool in the corrected order.
-MAX_REORDER_MEMPOOL: Final = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +131,8 @@ class Node:
         self.last_commit: Commit | None = storage.commit(height) if height else None
         self.last_block: Block | None = None
         self.mempool: dict[str, Tx] = {}
+        # Transactions that arrived after a later one of their signer (see submit).
+        self._early: dict[str, Tx] = {}
         self._mempool_bytes = 0
         self._waiters: dict[str, list[asyncio.Future[StoredTx | Submitted]]] = {}
         self._subscribers: set[asyncio.Queue[tuple[int, int, codec.Value]]] = set()
@@ -178,9 +177,9 @@ class Node:
             tx = decode(wire)
         except TxError as err:
             return Submitted(None, "malformed", err.message, err.field)
-        if tx.id in self.mempool:
+        if self.is_pending(tx.id):
             return Submitted(tx.id, "duplicate", "the transaction is already in the mempool")
-        if len(self.mempool) >= self.max_mempool_txs or (
+        if len(self.mempool) + len(self._early) >= self.max_mempool_txs or (
             self._mempool_bytes + len(wire) > MAX_MEMPOOL_BYTES
         ):
             return Submitted(tx.id, "mempool_full", "the node is busy; try again shortly")
@@ -190,7 +189,12 @@ class Node:
             if result.code == "stale_nonce" and self.storage.tx(tx.id) is not None:
                 return Submitted(tx.id, "already_committed", "the transaction is already committed")
             if result.code == "stale_nonce" and self._arrived_early(tx):
-                return self._insert_before(tx)
+                # Held aside until the mempool is next checked in order (after a block,
+                # or before proposing one): then it goes before its signer's later ones.
+                self._early[tx.id] = tx
+                self._mempool_bytes += len(wire)
+                self._wake.set()
+                return Submitted(tx.id, "accepted")
             return Submitted(tx.id, result.code, result.message)
         self.mempool[tx.id] = tx
         self._mempool_bytes += len(wire)
@@ -199,30 +203,37 @@ class Node:
 
     def _arrived_early(self, tx: Tx) -> bool:
         """Whether ``tx`` is stale only because a later transaction of its signer reached
-        the mempool first (gossip can reorder one signer's transactions)."""
-        if len(self.mempool) > MAX_REORDER_MEMPOOL:
-            return False
+        the mempool first (gossip, or concurrent requests, can reorder one signer's
+        transactions)."""
         committed = self.app.state.get(f"nonce/{tx.signer}", 0)
         if not isinstance(committed, int) or tx.nonce <= committed:
             return False
-        pending = [t.nonce for t in self.mempool.values() if t.signer == tx.signer]
+        pending = [t.nonce for t in (*self.mempool.values(), *self._early.values())
+                   if t.signer == tx.signer]  # fmt: skip
         return tx.nonce not in pending and any(n > tx.nonce for n in pending)
 
-    def _insert_before(self, tx: Tx) -> Submitted:
-        """Put ``tx`` before its signer's later transactions and check the mempool again in
-        that order (as after a block): the mempool state stays the state plus the
-        mempool's transactions, in the order they will be proposed."""
-        order = list(self.mempool.values())
-        at = next(i for i, t in enumerate(order) if t.signer == tx.signer and t.nonce > tx.nonce)
-        order.insert(at, tx)
-        self.mempool = {t.id: t for t in order}
-        self._mempool_bytes += len(tx.wire())
-        self.app.reset_check()
-        dropped = self._recheck()
-        if tx.id in dropped:
-            return Submitted(tx.id, dropped[tx.id].code, dropped[tx.id].message)
-        self._wake.set()
-        return Submitted(tx.id, "accepted")
+    def is_pending(self, tx_id: str) -> bool:
+        """Whether the transaction waits to be proposed."""
+        return tx_id in self.mempool or tx_id in self._early
+
+    def _merge_early(self) -> None:
+        """Put each early transaction before its signer's later ones, in one pass (the
+        caller then checks the whole mempool again, in the new order)."""
+        if not self._early:
+            return
+        waiting: dict[str, list[Tx]] = {}
+        for tx in sorted(self._early.values(), key=lambda t: t.nonce):
+            waiting.setdefault(tx.signer, []).append(tx)
+        order: list[Tx] = []
+        for tx in self.mempool.values():
+            queue = waiting.get(tx.signer)
+            while queue and queue[0].nonce < tx.nonce:
+                order.append(queue.pop(0))
+            order.append(tx)
+        for queue in waiting.values():
+            order.extend(queue)
+        self._early.clear()
+        self.mempool = {tx.id: tx for tx in order}
 
     def wait_for(self, tx_id: str) -> asyncio.Future[StoredTx | Submitted]:
         """A future for a mempool transaction: its stored result, or why it was dropped."""
@@ -230,7 +241,7 @@ class Node:
         stored = self.storage.tx(tx_id)
         if stored is not None:
             future.set_result(stored)
-        elif tx_id not in self.mempool:
+        elif not self.is_pending(tx_id):
             future.set_result(Submitted(tx_id, "unknown", "not in the mempool"))
         else:
             self._waiters.setdefault(tx_id, []).append(future)
@@ -414,6 +425,9 @@ class Node:
         """A block of the mempool's transactions and pending evidence, executed."""
         if height != self.height + 1:
             return None
+        if self._early:
+            self.app.reset_check()
+            self._recheck()
         chosen = list(self.mempool.values())[: self.genesis.params.max_block_txs]
         evidence = tuple(e for e in self.evidence_pool.values() if e.height < height)[
             :MAX_EVIDENCE_PER_BLOCK
@@ -514,7 +528,8 @@ class Node:
 
     def _known_tx(self, wire: bytes) -> Tx | None:
         """The mempool's decoded transaction with exactly these wire bytes."""
-        candidate = self.mempool.get(hashlib.sha256(wire[_WIRE_PREFIX_LENGTH:-1]).hexdigest())
+        tx_id = hashlib.sha256(wire[_WIRE_PREFIX_LENGTH:-1]).hexdigest()
+        candidate = self.mempool.get(tx_id) or self._early.get(tx_id)
         if candidate is not None and candidate.wire() == wire:
             return candidate
         return None
@@ -548,7 +563,7 @@ class Node:
         self.last_block = block
         self._executions.clear()
         for tx in execution.txs:
-            if self.mempool.pop(tx.id, None) is not None:
+            if (self.mempool.pop(tx.id, None) or self._early.pop(tx.id, None)) is not None:
                 self._mempool_bytes -= len(tx.wire())
         for key in [k for k in self.evidence_pool if f"evidence/{k}" in self.app.state]:
             del self.evidence_pool[key]
@@ -559,19 +574,18 @@ class Node:
     def after_commit(self, block: Block, commit: Commit) -> None:
         """Called once a block is stored (a networked node announces it)."""
 
-    def _recheck(self) -> dict[str, TxResult]:
-        """Drop mempool transactions that the new state makes invalid; what was dropped."""
-        dropped: dict[str, TxResult] = {}
+    def _recheck(self) -> None:
+        """Check the mempool again on a fresh mempool state (early transactions merged in
+        order first); drop what no longer applies."""
+        self._merge_early()
         for tx_id, tx in list(self.mempool.items()):
             result = self.app.check_tx(tx)
             if not result.ok:
-                dropped[tx_id] = result
                 del self.mempool[tx_id]
                 self._mempool_bytes -= len(tx.wire())
                 for future in self._waiters.pop(tx_id, []):
                     if not future.done():
                         future.set_result(Submitted(tx_id, result.code, result.message))
-        return dropped
 
     def _notify(self, ids: list[str]) -> None:
         for tx_id in ids:
