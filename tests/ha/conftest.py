@@ -16,7 +16,6 @@ registered by a separate operator key (as a neighbour's home would be).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import json
 import shutil
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
+import pytest_socket
 from homeassistant.const import CONF_TOKEN, CONF_URL
 from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers import entity_registry as er
@@ -142,8 +142,9 @@ def _start(
     config: dict[str, Any] | None = None,
     params: dict[str, Any] | None = None,
     before_start: Callable[[Path], None] | None = None,
+    port: int | None = None,
 ) -> RealNode:
-    port = _free_port()
+    port = port or _free_port()
     settings: dict[str, Any] = {"api_port": port, **(config or {})}
     if meter:
         settings["meter"] = PUSHED_METER
@@ -155,16 +156,15 @@ def _start(
     if before_start is not None:
         before_start(home)
     process = _spawn(home)
+    # The node logs its API's address once it listens (no socket needed in this process).
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    while "API on http://" not in (home / "node.log").read_text(errors="replace"):
         if process.poll() is not None:
             raise AssertionError((home / "node.log").read_text())
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            break
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError("the node did not start within 30 s")
         time.sleep(0.05)
-    else:
-        process.kill()
-        raise AssertionError("the node did not start within 30 s")
     files = Home(home)
     return RealNode(
         url=f"http://127.0.0.1:{port}",
@@ -198,6 +198,28 @@ def start_node(socket_enabled: None, tmp_path: Path) -> Iterator[StartNode]:
 def transactiva_node(start_node: StartNode) -> RealNode:
     """One running node."""
     return start_node("node")
+
+
+@pytest.fixture(scope="session")
+def _idle_node_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealNode]:
+    # Picking a free port takes a socket, which the harness allows only inside tests that
+    # ask for it; this fixture outlives them.
+    pytest_socket.enable_socket()
+    try:
+        port = _free_port()
+    finally:
+        pytest_socket.disable_socket(allow_unix_socket=True)
+    node = _start(tmp_path_factory.mktemp("idle") / "node", port=port)
+    yield node
+    node.stop()
+
+
+@pytest.fixture
+def idle_node(socket_enabled: None, _idle_node_process: RealNode) -> RealNode:
+    """A running node shared by the tests that only need one to answer: no test using it
+    submits a transaction or stops it, so its chain holds nothing but empty blocks."""
+    assert _idle_node_process.process.poll() is None, "a test stopped the shared node"
+    return _idle_node_process
 
 
 # -- helpers for tests that set up entries against real nodes ---------------------------

@@ -33,12 +33,10 @@ ACTUATOR = {
 
 
 async def test_actuators_are_switches_that_need_the_bluetooth_integration(
-    hass: HomeAssistant, transactiva_node: RealNode
+    hass: HomeAssistant, idle_node: RealNode
 ) -> None:
     mock_restore_cache(hass, [State("switch.relevador_lavadora", "on")])
-    entry = await setup_entry(
-        hass, transactiva_node.url, transactiva_node, {CONF_BLUETOOTH: [ACTUATOR]}
-    )
+    entry = await setup_entry(hass, idle_node.url, idle_node, {CONF_BLUETOOTH: [ACTUATOR]})
     state = hass.states.get("switch.relevador_lavadora")
     assert state is not None
     assert state.state == "on"  # restored: a relay does not report its state
@@ -58,9 +56,9 @@ async def test_actuators_are_switches_that_need_the_bluetooth_integration(
 
 
 async def test_entries_without_actuators_have_no_switches(
-    hass: HomeAssistant, transactiva_node: RealNode
+    hass: HomeAssistant, idle_node: RealNode
 ) -> None:
-    entry = await setup_entry(hass, transactiva_node.url, transactiva_node)
+    entry = await setup_entry(hass, idle_node.url, idle_node)
     assert "switch" not in entry.runtime_data.platforms
     assert hass.states.async_entity_ids("switch") == []
 

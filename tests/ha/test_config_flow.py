@@ -41,25 +41,25 @@ async def _start_flow(hass: HomeAssistant) -> str:
 
 
 async def test_user_step_checks_the_node_and_creates_the_entry(
-    hass: HomeAssistant, transactiva_node: RealNode
+    hass: HomeAssistant, idle_node: RealNode
 ) -> None:
     flow_id = await _start_flow(hass)
     result = await hass.config_entries.flow.async_configure(
-        flow_id, {CONF_URL: f" {transactiva_node.url}/ ", CONF_TOKEN: transactiva_node.token}
+        flow_id, {CONF_URL: f" {idle_node.url}/ ", CONF_TOKEN: idle_node.token}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "Transactiva transactiva-local"
-    assert result["data"] == {CONF_URL: transactiva_node.url, CONF_TOKEN: transactiva_node.token}
-    assert result["result"].unique_id == transactiva_node.participant
+    assert result["data"] == {CONF_URL: idle_node.url, CONF_TOKEN: idle_node.token}
+    assert result["result"].unique_id == idle_node.participant
     await hass.async_block_till_done()
 
 
 async def test_wrong_token_unreachable_node_and_bad_urls_are_told_apart(
-    hass: HomeAssistant, transactiva_node: RealNode
+    hass: HomeAssistant, idle_node: RealNode
 ) -> None:
     flow_id = await _start_flow(hass)
     result = await hass.config_entries.flow.async_configure(
-        flow_id, {CONF_URL: transactiva_node.url, CONF_TOKEN: "wrong"}
+        flow_id, {CONF_URL: idle_node.url, CONF_TOKEN: "wrong"}
     )
     assert result["errors"] == {CONF_TOKEN: "invalid_auth"}
     # The form keeps the URL but never echoes the token.
@@ -67,20 +67,20 @@ async def test_wrong_token_unreachable_node_and_bad_urls_are_told_apart(
         str(key): (key.description or {}).get("suggested_value")
         for key in result["data_schema"].schema
     }
-    assert suggested == {CONF_URL: transactiva_node.url, CONF_TOKEN: None}
+    assert suggested == {CONF_URL: idle_node.url, CONF_TOKEN: None}
 
     result = await hass.config_entries.flow.async_configure(
-        flow_id, {CONF_URL: "http://127.0.0.1:1", CONF_TOKEN: transactiva_node.token}
+        flow_id, {CONF_URL: "http://127.0.0.1:1", CONF_TOKEN: idle_node.token}
     )
     assert result["errors"] == {"base": "cannot_connect"}
 
     result = await hass.config_entries.flow.async_configure(
-        flow_id, {CONF_URL: "ftp://nodo", CONF_TOKEN: transactiva_node.token}
+        flow_id, {CONF_URL: "ftp://nodo", CONF_TOKEN: idle_node.token}
     )
     assert result["errors"] == {CONF_URL: "invalid_url"}
 
     result = await hass.config_entries.flow.async_configure(
-        flow_id, {CONF_URL: transactiva_node.url, CONF_TOKEN: transactiva_node.token}
+        flow_id, {CONF_URL: idle_node.url, CONF_TOKEN: idle_node.token}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
@@ -101,22 +101,22 @@ async def test_addresses_that_are_not_node_urls_are_refused_before_any_request(
 
 
 async def test_the_same_node_cannot_be_added_twice(
-    hass: HomeAssistant, transactiva_node: RealNode
+    hass: HomeAssistant, idle_node: RealNode
 ) -> None:
     entry = MockConfigEntry(
         domain=DOMAIN,
-        unique_id=transactiva_node.participant,
-        data={CONF_URL: "http://old.address:8765", CONF_TOKEN: transactiva_node.token},
+        unique_id=idle_node.participant,
+        data={CONF_URL: "http://old.address:8765", CONF_TOKEN: idle_node.token},
     )
     entry.add_to_hass(hass)
     flow_id = await _start_flow(hass)
     result = await hass.config_entries.flow.async_configure(
-        flow_id, {CONF_URL: transactiva_node.url, CONF_TOKEN: transactiva_node.token}
+        flow_id, {CONF_URL: idle_node.url, CONF_TOKEN: idle_node.token}
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
     # A node that moved gets its new address.
-    assert entry.data[CONF_URL] == transactiva_node.url
+    assert entry.data[CONF_URL] == idle_node.url
 
 
 async def test_reauth_takes_a_new_token_for_the_same_node_only(
@@ -186,32 +186,32 @@ def _discovery(node: RealNode, **config: object) -> HassioServiceInfo:
 
 
 async def test_the_app_announced_node_is_added_only_when_confirmed(
-    hass: HomeAssistant, transactiva_node: RealNode
+    hass: HomeAssistant, idle_node: RealNode
 ) -> None:
     result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_HASSIO}, data=_discovery(transactiva_node)
+        DOMAIN, context={"source": SOURCE_HASSIO}, data=_discovery(idle_node)
     )
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "hassio_confirm"
     assert result["description_placeholders"] == {
         "addon": "Transactiva",
-        "url": transactiva_node.url,
+        "url": idle_node.url,
     }
     assert not hass.config_entries.async_entries(DOMAIN)
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["data"] == {CONF_URL: transactiva_node.url, CONF_TOKEN: transactiva_node.token}
-    assert result["result"].unique_id == transactiva_node.participant
+    assert result["data"] == {CONF_URL: idle_node.url, CONF_TOKEN: idle_node.token}
+    assert result["result"].unique_id == idle_node.participant
     await hass.async_block_till_done()
 
 
 async def test_an_announced_token_the_node_refuses_is_reported_at_confirmation(
-    hass: HomeAssistant, transactiva_node: RealNode
+    hass: HomeAssistant, idle_node: RealNode
 ) -> None:
     result = await hass.config_entries.flow.async_init(
         DOMAIN,
         context={"source": SOURCE_HASSIO},
-        data=_discovery(transactiva_node, token="old"),  # noqa: S106 - a refused token
+        data=_discovery(idle_node, token="old"),  # noqa: S106 - a refused token
     )
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.FORM
@@ -219,22 +219,22 @@ async def test_an_announced_token_the_node_refuses_is_reported_at_confirmation(
 
 
 async def test_an_announcement_updates_the_configured_node(
-    hass: HomeAssistant, transactiva_node: RealNode
+    hass: HomeAssistant, idle_node: RealNode
 ) -> None:
     entry = MockConfigEntry(
         domain=DOMAIN,
-        unique_id=transactiva_node.participant,
+        unique_id=idle_node.participant,
         data={CONF_URL: "http://old.address:8765", CONF_TOKEN: "old"},
     )
     entry.add_to_hass(hass)
     result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_HASSIO}, data=_discovery(transactiva_node)
+        DOMAIN, context={"source": SOURCE_HASSIO}, data=_discovery(idle_node)
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
     assert dict(entry.data) == {
-        CONF_URL: transactiva_node.url,
-        CONF_TOKEN: transactiva_node.token,
+        CONF_URL: idle_node.url,
+        CONF_TOKEN: idle_node.token,
     }
     await hass.async_block_till_done()
 
@@ -335,9 +335,9 @@ async def _options_step(hass: HomeAssistant, entry: MockConfigEntry, step: str) 
 
 
 async def test_options_map_appliances_add_actuators_and_remove_them(
-    hass: HomeAssistant, transactiva_node: RealNode
+    hass: HomeAssistant, idle_node: RealNode
 ) -> None:
-    entry = await setup_entry(hass, transactiva_node.url, transactiva_node)
+    entry = await setup_entry(hass, idle_node.url, idle_node)
     menu = await hass.config_entries.options.async_init(entry.entry_id)
     assert menu["menu_options"] == ["appliance", "meter", "bluetooth"]
     hass.config_entries.options.async_abort(menu["flow_id"])
@@ -415,15 +415,15 @@ async def test_options_map_appliances_add_actuators_and_remove_them(
     assert hass.states.get("switch.relevador_lavadora") is None
     # The actuator's device went with it.
     device = dr.async_get(hass).async_get_device(
-        identifiers={(DOMAIN, f"{transactiva_node.participant}_ble_AA:BB:CC:DD:EE:FF")}
+        identifiers={(DOMAIN, f"{idle_node.participant}_ble_AA:BB:CC:DD:EE:FF")}
     )
     assert device is None
 
 
 async def test_options_pick_meter_sensors_of_the_right_kind(
-    hass: HomeAssistant, transactiva_node: RealNode
+    hass: HomeAssistant, idle_node: RealNode
 ) -> None:
-    entry = await setup_entry(hass, transactiva_node.url, transactiva_node)
+    entry = await setup_entry(hass, idle_node.url, idle_node)
     hass.states.async_set("sensor.potencia", "1.5", {"unit_of_measurement": "kW"})
     hass.states.async_set("sensor.temperatura", "21", {"unit_of_measurement": "°C"})
     hass.states.async_set(

@@ -34,6 +34,9 @@ async def test_diagnostics_are_redacted(
     await local(hass, node, "contract_propose", {"source": CONTRACT})
     coordinator = entry.runtime_data.coordinator
     await wait_until(lambda: bool(coordinator.data.contracts), "the contract")
+    actions = entry.runtime_data.actions
+    assert actions is not None
+    await wait_until(lambda: actions.connected, "the local stream")
 
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
     text = json.dumps(diagnostics)
@@ -47,4 +50,9 @@ async def test_diagnostics_are_redacted(
     assert contract["status"] == "active"
     assert contract["signers"] == "**REDACTED**"
     assert diagnostics["meter"] is None
+    assert diagnostics["forecast"] is None
     assert diagnostics["readings"] is None
+    # No price is known, so the contract has not acted: the node's action log is empty.
+    assert diagnostics["actions_connected"] is True
+    assert diagnostics["handled_action_id"] == 0
+    assert diagnostics["market_results"] == {"last_cleared": None, "last_priced": None}

@@ -60,13 +60,13 @@ async def test_home_assistant_loads_this_repository_integration(hass: HomeAssist
 
 
 async def test_entry_sets_up_against_a_real_node_and_unloads(
-    hass: HomeAssistant, transactiva_node: RealNode
+    hass: HomeAssistant, idle_node: RealNode
 ) -> None:
     entry = MockConfigEntry(
         domain=DOMAIN,
         title="Casa",
-        unique_id=transactiva_node.participant,
-        data={CONF_URL: transactiva_node.url, CONF_TOKEN: transactiva_node.token},
+        unique_id=idle_node.participant,
+        data={CONF_URL: idle_node.url, CONF_TOKEN: idle_node.token},
     )
     entry.add_to_hass(hass)
 
@@ -74,9 +74,9 @@ async def test_entry_sets_up_against_a_real_node_and_unloads(
     await hass.async_block_till_done()
 
     assert entry.state is ConfigEntryState.LOADED
-    assert entry.runtime_data.node_url == URL(transactiva_node.url)
+    assert entry.runtime_data.node_url == URL(idle_node.url)
     assert entry.runtime_data.status.chain_id == "transactiva-local"
-    assert entry.runtime_data.status.participant == transactiva_node.participant
+    assert entry.runtime_data.status.participant == idle_node.participant
 
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
@@ -84,12 +84,12 @@ async def test_entry_sets_up_against_a_real_node_and_unloads(
 
 
 async def test_a_refused_token_starts_reauthentication(
-    hass: HomeAssistant, transactiva_node: RealNode
+    hass: HomeAssistant, idle_node: RealNode
 ) -> None:
     entry = MockConfigEntry(
         domain=DOMAIN,
-        unique_id=transactiva_node.participant,
-        data={CONF_URL: transactiva_node.url, CONF_TOKEN: "wrong"},
+        unique_id=idle_node.participant,
+        data={CONF_URL: idle_node.url, CONF_TOKEN: "wrong"},
     )
     entry.add_to_hass(hass)
     assert not await hass.config_entries.async_setup(entry.entry_id)
@@ -234,9 +234,9 @@ async def test_remembered_data_of_another_chain_is_ignored(
 
 
 async def test_devices_of_removed_actuators_are_dropped_and_others_kept(
-    hass: HomeAssistant, transactiva_node: RealNode, device_registry: dr.DeviceRegistry
+    hass: HomeAssistant, idle_node: RealNode, device_registry: dr.DeviceRegistry
 ) -> None:
-    node = transactiva_node
+    node = idle_node
     entry = await setup_entry(hass, node.url, node)
     gone = device_registry.async_get_or_create(
         config_entry_id=entry.entry_id,

@@ -200,11 +200,11 @@ async def test_home_assistant_sensors_are_the_nodes_meter(
 
 
 async def test_readings_to_a_node_without_a_meter_warn_once(
-    hass: HomeAssistant, transactiva_node: RealNode, caplog: pytest.LogCaptureFixture
+    hass: HomeAssistant, idle_node: RealNode, caplog: pytest.LogCaptureFixture
 ) -> None:
     hass.states.async_set("sensor.potencia", "100", {"unit_of_measurement": "W"})
     entry = await setup_entry(
-        hass, transactiva_node.url, transactiva_node, {CONF_POWER_SENSOR: "sensor.potencia"}
+        hass, idle_node.url, idle_node, {CONF_POWER_SENSOR: "sensor.potencia"}
     )
     assert entry.runtime_data.meter is None
     assert not [
