@@ -25,8 +25,9 @@ at every height on every node, valid commits, no committed transaction missing,
 no evidence (nobody here signs twice). The seed and step are printed, so a
 failure can be replayed; process timing makes runs similar, not identical.
 
-``pytest tests/cluster/test_chaos.py`` runs one short seed; ``TRANSACTIVA_LONG=1``
-runs several seeds of many steps (minutes).
+This is the long randomised version (minutes) and is run by hand, not by
+``./scripts/test``, whose fault tests (``tests/cluster/test_faults.py``) cover
+each perturbation once.
 """
 
 from __future__ import annotations

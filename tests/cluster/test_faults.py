@@ -7,7 +7,7 @@ nodes hold the same block and app hash at every height, that every block
 carries valid precommits of more than two thirds of the power, and that no
 transaction a client was told had committed is missing. Every process is killed
 in ``finally``. ``TRANSACTIVA_LONG=1`` adds the other crash point; the
-randomised version is ``tests/cluster/test_chaos.py``.
+randomised version is ``python -m tests.cluster.chaos`` (run by hand).
 """
 
 from __future__ import annotations
