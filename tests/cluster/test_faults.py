@@ -25,7 +25,7 @@ import pytest
 
 from ledger_core.consensus.wal import frame
 from ledger_core.runner import CRASH_ENV
-from tests.cluster.testnet import ROUND_SECONDS, LocalNet, last_signed, started, wal_files
+from tests.cluster.testnet import ROUND_SECONDS, SLACK, LocalNet, last_signed, started, wal_files
 
 LONG = os.environ.get("TRANSACTIVA_LONG") == "1"
 CRASH_POINTS = ["signed", "wal_synced"] if LONG else ["signed"]
@@ -46,6 +46,7 @@ async def running_net(
 
 
 async def until(predicate: Callable[[], bool], seconds: float, what: str) -> None:
+    seconds *= SLACK
     deadline = time.monotonic() + seconds
     while not predicate():
         assert time.monotonic() < deadline, f"{what}: not within {seconds} s"

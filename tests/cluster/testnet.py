@@ -51,6 +51,10 @@ from ledger_core.p2p.faultproxy import FaultProxy
 from ledger_core.tx import Tx, TxType, decode, sign
 
 PYTHON: Final = sys.executable
+# Waits are generous on a loaded machine: every deadline below is multiplied by this
+# (a passing test does not wait longer; a stuck one fails later).
+SLACK = 3.0
+
 # Short timeouts: rounds of a second or two, so faults resolve within a test.
 FAST: Final[dict[str, int]] = {
     "propose_ms": 1000,
@@ -324,7 +328,8 @@ class LocalNet:
         seconds: float,
         what: str,
     ) -> None:
-        """Poll ``goal`` until it holds; AssertionError after ``seconds``."""
+        """Poll ``goal`` until it holds; AssertionError after ``seconds`` (times SLACK)."""
+        seconds *= SLACK
         deadline = time.monotonic() + seconds
         while not await goal():
             if time.monotonic() > deadline:
