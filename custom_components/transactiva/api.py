@@ -63,8 +63,8 @@ class TransactivaRequestError(TransactivaError):
 class NodeStatus:
     """What ``GET /api/v1/status`` says about a node.
 
-    ``peers`` and ``catching_up`` are None while the node does not report them
-    (a single-validator node); ``interval_seconds`` falls back to 15 minutes and
+    ``peers`` (the number of connected P2P peers) and ``catching_up`` are None
+    while the node does not report them; ``interval_seconds`` falls back to 15 minutes and
     ``utc_offset_minutes`` (the market's civil time, in which contracts are
     written) to 0 when a node does not say.
     """
@@ -106,7 +106,7 @@ def parse_status(body: object) -> NodeStatus:
         and last_time is not None
     ):
         raise TransactivaConnectionError(NOT_A_NODE)
-    peers = _as_int(body.get("peers"))
+    peers = _peer_count(body.get("peers"))
     catching_up = body.get("catching_up")
     interval = _as_int(body.get("interval_seconds"))
     offset = _as_int(body.get("utc_offset_minutes"))
@@ -125,6 +125,13 @@ def parse_status(body: object) -> NodeStatus:
         ),
         utc_offset_minutes=offset if offset is not None and abs(offset) <= 14 * 60 else 0,
     )
+
+
+def _peer_count(value: object) -> int | None:
+    """The peer count: ``{"count": N, "list": ...}``, or a bare N from older nodes."""
+    if isinstance(value, dict):
+        value = value.get("count")
+    return _as_int(value)
 
 
 def _as_int(value: object) -> int | None:

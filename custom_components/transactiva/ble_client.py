@@ -5,15 +5,20 @@ Bluetooth stack uses for reliable connections), writes the payload with a
 response, and disconnects. The device itself is looked up through Home
 Assistant's Bluetooth integration by the caller (``switch.py``), so local
 adapters and Bluetooth proxies are all used.
+
+The client class is read from ``bleak_retry_connector`` at each command, not
+imported once: Home Assistant's Bluetooth integration replaces it with its own
+wrapper when it starts, and only that wrapper can reach a device through a
+Bluetooth proxy.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
+import bleak_retry_connector
 from bleak.backends.device import BLEDevice
 from bleak.exc import BleakError
-from bleak_retry_connector import BleakClientWithServiceCache, establish_connection
 
 MAX_ATTEMPTS: Final = 3
 
@@ -25,8 +30,11 @@ class BleWriteError(Exception):
 async def write_payload(device: BLEDevice, name: str, characteristic: str, payload: bytes) -> None:
     """Connect to ``device``, write ``payload`` to ``characteristic`` and disconnect."""
     try:
-        client = await establish_connection(
-            BleakClientWithServiceCache, device, name, max_attempts=MAX_ATTEMPTS
+        client = await bleak_retry_connector.establish_connection(
+            bleak_retry_connector.BleakClientWithServiceCache,
+            device,
+            name,
+            max_attempts=MAX_ATTEMPTS,
         )
     except (BleakError, TimeoutError, OSError) as err:
         raise BleWriteError(f"cannot connect to {device.address}: {err}") from err

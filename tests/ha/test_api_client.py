@@ -92,7 +92,9 @@ async def test_answers_that_are_not_a_nodes_are_connection_errors(
 async def test_a_working_node_answers_status_and_balance(serve: Serve) -> None:
     client = await serve(
         {
-            "GET status": _json(GOOD_STATUS | {"peers": 3, "catching_up": True}),
+            "GET status": _json(
+                GOOD_STATUS | {"peers": {"count": 3, "list": None}, "catching_up": True}
+            ),
             f"GET balances/{ADDRESS}": _json({"balance": 1250, "held": 50}),
         }
     )
@@ -214,6 +216,9 @@ def test_a_status_that_is_not_an_object_is_not_a_nodes() -> None:
         ({"peers": True, "interval_seconds": 3600}, None, None, 3600, 0),
         ({"utc_offset_minutes": -360}, None, None, 900, -360),
         ({"peers": 0, "catching_up": False, "interval_seconds": 300}, 0, False, 300, 0),
+        ({"peers": {"count": 2, "list": [{"id": "p"}]}}, 2, None, 900, 0),
+        ({"peers": {"count": -2, "list": None}}, None, None, 900, 0),
+        ({"peers": {"list": []}}, None, None, 900, 0),
         ({"utc_offset_minutes": 15 * 60}, None, None, 900, 0),
         ({"utc_offset_minutes": "-06:00"}, None, None, 900, 0),
     ],

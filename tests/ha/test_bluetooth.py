@@ -1,18 +1,35 @@
-"""Bluetooth actuators: switches from the options, checked settings, and the connection attempt.
+"""Bluetooth actuators: switches from the options, checked settings, and the GATT writes.
 
-What this environment allows: Home Assistant's Bluetooth integration cannot be
-loaded here (its USB and serial dependencies are not installed, and no BlueZ
-runs), so the switch is tested up to the point where it needs that integration,
-and the GATT write is tested up to the connection, which fails for real because
-no Bluetooth stack answers. A real write needs an adapter (see the docs).
+Home Assistant's Bluetooth integration runs for real here (the harness's
+``enable_bluetooth`` stands in for the local adapter only). The relay is heard
+and reached through a loopback Bluetooth proxy (``blerelay``), so a switch
+command crosses Home Assistant's device lookup, its ``bleak`` wrapper,
+``bleak-retry-connector`` and a GATT write with response. Without a proxy or
+adapter the write goes to BlueZ over the system D-Bus, which fails cleanly on a
+machine with no Bluetooth.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import AsyncIterator
+from datetime import datetime
+
 import pytest
 import pytest_socket
 from bleak.backends.device import BLEDevice
-from conftest import RealNode, setup_entry
+from blerelay import LoopbackProxy, Relay
+from conftest import (
+    RealNode,
+    StartNode,
+    entity_id,
+    local,
+    node_get,
+    setup_entry,
+    wait_for_state,
+    wait_until,
+)
+from homeassistant.components import bluetooth
 from homeassistant.core import HomeAssistant, State
 from homeassistant.exceptions import HomeAssistantError
 from hypothesis import HealthCheck, given, settings
@@ -21,7 +38,8 @@ from pytest_homeassistant_custom_component.common import mock_restore_cache
 
 from custom_components.transactiva.ble import normalise_address, normalise_uuid, parse_payload
 from custom_components.transactiva.ble_client import BleWriteError, write_payload
-from custom_components.transactiva.const import CONF_BLUETOOTH
+from custom_components.transactiva.const import CONF_APPLIANCES, CONF_BLUETOOTH
+from ledger_core.demo_chain import paper_contract
 
 ACTUATOR = {
     "name": "Relevador lavadora",
@@ -63,6 +81,142 @@ async def test_entries_without_actuators_have_no_switches(
     assert hass.states.async_entity_ids("switch") == []
 
 
+RELAY = "switch.relevador_lavadora"
+
+
+@pytest.fixture
+async def proxy(hass: HomeAssistant, enable_bluetooth: None) -> AsyncIterator[LoopbackProxy]:
+    """A Bluetooth proxy registered with Home Assistant, hearing the washer's relay."""
+    relay = Relay(
+        address=ACTUATOR["address"],
+        characteristic=ACTUATOR["characteristic"],
+        on_payload=b"\x01",
+        off_payload=b"\x00",
+    )
+    scanner = LoopbackProxy("AA:00:00:00:00:01", {relay.address: relay})
+    unsetup = scanner.async_setup()
+    unregister = bluetooth.async_register_scanner(hass, scanner, connection_slots=2)
+    scanner.advertise(relay)
+    yield scanner
+    unregister()
+    unsetup()
+
+
+def _relay(proxy: LoopbackProxy) -> Relay:
+    return proxy.relays[ACTUATOR["address"]]
+
+
+async def _switch(hass: HomeAssistant, service: str) -> None:
+    await hass.services.async_call("switch", service, {"entity_id": RELAY}, blocking=True)
+
+
+async def test_the_switch_writes_the_payloads_through_home_assistants_bluetooth(
+    hass: HomeAssistant, idle_node: RealNode, proxy: LoopbackProxy
+) -> None:
+    relay = _relay(proxy)
+    entry = await setup_entry(hass, idle_node.url, idle_node, {CONF_BLUETOOTH: [ACTUATOR]})
+    assert hass.states.get(RELAY).state == "off"  # type: ignore[union-attr]
+    await _switch(hass, "turn_on")
+    assert relay.writes == [b"\x01"]
+    assert relay.closed
+    assert hass.states.get(RELAY).state == "on"  # type: ignore[union-attr]
+    await _switch(hass, "turn_off")
+    assert relay.writes == [b"\x01", b"\x00"]
+    assert not relay.closed
+    assert hass.states.get(RELAY).state == "off"  # type: ignore[union-attr]
+    # One connection per command, closed after it: the relay is free for the next one.
+    assert (relay.connections, relay.open_links) == (2, 0)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_relay_that_refuses_or_is_out_of_range_leaves_the_switch_as_it_was(
+    hass: HomeAssistant, idle_node: RealNode, proxy: LoopbackProxy
+) -> None:
+    relay = _relay(proxy)
+    entry = await setup_entry(hass, idle_node.url, idle_node, {CONF_BLUETOOTH: [ACTUATOR]})
+    relay.refuses_writes = True
+    with pytest.raises(HomeAssistantError) as refused:
+        await _switch(hass, "turn_on")
+    assert refused.value.translation_key == "bluetooth_write_failed"
+    assert "write not permitted" in refused.value.translation_placeholders["error"]
+    assert (relay.writes, relay.closed) == ([], False)
+    assert hass.states.get(RELAY).state == "off"  # type: ignore[union-attr]
+
+    relay.refuses_writes, relay.in_range = False, False
+    with pytest.raises(HomeAssistantError) as unreachable:
+        await _switch(hass, "turn_on")
+    assert unreachable.value.translation_key == "bluetooth_write_failed"
+    assert (
+        "cannot connect to AA:BB:CC:DD:EE:FF"
+        in (unreachable.value.translation_placeholders["error"])
+    )
+    assert hass.states.get(RELAY).state == "off"  # type: ignore[union-attr]
+
+    relay.in_range = True
+    await _switch(hass, "turn_on")
+    assert relay.writes == [b"\x01"]
+    assert relay.open_links == 0  # the refused write's connection was closed too
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_relay_nobody_hears_is_not_found(
+    hass: HomeAssistant, idle_node: RealNode, proxy: LoopbackProxy
+) -> None:
+    other = ACTUATOR | {"name": "Relevador bomba", "address": "11:22:33:44:55:66"}
+    entry = await setup_entry(hass, idle_node.url, idle_node, {CONF_BLUETOOTH: [other]})
+    with pytest.raises(HomeAssistantError) as missing:
+        await hass.services.async_call(
+            "switch", "turn_on", {"entity_id": "switch.relevador_bomba"}, blocking=True
+        )
+    assert missing.value.translation_key == "bluetooth_not_found"
+    assert missing.value.translation_placeholders == {
+        "name": "Relevador bomba",
+        "address": "11:22:33:44:55:66",
+    }
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+PAPER = paper_contract("lavadora", datetime(2026, 1, 1), datetime(2030, 12, 31, 23, 59, 59))
+
+
+async def test_a_contract_action_switches_the_bluetooth_relay(
+    hass: HomeAssistant, start_node: StartNode, proxy: LoopbackProxy
+) -> None:
+    """The paper's chain end to end: price signal, contract, Home Assistant, relay."""
+    relay = _relay(proxy)
+    node = start_node("node")
+    entry = await setup_entry(
+        hass,
+        node.url,
+        node,
+        {CONF_BLUETOOTH: [ACTUATOR], CONF_APPLIANCES: {"Lavadora": RELAY}},
+    )
+    actions = entry.runtime_data.actions
+    assert actions is not None
+    await wait_until(lambda: actions.connected, "the local stream")
+    start = int(time.time()) // 900 * 900
+    price = {"interval_start": start, "export_price": 9000, "network_fee": 0}
+    await local(hass, node, "price_signal", price | {"import_price": 25000})
+    await local(hass, node, "contract_propose", {"source": PAPER})
+    await wait_for_state(hass, RELAY, "on")
+    assert relay.writes == [b"\x01"]
+    await wait_for_state(hass, entity_id(hass, "sensor", node, "last_contract_action"), "turn_on")
+
+    await local(hass, node, "price_signal", price | {"import_price": 35000})
+    await wait_for_state(hass, RELAY, "off")
+    assert relay.writes == [b"\x01", b"\x00"]
+    deadline = time.monotonic() + 20
+    while True:
+        status, body = await node_get(hass, node, "local/actions?limit=2")
+        assert status == 200, body
+        results = [(row["action"], row["result"]) for row in body["actions"]]
+        if results == [("turn_off", "ok"), ("turn_on", "ok")]:
+            break
+        assert time.monotonic() < deadline, results
+        await wait_until(lambda: True, "a pause", step=0.1)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
 @pytest.fixture
 def system_bus_reachable(socket_enabled: None) -> None:
     """Let bleak try the system D-Bus socket (a Unix socket) as it would on a real host."""
@@ -72,7 +226,7 @@ def system_bus_reachable(socket_enabled: None) -> None:
 async def test_a_write_attempt_reaches_the_connection_and_fails_cleanly(
     system_bus_reachable: None,
 ) -> None:
-    device = BLEDevice("AA:BB:CC:DD:EE:FF", "Relevador", {"path": "/org/bluez/hci0/dev_AA"})
+    device = BLEDevice("AA:BB:CC:DD:EE:FF", "Relevador", {"path": "/org/bluez/hci0/dev_AA"}, -60)
     with pytest.raises(BleWriteError, match="cannot connect to AA:BB:CC:DD:EE:FF"):
         await write_payload(device, "Relevador", ACTUATOR["characteristic"], b"\x01")
 

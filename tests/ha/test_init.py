@@ -172,6 +172,8 @@ async def test_the_first_run_reads_history_and_later_runs_resume_where_they_stop
     await wait_until(lambda: "manana" in coordinator.data.demand_response, "the DR event")
     sync = await wait_for_state(hass, entity_id(hass, "sensor", node, "sync_status"), "synced")
     assert sync.attributes["options"] == ["synced", "catching_up"]
+    # A node with no P2P network reports no peers; the diagnostic sensor says 0.
+    assert hass.states.get(entity_id(hass, "sensor", node, "peers")).state == "0"  # type: ignore[union-attr]
 
     assert await hass.config_entries.async_unload(entry.entry_id)
     stored = hass_storage[f"{DOMAIN}.{entry.entry_id}"]["data"]
