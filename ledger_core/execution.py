@@ -16,6 +16,14 @@ evaluates the contracts at each of the paper's events:
 - ``service_cut`` / ``reconnection`` -- the DSO's service transaction for the
   participant, or the home's meter seeing the voltage go and come back.
 
+With a forecast of the home's energy (the node's analytics role), the executor
+also plans ahead: when the operator publishes prices for future intervals (the
+day-ahead schedule), each contract is evaluated as the report of each of those
+intervals would read it, with the forecast consumption and production, and the
+orders it asks for (``SELL SURPLUS`` of the expected surplus, ``BUY``) are
+placed before their gates. An interval offered that way is not offered again
+at the last minute (see "Day-ahead orders" in docs/market.md).
+
 Actions are returned as :class:`ActionRecord` values; the caller publishes them
 on the node's local event stream (``contract_action`` events, which Home
 Assistant carries out) and keeps them. They are local, not ledger state: a
@@ -28,7 +36,7 @@ passes, so tests and the accelerated demo drive it with any time they like.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -77,13 +85,14 @@ class ActionRecord:
     device: str | None = None
     text: str | None = None
     order: OrderIntent | None = None
+    planned: bool = False  # a day-ahead order, from the forecast of its interval
 
     def to_event(self) -> dict[str, object]:
         """The ``contract_action`` event published on the node's local stream."""
         event: dict[str, object] = {
             "type": "contract_action",
             "time": self.time,
-            "trigger": str(self.event),
+            "trigger": "day_ahead" if self.planned else str(self.event),
             "contract_id": self.contract_id,
             "short_id": self.short_id,
             "contract": self.contract_name,
@@ -97,6 +106,15 @@ class ActionRecord:
         if self.order is not None:
             event["order"] = self.order.body()
         return event
+
+
+EnergyForecast = Callable[[int, int], Mapping[int, tuple[int, int]]]
+"""Expected ``(consumption_wh, production_wh)`` of each interval that starts in
+``[start, end)``; empty while no forecast is available."""
+
+# Far enough to reach the end of tomorrow from any hour today (prices for a day
+# are published the day before), and no further than the analytics forecast.
+DAY_AHEAD_SECONDS: Final = 2 * 86_400
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +156,13 @@ class ContractExecutor:
     _price_in_force: tuple[int, int] | None = None
     _dr_level: int = 0
     _last_interval: int | None = None
+    gate_closure_seconds: int = 0
+    forecast: EnergyForecast | None = None
+    plan_horizon_seconds: int = DAY_AHEAD_SECONDS
+    # (side, interval start) -> contract id, for the orders placed ahead.
+    planned: dict[tuple[str, int], str] = field(default_factory=dict)
+    _plan_due: bool = False
+    _plan_tried: int | None = None
 
     # -- contracts ----------------------------------------------------------------
 
@@ -160,7 +185,10 @@ class ContractExecutor:
     def on_activated(self, contract_id: str, now: int) -> list[ActionRecord]:
         """A contract just became active: the price in force is news to it, so it is
         evaluated at once as at a price signal (nothing when no price is known)."""
-        if contract_id not in self.programs or self.price_at(now) is None:
+        if contract_id not in self.programs:
+            return []
+        self._want_plan()
+        if self.price_at(now) is None:
             return []
         return self._evaluate(Event.PRICE_SIGNAL, now, only=contract_id)
 
@@ -222,6 +250,8 @@ class ContractExecutor:
             )
             if isinstance(start, int) and isinstance(imp, int) and isinstance(exp, int):
                 self.prices[start] = (imp, exp)
+                if start > now:
+                    self._want_plan()
             return self._price_check(now)
         if kind == "dr_event":
             return self._on_dr(event, now)
@@ -250,7 +280,7 @@ class ContractExecutor:
 
     def on_tick(self, now: int) -> list[ActionRecord]:
         """Time passed: a new interval's price or a DR event's start or end may apply."""
-        return self._dr_check(now) + self._price_check(now)
+        return self._dr_check(now) + self._price_check(now) + self._plan(now)
 
     def _on_dr(self, event: Mapping[str, Json], now: int) -> list[ActionRecord]:
         event_id, signal = event.get("event_id"), event.get("signal")
@@ -284,6 +314,82 @@ class ContractExecutor:
             return []
         self._dr_level = level
         return self._evaluate(Event.DR_SIGNAL, now)
+
+    # -- planning ahead --------------------------------------------------------------
+
+    def _want_plan(self) -> None:
+        """New future prices or a new contract: plan again at the next tick."""
+        self._plan_due, self._plan_tried = True, None
+
+    def _plan(self, now: int) -> list[ActionRecord]:
+        """Orders for the future intervals with published prices, from the forecast.
+
+        Tried once per interval while due, so a forecast that is not ready yet
+        (too little history) is asked again later, not at every tick.
+        """
+        current = now - now % self.interval_seconds
+        if self.forecast is None or not self._plan_due or self._plan_tried == current:
+            return []
+        self._plan_tried = current
+        for key in [k for k in self.planned if k[1] < current]:
+            del self.planned[key]
+        first = current + self.interval_seconds
+        end = current + self.plan_horizon_seconds + self.interval_seconds
+        wanted = [
+            t for t in self.prices if first <= t < end and t - self.gate_closure_seconds > now
+        ]
+        if not self.programs or not wanted:
+            self._plan_due = False
+            return []
+        expected = self.forecast(first, end)
+        if not expected:
+            return []  # no forecast yet: try again next interval
+        self._plan_due = False
+        records: list[ActionRecord] = []
+        for start in sorted(wanted):
+            if start in expected:
+                records.extend(self._plan_interval(start, expected[start], now))
+        return records
+
+    def _plan_interval(self, start: int, expected: tuple[int, int], now: int) -> list[ActionRecord]:
+        """Each contract as the report of interval ``start`` would read it, forecast energies in."""
+        consumption, production = expected
+        price = self.prices[start]
+        hours = Decimal(self.interval_seconds) / 3600
+        state = MeterState(
+            clock=self.local_clock(start),
+            import_price=Decimal(price[0]) / PRICE_UNIT,
+            export_price=Decimal(price[1]) / PRICE_UNIT,
+            consumption_w=int(consumption / hours),
+            production_w=int(production / hours),
+            consumption_wh=consumption,
+            production_wh=production,
+            dr_level=self.dr_level_at(start),
+            service_connected=self._connected,
+        )
+        records: list[ActionRecord] = []
+        for contract_id in sorted(self.programs):
+            program = self.programs[contract_id]
+            for action in program.evaluate(state, Event.INTERVAL_REPORT).actions:
+                order = _intent(action, state, start)
+                if order is None or (order.side, start) in self.planned:
+                    continue  # one order per side and interval, whichever contract asks first
+                self.planned[(order.side, start)] = contract_id
+                records.append(
+                    ActionRecord(
+                        time=now,
+                        event=Event.INTERVAL_REPORT,
+                        contract_id=contract_id,
+                        short_id=short_id(program.contract),
+                        contract_name=program.contract.name,
+                        kind=action.kind,
+                        reason=str(action.reason),
+                        description=action.describe(),
+                        order=order,
+                        planned=True,
+                    )
+                )
+        return records
 
     # -- evaluation ----------------------------------------------------------------
 
@@ -320,21 +426,32 @@ class ContractExecutor:
 
         A surplus offer repeats the last interval's export (a persistence
         forecast) at the contract's minimum price, or the export price in force;
-        a purchase is for the energy and maximum price the contract names.
+        a purchase is for the energy and maximum price the contract names. An
+        interval already offered (or bought) ahead from the forecast is not
+        ordered again.
         """
+        if action.kind is ActionKind.SELL_SURPLUS and reported is None:
+            return None
         current = now - now % self.interval_seconds
-        target = current + self.interval_seconds
-        if action.kind is ActionKind.SELL_SURPLUS:
-            energy = state.production_wh - state.consumption_wh
-            if reported is None or energy <= 0:
-                return None
-            price = action.min_price if action.min_price is not None else state.export_price
-            if price is None:
-                return None
-            return OrderIntent(target, "sell", energy, _ledger_price(price))
-        if action.kind is ActionKind.BUY and action.max_energy_wh and action.max_price:
-            return OrderIntent(target, "buy", action.max_energy_wh, _ledger_price(action.max_price))
-        return None
+        order = _intent(action, state, current + self.interval_seconds)
+        if order is None or (order.side, order.interval_start) in self.planned:
+            return None
+        return order
+
+
+def _intent(action: Action, state: MeterState, interval_start: int) -> OrderIntent | None:
+    """The order an action asks for in ``interval_start``, given the state it read."""
+    if action.kind is ActionKind.SELL_SURPLUS:
+        energy = state.production_wh - state.consumption_wh
+        price = action.min_price if action.min_price is not None else state.export_price
+        if energy <= 0 or price is None:
+            return None
+        return OrderIntent(interval_start, "sell", energy, _ledger_price(price))
+    if action.kind is ActionKind.BUY and action.max_energy_wh and action.max_price:
+        return OrderIntent(
+            interval_start, "buy", action.max_energy_wh, _ledger_price(action.max_price)
+        )
+    return None
 
 
 def _ledger_price(price: Decimal) -> int:

@@ -261,11 +261,15 @@ class NodeServices:
             client = NodeClient(api_url, token)
             participant = self.home.participant_key().address
             meter = self.meter.meter if self.meter is not None else None
+            params = self.node.genesis.params
             executor = ContractExecutor(
                 participant,
                 meter,
-                self.node.genesis.params.interval_seconds,
-                self.node.genesis.params.utc_offset_minutes,
+                params.interval_seconds,
+                params.utc_offset_minutes,
+                gate_closure_seconds=params.gate_closure_seconds,
+                # With analytics, contracts that sell or buy also order ahead.
+                forecast=None if self.analytics is None else self.analytics.expected_energy,
             )
             self._load_contracts(executor)
             self.agent = HomeAgent(

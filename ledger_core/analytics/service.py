@@ -15,7 +15,7 @@ given (prices, contract rules) and nothing it computes goes on chain.
   come from the injected ``clock`` (Unix seconds), so tests and the
   accelerated demo can drive it.
 - Answers: :meth:`forecast`, :meth:`history`, :meth:`advice`, :meth:`summary`
-  and, for the market's day-ahead orders, :meth:`expected_net`.
+  and, for the market's day-ahead orders, :meth:`expected_energy`.
 """
 
 from __future__ import annotations
@@ -315,18 +315,31 @@ class AnalyticsService:
         }
         return body
 
-    def expected_net(self, start: int, end: int) -> list[tuple[int, int]]:
-        """Expected net import (Wh; negative: surplus) per interval in ``[start, end)``.
+    def expected_energy(self, start: int, end: int) -> dict[int, tuple[int, int]]:
+        """Expected ``(consumption_wh, production_wh)`` per interval starting in ``[start, end)``.
 
-        Only intervals within the current forecast horizon are returned; the
-        market uses it for the day-ahead orders a contract allows.
+        The contract executor's day-ahead orders read it (``EnergyForecast``).
+        Medians, not means: a home that offers q Wh and exports less buys the
+        shortfall at the backstop's import price, and one that exports more
+        sells the rest at its export price; with the clearing price near the
+        middle of that spread, the median is the quantity with the least
+        expected cost. Only intervals within the forecast horizon are given;
+        an empty answer while the models are not fitted.
         """
-        forecast = self.forecast()
-        net = forecast.consumption.mean - forecast.production.mean
+        try:
+            forecast = self.forecast()
+        except NotReady:
+            return {}
         keep = (forecast.start >= start) & (forecast.start < end)
-        return [
-            (int(t), round(float(v))) for t, v in zip(forecast.start[keep], net[keep], strict=True)
-        ]
+        return {
+            int(t): (max(round(float(c)), 0), max(round(float(p)), 0))
+            for t, c, p in zip(
+                forecast.start[keep],
+                forecast.consumption.p50[keep],
+                forecast.production.p50[keep],
+                strict=True,
+            )
+        }
 
 
 def _head(band: Band, steps: int) -> Band:

@@ -216,3 +216,126 @@ def test_a_newly_active_contract_hears_the_price_in_force() -> None:
     silent = ContractExecutor(PARTICIPANT, METER)
     assert silent.track("c1", _record(PAPER))
     assert silent.on_activated("c1", T0) == []  # no price known yet
+
+
+# -- day-ahead orders from a forecast ------------------------------------------------
+
+SELLER = """Contract 'excedente'
+Valid from 2026/11/01 00:00:00 to 2026/12/31 23:59:59
+Production true
+IF Price > 2 THEN
+  SELL SURPLUS AT MIN 1.8 MXN/kWh
+ENDIF
+Parties: ISO
+"""
+TOMORROW = T0 + 86_400 - 10 * 3600  # 2026-11-25 00:00 local
+
+
+class Forecast:
+    """A home's expected energies by interval, and the questions asked of it."""
+
+    def __init__(self, expected: dict[int, tuple[int, int]]) -> None:
+        self.expected = expected
+        self.asked: list[tuple[int, int]] = []
+
+    def __call__(self, start: int, end: int) -> dict[int, tuple[int, int]]:
+        self.asked.append((start, end))
+        return {t: v for t, v in self.expected.items() if start <= t < end}
+
+
+def _seller(forecast: Forecast, gate: int = 0) -> ContractExecutor:
+    executor = ContractExecutor(PARTICIPANT, METER, gate_closure_seconds=gate, forecast=forecast)
+    assert executor.track("s", _record(format_contract(parse(SELLER, "s"))))
+    return executor
+
+
+def _sunny_day() -> dict[int, tuple[int, int]]:
+    """Tomorrow: 150 Wh used per interval, 600 Wh produced from 10:00 to 15:00."""
+    return {TOMORROW + 900 * i: (150, 600 if 40 <= i < 60 else 0) for i in range(96)}
+
+
+def test_published_prices_are_sold_ahead_from_the_forecast() -> None:
+    forecast = Forecast(_sunny_day())
+    executor = _seller(forecast)
+    now = T0 + 30
+    # The operator publishes tomorrow: 3 MXN/kWh from 12:00, 1.5 before.
+    for i in range(96):
+        executor.on_ledger_event(_price(TOMORROW + 900 * i, 30_000 if i >= 48 else 15_000), now)
+    planned = executor.on_tick(now)
+    assert forecast.asked == [(T0 + 900, T0 + 900 + 2 * 86_400)]
+    orders = [a.order for a in planned]
+    # Only intervals whose price satisfies the rule and whose forecast has a surplus.
+    assert orders == [OrderIntent(TOMORROW + 900 * i, "sell", 450, 18_000) for i in range(48, 60)]
+    event = planned[0].to_event()
+    assert (event["trigger"], event["action"], event["contract"]) == (
+        "day_ahead",
+        "sell_surplus",
+        "excedente",
+    )
+    assert executor.on_tick(now + 1) == []  # planned once
+    # The interval report just before such an interval does not offer it again.
+    executor.on_ledger_event(_price(TOMORROW + 900 * 47, 30_000), now)  # a revision
+    report = {
+        "type": "interval_report",
+        "meter": METER,
+        "interval_start": TOMORROW + 900 * 46,
+        "import_wh": 0,
+        "export_wh": 500,
+    }
+    late = executor.on_ledger_event(report, TOMORROW + 900 * 47 + 5)
+    assert [a.kind for a in late] == [ActionKind.SELL_SURPLUS]
+    assert late[0].order is None  # 12:00 was sold ahead
+    assert (("sell", TOMORROW + 900 * 48)) in executor.planned
+
+
+def test_the_gate_and_a_missing_forecast_hold_the_plan_back() -> None:
+    forecast = Forecast({})
+    executor = _seller(forecast, gate=3 * 3600)
+    now = TOMORROW + 9 * 3600 + 60  # 09:01, with orders closing three hours ahead
+    for i in range(36, 64):
+        executor.on_ledger_event(_price(TOMORROW + 900 * i, 30_000), now)
+    assert executor.on_tick(now) == []  # no forecast yet
+    assert executor.on_tick(now + 60) == []  # asked once per interval, not at every tick
+    assert len(forecast.asked) == 1
+    forecast.expected = _sunny_day()
+    planned = executor.on_tick(now + 900)  # the next interval: asked again
+    assert len(forecast.asked) == 2
+    starts = [a.order.interval_start for a in planned if a.order is not None]
+    # Asked at 09:16: 12:30 is the first interval still open; the surplus ends at 15:00.
+    assert starts == [TOMORROW + 900 * i for i in range(50, 60)]
+    assert all(t - 3 * 3600 > now + 900 for t in starts)
+
+
+def test_one_offer_per_interval_and_demand_response_is_foreseen() -> None:
+    forecast = Forecast(_sunny_day())
+    executor = _seller(forecast)
+    assert executor.track("p", _record(PAPER))  # also sells surplus ("and sell")
+    now = T0
+    executor.on_ledger_event(
+        {
+            "type": "dr_event",
+            "event_id": "tarde",
+            "signal": {"name": "SIMPLE", "level": 2},
+            "start": TOMORROW + 900 * 50,
+            "duration": 900,
+            "targets": [],
+            "cancelled": False,
+        },
+        now,
+    )
+    for i in range(48, 52):
+        executor.on_ledger_event(_price(TOMORROW + 900 * i, 30_000), now)
+    planned = executor.on_tick(now)
+    assert [a.order.interval_start for a in planned if a.order] == [
+        TOMORROW + 900 * i for i in range(48, 52)
+    ]  # one sell per interval though two contracts sell
+    assert all(a.device is None for a in planned)  # devices act when the time comes
+    assert executor.dr_level_at(TOMORROW + 900 * 50) == 2
+
+
+def test_without_a_forecast_nothing_is_planned() -> None:
+    executor = ContractExecutor(PARTICIPANT, METER)
+    assert executor.track("s", _record(format_contract(parse(SELLER, "s"))))
+    executor.on_ledger_event(_price(TOMORROW + 900 * 48, 30_000), T0)
+    assert executor.on_tick(T0) == []
+    assert executor.planned == {}

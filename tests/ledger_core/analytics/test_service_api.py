@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from contracts import format_contract, parse
 from ledger_core import api as node_api
 from ledger_core.analytics.advice import PriceRule
 from ledger_core.analytics.api import add_analytics_routes
@@ -24,6 +25,7 @@ from ledger_core.analytics.localtime import Site, midnight
 from ledger_core.analytics.service import AnalyticsService, MinuteAggregator, NotReady
 from ledger_core.analytics.store import Interval, ReadingStore
 from ledger_core.analytics.synthetic import Household, simulate
+from ledger_core.execution import ContractExecutor
 from ledger_core.node import Node, open_storage
 from tests.ledger_core.chain import Chain, key
 
@@ -108,7 +110,8 @@ def test_schedule_refits_daily_and_compacts(tmp_path: Path) -> None:
         assert service.tick() == ["refit", "compact"]
 
 
-def test_forecast_summary_and_expected_net(service: AnalyticsService) -> None:
+def test_forecast_summary_and_expected_energy(service: AnalyticsService) -> None:
+    assert service.expected_energy(END, END + 86_400) == {}  # not fitted yet
     service.model, service.fitted_at = fitted(), END
     first = service.forecast()
     assert first.start.size == 192
@@ -125,12 +128,17 @@ def test_forecast_summary_and_expected_net(service: AnalyticsService) -> None:
     assert 3_000 < int(summary["consumption_today_wh"]) < 15_000  # type: ignore[call-overload]
     assert int(summary["production_tomorrow_wh"]) > 0  # type: ignore[call-overload]
     assert summary["kwp_learned"] is True
-    net = service.expected_net(END, END + 86_400)
-    assert len(net) == 96
-    assert [t for t, _ in net] == [END + 900 * i for i in range(96)]
-    noon = dict(net)[END + 12 * 3600]
-    night = dict(net)[END + 2 * 3600]
-    assert noon < 0 < night  # a 3 kWp array covers the house at noon in January
+    energy = service.expected_energy(END + 900, END + 86_400)
+    assert list(energy) == [END + 900 * i for i in range(1, 96)]
+    noon_use, noon_pv = energy[END + 12 * 3600]
+    night_use, night_pv = energy[END + 2 * 3600]
+    assert noon_pv > noon_use  # a 3 kWp array covers the house at noon in January
+    assert night_pv == 0 < night_use
+    assert (noon_use, noon_pv) == (
+        round(float(first.consumption.p50[48])),
+        round(float(first.production.p50[48])),
+    )
+    assert service.expected_energy(END + 49 * 3600, END + 50 * 3600) == {}  # past the horizon
 
 
 def test_advice_uses_price_signals_rules_and_appliances(service: AnalyticsService) -> None:
@@ -324,3 +332,43 @@ def test_price_source_is_optional(tmp_path: Path) -> None:
         service = AnalyticsService(store, clock=Clock(END))
         tariff = service.tariff(np.arange(3, dtype=np.int64))
         assert tariff.import_price.tolist() == [11_000.0] * 3
+
+
+def test_the_forecast_places_day_ahead_offers_at_midday(service: AnalyticsService) -> None:
+    """The contract executor with this home's fitted forecast: tomorrow's sunny hours are
+    offered ahead at the contract's minimum price, the night is not."""
+    service.model, service.fitted_at = fitted(), END
+    seller = format_contract(
+        parse(
+            "Contract 'excedente'\nValid from 2026/01/01 00:00:00 to 2026/12/31 23:59:59\n"
+            "Production true and sell\nParties: ISO\n",
+            "s",
+        )
+    )
+    home = "tv" + "a" * 40
+    executor = ContractExecutor(
+        home, None, utc_offset_minutes=-360, forecast=service.expected_energy
+    )
+    assert executor.track("s", {"source": seller, "status": "active", "signers": [home]})
+    now = END + 10 * 60
+    tomorrow = END + 86_400  # 1 February, local midnight
+    for i in range(96):
+        executor.on_ledger_event(
+            {
+                "type": "price_signal",
+                "interval_start": tomorrow + 900 * i,
+                "import_price": 30_000,
+                "export_price": 9_000,
+                "network_fee": 0,
+            },
+            now,
+        )
+    planned = executor.on_tick(now)
+    offers = {a.order.interval_start: a.order for a in planned if a.order is not None}
+    expected = service.expected_energy(tomorrow, tomorrow + 86_400)
+    surplus = {t: p - c for t, (c, p) in expected.items() if p > c}
+    assert offers and set(offers) == set(surplus)
+    assert all(o.side == "sell" and o.limit_price == 9_000 for o in offers.values())
+    assert all(offers[t].energy_wh == surplus[t] for t in offers)
+    hours = {(t - tomorrow) // 3600 for t in offers}
+    assert min(hours) >= 7 and max(hours) <= 17  # daylight in Morelia in February
