@@ -3,7 +3,8 @@ node process (a concentrator with a meter, so every page has something to show).
 
 Every page loads; a contract with an error shows the message at its line; a valid one is
 signed, submitted and its receipt shown; a price the operator publishes and a meter reading
-arrive live on the overview; the operator's forms publish a price and issue a
+arrive live on the overview; a home with weeks of meter history sees its forecast
+drawn; the operator's forms publish a price and issue a
 demand-response event; a wrong token is refused. Screenshots go to ``test-artifacts/``.
 
 Chromium comes from Debian (``/usr/bin/chromium``, or ``$TRANSACTIVA_CHROMIUM``);
@@ -13,6 +14,7 @@ Chromium comes from Debian (``/usr/bin/chromium``, or ``$TRANSACTIVA_CHROMIUM``)
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import re
@@ -26,10 +28,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, expect, sync_playwright
 
+from ledger_core.analytics.localtime import Site, midnight
+from ledger_core.analytics.store import ReadingStore
+from ledger_core.analytics.synthetic import simulate
 from ledger_core.demo_chain import free_port
 from ledger_core.home import Config, init_home
 
@@ -80,9 +86,10 @@ def _listening(port: int) -> bool:
     return False
 
 
-@pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
-    home = tmp_path_factory.mktemp("browser") / "node"
+@contextlib.contextmanager
+def running_node(home: Path, history_days: int = 0) -> Iterator[NodeProcess]:
+    """A concentrator node with a pushed meter; ``history_days`` of a simulated home's
+    readings are in its analytics store before it starts (so it fits a forecast)."""
     port = free_port()
     config = Config(
         api_port=port,
@@ -92,6 +99,14 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
     )
     init_home(home, "barrio-web", int(time.time()) - 3600, config)
     shutil.copy(TARIFF, home / "tariff.toml")
+    if history_days:
+        timezone = Site().timezone
+        today = dt.datetime.now(ZoneInfo(timezone)).date()
+        first = today - dt.timedelta(days=history_days)
+        assert midnight(first, timezone) < time.time()
+        household = simulate(first, history_days, seed=3)
+        with ReadingStore(home / "analytics.db") as store:
+            store.add_intervals(household.interval_rows())
     log = (home / "node.log").open("ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "ledger_core", "node", "--dir", str(home)],
@@ -115,6 +130,13 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(5)
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
+    """A new home: no meter history yet."""
+    with running_node(tmp_path_factory.mktemp("browser") / "node") as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
@@ -311,3 +333,25 @@ def test_a_wrong_token_is_refused(browser: Browser, node: NodeProcess) -> None:
         assert page.evaluate("sessionStorage.getItem('transactiva.token')") is None
     finally:
         context.close()
+
+
+def test_a_home_with_history_sees_its_forecast(browser: Browser, tmp_path: Path) -> None:
+    with running_node(tmp_path / "node", history_days=40) as node:
+        deadline = time.monotonic() + 60
+        while not node.call("GET", "local/analytics/summary")["ready"]:
+            assert time.monotonic() < deadline, "the analytics did not fit within 60 s"
+            time.sleep(0.2)
+        forecast = node.call("GET", "local/analytics/forecast?hours=24")
+        assert len(forecast["series"]) == 96
+        for locale, legend in (("en-GB", "Expected consumption"), ("es-MX", "Consumo esperado")):
+            with opened(browser, node, locale, DESKTOP) as page:
+                card = page.locator("#forecast")
+                expect(card.locator("svg path.forecast-use")).to_have_count(1)
+                expect(card.locator("svg path.forecast-band")).to_have_count(1)
+                expect(card.locator("svg path.forecast-pv")).to_have_count(1)
+                expect(card).to_contain_text(legend)
+                expect(card.locator("#forecast-state")).to_have_count(0)
+                # The drawn line is a step for each of the 96 quarter-hours (two segments).
+                drawn = card.locator("svg path.forecast-use").get_attribute("d") or ""
+                assert len(re.findall(r"[ML]", drawn)) == 2 * 96
+                shot(page, f"overview-forecast-{locale[:2]}")
