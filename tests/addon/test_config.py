@@ -351,6 +351,55 @@ def test_dockerfile_pins_the_base_builds_the_wheel_and_labels_the_image() -> Non
     assert "addon/rootfs/" in text
 
 
+# Docker's platform for each Supervisor architecture.
+PLATFORMS = {"amd64": "linux/amd64", "aarch64": "linux/arm64"}
+
+
+def test_released_images_are_built_for_every_arch_from_the_repository_root(
+    config: dict[str, Any],
+) -> None:
+    """The Supervisor pulls ``image`` with ``{arch}`` filled in; the release workflow builds
+    exactly those images, with the context the Dockerfile needs, after the suite passes."""
+    workflow = yaml.safe_load((REPO / ".github/workflows/app-image.yml").read_text())
+    triggers = workflow[True]  # YAML 1.1 reads the key "on" as true
+    assert triggers["push"]["tags"] == ["v*.*.*"]
+    jobs = workflow["jobs"]
+    assert any("./scripts/test" in step.get("run", "") for step in jobs["test"]["steps"])
+    image = jobs["image"]
+    assert image["needs"] == "test"
+    assert image["permissions"]["packages"] == "write"
+    matrix = image["strategy"]["matrix"]["include"]
+    assert {row["arch"]: row["platform"] for row in matrix} == {
+        arch: PLATFORMS[arch] for arch in config["arch"]
+    }
+    (build,) = [s for s in image["steps"] if s.get("uses", "").startswith("docker/build-push")]
+    settings = build["with"]
+    assert (settings["context"], settings["file"]) == (".", "addon/Dockerfile")
+    assert settings["platforms"] == "${{ matrix.platform }}"
+    assert settings["push"] is True
+    args = settings["build-args"].splitlines()
+    assert "BUILD_ARCH=${{ matrix.arch }}" in args
+    assert "BUILD_VERSION=${{ steps.version.outputs.version }}" in args
+    assert "{arch}" in config["image"]
+    for arch in config["arch"]:
+        tag = settings["tags"].replace("${{ matrix.arch }}", arch)
+        tag = tag.replace("${{ steps.version.outputs.version }}", config["version"])
+        assert tag == config["image"].replace("{arch}", arch) + ":" + config["version"]
+    # The version step reads config.yaml's version the way it is written there.
+    (version_step,) = [s for s in image["steps"] if s.get("id") == "version"]
+    pattern = re.search(r"sed -n '(s/.*/p)'", version_step["run"])
+    assert pattern is not None
+    read = subprocess.run(
+        ["sed", "-n", pattern.group(1), str(APP / "config.yaml")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert read.stdout.strip() == config["version"]
+    for action in [s["uses"] for s in image["steps"] + jobs["test"]["steps"] if "uses" in s]:
+        assert re.fullmatch(r"[\w-]+/[\w-]+@v\d+", action), f"{action}: pin a major version"
+
+
 def test_the_s6_service_runs_the_entry_point_with_the_container_environment() -> None:
     assert (SERVICE / "type").read_text().strip() == "longrun"
     assert (APP / "rootfs/etc/s6-overlay/s6-rc.d/user/contents.d/transactiva").is_file()
