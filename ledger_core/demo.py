@@ -36,7 +36,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-from ledger_core.client import ApiError, NodeClient
+from ledger_core.client import NodeClient
 from ledger_core.clock import AcceleratedClock
 from ledger_core.concentrator.dr import DrSignal
 from ledger_core.concentrator.ledger import HttpLedger
@@ -57,7 +57,7 @@ from ledger_core.execution import ActionRecord, ContractExecutor
 from ledger_core.home import Config, init_home
 from ledger_core.homeagent import HomeAgent, NodeSigner, Signer, follow_events
 from ledger_core.meter import household as hh
-from ledger_core.meter.outbox import Outcome, SubmitOutcome
+from ledger_core.meter.outbox import http_chain_nonce, http_submitter
 from ledger_core.meter.service import MeterConfig, MeterService
 from ledger_core.meter.simulator import SmartPiSimulator
 from ledger_core.meter.smartpi import SmartPiClient
@@ -106,31 +106,6 @@ def _tariff_path() -> Path:
         return candidate
     packaged = resources.files("ledger_core.concentrator") / "example-residential-tou.toml"
     return Path(str(packaged))
-
-
-def _submitter(client: NodeClient) -> Any:  # noqa: ANN401 - the meter's Submit type
-    async def submit(wire: bytes) -> SubmitOutcome:
-        try:
-            await client.post_tx(wire)
-        except ApiError as err:
-            return Outcome(err.code, err.message)
-        except (OSError, TimeoutError) as err:
-            return Outcome("unreachable", str(err))
-        return Outcome("accepted")
-
-    return submit
-
-
-def _nonce_reader(client: NodeClient, address: str) -> Any:  # noqa: ANN401 - ChainNonce
-    async def last_nonce() -> int:
-        try:
-            answer = await client.get(f"/state/nonce/{address}")
-        except ApiError:
-            return 0
-        value = answer.get("value")
-        return value if isinstance(value, int) else 0
-
-    return last_nonce
 
 
 async def _actuate(simulator: SmartPiSimulator, client: Any, action: ActionRecord) -> str:  # noqa: ANN401
@@ -280,7 +255,7 @@ class Demo:
             workdir / "meter.db",
             household.meter,
             chain_id,
-            _submitter(client),
+            http_submitter(session, client.base_url, client.token),
             config=MeterConfig(
                 sample_period=SAMPLE_SECONDS,
                 max_gap=4 * SAMPLE_SECONDS,
@@ -290,7 +265,9 @@ class Demo:
                 confirm_after=60.0,
             ),
             clock=self.clock,
-            chain_nonce=_nonce_reader(client, household.meter.address),
+            chain_nonce=http_chain_nonce(
+                session, client.base_url, client.token, household.meter.address
+            ),
         )
         executor = ContractExecutor(household.address, household.meter.address)
         for contract_id in household.contracts:

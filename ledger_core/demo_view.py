@@ -8,7 +8,6 @@ summary. :func:`summary_json` is the machine-readable form ``--json`` prints.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -53,7 +52,6 @@ class DemoLedger:
     utc_offset_minutes: int = -360
     interval_seconds: int = 900
     rows: dict[int, IntervalRow] = field(default_factory=dict)
-    balance_change: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     deposits: int = 0
     withdrawals: int = 0
     trades: int = 0
@@ -103,13 +101,8 @@ class DemoLedger:
             self.trades += 1
             self.traded_wh += energy
         elif kind == "wallet_change":
-            participant = str(event["participant"])
-            delta = int(event["delta"])
-            self.balance_change[participant] += delta
             if event.get("why") == "deposit":
-                self.deposits += delta
-        elif kind == "withdrawal_requested":
-            pass
+                self.deposits += int(event["delta"])
         elif kind == "withdrawal_paid":
             self.withdrawals += int(event["amount"])
         elif kind == "settlement":

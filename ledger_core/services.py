@@ -51,7 +51,7 @@ from ledger_core.home import Config, Home, HomeError
 from ledger_core.homeagent import HomeAgent, NodeSigner
 from ledger_core.local import ActionLog, LocalEvents
 from ledger_core.meter.api import add_meter_routes
-from ledger_core.meter.outbox import Outcome, SubmitOutcome
+from ledger_core.meter.outbox import node_chain_nonce, node_submitter
 from ledger_core.meter.service import MeterConfig, MeterService
 from ledger_core.meter.sources import MeterConfigError, source_from_config
 from ledger_core.node import Node
@@ -171,26 +171,15 @@ class NodeServices:
             meter_config = MeterConfig.from_json(settings.get("settings", {}))
         except MeterConfigError as err:
             raise HomeError(f"{self.home.config_file}: {err}") from None
-        node = self.node
-
-        async def submit(wire: bytes) -> SubmitOutcome:
-            result = node.submit(wire)
-            return Outcome(result.code, result.message)
-
-        async def last_nonce() -> int:
-            key = _meter_key(self.home)
-            value = node.app.state.get(f"nonce/{key.address}", 0)
-            return value if isinstance(value, int) else 0
-
         return MeterService(
             source,
             self.home.path / "meter.db",
             _meter_key(self.home),
             chain_id,
-            submit,
+            node_submitter(self.node),
             config=meter_config,
             clock=self.clock,
-            chain_nonce=last_nonce,
+            chain_nonce=node_chain_nonce(self.node, _meter_key(self.home).address),
         )
 
     def _build_analytics(self, settings: dict[str, Any]) -> AnalyticsService:
