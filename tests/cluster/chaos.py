@@ -101,6 +101,16 @@ async def perturb(net: LocalNet, rng: random.Random, kind: str, say: Callable[[s
         await asyncio.sleep(rng.uniform(1, 4))
         height = max((await net.heights()).values())
         victim.start({CRASH_ENV: f"{hook}@{height + 1}"} if hook else None)
+        if hook:
+            # It dies at its next signature (empty blocks keep the chain moving); a node
+            # that did not is stopped. Either way it comes back without the hook.
+            for _ in range(75):  # 15 s at most
+                if not victim.running:
+                    break
+                await asyncio.sleep(0.2)
+            say(f"{victim.name} " + ("still running" if victim.running else "died at its hook"))
+            victim.kill()
+            victim.start()
         await asyncio.sleep(rng.uniform(2, 5))
     elif kind == "restart":
         node = rng.choice(net.nodes)

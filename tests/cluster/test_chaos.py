@@ -24,4 +24,7 @@ async def test_random_faults_never_fork_or_lose_a_committed_transaction(
 ) -> None:
     said: list[str] = []
     await run_seed(homes, seed, steps, said.append)
-    assert len(said) == steps + 1, said
+    steps_done = {line.split(":")[0] for line in said if " step " in line}
+    assert len(steps_done) == steps, said
+    assert said[-1].startswith(f"seed {seed}: "), said
+    assert " committed, " in said[-1]
