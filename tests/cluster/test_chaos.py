@@ -1,7 +1,7 @@
 """Randomised faults on real node processes (``tests/cluster/chaos.py``).
 
 By default one seed of a few steps; ``TRANSACTIVA_LONG=1`` runs five seeds of twelve
-steps each (about ten minutes). The same runs by hand: ``python -m tests.cluster.chaos``.
+steps each (about seven minutes). The same runs by hand: ``python -m tests.cluster.chaos``.
 """
 
 from __future__ import annotations
