@@ -22,7 +22,7 @@ day-ahead schedule), each contract is evaluated as the report of each of those
 intervals would read it, with the forecast consumption and production, and the
 orders it asks for (``SELL SURPLUS`` of the expected surplus, ``BUY``) are
 placed before their gates. An interval offered that way is not offered again
-at the last minute (see "Day-ahead orders" in docs/market.md).
+at the last minute (see "Orders a contract places" in docs/market.md).
 
 Actions are returned as :class:`ActionRecord` values; the caller publishes them
 on the node's local event stream (``contract_action`` events, which Home
