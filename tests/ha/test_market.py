@@ -81,13 +81,14 @@ async def test_an_order_clears_trades_and_settles(
     energy_id = entity_id(hass, "sensor", node, "traded_energy")
     assert hass.states.get(price_id).state == "unavailable"  # type: ignore[union-attr]
 
-    # Money for the bid's hold; the supplier's prices from the interval in force on.
+    # Money for the bid's hold; the supplier's prices from the next interval on (this one
+    # may end before the signal commits: a 300 s interval lasts 5 real seconds here).
     deposit = await _call(hass, "deposit", entry, amount=100)
     await operate(hass, node, "deposit_confirm", {"request": deposit["transaction"]})
     node_now = (await client.status()).last_block_time
     signal = {"import_price": 25000, "export_price": 9000, "network_fee": 3000}
-    current = node_now // INTERVAL * INTERVAL
-    await operate(hass, node, "price_signal", {"interval_start": current} | signal)
+    following = (node_now // INTERVAL + 1) * INTERVAL
+    await operate(hass, node, "price_signal", {"interval_start": following} | signal)
 
     # An interval whose gate is 2.5 to 5 real seconds away: a bid here, an offer next door.
     node_now = (await client.status()).last_block_time

@@ -367,8 +367,9 @@ def test_the_forecast_places_day_ahead_offers_at_midday(service: AnalyticsServic
     offers = {a.order.interval_start: a.order for a in planned if a.order is not None}
     expected = service.expected_energy(tomorrow, tomorrow + 86_400)
     surplus = {t: p - c for t, (c, p) in expected.items() if p > c}
-    assert offers and set(offers) == set(surplus)
+    assert offers
+    assert set(offers) == set(surplus)
     assert all(o.side == "sell" and o.limit_price == 9_000 for o in offers.values())
     assert all(offers[t].energy_wh == surplus[t] for t in offers)
     hours = {(t - tomorrow) // 3600 for t in offers}
-    assert min(hours) >= 7 and max(hours) <= 17  # daylight in Morelia in February
+    assert 7 <= min(hours) <= max(hours) <= 17  # daylight in Morelia in February
