@@ -34,7 +34,6 @@ import os
 import pstats
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,6 +47,7 @@ import aiohttp
 
 from ledger_core.cli import main as cli
 from ledger_core.crypto import SigningKey
+from ledger_core.demo_chain import free_port_run
 from ledger_core.home import Config, Home, write_config
 from ledger_core.tx import Tx, TxType, sign
 
@@ -62,26 +62,6 @@ class Node:
     profile: Path | None = None
 
 
-def _free_base(count: int) -> int:
-    for _ in range(100):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1])
-        if base + count > 65000:
-            continue
-        free = True
-        for port in range(base, base + count):
-            with socket.socket() as probe:
-                try:
-                    probe.bind(("127.0.0.1", port))
-                except OSError:
-                    free = False
-                    break
-        if free:
-            return base
-    raise RuntimeError("no run of free ports")
-
-
 def _key(i: int) -> SigningKey:
     return SigningKey.from_seed(i.to_bytes(32, "big"))
 
@@ -89,7 +69,7 @@ def _key(i: int) -> SigningKey:
 def _init(root: Path, validators: int, profile: bool) -> list[Node]:
     out = io.StringIO()
     args = ["testnet", "init", "--validators", str(validators), "--dir", str(root)]
-    args += ["--base-port", str(_free_base(2 * validators)), "--chain-id", "bench-net"]
+    args += ["--base-port", str(free_port_run(2 * validators)), "--chain-id", "bench-net"]
     if cli(args, out=out) != 0:
         raise RuntimeError(out.getvalue())
     nodes = []

@@ -38,6 +38,26 @@ def free_port() -> int:
         return port
 
 
+def port_is_free(port: int) -> bool:
+    """Whether a TCP port on 127.0.0.1 can be bound right now."""
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port_run(count: int) -> int:
+    """A base port with ``count`` free ports from it on (checked, not reserved), as
+    ``transactiva testnet init --base-port`` takes it."""
+    for _ in range(100):
+        base = free_port()
+        if base + count <= 65000 and all(port_is_free(p) for p in range(base, base + count)):
+            return base
+    raise RuntimeError(f"no run of {count} free ports found")
+
+
 def _spawn_node(home: Path, log_path: Path) -> subprocess.Popen[bytes]:
     with log_path.open("ab") as log:
         return subprocess.Popen(  # noqa: S603 - our own interpreter and module

@@ -24,9 +24,9 @@ import pytest
 
 from ledger_core.cli import main
 from ledger_core.crypto import SigningKey
+from ledger_core.demo_chain import free_port_run
 from ledger_core.home import Home
 from ledger_core.tx import TxType, sign
-from tests.cluster.testnet import free_base
 
 SIZES = [(4, 1), (1, 1), (7, 0)]
 
@@ -81,7 +81,7 @@ async def test_a_testnet_commits_what_any_node_is_given(
     total = validators + observers
     out = io.StringIO()
     args = ["testnet", "init", "--validators", str(validators), "--observers", str(observers)]
-    args += ["--dir", str(root), "--base-port", str(free_base(2 * total))]
+    args += ["--dir", str(root), "--base-port", str(free_port_run(2 * total))]
     assert main(args, out=out) == 0
     operator = Home(root / "node0").participant_key()
     chain_id = Home(root / "node0").genesis().chain_id

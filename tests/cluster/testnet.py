@@ -27,7 +27,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -45,6 +44,7 @@ from ledger_core.consensus.light import commit_power
 from ledger_core.consensus.types import Commit
 from ledger_core.consensus.validators import ValidatorSet
 from ledger_core.crypto import SigningKey
+from ledger_core.demo_chain import free_port_run
 from ledger_core.genesis import Genesis
 from ledger_core.home import Config, Home, write_config
 from ledger_core.p2p.faultproxy import FaultProxy
@@ -70,27 +70,6 @@ FAST: Final[dict[str, int]] = {
 # The longest any single step waits in round 0 (propose + prevote + precommit).
 ROUND_SECONDS: Final = 2.0
 START_SECONDS: Final = 40.0
-
-
-def free_base(count: int) -> int:
-    """A base port with ``count`` free ports after it (checked, not reserved)."""
-    for _ in range(100):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1])
-        if base + count > 65000:
-            continue
-        ok = True
-        for port in range(base, base + count):
-            with socket.socket() as probe:
-                try:
-                    probe.bind(("127.0.0.1", port))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-    raise AssertionError("no run of free ports found")
 
 
 @dataclass
@@ -211,7 +190,7 @@ class LocalNet:
             [
                 "testnet", "init", "--validators", str(self.validators),
                 "--observers", str(self.observers), "--dir", str(self.root),
-                "--base-port", str(free_base(2 * total)), "--chain-id", "cluster-test",
+                "--base-port", str(free_port_run(2 * total)), "--chain-id", "cluster-test",
             ],
             out=out,
         )  # fmt: skip

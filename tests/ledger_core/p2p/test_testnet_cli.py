@@ -20,6 +20,7 @@ import pytest
 
 from ledger_core.cli import main
 from ledger_core.crypto import SigningKey
+from ledger_core.demo_chain import free_port_run
 from ledger_core.home import Config, Home, HomeError, write_config
 from ledger_core.node import Node
 from ledger_core.p2p import Network
@@ -39,28 +40,6 @@ def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         timeout=timeout,
         check=False,
     )
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def free_base(count: int) -> int:
-    """A base port with ``count`` free ports after it (checked, not reserved)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1])
-        if base + count > 65535:
-            continue
-        if all(port_is_free(port) for port in range(base, base + count)):
-            return base
-    raise AssertionError("no run of free ports found")
 
 
 def init(*args: str) -> tuple[int, str]:
@@ -205,7 +184,7 @@ async def test_a_one_validator_testnet_runs_serves_peers_and_stops_on_ctrl_c(
     tmp_path: Path,
 ) -> None:
     root = tmp_path / "uno"
-    base = free_base(2)
+    base = free_port_run(2)
     assert init("--validators", "1", "--dir", str(root), "--base-port", str(base))[0] == 0
     home = Home(root / "node0")
     config = home.config()
@@ -260,7 +239,9 @@ async def test_a_one_validator_testnet_runs_serves_peers_and_stops_on_ctrl_c(
 
 async def test_a_node_that_dies_stops_the_testnet_with_an_error(tmp_path: Path) -> None:
     root = tmp_path / "uno"
-    assert init("--validators", "1", "--dir", str(root), "--base-port", str(free_base(2)))[0] == 0
+    assert (
+        init("--validators", "1", "--dir", str(root), "--base-port", str(free_port_run(2)))[0] == 0
+    )
     with started(root) as running:
         await wait_for_status(*running.nodes["node0"])
         os.kill(running.pids["node0"], signal.SIGKILL)
