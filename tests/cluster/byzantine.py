@@ -21,16 +21,13 @@ import argparse
 import asyncio
 import logging
 import signal
-from dataclasses import replace
 from pathlib import Path
 
-from ledger_core.app import BlockContext
-from ledger_core.block import Block, make_block
 from ledger_core.consensus.node import CONSENSUS, ConsensusNode
 from ledger_core.consensus.runtime import Outbound, Scheduler
-from ledger_core.consensus.types import Proposal, Vote, decode_message, encode_message
+from ledger_core.consensus.types import Proposal, decode_message
 from ledger_core.runner import serve
-from ledger_core.tx import decode
+from tests.consensus.equivocation import conflicting
 
 
 class TwoFaced:
@@ -63,44 +60,9 @@ class TwoFaced:
             self.inner.send(peer, channel, payload if i % 2 else other)
 
     def _conflicting(self, payload: bytes) -> bytes | None:
-        node = self.node
-        chain_id = node.genesis.chain_id
-        message = decode_message(payload)
         # Votes split only after a split proposal: double votes get the validator jailed,
         # and a jailed validator proposes nothing more.
-        if isinstance(message, Vote) and message.validator == node.key.address:
-            if not self.proposed_two:
-                return None
-            twin = replace(message, block_hash=None if message.block_hash else "ab" * 32)
-            return encode_message(twin.signed(node.key, chain_id))
-        if isinstance(message, Proposal) and message.proposer == node.key.address:
-            block = self._other_block(message.block)
-            if block is None:
-                return None
-            return encode_message(replace(message, block=block).signed(node.key, chain_id))
-        return None
-
-    def _other_block(self, block: Block) -> Block | None:
-        """A different valid block for the same height: one transaction fewer."""
-        if not block.txs:
-            return None
-        node = self.node
-        header = block.header
-        txs = [decode(wire) for wire in block.txs[:-1]]
-        execution = node.app.execute(BlockContext(header.height, header.time), txs, block.evidence)
-        return make_block(
-            node.key,
-            chain_id=header.chain_id,
-            height=header.height,
-            time=header.time,
-            previous_hash=header.previous_hash,
-            txs=list(block.txs[:-1]),
-            app_hash=execution.app_hash,
-            validators_hash=header.validators_hash,
-            next_validators_hash=header.next_validators_hash,
-            last_commit=block.last_commit,
-            evidence=block.evidence,
-        )
+        return conflicting(payload, self.node, self.node.key, split_votes=self.proposed_two)
 
 
 class Equivocating(ConsensusNode):

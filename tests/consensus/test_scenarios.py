@@ -14,13 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from ledger_core.app import BlockContext
-from ledger_core.block import Block, make_block
 from ledger_core.consensus.light import LightClient
-from ledger_core.consensus.types import Proposal, Vote, decode_message, encode_message
+from ledger_core.consensus.types import Vote, decode_message
 from ledger_core.consensus.wal import frame, read_records
-from ledger_core.tx import TxType, decode
+from ledger_core.tx import TxType
 from tests.consensus.cluster import PACING, Cluster
+from tests.consensus.equivocation import conflicting
 from tests.ledger_core.chain import key
 
 
@@ -173,48 +172,13 @@ class Equivocator:
         self.inner.send(peer_id, channel, payload)
 
     def broadcast(self, channel: str, payload: bytes) -> None:
-        other = self._conflicting(payload) if channel == "consensus" else None
+        other = conflicting(payload, self.node, self.key) if channel == "consensus" else None
         if other is None:
             self.inner.broadcast(channel, payload)
             return
         self.equivocations += 1
         for i, peer in enumerate(self.peers()):
             self.inner.send(peer, channel, payload if i % 2 else other)
-
-    def _conflicting(self, payload: bytes) -> bytes | None:
-        chain_id = self.cluster.genesis.chain_id
-        message = decode_message(payload)
-        if isinstance(message, Vote) and message.validator == self.key.address:
-            other = replace(message, block_hash=None if message.block_hash else "ab" * 32)
-            return encode_message(other.signed(self.key, chain_id))
-        if isinstance(message, Proposal) and message.proposer == self.key.address:
-            block = self._other_block(message.block)
-            if block is None:
-                return None
-            return encode_message(replace(message, block=block).signed(self.key, chain_id))
-        return None
-
-    def _other_block(self, block: Block) -> Block | None:
-        """A different valid block for the same height: one transaction fewer."""
-        if not block.txs:
-            return None
-        node = self.node
-        header = block.header
-        txs = [decode(wire) for wire in block.txs[:-1]]
-        execution = node.app.execute(BlockContext(header.height, header.time), txs, block.evidence)
-        return make_block(
-            self.key,
-            chain_id=header.chain_id,
-            height=header.height,
-            time=header.time,
-            previous_hash=header.previous_hash,
-            txs=list(block.txs[:-1]),
-            app_hash=execution.app_hash,
-            validators_hash=header.validators_hash,
-            next_validators_hash=header.next_validators_hash,
-            last_commit=block.last_commit,
-            evidence=block.evidence,
-        )
 
 
 def test_an_equivocating_validator_cannot_fork_and_its_evidence_is_committed(
