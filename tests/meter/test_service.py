@@ -165,8 +165,10 @@ async def test_cut_and_reconnection_are_not_an_unreachable_meter(
             latest = service.latest()
             assert latest is not None
             assert latest.power == 0
-            async with session.post(simulator.url + "/sim/service", json={"connected": True}):
-                pass
+            async with session.post(
+                simulator.url + "/sim/service", json={"connected": True}
+            ) as answer:
+                assert answer.status == 200
             assert await steps(3) == ["service_reconnected"]
         # The meter stops answering: unknown, never a cut.
         port = int(simulator.url.rsplit(":", 1)[1])

@@ -212,12 +212,14 @@ async def test_control_api_starts_the_washer_and_cuts_the_service() -> None:
             assert sim.appliance_states()[0]["mode"] == "auto"
             async with session.post(url + "/sim/appliances/Bomba de agua", json={"on": True}) as r:
                 assert (await r.json())["power"] == 450
-            async with session.post(url + "/sim/appliances/Bomba de agua", json={"on": False}):
-                pass
+            async with session.post(
+                url + "/sim/appliances/Bomba de agua", json={"on": False}
+            ) as answer:
+                assert answer.status == 200
             async with session.post(url + "/sim/appliances/Standby", json={"mode": "auto"}) as r:
                 assert (await r.json())["mode"] == "auto"
-            async with session.post(url + "/sim/service", json={"connected": False}):
-                pass
+            async with session.post(url + "/sim/service", json={"connected": False}) as answer:
+                assert answer.status == 200
             sample = sim.sample()
             assert [p.voltage for p in sample.phases] == [0, 0, 0]
             assert sample.power == 0
