@@ -376,15 +376,12 @@ class ContractExecutor:
                     continue  # one order per side and interval, whichever contract asks first
                 self.planned[(order.side, start)] = contract_id
                 records.append(
-                    ActionRecord(
-                        time=now,
+                    _record(
+                        contract_id,
+                        program,
+                        action,
+                        now=now,
                         event=Event.INTERVAL_REPORT,
-                        contract_id=contract_id,
-                        short_id=short_id(program.contract),
-                        contract_name=program.contract.name,
-                        kind=action.kind,
-                        reason=str(action.reason),
-                        description=action.describe(),
                         order=order,
                         planned=True,
                     )
@@ -403,19 +400,7 @@ class ContractExecutor:
             for action in program.evaluate(state, event).actions:
                 order = self._order_for(action, state, now, next_interval)
                 records.append(
-                    ActionRecord(
-                        time=now,
-                        event=event,
-                        contract_id=contract_id,
-                        short_id=short_id(program.contract),
-                        contract_name=program.contract.name,
-                        kind=action.kind,
-                        reason=str(action.reason),
-                        description=action.describe(),
-                        device=action.device,
-                        text=action.text,
-                        order=order,
-                    )
+                    _record(contract_id, program, action, now=now, event=event, order=order)
                 )
         return records
 
@@ -437,6 +422,33 @@ class ContractExecutor:
         if order is None or (order.side, order.interval_start) in self.planned:
             return None
         return order
+
+
+def _record(
+    contract_id: str,
+    program: Program,
+    action: Action,
+    *,
+    now: int,
+    event: Event,
+    order: OrderIntent | None,
+    planned: bool = False,
+) -> ActionRecord:
+    """The record of one action a contract's program took."""
+    return ActionRecord(
+        time=now,
+        event=event,
+        contract_id=contract_id,
+        short_id=short_id(program.contract),
+        contract_name=program.contract.name,
+        kind=action.kind,
+        reason=str(action.reason),
+        description=action.describe(),
+        device=action.device,
+        text=action.text,
+        order=order,
+        planned=planned,
+    )
 
 
 def _intent(action: Action, state: MeterState, interval_start: int) -> OrderIntent | None:
