@@ -185,12 +185,16 @@ class LocalNet:
     async def create(self) -> None:
         """Write the homes, start the proxies and every node; wait until all answer."""
         total = self.validators + self.observers
+        # One checked run of ports for the nodes (API, P2P) and then every proxy: a proxy
+        # bound to any free port could take a node's port before the node starts.
+        base = free_port_run(2 * total + total * self.validators)
+        proxy_ports = iter(range(base + 2 * total, base + 2 * total + total * self.validators))
         out = io.StringIO()
         status = main(
             [
                 "testnet", "init", "--validators", str(self.validators),
                 "--observers", str(self.observers), "--dir", str(self.root),
-                "--base-port", str(free_port_run(2 * total)), "--chain-id", "cluster-test",
+                "--base-port", str(base), "--chain-id", "cluster-test",
             ],
             out=out,
         )  # fmt: skip
@@ -216,7 +220,11 @@ class LocalNet:
         for a in range(total):
             for b in range(self.validators):
                 if a != b:
-                    proxy = FaultProxy(f"127.0.0.1:{configs[b].p2p_port}", seed=100 * a + b)
+                    proxy = FaultProxy(
+                        f"127.0.0.1:{configs[b].p2p_port}",
+                        port=next(proxy_ports),
+                        seed=100 * a + b,
+                    )
                     await proxy.start()
                     self.proxies[(a, b)] = proxy
         for a, (home, config) in enumerate(zip(homes, configs, strict=True)):
