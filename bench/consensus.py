@@ -46,10 +46,10 @@ from typing import Any
 import aiohttp
 
 from ledger_core.cli import main as cli
-from ledger_core.crypto import SigningKey
 from ledger_core.demo_chain import free_port_run
 from ledger_core.home import Config, Home, write_config
-from ledger_core.tx import Tx, TxType, sign
+from ledger_core.types.crypto import SigningKey
+from ledger_core.types.tx import Tx, TxType, sign
 
 
 @dataclass

@@ -34,10 +34,10 @@ import aiohttp
 from aiohttp import web
 
 from ledger_core.api import make_app
-from ledger_core.crypto import SigningKey
-from ledger_core.genesis import Genesis, Operator, Params, Validator
 from ledger_core.node import Node, open_storage
-from ledger_core.tx import Tx, TxType, sign
+from ledger_core.types.crypto import SigningKey
+from ledger_core.types.genesis import Genesis, Operator, Params, Validator
+from ledger_core.types.tx import Tx, TxType, sign
 
 CHAIN = "bench-1"
 START = 1_773_165_600

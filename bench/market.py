@@ -28,10 +28,10 @@ import statistics
 import time
 
 from ledger_core.app import Application, BlockContext
-from ledger_core.crypto import SigningKey
-from ledger_core.genesis import Genesis, Operator, Params, Validator
-from ledger_core.market.auction import Backstop, Order, Side, clear
-from ledger_core.tx import Tx, TxType, sign
+from ledger_core.market.auction import Backstop, Order, clear
+from ledger_core.types.crypto import SigningKey
+from ledger_core.types.genesis import Genesis, Operator, Params, Validator
+from ledger_core.types.tx import Side, Tx, TxType, sign
 
 CHAIN = "bench-market-1"
 START = 1_773_165_600

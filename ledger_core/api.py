@@ -24,15 +24,16 @@ from typing import Any, Final
 from aiohttp import WSCloseCode, web
 
 from contracts import check, content_hash, format_contract, parse, receipt, short_id
-from ledger_core import codec, merkle
-from ledger_core.crypto import ADDRESS_RE, SigningKey
 from ledger_core.local import ActionLog, LocalEvents
 from ledger_core.local_api import add_local_routes
 from ledger_core.market.api import add_market_routes
 from ledger_core.node import Node, Submitted
 from ledger_core.openapi import SPEC
 from ledger_core.storage import StoredTx
-from ledger_core.tx import MAX_TX_BYTES, TX_ID_RE, TxError, TxType, sign
+from ledger_core.types import codec, merkle
+from ledger_core.types.crypto import ADDRESS_RE, SigningKey
+from ledger_core.types.fields import FieldError
+from ledger_core.types.tx import MAX_TX_BYTES, TX_ID_RE, TxType, sign
 from ledger_core.wsutil import relay
 
 LOG: Final = logging.getLogger(__name__)
@@ -581,7 +582,7 @@ async def local_sign(request: web.Request) -> web.Response:
     nonce = max([last if isinstance(last, int) else 0, *pending]) + 1
     try:
         tx = sign(key, node.genesis.chain_id, tx_type, nonce, body)
-    except TxError as err:
+    except FieldError as err:
         return error(400, "malformed", err.message, err.field.removeprefix("tx."))
     except TypeError as err:
         return error(400, "malformed", str(err), "body")

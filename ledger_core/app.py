@@ -39,16 +39,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from contracts import ContractError, content_hash, format_contract, parse
-from ledger_core import codec
 from ledger_core.commitment import Proof, Staged, StateCommitment
-from ledger_core.consensus.evidence import EvidenceError
-from ledger_core.consensus.evidence import verify as verify_evidence
-from ledger_core.consensus.types import DuplicateVoteEvidence
-from ledger_core.consensus.validators import MAX_VALIDATORS, ValidatorSet
-from ledger_core.crypto import address_of
-from ledger_core.genesis import Genesis
 from ledger_core.market import state as market
-from ledger_core.tx import Role, Tx, TxType
+from ledger_core.types import codec
+from ledger_core.types.crypto import address_of
+from ledger_core.types.evidence import EvidenceError
+from ledger_core.types.evidence import verify as verify_evidence
+from ledger_core.types.genesis import Genesis
+from ledger_core.types.tx import Role, Tx, TxType
+from ledger_core.types.validators import MAX_VALIDATORS, ValidatorSet
+from ledger_core.types.vote import DuplicateVoteEvidence
 
 type Value = codec.Value
 type Event = dict[str, Value]

@@ -67,8 +67,6 @@ from typing import Any, Final, TextIO
 import aiohttp
 
 from ledger_core.concentrator.tariff import TariffError, load_tariff
-from ledger_core.crypto import SigningKey
-from ledger_core.genesis import Genesis, parse_genesis
 from ledger_core.home import (
     Config,
     ConfigError,
@@ -80,6 +78,8 @@ from ledger_core.home import (
 )
 from ledger_core.p2p.wire import WireError, parse_address
 from ledger_core.runner import serve
+from ledger_core.types.crypto import SigningKey
+from ledger_core.types.genesis import Genesis, parse_genesis
 
 LOG: Final = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from ledger_core import codec, merkle
+from ledger_core.types import codec, merkle
 
 BUCKET_BITS: Final = 12
 BUCKETS: Final = 1 << BUCKET_BITS

@@ -46,7 +46,7 @@ from ledger_core.concentrator.tariff import (
 )
 from ledger_core.home import Home, HomeError, default_home
 from ledger_core.node_cli import add_dir
-from ledger_core.tx import MAX_PRICE
+from ledger_core.types.tx import MAX_PRICE
 
 EXIT_OK = 0
 EXIT_REFUSED = 1

@@ -42,7 +42,6 @@ from ledger_core.concentrator.dr import DrSignal
 from ledger_core.concentrator.ledger import HttpLedger
 from ledger_core.concentrator.service import Concentrator
 from ledger_core.concentrator.tariff import load_tariff
-from ledger_core.crypto import SigningKey
 from ledger_core.demo_chain import (
     Household,
     Neighbourhood,
@@ -61,6 +60,7 @@ from ledger_core.meter.outbox import http_chain_nonce, http_submitter
 from ledger_core.meter.service import MeterConfig, MeterService
 from ledger_core.meter.simulator import SmartPiSimulator
 from ledger_core.meter.smartpi import SmartPiClient
+from ledger_core.types.crypto import SigningKey
 
 UTC_OFFSET_MINUTES: Final = -360  # Mexico's central zone
 INTERVAL: Final = 900

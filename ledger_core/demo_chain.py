@@ -23,9 +23,9 @@ from typing import Any, Final
 
 from contracts import format_contract, parse
 from ledger_core.client import ApiError, NodeClient
-from ledger_core.crypto import SigningKey
 from ledger_core.homeagent import NodeSigner, Signer
-from ledger_core.tx import TxType
+from ledger_core.types.crypto import SigningKey
+from ledger_core.types.tx import TxType
 
 STARTUP_SECONDS: Final = 30.0
 

@@ -29,10 +29,10 @@ from typing import Any, Final, Protocol
 import aiohttp
 
 from ledger_core.client import ApiError, NodeClient
-from ledger_core.crypto import SigningKey
 from ledger_core.execution import ActionRecord, ContractExecutor
 from ledger_core.local import ActionLog, LocalEvents
-from ledger_core.tx import TxType, sign
+from ledger_core.types.crypto import SigningKey
+from ledger_core.types.tx import TxType, sign
 
 _LOG = logging.getLogger(__name__)
 

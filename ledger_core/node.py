@@ -31,9 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from ledger_core import codec
 from ledger_core.app import Application, BlockContext, Execution, InvalidBlock
-from ledger_core.block import GENESIS_PREVIOUS, Block, Header, make_block
 from ledger_core.consensus.engine import (
     Broadcast,
     Decide,
@@ -47,19 +45,16 @@ from ledger_core.consensus.engine import (
 )
 from ledger_core.consensus.light import LightError, verify_commit
 from ledger_core.consensus.privval import DoubleSignError, PrivValidator
-from ledger_core.consensus.types import (
-    Commit,
-    DuplicateVoteEvidence,
-    Proposal,
-    Vote,
-    decode_message,
-    encode_message,
-)
 from ledger_core.consensus.wal import WAL
-from ledger_core.crypto import SigningKey
-from ledger_core.genesis import Genesis
 from ledger_core.storage import Storage, StoredTx
-from ledger_core.tx import _WIRE_PREFIX_LENGTH, Tx, TxError, decode
+from ledger_core.types import codec
+from ledger_core.types.block import GENESIS_PREVIOUS, Block, Header, make_block
+from ledger_core.types.crypto import SigningKey
+from ledger_core.types.fields import FieldError
+from ledger_core.types.genesis import Genesis
+from ledger_core.types.proposal import Proposal, decode_message, encode_message
+from ledger_core.types.tx import Tx, decode, wire_id
+from ledger_core.types.vote import Commit, DuplicateVoteEvidence, Vote
 
 LOG = logging.getLogger(__name__)
 MAX_MEMPOOL_TXS: Final = 20_000
@@ -175,7 +170,7 @@ class Node:
         """Decode, check and queue a transaction."""
         try:
             tx = decode(wire)
-        except TxError as err:
+        except FieldError as err:
             return Submitted(None, "malformed", err.message, err.field)
         if self.is_pending(tx.id):
             return Submitted(tx.id, "duplicate", "the transaction is already in the mempool")
@@ -313,7 +308,7 @@ class Node:
                 self._process(self.engine.on_timeout(height, round_, Step(step)))
                 return
             message = decode_message(payload)
-        except (codec.DecodeError, TxError, AssertionError, ValueError, KeyError) as err:
+        except (codec.DecodeError, FieldError, AssertionError, ValueError, KeyError) as err:
             LOG.warning("WAL record at height %d skipped: %s", self.engine.height, err)
             return
         self._consider(message)
@@ -514,7 +509,7 @@ class Node:
             if tx is None:
                 try:
                     tx = decode(wire)
-                except TxError as err:
+                except FieldError as err:
                     raise BlockRejected(f"transaction {index}: {err}") from None
             txs.append(tx)
         try:
@@ -528,7 +523,7 @@ class Node:
 
     def _known_tx(self, wire: bytes) -> Tx | None:
         """The mempool's decoded transaction with exactly these wire bytes."""
-        tx_id = hashlib.sha256(wire[_WIRE_PREFIX_LENGTH:-1]).hexdigest()
+        tx_id = wire_id(wire)
         candidate = self.mempool.get(tx_id) or self._early.get(tx_id)
         if candidate is not None and candidate.wire() == wire:
             return candidate

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from ledger_core.market.openapi import MARKET_PATHS
-from ledger_core.tx import TxType
+from ledger_core.types.tx import TxType
 
 _ERROR: Final = {
     "description": "Refused; the body says why",

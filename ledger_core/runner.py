@@ -39,14 +39,14 @@ from aiohttp import web
 
 from ledger_core.api import make_app, require_token
 from ledger_core.consensus.node import ConsensusNode, connect
-from ledger_core.crypto import SigningKey
-from ledger_core.genesis import Genesis
 from ledger_core.home import Config, Home, HomeError
 from ledger_core.local import ActionLog, LocalEvents
 from ledger_core.node import Node, open_storage
 from ledger_core.p2p import Misbehaviour, Network
 from ledger_core.p2p.config import network_from_home
 from ledger_core.services import NodeServices
+from ledger_core.types.crypto import SigningKey
+from ledger_core.types.genesis import Genesis
 from ledger_core.web import WebContext, add_web_routes
 
 LOG = logging.getLogger(__name__)

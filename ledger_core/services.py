@@ -45,7 +45,6 @@ from ledger_core.concentrator.ledger import NodeLedger
 from ledger_core.concentrator.rules import LoadRule
 from ledger_core.concentrator.service import Concentrator
 from ledger_core.concentrator.tariff import load_tariff
-from ledger_core.crypto import SigningKey
 from ledger_core.execution import ContractExecutor
 from ledger_core.home import Config, Home, HomeError
 from ledger_core.homeagent import HomeAgent, NodeSigner
@@ -55,6 +54,7 @@ from ledger_core.meter.outbox import node_chain_nonce, node_submitter
 from ledger_core.meter.service import MeterConfig, MeterService
 from ledger_core.meter.sources import MeterConfigError, source_from_config
 from ledger_core.node import Node
+from ledger_core.types.crypto import SigningKey
 
 LOG: Final = logging.getLogger(__name__)
 METER_KEY: Final = "keys/meter.key"

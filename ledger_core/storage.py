@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from ledger_core import codec
 from ledger_core.app import TxResult
-from ledger_core.block import Block, Header
-from ledger_core.consensus.types import Commit, DuplicateVoteEvidence
+from ledger_core.types import codec
+from ledger_core.types.block import Block, Header
+from ledger_core.types.vote import Commit, DuplicateVoteEvidence
 
 SCHEMA_VERSION: Final = 2
 MAX_VALUE_BYTES: Final = 1 << 24

@@ -30,10 +30,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Final, TextIO
 
-from ledger_core.crypto import SigningKey
-from ledger_core.genesis import Genesis, Operator, Params, Validator
 from ledger_core.home import Config, Home, HomeError, write_config, write_token
 from ledger_core.node_cli import _chain_id, _port
+from ledger_core.types.crypto import SigningKey
+from ledger_core.types.genesis import Genesis, Operator, Params, Validator
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1

@@ -35,7 +35,7 @@ from ledger_core.api import PREFIX, error
 from ledger_core.concentrator.dr import MAX_DURATION, DrError, DrSignal
 from ledger_core.concentrator.prices import MAX_PUBLISH_INTERVALS, PublishReport
 from ledger_core.concentrator.service import Concentrator
-from ledger_core.tx import EVENT_ID_RE, MAX_DR_PERIOD, MAX_PRICE, MAX_TIME
+from ledger_core.types.tx import EVENT_ID_RE, MAX_DR_PERIOD, MAX_PRICE, MAX_TIME
 
 type RequireToken = Callable[[web.Request], None]
 

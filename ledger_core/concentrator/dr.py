@@ -35,10 +35,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
-from ledger_core import codec
 from ledger_core.concentrator.clock import Clock
 from ledger_core.concentrator.ledger import PENDING, UNAVAILABLE, Body, Ledger
-from ledger_core.tx import BODY_CHECKS, EVENT_ID_RE, TxError, TxType
+from ledger_core.types import codec
+from ledger_core.types.fields import FieldError
+from ledger_core.types.tx import BODY_CHECKS, EVENT_ID_RE, TxType
 
 DEFAULT_NEAR_SECONDS: Final = 3600
 MAX_DURATION: Final = 7 * 86400
@@ -133,7 +134,7 @@ class DrSignal:
             raise DrError(400, "malformed", "must be an object", field)
         try:
             BODY_CHECKS[TxType.DR_EVENT](_probe(value))
-        except TxError as err:
+        except FieldError as err:
             where = field + err.field.removeprefix("body.signal")
             raise DrError(400, "malformed", err.message, where) from None
         return cls(
@@ -209,7 +210,7 @@ class DrEvent:
         """Raise :class:`DrError` if the ledger would find the body malformed."""
         try:
             BODY_CHECKS[TxType.DR_EVENT](self.body())
-        except TxError as err:
+        except FieldError as err:
             raise DrError(400, "malformed", err.message, err.field.removeprefix("body.")) from None
 
     @classmethod

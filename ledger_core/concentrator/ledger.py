@@ -24,13 +24,13 @@ from typing import Any, Final, Protocol
 
 import aiohttp
 
-from ledger_core import codec
 from ledger_core.client import ApiError, NodeClient
 from ledger_core.concentrator.tariff import Prices
-from ledger_core.crypto import SigningKey
 from ledger_core.node import Node, Submitted
 from ledger_core.storage import StoredTx
-from ledger_core.tx import TxType, sign
+from ledger_core.types import codec
+from ledger_core.types.crypto import SigningKey
+from ledger_core.types.tx import TxType, sign
 
 type Body = dict[str, codec.Value]
 type StreamItem = tuple[int, int, dict[str, Any]]

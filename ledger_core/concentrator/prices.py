@@ -29,11 +29,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Final
 
-from ledger_core import codec
 from ledger_core.concentrator.clock import Clock
 from ledger_core.concentrator.ledger import Body, Ledger, Outcome
 from ledger_core.concentrator.tariff import MarketBand, Prices, Rate, Tariff
-from ledger_core.tx import MAX_PRICE, TxType
+from ledger_core.types import codec
+from ledger_core.types.tx import MAX_PRICE, TxType
 
 INTERVAL: Final = 900
 DEFAULT_PUBLISH_AT: Final = time(12, 0)

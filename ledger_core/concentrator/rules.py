@@ -37,7 +37,7 @@ from typing import Any, Final
 
 from ledger_core.concentrator.dr import DrError, DrEvent, DrSignal
 from ledger_core.concentrator.prices import INTERVAL, align_up
-from ledger_core.tx import EVENT_ID_RE, MAX_POWER_W
+from ledger_core.types.tx import EVENT_ID_RE, MAX_POWER_W
 
 MAX_RULE_INTERVALS: Final = 96
 

@@ -41,8 +41,8 @@ from pathlib import Path
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ledger_core import codec
-from ledger_core.tx import MAX_PRICE
+from ledger_core.types import codec
+from ledger_core.types.tx import MAX_PRICE
 
 PRICE_DECIMALS: Final = 4
 PRICE_SCALE: Final = 10**PRICE_DECIMALS

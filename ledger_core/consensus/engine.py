@@ -57,17 +57,11 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Final, Protocol
 
-from ledger_core.block import Block
-from ledger_core.consensus.types import (
-    PRECOMMIT,
-    PREVOTE,
-    Commit,
-    DuplicateVoteEvidence,
-    Proposal,
-    Vote,
-)
-from ledger_core.consensus.validators import ValidatorSet
 from ledger_core.consensus.votes import AddResult, VoteSet
+from ledger_core.types.block import Block
+from ledger_core.types.proposal import Proposal
+from ledger_core.types.validators import ValidatorSet
+from ledger_core.types.vote import PRECOMMIT, PREVOTE, Commit, DuplicateVoteEvidence, Vote
 
 FUTURE_ROUNDS: Final = 64
 MAX_PROPOSALS_PER_ROUND: Final = 4

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ledger_core.block import GENESIS_PREVIOUS, Header
-from ledger_core.consensus.types import Commit
-from ledger_core.consensus.validators import ValidatorSet
+from ledger_core.types.block import GENESIS_PREVIOUS, Header
+from ledger_core.types.validators import ValidatorSet
+from ledger_core.types.vote import Commit
 
 
 class LightError(ValueError):

@@ -58,9 +58,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final, Protocol
 
-from ledger_core import codec
 from ledger_core.app import Application
-from ledger_core.block import Block
 from ledger_core.consensus.engine import ScheduleTimeout, Timeouts
 from ledger_core.consensus.light import LightClient, LightError, verify_commit
 from ledger_core.consensus.runtime import (
@@ -84,11 +82,14 @@ from ledger_core.consensus.sync import (
     decode_sync,
     encode_sync,
 )
-from ledger_core.consensus.types import Commit, Proposal, Vote, decode_message, encode_message
-from ledger_core.crypto import SigningKey
-from ledger_core.genesis import Genesis
 from ledger_core.node import MAX_MEMPOOL_TXS, BlockRejected, Node, Submitted
 from ledger_core.storage import Storage
+from ledger_core.types import codec
+from ledger_core.types.block import Block
+from ledger_core.types.crypto import SigningKey
+from ledger_core.types.genesis import Genesis
+from ledger_core.types.proposal import Proposal, decode_message, encode_message
+from ledger_core.types.vote import Commit, Vote
 
 LOG = logging.getLogger(__name__)
 CONSENSUS: Final = "consensus"
@@ -391,7 +392,7 @@ class ConsensusNode(Node):
                 if claimed is not None and claimed <= self.height:
                     return True  # a block this node has: not worth decoding
                 self._on_blocks(peer_id, decode_sync(payload))
-        except ValueError as err:  # malformed input (TxError and MessageError included)
+        except ValueError as err:  # malformed input (FieldError and MessageError included)
             LOG.info("ignoring a %s message from %s: %s", channel, peer_id, err)
             return False
         return True

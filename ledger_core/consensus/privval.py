@@ -30,9 +30,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ledger_core import codec
-from ledger_core.consensus.types import STEP_PROPOSE, Proposal, Vote
-from ledger_core.crypto import SigningKey
+from ledger_core.types import codec
+from ledger_core.types.crypto import SigningKey
+from ledger_core.types.proposal import Proposal
+from ledger_core.types.vote import STEP_PROPOSE, Vote
 
 
 class DoubleSignError(Exception):

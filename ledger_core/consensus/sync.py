@@ -27,12 +27,12 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from ledger_core import codec
-from ledger_core.block import Block, Header
-from ledger_core.consensus.types import MAX_HEIGHT, MAX_MESSAGE_BYTES, Commit, MessageError
-from ledger_core.consensus.validators import ValidatorSet
-from ledger_core.crypto import SIGNATURE_RE
-from ledger_core.tx import _int, _keys, _obj, _str
+from ledger_core.types import codec
+from ledger_core.types.block import Block, Header
+from ledger_core.types.crypto import SIGNATURE_RE
+from ledger_core.types.fields import expect_int, expect_keys, expect_object, expect_str
+from ledger_core.types.validators import ValidatorSet
+from ledger_core.types.vote import MAX_HEIGHT, MAX_MESSAGE_BYTES, Commit, MessageError
 
 MAX_SYNC_BLOCKS: Final = 64
 MAX_STATE_KEY: Final = 1024
@@ -145,8 +145,8 @@ def encode_sync(message: SyncMessage) -> bytes:
 
 
 def _committed(value: object, field: str) -> Committed:
-    obj = _obj(value, field)
-    _keys(obj, field, {"block", "commit"}, set())
+    obj = expect_object(value, field)
+    expect_keys(obj, field, {"block", "commit"}, set())
     block = Block.from_json(obj["block"], f"{field}.block")
     commit = Commit.from_json(obj["commit"], f"{field}.commit")
     if (commit.height, commit.block_hash) != (block.header.height, block.header.hash):
@@ -162,11 +162,11 @@ def _validators(value: object, field: str) -> ValidatorSet:
 
 
 def _snapshot(value: object) -> Snapshot:
-    obj = _obj(value, "snapshot")
+    obj = expect_object(value, "snapshot")
     names = {"header", "signature", "commit", "validators", "next_validators", "state"}
-    _keys(obj, "snapshot", names, set())
+    expect_keys(obj, "snapshot", names, set())
     header = Header.from_json(obj["header"], "snapshot.header")
-    signature = bytes.fromhex(_str(obj["signature"], "snapshot.signature", SIGNATURE_RE))
+    signature = bytes.fromhex(expect_str(obj["signature"], "snapshot.signature", SIGNATURE_RE))
     commit = Commit.from_json(obj["commit"], "snapshot.commit")
     raw_state = obj["state"]
     if not isinstance(raw_state, list):
@@ -194,7 +194,7 @@ def _snapshot(value: object) -> Snapshot:
 
 
 def decode_sync(data: bytes) -> SyncMessage:
-    """A ``blocks`` channel message, or TxError / MessageError naming the field."""
+    """A ``blocks`` channel message, or FieldError / MessageError naming the field."""
     try:
         value = codec.decode(data, MAX_MESSAGE_BYTES)
     except codec.DecodeError as err:
@@ -205,20 +205,20 @@ def decode_sync(data: bytes) -> SyncMessage:
     if kind == "committed":
         return _committed(body, "committed")
     if kind in ("get_status", "get_snapshot"):
-        _keys(_obj(body, kind), kind, set(), set())
+        expect_keys(expect_object(body, kind), kind, set(), set())
         return GetStatus() if kind == "get_status" else GetSnapshot()
     if kind == "status":
-        obj = _obj(body, kind)
-        _keys(obj, kind, {"height", "base"}, set())
+        obj = expect_object(body, kind)
+        expect_keys(obj, kind, {"height", "base"}, set())
         return Status(
-            _int(obj["height"], "status.height", 0, MAX_HEIGHT),
-            _int(obj["base"], "status.base", 0, MAX_HEIGHT),
+            expect_int(obj["height"], "status.height", 0, MAX_HEIGHT),
+            expect_int(obj["base"], "status.base", 0, MAX_HEIGHT),
         )
     if kind == "get_blocks":
-        obj = _obj(body, kind)
-        _keys(obj, kind, {"from", "to"}, set())
-        start = _int(obj["from"], "get_blocks.from", 1, MAX_HEIGHT)
-        end = _int(obj["to"], "get_blocks.to", start, start + MAX_SYNC_BLOCKS - 1)
+        obj = expect_object(body, kind)
+        expect_keys(obj, kind, {"from", "to"}, set())
+        start = expect_int(obj["from"], "get_blocks.from", 1, MAX_HEIGHT)
+        end = expect_int(obj["to"], "get_blocks.to", start, start + MAX_SYNC_BLOCKS - 1)
         return GetBlocks(start, end)
     if kind == "blocks":
         if not isinstance(body, list) or len(body) > MAX_SYNC_BLOCKS:

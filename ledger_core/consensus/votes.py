@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ledger_core.consensus.types import Commit, DuplicateVoteEvidence, Vote
-from ledger_core.consensus.validators import ValidatorSet
+from ledger_core.types.validators import ValidatorSet
+from ledger_core.types.vote import Commit, DuplicateVoteEvidence, Vote
 
 
 class AddResult(StrEnum):

@@ -27,7 +27,7 @@ import zlib
 from pathlib import Path
 from typing import Final
 
-from ledger_core.consensus.types import MAX_MESSAGE_BYTES
+from ledger_core.types.vote import MAX_MESSAGE_BYTES
 
 LOG = logging.getLogger(__name__)
 _HEADER: Final = struct.Struct(">II")

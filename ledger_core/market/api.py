@@ -15,8 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
-from ledger_core import codec
 from ledger_core.node import Node
+from ledger_core.types import codec
 
 
 def _positions(node: Node, request: web.Request, address: str) -> list[tuple[int, dict[str, Any]]]:

@@ -46,15 +46,10 @@ from enum import StrEnum
 from operator import attrgetter
 from typing import Final, NamedTuple
 
+from ledger_core.types.tx import Side
+
 WH_PRICE_PER_CENTAVO: Final = 100_000
 """Wh x (10^-4 MXN/kWh) per centavo: 1000 Wh per kWh x 10^4 x 1/100 MXN per centavo."""
-
-
-class Side(StrEnum):
-    """Which way an order trades."""
-
-    BUY = "buy"
-    SELL = "sell"
 
 
 class Pricing(StrEnum):

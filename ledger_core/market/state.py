@@ -51,10 +51,10 @@ import bisect
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final, NoReturn
 
-from ledger_core import codec
-from ledger_core.market.auction import Backstop, Order, Pricing, Side, Trade, clear, cost
+from ledger_core.market.auction import Backstop, Order, Pricing, Trade, clear, cost
 from ledger_core.market.settlement import Metered, Movement, Statement, settle
-from ledger_core.tx import Role, Tx
+from ledger_core.types import codec
+from ledger_core.types.tx import Role, Side, Tx
 
 if TYPE_CHECKING:
     from ledger_core.app import Application, BlockContext, Overlay

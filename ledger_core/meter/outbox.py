@@ -36,11 +36,11 @@ from typing import Any, Final, Protocol
 
 import aiohttp
 
-from ledger_core.crypto import SigningKey
 from ledger_core.meter.clock import SYSTEM_CLOCK, Clock
 from ledger_core.meter.intervals import IntervalReport
 from ledger_core.meter.store import MeterStore
-from ledger_core.tx import TxType, sign
+from ledger_core.types.crypto import SigningKey
+from ledger_core.types.tx import TxType, sign
 
 LOG: Final = logging.getLogger(__name__)
 IN_MEMPOOL: Final = frozenset({"accepted", "duplicate"})

@@ -24,7 +24,6 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Final
 
-from ledger_core.crypto import SigningKey
 from ledger_core.meter.accounting import Accountant
 from ledger_core.meter.clock import SYSTEM_CLOCK, Clock, utc
 from ledger_core.meter.intervals import DEFAULT_TIMEZONE, IntervalClock, IntervalReport, Intervals
@@ -33,6 +32,7 @@ from ledger_core.meter.reading import MeterError, MeterUnreachable, Reading
 from ledger_core.meter.sources import MeterConfigError, MeterSource
 from ledger_core.meter.store import MeterStore
 from ledger_core.meter.supply import MeterEvent, Supply, SupplyMonitor
+from ledger_core.types.crypto import SigningKey
 
 LOG: Final = logging.getLogger(__name__)
 STORE_FILE: Final = "meter.db"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ledger_core.genesis import Genesis
 from ledger_core.home import Config, Home
 from ledger_core.node import Node
 from ledger_core.p2p.limits import Limits
 from ledger_core.p2p.network import Network
+from ledger_core.types.genesis import Genesis
 
 
 def network_from_home(

@@ -28,7 +28,6 @@ from typing import Any, Final, Protocol
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType
 
-from ledger_core.crypto import SigningKey, verify
 from ledger_core.p2p.wire import (
     PROTOCOL_VERSION,
     Auth,
@@ -38,6 +37,7 @@ from ledger_core.p2p.wire import (
     auth_transcript,
     decode_handshake,
 )
+from ledger_core.types.crypto import SigningKey, verify
 
 CLOSE_REASON_BYTES: Final = 120
 

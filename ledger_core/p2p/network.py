@@ -50,7 +50,6 @@ from typing import Any, Final, Literal
 import aiohttp
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from ledger_core.crypto import ADDRESS_RE, SigningKey
 from ledger_core.p2p.handshake import (
     HandshakeError,
     Identity,
@@ -78,7 +77,8 @@ from ledger_core.p2p.wire import (
     parse_address,
     parse_listen,
 )
-from ledger_core.tx import CHAIN_ID_RE
+from ledger_core.types.crypto import ADDRESS_RE, SigningKey
+from ledger_core.types.tx import CHAIN_ID_RE
 
 LOG: Final = logging.getLogger(__name__)
 PEX_CHANNEL: Final = "pex"

@@ -38,9 +38,9 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Final
 
-from ledger_core import codec
-from ledger_core.crypto import ADDRESS_RE, PUBLIC_KEY_RE, SIGNATURE_RE, address_of
-from ledger_core.tx import CHAIN_ID_RE
+from ledger_core.types import codec
+from ledger_core.types.crypto import ADDRESS_RE, PUBLIC_KEY_RE, SIGNATURE_RE, address_of
+from ledger_core.types.tx import CHAIN_ID_RE
 
 PROTOCOL_VERSION: Final = 1
 PATH: Final = "/p2p"

@@ -50,9 +50,9 @@ from ledger_core.api import (
     require_token,
 )
 from ledger_core.concentrator.dr import DrEvent
-from ledger_core.crypto import address_of
 from ledger_core.node import Node
 from ledger_core.p2p.network import Network
+from ledger_core.types.crypto import address_of
 
 STATIC: Final = Path(__file__).parent / "static"
 MAX_CONTRACTS: Final = 200

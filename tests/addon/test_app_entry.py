@@ -41,10 +41,10 @@ from ledger_core.app_entry import (
     run_app,
     snapshot_databases,
 )
-from ledger_core.crypto import SigningKey
 from ledger_core.demo_chain import free_port
-from ledger_core.genesis import Genesis, Operator, Params, Validator
 from ledger_core.home import Home
+from ledger_core.types.crypto import SigningKey
+from ledger_core.types.genesis import Genesis, Operator, Params, Validator
 from tests.addon.helpers import parse_or_error
 
 REPO = Path(__file__).resolve().parents[2]

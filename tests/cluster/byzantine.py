@@ -25,8 +25,8 @@ from pathlib import Path
 
 from ledger_core.consensus.node import CONSENSUS, ConsensusNode
 from ledger_core.consensus.runtime import Outbound, Scheduler
-from ledger_core.consensus.types import Proposal, decode_message
 from ledger_core.runner import serve
+from ledger_core.types.proposal import Proposal, decode_message
 from tests.consensus.equivocation import conflicting
 
 

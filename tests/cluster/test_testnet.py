@@ -23,10 +23,10 @@ import aiohttp
 import pytest
 
 from ledger_core.cli import main
-from ledger_core.crypto import SigningKey
 from ledger_core.demo_chain import free_port_run
 from ledger_core.home import Home
-from ledger_core.tx import TxType, sign
+from ledger_core.types.crypto import SigningKey
+from ledger_core.types.tx import TxType, sign
 
 SIZES = [(4, 1), (1, 1), (7, 0)]
 

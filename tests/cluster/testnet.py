@@ -37,18 +37,18 @@ from typing import Any, Final
 
 import aiohttp
 
-from ledger_core import codec
-from ledger_core.block import Header
 from ledger_core.cli import main
 from ledger_core.consensus.light import commit_power
-from ledger_core.consensus.types import Commit
-from ledger_core.consensus.validators import ValidatorSet
-from ledger_core.crypto import SigningKey
 from ledger_core.demo_chain import free_port_run
-from ledger_core.genesis import Genesis
 from ledger_core.home import Config, Home, write_config
 from ledger_core.p2p.faultproxy import FaultProxy
-from ledger_core.tx import Tx, TxType, decode, sign
+from ledger_core.types import codec
+from ledger_core.types.block import Header
+from ledger_core.types.crypto import SigningKey
+from ledger_core.types.genesis import Genesis
+from ledger_core.types.tx import Tx, TxType, decode, sign
+from ledger_core.types.validators import ValidatorSet
+from ledger_core.types.vote import Commit
 
 PYTHON: Final = sys.executable
 # Waits are generous on a loaded machine: every deadline below is multiplied by this

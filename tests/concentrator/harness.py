@@ -23,7 +23,7 @@ from ledger_core.client import NodeClient
 from ledger_core.concentrator.clock import ManualClock
 from ledger_core.concentrator.ledger import HttpLedger, NodeLedger
 from ledger_core.node import Node, open_storage
-from ledger_core.tx import TxType
+from ledger_core.types.tx import TxType
 from tests.ledger_core.chain import Chain, key
 
 TOKEN = "c" * 64

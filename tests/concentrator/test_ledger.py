@@ -10,7 +10,7 @@ from ledger_core.concentrator.ledger import PENDING, UNAVAILABLE, HttpLedger, No
 from ledger_core.concentrator.prices import PricePublisher, PriceSchedule
 from ledger_core.concentrator.tariff import load_tariff
 from ledger_core.node import Node, open_storage
-from ledger_core.tx import TxType
+from ledger_core.types.tx import TxType
 from tests.concentrator.harness import TOU, live_node, mx
 from tests.ledger_core.chain import Chain, key
 

@@ -22,7 +22,7 @@ from ledger_core.concentrator.prices import (
     align_up,
 )
 from ledger_core.concentrator.tariff import MarketBand, Prices, Rate, load_tariff, parse_tariff
-from ledger_core.tx import MAX_PRICE, TxType
+from ledger_core.types.tx import MAX_PRICE, TxType
 from tests.concentrator.harness import BLOCK, TOU, live_node, mx
 from tests.ledger_core.chain import key
 

@@ -24,7 +24,7 @@ from ledger_core.concentrator.tariff import (
     price_decimal,
     price_units,
 )
-from ledger_core.tx import MAX_PRICE
+from ledger_core.types.tx import MAX_PRICE
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "tariffs"
 TOU = DOCS / "example-residential-tou.toml"

@@ -18,10 +18,10 @@ from ledger_core.consensus.light import verify_commit
 from ledger_core.consensus.loopback import Faults, LoopbackNetwork
 from ledger_core.consensus.node import ConsensusNode, NodeConfig
 from ledger_core.consensus.runtime import VirtualScheduler
-from ledger_core.crypto import SigningKey
-from ledger_core.genesis import Genesis, Operator, Params, Validator
 from ledger_core.node import open_storage
-from ledger_core.tx import Tx, TxType, sign
+from ledger_core.types.crypto import SigningKey
+from ledger_core.types.genesis import Genesis, Operator, Params, Validator
+from ledger_core.types.tx import Tx, TxType, sign
 from tests.ledger_core.chain import CHAIN_ID, START, key
 
 FAST = Timeouts(

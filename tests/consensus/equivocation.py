@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ledger_core.app import BlockContext
-from ledger_core.block import Block, make_block
-from ledger_core.consensus.types import Proposal, Vote, decode_message, encode_message
-from ledger_core.crypto import SigningKey
 from ledger_core.node import Node
-from ledger_core.tx import decode
+from ledger_core.types.block import Block, make_block
+from ledger_core.types.crypto import SigningKey
+from ledger_core.types.proposal import Proposal, decode_message, encode_message
+from ledger_core.types.tx import decode
+from ledger_core.types.vote import Vote
 
 
 def conflicting(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ledger_core.consensus.types import PRECOMMIT, Commit, Vote
-from ledger_core.consensus.validators import ValidatorSet
-from ledger_core.crypto import SigningKey
+from ledger_core.types.crypto import SigningKey
+from ledger_core.types.validators import ValidatorSet
+from ledger_core.types.vote import PRECOMMIT, Commit, Vote
 from tests.ledger_core.chain import CHAIN_ID, key
 
 

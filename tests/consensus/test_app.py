@@ -7,11 +7,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger_core import app as app_module
-from ledger_core import codec, merkle
 from ledger_core.app import Application, BlockContext, InvalidBlock
 from ledger_core.commitment import BUCKETS, StaleStageError, StateCommitment, bucket_of, leaf
-from ledger_core.consensus.types import PREVOTE, DuplicateVoteEvidence
-from ledger_core.tx import TxType
+from ledger_core.types import codec, merkle
+from ledger_core.types.tx import TxType
+from ledger_core.types.vote import PREVOTE, DuplicateVoteEvidence
 from tests.consensus.keys import vote
 from tests.ledger_core.chain import Chain, key
 

@@ -20,7 +20,7 @@ from ledger_core.consensus.loopback import Faults, LoopbackNetwork
 from ledger_core.consensus.node import ConsensusNode, NodeConfig, connect
 from ledger_core.node import open_storage
 from ledger_core.storage import StoredTx
-from ledger_core.tx import TxType, sign
+from ledger_core.types.tx import TxType, sign
 from tests.consensus.cluster import make_genesis
 from tests.ledger_core.chain import CHAIN_ID, key
 

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from ledger_core import merkle
-from ledger_core.block import Block, evidence_root, last_commit_hash
 from ledger_core.consensus.node import TX_BATCH_BYTES
 from ledger_core.consensus.runtime import Outbound
 from ledger_core.consensus.sync import Snapshot
-from ledger_core.consensus.types import PREVOTE, Commit, DuplicateVoteEvidence
-from ledger_core.crypto import SigningKey
 from ledger_core.node import BlockRejected
-from ledger_core.tx import TxType
+from ledger_core.types import merkle
+from ledger_core.types.block import Block, evidence_root, last_commit_hash
+from ledger_core.types.crypto import SigningKey
+from ledger_core.types.tx import TxType
+from ledger_core.types.vote import PREVOTE, Commit, DuplicateVoteEvidence
 from tests.consensus.cluster import Cluster
 from tests.consensus.keys import vote
 from tests.ledger_core.chain import key

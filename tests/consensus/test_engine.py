@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from ledger_core.block import Block, make_block
 from ledger_core.consensus.engine import (
     FUTURE_ROUNDS,
     Broadcast,
@@ -24,8 +23,10 @@ from ledger_core.consensus.engine import (
     bft_time_ms,
 )
 from ledger_core.consensus.light import verify_commit
-from ledger_core.consensus.types import PRECOMMIT, PREVOTE, Proposal, Vote
-from ledger_core.crypto import SigningKey
+from ledger_core.types.block import Block, make_block
+from ledger_core.types.crypto import SigningKey
+from ledger_core.types.proposal import Proposal
+from ledger_core.types.vote import PRECOMMIT, PREVOTE, Vote
 from tests.consensus.keys import commit, validator_keys, validator_set, vote
 from tests.ledger_core.chain import CHAIN_ID, START
 from tests.ledger_core.chain import key as key_of

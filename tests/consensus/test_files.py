@@ -12,8 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger_core.consensus.privval import DoubleSignError, PrivValError, PrivValidator
-from ledger_core.consensus.types import PRECOMMIT, PREVOTE, STEP_PREVOTE, Proposal, Vote
 from ledger_core.consensus.wal import WAL, frame, read_records
+from ledger_core.types.proposal import Proposal
+from ledger_core.types.vote import PRECOMMIT, PREVOTE, STEP_PREVOTE, Vote
 from tests.consensus.keys import validator_keys
 from tests.consensus.test_messages import sample_block
 from tests.ledger_core.chain import CHAIN_ID

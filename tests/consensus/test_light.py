@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from ledger_core.block import GENESIS_PREVIOUS, Header
 from ledger_core.consensus.light import LightClient, LightError, verify_commit
-from ledger_core.consensus.validators import ValidatorSet
-from ledger_core.crypto import SigningKey
+from ledger_core.types.block import GENESIS_PREVIOUS, Header
+from ledger_core.types.crypto import SigningKey
+from ledger_core.types.validators import ValidatorSet
 from tests.consensus.keys import commit, validator_keys, validator_set
 from tests.ledger_core.chain import CHAIN_ID, START
 

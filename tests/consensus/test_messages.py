@@ -11,8 +11,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger_core import codec
-from ledger_core.block import Block, Header, make_block
 from ledger_core.consensus.sync import (
     MAX_SYNC_BLOCKS,
     Blocks,
@@ -26,17 +24,12 @@ from ledger_core.consensus.sync import (
     decode_sync,
     encode_sync,
 )
-from ledger_core.consensus.types import (
-    PRECOMMIT,
-    PREVOTE,
-    Commit,
-    DuplicateVoteEvidence,
-    Proposal,
-    Vote,
-    decode_message,
-    encode_message,
-)
-from ledger_core.tx import TxError, TxType, sign
+from ledger_core.types import codec
+from ledger_core.types.block import Block, Header, make_block
+from ledger_core.types.fields import FieldError
+from ledger_core.types.proposal import Proposal, decode_message, encode_message
+from ledger_core.types.tx import TxType, sign
+from ledger_core.types.vote import PRECOMMIT, PREVOTE, Commit, DuplicateVoteEvidence, Vote
 from tests.consensus.keys import commit, validator_keys, validator_set, vote
 from tests.ledger_core.chain import CHAIN_ID, START, key
 
@@ -106,25 +99,25 @@ def test_decoders_name_what_is_wrong() -> None:
                                 "vote_b": good["evidence"][0]["vote_a"]}]}, "same block"),
     ]  # fmt: skip
     for value, where in cases:
-        with pytest.raises(TxError, match=where):
+        with pytest.raises(FieldError, match=where):
             Block.from_json(value)
     vote_json = json.loads(encode_message(vote(KEYS[0], PREVOTE, 1, 0, None)))["vote"]
-    with pytest.raises(TxError, match=r"vote\.type"):
+    with pytest.raises(FieldError, match=r"vote\.type"):
         Vote.from_json({**vote_json, "type": "maybe"})
-    with pytest.raises(TxError, match="pol_round"):
+    with pytest.raises(FieldError, match="pol_round"):
         Proposal.from_json({"height": 2, "round": 1, "pol_round": 1, "block": good,
                             "timestamp": 1, "proposer": KEYS[0].address,
                             "signature": "00" * 64})  # fmt: skip
     commit_json = json.loads(commit(KEYS, 2, "aa" * 32).encode())
-    with pytest.raises(TxError, match="increasing"):
+    with pytest.raises(FieldError, match="increasing"):
         Commit.from_json({**commit_json, "signatures": commit_json["signatures"][::-1]})
     seen = commit(KEYS, 2, block.header.hash)
     item = {"block": good, "commit": json.loads(seen.encode())}
-    with pytest.raises(TxError, match="consecutive"):
+    with pytest.raises(FieldError, match="consecutive"):
         decode_sync(codec.encode({"blocks": [item, item]}))
-    with pytest.raises(TxError, match=r"get_blocks\.to"):
+    with pytest.raises(FieldError, match=r"get_blocks\.to"):
         decode_sync(codec.encode({"get_blocks": {"from": 5, "to": 5 + MAX_SYNC_BLOCKS}}))
-    with pytest.raises(TxError, match="unknown"):
+    with pytest.raises(FieldError, match="unknown"):
         decode_message(codec.encode({"gossip": 1}))
 
 
@@ -167,11 +160,11 @@ def _set(node: codec.Value, path: list[int | str], new: codec.Value) -> codec.Va
     return copy
 
 
-def outcome[T](decoder: Callable[[bytes], T], data: bytes) -> T | TxError:
+def outcome[T](decoder: Callable[[bytes], T], data: bytes) -> T | FieldError:
     """What a decoder returns, or the error it raises."""
     try:
         return decoder(data)
-    except TxError as err:
+    except FieldError as err:
         return err
 
 
@@ -188,14 +181,14 @@ SYNC = json.loads(
 @given(st.binary(max_size=300))
 def test_random_bytes_never_crash_the_decoders(data: bytes) -> None:
     for decoder in (decode_message, decode_sync):
-        with contextlib.suppress(TxError):
+        with contextlib.suppress(FieldError):
             decoder(data)
 
 
 @given(_mutations(PROPOSAL))
 def test_mutated_proposals_decode_or_fail_with_a_field(value: codec.Value) -> None:
     message = outcome(decode_message, codec.encode(value))
-    if isinstance(message, TxError):
+    if isinstance(message, FieldError):
         assert message.field
         return
     assert isinstance(message, Proposal)
@@ -205,7 +198,7 @@ def test_mutated_proposals_decode_or_fail_with_a_field(value: codec.Value) -> No
 @given(_mutations(SYNC))
 def test_mutated_sync_messages_decode_or_fail_with_a_field(value: codec.Value) -> None:
     message = outcome(decode_sync, codec.encode(value))
-    if isinstance(message, TxError):
+    if isinstance(message, FieldError):
         assert message.field
         return
     assert encode_sync(message) == codec.encode(value)
@@ -215,7 +208,7 @@ def test_mutated_sync_messages_decode_or_fail_with_a_field(value: codec.Value) -
 def test_any_json_value_is_refused_cleanly_as_a_block_header_or_commit(value: object) -> None:
     for decoder in (Block.from_json, Header.from_json, Commit.from_json, Vote.from_json,
                     DuplicateVoteEvidence.from_json):  # fmt: skip
-        with contextlib.suppress(TxError):
+        with contextlib.suppress(FieldError):
             decoder(value)  # type: ignore[operator]
 
 
@@ -244,15 +237,15 @@ def test_snapshot_and_commit_shapes_are_checked() -> None:
         ({**good, "validators": []}, "snapshot.validators"),
     ]
     for value, where in cases:
-        with pytest.raises(TxError, match=where):
+        with pytest.raises(FieldError, match=where):
             decode_sync(codec.encode({"snapshot": value}))
     other = commit(KEYS, 2, "cc" * 32)
     mismatched = {"block": json.loads(block.encode()), "commit": json.loads(other.encode())}
-    with pytest.raises(TxError, match="not the commit of the block"):
+    with pytest.raises(FieldError, match="not the commit of the block"):
         decode_sync(codec.encode({"committed": mismatched}))
-    with pytest.raises(TxError, match="one key"):
+    with pytest.raises(FieldError, match="one key"):
         decode_sync(codec.encode({"status": {}, "get_status": {}}))
-    with pytest.raises(TxError, match="unknown"):
+    with pytest.raises(FieldError, match="unknown"):
         decode_sync(codec.encode({"gossip": {}}))
 
 

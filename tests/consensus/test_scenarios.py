@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from ledger_core.consensus.light import LightClient
-from ledger_core.consensus.types import Vote, decode_message
 from ledger_core.consensus.wal import frame, read_records
-from ledger_core.tx import TxType
+from ledger_core.types.proposal import decode_message
+from ledger_core.types.tx import TxType
+from ledger_core.types.vote import Vote
 from tests.consensus.cluster import PACING, Cluster
 from tests.consensus.equivocation import conflicting
 from tests.ledger_core.chain import key

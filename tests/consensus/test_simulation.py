@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from ledger_core.consensus.loopback import Faults
-from ledger_core.tx import TxType
+from ledger_core.types.tx import TxType
 from tests.consensus.cluster import Cluster
 from tests.ledger_core.chain import key
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from ledger_core import codec
 from ledger_core.consensus.light import verify_commit
 from ledger_core.node import Node, open_storage
-from ledger_core.tx import Tx, TxType
+from ledger_core.types import codec
+from ledger_core.types.tx import Tx, TxType
 from tests.ledger_core.chain import START, Chain, key
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger_core.consensus.validators import MAX_POWER, ValidatorSet
+from ledger_core.types.validators import MAX_POWER, ValidatorSet
 from tests.consensus.keys import validator_keys, validator_set
 
 KEYS = validator_keys(7)

@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from ledger_core.consensus.evidence import EvidenceError, verify
-from ledger_core.consensus.types import PRECOMMIT, PREVOTE, DuplicateVoteEvidence
 from ledger_core.consensus.votes import AddResult, VoteSet
+from ledger_core.types.evidence import EvidenceError, verify
+from ledger_core.types.vote import PRECOMMIT, PREVOTE, DuplicateVoteEvidence
 from tests.consensus.keys import validator_keys, validator_set, vote
 from tests.ledger_core.chain import CHAIN_ID, key
 

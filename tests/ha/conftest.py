@@ -38,9 +38,9 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 import custom_components.transactiva  # noqa: F401 - see the module docstring
 from custom_components.transactiva.const import DOMAIN
-from ledger_core.crypto import SigningKey
 from ledger_core.home import Config, Home, init_home
-from ledger_core.tx import TxType, sign
+from ledger_core.types.crypto import SigningKey
+from ledger_core.types.tx import TxType, sign
 
 REPO = Path(__file__).resolve().parents[2]
 TARIFF = REPO / "docs" / "tariffs" / "example-residential-tou.toml"

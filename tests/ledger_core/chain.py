@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from ledger_core import codec
 from ledger_core.app import Application, BlockContext, TxResult
-from ledger_core.crypto import SigningKey
-from ledger_core.genesis import Genesis, Operator, Params, Validator
-from ledger_core.tx import Tx, TxType, sign
+from ledger_core.types import codec
+from ledger_core.types.crypto import SigningKey
+from ledger_core.types.genesis import Genesis, Operator, Params, Validator
+from ledger_core.types.tx import Tx, TxType, sign
 
 CHAIN_ID = "transactiva-test-1"
 # 2026-03-10 12:00:00 in Mexico's central zone (UTC-6), a Tuesday.

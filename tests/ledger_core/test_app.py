@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from contracts import parse, receipt
 from ledger_core.app import Application, BlockContext
 from ledger_core.commitment import verify_proof
-from ledger_core.crypto import SigningKey
-from ledger_core.tx import Tx, TxType, sign
+from ledger_core.types.crypto import SigningKey
+from ledger_core.types.tx import Tx, TxType, sign
 from tests.ledger_core.chain import CHAIN_ID, START, Chain, key
 
 CONTRACT = """\

@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger_core import codec
-from ledger_core.tx import MAX_POWER_W, TxError, TxType, decode, sign
+from ledger_core.types import codec
+from ledger_core.types.fields import FieldError
+from ledger_core.types.tx import MAX_POWER_W, TxType, decode, sign
 from tests.ledger_core.chain import CHAIN_ID, Chain, key
 
 DSO = key("dso")
@@ -96,7 +97,7 @@ def test_malformed_dr_bodies_name_the_field(
     changes: dict[str, codec.Value], field: str, message: str
 ) -> None:
     data = wire(body(**changes))
-    with pytest.raises(TxError) as info:
+    with pytest.raises(FieldError) as info:
         decode(data)
     assert info.value.field == field
     assert message in info.value.message
@@ -122,7 +123,7 @@ def test_any_signal_decodes_or_names_a_field_inside_it(
         payload["ramp_up"] = ramp
     try:
         tx = decode(wire(payload))
-    except TxError as err:
+    except FieldError as err:
         field = err.field
         assert field.startswith(("tx.body.signal", "tx.body.ramp_up")), field
         return

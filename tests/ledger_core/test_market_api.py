@@ -15,7 +15,7 @@ from ledger_core.market.api import add_market_routes
 from ledger_core.market.openapi import MARKET_PATHS
 from ledger_core.node import Node, open_storage
 from ledger_core.openapi import SPEC
-from ledger_core.tx import Tx, TxType
+from ledger_core.types.tx import Tx, TxType
 from tests.ledger_core.chain import START, Chain, key
 from tests.ledger_core.market_chain import INTERVAL, PRICES, T
 

@@ -10,11 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger_core import codec
 from ledger_core.app import Application
-from ledger_core.genesis import Params, parse_genesis
 from ledger_core.market.auction import cost
-from ledger_core.tx import TxError, TxType, decode
+from ledger_core.types import codec
+from ledger_core.types.fields import FieldError
+from ledger_core.types.genesis import Params, parse_genesis
+from ledger_core.types.tx import TxType, decode
 from tests.ledger_core.chain import START, Chain, key
 from tests.ledger_core.market_chain import (
     INTERVAL,
@@ -211,7 +212,7 @@ def test_order_bodies_are_decoded_with_field_errors() -> None:
         envelope: dict[str, codec.Value] = {"body": body, "chain_id": chain.genesis.chain_id}
         envelope |= {"nonce": 1, "signer": alice.address, "type": kind}
         wire = codec.encode({"signature": "00" * 64, "tx": envelope})
-        with pytest.raises(TxError) as info:
+        with pytest.raises(FieldError) as info:
             decode(wire)
         assert info.value.field == f"tx.body.{field}"
 
@@ -548,7 +549,7 @@ def test_market_params_are_optional_in_genesis_files() -> None:
         ({"gate_closure_seconds": -1}, "params.gate_closure_seconds", "between 0"),
     ]
     for change, field, message in bad:
-        with pytest.raises(TxError) as info:
+        with pytest.raises(FieldError) as info:
             parse_genesis(codec.encode({**raw, "params": {**params, **change}}))
         assert (info.value.field, message in info.value.message) == (field, True)
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from ledger_core import codec
-from ledger_core.genesis import Genesis, Params
 from ledger_core.node import IntegrityError, Node, Submitted, open_storage
 from ledger_core.storage import StorageError, StoredTx
-from ledger_core.tx import TxType, sign
+from ledger_core.types import codec
+from ledger_core.types.genesis import Genesis, Params
+from ledger_core.types.tx import TxType, sign
 from tests.ledger_core.chain import CHAIN_ID, START, Chain, key
 
 

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger_core import codec, merkle
-from ledger_core.crypto import ADDRESS_RE, KeyFileError, SigningKey, address_of, verify
+from ledger_core.types import codec, merkle
+from ledger_core.types.crypto import ADDRESS_RE, KeyFileError, SigningKey, address_of, verify
 
 # -- keys -------------------------------------------------------------------
 

@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger_core import codec
-from ledger_core.genesis import Genesis, parse_genesis
-from ledger_core.tx import MAX_TX_BYTES, Tx, TxError, TxType, decode, sign
+from ledger_core.types import codec
+from ledger_core.types.fields import FieldError
+from ledger_core.types.genesis import Genesis, parse_genesis
+from ledger_core.types.tx import MAX_TX_BYTES, Tx, TxType, decode, sign
 from tests.ledger_core.chain import CHAIN_ID, Chain, key
 
 ALICE = key("alice")
@@ -124,7 +125,7 @@ def test_sign_and_decode_round_trip() -> None:
     ],
 )
 def test_malformed_transactions_name_the_field(data: bytes, field: str, message: str) -> None:
-    with pytest.raises(TxError) as info:
+    with pytest.raises(FieldError) as info:
         decode(data)
     assert info.value.field == field
     assert message in info.value.message
@@ -135,7 +136,7 @@ def test_decoding_any_bytes_gives_a_tx_or_tx_error(data: bytes) -> None:
     field = None
     try:
         tx = decode(data)
-    except TxError as err:
+    except FieldError as err:
         field = err.field
     else:
         assert isinstance(tx, Tx)
@@ -154,7 +155,7 @@ def test_decoding_random_bodies_never_crashes(body: dict[str, object], tx_type: 
     field = "tx.body"
     try:
         decode(wire(envelope(str(tx_type), **body)))
-    except TxError as err:
+    except FieldError as err:
         field = err.field
     assert field.startswith(("tx.body", "signature"))
 
@@ -187,7 +188,7 @@ def _genesis_json() -> dict[str, object]:
 )
 def test_genesis_errors_name_the_field(change: dict[str, object], field: str, message: str) -> None:
     value = {**_genesis_json(), **change}
-    with pytest.raises(TxError) as info:
+    with pytest.raises(FieldError) as info:
         parse_genesis(codec.encode(value))  # type: ignore[arg-type]
     assert info.value.field == field
     assert message in info.value.message
@@ -198,16 +199,16 @@ def test_genesis_roles_params_and_encoding_are_checked() -> None:
     operators = value["operators"]
     assert isinstance(operators, list)
     no_dso = {**value, "operators": [operators[0]]}
-    with pytest.raises(TxError, match="role DSO must belong to exactly one operator"):
+    with pytest.raises(FieldError, match="role DSO must belong to exactly one operator"):
         parse_genesis(codec.encode(no_dso))  # type: ignore[arg-type]
     bad_role = {**value, "operators": [{**operators[0], "roles": ["KING"]}, operators[1]]}
-    with pytest.raises(TxError, match="ISO, SUPPLIER or DSO"):
+    with pytest.raises(FieldError, match="ISO, SUPPLIER or DSO"):
         parse_genesis(codec.encode(bad_role))  # type: ignore[arg-type]
     params = value["params"]
     assert isinstance(params, dict)
     odd = {**value, "params": {**params, "interval_seconds": 7 * 60}}
-    with pytest.raises(TxError, match="must divide a day"):
+    with pytest.raises(FieldError, match="must divide a day"):
         parse_genesis(codec.encode(odd))  # type: ignore[arg-type]
-    with pytest.raises(TxError, match="canonical"):
+    with pytest.raises(FieldError, match="canonical"):
         parse_genesis(json.dumps(value, indent=1).encode())
     assert isinstance(parse_genesis(codec.encode(value) + b"\n"), Genesis)  # type: ignore[arg-type]

@@ -11,9 +11,9 @@ from typing import Any
 
 from aiohttp import web
 
-from ledger_core.crypto import SigningKey
 from ledger_core.node import Node, open_storage
-from ledger_core.tx import TxType
+from ledger_core.types.crypto import SigningKey
+from ledger_core.types.tx import TxType
 from tests.ledger_core.chain import Chain, key
 
 # 2026-03-10 12:00:00 in Mexico City (UTC-6), as in tests/ledger_core/chain.py.

@@ -16,7 +16,7 @@ import pytest
 from contracts import check, content_hash
 from ledger_core.api import MAX_TICKETS, TICKETS_KEY, TRUSTED_PROXY_KEY
 from ledger_core.home import Config, ConfigError
-from ledger_core.tx import TxType
+from ledger_core.types.tx import TxType
 from ledger_core.web import STATIC, WebContext, add_web_routes
 from tests.concentrator.harness import TOKEN, Live, live_node, mx
 from tests.ledger_core.chain import key

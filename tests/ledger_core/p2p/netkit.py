@@ -12,10 +12,10 @@ from typing import Any
 
 import aiohttp
 
-from ledger_core.crypto import SigningKey
 from ledger_core.p2p import Limits, Network
 from ledger_core.p2p.handshake import Identity, handshake
 from ledger_core.p2p.wire import Hello
+from ledger_core.types.crypto import SigningKey
 
 CHAIN = "prueba-p2p"
 GENESIS = hashlib.sha256(b"a genesis for P2P tests").hexdigest()

@@ -19,7 +19,6 @@ import aiohttp
 import pytest
 
 from ledger_core.cli import main
-from ledger_core.crypto import SigningKey
 from ledger_core.demo_chain import free_port_run
 from ledger_core.home import Config, Home, HomeError, write_config
 from ledger_core.node import Node
@@ -27,6 +26,7 @@ from ledger_core.p2p import Network
 from ledger_core.p2p.config import network_from_home
 from ledger_core.p2p.wire import parse_address
 from ledger_core.runner import refuse_unsupported
+from ledger_core.types.crypto import SigningKey
 from tests.ledger_core.p2p.netkit import QUICK, eventually
 
 PYTHON = sys.executable

@@ -8,8 +8,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger_core import codec
-from ledger_core.crypto import verify
 from ledger_core.p2p.limits import Limits, SeenSet, TokenBucket
 from ledger_core.p2p.wire import (
     HANDSHAKE_MAX_BYTES,
@@ -30,6 +28,8 @@ from ledger_core.p2p.wire import (
     parse_address,
     parse_listen,
 )
+from ledger_core.types import codec
+from ledger_core.types.crypto import verify
 from tests.ledger_core.p2p.netkit import CHAIN, GENESIS, key
 
 LIMITS = Limits(channel_bytes={"tx": 100, "consensus": 1000}, default_channel_bytes=50)

@@ -12,9 +12,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from ledger_core import codec
-from ledger_core.crypto import PUBLIC_KEY_RE, address_of
-from ledger_core.tx import CHAIN_ID_RE, MAX_TIME, TxError, _bool, _int, _keys, _obj, _str
+from ledger_core.types import codec
+from ledger_core.types.crypto import PUBLIC_KEY_RE, address_of
+from ledger_core.types.fields import (
+    FieldError,
+    expect_bool,
+    expect_int,
+    expect_keys,
+    expect_object,
+    expect_str,
+)
+from ledger_core.types.tx import CHAIN_ID_RE, MAX_TIME
 
 OPERATOR_ROLES: Final = ("ISO", "SUPPLIER", "DSO")
 MAX_GENESIS_BYTES: Final = 1 << 20
@@ -126,42 +134,48 @@ _DEFAULTS: Final = Params()
 
 
 def parse_genesis(data: bytes) -> Genesis:
-    """A genesis from canonical JSON bytes, or TxError naming the field."""
+    """A genesis from canonical JSON bytes, or FieldError naming the field."""
     try:
         value = codec.decode(data.rstrip(b"\n"), MAX_GENESIS_BYTES)
     except codec.DecodeError as err:
-        raise TxError("genesis", str(err)) from None
-    obj = _obj(value, "genesis")
-    _keys(obj, "", {"chain_id", "genesis_time", "operators", "validators", "params"}, set())
-    chain_id = _str(obj["chain_id"], "chain_id", CHAIN_ID_RE)
-    genesis_time = _int(obj["genesis_time"], "genesis_time", 0, MAX_TIME)
+        raise FieldError("genesis", str(err)) from None
+    obj = expect_object(value, "genesis")
+    expect_keys(obj, "", {"chain_id", "genesis_time", "operators", "validators", "params"}, set())
+    chain_id = expect_str(obj["chain_id"], "chain_id", CHAIN_ID_RE)
+    genesis_time = expect_int(obj["genesis_time"], "genesis_time", 0, MAX_TIME)
     operators = []
     if not isinstance(obj["operators"], list) or not obj["operators"]:
-        raise TxError("operators", "must be a non-empty list")
+        raise FieldError("operators", "must be a non-empty list")
     for i, raw in enumerate(obj["operators"]):
-        item = _obj(raw, f"operators[{i}]")
-        _keys(item, f"operators[{i}]", {"public_key", "roles"}, set())
-        key = bytes.fromhex(_str(item["public_key"], f"operators[{i}].public_key", PUBLIC_KEY_RE))
+        item = expect_object(raw, f"operators[{i}]")
+        expect_keys(item, f"operators[{i}]", {"public_key", "roles"}, set())
+        key = bytes.fromhex(
+            expect_str(item["public_key"], f"operators[{i}].public_key", PUBLIC_KEY_RE)
+        )
         roles = item["roles"]
         if not isinstance(roles, list) or not roles:
-            raise TxError(f"operators[{i}].roles", "must be a non-empty list")
+            raise FieldError(f"operators[{i}].roles", "must be a non-empty list")
         for j, role in enumerate(roles):
             if role not in OPERATOR_ROLES:
-                raise TxError(f"operators[{i}].roles[{j}]", "must be ISO, SUPPLIER or DSO")
+                raise FieldError(f"operators[{i}].roles[{j}]", "must be ISO, SUPPLIER or DSO")
         operators.append(Operator(key, tuple(str(r) for r in roles)))
     for role in OPERATOR_ROLES:
         holders = [o for o in operators if role in o.roles]
         if len(holders) != 1:
-            raise TxError("operators", f"role {role} must belong to exactly one operator")
+            raise FieldError("operators", f"role {role} must belong to exactly one operator")
     validators = []
     if not isinstance(obj["validators"], list) or not obj["validators"]:
-        raise TxError("validators", "must be a non-empty list")
+        raise FieldError("validators", "must be a non-empty list")
     for i, raw in enumerate(obj["validators"]):
-        item = _obj(raw, f"validators[{i}]")
-        _keys(item, f"validators[{i}]", {"public_key", "power"}, set())
-        key = bytes.fromhex(_str(item["public_key"], f"validators[{i}].public_key", PUBLIC_KEY_RE))
-        validators.append(Validator(key, _int(item["power"], f"validators[{i}].power", 1, 10**6)))
-    params_obj = _obj(obj["params"], "params")
+        item = expect_object(raw, f"validators[{i}]")
+        expect_keys(item, f"validators[{i}]", {"public_key", "power"}, set())
+        key = bytes.fromhex(
+            expect_str(item["public_key"], f"validators[{i}].public_key", PUBLIC_KEY_RE)
+        )
+        validators.append(
+            Validator(key, expect_int(item["power"], f"validators[{i}].power", 1, 10**6))
+        )
+    params_obj = expect_object(obj["params"], "params")
     names = {
         "interval_seconds": (60, 3600),
         "report_grace_seconds": (0, 30 * 86400),
@@ -169,23 +183,23 @@ def parse_genesis(data: bytes) -> Genesis:
         "max_block_txs": (1, 100_000),
         "max_tx_bytes": (1024, 1 << 20),
     }
-    _keys(params_obj, "params", set(names), set(_OPTIONAL_PARAMS))
+    expect_keys(params_obj, "params", set(names), set(_OPTIONAL_PARAMS))
     values = {
-        name: _int(params_obj[name], f"params.{name}", low, high)
+        name: expect_int(params_obj[name], f"params.{name}", low, high)
         for name, (low, high) in names.items()
     }
     if 86400 % values["interval_seconds"]:
-        raise TxError("params.interval_seconds", "must divide a day")
+        raise FieldError("params.interval_seconds", "must divide a day")
     for name, (low, high) in _OPTIONAL_INT_PARAMS.items():
         if name in params_obj:
-            values[name] = _int(params_obj[name], f"params.{name}", low, high)
+            values[name] = expect_int(params_obj[name], f"params.{name}", low, high)
     settle_all = _DEFAULTS.settle_all_reports
     if "settle_all_reports" in params_obj:
-        settle_all = _bool(params_obj["settle_all_reports"], "params.settle_all_reports")
+        settle_all = expect_bool(params_obj["settle_all_reports"], "params.settle_all_reports")
     pricing = _DEFAULTS.market_pricing
     if "market_pricing" in params_obj:
-        pricing = _str(params_obj["market_pricing"], "params.market_pricing", limit=32)
+        pricing = expect_str(params_obj["market_pricing"], "params.market_pricing", limit=32)
         if pricing not in PRICING_RULES:
-            raise TxError("params.market_pricing", "must be " + " or ".join(PRICING_RULES))
+            raise FieldError("params.market_pricing", "must be " + " or ".join(PRICING_RULES))
     params = Params(**values, settle_all_reports=settle_all, market_pricing=pricing)
     return Genesis(chain_id, genesis_time, tuple(operators), tuple(validators), params)

@@ -19,9 +19,18 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from ledger_core import codec
-from ledger_core.crypto import ADDRESS_RE, PUBLIC_KEY_RE, SIGNATURE_RE, SigningKey, verify
-from ledger_core.market.auction import Side
+from ledger_core.types import codec
+from ledger_core.types.crypto import ADDRESS_RE, PUBLIC_KEY_RE, SIGNATURE_RE, SigningKey, verify
+from ledger_core.types.fields import (
+    FieldError,
+    expect_bool,
+    expect_enum,
+    expect_int,
+    expect_keys,
+    expect_object,
+    expect_str,
+)
+from ledger_core.types.vote import DuplicateVoteEvidence
 
 MAX_TX_BYTES: Final = 16 * 1024
 MAX_AMOUNT: Final = 10**15  # centavos: ten trillion pesos
@@ -61,6 +70,13 @@ class TxType(StrEnum):
     EVIDENCE = "evidence"
 
 
+class Side(StrEnum):
+    """Which way an order trades."""
+
+    BUY = "buy"
+    SELL = "sell"
+
+
 class Role(StrEnum):
     """What a registered participant is."""
 
@@ -71,15 +87,6 @@ class Role(StrEnum):
     RETAILER = "retailer"
     AGGREGATOR = "aggregator"
     METER = "meter"
-
-
-class TxError(ValueError):
-    """A transaction that cannot be decoded or is malformed: ``field`` names where."""
-
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        self.message = message
-        super().__init__(f"{field}: {message}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +114,12 @@ class Tx:
 _WIRE_PREFIX_LENGTH: Final = len(b'{"signature":"') + 128 + len(b'","tx":')
 
 
+def wire_id(wire: bytes) -> str:
+    """The id a transaction has if ``wire`` is its canonical wire form (a lookup key: the
+    bytes are not checked; :func:`decode` does that)."""
+    return hashlib.sha256(wire[_WIRE_PREFIX_LENGTH:-1]).hexdigest()
+
+
 def encode_wire(signed_bytes: bytes, signature: bytes) -> bytes:
     """``{"signature": ..., "tx": ...}`` around already-canonical transaction bytes."""
     return b'{"signature":"' + signature.hex().encode() + b'","tx":' + signed_bytes + b"}"
@@ -130,60 +143,6 @@ def sign(
 # -- field validation ---------------------------------------------------------
 
 
-def _obj(value: object, field: str) -> dict[str, codec.Value]:
-    if not isinstance(value, dict):
-        raise TxError(field, "must be an object")
-    return value
-
-
-def _keys(obj: Mapping[str, object], field: str, required: set[str], optional: set[str]) -> None:
-    missing = required - obj.keys()
-    if missing:
-        raise TxError(
-            f"{field}.{sorted(missing)[0]}" if field else sorted(missing)[0], "is missing"
-        )
-    extra = obj.keys() - required - optional
-    if extra:
-        name = sorted(extra)[0]
-        raise TxError(f"{field}.{name}" if field else name, "is not a known field")
-
-
-def _int(value: object, field: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TxError(field, "must be an integer")
-    if not low <= value <= high:
-        raise TxError(field, f"must be between {low} and {high}")
-    return value
-
-
-def _str(
-    value: object, field: str, pattern: re.Pattern[str] | None = None, limit: int = 256
-) -> str:
-    if not isinstance(value, str):
-        raise TxError(field, "must be a string")
-    if len(value) > limit:
-        raise TxError(field, f"is longer than {limit} characters")
-    if pattern is not None and not pattern.fullmatch(value):
-        raise TxError(field, f"does not match {pattern.pattern}")
-    if not value.isprintable():
-        raise TxError(field, "contains a control character")
-    return value
-
-
-def _bool(value: object, field: str) -> bool:
-    if not isinstance(value, bool):
-        raise TxError(field, "must be true or false")
-    return value
-
-
-def _enum[E: StrEnum](value: object, field: str, kind: type[E]) -> E:
-    text = _str(value, field, limit=64)
-    try:
-        return kind(text)
-    except ValueError:
-        raise TxError(field, "must be one of " + ", ".join(e.value for e in kind)) from None
-
-
 type _Check = Callable[[dict[str, codec.Value]], None]
 
 
@@ -194,7 +153,7 @@ def _fields(
     optional = optional or {}
 
     def check(body: dict[str, codec.Value]) -> None:
-        _keys(body, "body", set(required), set(optional))
+        expect_keys(body, "body", set(required), set(optional))
         for name, validate in (*required.items(), *optional.items()):
             if name in body:
                 validate(body[name], f"body.{name}")
@@ -203,89 +162,87 @@ def _fields(
 
 
 def _address(value: object, field: str) -> str:
-    return _str(value, field, ADDRESS_RE)
+    return expect_str(value, field, ADDRESS_RE)
 
 
 def _public_key(value: object, field: str) -> str:
-    return _str(value, field, PUBLIC_KEY_RE)
+    return expect_str(value, field, PUBLIC_KEY_RE)
 
 
 def _tx_id(value: object, field: str) -> str:
-    return _str(value, field, TX_ID_RE)
+    return expect_str(value, field, TX_ID_RE)
 
 
 def _amount(value: object, field: str) -> int:
-    return _int(value, field, 1, MAX_AMOUNT)
+    return expect_int(value, field, 1, MAX_AMOUNT)
 
 
 def _energy(value: object, field: str) -> int:
-    return _int(value, field, 0, MAX_ENERGY_WH)
+    return expect_int(value, field, 0, MAX_ENERGY_WH)
 
 
 def _price(value: object, field: str) -> int:
-    return _int(value, field, -MAX_PRICE, MAX_PRICE)
+    return expect_int(value, field, -MAX_PRICE, MAX_PRICE)
 
 
 def _time(value: object, field: str) -> int:
-    return _int(value, field, 0, MAX_TIME)
+    return expect_int(value, field, 0, MAX_TIME)
 
 
 def _text(limit: int) -> Callable[[object, str], str]:
-    return lambda value, field: _str(value, field, limit=limit)
+    return lambda value, field: expect_str(value, field, limit=limit)
 
 
 def _role(value: object, field: str) -> Role:
-    role = _enum(value, field, Role)
+    role = expect_enum(value, field, Role)
     if role is Role.METER:
-        raise TxError(field, "meters are registered with bind_meter")
+        raise FieldError(field, "meters are registered with bind_meter")
     return role
 
 
 def _signal(value: object, field: str) -> None:
-    signal = _obj(value, field)
-    name = _str(signal.get("name"), f"{field}.name", limit=32)
+    signal = expect_object(value, field)
+    name = expect_str(signal.get("name"), f"{field}.name", limit=32)
     if name == "SIMPLE":
-        _keys(signal, field, {"name", "level"}, set())
-        _int(signal["level"], f"{field}.level", 0, 3)
+        expect_keys(signal, field, {"name", "level"}, set())
+        expect_int(signal["level"], f"{field}.level", 0, 3)
     elif name == "ELECTRICITY_PRICE":
-        _keys(signal, field, {"name", "price"}, set())
+        expect_keys(signal, field, {"name", "price"}, set())
         _price(signal["price"], f"{field}.price")
     elif name == "LOAD_DISPATCH":
         # OpenADR's LOAD_DISPATCH as an absolute setpoint or a delta, in whole watts.
         kinds = sorted({"setpoint_w", "delta_w"} & signal.keys())
         if len(kinds) != 1:
-            raise TxError(field, "LOAD_DISPATCH takes exactly one of setpoint_w and delta_w")
-        _keys(signal, field, {"name", kinds[0]}, set())
+            raise FieldError(field, "LOAD_DISPATCH takes exactly one of setpoint_w and delta_w")
+        expect_keys(signal, field, {"name", kinds[0]}, set())
         low = 0 if kinds[0] == "setpoint_w" else -MAX_POWER_W
-        _int(signal[kinds[0]], f"{field}.{kinds[0]}", low, MAX_POWER_W)
+        expect_int(signal[kinds[0]], f"{field}.{kinds[0]}", low, MAX_POWER_W)
     else:
-        raise TxError(f"{field}.name", "must be SIMPLE, ELECTRICITY_PRICE or LOAD_DISPATCH")
+        raise FieldError(f"{field}.name", "must be SIMPLE, ELECTRICITY_PRICE or LOAD_DISPATCH")
 
 
 def _targets(value: object, field: str) -> None:
     if not isinstance(value, list):
-        raise TxError(field, "must be a list of addresses (empty: everyone)")
+        raise FieldError(field, "must be a list of addresses (empty: everyone)")
     if len(value) > 1000:
-        raise TxError(field, "lists more than 1000 targets")
+        raise FieldError(field, "lists more than 1000 targets")
     for i, item in enumerate(value):
         _address(item, f"{field}[{i}]")
     if len(set(value)) != len(value):
-        raise TxError(field, "lists a target twice")
+        raise FieldError(field, "lists a target twice")
 
 
 def _source(value: object, field: str) -> str:
     """Contract text: any string up to 8 KiB (the contract checker judges the rest)."""
     if not isinstance(value, str):
-        raise TxError(field, "must be a string")
+        raise FieldError(field, "must be a string")
     if len(value) > 8192:
-        raise TxError(field, "is longer than 8192 characters")
+        raise FieldError(field, "is longer than 8192 characters")
     return value
 
 
 def _evidence(value: object, field: str) -> None:
     """Duplicate-vote evidence, well-formed (its signatures are checked on execution)."""
-    from ledger_core.consensus.types import DuplicateVoteEvidence  # noqa: PLC0415 - cycle
-
     DuplicateVoteEvidence.from_json(value, field)
 
 
@@ -307,20 +264,20 @@ BODY_CHECKS: Final[dict[TxType, _Check]] = {
     ),
     TxType.DR_EVENT: _fields(
         {
-            "event_id": lambda v, f: _str(v, f, EVENT_ID_RE),
-            "modification_number": lambda v, f: _int(v, f, 0, MAX_NONCE),
+            "event_id": lambda v, f: expect_str(v, f, EVENT_ID_RE),
+            "modification_number": lambda v, f: expect_int(v, f, 0, MAX_NONCE),
             "signal": _signal,
             "start": _time,
-            "duration": lambda v, f: _int(v, f, 1, 7 * 86400),
+            "duration": lambda v, f: expect_int(v, f, 1, 7 * 86400),
             "targets": _targets,
-            "cancelled": _bool,
+            "cancelled": expect_bool,
         },
         {
-            "ramp_up": lambda v, f: _int(v, f, 0, MAX_DR_PERIOD),
-            "recovery": lambda v, f: _int(v, f, 0, MAX_DR_PERIOD),
+            "ramp_up": lambda v, f: expect_int(v, f, 0, MAX_DR_PERIOD),
+            "recovery": lambda v, f: expect_int(v, f, 0, MAX_DR_PERIOD),
         },
     ),
-    TxType.SERVICE: _fields({"participant": _address, "connected": _bool}),
+    TxType.SERVICE: _fields({"participant": _address, "connected": expect_bool}),
     TxType.DEPOSIT_REQUEST: _fields({"amount": _amount}, {"reference": _text(64)}),
     TxType.DEPOSIT_CONFIRM: _fields({"request": _tx_id}),
     TxType.WITHDRAW_REQUEST: _fields({"amount": _amount}, {"reference": _text(64)}),
@@ -330,40 +287,40 @@ BODY_CHECKS: Final[dict[TxType, _Check]] = {
     TxType.ORDER: _fields(
         {
             "interval_start": _time,
-            "side": lambda v, f: _enum(v, f, Side),
-            "energy_wh": lambda v, f: _int(v, f, 1, MAX_ENERGY_WH),
+            "side": lambda v, f: expect_enum(v, f, Side),
+            "energy_wh": lambda v, f: expect_int(v, f, 1, MAX_ENERGY_WH),
             "limit_price": _price,
         },
         {"ref": _text(64)},
     ),
     TxType.ORDER_CANCEL: _fields({"order_id": _tx_id}),
     TxType.VALIDATOR_UPDATE: _fields(
-        {"public_key": _public_key, "power": lambda v, f: _int(v, f, 0, 10**6)}
+        {"public_key": _public_key, "power": lambda v, f: expect_int(v, f, 0, 10**6)}
     ),
     TxType.EVIDENCE: _fields({"evidence": _evidence}),
 }
 
 
 def decode(data: bytes) -> Tx:
-    """A well-formed transaction from wire bytes, or TxError naming the field."""
+    """A well-formed transaction from wire bytes, or FieldError naming the field."""
     try:
         wire = codec.decode(data, MAX_TX_BYTES)
     except codec.DecodeError as err:
-        raise TxError("transaction", str(err)) from None
-    wire_obj = _obj(wire, "transaction")
-    _keys(wire_obj, "", {"signature", "tx"}, set())
-    signature = _str(wire_obj["signature"], "signature", SIGNATURE_RE)
-    envelope = _obj(wire_obj["tx"], "tx")
-    _keys(envelope, "tx", {"body", "chain_id", "nonce", "signer", "type"}, set())
-    tx_type = _enum(envelope["type"], "tx.type", TxType)
-    chain_id = _str(envelope["chain_id"], "tx.chain_id", CHAIN_ID_RE)
+        raise FieldError("transaction", str(err)) from None
+    wire_obj = expect_object(wire, "transaction")
+    expect_keys(wire_obj, "", {"signature", "tx"}, set())
+    signature = expect_str(wire_obj["signature"], "signature", SIGNATURE_RE)
+    envelope = expect_object(wire_obj["tx"], "tx")
+    expect_keys(envelope, "tx", {"body", "chain_id", "nonce", "signer", "type"}, set())
+    tx_type = expect_enum(envelope["type"], "tx.type", TxType)
+    chain_id = expect_str(envelope["chain_id"], "tx.chain_id", CHAIN_ID_RE)
     signer = _address(envelope["signer"], "tx.signer")
-    nonce = _int(envelope["nonce"], "tx.nonce", 1, MAX_NONCE)
-    body = _obj(envelope["body"], "tx.body")
+    nonce = expect_int(envelope["nonce"], "tx.nonce", 1, MAX_NONCE)
+    body = expect_object(envelope["body"], "tx.body")
     try:
         BODY_CHECKS[tx_type](body)
-    except TxError as err:
-        raise TxError("tx." + err.field, err.message) from None
+    except FieldError as err:
+        raise FieldError("tx." + err.field, err.message) from None
     # The wire bytes are canonical, so they are exactly
     # {"signature":"<128 hex>","tx":<canonical tx>}: the signed bytes are a slice.
     signed = data[_WIRE_PREFIX_LENGTH:-1]

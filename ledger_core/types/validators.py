@@ -29,8 +29,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from ledger_core import codec
-from ledger_core.crypto import address_of
+from ledger_core.types import codec
+from ledger_core.types.crypto import address_of
 
 MAX_VALIDATORS: Final = 100
 MAX_POWER: Final = 10**6

@@ -1,15 +1,12 @@
-"""Consensus messages: votes, proposals, commits and duplicate-vote evidence.
+"""Votes and what is built of them: commits and duplicate-vote evidence.
 
-Everything signed is canonical JSON (``ledger_core.codec``) bound to the chain
-id, so a signature from one chain means nothing on another:
-
-* a vote signs ``{"block_hash", "chain_id", "height", "kind": "vote", "round",
-  "timestamp", "type", "validator"}``; ``type`` is ``prevote`` or ``precommit``,
-  ``block_hash`` is the voted block's hash or null (nil), ``timestamp`` is the
-  validator's clock in Unix milliseconds;
-* a proposal signs ``{"block_hash", "chain_id", "height", "kind": "proposal",
-  "pol_round", "proposer", "round", "timestamp"}``; the message carries the whole
-  block, whose header hash must be ``block_hash``.
+Everything signed is canonical JSON (``ledger_core.types.codec``) bound to the
+chain id, so a signature from one chain means nothing on another. A vote signs
+``{"block_hash", "chain_id", "height", "kind": "vote", "round", "timestamp",
+"type", "validator"}``; ``type`` is ``prevote`` or ``precommit``,
+``block_hash`` is the voted block's hash or null (nil), ``timestamp`` is the
+validator's clock in Unix milliseconds. Proposals are in
+:mod:`ledger_core.types.proposal`.
 
 A commit is the set of precommits for one block in one round, kept as
 ``(validator, timestamp, signature)`` triples in address order; each triple
@@ -18,7 +15,7 @@ from. Evidence is two votes of one validator for the same height, round and
 type but different blocks, in a canonical order (nil first, then by hash).
 
 Decoders take untrusted bytes or JSON values and either return a well-formed
-object or raise :class:`~ledger_core.tx.TxError` (:class:`MessageError` for the
+object or raise :class:`~ledger_core.types.fields.FieldError` (:class:`MessageError` for the
 consensus-specific checks) naming the field; they never check
 signatures against validator sets (that is the caller's, with the right set).
 """
@@ -28,14 +25,11 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
-from ledger_core import codec
-from ledger_core.crypto import ADDRESS_RE, SIGNATURE_RE, SigningKey, verify
-from ledger_core.tx import TxError, _int, _keys, _obj, _str
-
-if TYPE_CHECKING:
-    from ledger_core.block import Block
+from ledger_core.types import codec
+from ledger_core.types.crypto import ADDRESS_RE, SIGNATURE_RE, SigningKey, verify
+from ledger_core.types.fields import FieldError, expect_int, expect_keys, expect_object, expect_str
 
 PREVOTE: Final = "prevote"
 PRECOMMIT: Final = "precommit"
@@ -54,18 +48,20 @@ STEP_PREVOTE: Final = 2
 STEP_PRECOMMIT: Final = 3
 
 
-class MessageError(TxError):
+class MessageError(FieldError):
     """A consensus message that is malformed: ``field`` names where."""
 
 
-def _hash_or_none(value: object, field: str) -> str | None:
+def hash_or_none(value: object, field: str) -> str | None:
+    """A block hash (64 hex digits) or None."""
     if value is None:
         return None
-    return _str(value, field, HASH_RE)
+    return expect_str(value, field, HASH_RE)
 
 
-def _signature(value: object, field: str) -> bytes:
-    return bytes.fromhex(_str(value, field, SIGNATURE_RE))
+def signature_field(value: object, field: str) -> bytes:
+    """An Ed25519 signature written as 128 hex digits."""
+    return bytes.fromhex(expect_str(value, field, SIGNATURE_RE))
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,19 +118,19 @@ class Vote:
     @classmethod
     def from_json(cls, value: object, field: str = "vote") -> Vote:
         """A well-formed vote from its JSON value, or MessageError."""
-        obj = _obj(value, field)
-        _keys(obj, field, {*_VOTE_FIELDS}, set())
-        vote_type = _str(obj["type"], f"{field}.type", limit=16)
+        obj = expect_object(value, field)
+        expect_keys(obj, field, {*_VOTE_FIELDS}, set())
+        vote_type = expect_str(obj["type"], f"{field}.type", limit=16)
         if vote_type not in VOTE_TYPES:
             raise MessageError(f"{field}.type", "must be prevote or precommit")
         return cls(
             type=vote_type,
-            height=_int(obj["height"], f"{field}.height", 1, MAX_HEIGHT),
-            round=_int(obj["round"], f"{field}.round", 0, MAX_ROUND),
-            block_hash=_hash_or_none(obj["block_hash"], f"{field}.block_hash"),
-            timestamp=_int(obj["timestamp"], f"{field}.timestamp", 0, MAX_TIMESTAMP),
-            validator=_str(obj["validator"], f"{field}.validator", ADDRESS_RE),
-            signature=_signature(obj["signature"], f"{field}.signature"),
+            height=expect_int(obj["height"], f"{field}.height", 1, MAX_HEIGHT),
+            round=expect_int(obj["round"], f"{field}.round", 0, MAX_ROUND),
+            block_hash=hash_or_none(obj["block_hash"], f"{field}.block_hash"),
+            timestamp=expect_int(obj["timestamp"], f"{field}.timestamp", 0, MAX_TIMESTAMP),
+            validator=expect_str(obj["validator"], f"{field}.validator", ADDRESS_RE),
+            signature=signature_field(obj["signature"], f"{field}.signature"),
         )
 
 
@@ -214,8 +210,8 @@ class Commit:
     @classmethod
     def from_json(cls, value: object, field: str = "commit") -> Commit:
         """A well-formed commit, or MessageError (validators in strictly increasing order)."""
-        obj = _obj(value, field)
-        _keys(obj, field, {"height", "round", "block_hash", "signatures"}, set())
+        obj = expect_object(value, field)
+        expect_keys(obj, field, {"height", "round", "block_hash", "signatures"}, set())
         raw = obj["signatures"]
         if not isinstance(raw, list) or not raw:
             raise MessageError(f"{field}.signatures", "must be a non-empty list")
@@ -226,20 +222,20 @@ class Commit:
             where = f"{field}.signatures[{i}]"
             if not isinstance(item, list) or len(item) != 3:
                 raise MessageError(where, "must be [validator, timestamp, signature]")
-            validator = _str(item[0], f"{where}[0]", ADDRESS_RE)
+            validator = expect_str(item[0], f"{where}[0]", ADDRESS_RE)
             if sigs and validator <= sigs[-1].validator:
                 raise MessageError(where, "validators must be in increasing address order")
             sigs.append(
                 CommitSig(
                     validator,
-                    _int(item[1], f"{where}[1]", 0, MAX_TIMESTAMP),
-                    _signature(item[2], f"{where}[2]"),
+                    expect_int(item[1], f"{where}[1]", 0, MAX_TIMESTAMP),
+                    signature_field(item[2], f"{where}[2]"),
                 )
             )
         return cls(
-            height=_int(obj["height"], f"{field}.height", 1, MAX_HEIGHT),
-            round=_int(obj["round"], f"{field}.round", 0, MAX_ROUND),
-            block_hash=_str(obj["block_hash"], f"{field}.block_hash", HASH_RE),
+            height=expect_int(obj["height"], f"{field}.height", 1, MAX_HEIGHT),
+            round=expect_int(obj["round"], f"{field}.round", 0, MAX_ROUND),
+            block_hash=expect_str(obj["block_hash"], f"{field}.block_hash", HASH_RE),
             signatures=tuple(sigs),
         )
 
@@ -285,8 +281,8 @@ class DuplicateVoteEvidence:
     def from_json(cls, value: object, field: str = "evidence") -> DuplicateVoteEvidence:
         """Well-formed evidence (same validator, height, round, type; different blocks;
         canonical order), or MessageError. Signatures are checked by ``evidence.verify``."""
-        obj = _obj(value, field)
-        _keys(obj, field, {"vote_a", "vote_b"}, set())
+        obj = expect_object(value, field)
+        expect_keys(obj, field, {"vote_a", "vote_b"}, set())
         a = Vote.from_json(obj["vote_a"], f"{field}.vote_a")
         b = Vote.from_json(obj["vote_b"], f"{field}.vote_b")
         if (a.validator, a.height, a.round, a.type) != (b.validator, b.height, b.round, b.type):
@@ -294,97 +290,3 @@ class DuplicateVoteEvidence:
         if (a.block_hash or "") >= (b.block_hash or ""):
             raise MessageError(field, "the votes are for the same block or out of order")
         return cls(a, b)
-
-
-@dataclass(frozen=True, slots=True)
-class Proposal:
-    """A proposer's block for a height and round, with the round of its proof of lock."""
-
-    height: int
-    round: int
-    pol_round: int
-    block: Block
-    timestamp: int
-    proposer: str
-    signature: bytes = b""
-
-    @property
-    def block_hash(self) -> str:
-        return self.block.header.hash
-
-    def sign_bytes(self, chain_id: str) -> bytes:
-        return codec.encode(
-            {
-                "block_hash": self.block_hash,
-                "chain_id": chain_id,
-                "height": self.height,
-                "kind": "proposal",
-                "pol_round": self.pol_round,
-                "proposer": self.proposer,
-                "round": self.round,
-                "timestamp": self.timestamp,
-            }
-        )
-
-    def signed(self, key: SigningKey, chain_id: str) -> Proposal:
-        return replace(self, signature=key.sign(self.sign_bytes(chain_id)))
-
-    def verify(self, chain_id: str, public_key: bytes) -> bool:
-        return verify(public_key, self.signature, self.sign_bytes(chain_id))
-
-    def to_json(self) -> codec.Value:
-        return {
-            "height": self.height,
-            "round": self.round,
-            "pol_round": self.pol_round,
-            "block": self.block.to_json(),
-            "timestamp": self.timestamp,
-            "proposer": self.proposer,
-            "signature": self.signature.hex(),
-        }
-
-    @classmethod
-    def from_json(cls, value: object, field: str = "proposal") -> Proposal:
-        """A well-formed proposal (block height equals the proposal's), or MessageError."""
-        from ledger_core.block import Block  # noqa: PLC0415 - blocks carry commits of this module
-
-        obj = _obj(value, field)
-        _keys(obj, field, {"height", "round", "pol_round", "block", "timestamp",
-                           "proposer", "signature"}, set())  # fmt: skip
-        height = _int(obj["height"], f"{field}.height", 1, MAX_HEIGHT)
-        round_ = _int(obj["round"], f"{field}.round", 0, MAX_ROUND)
-        pol_round = _int(obj["pol_round"], f"{field}.pol_round", -1, MAX_ROUND)
-        if pol_round >= round_:
-            raise MessageError(f"{field}.pol_round", "must be -1 or below the round")
-        timestamp = _int(obj["timestamp"], f"{field}.timestamp", 0, MAX_TIMESTAMP)
-        proposer = _str(obj["proposer"], f"{field}.proposer", ADDRESS_RE)
-        signature = _signature(obj["signature"], f"{field}.signature")
-        block = Block.from_json(obj["block"], f"{field}.block")
-        if block.header.height != height:
-            raise MessageError(f"{field}.block", "the block is for another height")
-        return cls(height, round_, pol_round, block, timestamp, proposer, signature)
-
-
-type ConsensusMessage = Proposal | Vote
-
-
-def encode_message(message: ConsensusMessage) -> bytes:
-    """The bytes sent on the ``consensus`` channel."""
-    kind = "proposal" if isinstance(message, Proposal) else "vote"
-    return codec.encode({kind: message.to_json()})
-
-
-def decode_message(data: bytes) -> ConsensusMessage:
-    """A proposal or vote from ``consensus`` channel bytes, or MessageError."""
-    try:
-        value = codec.decode(data, MAX_MESSAGE_BYTES)
-    except codec.DecodeError as err:
-        raise MessageError("message", str(err)) from None
-    if not isinstance(value, dict) or len(value) != 1:
-        raise MessageError("message", 'must be {"proposal": ...} or {"vote": ...}')
-    ((kind, body),) = value.items()
-    if kind == "proposal":
-        return Proposal.from_json(body)
-    if kind == "vote":
-        return Vote.from_json(body)
-    raise MessageError("message", f"unknown message kind {kind!r}")

@@ -16,7 +16,7 @@ voting-power-weighted median of the previous commit's precommit timestamps
 move it.
 
 Decoders (:meth:`Header.from_json`, :meth:`Block.from_json`) accept untrusted
-JSON and raise :class:`~ledger_core.tx.TxError` naming the field; they check
+JSON and raise :class:`~ledger_core.types.fields.FieldError` naming the field; they check
 that the body matches the header's roots and counts.
 """
 
@@ -26,16 +26,11 @@ import hashlib
 from dataclasses import dataclass
 from typing import Final
 
-from ledger_core import codec, merkle
-from ledger_core.consensus.types import (
-    HASH_RE,
-    MAX_HEIGHT,
-    Commit,
-    DuplicateVoteEvidence,
-    MessageError,
-)
-from ledger_core.crypto import ADDRESS_RE, SIGNATURE_RE, SigningKey, verify
-from ledger_core.tx import CHAIN_ID_RE, MAX_TIME, _int, _keys, _obj, _str
+from ledger_core.types import codec, merkle
+from ledger_core.types.crypto import ADDRESS_RE, SIGNATURE_RE, SigningKey, verify
+from ledger_core.types.fields import expect_int, expect_keys, expect_object, expect_str
+from ledger_core.types.tx import CHAIN_ID_RE, MAX_TIME
+from ledger_core.types.vote import HASH_RE, MAX_HEIGHT, Commit, DuplicateVoteEvidence, MessageError
 
 GENESIS_PREVIOUS: Final = "00" * 32
 EMPTY_HASH: Final = hashlib.sha256(b"").hexdigest()
@@ -82,21 +77,21 @@ class Header:
     @classmethod
     def from_json(cls, value: codec.Value, field: str = "header") -> Header:
         """A header from its JSON value, or MessageError naming the field."""
-        obj = _obj(value, field)
-        _keys(obj, field, set(_HEADER_FIELDS), set())
+        obj = expect_object(value, field)
+        expect_keys(obj, field, set(_HEADER_FIELDS), set())
         hashes = {
-            name: _str(obj[name], f"{field}.{name}", HASH_RE)
+            name: expect_str(obj[name], f"{field}.{name}", HASH_RE)
             for name in (
                 "previous_hash", "txs_root", "app_hash", "validators_hash",
                 "next_validators_hash", "last_commit_hash", "evidence_hash",
             )
         }  # fmt: skip
         return cls(
-            chain_id=_str(obj["chain_id"], f"{field}.chain_id", CHAIN_ID_RE),
-            height=_int(obj["height"], f"{field}.height", 1, MAX_HEIGHT),
-            time=_int(obj["time"], f"{field}.time", 0, MAX_TIME),
-            tx_count=_int(obj["tx_count"], f"{field}.tx_count", 0, MAX_BLOCK_TXS),
-            proposer=_str(obj["proposer"], f"{field}.proposer", ADDRESS_RE),
+            chain_id=expect_str(obj["chain_id"], f"{field}.chain_id", CHAIN_ID_RE),
+            height=expect_int(obj["height"], f"{field}.height", 1, MAX_HEIGHT),
+            time=expect_int(obj["time"], f"{field}.time", 0, MAX_TIME),
+            tx_count=expect_int(obj["tx_count"], f"{field}.tx_count", 0, MAX_BLOCK_TXS),
+            proposer=expect_str(obj["proposer"], f"{field}.proposer", ADDRESS_RE),
             **hashes,
         )
 
@@ -153,9 +148,9 @@ class Block:
     @classmethod
     def from_json(cls, value: codec.Value, field: str = "block") -> Block:
         """A block whose body matches its header, or MessageError naming the field."""
-        obj = _obj(value, field)
-        _keys(obj, field, {"header", "signature", "txs", "last_commit", "evidence"}, set())
-        signature = bytes.fromhex(_str(obj["signature"], f"{field}.signature", SIGNATURE_RE))
+        obj = expect_object(value, field)
+        expect_keys(obj, field, {"header", "signature", "txs", "last_commit", "evidence"}, set())
+        signature = bytes.fromhex(expect_str(obj["signature"], f"{field}.signature", SIGNATURE_RE))
         header = Header.from_json(obj["header"], f"{field}.header")
         raw_txs = obj["txs"]
         if not isinstance(raw_txs, list) or len(raw_txs) > MAX_BLOCK_TXS:

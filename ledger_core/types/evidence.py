@@ -11,8 +11,8 @@ sets it keeps in state, so every node reaches the same verdict.
 
 from __future__ import annotations
 
-from ledger_core.consensus.types import DuplicateVoteEvidence
-from ledger_core.consensus.validators import Member, ValidatorSet
+from ledger_core.types.validators import Member, ValidatorSet
+from ledger_core.types.vote import DuplicateVoteEvidence
 
 
 class EvidenceError(ValueError):
