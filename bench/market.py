@@ -27,8 +27,9 @@ import random
 import statistics
 import time
 
-from ledger_core.app import Application, BlockContext
-from ledger_core.market.auction import Backstop, Order, clear
+from ledger_core.state.machine import StateMachine
+from ledger_core.state.market.auction import Backstop, Order, clear
+from ledger_core.types.abci import BlockContext
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.genesis import Genesis, Operator, Params, Validator
 from ledger_core.types.tx import Side, Tx, TxType, sign
@@ -85,7 +86,7 @@ class _Chain:
             validators=(Validator(_key(2).public_key, 1),),
             params=Params(),
         )
-        self.app = Application(genesis)
+        self.app = StateMachine(genesis)
         self.nonces: dict[str, int] = {}
         self.time = START
 

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from ledger_core.app import Application, BlockContext, Execution, InvalidBlock
 from ledger_core.consensus.engine import (
     Broadcast,
     Decide,
@@ -46,8 +45,10 @@ from ledger_core.consensus.engine import (
 from ledger_core.consensus.light import LightError, verify_commit
 from ledger_core.consensus.privval import DoubleSignError, PrivValidator
 from ledger_core.consensus.wal import WAL
+from ledger_core.state.machine import StateMachine
 from ledger_core.storage import Storage, StoredTx
 from ledger_core.types import codec
+from ledger_core.types.abci import BlockContext, Execution, InvalidBlock
 from ledger_core.types.block import GENESIS_PREVIOUS, Block, Header, make_block
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.fields import FieldError
@@ -108,7 +109,7 @@ class Node:
         self.max_mempool_txs = max_mempool_txs
         height = storage.height
         header = storage.header(height) if height else None
-        self.app = Application(
+        self.app = StateMachine(
             genesis,
             state=storage.load_state(),
             height=height,

@@ -21,13 +21,13 @@ database is refused with a message.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from ledger_core.app import TxResult
 from ledger_core.types import codec
+from ledger_core.types.abci import TxResult
 from ledger_core.types.block import Block, Header
 from ledger_core.types.vote import Commit, DuplicateVoteEvidence
 
@@ -142,7 +142,7 @@ class Storage:
         ids: list[str],
         results: list[TxResult],
         block_events: list[codec.Value],
-        writes: dict[str, bytes | None],
+        writes: Mapping[str, bytes | None],
         *,
         commit: Commit | None = None,
     ) -> None:

@@ -58,7 +58,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final, Protocol
 
-from ledger_core.app import Application
 from ledger_core.consensus.engine import ScheduleTimeout, Timeouts
 from ledger_core.consensus.light import LightClient, LightError, verify_commit
 from ledger_core.consensus.runtime import (
@@ -83,6 +82,7 @@ from ledger_core.consensus.sync import (
     encode_sync,
 )
 from ledger_core.node import MAX_MEMPOOL_TXS, BlockRejected, Node, Submitted
+from ledger_core.state.machine import StateMachine
 from ledger_core.storage import Storage
 from ledger_core.types import codec
 from ledger_core.types.block import Block
@@ -571,7 +571,7 @@ class ConsensusNode(Node):
             LOG.warning("snapshot at %d refused: %s", header.height, err)
             return False
         state = dict(snapshot.state)
-        app = Application(
+        app = StateMachine(
             self.genesis, state=state, height=header.height, last_block_time=header.time
         )
         if app.app_hash.hex() != header.app_hash:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ledger_core.app import BlockContext
 from ledger_core.node import Node
+from ledger_core.types.abci import BlockContext
 from ledger_core.types.block import Block, make_block
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.proposal import Proposal, decode_message, encode_message

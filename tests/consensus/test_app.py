@@ -6,10 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger_core import app as app_module
-from ledger_core.app import Application, BlockContext, InvalidBlock
-from ledger_core.commitment import BUCKETS, StaleStageError, StateCommitment, bucket_of, leaf
+from ledger_core.state import validators as validators_module
+from ledger_core.state.commitment import StaleStageError, StateCommitment
+from ledger_core.state.machine import StateMachine
 from ledger_core.types import codec, merkle
+from ledger_core.types.abci import BlockContext, InvalidBlock
+from ledger_core.types.commitment import BUCKETS, bucket_of, leaf
 from ledger_core.types.tx import TxType
 from ledger_core.types.vote import PREVOTE, DuplicateVoteEvidence
 from tests.consensus.keys import vote
@@ -167,7 +169,7 @@ def test_a_staged_root_equals_the_root_after_the_writes(
 
 
 def test_the_genesis_state_names_its_validators() -> None:
-    app = Application(Chain().genesis)
+    app = StateMachine(Chain().genesis)
     validators = app.validator_set()
     assert [m.address for m in validators.members] == [key("validator").address]
     assert app.validator_set(2) == validators.__class__.from_json(validators.to_json())
@@ -178,7 +180,7 @@ def test_the_genesis_state_names_its_validators() -> None:
 def test_validator_sets_older_than_the_evidence_window_are_dropped(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(app_module, "EVIDENCE_MAX_AGE", 3)
+    monkeypatch.setattr(validators_module, "EVIDENCE_MAX_AGE", 3)
     chain = Chain()
     app = chain.app
     for power in (3, 0):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from ledger_core.app import Application, BlockContext, TxResult
+from ledger_core.state.machine import StateMachine
 from ledger_core.types import codec
+from ledger_core.types.abci import BlockContext, TxResult
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.genesis import Genesis, Operator, Params, Validator
 from ledger_core.types.tx import Tx, TxType, sign
@@ -30,7 +31,7 @@ class Chain:
     validator: SigningKey = field(default_factory=lambda: key("validator"))
     time: int = START
     nonces: dict[str, int] = field(default_factory=dict)
-    app: Application = field(init=False)
+    app: StateMachine = field(init=False)
     genesis: Genesis = field(init=False)
 
     def __post_init__(self) -> None:
@@ -44,7 +45,7 @@ class Chain:
             validators=(Validator(self.validator.public_key, 10),),
             params=Params(),
         )
-        self.app = Application(self.genesis)
+        self.app = StateMachine(self.genesis)
 
     def tx(self, signer: SigningKey, tx_type: TxType, **body: codec.Value) -> Tx:
         """Sign with the signer's next nonce."""

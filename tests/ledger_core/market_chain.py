@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ledger_core.app import BlockContext, TxResult
 from ledger_core.types import codec
+from ledger_core.types.abci import BlockContext, TxResult
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.tx import Tx, TxType
 from tests.ledger_core.chain import START, Chain

@@ -14,13 +14,13 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from ledger_core.api import make_app
-from ledger_core.commitment import Proof, verify_proof
 from ledger_core.consensus.light import verify_commit
 from ledger_core.local import ActionLog, LocalEvents
 from ledger_core.node import Node, open_storage
 from ledger_core.openapi import SPEC
 from ledger_core.types import merkle
 from ledger_core.types.block import Header
+from ledger_core.types.commitment import Proof, verify_proof
 from ledger_core.types.tx import TxType
 from ledger_core.types.vote import Commit
 from tests.ledger_core.chain import CHAIN_ID, Chain, key

@@ -7,8 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contracts import parse, receipt
-from ledger_core.app import Application, BlockContext
-from ledger_core.commitment import verify_proof
+from ledger_core.state.machine import StateMachine
+from ledger_core.types.abci import BlockContext
+from ledger_core.types.commitment import verify_proof
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.tx import Tx, TxType, sign
 from tests.ledger_core.chain import CHAIN_ID, START, Chain, key
@@ -375,10 +376,10 @@ def test_replaying_the_same_blocks_gives_the_same_app_hash() -> None:
     second.fund(same_alice, 500)
     second.ok(second.tx(same_alice, TxType.CONTRACT_PROPOSE, source=CONTRACT))
     assert first.app.app_hash == second.app.app_hash
-    assert Application(first.genesis).app_hash != first.app.app_hash
+    assert StateMachine(first.genesis).app_hash != first.app.app_hash
 
     # A state loaded from storage commits to the same root.
-    reloaded = Application(first.genesis, state=dict(first.app.state), height=first.app.height)
+    reloaded = StateMachine(first.genesis, state=dict(first.app.state), height=first.app.height)
     assert reloaded.app_hash == first.app.app_hash
 
 

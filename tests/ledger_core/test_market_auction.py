@@ -6,7 +6,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger_core.market.auction import Backstop, ClearingResult, Fill, Order, Pricing, clear, cost
+from ledger_core.state.market.auction import (
+    Backstop,
+    ClearingResult,
+    Fill,
+    Order,
+    Pricing,
+    clear,
+    cost,
+)
 from ledger_core.types.tx import Side
 
 BACKSTOP = Backstop(import_price=25_000, export_price=9_000, network_fee=3_000)

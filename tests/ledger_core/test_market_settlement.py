@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger_core.market.auction import Backstop, Order, Trade, clear, cost
-from ledger_core.market.settlement import Metered, Settlement, settle
+from ledger_core.state.market.auction import Backstop, Order, Trade, clear, cost
+from ledger_core.state.market.settlement import Metered, Settlement, settle
 from ledger_core.types.tx import Side
 
 SUPPLIER, DSO = "supplier", "dso"

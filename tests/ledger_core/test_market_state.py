@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger_core.app import Application
-from ledger_core.market.auction import cost
+from ledger_core.state.machine import StateMachine
+from ledger_core.state.market.auction import cost
 from ledger_core.types import codec
 from ledger_core.types.fields import FieldError
 from ledger_core.types.genesis import Params, parse_genesis
@@ -39,7 +39,7 @@ SETTLE = T + INTERVAL + 3600
 def chain_with(**params: int | bool | str) -> Chain:
     chain = Chain()
     chain.genesis = replace(chain.genesis, params=Params(**params))  # type: ignore[arg-type]
-    chain.app = Application(chain.genesis)
+    chain.app = StateMachine(chain.genesis)
     return chain
 
 

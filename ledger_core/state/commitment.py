@@ -1,11 +1,6 @@
-"""The state root (app hash): a two-level RFC 6962 Merkle tree over the state.
+"""The state root (app hash): the two-level Merkle tree kept up to date as the state changes.
 
-Each key belongs to one of 4,096 buckets (the first 12 bits of SHA-256 of the
-key). A bucket's root is the Merkle root of ``canonical([key, value])`` leaves
-in key order; the state root is the Merkle root of the 4,096 bucket roots. A
-commit rehashes only the buckets that changed, and a proof of one key is its
-path in its bucket plus its bucket's path in the top tree (12 hashes).
-
+The tree's shape and its proofs are :mod:`ledger_core.types.commitment`.
 :meth:`StateCommitment.stage` computes the root a set of writes *would* give
 without changing anything (validators execute a proposed block before voting
 for it); :meth:`StateCommitment.install` then adopts the staged buckets if the
@@ -15,69 +10,18 @@ block is decided, so nothing is hashed twice.
 from __future__ import annotations
 
 import bisect
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
 
 from ledger_core.types import codec, merkle
-
-BUCKET_BITS: Final = 12
-BUCKETS: Final = 1 << BUCKET_BITS
-
-
-def bucket_of(key: str) -> int:
-    """The bucket a key belongs to."""
-    digest = hashlib.sha256(key.encode("utf-8")).digest()
-    return int.from_bytes(digest[:2], "big") >> (16 - BUCKET_BITS)
-
-
-def leaf(key: str, value: codec.Value) -> bytes:
-    """The leaf bytes of one state entry: ``canonical([key, value])``."""
-    return codec.encode([key, value])
-
-
-def leaf_from_encoded(key: str, encoded_value: bytes) -> bytes:
-    """:func:`leaf` for a value already in canonical bytes (same result, one encode less)."""
-    return b"[" + codec.encode(key) + b"," + encoded_value + b"]"
-
-
-@dataclass(frozen=True, slots=True)
-class Proof:
-    """That ``key`` has ``value`` (or, with value None, is absent) under a state root."""
-
-    key: str
-    value: codec.Value
-    bucket: int
-    index: int
-    bucket_size: int
-    bucket_path: tuple[bytes, ...]
-    top_path: tuple[bytes, ...]
-
-    def to_json(self) -> codec.Value:
-        """A JSON form for the API."""
-        return {
-            "key": self.key,
-            "value": self.value,
-            "bucket": self.bucket,
-            "index": self.index,
-            "bucket_size": self.bucket_size,
-            "bucket_path": [h.hex() for h in self.bucket_path],
-            "top_path": [h.hex() for h in self.top_path],
-        }
-
-
-def verify_proof(proof: Proof, root: bytes) -> bool:
-    """Whether ``proof`` shows its key and value under the state ``root``."""
-    if proof.bucket != bucket_of(proof.key):
-        return False
-    entry_hash = merkle.leaf_hash(leaf(proof.key, proof.value))
-    bucket_root = merkle.root_from_path(
-        entry_hash, proof.index, proof.bucket_size, proof.bucket_path
-    )
-    if bucket_root is None:
-        return False
-    return merkle.root_from_path(bucket_root, proof.bucket, BUCKETS, proof.top_path) == root
+from ledger_core.types.commitment import (
+    BUCKET_BITS,
+    BUCKETS,
+    Proof,
+    bucket_of,
+    leaf,
+    leaf_from_encoded,
+)
 
 
 @dataclass(frozen=True, slots=True)

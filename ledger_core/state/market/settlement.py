@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from ledger_core.market.auction import Trade, cost
+from ledger_core.state.market.auction import Trade, cost
 
 # Why money moves (the ``why`` of a movement and of its wallet_change event).
 P2P_ENERGY = "p2p_energy"

@@ -1,0 +1,402 @@
+"""The state's key schema and typed reads of it: the one place that knows a key.
+
+The state machine writes canonical JSON values under string keys. Every key is
+built here -- by the state machine's own domain modules and by everything
+outside it that reads the committed state (the API, the web interface, the
+roles) -- so the layout can change in one place. Times in keys are Unix
+seconds written as 12 digits and counters as 8, so that keys sort in time and
+counting order and a range of intervals is a range of keys.
+
+:class:`StateView` is the read side: typed records (``TypedDict``\\ s that
+match what the state machine writes) over any :class:`Reader` -- the node's
+committed state, or an overlay inside the state machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Final, NotRequired, Protocol, TypedDict, cast
+
+from ledger_core.types import codec
+
+type Value = codec.Value
+
+
+def t12(seconds: int) -> str:
+    """A time (Unix seconds) as it appears in keys: 12 digits."""
+    return f"{seconds:012d}"
+
+
+def _n8(number: int) -> str:
+    return f"{number:08d}"
+
+
+# -- accounts and wallets --------------------------------------------------------------
+
+ACCOUNTS: Final = "acct/"
+
+
+def account(address: str) -> str:
+    """A participant's, operator's or meter's account (:class:`Account`)."""
+    return f"acct/{address}"
+
+
+def balance(address: str) -> str:
+    """Spendable centavos."""
+    return f"bal/{address}"
+
+
+def held(address: str) -> str:
+    """Centavos held for pending withdrawals and buy orders."""
+    return f"held/{address}"
+
+
+def debt(address: str) -> str:
+    """Centavos owed to the supplier after a settlement the wallet could not pay."""
+    return f"debt/{address}"
+
+
+def nonce(address: str) -> str:
+    """The signer's last used nonce."""
+    return f"nonce/{address}"
+
+
+def wallet_request(request_id: str) -> str:
+    """A deposit or withdrawal request (:class:`WalletRequest`), by its transaction id."""
+    return f"req/{request_id}"
+
+
+TOTAL_DEPOSITS: Final = "total/deposits"
+TOTAL_WITHDRAWALS: Final = "total/withdrawals"
+
+# -- contracts -------------------------------------------------------------------------
+
+CONTRACTS: Final = "contract/"
+EXPIRY: Final = "expiry/"
+
+
+def contract(contract_id: str) -> str:
+    """A contract's record (:class:`Contract`)."""
+    return f"contract/{contract_id}"
+
+
+def expiry(valid_to_local: int, contract_id: str) -> str:
+    """The index entry of a contract whose window closes at ``valid_to_local``."""
+    return f"expiry/{t12(valid_to_local)}/{contract_id}"
+
+
+def expiry_bound(local_now: int) -> str:
+    """Every expiry entry sorting before this key has closed by ``local_now``."""
+    return f"expiry/{t12(local_now)}"
+
+
+def expiry_contract(key: str) -> str:
+    """The contract id of an expiry entry."""
+    return key.rsplit("/", 1)[1]
+
+
+# -- meters and signals ----------------------------------------------------------------
+
+
+def reports(meter: str) -> str:
+    """The prefix of a meter's interval reports."""
+    return f"report/{meter}/"
+
+
+def report(meter: str, interval_start: int) -> str:
+    """A meter's report for an interval (:class:`Report`)."""
+    return f"report/{meter}/{t12(interval_start)}"
+
+
+PRICES: Final = "price/"
+
+
+def price(interval_start: int) -> str:
+    """The price signal of an interval (:class:`Price`)."""
+    return f"price/{t12(interval_start)}"
+
+
+def price_day(day_start: int) -> str:
+    """The latest priced interval of a UTC day (an index of the market)."""
+    return f"priceday/{t12(day_start)}"
+
+
+def dr_event(event_id: str) -> str:
+    """A demand-response event in its latest modification (:class:`DrEvent`)."""
+    return f"dr/{event_id}"
+
+
+def service(participant: str) -> str:
+    """Whether a participant's supply is connected (:class:`Service`)."""
+    return f"service/{participant}"
+
+
+# -- consensus -------------------------------------------------------------------------
+
+VALIDATORS: Final = "validators/history"
+PRIORITIES: Final = "validators/priorities"
+
+
+def evidence(evidence_key: str) -> str:
+    """A committed equivocation, by its offence key (validator/height/round/type)."""
+    return f"evidence/{evidence_key}"
+
+
+# -- market ----------------------------------------------------------------------------
+
+MARKET_QUEUE: Final = "queue/market"
+INTERVALS: Final = "market/"
+
+
+def interval(interval_start: int) -> str:
+    """An interval of the market (:class:`Interval`)."""
+    return f"market/{t12(interval_start)}"
+
+
+def order(order_id: str) -> str:
+    """An order (:class:`Order`), by its transaction id."""
+    return f"order/{order_id}"
+
+
+def positions(address: str) -> str:
+    """The prefix of a participant's positions."""
+    return f"position/{address}/"
+
+
+def position(address: str, interval_start: int) -> str:
+    """A participant's orders, trades and hold in an interval (:class:`Position`)."""
+    return f"position/{address}/{t12(interval_start)}"
+
+
+def trade(interval_start: int, index: int) -> str:
+    """The ``index``-th trade of an interval (:class:`Trade`)."""
+    return f"trade/{t12(interval_start)}/{_n8(index)}"
+
+
+def statements(address: str) -> str:
+    """The prefix of a participant's settlement statements."""
+    return f"settle/{address}/"
+
+
+def statement(address: str, interval_start: int) -> str:
+    """A participant's settlement statement for an interval."""
+    return f"settle/{address}/{t12(interval_start)}"
+
+
+def trader(interval_start: int, number: int) -> str:
+    """Who placed the ``number``-th first order in an interval (an index)."""
+    return f"traders/{t12(interval_start)}/{_n8(number)}"
+
+
+def reported(interval_start: int, number: int) -> str:
+    """Which meter sent the ``number``-th report for an interval (an index)."""
+    return f"reported/{t12(interval_start)}/{_n8(number)}"
+
+
+def interval_start_of(key: str) -> int:
+    """The interval start that ends a key built with :func:`t12`."""
+    return int(key.rsplit("/", 1)[1])
+
+
+# -- records ---------------------------------------------------------------------------
+
+
+class Account(TypedDict):
+    """``acct/<address>``: operators from genesis, participants, meters."""
+
+    public_key: str
+    role: str
+    status: str
+    since: int
+    roles: NotRequired[list[str]]
+    owner: NotRequired[str]
+    revoked: NotRequired[int]
+
+
+class Contract(TypedDict):
+    """``contract/<id>``."""
+
+    name: str
+    source: str
+    proposer: str
+    signers: list[str]
+    signed: list[str]
+    revoke: list[str]
+    status: str
+    proposed_height: int
+    valid_to_local: int
+    activated_height: NotRequired[int]
+    activated_time: NotRequired[int]
+    revoked_height: NotRequired[int]
+
+
+class Report(TypedDict):
+    """``report/<meter>/<T>``."""
+
+    import_wh: int
+    export_wh: int
+    height: int
+
+
+class Price(TypedDict):
+    """``price/<T>``: 10^-4 MXN/kWh."""
+
+    import_price: int
+    export_price: int
+    network_fee: int
+    height: int
+
+
+class Service(TypedDict):
+    """``service/<participant>``."""
+
+    connected: bool
+    height: int
+
+
+class WalletRequest(TypedDict):
+    """``req/<id>``."""
+
+    kind: str
+    participant: str
+    amount: int
+    reference: str
+    status: str
+    height: int
+    confirmed_height: NotRequired[int]
+    cancelled_height: NotRequired[int]
+
+
+class Order(TypedDict):
+    """``order/<id>``."""
+
+    participant: str
+    interval_start: int
+    side: str
+    energy_wh: int
+    limit_price: int
+    sequence: int
+    status: str
+    hold: int
+    height: int
+    ref: NotRequired[str]
+    traded_wh: NotRequired[int]
+    backstop_wh: NotRequired[int]
+
+
+class Position(TypedDict):
+    """``position/<address>/<T>``."""
+
+    side: str
+    orders: list[str]
+    trades: list[int]
+    hold: int
+
+
+class Trade(TypedDict):
+    """``trade/<T>/<k>``."""
+
+    interval_start: int
+    index: int
+    buyer: str
+    seller: str
+    energy_wh: int
+    price: int
+    payment: int
+    fee: int
+    buy_order: str
+    sell_order: str
+
+
+class Reader(Protocol):
+    """Read access to a state: single keys, and ranges of one prefix."""
+
+    def get(self, key: str) -> Value | None:
+        """The value at ``key``, or None."""
+        ...
+
+    def range(self, prefix: str, start: str, end: str, limit: int) -> list[tuple[str, Value]]:
+        """Entries ``prefix + s`` with ``start <= s < end``, in key order, at most ``limit``."""
+        ...
+
+
+_ALL: Final = "\U0010ffff"
+
+
+class StateView:
+    """Typed reads of a state through a :class:`Reader`."""
+
+    __slots__ = ("_reader",)
+
+    def __init__(self, reader: Reader) -> None:
+        self._reader = reader
+
+    def raw(self, key: str) -> Value | None:
+        """The value at any key (the API's ``/state/{key}``)."""
+        return self._reader.get(key)
+
+    def _int(self, key: str) -> int:
+        value = self._reader.get(key)
+        return value if isinstance(value, int) else 0
+
+    def _record[R](self, key: str, kind: type[R]) -> R | None:
+        value = self._reader.get(key)
+        return cast("R", value) if isinstance(value, dict) else None
+
+    def account(self, address: str) -> Account | None:
+        """A registered account, or None."""
+        return self._record(account(address), Account)
+
+    def balance(self, address: str) -> int:
+        """Spendable centavos."""
+        return self._int(balance(address))
+
+    def held(self, address: str) -> int:
+        """Held centavos."""
+        return self._int(held(address))
+
+    def debt(self, address: str) -> int:
+        """Centavos owed."""
+        return self._int(debt(address))
+
+    def nonce(self, address: str) -> int:
+        """The last committed nonce of ``address`` (0 before its first transaction)."""
+        return self._int(nonce(address))
+
+    def contract(self, contract_id: str) -> Contract | None:
+        """A contract's record, or None."""
+        return self._record(contract(contract_id), Contract)
+
+    def contracts(self, limit: int = 100_000) -> Iterator[tuple[str, Contract]]:
+        """Every contract, by id."""
+        for key, value in self._reader.range(CONTRACTS, "", _ALL, limit):
+            yield key.removeprefix(CONTRACTS), cast("Contract", value)
+
+    def accounts(self, limit: int = 100_000) -> Iterator[tuple[str, Account]]:
+        """Every account, by address."""
+        for key, value in self._reader.range(ACCOUNTS, "", _ALL, limit):
+            yield key.removeprefix(ACCOUNTS), cast("Account", value)
+
+    def dr_event(self, event_id: str) -> dict[str, Value] | None:
+        """A demand-response event's latest modification, or None."""
+        return self._record(dr_event(event_id), dict[str, Value])
+
+    def service_connected(self, participant: str) -> bool:
+        """Whether the participant's supply is connected (true until the DSO cuts it)."""
+        record = self._record(service(participant), Service)
+        return True if record is None else bool(record["connected"])
+
+    def order(self, order_id: str) -> Order | None:
+        """An order, or None."""
+        return self._record(order(order_id), Order)
+
+    def trade(self, interval_start: int, index: int) -> Trade | None:
+        """A trade, or None."""
+        return self._record(trade(interval_start, index), Trade)
+
+    def by_interval(
+        self, prefix: str, start: int, end: int, limit: int
+    ) -> list[tuple[int, dict[str, Value]]]:
+        """``(interval start, record)`` under ``prefix`` with ``start <= T < end``."""
+        rows = self._reader.range(prefix, t12(start), t12(end), limit)
+        return [(interval_start_of(key), cast("dict[str, Value]", value)) for key, value in rows]

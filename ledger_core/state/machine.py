@@ -1,0 +1,336 @@
+"""The ledger's state machine: the :class:`~ledger_core.types.abci.Application` of a chain.
+
+It reads no clock and no randomness and holds no floats: block time comes from
+the block, and every amount is an integer (centavos, Wh, 10^-4 MXN/kWh, Unix
+seconds). Given the same genesis and the same blocks, every node computes the
+same state and the same app hash.
+
+Validators execute a proposed block before voting for it, so execution and
+commitment are separate steps: :meth:`StateMachine.execute` runs a block on a
+copy-on-write overlay and returns an :class:`~ledger_core.types.abci.Execution`
+(results, events, writes and the app hash they give, computed without touching
+the state); :meth:`StateMachine.apply` makes a decided block's execution the
+state. ``begin_block`` / ``deliver_tx`` / ``end_block`` / ``commit`` are the
+same steps one at a time.
+
+Envelope rules (every transaction): the chain id matches, the signer is a
+registered, active account, the signature is the signer's, and the nonce is
+larger than the signer's last. A transaction that passes them consumes its
+nonce even if its body is then refused, so nothing applies twice. Then the
+handler of its type runs (:mod:`.kernel` routes it to the domain modules).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final
+
+from ledger_core.state import (
+    accounts,
+    contracts,
+    keys,
+    meters,
+    signals,
+    validators,
+    wallet,
+)
+from ledger_core.state.commitment import Staged, StateCommitment
+from ledger_core.state.kernel import OPERATOR, Chain, Overlay, Rejected, route
+from ledger_core.state.market import clearing, orders
+from ledger_core.types import codec
+from ledger_core.types.abci import BlockContext, Event, Execution, InvalidBlock, TxResult
+from ledger_core.types.commitment import Proof
+from ledger_core.types.genesis import Genesis
+from ledger_core.types.tx import Tx
+from ledger_core.types.validators import ValidatorSet
+from ledger_core.types.vote import DuplicateVoteEvidence
+
+type Value = codec.Value
+
+VERIFIED_CACHE: Final = 200_000
+HANDLERS: Final = route(
+    accounts.HANDLERS,
+    contracts.HANDLERS,
+    meters.HANDLERS,
+    signals.HANDLERS,
+    wallet.HANDLERS,
+    orders.HANDLERS,
+    validators.HANDLERS,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Applied:
+    """What :meth:`StateMachine.apply` needs of an execution beyond its public fields."""
+
+    values: dict[str, Value | None]
+    staged: Staged
+
+
+@dataclass
+class StateMachine:
+    """The state machine of one chain."""
+
+    genesis: Genesis
+    state: dict[str, Value] = field(default_factory=dict)
+    height: int = 0
+    last_block_time: int = 0
+    _commitment: StateCommitment = field(default_factory=StateCommitment)
+    _chain: Chain | None = None
+    _check: Overlay | None = None
+    _block: Overlay | None = None
+    _context: BlockContext | None = None
+    _block_events: list[Event] = field(default_factory=list)
+    _expiry: list[str] = field(default_factory=list)
+    # Transactions (id and signature) whose signature this process has
+    # verified. An address is the hash of its public key, so a signature that
+    # was valid for a signer stays valid: check_tx verifies, deliver_tx need not
+    # again. The signature is part of the key: a block may carry the same
+    # signed bytes with another signature, which must be checked.
+    _verified: OrderedDict[str, None] = field(default_factory=OrderedDict)
+
+    def __post_init__(self) -> None:
+        self._chain = Chain(self.genesis)
+        if not self.state:
+            self.last_block_time = self.genesis.genesis_time
+            for operator in self.genesis.operators:
+                self.state[keys.account(operator.address)] = {
+                    "public_key": operator.public_key.hex(),
+                    "role": OPERATOR,
+                    "roles": list(operator.roles),
+                    "status": "active",
+                    "since": 0,
+                }
+                self.state[keys.balance(operator.address)] = 0
+            self.state[keys.TOTAL_DEPOSITS] = 0
+            self.state[keys.TOTAL_WITHDRAWALS] = 0
+            members = ValidatorSet((v.public_key, v.power) for v in self.genesis.validators)
+            self.state.update(validators.genesis_entries(members))
+        for key, value in self.state.items():
+            self._commitment.set(key, value)
+        # Contracts by the local time their window closes, for end_block.
+        self._expiry = sorted(k for k in self.state if k.startswith(keys.EXPIRY))
+        self._check = Overlay(self.state)
+
+    @classmethod
+    def restore(
+        cls, genesis: Genesis, state: Mapping[str, Value], height: int, last_block_time: int
+    ) -> StateMachine:
+        """The machine at ``height`` with a committed ``state`` (an
+        :class:`~ledger_core.types.abci.ApplicationFactory`); empty state: genesis."""
+        if not state:
+            return cls(genesis)
+        return cls(genesis, state=dict(state), height=height, last_block_time=last_block_time)
+
+    @property
+    def chain(self) -> Chain:
+        """The chain handlers run on."""
+        assert self._chain is not None
+        return self._chain
+
+    # -- the application interface ----------------------------------------------------
+
+    @property
+    def app_hash(self) -> bytes:
+        """The root over the committed state."""
+        return self._commitment.root()
+
+    def check_tx(self, tx: Tx) -> TxResult:
+        """Judge ``tx`` against the state plus the mempool's earlier transactions."""
+        assert self._check is not None
+        context = BlockContext(self.height + 1, self.last_block_time)
+        # A refused transaction leaves no trace (not even its nonce) in the
+        # mempool's state, since it does not enter the mempool.
+        trial = self._check.child()
+        result = self._run(trial, tx, context)
+        if result.ok:
+            trial.fold_into_parent(self._check)
+        return result
+
+    def reset_check(self) -> None:
+        """Forget the mempool's transactions: the next ``check_tx`` judges against the
+        committed state alone (the node then checks its mempool again, in order)."""
+        self._check = Overlay(self.state)
+
+    def begin_block(self, context: BlockContext) -> None:
+        """Start executing block ``context.height``."""
+        if context.height != self.height + 1:
+            raise ValueError(f"block {context.height} after {self.height}")
+        if context.time < self.last_block_time:
+            raise ValueError("block time goes backwards")
+        self._context = context
+        self._block = Overlay(self.state)
+        self._block_events = []
+
+    def deliver_tx(self, tx: Tx) -> TxResult:
+        """Execute one transaction of the current block."""
+        assert self._block is not None, "begin_block first"
+        assert self._context is not None, "begin_block first"
+        return self._run(self._block, tx, self._context)
+
+    def end_block(self) -> tuple[Event, ...]:
+        """Expire contracts whose window has closed, clear and settle the market's due
+        intervals; the block's own events."""
+        assert self._block is not None, "begin_block first"
+        assert self._context is not None, "begin_block first"
+        upto = keys.expiry_bound(self.chain.local(self._context.time))
+        due = set(self._expiry[: bisect.bisect_left(self._expiry, upto)])
+        due |= {k for k in self._block.writes if k.startswith(keys.EXPIRY) and k < upto}
+        events = contracts.expire(self._block, sorted(due))
+        events.extend(clearing.end_block(self.chain, self._block, self._context))
+        self._block_events.extend(events)
+        return tuple(events)
+
+    def commit(self) -> tuple[bytes, Mapping[str, bytes | None]]:
+        """Make the block's writes the state; the new app hash and the writes (canonical
+        bytes of each new value, None for a deletion)."""
+        execution = self._finish((), ())
+        self.apply(execution)
+        return execution.app_hash, execution.writes
+
+    def execute(
+        self,
+        context: BlockContext,
+        txs: Sequence[Tx],
+        evidence: Sequence[DuplicateVoteEvidence] = (),
+    ) -> Execution:
+        """Execute a block without changing the state; InvalidBlock for bad evidence."""
+        self.begin_block(context)
+        try:
+            assert self._block is not None
+            for i, item in enumerate(evidence):
+                try:
+                    self._block_events.extend(
+                        validators.commit_evidence(self.chain, self._block, item, context)
+                    )
+                except Rejected as err:
+                    raise InvalidBlock(f"evidence[{i}]: {err.message}") from None
+            results = [self._run(self._block, tx, context) for tx in txs]
+            self.end_block()
+        except BaseException:
+            self._block = None
+            self._context = None
+            raise
+        return self._finish(tuple(txs), tuple(results))
+
+    def _finish(self, txs: tuple[Tx, ...], results: tuple[TxResult, ...]) -> Execution:
+        """Advance proposer priorities, stage the writes' root and end the block."""
+        block, context = self._block, self._context
+        assert block is not None, "begin_block first"
+        assert context is not None, "begin_block first"
+        validators.advance(block, context.height)
+        values = dict(block.writes)
+        encoded = {k: None if v is None else codec.encode(v) for k, v in values.items()}
+        staged = self._commitment.stage({k: (v, encoded[k]) for k, v in values.items()})
+        events = tuple(self._block_events)
+        self._block = None
+        self._context = None
+        self._block_events = []
+        return Execution(
+            context,
+            self.height,
+            txs,
+            results,
+            events,
+            encoded,
+            staged.root,
+            _Applied(values, staged),
+        )
+
+    def apply(self, execution: Execution) -> None:
+        """Make an execution of the next block the state."""
+        if execution.base_height != self.height:
+            raise ValueError(
+                f"the execution is on height {execution.base_height}, the state at {self.height}"
+            )
+        applied = execution.handle
+        assert isinstance(applied, _Applied), "an execution of another application"
+        self._commitment.install(applied.staged)
+        for key, value in applied.values.items():
+            if value is None:
+                if self.state.pop(key, None) is not None and key.startswith(keys.EXPIRY):
+                    self._expiry.pop(bisect.bisect_left(self._expiry, key))
+            else:
+                if key not in self.state and key.startswith(keys.EXPIRY):
+                    bisect.insort(self._expiry, key)
+                self.state[key] = value
+        self.height = execution.context.height
+        self.last_block_time = execution.context.time
+        self._check = Overlay(self.state)
+
+    def validator_set(self, height: int | None = None) -> ValidatorSet:
+        """The validators of ``height`` (default: the next block's, with its proposer
+        priorities); KeyError for a height the state no longer or not yet knows."""
+        next_height = self.height + 1
+        return validators.validator_set(
+            Overlay(self.state), next_height if height is None else height, next_height
+        )
+
+    def query(self, key: str) -> tuple[Value | None, Proof | None]:
+        """A committed value and its proof against :attr:`app_hash`."""
+        return self.state.get(key), self._commitment.prove(key)
+
+    def get(self, key: str) -> Value | None:
+        """A committed value."""
+        return self.state.get(key)
+
+    def items(self) -> Iterator[tuple[str, Value]]:
+        """The committed state in key order."""
+        return iter(sorted(self.state.items()))
+
+    def last_nonce(self, address: str) -> int:
+        """The last committed nonce of ``address``."""
+        value = self.state.get(keys.nonce(address))
+        return value if isinstance(value, int) else 0
+
+    def has_evidence(self, evidence: DuplicateVoteEvidence) -> bool:
+        """Whether this equivocation is committed."""
+        return keys.evidence(evidence.key) in self.state
+
+    def local_datetime(self, seconds: int) -> datetime:
+        """Block time as the naive local datetime that contracts use."""
+        return self.chain.local_datetime(seconds)
+
+    # -- envelope and dispatch ------------------------------------------------------------
+
+    def _run(self, overlay: Overlay, tx: Tx, context: BlockContext) -> TxResult:
+        try:
+            account = self._envelope(overlay, tx)
+        except Rejected as err:
+            return TxResult(err.code, err.message)
+        overlay.put(keys.nonce(tx.signer), tx.nonce)
+        work = overlay.child()
+        try:
+            events = HANDLERS[tx.type](self.chain, work, tx, account, context)
+        except Rejected as err:
+            return TxResult(err.code, err.message)
+        work.fold_into_parent(overlay)
+        return TxResult("ok", "", tuple(events))
+
+    def _envelope(self, state: Overlay, tx: Tx) -> dict[str, Value]:
+        if tx.chain_id != self.genesis.chain_id:
+            raise Rejected(
+                "wrong_chain", f"chain id {tx.chain_id!r} is not {self.genesis.chain_id!r}"
+            )
+        account = state.get(keys.account(tx.signer))
+        if not isinstance(account, dict):
+            raise Rejected("unknown_signer", f"{tx.signer} is not a registered participant")
+        if account["status"] != "active":
+            raise Rejected("revoked_signer", f"{tx.signer} has been revoked")
+        verified = tx.id + tx.signature.hex()
+        if verified not in self._verified:
+            public_key = bytes.fromhex(str(account["public_key"]))
+            if not tx.verify_signature(public_key):
+                raise Rejected("bad_signature", "the signature is not the signer's")
+            self._verified[verified] = None
+            if len(self._verified) > VERIFIED_CACHE:
+                self._verified.popitem(last=False)
+        last = state.get(keys.nonce(tx.signer))
+        last_nonce = last if isinstance(last, int) else 0
+        if tx.nonce <= last_nonce:
+            raise Rejected("stale_nonce", f"nonce {tx.nonce} is not above {last_nonce}")
+        return account

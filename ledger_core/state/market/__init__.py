@@ -1,0 +1,47 @@
+"""The market inside the state machine: orders, holds, clearing and settlement in ``end_block``.
+
+The state machine calls in here from five places: the ``order`` and ``order_cancel``
+handlers (:mod:`.orders`), ``end_block`` (:func:`.clearing.end_block`), and two hooks,
+one when a meter's report is recorded (:func:`.clearing.note_report`) and one when a
+price signal is (:func:`.books.note_price`).
+Everything is a pure function of the state and the block: integers only, no
+clock, and every collection is walked in a fixed order.
+
+Timing, for an interval starting at ``T`` (``interval_seconds`` long):
+
+* orders for ``T`` are accepted while the block time is before the gate,
+  ``T - gate_closure_seconds``, and at most :data:`MAX_AHEAD_SECONDS` ahead;
+* the ``end_block`` of the first block at or after the gate clears ``T`` with
+  the backstop prices known then (:func:`backstop_at`);
+* the ``end_block`` of the first block at or after ``T + interval_seconds +
+  settlement_delay_seconds`` settles ``T`` against the reports committed by
+  then, at the interval's final prices.
+
+State (``T`` is the interval start as 12 digits; all readable with ``query``):
+
+* ``market/<T>``: the interval — status (``open``, ``closed`` when created by a
+  report after its gate, ``cleared``, ``unpriced``, ``settled``), counters, the
+  clearing result and the prices used;
+* ``order/<id>`` (``id`` = the order transaction's id), ``position/<address>/<T>``
+  (a participant's orders, trades and hold in ``T``), ``trade/<T>/<k>``,
+  ``settle/<address>/<T>``, ``debt/<address>``;
+* indexes, so that ``end_block`` never scans the state: ``queue/market`` (the
+  sorted starts of intervals not yet settled), ``traders/<T>/<n>`` and
+  ``reported/<T>/<n>`` (who ordered in, and which meters reported for, ``T``;
+  deleted at settlement), ``priceday/<day>`` (the latest priced interval of
+  each UTC day, to find the latest price signal at or before any interval).
+
+Holds: a buy order moves ``cost(energy_wh, limit_price)`` from ``bal/`` to
+``held/`` (the same counter that holds pending withdrawals); clearing keeps
+exactly what the participant's trades cost and releases the rest; settlement
+releases the remainder just before paying.
+
+Debts: a wallet is ``bal - debt``. Settlement adds each wallet's movements to
+that sum and stores it back as a balance when it is positive or as
+``debt/<address>`` when it is negative, so a balance is never negative and a
+later credit repays debt first. Every peer-to-peer payment is held in advance,
+so only what is owed to the supplier can go unpaid: the supplier is credited
+in full and carries the debt, as a utility carries its customers' unpaid bills.
+Invariant: ``sum(bal) + sum(held) - sum(debt) == total/deposits -
+total/withdrawals``.
+"""
