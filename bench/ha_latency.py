@@ -42,7 +42,7 @@ from typing import Any
 import aiohttp
 
 import custom_components.transactiva  # noqa: F401 - before the harness mounts its own package
-from ledger_core.home import Home
+from ledger_core.node.home import Home
 
 SENSOR = "sensor.bench_power"
 

@@ -33,8 +33,10 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from ledger_core.api import make_app
-from ledger_core.node import Node, open_storage
+from ledger_core.api.core import make_app
+from ledger_core.node.host import Node
+from ledger_core.node.storage import open_storage
+from ledger_core.state.machine import StateMachine
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.genesis import Genesis, Operator, Params, Validator
 from ledger_core.types.tx import Tx, TxType, sign
@@ -68,7 +70,13 @@ def _setup(
         params=Params(max_block_txs=5000),
     )
     clock = [float(START)]
-    node = Node(genesis, validator, open_storage(folder, genesis), clock=lambda: clock[0])
+    node = Node(
+        genesis,
+        validator,
+        open_storage(folder, genesis),
+        clock=lambda: clock[0],
+        app_factory=StateMachine.restore,
+    )
     participants = [_key(100 + i) for i in range(people)]
     meters = [_key(100_000 + i) for i in range(people)]
     nonce = 0

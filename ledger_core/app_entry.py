@@ -67,7 +67,7 @@ from typing import Any, Final, TextIO
 import aiohttp
 
 from ledger_core.concentrator.tariff import TariffError, load_tariff
-from ledger_core.home import (
+from ledger_core.node.home import (
     Config,
     ConfigError,
     Home,
@@ -77,7 +77,7 @@ from ledger_core.home import (
     write_token,
 )
 from ledger_core.p2p.wire import WireError, parse_address
-from ledger_core.runner import serve
+from ledger_core.serve import serve
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.genesis import Genesis, parse_genesis
 

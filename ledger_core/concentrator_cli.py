@@ -44,7 +44,7 @@ from ledger_core.concentrator.tariff import (
     load_tariff,
     price_units,
 )
-from ledger_core.home import Home, HomeError, default_home
+from ledger_core.node.home import Home, HomeError, default_home
 from ledger_core.node_cli import add_dir
 from ledger_core.types.tx import MAX_PRICE
 

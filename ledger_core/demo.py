@@ -53,13 +53,13 @@ from ledger_core.demo_chain import (
 )
 from ledger_core.demo_view import DemoLedger, header, summary_json, write_summary
 from ledger_core.execution import ActionRecord, ContractExecutor
-from ledger_core.home import Config, init_home
 from ledger_core.homeagent import HomeAgent, NodeSigner, Signer, follow_events
 from ledger_core.meter import household as hh
 from ledger_core.meter.outbox import http_chain_nonce, http_submitter
 from ledger_core.meter.service import MeterConfig, MeterService
 from ledger_core.meter.simulator import SmartPiSimulator
 from ledger_core.meter.smartpi import SmartPiClient
+from ledger_core.node.home import Config, init_home
 from ledger_core.types.crypto import SigningKey
 
 UTC_OFFSET_MINUTES: Final = -360  # Mexico's central zone

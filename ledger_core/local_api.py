@@ -22,8 +22,8 @@ from typing import Final
 
 from aiohttp import WSCloseCode, web
 
+from ledger_core.api.wsutil import relay
 from ledger_core.local import RESULTS, ActionLog, LocalEvent, LocalEvents
-from ledger_core.wsutil import relay
 
 LOCAL_EVENTS_KEY: Final = web.AppKey("local_events", LocalEvents)
 ACTION_LOG_KEY: Final = web.AppKey("action_log", ActionLog)

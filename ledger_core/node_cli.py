@@ -19,8 +19,8 @@ from typing import Any, TextIO
 
 from contracts import check, format_contract
 from ledger_core.client import ApiError, NodeClient
-from ledger_core.home import Config, Home, HomeError, default_home, init_home
-from ledger_core.runner import run_forever
+from ledger_core.node.home import Config, Home, HomeError, default_home, init_home
+from ledger_core.serve import run_forever
 
 EXIT_OK = 0
 EXIT_REFUSED = 1

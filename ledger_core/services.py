@@ -26,78 +26,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from datetime import time as clock_time
 from typing import Any, Final
 
-from aiohttp import web
-
-from ledger_core.analytics.api import add_analytics_routes
+from ledger_core.analytics.api import analytics_feature
 from ledger_core.analytics.localtime import Site
 from ledger_core.analytics.service import AnalyticsService
 from ledger_core.analytics.store import ReadingStore
-from ledger_core.api import extend_spec
+from ledger_core.api.server import Feature
 from ledger_core.client import ApiError, NodeClient
 from ledger_core.clock import clock_from
-from ledger_core.concentrator.api import OPERATOR_PATHS, add_concentrator_routes
+from ledger_core.concentrator.api import concentrator_feature
 from ledger_core.concentrator.dr import DrError
 from ledger_core.concentrator.ledger import NodeLedger
 from ledger_core.concentrator.rules import LoadRule
 from ledger_core.concentrator.service import Concentrator
 from ledger_core.concentrator.tariff import load_tariff
 from ledger_core.execution import ContractExecutor
-from ledger_core.home import Config, Home, HomeError
 from ledger_core.homeagent import HomeAgent, NodeSigner
 from ledger_core.local import ActionLog, LocalEvents
-from ledger_core.meter.api import add_meter_routes
+from ledger_core.meter.api import meter_feature
 from ledger_core.meter.outbox import node_chain_nonce, node_submitter
 from ledger_core.meter.service import MeterConfig, MeterService
 from ledger_core.meter.sources import MeterConfigError, source_from_config
-from ledger_core.node import Node
+from ledger_core.node.home import Config, Home, HomeError
+from ledger_core.node.host import Node
+from ledger_core.state.keys import StateView
 from ledger_core.types.crypto import SigningKey
 
 LOG: Final = logging.getLogger(__name__)
 METER_KEY: Final = "keys/meter.key"
-
-_OK: Final = {"200": {"description": "JSON", "content": {"application/json": {}}}}
-ANALYTICS_PATHS: Final[dict[str, Any]] = {
-    f"/local/analytics/{name}": {
-        "get": {"summary": summary, "security": [{"bearer": []}], "responses": _OK}
-    }
-    for name, summary in (
-        (
-            "forecast",
-            "Consumption and production forecast, 15-minute steps, with p10/p90 (?hours=)",
-        ),
-        ("history", "Energy history by 15m, 1h or 1d (?from=&to=&resolution=)"),
-        ("advice", "Ranked advice with the money at stake"),
-        ("summary", "Today's and tomorrow's forecast totals"),
-    )
-}
-
-METER_PATHS: Final[dict[str, Any]] = {
-    "/local/meter": {
-        "get": {
-            "summary": "The meter's latest reading, lifetime counters and last interval",
-            "security": [{"bearer": []}],
-            "responses": _OK,
-        }
-    },
-    "/local/meter/stream": {
-        "get": {
-            "summary": "WebSocket: the meter's readings as they come",
-            "security": [{"bearer": []}],
-            "responses": _OK,
-        }
-    },
-    "/local/meter/readings": {
-        "post": {
-            "summary": "A reading pushed by Home Assistant (power, lifetime kWh counters)",
-            "security": [{"bearer": []}],
-            "responses": _OK,
-        }
-    },
-}
 
 
 def _meter_key(home: Home) -> SigningKey:
@@ -116,11 +74,9 @@ class NodeServices:
         home: Home,
         config: Config,
         node: Node,
-        app: web.Application,
         *,
         local_events: LocalEvents,
         action_log: ActionLog,
-        require_token: Callable[[web.Request], None],
     ) -> None:
         self.home = home
         self.config = config
@@ -135,8 +91,9 @@ class NodeServices:
         self._analytics_store: ReadingStore | None = None
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
+        self.features: list[Feature] = []
         try:
-            self._build(app, require_token)
+            self._build()
         except BaseException:
             self._close_built()
             raise
@@ -148,20 +105,18 @@ class NodeServices:
         if self._analytics_store is not None:
             self._analytics_store.close()
 
-    def _build(self, app: web.Application, require_token: Callable[[web.Request], None]) -> None:
+    def _build(self) -> None:
+        """Build the configured roles and the API features they serve."""
         config = self.config
         chain_id = self.node.genesis.chain_id
         if config.meter is not None:
             self.meter = self._build_meter(config.meter, chain_id)
-            add_meter_routes(app, self.meter, require_token)
-            extend_spec(app, METER_PATHS)
+            self.features.append(meter_feature(self.meter))
             self.analytics = self._build_analytics(config.analytics or {})
-            add_analytics_routes(app, self.analytics, require_token)
-            extend_spec(app, ANALYTICS_PATHS)
+            self.features.append(analytics_feature(self.analytics))
         if config.concentrator is not None:
             self.concentrator = self._build_concentrator(config.concentrator)
-            add_concentrator_routes(app, self.concentrator, require_token)
-            extend_spec(app, OPERATOR_PATHS)
+            self.features.append(concentrator_feature(self.concentrator))
 
     def _build_meter(self, settings: dict[str, Any], chain_id: str) -> MeterService:
         try:
@@ -276,9 +231,8 @@ class NodeServices:
 
     def _load_contracts(self, executor: ContractExecutor) -> None:
         """Follow the participant's active contracts already on the ledger."""
-        for key, record in self.node.app.state.items():
-            if key.startswith("contract/") and isinstance(record, dict):
-                executor.track(key.removeprefix("contract/"), record)
+        for contract_id, record in StateView(self.node.committed).contracts():
+            executor.track(contract_id, dict(record))
 
     async def _feed_power(self, meter: MeterService, agent: HomeAgent) -> None:
         queue = meter.subscribe()

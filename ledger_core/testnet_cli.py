@@ -30,7 +30,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Final, TextIO
 
-from ledger_core.home import Config, Home, HomeError, write_config, write_token
+from ledger_core.node.home import Config, Home, HomeError, write_config, write_token
 from ledger_core.node_cli import _chain_id, _port
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.genesis import Genesis, Operator, Params, Validator

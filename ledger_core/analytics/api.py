@@ -20,7 +20,6 @@ history to forecast (the message says how much there is).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Final
 
 from aiohttp import web
@@ -29,9 +28,9 @@ from ledger_core.analytics.forecast import MAX_STEPS
 from ledger_core.analytics.localtime import DAY, SLOT
 from ledger_core.analytics.service import AnalyticsService, NotReady
 from ledger_core.analytics.store import RESOLUTIONS
+from ledger_core.api.server import Access, Feature, Route, error
 
 ANALYTICS_KEY: Final = web.AppKey("analytics", AnalyticsService)
-PREFIX: Final = "/api/v1/local/analytics"
 MAX_TIME: Final = 2**40
 # Longest range and default span per resolution, in seconds.
 LIMITS: Final[dict[str, tuple[int, int]]] = {
@@ -39,8 +38,6 @@ LIMITS: Final[dict[str, tuple[int, int]]] = {
     "1h": (366 * DAY, 7 * DAY),
     "1d": (3660 * DAY, 365 * DAY),
 }
-
-type Guard = Callable[[web.Request], None]
 
 
 class _BadRequest(Exception):  # noqa: N818 - control flow inside handlers
@@ -62,20 +59,16 @@ def _integer(request: web.Request, name: str, default: int, low: int, high: int)
     return value
 
 
-def add_analytics_routes(
-    app: web.Application, service: AnalyticsService, require_token: Guard
-) -> None:
-    """Register the analytics routes on ``app``."""
-    # Imported here: ledger_core.api registers these routes and must finish loading first.
-    from ledger_core.api import error  # noqa: PLC0415
+def analytics_feature(service: AnalyticsService) -> Feature:
+    """The analytics routes, for the node's application."""
 
-    app[ANALYTICS_KEY] = service
+    def setup(app: web.Application) -> None:
+        app[ANALYTICS_KEY] = service
 
     def bad(err: _BadRequest) -> web.Response:
         return error(400, "malformed", err.message, err.field)
 
     async def forecast(request: web.Request) -> web.Response:
-        require_token(request)
         try:
             hours = _integer(request, "hours", MAX_STEPS // 4, 1, MAX_STEPS // 4)
         except _BadRequest as err:
@@ -99,7 +92,6 @@ def add_analytics_routes(
         )
 
     async def history(request: web.Request) -> web.Response:
-        require_token(request)
         resolution = request.query.get("resolution", "15m")
         if resolution not in RESOLUTIONS:
             return error(400, "malformed", "must be one of " + ", ".join(RESOLUTIONS), "resolution")
@@ -121,22 +113,36 @@ def add_analytics_routes(
         return web.json_response({"from": start, "to": end, "resolution": resolution, "rows": rows})
 
     async def advice(request: web.Request) -> web.Response:
-        require_token(request)
         items = await asyncio.get_running_loop().run_in_executor(None, service.advice)
         return web.json_response(
             {"generated_at": service.now(), "items": [item.to_json() for item in items]}
         )
 
     async def summary(request: web.Request) -> web.Response:
-        require_token(request)
         body = await asyncio.get_running_loop().run_in_executor(None, service.summary)
         return web.json_response(body)
 
-    app.add_routes(
-        [
-            web.get(f"{PREFIX}/forecast", forecast),
-            web.get(f"{PREFIX}/history", history),
-            web.get(f"{PREFIX}/advice", advice),
-            web.get(f"{PREFIX}/summary", summary),
-        ]
+    return Feature(
+        "analytics",
+        tuple(
+            Route("GET", f"/local/analytics/{name}", handler, Access.TOKEN, _doc(summary))
+            for name, handler, summary in (
+                (
+                    "forecast",
+                    forecast,
+                    "Consumption and production forecast, 15-minute steps, with p10/p90 (?hours=)",
+                ),
+                ("history", history, "Energy history by 15m, 1h or 1d (?from=&to=&resolution=)"),
+                ("advice", advice, "Ranked advice with the money at stake"),
+                ("summary", summary, "Today's and tomorrow's forecast totals"),
+            )
+        ),
+        setup,
     )
+
+
+def _doc(summary: str) -> dict[str, object]:
+    return {
+        "summary": summary,
+        "responses": {"200": {"description": "JSON", "content": {"application/json": {}}}},
+    }

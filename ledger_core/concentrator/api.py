@@ -1,6 +1,6 @@
 """Operator routes of the node API for the concentrator, under ``/api/v1/operator``.
 
-:func:`add_concentrator_routes` adds them to the node's aiohttp application
+:func:`concentrator_feature` adds them to the node's aiohttp application
 (built by :func:`ledger_core.api.make_app`, whose middleware turns anything
 unexpected into a JSON 500). Every route needs the node's bearer token;
 errors are ``{"error": {"code", "message", "field"}}`` as everywhere else.
@@ -31,16 +31,13 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from ledger_core.api import PREFIX, error
+from ledger_core.api.server import Access, Feature, Route, error
 from ledger_core.concentrator.dr import MAX_DURATION, DrError, DrSignal
 from ledger_core.concentrator.prices import MAX_PUBLISH_INTERVALS, PublishReport
 from ledger_core.concentrator.service import Concentrator
 from ledger_core.types.tx import EVENT_ID_RE, MAX_DR_PERIOD, MAX_PRICE, MAX_TIME
 
-type RequireToken = Callable[[web.Request], None]
-
 CONCENTRATOR_KEY: Final = web.AppKey("concentrator", Concentrator)
-REQUIRE_TOKEN_KEY: Final[web.AppKey[RequireToken]] = web.AppKey("require_token")
 MAX_BODY_BYTES: Final = 64 * 1024
 
 
@@ -160,7 +157,6 @@ def _route(handler: _Handler) -> Callable[[web.Request], Awaitable[web.Response]
     """The token check, the concentrator, and refusals as JSON errors around a handler."""
 
     async def wrapped(request: web.Request) -> web.Response:
-        request.app[REQUIRE_TOKEN_KEY](request)
         try:
             return await handler(request, request.app[CONCENTRATOR_KEY])
         except _Bad as bad:
@@ -246,20 +242,26 @@ async def get_tariff(request: web.Request, concentrator: Concentrator) -> web.Re
     )
 
 
-def add_concentrator_routes(
-    app: web.Application, concentrator: Concentrator, require_token: RequireToken
-) -> None:
-    """Add the operator routes; ``require_token(request)`` raises unless authorised."""
-    app[CONCENTRATOR_KEY] = concentrator
-    app[REQUIRE_TOKEN_KEY] = require_token
-    app.add_routes(
-        [
-            web.post(f"{PREFIX}/operator/prices", _route(post_prices)),
-            web.post(f"{PREFIX}/operator/dr", _route(post_dr)),
-            web.post(f"{PREFIX}/operator/dr/{{event_id}}/cancel", _route(cancel_dr)),
-            web.get(f"{PREFIX}/operator/neighbourhood", _route(get_neighbourhood)),
-            web.get(f"{PREFIX}/operator/tariff", _route(get_tariff)),
-        ]
+def concentrator_feature(concentrator: Concentrator) -> Feature:
+    """The operator routes, for the node's application (every one needs the token)."""
+
+    def setup(app: web.Application) -> None:
+        app[CONCENTRATOR_KEY] = concentrator
+
+    handlers = {
+        ("/operator/prices", "post"): post_prices,
+        ("/operator/dr", "post"): post_dr,
+        ("/operator/dr/{event_id}/cancel", "post"): cancel_dr,
+        ("/operator/neighbourhood", "get"): get_neighbourhood,
+        ("/operator/tariff", "get"): get_tariff,
+    }
+    return Feature(
+        "operator",
+        tuple(
+            Route(method.upper(), path, _route(handler), Access.TOKEN, OPERATOR_PATHS[path][method])
+            for (path, method), handler in handlers.items()
+        ),
+        setup,
     )
 
 

@@ -26,8 +26,10 @@ import aiohttp
 
 from ledger_core.client import ApiError, NodeClient
 from ledger_core.concentrator.tariff import Prices
-from ledger_core.node import Node, Submitted
-from ledger_core.storage import StoredTx
+from ledger_core.node.host import Node, Submitted
+from ledger_core.node.storage import StoredTx
+from ledger_core.state import keys
+from ledger_core.state.keys import StateView
 from ledger_core.types import codec
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.tx import TxType, sign
@@ -160,20 +162,18 @@ class NodeLedger:
         self.wait = wait
 
     async def prices(self, start: int, end: int) -> dict[int, Prices]:
-        rows = self.node.storage.range("price/", f"{start:012d}", f"{end:012d}", 1 << 30)
-        return _prices_of([{"interval_start": int(k.rsplit("/", 1)[1]), **v} for k, v in rows])  # type: ignore[dict-item]
+        rows = StateView(self.node.committed).by_interval(keys.PRICES, start, end, 1 << 30)
+        return _prices_of([{"interval_start": start, **record} for start, record in rows])
 
     async def dr_event(self, event_id: str) -> dict[str, Any] | None:
-        record = self.node.app.state.get(f"dr/{event_id}")
-        return {"event_id": event_id, **record} if isinstance(record, dict) else None
+        record = StateView(self.node.committed).dr_event(event_id)
+        return {"event_id": event_id, **record} if record is not None else None
 
     async def submit(self, txs: Sequence[tuple[TxType, Body]]) -> list[Outcome]:
         waits: list[asyncio.Future[StoredTx | Submitted] | Outcome] = []
         for tx_type, body in txs:
-            # As the API's local signing: no await between the nonce and the mempool.
-            last = self.node.app.state.get(f"nonce/{self.key.address}", 0)
-            pending = [t.nonce for t in self.node.mempool.values() if t.signer == self.key.address]
-            nonce = max([last if isinstance(last, int) else 0, *pending]) + 1
+            # No await between the nonce and the mempool (Node.next_nonce).
+            nonce = self.node.next_nonce(self.key.address)
             tx = sign(self.key, self.node.genesis.chain_id, tx_type, nonce, body)
             submitted = self.node.submit(tx.wire())
             if not submitted.accepted:

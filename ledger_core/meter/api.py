@@ -9,58 +9,75 @@
   202 when queued; 409 ``not_pushed`` when the meter reads its own device.
 
 The node's ``make_app`` does not know about the meter; whoever runs the meter
-role calls :func:`add_meter_routes` with the node's token check.
+role adds :func:`meter_feature` to it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable
 from datetime import datetime
 from typing import Final
 
 from aiohttp import WSCloseCode, web
 
-from ledger_core.api import error
+from ledger_core.api.server import Access, Feature, Route, error
+from ledger_core.api.wsutil import relay
 from ledger_core.meter.reading import MeterDataError
 from ledger_core.meter.service import MeterService
 from ledger_core.meter.sources import PushedSource
-from ledger_core.wsutil import relay
 
-PREFIX: Final = "/api/v1/local/meter"
 MAX_PUSH_BYTES: Final = 4096
 SERVICE_KEY: Final = web.AppKey("meter_service", MeterService)
 METER_SOCKETS_KEY: Final[web.AppKey[set[web.WebSocketResponse]]] = web.AppKey("meter_sockets")
-TOKEN_CHECK_KEY: Final[web.AppKey[Callable[[web.Request], None]]] = web.AppKey("meter_token")
 PUSH_FIELDS: Final = ("time", "power", "import_kwh_total", "export_kwh_total", "voltage")
 
 
-def add_meter_routes(
-    app: web.Application,
-    service: MeterService,
-    require_token: Callable[[web.Request], None],
-) -> None:
-    """Add the meter routes to the node's application (before it starts).
+def meter_feature(service: MeterService) -> Feature:
+    """The meter's routes, for the node's application."""
 
-    ``require_token`` raises (an ``aiohttp`` HTTP exception, or whatever the
-    app's middleware turns into a 401) when the request lacks the token.
-    """
-    app[SERVICE_KEY] = service
-    app[TOKEN_CHECK_KEY] = require_token
-    app[METER_SOCKETS_KEY] = set()
-    app.on_shutdown.append(_close_sockets)  # type: ignore[arg-type]
-    app.add_routes(
-        [
-            web.get(PREFIX, get_meter),
-            web.get(f"{PREFIX}/stream", stream),
-            web.post(f"{PREFIX}/readings", push_reading),
-        ]
+    def setup(app: web.Application) -> None:
+        app[SERVICE_KEY] = service
+        app[METER_SOCKETS_KEY] = set()
+        app.on_shutdown.append(_close_sockets)  # type: ignore[arg-type]
+
+    return Feature(
+        "meter",
+        (
+            Route(
+                "GET",
+                "/local/meter",
+                get_meter,
+                Access.TOKEN,
+                _doc("The meter's latest reading, lifetime counters and last interval"),
+            ),
+            Route(
+                "GET",
+                "/local/meter/stream",
+                stream,
+                Access.STREAM,
+                _doc("WebSocket: the meter's readings as they come"),
+            ),
+            Route(
+                "POST",
+                "/local/meter/readings",
+                push_reading,
+                Access.TOKEN,
+                _doc("A reading pushed by Home Assistant (power, lifetime kWh counters)"),
+            ),
+        ),
+        setup,
     )
 
 
+def _doc(summary: str) -> dict[str, object]:
+    return {
+        "summary": summary,
+        "responses": {"200": {"description": "JSON", "content": {"application/json": {}}}},
+    }
+
+
 def _service(request: web.Request) -> MeterService:
-    request.app[TOKEN_CHECK_KEY](request)
     return request.app[SERVICE_KEY]
 
 

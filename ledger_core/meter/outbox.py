@@ -280,8 +280,7 @@ def node_chain_nonce(node: Any, address: str) -> ChainNonce:  # noqa: ANN401 - a
     """The last nonce of ``address`` on a :class:`~ledger_core.node.Node` in this process."""
 
     async def last() -> int:
-        value = node.app.state.get(f"nonce/{address}", 0)
-        return value if isinstance(value, int) else 0
+        return int(node.app.last_nonce(address))
 
     return last
 

@@ -50,7 +50,7 @@ from typing import Any, Final
 import numpy as np
 from aiohttp import web
 
-from ledger_core.api import error
+from ledger_core.api.server import error
 from ledger_core.meter.clock import SYSTEM_CLOCK, AcceleratedClock, Clock, utc
 from ledger_core.meter.household import (
     APPLIANCES,

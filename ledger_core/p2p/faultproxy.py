@@ -54,7 +54,7 @@ from typing import Any, Final, Literal
 import aiohttp
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
-from ledger_core.api import error
+from ledger_core.api.server import error
 from ledger_core.p2p.wire import PeerAddress, WireError, parse_address
 
 LOG: Final = logging.getLogger(__name__)

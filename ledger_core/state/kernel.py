@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Final
 
 from ledger_core.state import keys
@@ -80,14 +80,11 @@ class Chain:
 
     def local(self, seconds: int) -> int:
         """Unix seconds shifted to the market's local civil time."""
-        return seconds + self.genesis.params.utc_offset_minutes * 60
+        return self.genesis.params.local(seconds)
 
     def local_datetime(self, seconds: int) -> datetime:
         """Block time as the naive local datetime that contracts use."""
-        shifted = datetime.fromtimestamp(seconds, tz=UTC) + timedelta(
-            minutes=self.genesis.params.utc_offset_minutes
-        )
-        return shifted.replace(tzinfo=None)
+        return self.genesis.params.local_datetime(seconds)
 
 
 type Handler = Callable[[Chain, Overlay, Tx, Account, BlockContext], list[Event]]

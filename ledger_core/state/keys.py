@@ -121,6 +121,9 @@ def price_day(day_start: int) -> str:
     return f"priceday/{t12(day_start)}"
 
 
+DR_EVENTS: Final = "dr/"
+
+
 def dr_event(event_id: str) -> str:
     """A demand-response event in its latest modification (:class:`DrEvent`)."""
     return f"dr/{event_id}"
@@ -380,6 +383,11 @@ class StateView:
     def dr_event(self, event_id: str) -> dict[str, Value] | None:
         """A demand-response event's latest modification, or None."""
         return self._record(dr_event(event_id), dict[str, Value])
+
+    def dr_events(self, limit: int = 500) -> Iterator[tuple[str, dict[str, Value]]]:
+        """Demand-response events in their latest modification, by event id."""
+        for key, value in self._reader.range(DR_EVENTS, "", _ALL, limit):
+            yield key.removeprefix(DR_EVENTS), cast("dict[str, Value]", value)
 
     def service_connected(self, participant: str) -> bool:
         """Whether the participant's supply is connected (true until the DSO cuts it)."""

@@ -8,7 +8,9 @@ registration.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final
 
@@ -77,6 +79,17 @@ class Params:
     settle_all_reports: bool = True
     market_pricing: str = "uniform"
 
+    def local(self, seconds: int) -> int:
+        """Unix seconds shifted to the market's local civil time."""
+        return seconds + self.utc_offset_minutes * 60
+
+    def local_datetime(self, seconds: int) -> datetime:
+        """A time as the naive local datetime that contracts use."""
+        shifted = datetime.fromtimestamp(seconds, tz=UTC) + timedelta(
+            minutes=self.utc_offset_minutes
+        )
+        return shifted.replace(tzinfo=None)
+
 
 @dataclass(frozen=True, slots=True)
 class Genesis:
@@ -124,6 +137,12 @@ class Genesis:
     def encode(self) -> bytes:
         """Canonical bytes (what the file holds, and what its hash covers)."""
         return codec.encode(self.to_json())
+
+    @property
+    def hash(self) -> str:
+        """SHA-256 of the canonical bytes, hex: what peers and databases check so that
+        they never mix chains."""
+        return hashlib.sha256(self.encode()).hexdigest()
 
     def save(self, path: Path) -> None:
         """Write the genesis file."""

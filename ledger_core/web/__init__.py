@@ -32,7 +32,6 @@ ingress proxy); the editor's live validation uses the API's own
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -40,18 +39,20 @@ from typing import Any, Final
 from aiohttp import web
 
 from contracts import check, receipt, short_id
-from ledger_core.api import (
+from ledger_core.api.server import (
     LOCAL_KEY,
     NODE_KEY,
-    PREFIX,
+    Access,
+    Feature,
+    Route,
     error,
-    extend_spec,
     issue_ticket,
-    require_token,
 )
 from ledger_core.concentrator.dr import DrEvent
-from ledger_core.node import Node
+from ledger_core.node.host import Node
 from ledger_core.p2p.network import Network
+from ledger_core.state import keys
+from ledger_core.state.keys import StateView
 from ledger_core.types.crypto import address_of
 
 STATIC: Final = Path(__file__).parent / "static"
@@ -90,9 +91,8 @@ class WebContext:
 WEB_KEY: Final = web.AppKey("web", WebContext)
 
 
-def add_web_routes(app: web.Application, context: WebContext | None = None) -> None:
-    """Serve the pages at ``/`` and add the routes above to a node application."""
-    app[WEB_KEY] = context if context is not None else WebContext()
+def web_feature(context: WebContext | None = None) -> Feature:
+    """The pages at ``/`` and the routes above, for a node application."""
     files = {
         path.relative_to(STATIC).as_posix(): path
         for path in STATIC.rglob("*")
@@ -112,17 +112,26 @@ def add_web_routes(app: web.Application, context: WebContext | None = None) -> N
             return error(404, "not_found", "no such file")
         return _file(path)
 
-    app.add_routes(
-        [
-            web.get("/", page),
-            web.get("/static/{name:.+}", static),
-            web.get(f"{PREFIX}/web/summary", summary),
-            web.get(f"{PREFIX}/web/contracts", contracts),
-            web.get(f"{PREFIX}/web/participants", participants),
-            web.post(f"{PREFIX}/web/ticket", ticket),
-        ]
+    def setup(app: web.Application) -> None:
+        app[WEB_KEY] = context if context is not None else WebContext()
+
+    return Feature(
+        "web",
+        (
+            Route("GET", "/", page, Access.PUBLIC, absolute=True),
+            Route("GET", "/static/{name:.+}", static, Access.PUBLIC, absolute=True),
+            *(
+                Route(method.upper(), path, handler, Access.TOKEN, WEB_PATHS[path][method])
+                for path, method, handler in (
+                    ("/web/summary", "get", summary),
+                    ("/web/contracts", "get", contracts),
+                    ("/web/participants", "get", participants),
+                    ("/web/ticket", "post", ticket),
+                )
+            ),
+        ),
+        setup,
     )
-    extend_spec(app, WEB_PATHS)
 
 
 def _refused(request: web.Request) -> web.Response | None:
@@ -144,19 +153,6 @@ def _file(path: Path) -> web.Response:
     )
 
 
-async def _json_body(request: web.Request, limit: int) -> dict[str, Any] | web.Response:
-    raw = await request.content.read(limit + 1)
-    if len(raw) > limit:
-        return error(413, "too_large", f"the body is at most {limit} bytes", "body")
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return error(400, "malformed", "the body is not JSON", "body")
-    if not isinstance(body, dict):
-        return error(400, "malformed", "the body is a JSON object", "body")
-    return body
-
-
 def _local_midnight(node: Node, now: float) -> int:
     """Unix time of the market's local midnight that began the current day."""
     offset = node.genesis.params.utc_offset_minutes * 60
@@ -165,10 +161,9 @@ def _local_midnight(node: Node, now: float) -> int:
 
 
 def _today(node: Node, meter: str, start: int) -> dict[str, int]:
-    rows = node.storage.range(f"report/{meter}/", f"{start:012d}", f"{start + DAY:012d}", 200)
+    rows = StateView(node.committed).by_interval(keys.reports(meter), start, start + DAY, 200)
     imported = exported = 0
-    for _key, value in rows:
-        assert isinstance(value, dict)
+    for _start, value in rows:
         imported += _int(value.get("import_wh"))
         exported += _int(value.get("export_wh"))
     return {"from": start, "import_wh": imported, "export_wh": exported, "reports": len(rows)}
@@ -181,8 +176,7 @@ def _int(value: object) -> int:
 def dr_events(node: Node, now: float, participant: str | None) -> list[dict[str, Any]]:
     """Demand-response events not over yet (for ``participant`` when given), soonest first."""
     found: list[dict[str, Any]] = []
-    for _key, record in node.storage.range("dr/", "", "\x7f", 500):
-        assert isinstance(record, dict)  # the ledger checked the event on the way in
+    for _event_id, record in StateView(node.committed).dr_events(500):
         event = DrEvent.from_record(record)
         if event.cancelled or now >= event.end + event.recovery:
             continue
@@ -209,12 +203,11 @@ def _peers(network: Network | None) -> list[dict[str, Any]] | None:
 
 async def summary(request: web.Request) -> web.Response:
     """``GET /web/summary``."""
-    require_token(request)
     node = request.app[NODE_KEY]
     context = request.app[WEB_KEY]
     participant = request.app[LOCAL_KEY].address
     now = node.clock()
-    state = node.app.state
+    view = StateView(node.committed)
     header = node.storage.header(node.height) if node.height else None
     last_time = header.time if header else node.genesis.genesis_time
     midnight = _local_midnight(node, now)
@@ -239,9 +232,9 @@ async def summary(request: web.Request) -> web.Response:
             "ingress": context.ingress_proxy is not None,
             "meter": meter,
             "wallet": {
-                "balance": state.get(f"bal/{participant}", 0),
-                "held": state.get(f"held/{participant}", 0),
-                "debt": state.get(f"debt/{participant}", 0),
+                "balance": view.balance(participant),
+                "held": view.held(participant),
+                "debt": view.debt(participant),
             },
             "today": _today(node, meter, midnight) if meter is not None else None,
             "dr_events": dr_events(node, now, participant),
@@ -266,17 +259,13 @@ def _is_operator(node: Node, address: str) -> bool:
 
 async def contracts(request: web.Request) -> web.Response:
     """``GET /web/contracts``: contracts the local participant is a party to, newest first."""
-    require_token(request)
     node = request.app[NODE_KEY]
     participant = request.app[LOCAL_KEY].address
-    rows: list[dict[str, Any]] = []
-    for key, record in node.app.state.items():
-        if not key.startswith("contract/") or not isinstance(record, dict):
-            continue
-        signers = record.get("signers")
-        if not isinstance(signers, list) or participant not in signers:
-            continue
-        rows.append({"id": key.removeprefix("contract/"), **record})
+    rows: list[dict[str, Any]] = [
+        {"id": contract_id, **record}
+        for contract_id, record in StateView(node.committed).contracts()
+        if participant in record["signers"]
+    ]
     rows.sort(key=lambda r: (-int(r.get("proposed_height", 0)), r["id"]))
     out = []
     for row in rows[:MAX_CONTRACTS]:
@@ -297,7 +286,7 @@ async def contracts(request: web.Request) -> web.Response:
         if contract is not None and "activated_time" in row:
             entry["receipt"] = receipt(
                 contract,
-                node.app.local_datetime(int(row["activated_time"])),
+                node.genesis.params.local_datetime(int(row["activated_time"])),
             )
         out.append(entry)
     return web.json_response({"participant": participant, "contracts": out})
@@ -305,12 +294,10 @@ async def contracts(request: web.Request) -> web.Response:
 
 async def participants(request: web.Request) -> web.Response:
     """``GET /web/participants``: every registered account (meters with their owner)."""
-    require_token(request)
     node = request.app[NODE_KEY]
     rows = []
-    for key, record in node.storage.range("acct/", "", "\x7f", MAX_PARTICIPANTS):
-        assert isinstance(record, dict)
-        address = key.removeprefix("acct/")
+    view = StateView(node.committed)
+    for address, record in view.accounts(MAX_PARTICIPANTS):
         rows.append(
             {
                 "address": address,
@@ -318,7 +305,7 @@ async def participants(request: web.Request) -> web.Response:
                 "status": record.get("status"),
                 "owner": record.get("owner"),
                 "since": record.get("since"),
-                "balance": node.app.state.get(f"bal/{address}"),
+                "balance": view.balance(address) if record["role"] != "meter" else None,
             }
         )
     return web.json_response({"participants": rows})
@@ -326,7 +313,6 @@ async def participants(request: web.Request) -> web.Response:
 
 async def ticket(request: web.Request) -> web.Response:
     """``POST /web/ticket``: a single-use WebSocket ticket, valid for a minute."""
-    require_token(request)
     return web.json_response({"ticket": issue_ticket(request.app), "expires_in": 60})
 
 

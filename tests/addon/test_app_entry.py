@@ -42,7 +42,7 @@ from ledger_core.app_entry import (
     snapshot_databases,
 )
 from ledger_core.demo_chain import free_port
-from ledger_core.home import Home
+from ledger_core.node.home import Home
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.genesis import Genesis, Operator, Params, Validator
 from tests.addon.helpers import parse_or_error

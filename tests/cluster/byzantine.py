@@ -23,9 +23,9 @@ import logging
 import signal
 from pathlib import Path
 
-from ledger_core.consensus.node import CONSENSUS, ConsensusNode
 from ledger_core.consensus.runtime import Outbound, Scheduler
-from ledger_core.runner import serve
+from ledger_core.node.networked import CONSENSUS, ConsensusNode
+from ledger_core.serve import serve
 from ledger_core.types.proposal import Proposal, decode_message
 from tests.consensus.equivocation import conflicting
 

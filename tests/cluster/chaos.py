@@ -46,7 +46,7 @@ from pathlib import Path
 
 import aiohttp
 
-from ledger_core.runner import CRASH_ENV
+from ledger_core.serve import CRASH_ENV
 from tests.cluster.testnet import LocalNet, started
 
 PERTURBATIONS = ("kill", "restart", "pause", "isolate", "split", "links", "wipe")

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from ledger_core.consensus.wal import frame
-from ledger_core.runner import CRASH_ENV
+from ledger_core.serve import CRASH_ENV
 from tests.cluster.testnet import ROUND_SECONDS, SLACK, LocalNet, last_signed, started, wal_files
 
 LONG = os.environ.get("TRANSACTIVA_LONG") == "1"

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from ledger_core.cli import main
-from ledger_core.consensus.node import ConsensusNode
-from ledger_core.home import Config, Home, HomeError, write_config
-from ledger_core.node import Node
-from ledger_core.runner import CRASH_ENV, build_node, consensus_key, crash_hook_from_env
+from ledger_core.node.home import Config, Home, HomeError, write_config
+from ledger_core.node.host import Node
+from ledger_core.node.networked import ConsensusNode
+from ledger_core.serve import CRASH_ENV, build_node, consensus_key, crash_hook_from_env
 
 
 @pytest.fixture

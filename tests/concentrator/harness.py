@@ -18,11 +18,13 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from ledger_core.api import make_app
+from ledger_core.api.core import make_app
 from ledger_core.client import NodeClient
 from ledger_core.concentrator.clock import ManualClock
 from ledger_core.concentrator.ledger import HttpLedger, NodeLedger
-from ledger_core.node import Node, open_storage
+from ledger_core.node.host import Node
+from ledger_core.node.storage import open_storage
+from ledger_core.state.machine import StateMachine
 from ledger_core.types.tx import TxType
 from tests.ledger_core.chain import Chain, key
 
@@ -108,7 +110,13 @@ async def live_node(tmp_path: Path, start: float, extra: Any = None) -> AsyncIte
     """A node at clock time ``start``; ``extra(app, live)`` may add routes before serving."""
     chain = Chain()
     clock = ManualClock(start)
-    node = Node(chain.genesis, key("validator"), open_storage(tmp_path, chain.genesis), clock.now)
+    node = Node(
+        chain.genesis,
+        key("validator"),
+        open_storage(tmp_path, chain.genesis),
+        clock.now,
+        app_factory=StateMachine.restore,
+    )
     stop = asyncio.Event()
     runner = asyncio.create_task(node.run(stop, block_interval=0.005, empty_block_every=3600))
     app = make_app(node, TOKEN, chain.iso)

@@ -9,7 +9,9 @@ from ledger_core.concentrator.clock import ManualClock
 from ledger_core.concentrator.ledger import PENDING, UNAVAILABLE, HttpLedger, NodeLedger
 from ledger_core.concentrator.prices import PricePublisher, PriceSchedule
 from ledger_core.concentrator.tariff import load_tariff
-from ledger_core.node import Node, open_storage
+from ledger_core.node.host import Node
+from ledger_core.node.storage import open_storage
+from ledger_core.state.machine import StateMachine
 from ledger_core.types.tx import TxType
 from tests.concentrator.harness import TOU, live_node, mx
 from tests.ledger_core.chain import Chain, key
@@ -43,7 +45,13 @@ async def test_in_process_submission_waits_boundedly_and_streams_live_events(
 ) -> None:
     chain = Chain()
     clock = ManualClock(NOON)
-    node = Node(chain.genesis, key("validator"), open_storage(tmp_path, chain.genesis), clock.now)
+    node = Node(
+        chain.genesis,
+        key("validator"),
+        open_storage(tmp_path, chain.genesis),
+        clock.now,
+        app_factory=StateMachine.restore,
+    )
     try:
         # No block loop runs: the transaction waits in the mempool, the wait gives up.
         ledger = NodeLedger(node, chain.iso, wait=0.05)

@@ -11,8 +11,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from ledger_core import api
-from ledger_core.concentrator.api import OPERATOR_PATHS, add_concentrator_routes
+from ledger_core.api.server import add_feature
+from ledger_core.concentrator.api import OPERATOR_PATHS, concentrator_feature
 from ledger_core.concentrator.ledger import NodeLedger
 from ledger_core.concentrator.service import Concentrator
 from ledger_core.concentrator.tariff import load_tariff
@@ -60,7 +60,7 @@ async def operator(tmp_path: Path) -> AsyncIterator[Operator]:
 
     def install(app: web.Application, live: Live) -> None:
         concentrator = Concentrator(load_tariff(TOU), live.local(), live.clock)
-        add_concentrator_routes(app, concentrator, api._require_token)
+        add_feature(app, concentrator_feature(concentrator))
         made.append(concentrator)
 
     async with live_node(tmp_path, NOON, install) as live, aiohttp.ClientSession() as session:

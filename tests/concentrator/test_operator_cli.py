@@ -16,7 +16,7 @@ import pytest
 
 from ledger_core.client import NodeClient
 from ledger_core.concentrator_cli import duration, kilowatts, main, moment, mxn_price
-from ledger_core.home import Home
+from ledger_core.node.home import Home
 from tests.concentrator.harness import BLOCK, TOU, mx
 from tests.ledger_core.test_process import NodeProcess, cli, free_port
 

@@ -16,9 +16,10 @@ from pathlib import Path
 from ledger_core.consensus.engine import Timeouts
 from ledger_core.consensus.light import verify_commit
 from ledger_core.consensus.loopback import Faults, LoopbackNetwork
-from ledger_core.consensus.node import ConsensusNode, NodeConfig
 from ledger_core.consensus.runtime import VirtualScheduler
-from ledger_core.node import open_storage
+from ledger_core.node.networked import ConsensusNode, NodeConfig
+from ledger_core.node.storage import open_storage
+from ledger_core.state.machine import StateMachine
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.genesis import Genesis, Operator, Params, Validator
 from ledger_core.types.tx import Tx, TxType, sign
@@ -108,6 +109,7 @@ class Cluster:
             timeouts=self.timeouts,
             crash_hook=crash_hook,
             config=self.config,
+            app_factory=StateMachine.restore,
         )
         node.attach(self.net.join(name, node.deliver), self.scheduler)
         node.begin()

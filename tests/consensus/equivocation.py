@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ledger_core.node import Node
+from ledger_core.node.host import Node
 from ledger_core.types.abci import BlockContext
 from ledger_core.types.block import Block, make_block
 from ledger_core.types.crypto import SigningKey

@@ -17,9 +17,9 @@ import pytest
 
 from ledger_core.consensus.engine import Timeouts
 from ledger_core.consensus.loopback import Faults, LoopbackNetwork
-from ledger_core.consensus.node import ConsensusNode, NodeConfig, connect
-from ledger_core.node import open_storage
-from ledger_core.storage import StoredTx
+from ledger_core.node.networked import ConsensusNode, NodeConfig, connect
+from ledger_core.node.storage import StoredTx, open_storage
+from ledger_core.state.machine import StateMachine
 from ledger_core.types.tx import TxType, sign
 from tests.consensus.cluster import make_genesis
 from tests.ledger_core.chain import CHAIN_ID, key
@@ -89,8 +89,15 @@ async def test_four_validators_commit_on_an_event_loop(homes: Path) -> None:
     for i, validator in enumerate(keys):
         home = homes / f"n{i}"
         home.mkdir()
-        node = ConsensusNode(genesis, validator, open_storage(home, genesis), home=home,
-                             timeouts=timeouts, config=config)  # fmt: skip
+        node = ConsensusNode(
+            genesis,
+            validator,
+            open_storage(home, genesis),
+            home=home,
+            timeouts=timeouts,
+            config=config,
+            app_factory=StateMachine.restore,
+        )
         adapter = AsyncEndpoint(network, f"n{i}")
         outbounds.append(connect(node, adapter, Accused))
         nodes.append(node)
@@ -133,7 +140,13 @@ async def test_four_validators_commit_on_an_event_loop(homes: Path) -> None:
 
 async def test_running_needs_a_transport(homes: Path) -> None:
     genesis = make_genesis([key("lonely")])
-    node = ConsensusNode(genesis, key("lonely"), open_storage(homes, genesis), home=homes)
+    node = ConsensusNode(
+        genesis,
+        key("lonely"),
+        open_storage(homes, genesis),
+        home=homes,
+        app_factory=StateMachine.restore,
+    )
     try:
         with pytest.raises(RuntimeError, match="attach a transport"):
             await node.run(asyncio.Event())

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from ledger_core.consensus.node import TX_BATCH_BYTES
 from ledger_core.consensus.runtime import Outbound
 from ledger_core.consensus.sync import Snapshot
-from ledger_core.node import BlockRejected
+from ledger_core.node.host import BlockRejected
+from ledger_core.node.networked import TX_BATCH_BYTES
 from ledger_core.types import merkle
 from ledger_core.types.block import Block, evidence_root, last_commit_hash
 from ledger_core.types.crypto import SigningKey

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from ledger_core.consensus.light import verify_commit
-from ledger_core.node import Node, open_storage
+from ledger_core.node.host import Node
+from ledger_core.node.storage import open_storage
+from ledger_core.state.machine import StateMachine
 from ledger_core.types import codec
 from ledger_core.types.tx import Tx, TxType
 from tests.ledger_core.chain import START, Chain, key
@@ -49,7 +51,8 @@ def start(home: Path, chain: Chain, clock: Clock, hook: object = None) -> Node:
         key("validator"),
         open_storage(home, chain.genesis),
         clock=clock,
-        crash_hook=hook,  # type: ignore[arg-type]
+        crash_hook=hook,  # type: ignore[arg-type],
+        app_factory=StateMachine.restore,
     )
     OPEN.append(node)
     return node
@@ -127,7 +130,12 @@ def test_a_crash_at_any_signature_resumes_without_signing_twice(
 
 
 def test_produce_block_is_for_a_single_validator_chain(tmp_path: Path, chain: Chain) -> None:
-    node = Node(chain.genesis, key("someone-else"), open_storage(tmp_path, chain.genesis))
+    node = Node(
+        chain.genesis,
+        key("someone-else"),
+        open_storage(tmp_path, chain.genesis),
+        app_factory=StateMachine.restore,
+    )
     OPEN.append(node)
     with pytest.raises(RuntimeError, match="single validator"):
         node.produce_block()

@@ -38,7 +38,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 import custom_components.transactiva  # noqa: F401 - see the module docstring
 from custom_components.transactiva.const import DOMAIN
-from ledger_core.home import Config, Home, init_home
+from ledger_core.node.home import Config, Home, init_home
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.tx import TxType, sign
 
@@ -163,7 +163,7 @@ def _start(
             raise AssertionError((home / "node.log").read_text())
         if time.monotonic() > deadline:
             process.kill()
-            raise AssertionError("the node did not start within 30 s")
+            raise AssertionError("the node did not start within 90 s")
         time.sleep(0.05)
     files = Home(home)
     return RealNode(

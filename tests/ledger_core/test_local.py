@@ -13,10 +13,12 @@ from aiohttp import WSCloseCode, WSMsgType
 from aiohttp.test_utils import TestClient, TestServer
 
 from contracts.model import ActionKind
-from ledger_core.api import make_app
+from ledger_core.api.core import make_app
 from ledger_core.execution import ActionRecord
 from ledger_core.local import ActionLog, LocalEvents
-from ledger_core.node import Node, open_storage
+from ledger_core.node.host import Node
+from ledger_core.node.storage import open_storage
+from ledger_core.state.machine import StateMachine
 from tests.ledger_core.chain import Chain
 
 TOKEN = "t" * 32
@@ -43,7 +45,12 @@ async def served(
     tmp_path: Path,
 ) -> AsyncIterator[tuple[TestClient[Any, Any], LocalEvents, ActionLog]]:
     chain = Chain()
-    node = Node(chain.genesis, chain.validator, open_storage(tmp_path, chain.genesis))
+    node = Node(
+        chain.genesis,
+        chain.validator,
+        open_storage(tmp_path, chain.genesis),
+        app_factory=StateMachine.restore,
+    )
     events, log = LocalEvents(), ActionLog(tmp_path / "local.db")
     app = make_app(node, TOKEN, chain.iso, local_events=events, action_log=log)
     client: TestClient[Any, Any] = TestClient(TestServer(app))

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from ledger_core.node import IntegrityError, Node, Submitted, open_storage
-from ledger_core.storage import StorageError, StoredTx
+from ledger_core.node.host import IntegrityError, Node, Submitted
+from ledger_core.node.storage import StorageError, StoredTx, open_storage
+from ledger_core.state.machine import StateMachine
 from ledger_core.types import codec
 from ledger_core.types.genesis import Genesis, Params
 from ledger_core.types.tx import TxType, sign
@@ -32,7 +33,12 @@ OPEN: list[Node] = []
 
 def make_node(home: Path, genesis: Genesis, clock: Clock | None = None, **kw: int) -> Node:
     node = Node(
-        genesis, key("validator"), open_storage(home, genesis), clock=clock or Clock(START), **kw
+        genesis,
+        key("validator"),
+        open_storage(home, genesis),
+        clock=clock or Clock(START),
+        **kw,
+        app_factory=StateMachine.restore,
     )
     OPEN.append(node)
     return node
@@ -263,6 +269,12 @@ def test_tampered_state_is_detected_at_start(tmp_path: Path, chain: Chain, clock
     storage = open_storage(tmp_path, chain.genesis)
     try:
         with pytest.raises(IntegrityError, match="hashes to"):
-            Node(chain.genesis, key("validator"), storage, clock=clock)
+            Node(
+                chain.genesis,
+                key("validator"),
+                storage,
+                clock=clock,
+                app_factory=StateMachine.restore,
+            )
     finally:
         storage.close()

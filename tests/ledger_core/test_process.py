@@ -16,7 +16,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from ledger_core.home import Home
+from ledger_core.node.home import Home
 
 PYTHON = sys.executable
 

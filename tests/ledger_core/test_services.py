@@ -18,10 +18,10 @@ import pytest
 from ledger_core.clock import AcceleratedClock, ManualClock, clock_from
 from ledger_core.demo_chain import free_port, paper_contract
 from ledger_core.execution import ContractExecutor
-from ledger_core.home import Config, HomeError, init_home
 from ledger_core.meter.household import Household
 from ledger_core.meter.simulator import SmartPiSimulator
-from ledger_core.runner import serve
+from ledger_core.node.home import Config, HomeError, init_home
+from ledger_core.serve import serve
 
 REPO = Path(__file__).resolve().parents[2]
 TARIFF = REPO / "docs" / "tariffs" / "example-residential-tou.toml"

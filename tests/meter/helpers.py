@@ -11,7 +11,9 @@ from typing import Any
 
 from aiohttp import web
 
-from ledger_core.node import Node, open_storage
+from ledger_core.node.host import Node
+from ledger_core.node.storage import open_storage
+from ledger_core.state.machine import StateMachine
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.tx import TxType
 from tests.ledger_core.chain import Chain, key
@@ -110,7 +112,11 @@ class Ledger:
         self.clock = clock
         home.mkdir(parents=True, exist_ok=True)
         self.node = Node(
-            self.chain.genesis, key("validator"), open_storage(home, self.chain.genesis), clock
+            self.chain.genesis,
+            key("validator"),
+            open_storage(home, self.chain.genesis),
+            clock,
+            app_factory=StateMachine.restore,
         )
         self.meter: SigningKey = key("meter-casa")
         self.casa = key("casa")

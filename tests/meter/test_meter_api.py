@@ -12,8 +12,9 @@ import pytest
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient, TestServer
 
-from ledger_core.api import _require_token, make_app
-from ledger_core.meter.api import add_meter_routes
+from ledger_core.api.core import make_app
+from ledger_core.api.server import add_feature
+from ledger_core.meter.api import meter_feature
 from ledger_core.meter.household import Household
 from ledger_core.meter.outbox import node_submitter
 from ledger_core.meter.service import MeterConfig, MeterService
@@ -57,7 +58,7 @@ async def node_with(tmp_path: Path, source: MeterSource, clock: ManualClock) -> 
         clock=clock,
     )
     app = make_app(ledger.node, TOKEN, ledger.chain.iso)
-    add_meter_routes(app, service, _require_token)
+    add_feature(app, meter_feature(service))
     client: TestClient[Any, Any] = TestClient(TestServer(app))
     await client.start_server()
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from ledger_core.api import make_app
+from ledger_core.api.core import make_app
 from ledger_core.meter.intervals import IntervalReport
 from ledger_core.meter.outbox import (
     Outbox,

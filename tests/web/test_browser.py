@@ -37,7 +37,7 @@ from ledger_core.analytics.localtime import Site, midnight
 from ledger_core.analytics.store import ReadingStore
 from ledger_core.analytics.synthetic import simulate
 from ledger_core.demo_chain import free_port
-from ledger_core.home import Config, init_home
+from ledger_core.node.home import Config, init_home
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"

@@ -14,10 +14,10 @@ import aiohttp
 import pytest
 
 from contracts import check, content_hash
-from ledger_core.api import MAX_TICKETS, TICKETS_KEY, TRUSTED_PROXY_KEY
-from ledger_core.home import Config, ConfigError
+from ledger_core.api.server import MAX_TICKETS, TICKETS_KEY, TRUSTED_PROXY_KEY, add_feature
+from ledger_core.node.home import Config, ConfigError
 from ledger_core.types.tx import TxType
-from ledger_core.web import STATIC, WebContext, add_web_routes
+from ledger_core.web import STATIC, WebContext, web_feature
 from tests.concentrator.harness import TOKEN, Live, live_node, mx
 from tests.ledger_core.chain import key
 
@@ -56,7 +56,7 @@ def _web(context: WebContext, proxy: str | None = None) -> Any:
     def extra(app: Any, _live: Live) -> None:
         if proxy is not None:
             app[TRUSTED_PROXY_KEY] = proxy
-        add_web_routes(app, context)
+        add_feature(app, web_feature(context))
 
     return extra
 

@@ -17,16 +17,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contracts import format_contract, parse
-from ledger_core import api as node_api
 from ledger_core.analytics.advice import PriceRule
-from ledger_core.analytics.api import add_analytics_routes
+from ledger_core.analytics.api import analytics_feature
 from ledger_core.analytics.forecast import HomeModel, fit_home
 from ledger_core.analytics.localtime import Site, midnight
 from ledger_core.analytics.service import AnalyticsService, MinuteAggregator, NotReady
 from ledger_core.analytics.store import Interval, ReadingStore
 from ledger_core.analytics.synthetic import Household, simulate
+from ledger_core.api.core import make_app
+from ledger_core.api.server import add_feature
 from ledger_core.execution import ContractExecutor
-from ledger_core.node import Node, open_storage
+from ledger_core.node.host import Node
+from ledger_core.node.storage import open_storage
+from ledger_core.state.machine import StateMachine
 from tests.ledger_core.chain import Chain, key
 
 TZ = "America/Mexico_City"
@@ -221,13 +224,18 @@ class Client:
 @pytest.fixture
 async def client(tmp_path: Path, service: AnalyticsService) -> AsyncIterator[Client]:
     chain = Chain()
-    node = Node(chain.genesis, key("validator"), open_storage(tmp_path, chain.genesis))
-    app = node_api.make_app(node, TOKEN, chain.iso)
-    add_analytics_routes(app, service, node_api._require_token)
+    node = Node(
+        chain.genesis,
+        key("validator"),
+        open_storage(tmp_path, chain.genesis),
+        app_factory=StateMachine.restore,
+    )
+    app = make_app(node, TOKEN, chain.iso)
+    add_feature(app, analytics_feature(service))
     empty = ReadingStore(tmp_path / "empty.db")
     idle = AnalyticsService(empty, Site(), clock=Clock(END))
-    other = node_api.make_app(node, TOKEN, chain.iso)
-    add_analytics_routes(other, idle, node_api._require_token)
+    other = make_app(node, TOKEN, chain.iso)
+    add_feature(other, analytics_feature(idle))
     app.add_subapp("/idle", other)
     test_client: TestClient[Any, Any] = TestClient(TestServer(app))
     await test_client.start_server()

@@ -20,12 +20,11 @@ import pytest
 
 from ledger_core.cli import main
 from ledger_core.demo_chain import free_port_run
-from ledger_core.home import Config, Home, HomeError, write_config
-from ledger_core.node import Node
+from ledger_core.node.home import Config, Home, HomeError, write_config
+from ledger_core.node.peers import network_from_home
 from ledger_core.p2p import Network
-from ledger_core.p2p.config import network_from_home
 from ledger_core.p2p.wire import parse_address
-from ledger_core.runner import refuse_unsupported
+from ledger_core.serve import refuse_unsupported
 from ledger_core.types.crypto import SigningKey
 from tests.ledger_core.p2p.netkit import QUICK, eventually
 
@@ -194,7 +193,7 @@ async def test_a_one_validator_testnet_runs_serves_peers_and_stops_on_ctrl_c(
         home,
         Config.from_json({**config.to_json(), "allow_peers": [*config.allow_peers, guest.address]}),
     )
-    genesis_hash = Node.genesis_hash(home.genesis())
+    genesis_hash = home.genesis().hash
     with started(root) as running:
         url, token = running.nodes["node0"]
         assert url == f"http://127.0.0.1:{base}/api/v1"
@@ -312,7 +311,7 @@ def test_a_home_describes_its_network(mesh_dir: Path) -> None:
     assert network is not None
     assert network.address == home.node_key(config).address
     assert network.chain_id == "barrio-7"
-    assert network.genesis_hash == Node.genesis_hash(home.genesis())
+    assert network.genesis_hash == home.genesis().hash
     assert network.max_peers == 20
     assert {a.address for a in network.addresses()} == {*config.seeds, *config.persistent_peers}
     without = Config()

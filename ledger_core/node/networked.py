@@ -81,10 +81,10 @@ from ledger_core.consensus.sync import (
     decode_sync,
     encode_sync,
 )
-from ledger_core.node import MAX_MEMPOOL_TXS, BlockRejected, Node, Submitted
-from ledger_core.state.machine import StateMachine
-from ledger_core.storage import Storage
+from ledger_core.node.host import MAX_MEMPOOL_TXS, BlockRejected, Node, Submitted
+from ledger_core.node.storage import Storage
 from ledger_core.types import codec
+from ledger_core.types.abci import ApplicationFactory
 from ledger_core.types.block import Block
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.genesis import Genesis
@@ -132,6 +132,7 @@ class ConsensusNode(Node):
         timeouts: Timeouts | None = None,
         crash_hook: Callable[[str], None] | None = None,
         config: NodeConfig | None = None,
+        app_factory: ApplicationFactory,
     ) -> None:
         super().__init__(
             genesis,
@@ -142,6 +143,7 @@ class ConsensusNode(Node):
             home=home,
             timeouts=timeouts,
             crash_hook=crash_hook,
+            app_factory=app_factory,
         )
         self.config = config or NodeConfig()
         self.transport: Outbound | None = None
@@ -554,7 +556,7 @@ class ConsensusNode(Node):
             commit,
             self.app.validator_set(height),
             self.app.validator_set(height + 1),
-            tuple(sorted(self.app.state.items())),
+            tuple(self.app.items()),
         )
 
     def install_snapshot(self, snapshot: Snapshot) -> bool:
@@ -571,9 +573,7 @@ class ConsensusNode(Node):
             LOG.warning("snapshot at %d refused: %s", header.height, err)
             return False
         state = dict(snapshot.state)
-        app = StateMachine(
-            self.genesis, state=state, height=header.height, last_block_time=header.time
-        )
+        app = self.app_factory(self.genesis, state, header.height, header.time)
         if app.app_hash.hex() != header.app_hash:
             LOG.warning("snapshot at %d refused: its state does not hash to the app hash",
                         header.height)  # fmt: skip

@@ -29,6 +29,7 @@ from typing import Final
 from ledger_core.types import codec
 from ledger_core.types.abci import TxResult
 from ledger_core.types.block import Block, Header
+from ledger_core.types.genesis import Genesis
 from ledger_core.types.vote import Commit, DuplicateVoteEvidence
 
 SCHEMA_VERSION: Final = 2
@@ -387,3 +388,8 @@ class _Tx:
 
     def __exit__(self, kind: object, value: object, traceback: object) -> None:
         self._db.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+def open_storage(home: Path, genesis: Genesis) -> Storage:
+    """The node's database in ``home``."""
+    return Storage(home / "ledger.db", genesis.hash)

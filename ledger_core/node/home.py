@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from ledger_core.clock import clock_from
 from ledger_core.consensus.engine import Timeouts
-from ledger_core.consensus.node import NodeConfig
+from ledger_core.node.networked import NodeConfig
 from ledger_core.p2p.wire import parse_address
 from ledger_core.types.crypto import ADDRESS_RE, SigningKey
 from ledger_core.types.genesis import Genesis, Operator, Params, Validator, parse_genesis

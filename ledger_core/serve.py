@@ -37,17 +37,19 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from ledger_core.api import make_app, require_token
-from ledger_core.consensus.node import ConsensusNode, connect
-from ledger_core.home import Config, Home, HomeError
+from ledger_core.api.core import make_app
 from ledger_core.local import ActionLog, LocalEvents
-from ledger_core.node import Node, open_storage
+from ledger_core.node.home import Config, Home, HomeError
+from ledger_core.node.host import Node
+from ledger_core.node.networked import ConsensusNode, connect
+from ledger_core.node.peers import network_from_home
+from ledger_core.node.storage import open_storage
 from ledger_core.p2p import Misbehaviour, Network
-from ledger_core.p2p.config import network_from_home
 from ledger_core.services import NodeServices
+from ledger_core.state.machine import StateMachine
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.genesis import Genesis
-from ledger_core.web import WebContext, add_web_routes
+from ledger_core.web import WebContext, web_feature
 
 LOG = logging.getLogger(__name__)
 CRASH_ENV: Final = "TRANSACTIVA_CRASH_AT"
@@ -121,6 +123,21 @@ def _application(
     """The API, the roles beside the ledger and the web interface, for ``node``."""
     local_events = LocalEvents()
     action_log = ActionLog(home.path / "local.db")
+    try:
+        services = NodeServices(
+            home, config, node, local_events=local_events, action_log=action_log
+        )
+    except BaseException:
+        action_log.close()
+        node.close()
+        raise
+    web_context = WebContext(
+        ingress_proxy=config.ingress_proxy,
+        meter_address=services.meter.key.address if services.meter is not None else None,
+        concentrator=services.concentrator is not None,
+        execute_contracts=config.execute_contracts,
+        network=network,
+    )
     app = make_app(
         node,
         home.token(),
@@ -129,30 +146,7 @@ def _application(
         action_log=action_log,
         trusted_proxy=config.ingress_proxy,
         peers=None if network is None else _peer_list(network),
-    )
-    try:
-        services = NodeServices(
-            home,
-            config,
-            node,
-            app,
-            local_events=local_events,
-            action_log=action_log,
-            require_token=require_token,
-        )
-    except BaseException:
-        action_log.close()
-        node.close()
-        raise
-    add_web_routes(
-        app,
-        WebContext(
-            ingress_proxy=config.ingress_proxy,
-            meter_address=services.meter.key.address if services.meter is not None else None,
-            concentrator=services.concentrator is not None,
-            execute_contracts=config.execute_contracts,
-            network=network,
-        ),
+        features=[*services.features, web_feature(web_context)],
     )
     return app, services, action_log
 
@@ -171,7 +165,8 @@ def build_node(
     node: Node
     if not networked:
         node = Node(genesis, home.validator_key(), open_storage(home.path, genesis),
-                    clock=config.clock(), crash_hook=crash_hook)  # fmt: skip
+                    clock=config.clock(), crash_hook=crash_hook,
+                    app_factory=StateMachine.restore)  # fmt: skip
     else:
         node = node_class(
             genesis,
@@ -182,6 +177,7 @@ def build_node(
             timeouts=config.timeouts(),
             crash_hook=crash_hook,
             config=config.node_config(),
+            app_factory=StateMachine.restore,
         )
     if crash_hook is not None:
         crash_hook.node = node

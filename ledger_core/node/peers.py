@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from ledger_core.home import Config, Home
-from ledger_core.node import Node
+from ledger_core.node.home import Config, Home
 from ledger_core.p2p.limits import Limits
 from ledger_core.p2p.network import Network
 from ledger_core.types.genesis import Genesis
@@ -18,7 +17,7 @@ def network_from_home(
     return Network(
         home.node_key(config),
         genesis.chain_id,
-        Node.genesis_hash(genesis),
+        genesis.hash,
         config.p2p_host,
         config.p2p_port,
         list(config.seeds),

@@ -45,10 +45,15 @@ from ledger_core.consensus.engine import (
 from ledger_core.consensus.light import LightError, verify_commit
 from ledger_core.consensus.privval import DoubleSignError, PrivValidator
 from ledger_core.consensus.wal import WAL
-from ledger_core.state.machine import StateMachine
-from ledger_core.storage import Storage, StoredTx
+from ledger_core.node.storage import Storage, StoredTx
 from ledger_core.types import codec
-from ledger_core.types.abci import BlockContext, Execution, InvalidBlock
+from ledger_core.types.abci import (
+    Application,
+    ApplicationFactory,
+    BlockContext,
+    Execution,
+    InvalidBlock,
+)
 from ledger_core.types.block import GENESIS_PREVIOUS, Block, Header, make_block
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.fields import FieldError
@@ -87,6 +92,24 @@ class BlockRejected(Exception):  # noqa: N818 - a verdict, not a crash
     """A block that is not a valid next block; the message says why."""
 
 
+class CommittedState:
+    """A node's committed state for readers (a :class:`ledger_core.state.keys.Reader`):
+    single keys from the application, ranges of keys from storage."""
+
+    __slots__ = ("_node",)
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+
+    def get(self, key: str) -> codec.Value | None:
+        """The committed value at ``key``, or None."""
+        return self._node.app.get(key)
+
+    def range(self, prefix: str, start: str, end: str, limit: int) -> list[tuple[str, codec.Value]]:
+        """Committed entries ``prefix + s`` with ``start <= s < end``, in key order."""
+        return self._node.storage.range(prefix, start, end, limit)
+
+
 class Node:
     """One node's ledger and consensus host (a validator when its key is in the set)."""
 
@@ -101,6 +124,7 @@ class Node:
         home: Path | None = None,
         timeouts: Timeouts | None = None,
         crash_hook: Callable[[str], None] | None = None,
+        app_factory: ApplicationFactory,
     ) -> None:
         self.genesis = genesis
         self.key = validator_key
@@ -109,14 +133,16 @@ class Node:
         self.max_mempool_txs = max_mempool_txs
         height = storage.height
         header = storage.header(height) if height else None
-        self.app = StateMachine(
+        self.app_factory = app_factory
+        self.committed = CommittedState(self)
+        self.app: Application = app_factory(
             genesis,
-            state=storage.load_state(),
-            height=height,
-            last_block_time=header.time if header else genesis.genesis_time,
+            storage.load_state(),
+            height,
+            header.time if header else genesis.genesis_time,
         )
         if header is None:
-            storage.write_initial_state(self.app.state)
+            storage.write_initial_state(dict(self.app.items()))
         elif self.app.app_hash.hex() != header.app_hash:
             raise IntegrityError(
                 f"state at height {height} hashes to {self.app.app_hash.hex()[:16]}..., "
@@ -149,11 +175,6 @@ class Node:
         """Close the write-ahead log and the database."""
         self.wal.close()
         self.storage.close()
-
-    @classmethod
-    def genesis_hash(cls, genesis: Genesis) -> str:
-        """What the storage checks so that a database never mixes chains."""
-        return hashlib.sha256(genesis.encode()).hexdigest()
 
     @property
     def height(self) -> int:
@@ -201,12 +222,19 @@ class Node:
         """Whether ``tx`` is stale only because a later transaction of its signer reached
         the mempool first (gossip, or concurrent requests, can reorder one signer's
         transactions)."""
-        committed = self.app.state.get(f"nonce/{tx.signer}", 0)
-        if not isinstance(committed, int) or tx.nonce <= committed:
+        if tx.nonce <= self.app.last_nonce(tx.signer):
             return False
         pending = [t.nonce for t in (*self.mempool.values(), *self._early.values())
                    if t.signer == tx.signer]  # fmt: skip
         return tx.nonce not in pending and any(n > tx.nonce for n in pending)
+
+    def next_nonce(self, address: str) -> int:
+        """The nonce a new transaction of ``address`` takes: after its committed and
+        pending ones. Use it with no await before :meth:`submit`, and concurrent
+        signers in this process get consecutive nonces without a lock."""
+        pending = [t.nonce for t in (*self.mempool.values(), *self._early.values())
+                   if t.signer == address]  # fmt: skip
+        return max([self.app.last_nonce(address), *pending]) + 1
 
     def is_pending(self, tx_id: str) -> bool:
         """Whether the transaction waits to be proposed."""
@@ -405,7 +433,7 @@ class Node:
 
     def add_evidence(self, evidence: DuplicateVoteEvidence) -> None:
         """Keep evidence of an equivocation until a block carries it."""
-        if self.app.state.get(f"evidence/{evidence.key}") is None:
+        if not self.app.has_evidence(evidence):
             if evidence.key not in self.evidence_pool:
                 LOG.warning("validator %s signed conflicting votes", evidence.validator)
             self.evidence_pool.setdefault(evidence.key, evidence)
@@ -561,7 +589,7 @@ class Node:
         for tx in execution.txs:
             if (self.mempool.pop(tx.id, None) or self._early.pop(tx.id, None)) is not None:
                 self._mempool_bytes -= len(tx.wire())
-        for key in [k for k in self.evidence_pool if f"evidence/{k}" in self.app.state]:
+        for key in [k for k, e in self.evidence_pool.items() if self.app.has_evidence(e)]:
             del self.evidence_pool[key]
         self._recheck()
         self._notify(ids)
@@ -643,8 +671,3 @@ class Node:
         finally:
             stopping.cancel()
             await asyncio.gather(stopping, return_exceptions=True)
-
-
-def open_storage(home: Path, genesis: Genesis) -> Storage:
-    """The node's database in ``home``."""
-    return Storage(home / "ledger.db", Node.genesis_hash(genesis))

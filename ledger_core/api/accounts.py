@@ -1,0 +1,121 @@
+"""Accounts: a participant's public record, and wallets (balance, held, debt) with proofs."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from aiohttp import web
+
+from ledger_core.api.openapi import ADDRESS, operation
+from ledger_core.api.server import (
+    Access,
+    Feature,
+    Route,
+    address_param,
+    error,
+    node_of,
+    view,
+)
+from ledger_core.state import keys
+from ledger_core.types.crypto import ADDRESS_RE
+
+MAX_BALANCES: Final = 200
+
+
+async def get_participant(request: web.Request) -> web.Response:
+    address = address_param(request)
+    account = view(request).account(address)
+    if account is None:
+        return error(404, "not_found", f"{address} is not registered")
+    return web.json_response({"address": address, **account})
+
+
+async def get_balance(request: web.Request) -> web.Response:
+    node = node_of(request)
+    state = view(request)
+    address = address_param(request)
+    if state.account(address) is None:
+        return error(404, "not_found", f"{address} is not registered")
+    balance, proof = node.app.query(keys.balance(address))
+    return web.json_response(
+        {
+            "address": address,
+            "balance": balance or 0,
+            "held": state.held(address),
+            "debt": state.debt(address),
+            "height": node.height,
+            "app_hash": node.app.app_hash.hex(),
+            "proof": proof.to_json() if proof else None,
+        }
+    )
+
+
+async def get_balances(request: web.Request) -> web.Response:
+    """Several accounts' money read at one height: ``?address=tv...&address=tv...``."""
+    node = node_of(request)
+    state = view(request)
+    addresses = request.query.getall("address", [])
+    if not addresses:
+        return error(400, "malformed", "give one or more ?address=", "address")
+    if len(addresses) > MAX_BALANCES:
+        return error(400, "malformed", f"at most {MAX_BALANCES} addresses", "address")
+    rows = []
+    for i, address in enumerate(addresses):
+        if not ADDRESS_RE.fullmatch(address):
+            return error(400, "malformed", "an address is tv and 40 hex digits", f"address[{i}]")
+        if state.account(address) is None:
+            return error(404, "not_found", f"{address} is not registered", f"address[{i}]")
+        rows.append(
+            {
+                "address": address,
+                "balance": state.balance(address),
+                "held": state.held(address),
+                "debt": state.debt(address),
+            }
+        )
+    return web.json_response(
+        {"height": node.height, "app_hash": node.app.app_hash.hex(), "balances": rows}
+    )
+
+
+FEATURE: Final = Feature(
+    "accounts",
+    (
+        Route(
+            "GET",
+            "/participants/{address}",
+            get_participant,
+            Access.PUBLIC,
+            operation("A registered participant's public record", params=[ADDRESS]),
+        ),
+        Route(
+            "GET",
+            "/balances",
+            get_balances,
+            Access.TOKEN,
+            operation(
+                "Several accounts' balance, held funds and debt, all at one height",
+                params=[
+                    {
+                        "name": "address",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "array", "items": {"type": "string"}},
+                        "style": "form",
+                        "explode": True,
+                    }
+                ],
+            ),
+        ),
+        Route(
+            "GET",
+            "/balances/{address}",
+            get_balance,
+            Access.TOKEN,
+            operation(
+                "A wallet balance and held amount, with a proof against the app hash",
+                params=[ADDRESS],
+            ),
+        ),
+    ),
+)

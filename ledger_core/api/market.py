@@ -1,0 +1,114 @@
+"""The market's routes.
+
+``GET /market/intervals`` is public (clearing prices and volumes are announced
+like price signals); a participant's orders, trades and settlements need the
+node's token, like balances. Times are interval starts; ``from`` is included,
+``to`` excluded; ``limit`` caps the intervals read (1,000 by default).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from aiohttp import web
+
+from ledger_core.api.openapi import ADDRESS, RANGE, operation
+from ledger_core.api.server import Access, Feature, Route, address_param, time_range, view
+from ledger_core.api.signals import interval_rows
+from ledger_core.state import keys
+
+
+def _positions(request: web.Request, address: str) -> list[tuple[int, dict[str, Any]]]:
+    """The participant's positions (orders and trades per interval) in the query's range."""
+    start, end, limit = time_range(request)
+    return view(request).by_interval(keys.positions(address), start, end, limit)
+
+
+async def get_intervals(request: web.Request) -> web.Response:
+    """Interval results with ``from <= interval_start < to``: status, clearing price, volume,
+    order counts, backstop prices."""
+    return web.json_response({"intervals": interval_rows(request, keys.INTERVALS)})
+
+
+async def get_orders(request: web.Request) -> web.Response:
+    """A participant's orders for intervals in the range, by interval then arrival."""
+    address = address_param(request)
+    state = view(request)
+    orders: list[dict[str, Any]] = []
+    for _start, position in _positions(request, address):
+        for order_id in position["orders"]:
+            record = state.order(order_id)
+            assert record is not None
+            orders.append({"id": order_id, **record})
+    return web.json_response({"participant": address, "orders": orders})
+
+
+async def get_trades(request: web.Request) -> web.Response:
+    """A participant's trades for intervals in the range, each with the participant's side."""
+    address = address_param(request)
+    state = view(request)
+    trades: list[dict[str, Any]] = []
+    for start, position in _positions(request, address):
+        for index in position["trades"]:
+            record = state.trade(start, index)
+            assert record is not None
+            side = "buy" if record["buyer"] == address else "sell"
+            trades.append({"side": side, **record})
+    return web.json_response({"participant": address, "trades": trades})
+
+
+async def get_settlements(request: web.Request) -> web.Response:
+    """A participant's settlements for intervals in the range, and its current debt."""
+    address = address_param(request)
+    rows = interval_rows(request, keys.statements(address))
+    return web.json_response(
+        {"participant": address, "debt": view(request).debt(address), "settlements": rows}
+    )
+
+
+FEATURE: Final = Feature(
+    "market",
+    (
+        Route(
+            "GET",
+            "/market/intervals",
+            get_intervals,
+            Access.PUBLIC,
+            operation(
+                "Interval results: status, clearing price, volume, order counts, backstop prices "
+                "(?from=&to= interval starts, ?limit=)",
+                params=RANGE,
+            ),
+        ),
+        Route(
+            "GET",
+            "/market/orders/{address}",
+            get_orders,
+            Access.TOKEN,
+            operation(
+                "A participant's orders by interval (?from=&to=, ?limit=)",
+                params=[ADDRESS, *RANGE],
+            ),
+        ),
+        Route(
+            "GET",
+            "/market/trades/{address}",
+            get_trades,
+            Access.TOKEN,
+            operation(
+                "A participant's trades by interval, with its side (?from=&to=, ?limit=)",
+                params=[ADDRESS, *RANGE],
+            ),
+        ),
+        Route(
+            "GET",
+            "/market/settlements/{address}",
+            get_settlements,
+            Access.TOKEN,
+            operation(
+                "A participant's settlements by interval and its debt (?from=&to=, ?limit=)",
+                params=[ADDRESS, *RANGE],
+            ),
+        ),
+    ),
+)

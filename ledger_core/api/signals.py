@@ -1,0 +1,89 @@
+"""Meter reports and the operators' signals: a meter's interval reports, prices, DR events.
+
+Prices and DR events are public (they are announced to everyone); reports need
+the token.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from aiohttp import web
+
+from ledger_core.api.openapi import ADDRESS, RANGE, operation, path_param
+from ledger_core.api.server import (
+    Access,
+    Feature,
+    Route,
+    address_param,
+    error,
+    time_range,
+    view,
+)
+from ledger_core.state import keys
+from ledger_core.types import codec
+
+
+def interval_rows(request: web.Request, prefix: str) -> list[dict[str, codec.Value]]:
+    """State entries ``<prefix><interval start>`` in the query's range, start included."""
+    start, end, limit = time_range(request)
+    return [
+        {"interval_start": interval_start, **record}
+        for interval_start, record in view(request).by_interval(prefix, start, end, limit)
+    ]
+
+
+async def get_reports(request: web.Request) -> web.Response:
+    """A meter's interval reports with ``from <= interval_start < to``."""
+    meter = address_param(request)
+    return web.json_response(
+        {"meter": meter, "reports": interval_rows(request, keys.reports(meter))}
+    )
+
+
+async def get_prices(request: web.Request) -> web.Response:
+    """Price signals with ``from <= interval_start < to`` (public: prices are announced)."""
+    return web.json_response({"prices": interval_rows(request, keys.PRICES)})
+
+
+async def get_dr_event(request: web.Request) -> web.Response:
+    """A demand-response event in its latest modification (public)."""
+    event_id = request.match_info["event_id"]
+    record = view(request).dr_event(event_id)
+    if record is None:
+        return error(404, "not_found", f"no demand-response event {event_id!r}")
+    return web.json_response({"event_id": event_id, **record})
+
+
+FEATURE: Final = Feature(
+    "signals",
+    (
+        Route(
+            "GET",
+            "/reports/{address}",
+            get_reports,
+            Access.TOKEN,
+            operation(
+                "A meter's interval reports (?from=&to= interval starts, ?limit=)",
+                params=[ADDRESS, *RANGE],
+            ),
+        ),
+        Route(
+            "GET",
+            "/signals/prices",
+            get_prices,
+            Access.PUBLIC,
+            operation("Price signals (?from=&to= interval starts, ?limit=)", params=RANGE),
+        ),
+        Route(
+            "GET",
+            "/signals/dr/{event_id}",
+            get_dr_event,
+            Access.PUBLIC,
+            operation(
+                "A demand-response event in its latest modification",
+                params=[path_param("event_id", "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")],
+            ),
+        ),
+    ),
+)
