@@ -635,3 +635,28 @@ def test_the_app_documents_every_option_and_has_a_changelog_entry(config: dict[s
     assert f"## {config['version']}" in changelog
     readme = (APP / "README.md").read_text(encoding="utf-8")
     assert "DOCS.md" in readme or "Documentation" in readme
+
+
+def test_the_docs_state_the_supported_versions_in_english_and_spanish(
+    config: dict[str, Any],
+) -> None:
+    """What config.yaml and hacs.json claim, and the oldest Supervisor checked, as users read it."""
+    year, month, _ = version_key(config["homeassistant"])
+    newer = {"en": "or newer", "es": "o posterior"}
+    documents = {
+        APP / "DOCS.md": "en",
+        REPO / "docs/es/app.md": "es",
+        REPO / "docs/home-assistant.md": "en",
+        REPO / "docs/es/home-assistant.md": "es",
+    }
+    for path, language in documents.items():
+        text = " ".join(path.read_text(encoding="utf-8").split())
+        assert f"Home Assistant {year}.{month} {newer[language]}" in text, path
+        assert f"Supervisor {OLDEST_SUPERVISOR} {newer[language]}" in text, path
+    for path in (APP / "DOCS.md", REPO / "docs/es/app.md"):
+        text = " ".join(path.read_text(encoding="utf-8").split())
+        for arch in config["arch"]:
+            assert arch in text, path
+        assert NEWEST_SUPERVISOR in text, f"{path}: the newest Supervisor whose rules are checked"
+    readme = " ".join((APP / "README.md").read_text(encoding="utf-8").split())
+    assert f"Home Assistant {year}.{month} or newer with Supervisor {OLDEST_SUPERVISOR}" in readme
