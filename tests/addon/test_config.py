@@ -36,6 +36,7 @@ from tests.addon.supervisor_schema import (
     BOOTS,
     BUILD_ARGS,
     BUILD_FROM_DEFAULT_UNTIL,
+    BUILD_YAML_DEPRECATED_SINCE,
     DOCKER_PLATFORMS,
     MAP_MOUNT_POINTS,
     MAP_TYPE_REPLACED,
@@ -467,7 +468,9 @@ def test_the_supervisor_builds_the_app_from_its_folder(
     assert needs_build(config)
     assert set(config["arch"]) <= set(DOCKER_PLATFORMS)
     for name in ("build.yaml", "build.yml", "build.json"):
-        assert not (APP / name).exists(), f"{name} is deprecated from Supervisor 2026.04.0"
+        assert not (APP / name).exists(), (
+            f"{name} is deprecated from Supervisor {BUILD_YAML_DEPRECATED_SINCE}"
+        )
     assert not list(APP.glob("Dockerfile.*")), "one Dockerfile for every architecture"
     assert {kind for kind, _ in dockerfile} <= {"FROM", "ARG", "ENV", "COPY", "RUN", "LABEL"}
     (base,) = [arguments for kind, arguments in dockerfile if kind == "FROM"]
