@@ -1,10 +1,17 @@
 """The Supervisor's rules for an app's ``config.yaml``, written down for the tests.
 
-Facts taken from home-assistant/supervisor (``supervisor/apps/options.py`` and
-``supervisor/apps/validate.py``, 2026): the grammar of a schema string, how
-options are checked against a schema, the keys an app's ``config.yaml`` may
-hold, and the patterns of ``watchdog`` and ``map``. The code is this project's
-own.
+Facts taken from home-assistant/supervisor (``supervisor/apps/options.py``,
+``validate.py``, ``model.py``, ``build.py`` and ``supervisor/docker/app.py`` at
+release 2026.08.0, and the same files -- then under ``supervisor/addons/`` -- at
+2025.04.0 and the releases where a rule changed): the grammar of a schema string,
+how options are checked against a schema, the keys an app's ``config.yaml`` may
+hold, the patterns of ``watchdog`` and ``map``, which release first accepts each
+``map`` type, and how the Supervisor builds an app that names no image. The code
+is this project's own.
+
+The app claims every Supervisor from :data:`OLDEST_SUPERVISOR` on; its files must
+pass the rules of that release and of :data:`NEWEST_SUPERVISOR`, the newest one
+read.
 
 Schema strings::
 
@@ -62,8 +69,12 @@ def _range(text: str, number: str, kind: str) -> tuple[float | None, float | Non
     return (float(low) if low else None, float(high) if high else None)
 
 
-def parse_element(text: str) -> Element:
-    """A schema string as an :class:`Element`; SchemaError outside the grammar."""
+def parse_element(text: str, supervisor: str | None = None) -> Element:
+    """A schema string as an :class:`Element`; SchemaError outside the grammar.
+
+    With ``supervisor``, the grammar of that release: negative ``int``/``float``
+    bounds are accepted only from :data:`NEGATIVE_BOUNDS_SINCE`.
+    """
     if not isinstance(text, str):
         raise SchemaError(f"{text!r} is not a schema string")
     optional = text.endswith("?")
@@ -84,23 +95,30 @@ def parse_element(text: str) -> Element:
         if rest and not re.fullmatch(r"\(subsystem=[a-z]+\)", rest):
             raise SchemaError(f"{text}: a device filter is (subsystem=name)")
         return Element("device", optional, device_filter=rest[1:-1] or None)
+    element: Element | None = None
     for kind, number in (("str", r"\d+"), ("password", r"\d+"), ("int", _INT)):
         if body == kind or body.startswith(kind + "("):
             low, high = _range(body[len(kind) :], number, kind) if body != kind else (None, None)
-            return Element(kind, optional, low, high)
-    if body == "float" or body.startswith("float("):
+            element = Element(kind, optional, low, high)
+            break
+    if element is None and (body == "float" or body.startswith("float(")):
         low, high = (
             _range(body[len("float") :], _NUMBER, "float") if body != "float" else (None, None)
         )
-        return Element("float", optional, low, high)
-    raise SchemaError(f"{text!r} is not a schema type the Supervisor knows")
+        element = Element("float", optional, low, high)
+    if element is None:
+        raise SchemaError(f"{text!r} is not a schema type the Supervisor knows")
+    negative = any(bound is not None and bound < 0 for bound in (element.low, element.high))
+    if negative and supervisor is not None and not at_least(supervisor, NEGATIVE_BOUNDS_SINCE):
+        raise SchemaError(f"{text}: negative bounds need Supervisor {NEGATIVE_BOUNDS_SINCE}")
+    return element
 
 
-def parse_schema(value: object, where: str = "schema") -> None:
+def parse_schema(value: object, where: str = "schema", supervisor: str | None = None) -> None:
     """Check a whole schema value (element, list of one, or mapping); SchemaError with where."""
     if isinstance(value, str):
         try:
-            parse_element(value)
+            parse_element(value, supervisor)
         except SchemaError as err:
             raise SchemaError(f"{where}: {err}") from None
         return
@@ -109,13 +127,13 @@ def parse_schema(value: object, where: str = "schema") -> None:
             raise SchemaError(f"{where}: a list schema holds exactly one element")
         if isinstance(value[0], list):
             raise SchemaError(f"{where}: a list may not hold another list")
-        parse_schema(value[0], f"{where}[0]")
+        parse_schema(value[0], f"{where}[0]", supervisor)
         return
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
                 raise SchemaError(f"{where}: keys are strings")
-            parse_schema(item, f"{where}.{key}")
+            parse_schema(item, f"{where}.{key}", supervisor)
         return
     raise SchemaError(f"{where}: {value!r} is not a schema")
 
@@ -261,8 +279,112 @@ MAP_TYPES: Final = frozenset(
         "addon_config",
     }
 )  # fmt: skip
-LEGACY_MAP_TYPES: Final = frozenset({"addons", "all_addon_configs", "addon_config", "config"})
 WATCHDOG_RE: Final = re.compile(r"^(?:https?|\[PROTO:\w+\]|tcp)://\[HOST\]:(\[PORT:\d+\]|\d+).*$")
 SLUG_RE: Final = re.compile(r"^[-_.A-Za-z0-9]+$")
 PORT_KEY_RE: Final = re.compile(r"^\d{1,5}(?:/(?:tcp|udp))?$")
 TRANSLATION_KEYS: Final = frozenset({"configuration", "network"})
+
+
+# -- what changed between releases ------------------------------------------------------
+
+OLDEST_SUPERVISOR: Final = "2025.04.0"  # the release that came with Home Assistant 2025.4
+NEWEST_SUPERVISOR: Final = "2026.08.0"  # the newest release whose source was read
+_OLDER: Final = "2000.1.0"  # before any release this file reasons about
+
+# Negative int/float bounds in an option schema (before: digits only).
+NEGATIVE_BOUNDS_SINCE: Final = "2026.03.3"
+# ``map`` entries as mappings {type, read_only, path} (before: "type:rw" strings only).
+MAP_MAPPINGS_SINCE: Final = "2023.12.1"
+# The first release that accepts each map type; the others are older than any claim here.
+# A mapping entry with a type the release does not know makes the whole config.yaml invalid,
+# and the app is left out of the store.
+MAP_TYPE_SINCE: Final = {
+    "homeassistant_config": "2023.11.0",
+    "all_addon_configs": "2023.11.0",
+    "addon_config": "2023.11.0",
+    "local_apps": "2026.07.1",
+    "all_app_configs": "2026.07.1",
+    "app_config": "2026.07.1",
+}
+# Deprecated types (still accepted, with an advisory) and what replaces them, since when.
+MAP_TYPE_REPLACED: Final = {
+    "config": ("homeassistant_config", "2023.11.0"),
+    "addons": ("local_apps", "2026.07.1"),
+    "all_addon_configs": ("all_app_configs", "2026.07.1"),
+    "addon_config": ("app_config", "2026.07.1"),
+}
+# Where each of the app's own folders is mounted inside the container, in every release
+# that accepts the type (``path`` in the entry moves it).
+MAP_MOUNT_POINTS: Final = {
+    "addon_config": "/config",
+    "app_config": "/config",
+    "share": "/share",
+    "ssl": "/ssl",
+    "media": "/media",
+    "backup": "/backup",
+    "homeassistant_config": "/homeassistant",
+}
+MAP_ENTRY_KEYS: Final = frozenset({"type", "read_only", "path"})
+# config.yaml keys newer than 2023.11 (the others are older than any claim here).
+CONFIG_KEY_SINCE: Final = {"breaking_versions": "2024.01.1", "ulimits": "2025.10.1"}
+
+# Builds. An app whose config.yaml has no ``image`` is built on the device: ``docker build``
+# with the app's folder as the context and its Dockerfile (or Dockerfile.<arch>), with
+# --platform for the device, the build arguments BUILD_VERSION (config.yaml's version) and
+# BUILD_ARCH, and io.hass.* labels of the Supervisor's own. Before 2026.04.0 an app without
+# build.yaml also gets BUILD_FROM=ghcr.io/home-assistant/{arch}-base:latest; from 2026.04.0
+# BUILD_FROM is passed only from a build.yaml, and build.yaml draws a deprecation warning.
+BUILD_ARGS: Final = frozenset({"BUILD_VERSION", "BUILD_ARCH"})
+BUILD_FROM_DEFAULT_UNTIL: Final = "2026.04.0"
+BUILD_YAML_DEPRECATED_SINCE: Final = "2026.04.0"
+DOCKER_PLATFORMS: Final = {"amd64": "linux/amd64", "aarch64": "linux/arm64"}
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """A Supervisor release (YYYY.MM.N) or Home Assistant version (YYYY.M.N) for comparing."""
+    if not re.fullmatch(r"\d{4}\.\d{1,2}\.\d+", version):
+        raise ValueError(f"{version!r} is not a YYYY.MM.N version")
+    return tuple(int(part) for part in version.split("."))
+
+
+def at_least(version: str, since: str) -> bool:
+    return version_key(version) >= version_key(since)
+
+
+def map_types(supervisor: str) -> frozenset[str]:
+    """The map types ``supervisor`` accepts."""
+    return frozenset(
+        kind for kind in MAP_TYPES if at_least(supervisor, MAP_TYPE_SINCE.get(kind, _OLDER))
+    )
+
+
+def config_keys(supervisor: str) -> frozenset[str]:
+    """The config.yaml keys ``supervisor`` reads (it drops others without a word)."""
+    return frozenset(
+        key for key in APP_CONFIG_KEYS if at_least(supervisor, CONFIG_KEY_SINCE.get(key, _OLDER))
+    )
+
+
+def check_map_entry(entry: object, supervisor: str) -> str:
+    """A mapping ``map`` entry as ``supervisor`` reads it; its type, or SchemaError."""
+    if not at_least(supervisor, MAP_MAPPINGS_SINCE):
+        raise SchemaError(f"map entries as mappings need Supervisor {MAP_MAPPINGS_SINCE}")
+    if not isinstance(entry, dict) or "type" not in entry:
+        raise SchemaError(f"map entry {entry!r}: a mapping with a type")
+    if unknown := set(entry) - MAP_ENTRY_KEYS:
+        raise SchemaError(f"map entry {entry!r}: unknown keys {sorted(unknown)}")
+    kind = entry["type"]
+    if kind not in map_types(supervisor):
+        since = MAP_TYPE_SINCE.get(kind)
+        known = f"known from Supervisor {since}" if since else "not a map type"
+        raise SchemaError(f"map type {kind!r}: Supervisor {supervisor} refuses it ({known})")
+    if not isinstance(entry.get("read_only", True), bool):
+        raise SchemaError(f"map entry {entry!r}: read_only is true or false")
+    if not isinstance(entry.get("path", ""), str):
+        raise SchemaError(f"map entry {entry!r}: path is text")
+    return str(kind)
+
+
+def needs_build(config: dict[str, Any]) -> bool:
+    """The Supervisor builds the app on the device when config.yaml names no image."""
+    return "image" not in config

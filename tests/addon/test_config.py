@@ -1,8 +1,10 @@
-"""The app's files against the Supervisor's rules: config.yaml, translations, Dockerfile, s6
-service, AppArmor profile, images, documentation."""
+"""The app's files against the Supervisor's rules -- of the oldest release the app claims and
+of the newest one read: config.yaml, translations, the Dockerfile the Supervisor builds from
+the app folder and what it installs, s6 service, AppArmor profile, images, documentation."""
 
 from __future__ import annotations
 
+import json
 import re
 import struct
 import subprocess
@@ -23,17 +25,23 @@ from ledger_core.app_entry import (
     INGRESS_PROXY,
     OPTION_NAMES,
     P2P_PORT,
+    SEARCH_ROOTS,
     OptionsError,
     parse_options,
 )
 from tests.addon.helpers import parse_or_error
 from tests.addon.supervisor_schema import (
-    APP_CONFIG_KEYS,
     ARCHES,
     BACKUP_MODES,
     BOOTS,
-    LEGACY_MAP_TYPES,
-    MAP_TYPES,
+    BUILD_ARGS,
+    BUILD_FROM_DEFAULT_UNTIL,
+    BUILD_YAML_DEPRECATED_SINCE,
+    DOCKER_PLATFORMS,
+    MAP_MOUNT_POINTS,
+    MAP_TYPE_REPLACED,
+    NEWEST_SUPERVISOR,
+    OLDEST_SUPERVISOR,
     PORT_KEY_RE,
     REQUIRED_KEYS,
     SLUG_RE,
@@ -42,14 +50,21 @@ from tests.addon.supervisor_schema import (
     WATCHDOG_RE,
     OptionError,
     SchemaError,
+    at_least,
+    check_map_entry,
     check_options,
+    config_keys,
+    needs_build,
     parse_element,
     parse_schema,
+    version_key,
 )
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "addon"
 SERVICE = APP / "rootfs/etc/s6-overlay/s6-rc.d/transactiva"
+SUPERVISORS = (OLDEST_SUPERVISOR, NEWEST_SUPERVISOR)
+STAGING = "/tmp/transactiva"  # noqa: S108 - where the image build stages its inputs
 
 
 def _yaml(path: Path) -> Any:
@@ -106,6 +121,26 @@ def test_schema_strings_the_supervisor_refuses(text: str) -> None:
         parse_element(text)
 
 
+@pytest.mark.parametrize(
+    ("text", "supervisor", "accepted"),
+    [
+        ("int(-5,5)", "2025.04.0", False),
+        ("float(-1.5,)", "2026.03.2", False),
+        ("int(-5,5)", "2026.03.3", True),
+        ("float(-1.5,.5)", NEWEST_SUPERVISOR, True),
+        ("int(0,5)", "2025.04.0", True),
+    ],
+)
+def test_negative_bounds_are_read_from_supervisor_2026_03_3_on(
+    text: str, supervisor: str, accepted: bool
+) -> None:
+    if accepted:
+        assert parse_element(text, supervisor).low is not None
+    else:
+        with pytest.raises(SchemaError, match=r"negative bounds need Supervisor 2026\.03\.3"):
+            parse_element(text, supervisor)
+
+
 @given(st.text(max_size=40))
 def test_the_grammar_parser_answers_any_text_with_an_element_or_a_schema_error(text: str) -> None:
     try:
@@ -132,10 +167,12 @@ def test_option_checks_follow_the_supervisor() -> None:
 # -- config.yaml -------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("supervisor", SUPERVISORS)
 def test_config_has_only_keys_the_supervisor_knows_and_the_required_ones(
-    config: dict[str, Any],
+    config: dict[str, Any], supervisor: str
 ) -> None:
-    assert set(config) <= APP_CONFIG_KEYS, set(config) - APP_CONFIG_KEYS
+    known = config_keys(supervisor)
+    assert set(config) <= known, f"Supervisor {supervisor} drops {set(config) - known}"
     assert set(config) >= REQUIRED_KEYS
     assert SLUG_RE.fullmatch(config["slug"])
     assert config["slug"] == "transactiva"
@@ -152,12 +189,77 @@ def test_config_follows_the_2026_app_conventions(config: dict[str, Any]) -> None
     assert config["startup"] in STARTUPS
     assert config["boot"] in BOOTS
     assert config["backup"] in BACKUP_MODES
-    for volume in config["map"]:
-        assert volume["type"] in MAP_TYPES
-        assert volume["type"] not in LEGACY_MAP_TYPES, "legacy map types are deprecated (2026.07)"
-        assert volume["read_only"] is True
     assert isinstance(config["timeout"], int)
     assert 10 <= config["timeout"] <= 300
+
+
+@pytest.mark.parametrize("supervisor", SUPERVISORS)
+def test_every_map_entry_is_read_by_the_oldest_and_the_newest_supervisor(
+    config: dict[str, Any], supervisor: str
+) -> None:
+    kinds = [check_map_entry(entry, supervisor) for entry in config["map"]]
+    assert kinds == ["addon_config", "share"]
+    assert all(entry["read_only"] is True for entry in config["map"])
+
+
+def test_a_deprecated_map_type_is_used_only_while_its_replacement_is_too_new(
+    config: dict[str, Any],
+) -> None:
+    """``addon_config`` is deprecated from 2026.07.1 for ``app_config``, which 2025.04.0 refuses
+    (a type it does not know makes the whole config.yaml invalid): the app claims 2025.04.0."""
+    for entry in config["map"]:
+        if entry["type"] in MAP_TYPE_REPLACED:
+            replacement, since = MAP_TYPE_REPLACED[entry["type"]]
+            assert not at_least(OLDEST_SUPERVISOR, since), (
+                f"every claimed Supervisor reads {replacement!r}: use it"
+            )
+            with pytest.raises(SchemaError, match=f"known from Supervisor {since}"):
+                check_map_entry({**entry, "type": replacement}, OLDEST_SUPERVISOR)
+            check_map_entry({**entry, "type": replacement}, NEWEST_SUPERVISOR)
+
+
+def test_the_mapped_folders_are_where_the_entry_point_looks_for_files(
+    config: dict[str, Any],
+) -> None:
+    """genesis_file and tariff_file are found in the app's configuration folder, then /share."""
+    mounted = [Path(MAP_MOUNT_POINTS[entry["type"]]) for entry in config["map"]]
+    assert not any("path" in entry for entry in config["map"])
+    assert tuple(mounted) == SEARCH_ROOTS
+
+
+@pytest.mark.parametrize(
+    ("entry", "supervisor", "error"),
+    [
+        ({"type": "app_config"}, "2026.07.0", "known from Supervisor 2026.07.1"),
+        ({"type": "all_app_configs"}, "2025.04.0", "known from Supervisor 2026.07.1"),
+        ({"type": "addon_config"}, "2023.11.0", "need Supervisor 2023.12.1"),
+        ({"type": "homeassistant"}, NEWEST_SUPERVISOR, "not a map type"),
+        ({"read_only": True}, NEWEST_SUPERVISOR, "a mapping with a type"),
+        ({"type": "share", "mode": "rw"}, NEWEST_SUPERVISOR, "unknown keys"),
+        ({"type": "share", "read_only": "yes"}, NEWEST_SUPERVISOR, "read_only"),
+        ({"type": "app_config"}, "2026.07.1", None),
+        ({"type": "addon_config", "path": "/cfg"}, "2023.12.1", None),
+    ],
+)
+def test_map_entries_as_each_supervisor_release_reads_them(
+    entry: dict[str, Any], supervisor: str, error: str | None
+) -> None:
+    if error is None:
+        assert check_map_entry(entry, supervisor) == entry["type"]
+    else:
+        with pytest.raises(SchemaError, match=error):
+            check_map_entry(entry, supervisor)
+
+
+def test_the_app_requires_the_oldest_home_assistant_its_integration_supports(
+    config: dict[str, Any],
+) -> None:
+    """The Supervisor offers the app only where Home Assistant is at least ``homeassistant``;
+    hacs.json states the integration's minimum, and the app is made for that integration."""
+    hacs = json.loads((REPO / "hacs.json").read_text(encoding="utf-8"))
+    assert isinstance(config["homeassistant"], str)
+    assert config["homeassistant"] == hacs["homeassistant"]
+    assert version_key(config["homeassistant"]) >= (2025, 4, 0)
 
 
 def test_ingress_discovery_and_watchdog(config: dict[str, Any]) -> None:
@@ -208,7 +310,8 @@ def test_every_schema_string_is_in_the_grammar_and_every_option_has_a_schema(
     config: dict[str, Any],
 ) -> None:
     schema, options = config["schema"], config["options"]
-    parse_schema(schema)
+    for supervisor in SUPERVISORS:
+        parse_schema(schema, supervisor=supervisor)
     assert set(options) <= set(schema)
     check_options(schema, options)
     for key, rule in schema.items():
@@ -333,71 +436,138 @@ def test_the_seed_pattern_admits_what_the_node_reads_but_for_ranges_a_pattern_ca
 # -- image, service, profile, images, documents -------------------------------------------
 
 
-def test_dockerfile_pins_the_base_builds_the_wheel_and_labels_the_image() -> None:
-    text = (APP / "Dockerfile").read_text(encoding="utf-8")
-    froms = re.findall(r"^FROM (\S+)", text, flags=re.MULTILINE)
-    assert len(froms) == 2, "a wheel stage and the app stage"
-    for image in froms:
-        assert re.fullmatch(r"ghcr\.io/home-assistant/base-python:3\.13-alpine3\.\d+", image)
-    assert "BUILD_FROM" not in text
-    assert ":latest" not in text
-    for label in ('io.hass.type="app"', "io.hass.version=", "io.hass.arch=", "io.hass.name="):
-        assert label in text
-    assert "pip wheel" in text
-    assert "--no-index" in text, "the app stage installs only the wheels built before"
-    for source in re.findall(r"^COPY (?!--from)(.+) \S+$", text, flags=re.MULTILINE):
-        for part in source.split():
-            assert (REPO / part).exists(), f"COPY {part}: the build context is the repository root"
-    assert "addon/rootfs/" in text
+def dockerfile_steps(text: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of a Dockerfile: continuations joined, comments dropped."""
+    steps: list[tuple[str, str]] = []
+    current = ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue  # Docker drops comment lines, inside continuations too
+        if stripped.endswith("\\"):
+            current += stripped[:-1] + " "
+            continue
+        keyword, _, arguments = (current + stripped).partition(" ")
+        steps.append((keyword.upper(), " ".join(arguments.split())))
+        current = ""
+    assert not current, "the Dockerfile ends inside a continuation"
+    return steps
 
 
-# Docker's platform for each Supervisor architecture.
-PLATFORMS = {"amd64": "linux/amd64", "aarch64": "linux/arm64"}
+@pytest.fixture(scope="module")
+def dockerfile() -> list[tuple[str, str]]:
+    return dockerfile_steps((APP / "Dockerfile").read_text(encoding="utf-8"))
 
 
-def test_released_images_are_built_for_every_arch_from_the_repository_root(
-    config: dict[str, Any],
+def test_the_supervisor_builds_the_app_from_its_folder(
+    config: dict[str, Any], dockerfile: list[tuple[str, str]]
 ) -> None:
-    """The Supervisor pulls ``image`` with ``{arch}`` filled in; the release workflow builds
-    exactly those images, with the context the Dockerfile needs, after the suite passes."""
-    workflow = yaml.safe_load((REPO / ".github/workflows/app-image.yml").read_text())
-    triggers = workflow[True]  # YAML 1.1 reads the key "on" as true
-    assert triggers["push"]["tags"] == ["v*.*.*"]
-    jobs = workflow["jobs"]
-    assert any("./scripts/test" in step.get("run", "") for step in jobs["test"]["steps"])
-    image = jobs["image"]
-    assert image["needs"] == "test"
-    assert image["permissions"]["packages"] == "write"
-    matrix = image["strategy"]["matrix"]["include"]
-    assert {row["arch"]: row["platform"] for row in matrix} == {
-        arch: PLATFORMS[arch] for arch in config["arch"]
-    }
-    (build,) = [s for s in image["steps"] if s.get("uses", "").startswith("docker/build-push")]
-    settings = build["with"]
-    assert (settings["context"], settings["file"]) == (".", "addon/Dockerfile")
-    assert settings["platforms"] == "${{ matrix.platform }}"
-    assert settings["push"] is True
-    args = settings["build-args"].splitlines()
-    assert "BUILD_ARCH=${{ matrix.arch }}" in args
-    assert "BUILD_VERSION=${{ steps.version.outputs.version }}" in args
-    assert "{arch}" in config["image"]
-    for arch in config["arch"]:
-        tag = settings["tags"].replace("${{ matrix.arch }}", arch)
-        tag = tag.replace("${{ steps.version.outputs.version }}", config["version"])
-        assert tag == config["image"].replace("{arch}", arch) + ":" + config["version"]
-    # The version step reads config.yaml's version the way it is written there.
-    (version_step,) = [s for s in image["steps"] if s.get("id") == "version"]
-    pattern = re.search(r"sed -n '(s/.*/p)'", version_step["run"])
-    assert pattern is not None
-    read = subprocess.run(
-        ["sed", "-n", pattern.group(1), str(APP / "config.yaml")],
-        capture_output=True,
-        text=True,
-        check=True,
+    """No ``image``: every Supervisor builds ``Dockerfile`` with the app folder as the context,
+    for the device's architecture, passing only BUILD_VERSION and BUILD_ARCH (and, before
+    2026.04.0, BUILD_FROM=...{arch}-base:latest, which has no Python: so the base is fixed)."""
+    assert needs_build(config)
+    assert set(config["arch"]) <= set(DOCKER_PLATFORMS)
+    for name in ("build.yaml", "build.yml", "build.json"):
+        assert not (APP / name).exists(), (
+            f"{name} is deprecated from Supervisor {BUILD_YAML_DEPRECATED_SINCE}"
+        )
+    assert not list(APP.glob("Dockerfile.*")), "one Dockerfile for every architecture"
+    assert {kind for kind, _ in dockerfile} <= {"FROM", "ARG", "ENV", "COPY", "RUN", "LABEL"}
+    (base,) = [arguments for kind, arguments in dockerfile if kind == "FROM"]
+    assert re.fullmatch(r"ghcr\.io/home-assistant/base-python:3\.13-alpine3\.\d+", base)
+    assert not any("BUILD_FROM" in arguments for _, arguments in dockerfile), (
+        f"Supervisors before {BUILD_FROM_DEFAULT_UNTIL} would put a base without Python there"
     )
-    assert read.stdout.strip() == config["version"]
-    for action in [s["uses"] for s in image["steps"] + jobs["test"]["steps"] if "uses" in s]:
-        assert re.fullmatch(r"[\w-]+/[\w-]+@v\d+", action), f"{action}: pin a major version"
+    declared = {arguments.split("=")[0] for kind, arguments in dockerfile if kind == "ARG"}
+    assert declared <= BUILD_ARGS
+    for kind, arguments in dockerfile:
+        if kind != "COPY":
+            continue
+        assert not arguments.startswith("--"), arguments
+        *sources, _target = arguments.split()
+        for source in sources:
+            path = (APP / source).resolve()
+            assert path.is_relative_to(APP), f"COPY {source}: outside the app folder"
+            assert path.exists(), f"COPY {source}: missing from the app folder"
+    labels = " ".join(arguments for kind, arguments in dockerfile if kind == "LABEL")
+    assert "io.hass." not in labels, "the Supervisor sets the io.hass.* labels itself"
+
+
+def _requirements() -> list[str]:
+    text = (APP / "requirements.txt").read_text(encoding="utf-8")
+    return [line for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def test_the_image_installs_the_pinned_wheels_of_the_apps_version(
+    config: dict[str, Any], dockerfile: list[tuple[str, str]]
+) -> None:
+    copies = dict(
+        arguments.split()
+        for kind, arguments in dockerfile
+        if kind == "COPY" and STAGING in arguments
+    )
+    assert copies == {
+        "requirements.txt": f"{STAGING}/requirements.txt",
+        "wheels/": f"{STAGING}/wheels/",
+    }
+    (install,) = [arguments for kind, arguments in dockerfile if kind == "RUN"]
+    words = install.split()
+    assert words[:2] == ["pip", "install"]
+    assert "--only-binary=:all:" in words, "nothing is compiled on the device"
+    assert words[words.index("--requirement") + 1] == f"{STAGING}/requirements.txt"
+    assert words[words.index("--find-links") + 1] == f"{STAGING}/wheels"
+    assert not {"--no-index", "--index-url", "--extra-index-url", "--pre"} & set(words)
+    assert install.endswith("&& transactiva --version"), "the build fails if the app cannot run"
+    pins = _requirements()
+    assert pins[0] == f"transactiva=={config['version']}"
+    for line in pins:
+        assert re.fullmatch(r"[a-z0-9][a-z0-9-]*==[0-9][0-9A-Za-z.+!]*", line), line
+    assert len({line.partition("==")[0] for line in pins}) == len(pins)
+    # git keeps the folder the Dockerfile copies, and never a developer's wheels in it.
+    assert (APP / "wheels/README.md").is_file()
+    ignored = (REPO / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert "addon/wheels/*.whl" in ignored
+
+
+def _run_script(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_the_pins_are_the_runtime_needs_at_the_locked_versions(tmp_path: Path) -> None:
+    """requirements.txt is what scripts/app_requirements.py writes from pyproject.toml, the
+    installed metadata and the lock: re-running it changes nothing."""
+    out = tmp_path / "requirements.txt"
+    result = _run_script(str(REPO / "scripts/app_requirements.py"), str(out))
+    assert result.returncode == 0, result.stderr
+    assert out.read_text(encoding="utf-8") == (APP / "requirements.txt").read_text(
+        encoding="utf-8"
+    ), "run scripts/app_requirements.py"
+    names = {line.partition("==")[0] for line in _requirements()}
+    assert {"aiohttp", "numpy", "pynacl", "lark", "pvlib", "scipy", "pandas"} <= names
+
+
+def test_the_pin_writer_names_what_the_lock_lacks(tmp_path: Path) -> None:
+    lock = tmp_path / "test.txt"
+    locked = (REPO / "requirements/test.txt").read_text(encoding="utf-8").splitlines()
+    lock.write_text("\n".join(line for line in locked if not line.startswith("numpy==")))
+    out = tmp_path / "requirements.txt"
+    result = _run_script(str(REPO / "scripts/app_requirements.py"), "--lock", str(lock), str(out))
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "app_requirements.py: numpy: transactiva needs it at run time, the lock lacks it"
+    )
+    assert not out.exists()
+
+
+def test_the_image_carries_the_documented_example_tariffs() -> None:
+    shipped = APP / "rootfs/usr/share/transactiva/tariffs"
+    documented = REPO / "docs/tariffs"
+    assert sorted(p.name for p in shipped.iterdir()) == sorted(p.name for p in documented.iterdir())
+    for path in documented.iterdir():
+        assert (shipped / path.name).read_bytes() == path.read_bytes(), f"copy docs/{path.name}"
+    assert (shipped / "example-residential-tou.toml").is_file()  # named in the app's errors
 
 
 def test_the_s6_service_runs_the_entry_point_with_the_container_environment() -> None:
@@ -468,3 +638,28 @@ def test_the_app_documents_every_option_and_has_a_changelog_entry(config: dict[s
     assert f"## {config['version']}" in changelog
     readme = (APP / "README.md").read_text(encoding="utf-8")
     assert "DOCS.md" in readme or "Documentation" in readme
+
+
+def test_the_docs_state_the_supported_versions_in_english_and_spanish(
+    config: dict[str, Any],
+) -> None:
+    """What config.yaml and hacs.json claim, and the oldest Supervisor checked, as users read it."""
+    year, month, _ = version_key(config["homeassistant"])
+    newer = {"en": "or newer", "es": "o posterior"}
+    documents = {
+        APP / "DOCS.md": "en",
+        REPO / "docs/es/app.md": "es",
+        REPO / "docs/home-assistant.md": "en",
+        REPO / "docs/es/home-assistant.md": "es",
+    }
+    for path, language in documents.items():
+        text = " ".join(path.read_text(encoding="utf-8").split())
+        assert f"Home Assistant {year}.{month} {newer[language]}" in text, path
+        assert f"Supervisor {OLDEST_SUPERVISOR} {newer[language]}" in text, path
+    for path in (APP / "DOCS.md", REPO / "docs/es/app.md"):
+        text = " ".join(path.read_text(encoding="utf-8").split())
+        for arch in config["arch"]:
+            assert arch in text, path
+        assert NEWEST_SUPERVISOR in text, f"{path}: the newest Supervisor whose rules are checked"
+    readme = " ".join((APP / "README.md").read_text(encoding="utf-8").split())
+    assert f"Home Assistant {year}.{month} or newer with Supervisor {OLDEST_SUPERVISOR}" in readme
