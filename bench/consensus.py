@@ -46,7 +46,7 @@ from typing import Any
 import aiohttp
 
 from ledger_core.cli import main as cli
-from ledger_core.demo_chain import free_port_run
+from ledger_core.demo.chain import free_port_run
 from ledger_core.node.home import Config, Home, write_config
 from ledger_core.state.machine import StateMachine
 from ledger_core.types.crypto import SigningKey

@@ -127,3 +127,8 @@ def clock_from(epoch: float | None, start: float | None, speed: float = 1.0) -> 
 def utc(seconds: float) -> datetime:
     """An aware UTC datetime for Unix ``seconds``."""
     return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def ScaledClock(speed: float, start: float | None = None) -> AcceleratedClock:  # noqa: N802 - reads as a class
+    """Time that starts at ``start`` (default: now) and runs ``speed`` times faster."""
+    return AcceleratedClock(time.time() if start is None else start, speed)

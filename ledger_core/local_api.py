@@ -23,7 +23,7 @@ from typing import Final
 from aiohttp import WSCloseCode, web
 
 from ledger_core.api.wsutil import relay
-from ledger_core.local import RESULTS, ActionLog, LocalEvent, LocalEvents
+from ledger_core.node.local import RESULTS, ActionLog, LocalEvent, LocalEvents
 
 LOCAL_EVENTS_KEY: Final = web.AppKey("local_events", LocalEvents)
 ACTION_LOG_KEY: Final = web.AppKey("action_log", ActionLog)

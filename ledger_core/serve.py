@@ -38,14 +38,14 @@ from typing import Any, Final
 from aiohttp import web
 
 from ledger_core.api.core import make_app
-from ledger_core.local import ActionLog, LocalEvents
 from ledger_core.node.home import Config, Home, HomeError
 from ledger_core.node.host import Node
+from ledger_core.node.local import ActionLog, LocalEvents
 from ledger_core.node.networked import ConsensusNode, connect
 from ledger_core.node.peers import network_from_home
 from ledger_core.node.storage import open_storage
 from ledger_core.p2p import Misbehaviour, Network
-from ledger_core.services import NodeServices
+from ledger_core.roles import Roles
 from ledger_core.state.machine import StateMachine
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.genesis import Genesis
@@ -119,14 +119,12 @@ async def serve(
 
 def _application(
     home: Home, config: Config, node: Node, network: Network | None
-) -> tuple[web.Application, NodeServices, ActionLog]:
+) -> tuple[web.Application, Roles, ActionLog]:
     """The API, the roles beside the ledger and the web interface, for ``node``."""
     local_events = LocalEvents()
     action_log = ActionLog(home.path / "local.db")
     try:
-        services = NodeServices(
-            home, config, node, local_events=local_events, action_log=action_log
-        )
+        services = Roles(home, config, node, local_events=local_events, action_log=action_log)
     except BaseException:
         action_log.close()
         node.close()

@@ -18,8 +18,8 @@ from ledger_core.api.chain import chain_feature
 from ledger_core.api.local import SIGN, local_feature
 from ledger_core.api.openapi import SPEC
 from ledger_core.api.server import Feature, make_server
-from ledger_core.local import ActionLog, LocalEvents
 from ledger_core.node.host import Node
+from ledger_core.node.local import ActionLog, LocalEvents
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.tx import MAX_TX_BYTES
 

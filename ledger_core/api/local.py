@@ -27,8 +27,8 @@ from ledger_core.api.server import (
     read_body,
     require_token,
 )
-from ledger_core.local import ActionLog, LocalEvents
 from ledger_core.local_api import add_local_routes
+from ledger_core.node.local import ActionLog, LocalEvents
 from ledger_core.types.fields import FieldError
 from ledger_core.types.tx import MAX_TX_BYTES, TxType, sign
 

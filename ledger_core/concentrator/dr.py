@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
-from ledger_core.concentrator.clock import Clock
+from ledger_core.clock import Clock
 from ledger_core.concentrator.ledger import PENDING, UNAVAILABLE, Body, Ledger
 from ledger_core.types import codec
 from ledger_core.types.fields import FieldError

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Final
 
-from ledger_core.concentrator.clock import Clock
+from ledger_core.clock import Clock
 from ledger_core.concentrator.ledger import Body, Ledger, Outcome
 from ledger_core.concentrator.tariff import MarketBand, Prices, Rate, Tariff
 from ledger_core.types import codec

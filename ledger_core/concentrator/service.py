@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import date, time, timedelta
 from typing import Any, Final
 
-from ledger_core.concentrator.clock import Clock, SystemClock
+from ledger_core.clock import Clock, SystemClock
 from ledger_core.concentrator.dr import DrError, DrManager
 from ledger_core.concentrator.ledger import Ledger
 from ledger_core.concentrator.prices import (

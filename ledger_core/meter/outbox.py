@@ -36,7 +36,7 @@ from typing import Any, Final, Protocol
 
 import aiohttp
 
-from ledger_core.meter.clock import SYSTEM_CLOCK, Clock
+from ledger_core.clock import SYSTEM_CLOCK, Clock
 from ledger_core.meter.intervals import IntervalReport
 from ledger_core.meter.store import MeterStore
 from ledger_core.types.crypto import SigningKey

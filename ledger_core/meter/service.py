@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Final
 
+from ledger_core.clock import SYSTEM_CLOCK, Clock, utc
 from ledger_core.meter.accounting import Accountant
-from ledger_core.meter.clock import SYSTEM_CLOCK, Clock, utc
 from ledger_core.meter.intervals import DEFAULT_TIMEZONE, IntervalClock, IntervalReport, Intervals
 from ledger_core.meter.outbox import ChainNonce, Outbox, Submit
 from ledger_core.meter.reading import MeterError, MeterUnreachable, Reading

@@ -51,7 +51,7 @@ import numpy as np
 from aiohttp import web
 
 from ledger_core.api.server import error
-from ledger_core.meter.clock import SYSTEM_CLOCK, AcceleratedClock, Clock, utc
+from ledger_core.clock import SYSTEM_CLOCK, AcceleratedClock, Clock, utc
 from ledger_core.meter.household import (
     APPLIANCES,
     PHASE_OF,

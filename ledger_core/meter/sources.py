@@ -30,7 +30,7 @@ from typing import Any, Final, Protocol
 import aiohttp
 import aiomqtt
 
-from ledger_core.meter.clock import SYSTEM_CLOCK, Clock, utc
+from ledger_core.clock import SYSTEM_CLOCK, Clock, utc
 from ledger_core.meter.reading import (
     MAX_ABS_CURRENT_A,
     MAX_ABS_POWER_W,

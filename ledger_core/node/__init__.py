@@ -7,6 +7,8 @@
   a transport, block sync and snapshots, for a network of validators;
 - :mod:`.storage`: blocks, results, events and state in SQLite;
 - :mod:`.home`: the node's home folder (keys, genesis, configuration, token);
+- :mod:`.local`: what happens at this home and stays here (local events, the
+  action log in ``local.db``);
 - :mod:`.peers`: the P2P network a home describes.
 
 The node drives an :class:`~ledger_core.types.abci.Application` given to it by an

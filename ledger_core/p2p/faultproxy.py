@@ -54,8 +54,16 @@ from typing import Any, Final, Literal
 import aiohttp
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
-from ledger_core.api.server import error
 from ledger_core.p2p.wire import PeerAddress, WireError, parse_address
+
+
+def error(status: int, code: str, message: str, field: str | None = None) -> web.Response:
+    """A refusal in the node API's error shape (``{"error": {"code", "message", "field"}}``)."""
+    body: dict[str, str] = {"code": code, "message": message}
+    if field is not None:
+        body["field"] = field
+    return web.json_response({"error": body}, status=status)
+
 
 LOG: Final = logging.getLogger(__name__)
 CONTROL_PATH: Final = "/_proxy"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ledger_core.app_entry import AppOptions, OptionsError, parse_options
+from ledger_core.cli.ha_app import AppOptions, OptionsError, parse_options
 
 
 def parse_or_error(raw: object) -> AppOptions | OptionsError:

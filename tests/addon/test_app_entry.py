@@ -27,7 +27,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger_core import cli
-from ledger_core.app_entry import (
+from ledger_core.cli.ha_app import (
     INGRESS_PROXY,
     AppOptions,
     OptionsError,
@@ -41,7 +41,7 @@ from ledger_core.app_entry import (
     run_app,
     snapshot_databases,
 )
-from ledger_core.demo_chain import free_port
+from ledger_core.demo.chain import free_port
 from ledger_core.node.home import Home
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.genesis import Genesis, Operator, Params, Validator

@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger_core import __version__
-from ledger_core.app_entry import (
+from ledger_core.cli.ha_app import (
     API_PORT,
     DATABASES,
     INGRESS_PROXY,

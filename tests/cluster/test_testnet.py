@@ -23,7 +23,7 @@ import aiohttp
 import pytest
 
 from ledger_core.cli import main
-from ledger_core.demo_chain import free_port_run
+from ledger_core.demo.chain import free_port_run
 from ledger_core.node.home import Home
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.tx import TxType, sign

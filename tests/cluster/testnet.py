@@ -39,7 +39,7 @@ import aiohttp
 
 from ledger_core.cli import main
 from ledger_core.consensus.light import commit_power
-from ledger_core.demo_chain import free_port_run
+from ledger_core.demo.chain import free_port_run
 from ledger_core.node.home import Config, Home, write_config
 from ledger_core.p2p.faultproxy import FaultProxy
 from ledger_core.types import codec

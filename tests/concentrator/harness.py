@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestServer
 
 from ledger_core.api.core import make_app
 from ledger_core.client import NodeClient
-from ledger_core.concentrator.clock import ManualClock
+from ledger_core.clock import ManualClock
 from ledger_core.concentrator.ledger import HttpLedger, NodeLedger
 from ledger_core.node.host import Node
 from ledger_core.node.storage import open_storage

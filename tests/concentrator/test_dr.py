@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger_core.client import NodeClient
-from ledger_core.concentrator.clock import ManualClock
+from ledger_core.clock import ManualClock
 from ledger_core.concentrator.dr import (
     DrError,
     DrEvent,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from ledger_core.concentrator.clock import ManualClock
+from ledger_core.clock import ManualClock
 from ledger_core.concentrator.ledger import PENDING, UNAVAILABLE, HttpLedger, NodeLedger
 from ledger_core.concentrator.prices import PricePublisher, PriceSchedule
 from ledger_core.concentrator.tariff import load_tariff
@@ -66,9 +66,13 @@ async def test_in_process_submission_waits_boundedly_and_streams_live_events(
         waiting = asyncio.ensure_future(anext(stream))
         await asyncio.sleep(0.01)
         assert not waiting.done()
+        ledger.wait = 30.0  # from here on the block comes: the wait only bounds the test
         submitted = ledger.submit([(TxType.DEPOSIT_REQUEST, {"amount": 7})])
         pending = asyncio.ensure_future(submitted)
-        await asyncio.sleep(0.01)
+        for _ in range(3000):  # until the transaction is in the mempool (bounded: ~30 s)
+            if node.mempool:
+                break
+            await asyncio.sleep(0.01)
         node.produce_block()
         (done,) = await asyncio.wait_for(pending, 1)
         assert done.ok

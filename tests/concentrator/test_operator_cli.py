@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from ledger_core.cli.operator import duration, kilowatts, main, moment, mxn_price
 from ledger_core.client import NodeClient
-from ledger_core.concentrator_cli import duration, kilowatts, main, moment, mxn_price
 from ledger_core.node.home import Home
 from tests.concentrator.harness import BLOCK, TOU, mx
 from tests.ledger_core.test_process import NodeProcess, cli, free_port
@@ -200,7 +200,7 @@ async def test_prices_and_dr_against_a_node_process(
 
 def test_the_module_runs_as_a_program() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "ledger_core.concentrator_cli", "tariff", "check", str(TOU)],
+        [sys.executable, "-m", "ledger_core.cli.operator", "tariff", "check", str(TOU)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ledger_core.client import NodeClient
-from ledger_core.concentrator.clock import ManualClock, ScaledClock, SystemClock
+from ledger_core.clock import ManualClock, ScaledClock, SystemClock
 from ledger_core.concentrator.dr import DrSignal
 from ledger_core.concentrator.ledger import HttpLedger
 from ledger_core.concentrator.rules import LoadRule

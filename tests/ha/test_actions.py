@@ -31,7 +31,7 @@ from pytest_homeassistant_custom_component.common import async_capture_events
 
 from custom_components.transactiva.appliances import issue_id
 from custom_components.transactiva.const import CONF_APPLIANCES, DOMAIN, EVENT_CONTRACT_ACTION
-from ledger_core.demo_chain import paper_contract
+from ledger_core.demo.chain import paper_contract
 
 # The paper's contract: IF Price < 3 THEN TURN ON 'Lavadora' ELSE TURN OFF, and demand
 # response sheds 'Lavadora'.

@@ -39,7 +39,7 @@ from pytest_homeassistant_custom_component.common import mock_restore_cache
 from custom_components.transactiva.ble import normalise_address, normalise_uuid, parse_payload
 from custom_components.transactiva.ble_client import BleWriteError, write_payload
 from custom_components.transactiva.const import CONF_APPLIANCES, CONF_BLUETOOTH
-from ledger_core.demo_chain import paper_contract
+from ledger_core.demo.chain import paper_contract
 
 ACTUATOR = {
     "name": "Relevador lavadora",

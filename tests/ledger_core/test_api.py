@@ -16,8 +16,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from ledger_core.api.core import make_app
 from ledger_core.api.openapi import SPEC
 from ledger_core.consensus.light import verify_commit
-from ledger_core.local import ActionLog, LocalEvents
 from ledger_core.node.host import Node
+from ledger_core.node.local import ActionLog, LocalEvents
 from ledger_core.node.storage import open_storage
 from ledger_core.state.machine import StateMachine
 from ledger_core.types import merkle

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from contracts import format_contract, parse
 from contracts.model import ActionKind
-from ledger_core.execution import ContractExecutor, OrderIntent, dr_level_of
+from ledger_core.agent.execution import ContractExecutor, OrderIntent, dr_level_of
 
 PARTICIPANT = "tv" + "a" * 40
 OTHER = "tv" + "b" * 40

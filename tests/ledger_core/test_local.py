@@ -13,10 +13,10 @@ from aiohttp import WSCloseCode, WSMsgType
 from aiohttp.test_utils import TestClient, TestServer
 
 from contracts.model import ActionKind
+from ledger_core.agent.execution import ActionRecord
 from ledger_core.api.core import make_app
-from ledger_core.execution import ActionRecord
-from ledger_core.local import ActionLog, LocalEvents
 from ledger_core.node.host import Node
+from ledger_core.node.local import ActionLog, LocalEvents
 from ledger_core.node.storage import open_storage
 from ledger_core.state.machine import StateMachine
 from tests.ledger_core.chain import Chain

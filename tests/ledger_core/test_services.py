@@ -15,9 +15,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from ledger_core.agent.execution import ContractExecutor
 from ledger_core.clock import AcceleratedClock, ManualClock, clock_from
-from ledger_core.demo_chain import free_port, paper_contract
-from ledger_core.execution import ContractExecutor
+from ledger_core.demo.chain import free_port, paper_contract
 from ledger_core.meter.household import Household
 from ledger_core.meter.simulator import SmartPiSimulator
 from ledger_core.node.home import Config, HomeError, init_home

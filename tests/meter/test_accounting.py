@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ledger_core.clock import utc
 from ledger_core.meter.accounting import Accountant, trapezoid
-from ledger_core.meter.clock import utc
 from ledger_core.meter.reading import MeterDataError, PhaseReading, Reading, check_number
 from ledger_core.meter.store import MeterStore, MeterStoreError
 from tests.meter.helpers import NOON

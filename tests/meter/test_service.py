@@ -13,8 +13,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from ledger_core.clock import AcceleratedClock
 from ledger_core.meter.accounting import trapezoid
-from ledger_core.meter.clock import AcceleratedClock
 from ledger_core.meter.household import Household
 from ledger_core.meter.intervals import IntervalReport
 from ledger_core.meter.outbox import Outcome, node_chain_nonce, node_submitter

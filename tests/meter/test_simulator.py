@@ -12,7 +12,7 @@ import aiohttp
 import numpy as np
 import pytest
 
-from ledger_core.meter.clock import AcceleratedClock, SystemClock
+from ledger_core.clock import AcceleratedClock, SystemClock
 from ledger_core.meter.household import (
     APPLIANCES,
     FRIDGE,

@@ -36,7 +36,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, expec
 from ledger_core.analytics.localtime import Site, midnight
 from ledger_core.analytics.store import ReadingStore
 from ledger_core.analytics.synthetic import simulate
-from ledger_core.demo_chain import free_port
+from ledger_core.demo.chain import free_port
 from ledger_core.node.home import Config, init_home
 
 REPO = Path(__file__).resolve().parents[2]

@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contracts import format_contract, parse
+from ledger_core.agent.execution import ContractExecutor
 from ledger_core.analytics.advice import PriceRule
 from ledger_core.analytics.api import analytics_feature
 from ledger_core.analytics.forecast import HomeModel, fit_home
@@ -26,7 +27,6 @@ from ledger_core.analytics.store import Interval, ReadingStore
 from ledger_core.analytics.synthetic import Household, simulate
 from ledger_core.api.core import make_app
 from ledger_core.api.server import add_feature
-from ledger_core.execution import ContractExecutor
 from ledger_core.node.host import Node
 from ledger_core.node.storage import open_storage
 from ledger_core.state.machine import StateMachine

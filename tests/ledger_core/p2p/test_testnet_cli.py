@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 
 from ledger_core.cli import main
-from ledger_core.demo_chain import free_port_run
+from ledger_core.demo.chain import free_port_run
 from ledger_core.node.home import Config, Home, HomeError, write_config
 from ledger_core.node.peers import network_from_home
 from ledger_core.p2p import Network

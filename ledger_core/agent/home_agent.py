@@ -28,9 +28,9 @@ from typing import Any, Final, Protocol
 
 import aiohttp
 
+from ledger_core.agent.execution import ActionRecord, ContractExecutor
 from ledger_core.client import ApiError, NodeClient
-from ledger_core.execution import ActionRecord, ContractExecutor
-from ledger_core.local import ActionLog, LocalEvents
+from ledger_core.node.local import ActionLog, LocalEvents
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.tx import TxType, sign
 

@@ -30,8 +30,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Final, TextIO
 
+from ledger_core.cli.node import chain_id_arg, port_arg
 from ledger_core.node.home import Config, Home, HomeError, write_config, write_token
-from ledger_core.node_cli import _chain_id, _port
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.genesis import Genesis, Operator, Params, Validator
 
@@ -65,12 +65,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     init.add_argument("--dir", type=Path, required=True, metavar="DIR")
     init.add_argument(
         "--base-port",
-        type=_port,
+        type=port_arg,
         default=DEFAULT_BASE_PORT,
         metavar="P",
         help=f"node i listens on P+2i (API) and P+2i+1 (P2P); default {DEFAULT_BASE_PORT}",
     )
-    init.add_argument("--chain-id", type=_chain_id, default="transactiva-testnet")
+    init.add_argument("--chain-id", type=chain_id_arg, default="transactiva-testnet")
     init.add_argument("--host", default="127.0.0.1", help="where every node listens")
     run = sub.add_parser("run", help="run every node of a testnet until Ctrl-C")
     run.add_argument("--dir", type=Path, required=True, metavar="DIR")

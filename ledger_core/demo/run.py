@@ -36,13 +36,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final, TextIO
 
+from ledger_core.agent.execution import ActionRecord, ContractExecutor
+from ledger_core.agent.home_agent import HomeAgent, NodeSigner, Signer, follow_events
 from ledger_core.client import NodeClient
 from ledger_core.clock import AcceleratedClock
 from ledger_core.concentrator.dr import DrSignal
 from ledger_core.concentrator.ledger import HttpLedger
 from ledger_core.concentrator.service import Concentrator
 from ledger_core.concentrator.tariff import load_tariff
-from ledger_core.demo_chain import (
+from ledger_core.demo.chain import (
     Household,
     Neighbourhood,
     NodeProcess,
@@ -51,9 +53,7 @@ from ledger_core.demo_chain import (
     local_midnight,
     paper_contract,
 )
-from ledger_core.demo_view import DemoLedger, header, summary_json, write_summary
-from ledger_core.execution import ActionRecord, ContractExecutor
-from ledger_core.homeagent import HomeAgent, NodeSigner, Signer, follow_events
+from ledger_core.demo.view import DemoLedger, header, summary_json, write_summary
 from ledger_core.meter import household as hh
 from ledger_core.meter.outbox import http_chain_nonce, http_submitter
 from ledger_core.meter.service import MeterConfig, MeterService

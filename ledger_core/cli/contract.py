@@ -27,7 +27,7 @@ from contracts import (
     short_id,
 )
 from contracts.canonical import quote, stamp
-from ledger_core import node_cli
+from ledger_core.cli import node
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -278,8 +278,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "submit", help="sign with this node's participant key, submit, wait, print the receipt"
     )
     p_submit.add_argument("file", metavar="FILE", help="contract file")
-    node_cli.add_dir(p_submit)
-    p_submit.set_defaults(contract_run=node_cli.contract_submit)
+    node.add_dir(p_submit)
+    p_submit.set_defaults(contract_run=node.contract_submit)
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from contracts import format_contract, parse
+from ledger_core.agent.home_agent import NodeSigner, Signer
 from ledger_core.client import ApiError, NodeClient
-from ledger_core.homeagent import NodeSigner, Signer
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.tx import TxType
 

@@ -44,13 +44,13 @@ def _home(args: argparse.Namespace) -> Path:
     return path
 
 
-def _chain_id(text: str) -> str:
+def chain_id_arg(text: str) -> str:
     if not _CHAIN_ID.fullmatch(text):
         raise argparse.ArgumentTypeError("lower-case letters, digits and '-', at most 48")
     return text
 
 
-def _port(text: str) -> int:
+def port_arg(text: str) -> int:
     try:
         port = int(text)
     except ValueError:
@@ -62,9 +62,9 @@ def _port(text: str) -> int:
 
 def configure_init(parser: argparse.ArgumentParser) -> None:
     add_dir(parser)
-    parser.add_argument("--chain-id", type=_chain_id, default="transactiva-local")
+    parser.add_argument("--chain-id", type=chain_id_arg, default="transactiva-local")
     parser.add_argument("--api-host", default="127.0.0.1")
-    parser.add_argument("--api-port", type=_port, default=8765)
+    parser.add_argument("--api-port", type=port_arg, default=8765)
 
 
 def run_init(args: argparse.Namespace, out: TextIO) -> int:

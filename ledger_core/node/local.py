@@ -20,11 +20,29 @@ import json
 import sqlite3
 from collections import deque
 from pathlib import Path
-from typing import Final
-
-from ledger_core.execution import ActionRecord
+from typing import Final, Protocol
 
 type LocalEvent = dict[str, object]
+
+
+class ActionRecord(Protocol):
+    """What the action log keeps of an action (the home agent's
+    :class:`ledger_core.agent.execution.ActionRecord`)."""
+
+    @property
+    def time(self) -> int:
+        """When the action was decided (Unix seconds)."""
+        ...
+
+    @property
+    def contract_id(self) -> str:
+        """The contract that asked for it."""
+        ...
+
+    def to_event(self) -> dict[str, object]:
+        """The action as a ``contract_action`` local event."""
+        ...
+
 
 BUFFER: Final = 5000
 RESULTS: Final = ("ok", "failed", "unmapped", "skipped")

@@ -30,8 +30,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp
 
+from ledger_core.cli.node import add_dir
 from ledger_core.client import ApiError, NodeClient
-from ledger_core.concentrator.clock import SystemClock
+from ledger_core.clock import SystemClock
 from ledger_core.concentrator.dr import DrError, DrEvent, DrManager, DrSignal
 from ledger_core.concentrator.ledger import HttpLedger
 from ledger_core.concentrator.prices import PricePublisher, PriceSchedule, PublishReport
@@ -45,7 +46,6 @@ from ledger_core.concentrator.tariff import (
     price_units,
 )
 from ledger_core.node.home import Home, HomeError, default_home
-from ledger_core.node_cli import add_dir
 from ledger_core.types.tx import MAX_PRICE
 
 EXIT_OK = 0

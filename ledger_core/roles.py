@@ -27,12 +27,10 @@ import asyncio
 import contextlib
 import logging
 from datetime import time as clock_time
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from ledger_core.analytics.api import analytics_feature
-from ledger_core.analytics.localtime import Site
-from ledger_core.analytics.service import AnalyticsService
-from ledger_core.analytics.store import ReadingStore
+from ledger_core.agent.execution import ContractExecutor
+from ledger_core.agent.home_agent import HomeAgent, NodeSigner
 from ledger_core.api.server import Feature
 from ledger_core.client import ApiError, NodeClient
 from ledger_core.clock import clock_from
@@ -42,17 +40,20 @@ from ledger_core.concentrator.ledger import NodeLedger
 from ledger_core.concentrator.rules import LoadRule
 from ledger_core.concentrator.service import Concentrator
 from ledger_core.concentrator.tariff import load_tariff
-from ledger_core.execution import ContractExecutor
-from ledger_core.homeagent import HomeAgent, NodeSigner
-from ledger_core.local import ActionLog, LocalEvents
 from ledger_core.meter.api import meter_feature
 from ledger_core.meter.outbox import node_chain_nonce, node_submitter
 from ledger_core.meter.service import MeterConfig, MeterService
 from ledger_core.meter.sources import MeterConfigError, source_from_config
 from ledger_core.node.home import Config, Home, HomeError
 from ledger_core.node.host import Node
+from ledger_core.node.local import ActionLog, LocalEvents
+from ledger_core.state import keys
 from ledger_core.state.keys import StateView
 from ledger_core.types.crypto import SigningKey
+
+if TYPE_CHECKING:
+    from ledger_core.analytics.service import AnalyticsService
+    from ledger_core.analytics.store import ReadingStore
 
 LOG: Final = logging.getLogger(__name__)
 METER_KEY: Final = "keys/meter.key"
@@ -66,7 +67,7 @@ def _meter_key(home: Home) -> SigningKey:
     return SigningKey.load(path)
 
 
-class NodeServices:
+class Roles:
     """Builds, starts and stops the configured roles around a node."""
 
     def __init__(
@@ -113,6 +114,8 @@ class NodeServices:
             self.meter = self._build_meter(config.meter, chain_id)
             self.features.append(meter_feature(self.meter))
             self.analytics = self._build_analytics(config.analytics or {})
+            from ledger_core.analytics.api import analytics_feature  # noqa: PLC0415 - as above
+
             self.features.append(analytics_feature(self.analytics))
         if config.concentrator is not None:
             self.concentrator = self._build_concentrator(config.concentrator)
@@ -138,6 +141,11 @@ class NodeServices:
         )
 
     def _build_analytics(self, settings: dict[str, Any]) -> AnalyticsService:
+        # Analytics needs numpy, pandas, scipy and pvlib: loaded only for a home that runs it.
+        from ledger_core.analytics.localtime import Site  # noqa: PLC0415
+        from ledger_core.analytics.service import AnalyticsService  # noqa: PLC0415
+        from ledger_core.analytics.store import ReadingStore  # noqa: PLC0415
+
         where = f"{self.home.config_file}: analytics"
         unknown = set(settings) - {"site", "refit_seconds"}
         if unknown:
@@ -156,13 +164,12 @@ class NodeServices:
         node = self.node
 
         def prices(start: int, end: int) -> dict[int, tuple[int, int]]:
-            rows = node.storage.range("price/", f"{start:012d}", f"{end:012d}", 1 << 20)
+            rows = StateView(node.committed).by_interval(keys.PRICES, start, end, 1 << 20)
             found: dict[int, tuple[int, int]] = {}
-            for key, value in rows:
-                if isinstance(value, dict):
-                    imp, exp = value.get("import_price"), value.get("export_price")
-                    if isinstance(imp, int) and isinstance(exp, int):
-                        found[int(key.rsplit("/", 1)[1])] = (imp, exp)
+            for interval_start, value in rows:
+                imp, exp = value.get("import_price"), value.get("export_price")
+                if isinstance(imp, int) and isinstance(exp, int):
+                    found[interval_start] = (imp, exp)
             return found
 
         return AnalyticsService(
