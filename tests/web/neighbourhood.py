@@ -439,15 +439,16 @@ def _contracts(town: Neighbourhood) -> None:
     propose("revoked", _contract("bomba vieja", year, "ISO", PUMP))
     h.local(TxType.CONTRACT_REVOKE, {"contract_id": ids["revoked"]})
     c.local(TxType.CONTRACT_REVOKE, {"contract_id": ids["revoked"]})
-    propose("expired", _contract("prueba de una hora", _local(town.now() + 20 * 60), "ISO", PUMP))
+    propose("expired", _contract("prueba de una hora", _local(town.now() + 40 * 60), "ISO", PUMP))
 
 
 def _market(town: Neighbourhood) -> None:
     """The home buys in one interval and sells in the next, a neighbour on the other side
     of each (at an operator's price override that makes trading worth it); an evening
-    interval keeps its orders open."""
+    interval keeps its orders open. The first interval starts at least a quarter of an hour
+    of clock time (7.5 s) away, so that the orders are in before its gate on a slow machine."""
     c, h = town.concentrator, town.home
-    buy = town.next_interval(after=120)
+    buy = town.next_interval(after=900)
     sell = buy + INTERVAL
     evening = _midnight(town.now()) + 23 * 3600
     town.intervals.update(buy=buy, sell=sell, evening=evening)
@@ -506,7 +507,7 @@ def _demand_response(town: Neighbourhood) -> None:
         "operator/dr",
         {
             "signal": {**simple, "level": 2},
-            "start": town.next_interval(),
+            "start": town.next_interval(after=300),
             "duration": 12 * 3600,
             "ramp_up": 900,
         },

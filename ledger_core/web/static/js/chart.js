@@ -16,7 +16,7 @@ function el(tag, attributes, text) {
 export function dayChart({ title, from, to, step, lines = [], bars = [], xLabel, yLabel, barLabel, width: shown = 720 }) {
   const width = Math.round(Math.min(1400, Math.max(280, shown || 720)));
   const height = width < 560 ? 220 : 260;
-  const pad = { left: 56, right: bars.length ? 44 : 12, top: 12, bottom: 28 };
+  const pad = { left: 56, right: bars.length ? 44 : 24, top: 12, bottom: 28 };
   const svg = el("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart", role: "img" });
   svg.append(el("title", {}, title));
   const plotW = width - pad.left - pad.right;
