@@ -5,10 +5,9 @@ Every page loads; a contract with an error shows the message at its line; a vali
 signed, submitted and its receipt shown; a price the operator publishes and a meter reading
 arrive live on the overview; a home with weeks of meter history sees its forecast
 drawn; the operator's forms publish a price and issue a
-demand-response event; a wrong token is refused. Screenshots go to ``test-artifacts/``.
-
-Chromium comes from Debian (``/usr/bin/chromium``, or ``$TRANSACTIVA_CHROMIUM``);
-``./scripts/test`` installs it when it is missing. Without it these tests fail, saying so.
+demand-response event; a wrong token is refused. Screenshots go to ``test-artifacts/``
+(see ``browser.py`` for the browser; ``test_layout.py`` checks the layout and the
+translations on pages full of content).
 """
 
 from __future__ import annotations
@@ -31,30 +30,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
 from ledger_core.analytics.localtime import Site, midnight
 from ledger_core.analytics.store import ReadingStore
 from ledger_core.analytics.synthetic import simulate
 from ledger_core.demo.chain import free_port
 from ledger_core.node.home import Config, init_home
+from tests.web.browser import DESKTOP, PHONE, REPO, opened, shot
 
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "test-artifacts"
 TARIFF = REPO / "docs" / "tariffs" / "example-residential-tou.toml"
-CHROMIUM = os.environ.get("TRANSACTIVA_CHROMIUM", "/usr/bin/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 900}
 INTERVAL = 900
 
 pytestmark = pytest.mark.timeout(120)
@@ -137,61 +122,6 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
     """A new home: no meter history yet."""
     with running_node(tmp_path_factory.mktemp("browser") / "node") as started:
         yield started
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    if not Path(CHROMIUM).is_file():
-        pytest.fail(
-            f"Chromium is not installed at {CHROMIUM}: the browser tests need Debian's "
-            "Chromium. Install it with 'apt-get install chromium' (./scripts/test does so "
-            "when it runs as root), or point TRANSACTIVA_CHROMIUM at a Chromium binary."
-        )
-    with sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-    try:
-        yield chromium
-    finally:
-        chromium.close()
-
-
-@contextlib.contextmanager
-def opened(
-    browser: Browser, node: NodeProcess, locale: str, viewport: dict[str, int]
-) -> Iterator[Page]:
-    """A fresh tab signed in to the node; fails on any script error in the page."""
-    context = browser.new_context(locale=locale, viewport=viewport)
-    page = context.new_page()
-    page.set_default_timeout(15000)
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-
-    def console(message: ConsoleMessage) -> None:
-        # The first request without a token is refused (401): that is how the page learns
-        # it must ask for one. Anything else logged as an error is a failure.
-        if message.type == "error" and "401" not in message.text:
-            errors.append(message.text)
-
-    page.on("console", console)
-    try:
-        page.goto(node.url)
-        page.fill("#token", node.token)
-        page.click("form.login button[type=submit]")
-        expect(page.locator("#status")).to_have_class(re.compile(r"\blive\b"))
-        yield page
-        assert not errors, errors
-    finally:
-        context.close()
-
-
-def shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def current_interval() -> int:

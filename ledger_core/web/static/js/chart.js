@@ -11,10 +11,12 @@ function el(tag, attributes, text) {
 
 // `from`..`to`: the x range (Unix seconds); `lines`: [{cls, points: [[x, y], ...]}] on the
 // left axis; `bars`: [[x, value], ...] on the right axis, `step` wide; labels by functions.
-export function dayChart({ title, from, to, step, lines = [], bars = [], xLabel, yLabel, barLabel }) {
-  const width = 720;
-  const height = 260;
-  const pad = { left: 64, right: 56, top: 12, bottom: 28 };
+// `width`: the width it is shown at (its container's), so that its text keeps its size on
+// a phone; the hours labelled are as many as fit.
+export function dayChart({ title, from, to, step, lines = [], bars = [], xLabel, yLabel, barLabel, width: shown = 720 }) {
+  const width = Math.round(Math.min(1400, Math.max(280, shown || 720)));
+  const height = width < 560 ? 220 : 260;
+  const pad = { left: 56, right: bars.length ? 44 : 24, top: 12, bottom: 28 };
   const svg = el("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart", role: "img" });
   svg.append(el("title", {}, title));
   const plotW = width - pad.left - pad.right;
@@ -37,7 +39,8 @@ export function dayChart({ title, from, to, step, lines = [], bars = [], xLabel,
     }
   }
   const hours = (to - from) / 3600;
-  const every = hours > 12 ? 3 : 1;
+  const fit = Math.max(2, Math.floor(plotW / 48)); // an "HH:MM" label needs about 48 px
+  const every = [1, 2, 3, 4, 6, 12, 24].find((n) => hours / n <= fit) ?? 24;
   for (let h = 0; h <= hours; h += every) {
     const t = from + h * 3600;
     svg.append(el("text", { x: x(t), y: height - 8, "text-anchor": "middle", class: "label" }, xLabel(t)));

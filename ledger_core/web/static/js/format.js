@@ -44,3 +44,17 @@ export function short(text, keep = 10) {
   if (!text) return t("common.none");
   return text.length > keep * 2 ? `${text.slice(0, keep)}…${text.slice(-4)}` : text;
 }
+
+// "HH:MM:SS" on the market's local clock.
+export function clockSeconds(seconds, offsetMinutes) {
+  if (seconds === null || seconds === undefined || Number.isNaN(seconds)) return t("common.none");
+  return new Date((seconds + offsetMinutes * 60) * 1000).toISOString().slice(11, 19);
+}
+
+// A demand-response signal for people (the ledger's `signal` object).
+export function signal(value) {
+  if (value.name === "SIMPLE") return t("dr.simple", { level: value.level });
+  if (value.name === "ELECTRICITY_PRICE") return t("dr.price", { price: price(value.price) });
+  if (value.setpoint_w !== undefined && value.setpoint_w !== null) return t("dr.setpoint", { power: power(value.setpoint_w) });
+  return t("dr.delta", { power: `${value.delta_w > 0 ? "+" : ""}${power(value.delta_w)}` });
+}

@@ -4,13 +4,30 @@
 // of your contracts with the actions they took.
 
 import { ApiError, api } from "../api.js";
-import { h, replace } from "../dom.js";
+import { h, replace, table, term } from "../dom.js";
 import { clock, short } from "../format.js";
 import { t } from "../i18n.js";
 import { highlight } from "../highlight.js";
 import { templates } from "../templates.js";
 
 const CHECK_DELAY_MS = 250;
+
+// Why an action was taken: "line 7: IF Price < 3 THEN" (or "line 7: ELSE of IF ..."), the
+// clause in the contract's own language.
+function reason(text) {
+  const found = /^line (\d+): (ELSE of )?(.*)$/s.exec(text || "");
+  if (!found) return h("code", {}, text || "");
+  return [t("contracts.line", { line: found[1] }), " ", found[2] ? `${t("contracts.else_of")} ` : "", h("code", {}, found[3])];
+}
+
+// What an action did: the verb in the reader's language, the device or message as written.
+function what(action) {
+  return [
+    term("action", action.action),
+    action.device ? [" ", h("span", { class: "device", "data-user": true }, `'${action.device}'`)] : null,
+    action.text ? [" ", h("span", { "data-user": true }, `“${action.text}”`)] : null,
+  ];
+}
 
 export async function render(main, ctx) {
   const summary = ctx.summary;
@@ -24,9 +41,10 @@ export async function render(main, ctx) {
     autocomplete: "off",
     "aria-label": t("contracts.editor"),
     wrap: "off",
+    "data-scroll": true, // long lines scroll inside the editor
   });
   const code = h("code");
-  const pre = h("pre", { "aria-hidden": "true" }, code);
+  const pre = h("pre", { "aria-hidden": "true", "data-scroll": true }, code);
   const gutter = h("div", { class: "gutter mono", "aria-hidden": "true", id: "gutter" });
   const editor = h("div", { class: "editor" }, gutter, h("div", { class: "code" }, pre, textarea));
   const verdict = h("p", { id: "verdict", role: "status", "aria-live": "polite", class: "muted" });
@@ -206,32 +224,24 @@ export async function render(main, ctx) {
     const { actions } = await api("local/actions", { query: { contract_id: contract.id, limit: 50 } });
     replace(
       detail,
-      h("h2", {}, `${t("contracts.actions")} · ${contract.name}`),
+      h("h2", {}, `${t("contracts.actions")} · `, h("span", { "data-user": true }, contract.name)),
       contract.receipt ? h("p", { class: "receipt mono small" }, contract.receipt) : null,
       actions.length
-        ? h(
-            "div",
-            { class: "scroll" },
-            h(
-              "table",
-              { id: "actions" },
-              h("thead", {}, h("tr", {}, ["contracts.when", "contracts.action", "contracts.reason", "contracts.result"].map((k) => h("th", {}, t(k))))),
-              h(
-                "tbody",
-                {},
-                actions.map((a) =>
-                  h(
-                    "tr",
-                    {},
-                    h("td", {}, clock(a.time, offset, true)),
-                    h("td", {}, [a.action, a.device ? `'${a.device}'` : "", a.text ? `“${a.text}”` : ""].filter(Boolean).join(" ")),
-                    h("td", {}, a.reason || ""),
-                    h("td", {}, h("span", { class: `badge ${a.result || ""}` }, a.result || "…")),
-                  ),
-                ),
-              ),
-            ),
-          )
+        ? table({
+            id: "actions",
+            columns: ["contracts.when", "contracts.action", "contracts.reason", "contracts.result"].map((k) => ({ label: t(k) })),
+            rows: actions.map((a) => ({
+              cells: [
+                clock(a.time, offset, true),
+                what(a),
+                reason(a.reason),
+                [
+                  term("result", a.result || "waiting", { badge: true }),
+                  a.detail ? h("span", { class: "detail small muted", "data-user": true }, a.detail) : null,
+                ],
+              ],
+            })),
+          })
         : h("p", { class: "muted" }, t("contracts.no_actions")),
     );
   }
@@ -242,40 +252,33 @@ export async function render(main, ctx) {
       replace(listBody, h("p", { class: "muted" }, t("contracts.none")));
       return;
     }
+    const open = (row, contract) => {
+      for (const other of listBody.querySelectorAll("tr.selected")) other.classList.remove("selected");
+      row.classList.add("selected");
+      showActions(contract);
+    };
     replace(
       listBody,
-      h(
-        "div",
-        { class: "scroll" },
-        h(
-          "table",
-          { id: "contracts" },
-          h("thead", {}, h("tr", {}, h("th", {}, t("contracts.name")), h("th", {}, t("contracts.id")), h("th", {}, t("contracts.state")))),
-          h(
-            "tbody",
-            {},
-            contracts.map((c) => {
-              const row = h(
-                "tr",
-                { class: `clickable${c.id === selected ? " selected" : ""}`, dataset: { id: c.id }, tabindex: "0" },
-                h("td", {}, c.name),
-                h("td", { class: "mono" }, c.short_id || short(c.id)),
-                h("td", {}, h("span", { class: `badge ${c.status}` }, c.status)),
-              );
-              const open = () => {
-                for (const other of listBody.querySelectorAll("tr.selected")) other.classList.remove("selected");
-                row.classList.add("selected");
-                showActions(c);
-              };
-              row.addEventListener("click", open);
-              row.addEventListener("keydown", (event) => {
-                if (event.key === "Enter") open();
-              });
-              return row;
-            }),
-          ),
-        ),
-      ),
+      table({
+        id: "contracts",
+        columns: [{ label: t("contracts.name") }, { label: t("contracts.id") }, { label: t("contracts.state") }],
+        rows: contracts.map((c) => ({
+          attributes: {
+            class: `clickable${c.id === selected ? " selected" : ""}`,
+            dataset: { id: c.id },
+            tabindex: "0",
+            onclick: (event) => open(event.currentTarget, c),
+            onkeydown: (event) => {
+              if (event.key === "Enter") open(event.currentTarget, c);
+            },
+          },
+          cells: [
+            h("span", { "data-user": true }, c.name),
+            h("span", { class: "mono ident", title: c.id }, c.short_id || short(c.id)),
+            term("contract", c.status, { badge: true }),
+          ],
+        })),
+      }),
     );
     const chosen = contracts.find((c) => c.id === selected);
     if (chosen) await showActions(chosen);

@@ -1,9 +1,10 @@
 // Ledger explorer: the chain's state, the latest blocks and their transactions, the
 // validators and the proposer's signature on each block (its vote), peers and sync state.
+// #/explorer/HEIGHT opens that block; choosing a block puts its height in the address.
 
 import { api } from "../api.js";
-import { h, replace } from "../dom.js";
-import { clock, short } from "../format.js";
+import { h, ident, replace, table, term } from "../dom.js";
+import { clock } from "../format.js";
 import { t } from "../i18n.js";
 
 const PAGE = 10;
@@ -39,40 +40,39 @@ export async function render(main, ctx) {
       h(
         "dl",
         { class: "kv" },
-        h("dt", {}, t("explorer.chain")), h("dd", { class: "mono" }, status.chain_id),
+        h("dt", {}, t("explorer.chain")), h("dd", {}, ident(status.chain_id, { full: true })),
         h("dt", {}, t("explorer.height")), h("dd", { id: "height" }, String(status.height)),
         h("dt", {}, t("explorer.last_block")), h("dd", {}, clock(status.last_block_time, offset, true)),
         h("dt", {}, t("explorer.behind")), h("dd", {}, `${summary.sync.behind_seconds} s`),
         h("dt", {}, t("explorer.mempool")), h("dd", {}, String(status.mempool)),
-        h("dt", {}, t("explorer.app_hash")), h("dd", { class: "mono" }, short(status.app_hash)),
+        h("dt", {}, t("explorer.app_hash")), h("dd", {}, ident(status.app_hash)),
       ),
     );
     replace(
       validatorsBox,
-      h(
-        "table",
-        {},
-        h("thead", {}, h("tr", {}, h("th", {}, t("operator.address")), h("th", { class: "num" }, t("explorer.power")))),
-        h("tbody", {}, summary.validators.map((v) => h("tr", {}, h("td", { class: "mono" }, short(v.address)), h("td", { class: "num" }, String(v.power))))),
-      ),
+      table({
+        id: "validator-list",
+        stack: false,
+        columns: [{ label: t("operator.address") }, { label: t("explorer.power"), num: true }],
+        rows: summary.validators.map((v) => ({ cells: [ident(v.address), String(v.power)] })),
+      }),
     );
     if (summary.peers === null) replace(peersBox, h("p", { class: "muted" }, t("explorer.no_p2p")));
     else if (!summary.peers.length) replace(peersBox, h("p", { class: "muted" }, summary.p2p || "", h("br"), t("explorer.no_peers")));
     else {
       replace(
         peersBox,
-        h(
-          "table",
-          {},
-          h("thead", {}, h("tr", {}, h("th", {}, t("operator.address")), h("th", {}, t("explorer.direction")), h("th", { class: "num" }, t("explorer.rtt")))),
-          h(
-            "tbody",
-            {},
-            summary.peers.map((p) =>
-              h("tr", {}, h("td", { class: "mono" }, `${short(p.id, 6)}@${p.address}`), h("td", {}, p.direction), h("td", { class: "num" }, p.rtt === null ? t("common.none") : `${(p.rtt * 1000).toFixed(0)} ms`)),
-            ),
-          ),
-        ),
+        table({
+          id: "peer-list",
+          columns: [{ label: t("operator.address") }, { label: t("explorer.direction") }, { label: t("explorer.rtt"), num: true }],
+          rows: summary.peers.map((p) => ({
+            cells: [
+              [ident(p.id, { keep: 6 }), h("span", { class: "mono" }, `@${p.address}`)],
+              term("peer", p.direction),
+              p.rtt === null ? t("common.none") : `${(p.rtt * 1000).toFixed(0)} ms`,
+            ],
+          })),
+        }),
       );
     }
     return status.height;
@@ -89,25 +89,30 @@ export async function render(main, ctx) {
         "dl",
         { class: "kv" },
         h("dt", {}, t("explorer.time")), h("dd", {}, clock(header.time, offset, true)),
-        h("dt", {}, t("explorer.hash")), h("dd", { class: "mono" }, short(block.hash, 16)),
-        h("dt", {}, t("explorer.proposer")), h("dd", { class: "mono" }, short(header.proposer)),
-        h("dt", {}, t("explorer.signature")), h("dd", { class: "mono" }, short(block.signature, 16)),
+        h("dt", {}, t("explorer.hash")), h("dd", {}, ident(block.hash, { full: true })),
+        h("dt", {}, t("explorer.proposer")), h("dd", {}, ident(header.proposer, { full: true })),
+        h("dt", {}, t("explorer.signature")), h("dd", {}, ident(block.signature, { full: true })),
       ),
       block.txs.length
-        ? h(
-            "div",
-            { class: "scroll" },
-            h(
-              "table",
-              { id: "block-txs" },
-              h("thead", {}, h("tr", {}, h("th", {}, t("explorer.type")), h("th", {}, t("explorer.signer")), h("th", { class: "num" }, t("explorer.nonce")))),
-              h("tbody", {}, block.txs.slice(0, MAX_TXS).map((wire) => h("tr", {}, h("td", {}, wire.tx.type), h("td", { class: "mono" }, short(wire.tx.signer)), h("td", { class: "num" }, String(wire.tx.nonce))))),
-            ),
+        ? [
+            table({
+              id: "block-txs",
+              columns: [{ label: t("explorer.type") }, { label: t("explorer.signer") }, { label: t("explorer.nonce"), num: true }],
+              rows: block.txs.slice(0, MAX_TXS).map((wire) => ({
+                cells: [term("tx", wire.tx.type), ident(wire.tx.signer), String(wire.tx.nonce)],
+              })),
+            }),
             block.txs.length > MAX_TXS ? h("p", { class: "muted small" }, t("explorer.more_txs", { count: block.txs.length - MAX_TXS })) : null,
-          )
+          ]
         : h("p", { class: "muted" }, t("explorer.no_txs")),
     );
     for (const row of blocksBox.querySelectorAll("tr[data-height]")) row.classList.toggle("selected", Number(row.dataset.height) === height);
+  }
+
+  // A block the reader chose: shown, and its height kept in the address.
+  async function choose(height) {
+    window.history.replaceState(null, "", `#/explorer/${height}`);
+    await showBlock(height);
   }
 
   async function loadBlocks(from) {
@@ -117,41 +122,42 @@ export async function render(main, ctx) {
     const blocks = await Promise.all(heights.map((height) => api(`blocks/${height}`).catch(() => null)));
     const rows = blocks.filter(Boolean).map((block) => {
       const height = block.header.height;
-      const row = h(
-        "tr",
-        { class: `clickable${height === selected ? " selected" : ""}`, dataset: { height }, tabindex: "0" },
-        h("td", { class: "num" }, String(height)),
-        h("td", {}, clock(block.header.time, offset)),
-        h("td", { class: "num" }, String(block.txs.length)),
-        h("td", { class: "mono" }, short(block.hash, 8)),
-      );
-      row.addEventListener("click", () => showBlock(height));
-      row.addEventListener("keydown", (event) => {
-        if (event.key === "Enter") showBlock(height);
-      });
-      return row;
+      return {
+        attributes: {
+          class: `clickable${height === selected ? " selected" : ""}`,
+          dataset: { height },
+          tabindex: "0",
+          onclick: () => choose(height),
+          onkeydown: (event) => {
+            if (event.key === "Enter") choose(height);
+          },
+        },
+        cells: [String(height), clock(block.header.time, offset), String(block.txs.length), ident(block.hash, { keep: 8 })],
+      };
     });
     const older = h("button", { type: "button", id: "older", disabled: from - PAGE < 1 }, t("explorer.older"));
     older.addEventListener("click", () => loadBlocks(Math.max(1, from - PAGE)));
     replace(
       blocksBox,
-      h(
-        "div",
-        { class: "scroll" },
-        h(
-          "table",
-          { id: "block-list" },
-          h("thead", {}, h("tr", {}, h("th", { class: "num" }, t("explorer.height")), h("th", {}, t("explorer.time")), h("th", { class: "num" }, t("explorer.txs")), h("th", {}, t("explorer.hash")))),
-          h("tbody", {}, rows),
-        ),
-      ),
+      table({
+        id: "block-list",
+        columns: [
+          { label: t("explorer.height"), num: true },
+          { label: t("explorer.time") },
+          { label: t("explorer.txs"), num: true },
+          { label: t("explorer.hash") },
+        ],
+        rows,
+      }),
       h("p", {}, older),
     );
   }
 
   const height = await loadChain();
-  await loadBlocks(height);
-  if (height > 0) await showBlock(height);
+  const asked = Number(window.location.hash.split("/")[2]);
+  const chosen = Number.isInteger(asked) && asked >= 1 && asked <= height ? asked : height;
+  await loadBlocks(Math.min(height, chosen + PAGE / 2));
+  if (chosen > 0) await showBlock(chosen);
 
   let pending = null;
   const off = ctx.on((event, message) => {

@@ -3,8 +3,8 @@
 
 import { api } from "../api.js";
 import { dayChart } from "../chart.js";
-import { h, replace } from "../dom.js";
-import { clock, energy, pesos, price } from "../format.js";
+import { h, replace, table, term } from "../dom.js";
+import { clock, energy, pesos, priceValue } from "../format.js";
 import { t } from "../i18n.js";
 
 const DAY = 86400;
@@ -26,7 +26,7 @@ export async function render(main, ctx) {
     h("div", { class: "row" }, dayButtons),
     h(
       "div",
-      { class: "grid" },
+      { class: "grid pairs" },
       h(
         "section",
         { class: "card wide" },
@@ -55,11 +55,13 @@ export async function render(main, ctx) {
       api("signals/prices", { query }),
       api(`market/trades/${summary.participant}`, { query }),
     ]);
-    const cleared = intervals.filter((i) => i.status === "cleared" && i.price !== undefined);
+    // Cleared intervals keep their price and volume when they are settled.
+    const cleared = intervals.filter((i) => i.price !== undefined && i.price !== null);
     replace(
       chartBox,
       dayChart({
         title: t("market.chart"),
+        width: chartBox.clientWidth,
         from,
         to,
         step,
@@ -76,59 +78,49 @@ export async function render(main, ctx) {
     replace(
       intervalsBox,
       intervals.length
-        ? h(
-            "div",
-            { class: "scroll" },
-            h(
-              "table",
-              {},
-              h("thead", {}, h("tr", {}, ["market.interval", "market.status", "market.price", "market.volume", "market.bids_offers"].map((k) => h("th", {}, t(k))))),
-              h(
-                "tbody",
-                {},
-                [...intervals].reverse().map((i) =>
-                  h(
-                    "tr",
-                    {},
-                    h("td", {}, clock(i.interval_start, offset)),
-                    h("td", {}, h("span", { class: `badge ${i.status}` }, i.status)),
-                    h("td", { class: "num" }, i.price === undefined ? t("common.none") : price(i.price)),
-                    h("td", { class: "num" }, energy(i.volume_wh ?? null)),
-                    h("td", { class: "num" }, `${i.bids ?? 0} / ${i.offers ?? 0}`),
-                  ),
-                ),
-              ),
-            ),
-          )
+        ? table({
+            id: "interval-list",
+            columns: [
+              { label: t("market.interval") },
+              { label: t("market.status") },
+              { label: t("market.price_unit"), num: true },
+              { label: t("market.volume"), num: true },
+              { label: t("market.bids_offers"), num: true },
+            ],
+            rows: [...intervals].reverse().map((i) => ({
+              cells: [
+                clock(i.interval_start, offset),
+                term("interval", i.status, { badge: true }),
+                priceValue(i.price ?? null),
+                energy(i.volume_wh ?? null),
+                `${i.bids ?? 0} / ${i.offers ?? 0}`,
+              ],
+            })),
+          })
         : h("p", { class: "muted" }, t("market.no_intervals")),
     );
     replace(
       tradesBox,
       trades.length
-        ? h(
-            "div",
-            { class: "scroll" },
-            h(
-              "table",
-              { id: "trades" },
-              h("thead", {}, h("tr", {}, ["market.interval", "market.side", "market.energy", "market.price", "market.amount"].map((k) => h("th", {}, t(k))))),
-              h(
-                "tbody",
-                {},
-                trades.map((trade) =>
-                  h(
-                    "tr",
-                    {},
-                    h("td", {}, clock(trade.interval_start, offset)),
-                    h("td", {}, t(`market.${trade.side}`)),
-                    h("td", { class: "num" }, energy(trade.energy_wh)),
-                    h("td", { class: "num" }, price(trade.price)),
-                    h("td", { class: "num" }, pesos(trade.payment)),
-                  ),
-                ),
-              ),
-            ),
-          )
+        ? table({
+            id: "trades",
+            columns: [
+              { label: t("market.interval") },
+              { label: t("market.side") },
+              { label: t("market.energy"), num: true },
+              { label: t("market.price_unit"), num: true },
+              { label: t("market.amount"), num: true },
+            ],
+            rows: trades.map((trade) => ({
+              cells: [
+                clock(trade.interval_start, offset),
+                term("side", trade.side),
+                energy(trade.energy_wh),
+                priceValue(trade.price),
+                pesos(trade.payment),
+              ],
+            })),
+          })
         : h("p", { class: "muted" }, t("market.no_trades")),
     );
   }

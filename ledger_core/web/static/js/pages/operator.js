@@ -3,8 +3,8 @@
 // prices) and demand-response events, through the node's /operator routes.
 
 import { ApiError, api } from "../api.js";
-import { flash, h, replace } from "../dom.js";
-import { clock, energy, pesos, power, price, priceValue, short } from "../format.js";
+import { flash, h, ident, replace, table, term } from "../dom.js";
+import { clock, energy, pesos, power, price, priceValue, signal } from "../format.js";
 import { t } from "../i18n.js";
 
 function tenThousandths(text) {
@@ -137,8 +137,8 @@ export async function render(main, ctx) {
               return h(
                 "li",
                 { dataset: { event: event.event_id } },
-                h("span", { class: `badge ${event.status}` }, event.status),
-                ` ${event.describe} · ${clock(event.start, offset)}–${clock(event.end, offset)} `,
+                term("dr", event.status, { badge: true }),
+                ` ${signal(event.signal)} · ${clock(event.start, offset)}–${clock(event.end, offset)} `,
                 cancel,
               );
             }),
@@ -151,30 +151,25 @@ export async function render(main, ctx) {
     const { participants } = await api("web/participants");
     replace(
       peopleBox,
-      h(
-        "div",
-        { class: "scroll" },
-        h(
-          "table",
-          { id: "participant-list" },
-          h("thead", {}, h("tr", {}, ["operator.address", "operator.role", "contracts.state", "operator.owner", "overview.balance"].map((k) => h("th", {}, t(k))))),
-          h(
-            "tbody",
-            {},
-            participants.map((p) =>
-              h(
-                "tr",
-                {},
-                h("td", { class: "mono" }, short(p.address)),
-                h("td", {}, p.role),
-                h("td", {}, h("span", { class: `badge ${p.status}` }, p.status)),
-                h("td", { class: "mono" }, p.owner ? short(p.owner) : t("common.none")),
-                h("td", { class: "num" }, p.balance === null ? t("common.none") : pesos(p.balance)),
-              ),
-            ),
-          ),
-        ),
-      ),
+      table({
+        id: "participant-list",
+        columns: [
+          { label: t("operator.address") },
+          { label: t("operator.role") },
+          { label: t("contracts.state") },
+          { label: t("operator.owner") },
+          { label: t("overview.balance"), num: true },
+        ],
+        rows: participants.map((p) => ({
+          cells: [
+            ident(p.address),
+            term("role", p.role),
+            term("account", p.status, { badge: true }),
+            p.owner ? ident(p.owner) : t("common.none"),
+            p.balance === null ? t("common.none") : pesos(p.balance),
+          ],
+        })),
+      }),
     );
   }
 

@@ -4,9 +4,9 @@
 
 import { api, stream } from "../api.js";
 import { dayChart } from "../chart.js";
-import { flash, h, replace } from "../dom.js";
-import { clock, energy, pesos, power, price, priceValue } from "../format.js";
-import { lang, t } from "../i18n.js";
+import { flash, h, replace, table, term } from "../dom.js";
+import { clock, clockSeconds, energy, pesos, power, price, priceValue, signal } from "../format.js";
+import { lang, t, word } from "../i18n.js";
 
 const UPCOMING = 8;
 
@@ -51,7 +51,11 @@ export async function render(main, ctx) {
         h("div", {}, h("div", { class: "value export", id: "power-export" }, power(exporting)), h("div", { class: "muted small" }, t("overview.export"))),
         h("div", {}, h("div", { class: "value production" }, t("overview.not_measured")), h("div", { class: "muted small" }, t("overview.production"))),
       ),
-      h("p", { class: "muted small" }, t("overview.reading_at", { source: snapshot.source, time: snapshot.time.slice(11, 19) })),
+      h(
+        "p",
+        { class: "muted small", id: "reading-at" },
+        t("overview.reading_at", { source: word("source", snapshot.source) ?? snapshot.source, time: clockSeconds(Date.parse(snapshot.time) / 1000, offset) }),
+      ),
     );
   }
 
@@ -90,14 +94,11 @@ export async function render(main, ctx) {
               h(
                 "li",
                 {},
-                h("span", { class: `badge ${event.status}` }, event.status),
+                term("dr", event.status, { badge: true }),
                 " ",
-                t("overview.dr_item", {
-                  describe: event.describe,
-                  status: event.phase,
-                  from: clock(event.start, offset),
-                  to: clock(event.end, offset),
-                }),
+                t("overview.dr_item", { describe: signal(event.signal), from: clock(event.start, offset), to: clock(event.end, offset) }),
+                // Ramping up or recovering says more than "in force".
+                event.status === "active" && event.phase !== "active" ? [" · ", term("phase", event.phase)] : null,
               ),
             ),
           )
@@ -129,22 +130,18 @@ export async function render(main, ctx) {
           )
         : h("p", { class: "muted", id: "price-now" }, t("overview.no_price")),
       h("h2", {}, t("overview.upcoming")),
-      h(
-        "div",
-        { class: "scroll" },
-        h(
-          "table",
-          { id: "price-upcoming" },
-          h("thead", {}, h("tr", {}, h("th", {}, "MXN/kWh"), h("th", { class: "num" }, t("overview.import_price")), h("th", { class: "num" }, t("overview.export_price")))),
-          h(
-            "tbody",
-            {},
-            coming.map((p) =>
-              h("tr", {}, h("td", {}, clock(p.interval_start, offset)), h("td", { class: "num" }, priceValue(p.import_price)), h("td", { class: "num" }, priceValue(p.export_price))),
-            ),
-          ),
-        ),
-      ),
+      table({
+        id: "price-upcoming",
+        stack: false,
+        columns: [
+          { label: t("overview.interval") },
+          { label: `${t("overview.import_price")} (MXN/kWh)`, num: true },
+          { label: `${t("overview.export_price")} (MXN/kWh)`, num: true },
+        ],
+        rows: coming.map((p) => ({
+          cells: [clock(p.interval_start, offset), priceValue(p.import_price), priceValue(p.export_price)],
+        })),
+      }),
     );
   }
 
@@ -167,6 +164,7 @@ export async function render(main, ctx) {
       body.append(
         dayChart({
           title: t("overview.forecast"),
+          width: forecastCard.querySelector("h2").clientWidth,
           from: rows[0].start,
           to: rows[rows.length - 1].start + step,
           step,
