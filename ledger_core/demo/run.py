@@ -98,14 +98,12 @@ class Home:
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
 
+EXAMPLE_TARIFF: Final = "example-residential-tou.toml"
+
+
 def _tariff_path() -> Path:
-    """The example time-of-use tariff shipped in docs/tariffs (or the package)."""
-    here = Path(__file__).resolve().parent.parent / "docs" / "tariffs"
-    candidate = here / "example-residential-tou.toml"
-    if candidate.exists():
-        return candidate
-    packaged = resources.files("ledger_core.concentrator") / "example-residential-tou.toml"
-    return Path(str(packaged))
+    """The example time-of-use tariff the package ships (the same as docs/tariffs')."""
+    return Path(str(resources.files("ledger_core.concentrator") / EXAMPLE_TARIFF))
 
 
 async def _actuate(simulator: SmartPiSimulator, client: Any, action: ActionRecord) -> str:  # noqa: ANN401

@@ -167,3 +167,10 @@ def test_scripts_are_executable_and_strict_bash(script: str) -> None:
     text = path.read_text(encoding="utf-8")
     assert text.startswith("#!/usr/bin/env bash\n")
     assert "set -euo pipefail" in text
+
+
+def test_the_package_ships_the_documented_example_tariff() -> None:
+    """The demo reads the example tariff from the package (a wheel has no docs/)."""
+    shipped = REPO / "ledger_core" / "concentrator" / "example-residential-tou.toml"
+    documented = REPO / "docs" / "tariffs" / "example-residential-tou.toml"
+    assert shipped.read_bytes() == documented.read_bytes()
