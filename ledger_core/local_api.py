@@ -3,8 +3,11 @@
 - ``GET /api/v1/local/events?after=N`` (WebSocket): local events numbered
   ``lseq`` -- ``contract_action`` and the like -- those kept after ``N``, then
   live ones; a client resumes with the last ``lseq`` it saw.
-- ``GET /api/v1/local/actions?limit=&since=&contract_id=``: the action log,
-  newest first, with results.
+- ``GET /api/v1/local/actions?limit=&since=&contract_id=&status=``: the action
+  log, newest first, with results. By default the actions carried out
+  (``status=effective``); ``status=all``, or a comma-separated choice of
+  ``effective``, ``unchanged``, ``suppressed``, ``superseded``, adds those not
+  carried out, each with ``why``.
 - ``POST /api/v1/local/actions/{action_id}/result``: ``{"result": "ok" |
   "failed" | "unmapped" | "skipped", "detail": "..."}`` -- what Home Assistant
   did with an action.
@@ -22,7 +25,7 @@ from typing import Final
 
 from aiohttp import WSCloseCode, web
 
-from ledger_core.local import RESULTS, ActionLog, LocalEvent, LocalEvents
+from ledger_core.local import RESULTS, STATUSES, ActionLog, LocalEvent, LocalEvents
 from ledger_core.wsutil import relay
 
 LOCAL_EVENTS_KEY: Final = web.AppKey("local_events", LocalEvents)
@@ -62,9 +65,13 @@ def add_local_routes(  # noqa: PLR0915 - the handlers are closures over the inje
         if isinstance(since, web.Response):
             return since
         contract_id = request.query.get("contract_id")
-        return web.json_response(
-            {"actions": log.recent(limit=limit, since=since, contract_id=contract_id)}
-        )
+        raw = request.query.get("status", "effective")
+        statuses = STATUSES if raw == "all" else tuple(raw.split(","))
+        if not statuses or any(s not in STATUSES for s in statuses):
+            choices = ", ".join(STATUSES)
+            return error(400, "malformed", f"must be all, or some of {choices}", "status")
+        rows = log.recent(limit=limit, since=since, contract_id=contract_id, statuses=statuses)
+        return web.json_response({"actions": rows})
 
     async def set_result(request: web.Request) -> web.Response:
         require_token(request)

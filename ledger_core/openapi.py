@@ -266,7 +266,9 @@ _LOCAL_PATHS: Final[dict[str, Any]] = {
     },
     "/local/actions": {
         "get": _op(
-            "The home's contract actions, newest first, with their results",
+            "The home's contract actions, newest first, with their results: those carried "
+            "out, or with ?status=all (or a comma-separated choice of effective, unchanged, "
+            "suppressed, superseded) also those that were not, each with why",
             secured=True,
             params=[
                 {"name": name, "in": "query", "required": False, "schema": schema}
@@ -274,6 +276,7 @@ _LOCAL_PATHS: Final[dict[str, Any]] = {
                     ("limit", _INT),
                     ("since", _INT),
                     ("contract_id", {"type": "string"}),
+                    ("status", {"type": "string", "default": "effective"}),
                 )
             ],
         )

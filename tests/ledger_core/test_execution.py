@@ -103,13 +103,28 @@ def test_demand_response_sheds_then_restores() -> None:
     }
     assert executor.on_ledger_event(dr, T0 + 60) == []  # announced, not yet active
     shed = executor.on_tick(T0 + 300)
-    assert [(a.kind, a.device) for a in shed] == [(ActionKind.TURN_OFF, "Lavadora")]
+    assert [(a.kind, a.device, a.status) for a in shed] == [
+        (ActionKind.TURN_OFF, "Lavadora", "effective"),
+        (ActionKind.TURN_ON, "Lavadora", "suppressed"),
+    ]
     assert "DemandResponse true" in shed[0].reason
+    # 16:13:20 UTC is 10:13 local: the event's end, as the reason says.
+    assert shed[1].why == "held off by DR event peak-1 until 10:13"
     # During the event a low price does not turn the machine back on.
-    assert executor.on_ledger_event(_price(T0 + 900, 20_000), T0 + 400) == []
-    # When the event ends the price is still low: the rule turns it back on.
+    during = executor.on_ledger_event(_price(T0, 20_000), T0 + 400)
+    assert [(a.kind, a.status, a.why) for a in during] == [
+        (ActionKind.TURN_ON, "suppressed", "held off by DR event peak-1 until 10:13")
+    ]
+    # When the event ends the price is still low: the rule turns it back on, which is also
+    # the state it had before; the restore gives way to the rule.
     after = executor.on_tick(T0 + 800)
-    assert [(a.kind, a.event) for a in after] == [(ActionKind.TURN_ON, "dr_signal")]
+    assert [(a.kind, a.event, a.status) for a in after if a.effective] == [
+        (ActionKind.TURN_ON, "dr_signal", "effective")
+    ]
+    (restore,) = [a for a in after if a.kind is ActionKind.RESTORE]
+    assert (restore.status, restore.restore_to) == ("superseded", True)
+    assert restore.why == "superseded by line 7: IF Price < 3 THEN"
+    assert restore.to_event()["to"] == "on"
 
 
 def test_cancelled_or_untargeted_dr_events_do_not_apply() -> None:
