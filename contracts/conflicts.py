@@ -485,6 +485,13 @@ def _message(conflict: Conflict, where: str) -> tuple[str, str]:
             )
 
 
+def to_diagnostic(conflict: Conflict, where: str) -> Diagnostic:
+    """The warning for ``conflict``, at its place in the new contract; ``where`` names the
+    other place (``NAME:LINE:COL``)."""
+    message, hint = _message(conflict, where)
+    return Diagnostic(Severity.WARNING, conflict.line, conflict.column, message, None, hint)
+
+
 def conflicts(new: Contract, active: Sequence[tuple[str, Contract]]) -> tuple[Diagnostic, ...]:
     """Warnings at the new contract's lines for every contradiction with ``active``.
 
@@ -492,11 +499,6 @@ def conflicts(new: Contract, active: Sequence[tuple[str, Contract]]) -> tuple[Di
     ``'name' [0x...]``); the other place is written ``NAME:LINE:COL``.
     """
     found = find_conflicts(new, [contract for _name, contract in active])
-    out: list[Diagnostic] = []
-    for conflict in found:
-        where = f"{active[conflict.other][0]}:{conflict.other_line}:{conflict.other_column}"
-        message, hint = _message(conflict, where)
-        out.append(
-            Diagnostic(Severity.WARNING, conflict.line, conflict.column, message, None, hint)
-        )
-    return tuple(out)
+    return tuple(
+        to_diagnostic(c, f"{active[c.other][0]}:{c.other_line}:{c.other_column}") for c in found
+    )

@@ -23,9 +23,10 @@ from typing import Any, Final
 
 from aiohttp import WSCloseCode, web
 
-from contracts import check, content_hash, format_contract, parse, receipt, short_id
+from contracts import Contract, check, content_hash, format_contract, parse, receipt, short_id
 from ledger_core import codec, merkle
 from ledger_core.crypto import ADDRESS_RE, SigningKey
+from ledger_core.execution import conflict_diagnostics, home_contracts
 from ledger_core.local import ActionLog, LocalEvents
 from ledger_core.local_api import add_local_routes
 from ledger_core.market.api import add_market_routes
@@ -455,7 +456,9 @@ async def check_contract(request: web.Request) -> web.Response:
 
     The body is ``{"source": "..."}``. The answer is 200 either way: ``valid``
     (also as ``ok``), every diagnostic with its line and column, and for a valid contract its id,
-    short id, name and canonical text (what ``contract_propose`` needs).
+    short id, name and canonical text (what ``contract_propose`` needs). The diagnostics include
+    warnings where it contradicts the home's active contracts (``"active": [texts]`` in the body,
+    else the local participant's on the ledger), with the other contract's id and place.
     """
     _require_token(request)
     raw = await _read_body(request, MAX_TX_BYTES * 2, "a contract check")
@@ -468,6 +471,9 @@ async def check_contract(request: web.Request) -> web.Response:
     source = body.get("source")
     if not isinstance(source, str):
         return error(400, "malformed", "must be the contract's text", "source")
+    active = _active_contracts(request, body.get("active"))
+    if isinstance(active, web.Response):
+        return active
     result = check(source)
     answer: dict[str, Any] = {
         "valid": result.ok,
@@ -492,7 +498,30 @@ async def check_contract(request: web.Request) -> web.Response:
             "parties": [p.name for p in result.contract.parties],
             "canonical": format_contract(result.contract),
         }
+        # A pure, bounded search; off the event loop so a large contract cannot stall it.
+        answer["diagnostics"] += await asyncio.to_thread(
+            conflict_diagnostics, result.contract, active
+        )
     return web.json_response(answer)
+
+
+def _active_contracts(
+    request: web.Request, given: object
+) -> list[tuple[str, Contract]] | web.Response:
+    """The home's active contracts for conflict warnings: the texts given, or the local
+    participant's active contracts on the ledger."""
+    if given is None:
+        participant = request.app[LOCAL_KEY].address
+        return home_contracts(request.app[NODE_KEY].app.state, participant)
+    if not isinstance(given, list) or not all(isinstance(g, str) for g in given):
+        return error(400, "malformed", "must be a list of contract texts", "active")
+    found: list[tuple[str, Contract]] = []
+    for index, text in enumerate(given):
+        checked = check(text)
+        if checked.contract is None:
+            return error(400, "malformed", f"active contract {index} is not valid", "active")
+        found.append((content_hash(checked.contract), checked.contract))
+    return found
 
 
 async def get_state(request: web.Request) -> web.Response:

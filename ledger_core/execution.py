@@ -51,7 +51,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Final
 
-from contracts import ContractError, parse, short_id
+from contracts import Contract, ContractError, content_hash, find_conflicts, parse, short_id
+from contracts.canonical import quote
+from contracts.conflicts import to_diagnostic
 from contracts.decide import Decided, Devices, DrInForce, Member, Status, decide
 from contracts.evaluator import Action, Event, MeterState, Program, compile_contract
 from contracts.model import ActionKind
@@ -496,6 +498,65 @@ class ContractExecutor:
         if order is None or (order.side, order.interval_start) in self.planned:
             return None
         return order
+
+
+def home_contracts(state: Mapping[str, object], participant: str) -> list[tuple[str, Contract]]:
+    """A participant's active contracts in a ledger state, by activation height then id
+    (the home's order of precedence)."""
+    found: list[tuple[int, str, Contract]] = []
+    for key, record in state.items():
+        if not key.startswith("contract/") or not isinstance(record, dict):
+            continue
+        signers, source = record.get("signers"), record.get("source")
+        if record.get("status") != "active" or not isinstance(source, str):
+            continue
+        if not isinstance(signers, list) or participant not in signers:
+            continue
+        height = record.get("activated_height")
+        try:
+            contract = parse(source)
+        except ContractError:  # the ledger only activates valid contracts
+            continue
+        found.append(
+            (height if isinstance(height, int) else 0, key.removeprefix("contract/"), contract)
+        )
+    return [
+        (contract_id, contract) for _h, contract_id, contract in sorted(found, key=lambda f: f[:2])
+    ]
+
+
+def conflict_diagnostics(
+    new: Contract, active: list[tuple[str, Contract]]
+) -> list[dict[str, object]]:
+    """Warnings where ``new`` contradicts the home's active contracts, as the API's
+    diagnostics: line, column and message in ``new``, and the other contract's id, short
+    id, name and place. The new contract itself (same id) is left out."""
+    new_id = content_hash(new)
+    others = [(cid, c) for cid, c in active if cid != new_id]
+    out: list[dict[str, object]] = []
+    for conflict in find_conflicts(new, [c for _cid, c in others]):
+        cid, other = others[conflict.other]
+        label = f"{quote(other.name)} [{short_id(other)}]"
+        diagnostic = to_diagnostic(
+            conflict, f"{label}:{conflict.other_line}:{conflict.other_column}"
+        )
+        out.append(
+            {
+                "severity": str(diagnostic.severity),
+                "line": diagnostic.line,
+                "column": diagnostic.column,
+                "message": diagnostic.message,
+                "expected": None,
+                "hint": diagnostic.hint,
+                "kind": str(conflict.kind),
+                "contract_id": cid,
+                "short_id": short_id(other),
+                "contract": other.name,
+                "other_line": conflict.other_line,
+                "other_column": conflict.other_column,
+            }
+        )
+    return out
 
 
 def _record(

@@ -162,7 +162,9 @@ SPEC: Final[dict[str, Any]] = {
         "/contracts/check": {
             "post": _op(
                 "Check a contract's text without submitting it: diagnostics with line and "
-                "column, or its id, short id and canonical text",
+                "column (warnings included where it contradicts the home's active contracts: "
+                "those given as active, else the local participant's), or its id, short id "
+                "and canonical text",
                 secured=True,
                 requestBody={
                     "required": True,
@@ -171,7 +173,10 @@ SPEC: Final[dict[str, Any]] = {
                             "schema": {
                                 "type": "object",
                                 "required": ["source"],
-                                "properties": {"source": {"type": "string"}},
+                                "properties": {
+                                    "source": {"type": "string"},
+                                    "active": {"type": "array", "items": {"type": "string"}},
+                                },
                             }
                         }
                     },
