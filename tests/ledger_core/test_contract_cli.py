@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -395,3 +397,38 @@ def test_check_against_the_homes_active_contracts_warns_naming_both_lines(
     assert f"{broken}:1:1: error: missing Valid clause" in err
     assert "cannot read" in err
     assert "ok: contract 'prueba dr'" in out
+
+
+DOC = (REPO / "docs" / "contract-language.md").read_text(encoding="utf-8")
+
+
+def _documented(command: str) -> tuple[list[str], list[str]]:
+    """The arguments and the output of the session in the reference that runs ``command``."""
+    (block,) = re.findall(r"```\n(\$ transactiva contract " + command + r".*?)```", DOC, re.DOTALL)
+    lines = block.splitlines()
+    words: list[str] = []
+    while True:
+        line = lines.pop(0)
+        words.extend(shlex.split(line.removesuffix("\\")))
+        if not line.endswith("\\"):
+            break
+    return words[2:], lines
+
+
+@pytest.mark.parametrize("command", ["explain prueba.contract", "check prueba-dr.contract"])
+def test_the_sessions_in_the_reference_are_what_the_command_prints(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+) -> None:
+    (tmp_path / "prueba.contract").write_text(FIG7_FIXED, encoding="utf-8")
+    (tmp_path / "prueba-dr.contract").write_bytes(FIG7_DR.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    argv, expected = _documented(command)
+    status, out, err = run(capsys, *argv)
+    assert status == 0
+    if argv[1] == "check":
+        assert err.splitlines() + out.splitlines() == expected
+    else:
+        assert out.splitlines() == expected
