@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from contracts.canonical import content_hash, format_contract, receipt, short_id
 from contracts.checker import check_items
+from contracts.conflicts import Conflict, ConflictKind, conflicts, find_conflicts
+from contracts.decide import Decided, Devices, DrInForce, HomeDecision, Member, Status, decide
 from contracts.errors import ContractError, Diagnostic, Severity
 from contracts.evaluator import (
     Action,
@@ -32,18 +34,29 @@ from contracts.parser import decode, parse_raw
 __all__ = [
     "Action",
     "CheckResult",
+    "Conflict",
+    "ConflictKind",
     "Contract",
     "ContractError",
+    "Decided",
+    "Devices",
     "Diagnostic",
+    "DrInForce",
     "Event",
+    "HomeDecision",
+    "Member",
     "MeterState",
     "Program",
     "Reason",
     "Severity",
+    "Status",
     "check",
     "compile_contract",
+    "conflicts",
     "content_hash",
+    "decide",
     "evaluate",
+    "find_conflicts",
     "format_contract",
     "parse",
     "receipt",

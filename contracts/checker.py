@@ -319,6 +319,7 @@ class _Checker:
         if self.failed or name is None or window is None or parties is None:
             return None
         lines = ClauseLines(**{kind: clause.keyword.line for kind, clause in seen.items()})
+        columns = ClauseLines(**{kind: clause.keyword.column for kind, clause in seen.items()})
         contract = Contract(
             name=name,
             valid_from=window[0],
@@ -331,6 +332,7 @@ class _Checker:
             devices=devices,
             rules=tuple(rules),
             lines=lines,
+            columns=columns,
         )
         if contract.demand_response.enabled and not contract.shed_devices():
             at = seen["demand_response"].keyword
@@ -579,6 +581,7 @@ class _Checker:
 
     def action(self, raw: RawAction) -> ActionSpec | None:
         line = raw.keyword.line or 0
+        column = raw.keyword.column or 0
         if raw.kind == "turn":
             switch, _device_kw, token = raw.args
             assert isinstance(switch, Token)
@@ -587,22 +590,26 @@ class _Checker:
             if device is None:
                 return None
             kind = ActionKind.TURN_ON if switch.type == "ON" else ActionKind.TURN_OFF
-            return ActionSpec(kind, device=device, line=line)
+            return ActionSpec(kind, device=device, line=line, column=column)
         if raw.kind == "notify":
             token = raw.args[0]
             assert isinstance(token, Token)
             text = self.text(token, "the notification", MAX_NOTIFY)
-            return None if text is None else ActionSpec(ActionKind.NOTIFY, text=text, line=line)
+            return (
+                None
+                if text is None
+                else ActionSpec(ActionKind.NOTIFY, text=text, line=line, column=column)
+            )
         if raw.kind == "sell":
             if not raw.args:
-                return ActionSpec(ActionKind.SELL_SURPLUS, line=line)
+                return ActionSpec(ActionKind.SELL_SURPLUS, line=line, column=column)
             price_raw = raw.args[0]
             assert isinstance(price_raw, RawNumber)
             price = self.price(price_raw, "the minimum price")
             return (
                 None
                 if price is None
-                else ActionSpec(ActionKind.SELL_SURPLUS, min_price=price, line=line)
+                else ActionSpec(ActionKind.SELL_SURPLUS, min_price=price, line=line, column=column)
             )
         energy_raw, price_raw = raw.args
         assert isinstance(energy_raw, RawNumber)
@@ -611,7 +618,9 @@ class _Checker:
         price = self.price(price_raw, "the maximum price")
         if energy is None or price is None:
             return None
-        return ActionSpec(ActionKind.BUY, max_energy=energy, max_price=price, line=line)
+        return ActionSpec(
+            ActionKind.BUY, max_energy=energy, max_price=price, line=line, column=column
+        )
 
     def price(self, raw: RawNumber, what: str) -> Quantity | None:
         quantity = self.quantity(raw)

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Any, Final
 
 from contracts.canonical import condition as condition_text
@@ -146,6 +146,34 @@ class Evaluation:
     actions: tuple[Action, ...]
     suppressed: tuple[Suppressed, ...] = ()
     rules: tuple[tuple[int, bool | None], ...] = ()
+    in_window: bool = True
+
+
+class Role(IntEnum):
+    """Where an action comes from. For devices, the precedence between the contracts of a
+    home: a higher role wins (:func:`contracts.decide.decide`)."""
+
+    FLAG = 0  # storing, selling, curtailing: not device actions
+    RESTORE = 1  # the end of demand response
+    RULE = 2  # a rule's THEN or ELSE
+    IMPORT_HOLD = 3  # refused imports turning the controlled devices off
+    DR_HOLD = 4  # demand response shedding
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """One contract's part at one event, before merging: every action a clause asks for,
+    in clause order, with its role; the devices held off now, and why; each rule's outcome.
+
+    ``import_reason`` is set when the contract refuses imports now (its BUYs are
+    suppressed and ``import_held`` are held off).
+    """
+
+    candidates: tuple[tuple[Action, Role], ...] = ()
+    rules: tuple[tuple[int, bool | None], ...] = ()
+    dr_held: tuple[str, ...] = ()
+    import_held: tuple[str, ...] = ()
+    import_reason: Reason | None = None
     in_window: bool = True
 
 
@@ -303,6 +331,16 @@ def _compile(node: Condition) -> Test:
     return any_of
 
 
+def compile_condition(node: Condition) -> Test:
+    """A condition as a function of the state: True, False or None (unknown)."""
+    return _compile(node)
+
+
+def schedule_test(schedule: tuple[Window, ...]) -> Callable[[datetime], bool]:
+    """Whether a local time falls in a programmed consumption window (see below)."""
+    return _schedule_test(schedule)
+
+
 def _schedule_test(schedule: tuple[Window, ...]) -> Callable[[datetime], bool]:
     """Whether a local time falls in a programmed window.
 
@@ -351,6 +389,7 @@ class _CompiledRule:
 
 
 _EMPTY: Final = Evaluation((), in_window=False)
+_OUTSIDE: Final = Contribution(in_window=False)
 _SURPLUS_EVENTS: Final = frozenset({Event.INTERVAL_REPORT})
 _DEVICE_KINDS: Final = frozenset({ActionKind.TURN_ON, ActionKind.TURN_OFF, ActionKind.RESTORE})
 
@@ -391,7 +430,7 @@ class Program:
         dr_reason = Reason(lines.demand_response, dr_clause)
         self._shed = tuple(Action(ActionKind.TURN_OFF, dr_reason, device=d) for d in shed)
         self._restore = tuple(Action(ActionKind.RESTORE, dr_reason, device=d) for d in shed)
-        self._shed_set = frozenset(shed)
+        self._shed_set = tuple(shed)
 
         consumption = contract.consumption
         self._mode = consumption.mode
@@ -442,32 +481,34 @@ class Program:
             )
         self._rules = tuple(rules)
 
-    def evaluate(self, state: MeterState, event: Event) -> Evaluation:
-        """The actions for ``event``, given the state right after it."""
+    def contributions(self, state: MeterState, event: Event) -> Contribution:
+        """What each clause asks for at ``event``, before anything is merged or suppressed.
+
+        :meth:`evaluate` merges one contract's contributions; a home with several
+        contracts merges them all at once (:func:`contracts.decide.decide`).
+        """
         clock = state.clock
         if clock < self.valid_from or clock > self.valid_to:
-            return _EMPTY
-        actions: list[Action] = []
-        suppressed: list[Suppressed] = []
-        held_off: dict[str, str] = {}
+            return _OUTSIDE
+        candidates: list[tuple[Action, Role]] = []
+        dr_held: tuple[str, ...] = ()
 
         if self._dr_enabled:
             if state.dr_level > 0:
                 if event is Event.DR_SIGNAL:
-                    actions.extend(self._shed)
-                for device in self._shed_set:
-                    held_off[device] = "held off by demand response"
+                    candidates.extend((act, Role.DR_HOLD) for act in self._shed)
+                dr_held = self._shed_set
             elif event is Event.DR_SIGNAL:
-                actions.extend(self._restore)
+                candidates.extend((act, Role.RESTORE) for act in self._restore)
 
         importing = state.consumption_w > state.production_w
         refuse_imports = False
+        import_held: tuple[str, ...] = ()
         if importing and self._mode is not ConsumptionMode.TRUE:
             refuse_imports = self._mode is ConsumptionMode.FALSE or not self._in_schedule(clock)
             if refuse_imports:
-                for off in self._consumption_off:
-                    actions.append(off)
-                    held_off.setdefault(off.device or "", "imports are not allowed now")
+                candidates.extend((off, Role.IMPORT_HOLD) for off in self._consumption_off)
+                import_held = tuple(off.device or "" for off in self._consumption_off)
 
         outcomes: list[tuple[int, bool | None]] = []
         for rule in self._rules:
@@ -475,25 +516,45 @@ class Program:
             outcomes.append((rule.line, result))
             if result is None:
                 continue
-            for act in rule.then if result else rule.otherwise:
-                if act.kind is ActionKind.TURN_ON and act.device in held_off:
-                    suppressed.append(Suppressed(act, held_off[act.device]))
-                elif act.kind is ActionKind.BUY and refuse_imports:
-                    suppressed.append(Suppressed(act, "imports are not allowed now"))
-                else:
-                    actions.append(act)
+            candidates.extend((act, Role.RULE) for act in (rule.then if result else rule.otherwise))
 
         if event in _SURPLUS_EVENTS and state.production_wh > state.consumption_wh:
             if self._store is not None and (state.battery_soc is None or state.battery_soc < 100):
-                actions.append(self._store)
+                candidates.append((self._store, Role.FLAG))
             if self._sell is not None and not any(
-                a.kind is ActionKind.SELL_SURPLUS for a in actions
+                a.kind is ActionKind.SELL_SURPLUS for a, _role in candidates
             ):
-                actions.append(self._sell)
+                candidates.append((self._sell, Role.FLAG))
         if self._curtail is not None and state.production_w > state.consumption_w:
-            actions.append(self._curtail)
+            candidates.append((self._curtail, Role.FLAG))
 
-        return Evaluation(_merge(actions, suppressed), tuple(suppressed), tuple(outcomes))
+        return Contribution(
+            candidates=tuple(candidates),
+            rules=tuple(outcomes),
+            dr_held=dr_held,
+            import_held=import_held,
+            import_reason=self._consumption_reason if refuse_imports else None,
+        )
+
+    def evaluate(self, state: MeterState, event: Event) -> Evaluation:
+        """The actions for ``event``, given the state right after it."""
+        contribution = self.contributions(state, event)
+        if not contribution.in_window:
+            return _EMPTY
+        held_off = dict.fromkeys(contribution.dr_held, "held off by demand response")
+        for device in contribution.import_held:
+            held_off.setdefault(device, "imports are not allowed now")
+        refuse_imports = contribution.import_reason is not None
+        actions: list[Action] = []
+        suppressed: list[Suppressed] = []
+        for act, role in contribution.candidates:
+            if role is Role.RULE and act.kind is ActionKind.TURN_ON and act.device in held_off:
+                suppressed.append(Suppressed(act, held_off[act.device]))
+            elif role is Role.RULE and act.kind is ActionKind.BUY and refuse_imports:
+                suppressed.append(Suppressed(act, "imports are not allowed now"))
+            else:
+                actions.append(act)
+        return Evaluation(_merge(actions, suppressed), tuple(suppressed), contribution.rules)
 
 
 def _merge(actions: list[Action], suppressed: list[Suppressed]) -> tuple[Action, ...]:

@@ -254,6 +254,7 @@ class ActionSpec:
     max_energy: Quantity | None = None
     max_price: Quantity | None = None
     line: int = field(default=0, compare=False)
+    column: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,7 +318,8 @@ class Party:
 
 @dataclass(frozen=True, slots=True)
 class ClauseLines:
-    """Where each clause was written (for explanations); not part of equality."""
+    """Where each clause was written (for explanations): its first keyword's line, or column
+    (``Contract.columns``); not part of equality."""
 
     contract: int = 0
     valid: int = 0
@@ -344,6 +346,7 @@ class Contract:
     devices: tuple[str, ...] | None = None
     rules: tuple[Rule, ...] = ()
     lines: ClauseLines = field(default=ClauseLines(), compare=False)
+    columns: ClauseLines = field(default=ClauseLines(), compare=False)
 
     def controlled_devices(self) -> tuple[str, ...]:
         """Devices this contract controls: the declared ones, else those its actions name.

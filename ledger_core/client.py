@@ -75,6 +75,11 @@ class NodeClient:
         result: dict[str, Any] = await self._request("POST", f"/txs{suffix}", wire)
         return result
 
+    async def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Any JSON ``POST`` under ``/api/v1`` (not a transaction: see :meth:`local`)."""
+        result: dict[str, Any] = await self._request("POST", path, json.dumps(body).encode())
+        return result
+
     async def get(self, path: str) -> dict[str, Any]:
         """Any ``GET`` under ``/api/v1``."""
         result: dict[str, Any] = await self._request("GET", path)

@@ -16,6 +16,15 @@ evaluates the contracts at each of the paper's events:
 - ``service_cut`` / ``reconnection`` -- the DSO's service transaction for the
   participant, or the home's meter seeing the voltage go and come back.
 
+At each event the home's contracts are evaluated together and decide once per
+device (:func:`contracts.decide.decide`): demand response in force and refused
+imports hold a device off against any contract's ``TURN ON``, then rules that
+name the device, then ``RESTORE``; the most recently activated contract wins a
+tie. Every action asked for is returned, the overruled ones with their status
+and why (``suppressed: held off by DR event E until HH:MM``), and the executor
+keeps what it knows of each device between events (its last decided state, and
+the state before demand response, which ``RESTORE`` returns it to).
+
 With a forecast of the home's energy (the node's analytics role), the executor
 also plans ahead: when the operator publishes prices for future intervals (the
 day-ahead schedule), each contract is evaluated as the report of each of those
@@ -43,6 +52,7 @@ from decimal import Decimal
 from typing import Final
 
 from contracts import ContractError, parse, short_id
+from contracts.decide import Decided, Devices, DrInForce, Member, Status, decide
 from contracts.evaluator import Action, Event, MeterState, Program, compile_contract
 from contracts.model import ActionKind
 
@@ -72,7 +82,12 @@ class OrderIntent:
 
 @dataclass(frozen=True, slots=True)
 class ActionRecord:
-    """One action a contract took, why, and when."""
+    """One action a contract asked for, why, when, and what became of it.
+
+    ``status`` is ``effective`` for an action carried out, else ``unchanged``,
+    ``suppressed`` or ``superseded`` with ``why`` (:class:`contracts.decide.Status`).
+    A ``RESTORE`` carries the state noted before demand response (``restore_to``).
+    """
 
     time: int  # Unix seconds (the caller's clock)
     event: Event
@@ -86,6 +101,14 @@ class ActionRecord:
     text: str | None = None
     order: OrderIntent | None = None
     planned: bool = False  # a day-ahead order, from the forecast of its interval
+    status: str = str(Status.EFFECTIVE)
+    why: str = ""
+    restore_to: bool | None = None
+
+    @property
+    def effective(self) -> bool:
+        """Whether the action is carried out (not unchanged, suppressed or superseded)."""
+        return self.status == Status.EFFECTIVE
 
     def to_event(self) -> dict[str, object]:
         """The ``contract_action`` event published on the node's local stream."""
@@ -100,7 +123,12 @@ class ActionRecord:
             "device": self.device,
             "reason": self.reason,
             "description": self.description,
+            "status": self.status,
         }
+        if self.why:
+            event["why"] = self.why
+        if self.kind is ActionKind.RESTORE:
+            event["to"] = None if self.restore_to is None else ("on" if self.restore_to else "off")
         if self.text is not None:
             event["text"] = self.text
         if self.order is not None:
@@ -163,6 +191,10 @@ class ContractExecutor:
     planned: dict[tuple[str, int], str] = field(default_factory=dict)
     _plan_due: bool = False
     _plan_tried: int | None = None
+    # The contracts as members of the home's decision (with their activation heights),
+    # and what the home knows of its devices between events.
+    members: dict[str, Member] = field(default_factory=dict)
+    devices: Devices = field(default_factory=Devices)
 
     # -- contracts ----------------------------------------------------------------
 
@@ -173,13 +205,19 @@ class ContractExecutor:
         source = record.get("source")
         mine = isinstance(signers, list) and self.participant in signers
         if not mine or status != "active" or not isinstance(source, str):
-            self.programs.pop(contract_id, None)
+            self.forget(contract_id)
             return False
         if contract_id not in self.programs:
             try:
                 self.programs[contract_id] = compile_contract(parse(source, contract_id[:10]))
             except ContractError:  # the ledger only activates valid contracts
                 return False
+            activated = record.get("activated_height")
+            self.members[contract_id] = Member.of(
+                contract_id,
+                self.programs[contract_id],
+                activated if isinstance(activated, int) else 0,
+            )
         return True
 
     def on_activated(self, contract_id: str, now: int) -> list[ActionRecord]:
@@ -195,6 +233,7 @@ class ContractExecutor:
     def forget(self, contract_id: str) -> None:
         """Stop executing a contract (expired or revoked)."""
         self.programs.pop(contract_id, None)
+        self.members.pop(contract_id, None)
 
     # -- what the home sees --------------------------------------------------------
 
@@ -210,6 +249,14 @@ class ContractExecutor:
             return self.prices[start]
         earlier = [t for t in self.prices if t <= start]
         return self.prices[max(earlier)] if earlier else None
+
+    def dr_in_force(self, now: int) -> tuple[DrInForce, ...]:
+        """The demand-response events in force at ``now``, with their local end."""
+        return tuple(
+            DrInForce(event_id, e.level, self.local_clock(e.end))
+            for event_id, e in sorted(self._dr.items())
+            if not e.cancelled and e.start <= now < e.end
+        )
 
     def dr_level_at(self, now: int) -> int:
         """The highest level among demand-response events in force at ``now``."""
@@ -390,18 +437,45 @@ class ContractExecutor:
 
     # -- evaluation ----------------------------------------------------------------
 
+    def _member(self, contract_id: str) -> Member:
+        member = self.members.get(contract_id)
+        if member is None or member.program is not self.programs[contract_id]:
+            member = Member.of(contract_id, self.programs[contract_id])
+            self.members[contract_id] = member
+        return member
+
     def _evaluate(
         self, event: Event, now: int, next_interval: int | None = None, only: str | None = None
     ) -> list[ActionRecord]:
+        """The home's one decision per device (contracts.decide): every action asked for,
+        effective or not, each recorded with its status and why."""
         state = self.state(now)
+        decision = decide(
+            [self._member(contract_id) for contract_id in self.programs],
+            state,
+            event,
+            dr_events=self.dr_in_force(now),
+            devices=self.devices,
+            only=only,
+        )
+        self.devices = decision.devices
         records: list[ActionRecord] = []
-        for contract_id in sorted(self.programs) if only is None else [only]:
-            program = self.programs[contract_id]
-            for action in program.evaluate(state, event).actions:
-                order = self._order_for(action, state, now, next_interval)
-                records.append(
-                    _record(contract_id, program, action, now=now, event=event, order=order)
+        for decided in decision.decisions:
+            order = None
+            if decided.status is Status.EFFECTIVE:
+                order = self._order_for(decided.action, state, now, next_interval)
+            program = self.programs[decided.contract_id]
+            records.append(
+                _record(
+                    decided.contract_id,
+                    program,
+                    decided.action,
+                    now=now,
+                    event=event,
+                    order=order,
+                    decided=decided,
                 )
+            )
         return records
 
     def _order_for(
@@ -433,8 +507,9 @@ def _record(
     event: Event,
     order: OrderIntent | None,
     planned: bool = False,
+    decided: Decided | None = None,
 ) -> ActionRecord:
-    """The record of one action a contract's program took."""
+    """The record of one action a contract's program asked for, and what became of it."""
     return ActionRecord(
         time=now,
         event=event,
@@ -443,11 +518,14 @@ def _record(
         contract_name=program.contract.name,
         kind=action.kind,
         reason=str(action.reason),
-        description=action.describe(),
+        description=action.describe() if decided is None else decided.describe(),
         device=action.device,
         text=action.text,
         order=order,
         planned=planned,
+        status=str(Status.EFFECTIVE if decided is None else decided.status),
+        why="" if decided is None else decided.why,
+        restore_to=None if decided is None else decided.restore_to,
     )
 
 

@@ -5,11 +5,14 @@ node's event stream (resuming after a disconnect), keeps a
 :class:`~ledger_core.execution.ContractExecutor` up to date, feeds it the
 meter's live power, and for every action a contract takes
 
-- records it (:class:`~ledger_core.local.ActionLog`) and publishes it as a
-  ``contract_action`` local event (what Home Assistant listens to),
-- calls the home's actuator (Home Assistant, or the simulator in the demo)
-  and records the result (a command equal to the last one the device got is
-  not repeated),
+- records it (:class:`~ledger_core.local.ActionLog`) with its status: the home
+  decides once per device and event (:mod:`contracts.decide`), so an action may
+  be ``unchanged`` (the device is already so), ``suppressed`` (held off) or
+  ``superseded``, each with why;
+- publishes the effective ones as ``contract_action`` local events (what Home
+  Assistant listens to) and calls the home's actuator (Home Assistant, or the
+  simulator in the demo), recording the result and, for ``skipped`` and
+  ``unmapped``, why (no Home Assistant attached, no actuator mapped),
 - signs and submits the market order a ``SELL SURPLUS`` or ``BUY`` asks for.
 
 :class:`Signer` signs a key's transactions locally and submits them through
@@ -37,6 +40,7 @@ from ledger_core.types.tx import TxType, sign
 _LOG = logging.getLogger(__name__)
 
 RECONNECT_DELAYS: Final = (0.2, 0.5, 1.0, 2.0, 5.0)
+NO_HOME_ASSISTANT: Final = "no Home Assistant attached"
 
 type Actuator = Callable[[ActionRecord], Awaitable[str]]
 type Clock = Callable[[], float]
@@ -189,7 +193,6 @@ class HomeAgent:
     orders_placed: list[dict[str, Any]] = field(default_factory=list)
     order_errors: list[str] = field(default_factory=list)
     last_seq: int = 0
-    device_state: dict[str, str] = field(default_factory=dict)
 
     def now(self) -> int:
         """The agent's clock as Unix seconds."""
@@ -218,30 +221,37 @@ class HomeAgent:
         self.executor.on_power(net_w)
 
     async def act(self, actions: list[ActionRecord]) -> None:
-        """Record, publish and carry out actions; place the orders they ask for."""
+        """Record every action; publish and carry out the effective ones, place their orders.
+
+        An action that was not carried out (unchanged, suppressed, superseded) is
+        kept in the log with its status and why, and not published: Home Assistant
+        only hears what it should do.
+        """
         for action in actions:
-            if action.device is not None:
-                # A command equal to the last one this device got is not repeated:
-                # contracts re-evaluate at every event, appliances need not hear it.
-                if self.device_state.get(action.device) == str(action.kind):
-                    continue
-                self.device_state[action.device] = str(action.kind)
-            event = action.to_event()
             action_id = self.log.record(action) if self.log is not None else None
+            if not action.effective:
+                continue
+            event = action.to_event()
             if action_id is not None:
                 event["action_id"] = action_id
             self.local_events.publish(event)
-            result = "skipped"
+            result, detail = "skipped", ""
             if action.order is not None:
                 result = await self._place(action)
             elif action.device is not None and self.actuator is not None:
                 try:
                     result = await self.actuator(action)
                 except (aiohttp.ClientError, OSError, TimeoutError) as err:
-                    result = "failed"
+                    result, detail = "failed", str(err) or type(err).__name__
                     _LOG.warning("%s: %s", action.description, err)
+                if result == "unmapped":
+                    detail = f"no actuator is mapped to {action.device!r}"
+            elif action.device is not None and self.local_events.listeners == 0:
+                # Home Assistant carries device actions out; nobody follows the local events
+                # now (it catches up on this log when it connects).
+                detail = NO_HOME_ASSISTANT
             if action_id is not None and self.log is not None:
-                self.log.set_result(action_id, result)
+                self.log.set_result(action_id, result, detail)
             if self.on_action is not None:
                 self.on_action(action, result)
 

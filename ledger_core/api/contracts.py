@@ -1,17 +1,116 @@
-"""Contracts: a contract's record with its receipt and proof, and checking a text."""
+"""Contracts: a contract's record with its receipt and proof, and checking a text.
+
+Checking warns where a new contract contradicts the home's active ones (same
+device, opposite actions on conditions that can hold together), naming the
+other contract and its line; the warnings never block a submission.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Iterable
 from typing import Any, Final
 
 from aiohttp import web
 
-from contracts import check, content_hash, format_contract, parse, receipt, short_id
+from contracts import (
+    Contract,
+    ContractError,
+    check,
+    content_hash,
+    find_conflicts,
+    format_contract,
+    parse,
+    receipt,
+    short_id,
+)
+from contracts.canonical import quote
+from contracts.conflicts import to_diagnostic
 from ledger_core.api.openapi import json_body, operation, path_param
-from ledger_core.api.server import Access, Feature, Route, error, node_of, read_body
+from ledger_core.api.server import (
+    LOCAL_KEY,
+    Access,
+    Feature,
+    Route,
+    error,
+    node_of,
+    read_body,
+    view,
+)
 from ledger_core.state import keys
 from ledger_core.types.tx import MAX_TX_BYTES, TX_ID_RE
+
+
+def home_contracts(
+    contracts: Iterable[tuple[str, keys.Contract]], participant: str
+) -> list[tuple[str, Contract]]:
+    """A participant's active contracts, by activation height then id (the home's order
+    of precedence)."""
+    found: list[tuple[int, str, Contract]] = []
+    for contract_id, record in contracts:
+        if record["status"] != "active" or participant not in record["signers"]:
+            continue
+        try:
+            contract = parse(record["source"])
+        except ContractError:  # the ledger only activates valid contracts
+            continue
+        found.append((record.get("activated_height", 0), contract_id, contract))
+    return [
+        (contract_id, contract) for _h, contract_id, contract in sorted(found, key=lambda f: f[:2])
+    ]
+
+
+def conflict_diagnostics(
+    new: Contract, active: list[tuple[str, Contract]]
+) -> list[dict[str, object]]:
+    """Warnings where ``new`` contradicts the home's active contracts, as the API's
+    diagnostics: line, column and message in ``new``, and the other contract's id, short
+    id, name and place. The new contract itself (same id) is left out."""
+    new_id = content_hash(new)
+    others = [(cid, c) for cid, c in active if cid != new_id]
+    out: list[dict[str, object]] = []
+    for conflict in find_conflicts(new, [c for _cid, c in others]):
+        cid, other = others[conflict.other]
+        label = f"{quote(other.name)} [{short_id(other)}]"
+        diagnostic = to_diagnostic(
+            conflict, f"{label}:{conflict.other_line}:{conflict.other_column}"
+        )
+        out.append(
+            {
+                "severity": str(diagnostic.severity),
+                "line": diagnostic.line,
+                "column": diagnostic.column,
+                "message": diagnostic.message,
+                "expected": None,
+                "hint": diagnostic.hint,
+                "kind": str(conflict.kind),
+                "contract_id": cid,
+                "short_id": short_id(other),
+                "contract": other.name,
+                "other_line": conflict.other_line,
+                "other_column": conflict.other_column,
+            }
+        )
+    return out
+
+
+def _active_contracts(
+    request: web.Request, given: object
+) -> list[tuple[str, Contract]] | web.Response:
+    """The home's active contracts for conflict warnings: the texts given, or the local
+    participant's active contracts on the ledger."""
+    if given is None:
+        return home_contracts(view(request).contracts(), request.app[LOCAL_KEY].address)
+    if not isinstance(given, list) or not all(isinstance(g, str) for g in given):
+        return error(400, "malformed", "must be a list of contract texts", "active")
+    found: list[tuple[str, Contract]] = []
+    for index, text in enumerate(given):
+        checked = check(text)
+        if checked.contract is None:
+            return error(400, "malformed", f"active contract {index} is not valid", "active")
+        found.append((content_hash(checked.contract), checked.contract))
+    return found
 
 
 async def get_contract(request: web.Request) -> web.Response:
@@ -40,7 +139,9 @@ async def check_contract(request: web.Request) -> web.Response:
 
     The body is ``{"source": "..."}``. The answer is 200 either way: ``valid``
     (also as ``ok``), every diagnostic with its line and column, and for a valid contract its id,
-    short id, name and canonical text (what ``contract_propose`` needs).
+    short id, name and canonical text (what ``contract_propose`` needs). The diagnostics include
+    warnings where it contradicts the home's active contracts (``"active": [texts]`` in the body,
+    else the local participant's on the ledger), with the other contract's id and place.
     """
     raw = await read_body(request, MAX_TX_BYTES * 2, "a contract check")
     try:
@@ -52,6 +153,9 @@ async def check_contract(request: web.Request) -> web.Response:
     source = body.get("source")
     if not isinstance(source, str):
         return error(400, "malformed", "must be the contract's text", "source")
+    active = _active_contracts(request, body.get("active"))
+    if isinstance(active, web.Response):
+        return active
     result = check(source)
     answer: dict[str, Any] = {
         "valid": result.ok,
@@ -76,6 +180,10 @@ async def check_contract(request: web.Request) -> web.Response:
             "parties": [p.name for p in result.contract.parties],
             "canonical": format_contract(result.contract),
         }
+        # A pure, bounded search; off the event loop so a large contract cannot stall it.
+        answer["diagnostics"] += await asyncio.to_thread(
+            conflict_diagnostics, result.contract, active
+        )
     return web.json_response(answer)
 
 
@@ -89,12 +197,17 @@ FEATURE: Final = Feature(
             Access.TOKEN,
             operation(
                 "Check a contract's text without submitting it: diagnostics with line and "
-                "column, or its id, short id and canonical text",
+                "column (warnings included where it contradicts the home's active contracts: "
+                "those given as active, else the local participant's), or its id, short id "
+                "and canonical text",
                 requestBody=json_body(
                     {
                         "type": "object",
                         "required": ["source"],
-                        "properties": {"source": {"type": "string"}},
+                        "properties": {
+                            "source": {"type": "string"},
+                            "active": {"type": "array", "items": {"type": "string"}},
+                        },
                     }
                 ),
             ),

@@ -1,16 +1,30 @@
 """The home's own routes: signing with the node's local participant key, local events and
 the contract-action log.
 
-``POST /local/{tx_type}`` signs a transaction body with the local participant's
-key and submits it (what Home Assistant and the web interface use, so they
-never hold a key). The local event stream and the action log are
-:mod:`ledger_core.local_api`'s, registered through :func:`local_feature`.
+- ``POST /local/{tx_type}``: sign a transaction body with the local participant's
+  key and submit it (what Home Assistant and the web interface use, so they never
+  hold a key);
+- ``GET /local/events?after=N`` (WebSocket): local events numbered ``lseq`` --
+  ``contract_action`` and the like -- those kept after ``N``, then live ones; a
+  client resumes with the last ``lseq`` it saw;
+- ``GET /local/actions?limit=&since=&contract_id=&status=``: the action log,
+  newest first, with results. By default the actions carried out
+  (``status=effective``); ``status=all``, or a comma-separated choice of
+  ``effective``, ``unchanged``, ``suppressed``, ``superseded``, adds those not
+  carried out, each with ``why``;
+- ``POST /local/actions/{action_id}/result``: ``{"result": "ok" | "failed" |
+  "unmapped" | "skipped", "detail": "..."}`` -- what Home Assistant did with an
+  action.
+
+All need the API token. On shutdown the node closes the event streams (going
+away), so a connected client never holds the node's stop.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from typing import Any, Final
+from typing import Final
 
 from aiohttp import web
 
@@ -18,17 +32,18 @@ from ledger_core.api.chain import submit_and_maybe_wait
 from ledger_core.api.openapi import INT, WAIT, json_body, operation, path_param, query_param
 from ledger_core.api.server import (
     LOCAL_KEY,
-    SPEC_KEY,
     Access,
     Feature,
     Route,
     error,
+    fail,
+    forget_socket,
     node_of,
     read_body,
-    require_token,
+    track_socket,
 )
-from ledger_core.local_api import add_local_routes
-from ledger_core.node.local import ActionLog, LocalEvents
+from ledger_core.api.wsutil import relay
+from ledger_core.node.local import RESULTS, STATUSES, ActionLog, LocalEvent, LocalEvents
 from ledger_core.types.fields import FieldError
 from ledger_core.types.tx import MAX_TX_BYTES, TxType, sign
 
@@ -86,44 +101,138 @@ SIGN: Final = Feature(
     ),
 )
 
-_LOCAL_PATHS: Final[dict[str, Any]] = {
-    "/local/events": {
-        "get": operation(
-            "WebSocket stream of this home's own events (contract actions and results); "
-            "resume with ?after=<lseq>",
-            params=[query_param("after", INT)],
-            security=[{"bearer": []}],
-        )
-    },
-    "/local/actions": {
-        "get": operation(
-            "The home's contract actions, newest first, with their results",
-            params=[
-                query_param(name, schema)
-                for name, schema in (
-                    ("limit", INT),
-                    ("since", INT),
-                    ("contract_id", {"type": "string"}),
-                )
-            ],
-            security=[{"bearer": []}],
-        )
-    },
-    "/local/actions/{action_id}/result": {
-        "post": operation(
-            "Record what became of an action: ok, failed, unmapped or skipped",
-            params=[path_param("action_id", "^[0-9]+$")],
-            security=[{"bearer": []}],
-        )
-    },
-}
+LOCAL_EVENTS_KEY: Final = web.AppKey("local_events", LocalEvents)
+ACTION_LOG_KEY: Final = web.AppKey("action_log", ActionLog)
+
+
+def _count(request: web.Request, name: str, default: int, high: int) -> int:
+    """A non-negative integer query parameter up to ``high``, or a 400."""
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or int(raw) > high:
+        raise fail(400, "malformed", f"must be an integer from 0 to {high}", name)
+    return int(raw)
+
+
+async def list_actions(request: web.Request) -> web.Response:
+    limit = _count(request, "limit", 100, 1000)
+    since = _count(request, "since", 0, 2**40)
+    contract_id = request.query.get("contract_id")
+    raw = request.query.get("status", "effective")
+    statuses = STATUSES if raw == "all" else tuple(raw.split(","))
+    if not statuses or any(s not in STATUSES for s in statuses):
+        choices = ", ".join(STATUSES)
+        return error(400, "malformed", f"must be all, or some of {choices}", "status")
+    log = request.app[ACTION_LOG_KEY]
+    rows = log.recent(limit=limit, since=since, contract_id=contract_id, statuses=statuses)
+    return web.json_response({"actions": rows})
+
+
+async def set_result(request: web.Request) -> web.Response:
+    raw_id = request.match_info["action_id"]
+    if not raw_id.isdigit():
+        return error(400, "malformed", "an action id is a number", "action_id")
+    try:
+        body = json.loads(await read_body(request, MAX_TX_BYTES, "a result"))
+    except (ValueError, UnicodeDecodeError):
+        return error(400, "malformed", "the body is not JSON", "body")
+    if not isinstance(body, dict):
+        return error(400, "malformed", "the body is a JSON object", "body")
+    result, detail = body.get("result"), body.get("detail", "")
+    if result not in RESULTS:
+        return error(400, "malformed", "must be one of " + ", ".join(RESULTS), "result")
+    if not isinstance(detail, str) or len(detail) > 500:
+        return error(400, "malformed", "must be text of at most 500 characters", "detail")
+    if not request.app[ACTION_LOG_KEY].set_result(int(raw_id), str(result), detail):
+        return error(404, "not_found", f"no action {raw_id}")
+    request.app[LOCAL_EVENTS_KEY].publish(
+        {"type": "contract_action_result", "action_id": int(raw_id), "result": result}
+    )
+    return web.json_response({"action_id": int(raw_id), "result": result})
+
+
+async def stream(request: web.Request) -> web.StreamResponse:
+    events = request.app[LOCAL_EVENTS_KEY]
+    after = _count(request, "after", events.last_seq, 2**62)
+    socket = web.WebSocketResponse(heartbeat=30)
+    await socket.prepare(request)
+    track_socket(request, socket)
+    queue = events.subscribe()
+    last = after
+    try:
+        for seq, event in events.since(after):
+            await socket.send_json({"lseq": seq, "event": event})
+            last = seq
+
+        async def send(item: tuple[int, LocalEvent]) -> None:
+            nonlocal last
+            seq, event = item
+            if seq > last:
+                await socket.send_json({"lseq": seq, "event": event})
+                last = seq
+
+        await relay(socket, queue, send)
+    finally:
+        forget_socket(request, socket)
+        events.unsubscribe(queue)
+        with contextlib.suppress(Exception):
+            await socket.close()
+    return socket
 
 
 def local_feature(events: LocalEvents, log: ActionLog) -> Feature:
     """The home's local event stream and action log."""
 
     def setup(app: web.Application) -> None:
-        add_local_routes(app, events, log, require_token, error)
-        app[SPEC_KEY]["paths"].update(_LOCAL_PATHS)
+        app[LOCAL_EVENTS_KEY] = events
+        app[ACTION_LOG_KEY] = log
 
-    return Feature("local", (), setup)
+    return Feature(
+        "local",
+        (
+            Route(
+                "GET",
+                "/local/events",
+                stream,
+                Access.STREAM,
+                operation(
+                    "WebSocket stream of this home's own events (contract actions and results); "
+                    "resume with ?after=<lseq>",
+                    params=[query_param("after", INT)],
+                ),
+            ),
+            Route(
+                "GET",
+                "/local/actions",
+                list_actions,
+                Access.TOKEN,
+                operation(
+                    "The home's contract actions, newest first, with their results: those "
+                    "carried out, or with ?status=all (or a comma-separated choice of effective, "
+                    "unchanged, suppressed, superseded) also those that were not, each with why",
+                    params=[
+                        query_param(name, schema)
+                        for name, schema in (
+                            ("limit", INT),
+                            ("since", INT),
+                            ("contract_id", {"type": "string"}),
+                            ("status", {"type": "string", "default": "effective"}),
+                        )
+                    ],
+                ),
+            ),
+            Route(
+                "POST",
+                "/local/actions/{action_id}/result",
+                set_result,
+                Access.TOKEN,
+                operation(
+                    "Record what became of an action: ok, failed, unmapped or skipped",
+                    params=[path_param("action_id", "^[0-9]+$")],
+                    requestBody=json_body(),
+                ),
+            ),
+        ),
+        setup,
+    )

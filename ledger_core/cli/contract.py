@@ -1,7 +1,13 @@
 """``transactiva contract``: check, format and explain contract files.
 
-Exit status: 0 when every file is fine, 1 when a contract is invalid, 2 when a
-file cannot be read or written (or the command line is wrong).
+``check NEW --against ACTIVE...`` also warns where a new contract contradicts a
+home's active ones (:func:`contracts.conflicts`); ``explain`` takes one contract
+or a home's set (files or folders of ``*.contract``) and shows the home's one
+decision per device (:func:`contracts.decide`), what was carried out and what
+was not, and why.
+
+Exit status: 0 when every file is fine (warnings allowed), 1 when a contract is
+invalid, 2 when a file cannot be read or written (or the command line is wrong).
 """
 
 from __future__ import annotations
@@ -19,10 +25,16 @@ from typing import TextIO
 from contracts import (
     CheckResult,
     Contract,
+    Devices,
+    DrInForce,
     Event,
+    Member,
     MeterState,
     check,
     compile_contract,
+    conflicts,
+    content_hash,
+    decide,
     format_contract,
     short_id,
 )
@@ -59,9 +71,44 @@ def _report(result: CheckResult, shown: str, err: TextIO) -> None:
         err.write(diagnostic.render(shown) + "\n")
 
 
-def run_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """``contract check FILE...``."""
+def _expand(names: list[str]) -> list[str]:
+    """Files as given; a folder stands for its ``*.contract`` files, by name."""
+    out: list[str] = []
+    for name in names:
+        path = Path(name)
+        if name != STDIN_NAME and path.is_dir():
+            out.extend(str(p) for p in sorted(path.glob("*.contract")))
+        else:
+            out.append(name)
+    return out
+
+
+def _active(names: list[str], err: TextIO) -> tuple[list[tuple[str, Contract]], int]:
+    """The contracts given with ``--against``, and the exit status: their errors are
+    reported (an invalid one is left out), their own warnings are not."""
+    found: list[tuple[str, Contract]] = []
     status = EXIT_OK
+    for name in _expand(names):
+        source = _read(name)
+        if source.data is None:
+            err.write(f"{source.shown}: cannot read: {source.error}\n")
+            status = EXIT_IO
+            continue
+        result = check(source.data, source.shown)
+        if result.contract is None:
+            _report(result, source.shown, err)
+            status = max(status, EXIT_INVALID)
+            continue
+        found.append((source.shown, result.contract))
+    return found, status
+
+
+def run_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``contract check FILE... [--against ACTIVE...]``."""
+    status = EXIT_OK
+    active: list[tuple[str, Contract]] = []
+    if args.against:
+        active, status = _active(args.against, err)
     for name in args.files:
         source = _read(name)
         if source.data is None:
@@ -73,6 +120,10 @@ def run_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if result.contract is None:
             status = max(status, EXIT_INVALID)
             continue
+        new_id = content_hash(result.contract)
+        others = [(shown, c) for shown, c in active if content_hash(c) != new_id]
+        for diagnostic in conflicts(result.contract, others):
+            err.write(diagnostic.render(source.shown) + "\n")
         out.write(
             f"{source.shown}: ok: contract {quote(result.contract.name)} "
             f"[{short_id(result.contract)}]\n"
@@ -202,35 +253,78 @@ def _describe_state(state: MeterState) -> str:
     return ", ".join(parts)
 
 
+def _switch(text: str) -> tuple[str, bool]:
+    device, _, state = text.rpartition("=")
+    if not device or state not in ("on", "off"):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected DEVICE=on or DEVICE=off")
+    return device, state == "on"
+
+
+def _members(loaded: list[tuple[_Source, Contract]]) -> list[Member]:
+    """The contracts as a home's, activated in the order given (the last is the newest)."""
+    return [
+        Member.of(content_hash(contract), compile_contract(contract), height)
+        for height, (_source, contract) in enumerate(loaded)
+    ]
+
+
 def run_explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """``contract explain FILE --event EVENT [state options]``."""
-    loaded = _load(args.file, err)
-    if isinstance(loaded, int):
-        return loaded
-    _source, contract = loaded
+    """``contract explain FILE... --event EVENT [state options]``."""
+    loaded: list[tuple[_Source, Contract]] = []
+    status = EXIT_OK
+    for name in _expand(args.files):
+        one = _load(name, err)
+        if isinstance(one, int):
+            status = max(status, one)
+        else:
+            loaded.append(one)
+    if status != EXIT_OK:
+        return status
+    if not loaded:
+        err.write("no contract files to explain\n")
+        return EXIT_IO
     event = Event(args.event)
     state = _state(args, event)
-    evaluation = compile_contract(contract).evaluate(state, event)
-    out.write(f"contract {quote(contract.name)} [{short_id(contract)}]\n")
+    devices = Devices(dict(args.device or ()), dict(args.before_dr or ()))
+    dr_events: tuple[DrInForce, ...] = ()
+    if args.dr_event is not None and state.dr_level > 0:
+        until = args.dr_until if args.dr_until is not None else state.clock
+        dr_events = (DrInForce(args.dr_event, state.dr_level, until),)
+    members = _members(loaded)
+    decision = decide(members, state, event, dr_events=dr_events, devices=devices)
+    several = len(members) > 1
+    labels = {m.contract_id: m.label for m in members}
+    if several:
+        out.write("contracts, oldest first (a later one wins a tie):\n")
+        for number, (member, (source, _c)) in enumerate(zip(members, loaded, strict=True), 1):
+            out.write(f"  {number}. {member.label} ({source.shown})\n")
+    else:
+        out.write(f"contract {members[0].label}\n")
     out.write(f"event: {event} at {stamp(state.clock)}\n")
     out.write(f"state: {_describe_state(state)}\n")
-    if not evaluation.in_window:
-        out.write(
-            f"outside the validity window ({stamp(contract.valid_from)} to "
-            f"{stamp(contract.valid_to)}): no actions\n"
-        )
+    prefix = {m.contract_id: (f"{m.label}: " if several else "") for m in members}
+    for member, (_source, contract) in zip(members, loaded, strict=True):
+        if member.contract_id in decision.outside:
+            out.write(
+                f"{prefix[member.contract_id]}outside the validity window "
+                f"({stamp(contract.valid_from)} to {stamp(contract.valid_to)}): no actions\n"
+            )
+    for contract_id, outcomes in decision.rules:
+        for line, outcome in outcomes:
+            text = {True: "true", False: "false", None: "unknown (a value is not known)"}[outcome]
+            out.write(f"{prefix[contract_id]}rule at line {line}: {text}\n")
+    if len(decision.outside) == len(members):
         return EXIT_OK
-    for line, outcome in evaluation.rules:
-        text = {True: "true", False: "false", None: "unknown (a value is not known)"}[outcome]
-        out.write(f"rule at line {line}: {text}\n")
-    if not evaluation.actions:
+    if not decision.effective:
         out.write("actions: none\n")
     else:
         out.write("actions:\n")
-        for number, action in enumerate(evaluation.actions, 1):
-            out.write(f"  {number}. {action.describe()}\n")
-    for item in evaluation.suppressed:
-        out.write(f"suppressed: {item.action.describe()}: {item.why}\n")
+        for number, item in enumerate(decision.effective, 1):
+            whose = f" of {labels[item.contract_id]}" if several else ""
+            out.write(f"  {number}. {item.describe()}{whose}\n")
+    for item in decision.overruled:
+        whose = f" of {labels[item.contract_id]}" if several else ""
+        out.write(f"{item.status}: {item.describe()}{whose}: {item.why}\n")
     return EXIT_OK
 
 
@@ -242,6 +336,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "check", help="check contract files; print their ids or errors at FILE:LINE:COL"
     )
     p_check.add_argument("files", nargs="+", metavar="FILE", help="contract file, or - for stdin")
+    p_check.add_argument(
+        "--against",
+        nargs="+",
+        metavar="ACTIVE",
+        help="the home's active contracts (files or folders of *.contract): warn where FILE "
+        "contradicts them",
+    )
     p_check.set_defaults(contract_run=run_check)
 
     p_fmt = sub.add_parser("fmt", help="print a contract in canonical form")
@@ -251,8 +352,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     p_fmt.set_defaults(contract_run=run_fmt)
 
-    p_explain = sub.add_parser("explain", help="show what a contract would do at an event, and why")
-    p_explain.add_argument("file", metavar="FILE", help="contract file, or - for stdin")
+    p_explain = sub.add_parser(
+        "explain",
+        help="show what a contract, or a home's contracts together, would do at an event, and why",
+    )
+    p_explain.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="contract files or folders of *.contract, oldest first (- for stdin)",
+    )
     p_explain.add_argument(
         "--event", required=True, choices=[e.value for e in Event], help="the event"
     )
@@ -272,6 +381,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p_explain.add_argument("--dr-level", type=_level, default=0, metavar="0-3")
     p_explain.add_argument("--battery", type=_decimal, metavar="PERCENT")
     p_explain.add_argument("--service", choices=["connected", "cut"])
+    p_explain.add_argument("--dr-event", metavar="ID", help="the demand-response event in force")
+    p_explain.add_argument(
+        "--dr-until", type=_moment, metavar="'YYYY/MM/DD HH:MM:SS'", help="its local end"
+    )
+    p_explain.add_argument(
+        "--device",
+        action="append",
+        type=_switch,
+        metavar="NAME=on|off",
+        help="what the home last decided for a device (repeatable)",
+    )
+    p_explain.add_argument(
+        "--before-dr",
+        action="append",
+        type=_switch,
+        metavar="NAME=on|off",
+        help="a device's state before demand response shed it, for RESTORE (repeatable)",
+    )
     p_explain.set_defaults(contract_run=run_explain)
 
     p_submit = sub.add_parser(

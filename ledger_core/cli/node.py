@@ -205,8 +205,25 @@ def _wallet_body(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     return kind, {"request": args.request}
 
 
+async def _warn_conflicts(client: NodeClient, source: str, shown: str, err: TextIO) -> None:
+    """Warn where the contract contradicts the home's active contracts (the node's check
+    compares it with the participant's); a warning never stops the submission."""
+    try:
+        answer = await client.post("/contracts/check", {"source": source})
+    except ApiError:
+        return  # the check is advice: without it the contract is still submitted
+    for item in answer.get("diagnostics", []):
+        if isinstance(item, dict) and "contract_id" in item:
+            hint = f" ({item['hint']})" if item.get("hint") else ""
+            err.write(
+                f"{shown}:{item['line']}:{item['column']}: {item['severity']}: "
+                f"{item['message']}{hint}\n"
+            )
+
+
 def contract_submit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """``contract submit FILE``: check, propose with the local key, wait, print the receipt."""
+    """``contract submit FILE``: check, warn where it contradicts the home's active
+    contracts, propose with the local key, wait, print the receipt."""
     try:
         data = Path(args.file).read_bytes()
     except OSError as error:
@@ -220,6 +237,8 @@ def contract_submit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     source = format_contract(result.contract)
 
     async def work(client: NodeClient) -> dict[str, Any]:
+        # The text as written, so the warnings' lines are the file's.
+        await _warn_conflicts(client, data.decode("utf-8", "replace"), args.file, err)
         proposed = await client.local("contract_propose", {"source": source})
         if proposed.get("code") != "ok":
             raise ApiError(422, str(proposed.get("code")), str(proposed.get("message")))

@@ -9,7 +9,10 @@ and return -- which are nobody else's business and are kept apart:
   memory for clients that reconnect, and pushes them to subscribers;
 - :class:`ActionLog` records every contract action and its outcome in a small
   SQLite file (``local.db`` in the node's home), so "what did my contracts do
-  today, and did it work?" has an answer after a restart.
+  today, and did it work?" has an answer after a restart. Each action has a
+  status: ``effective`` (carried out; its result says how that went) or, kept
+  for "why did nothing happen?", ``unchanged``, ``suppressed`` or
+  ``superseded`` with why. Lists show the effective ones unless asked.
 """
 
 from __future__ import annotations
@@ -39,6 +42,11 @@ class ActionRecord(Protocol):
         """The contract that asked for it."""
         ...
 
+    @property
+    def status(self) -> str:
+        """Whether it was carried out (``effective``) or why not (see :data:`STATUSES`)."""
+        ...
+
     def to_event(self) -> dict[str, object]:
         """The action as a ``contract_action`` local event."""
         ...
@@ -46,6 +54,7 @@ class ActionRecord(Protocol):
 
 BUFFER: Final = 5000
 RESULTS: Final = ("ok", "failed", "unmapped", "skipped")
+STATUSES: Final = ("effective", "unchanged", "suppressed", "superseded")
 
 
 class LocalEvents:
@@ -55,6 +64,11 @@ class LocalEvents:
         self._buffer: deque[tuple[int, LocalEvent]] = deque(maxlen=buffer)
         self._seq = 0
         self._subscribers: set[asyncio.Queue[tuple[int, LocalEvent]]] = set()
+
+    @property
+    def listeners(self) -> int:
+        """How many clients follow the stream now (Home Assistant, when attached)."""
+        return len(self._subscribers)
 
     @property
     def last_seq(self) -> int:
@@ -92,10 +106,13 @@ CREATE TABLE IF NOT EXISTS actions (
     contract_id TEXT NOT NULL,
     event TEXT NOT NULL,
     result TEXT,
-    detail TEXT
+    detail TEXT,
+    status TEXT NOT NULL DEFAULT 'effective'
 );
 CREATE INDEX IF NOT EXISTS actions_time ON actions (time);
 """
+# local.db files written before actions had a status: every row was carried out.
+_ADD_STATUS: Final = "ALTER TABLE actions ADD COLUMN status TEXT NOT NULL DEFAULT 'effective'"
 
 
 class ActionLog:
@@ -105,6 +122,9 @@ class ActionLog:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(actions)")}
+        if "status" not in columns:
+            self._db.execute(_ADD_STATUS)
 
     def close(self) -> None:
         """Close the database."""
@@ -114,8 +134,8 @@ class ActionLog:
         """Keep an action; its id (also put in its event as ``action_id``)."""
         event = action.to_event()
         cursor = self._db.execute(
-            "INSERT INTO actions (time, contract_id, event) VALUES (?, ?, ?)",
-            (action.time, action.contract_id, json.dumps(event, sort_keys=True)),
+            "INSERT INTO actions (time, contract_id, event, status) VALUES (?, ?, ?, ?)",
+            (action.time, action.contract_id, json.dumps(event, sort_keys=True), action.status),
         )
         assert cursor.lastrowid is not None
         return cursor.lastrowid
@@ -130,19 +150,30 @@ class ActionLog:
         return cursor.rowcount == 1
 
     def recent(
-        self, limit: int = 100, since: int = 0, contract_id: str | None = None
+        self,
+        limit: int = 100,
+        since: int = 0,
+        contract_id: str | None = None,
+        statuses: tuple[str, ...] = ("effective",),
     ) -> list[dict[str, object]]:
-        """The newest actions first, with their results."""
-        query = "SELECT id, event, result, detail FROM actions WHERE time >= ?"
+        """The newest actions first, with their results: by default the effective ones;
+        ``statuses`` chooses among :data:`STATUSES`."""
+        query = "SELECT id, event, result, detail, status FROM actions WHERE time >= ?"
         args: list[object] = [since]
         if contract_id is not None:
             query += " AND contract_id = ?"
             args.append(contract_id)
+        wanted = [s for s in STATUSES if s in statuses]
+        if not wanted:
+            return []
+        if len(wanted) < len(STATUSES):
+            query += f" AND status IN ({', '.join('?' * len(wanted))})"
+            args.extend(wanted)
         query += " ORDER BY id DESC LIMIT ?"
         args.append(limit)
         rows = []
-        for action_id, event, result, detail in self._db.execute(query, args):
+        for action_id, event, result, detail, status in self._db.execute(query, args):
             row: dict[str, object] = json.loads(event)
-            row.update(action_id=action_id, result=result, detail=detail or "")
+            row.update(action_id=action_id, result=result, detail=detail or "", status=status)
             rows.append(row)
         return rows

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from hypothesis import strategies as st
 
+from contracts.evaluator import MeterState
 from contracts.model import (
     ROLES,
     UNITS,
@@ -185,8 +186,10 @@ parties = st.lists(
 
 
 @st.composite
-def contracts(draw: st.DrawFn) -> Contract:
-    pool = draw(devices_pool)
+def contracts(draw: st.DrawFn, pool: list[str] | None = None) -> Contract:
+    """A valid contract; its devices from ``pool`` when given (contracts of one home)."""
+    if pool is None:
+        pool = draw(devices_pool)
     start = draw(
         st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2090, 1, 1)).map(
             lambda d: d.replace(microsecond=0)
@@ -219,4 +222,25 @@ def contracts(draw: st.DrawFn) -> Contract:
         demand_response=DemandResponse(dr_enabled, shed),
         devices=tuple(pool) if declared else None,
         rules=tuple(rules),
+    )
+
+
+def meter_states(
+    clock: st.SearchStrategy[datetime] | None = None,
+) -> st.SearchStrategy[MeterState]:
+    """A meter's state after an event (any clock unless one is given)."""
+    if clock is None:
+        clock = st.datetimes(min_value=datetime(1999, 1, 1), max_value=datetime(2100, 1, 1))
+    return st.builds(
+        MeterState,
+        clock=clock,
+        import_price=st.none() | st.decimals(-5, 10, places=2),
+        export_price=st.none() | st.decimals(-5, 10, places=2),
+        consumption_w=st.integers(0, 20_000),
+        production_w=st.integers(0, 20_000),
+        consumption_wh=st.integers(0, 5_000),
+        production_wh=st.integers(0, 5_000),
+        dr_level=st.integers(0, 3),
+        battery_soc=st.none() | st.decimals(0, 100, places=1),
+        service_connected=st.booleans(),
     )

@@ -278,6 +278,67 @@ async def test_contract_check_reports_positions_or_the_canonical_contract(api: A
     assert sum(1 for key in api.node.app.state if key.startswith("contract/")) == 1
 
 
+PAPER = """\
+Contract 'prueba'
+Valid from 2026/01/01 00:00:00 to 2036/12/31 23:59:59
+Consumption true
+Production true and sell
+Store false
+DemandResponse false
+IF Price < 3 THEN
+  TURN ON DEVICE 'Lavadora'
+ENDIF
+Parties: ISO
+"""
+PAPER_DR = PAPER.replace("'prueba'", "'prueba dr'").replace(
+    "DemandResponse false", "DemandResponse true shed 'Lavadora'"
+)
+
+
+async def test_contract_check_warns_where_it_contradicts_the_homes_active_contracts(
+    api: Api,
+) -> None:
+    # Nothing active yet: no warning.
+    status, body = await api.post("/contracts/check", {"source": PAPER_DR})
+    assert (status, body["diagnostics"]) == (200, [])
+    proposed = await api.local("contract_propose", source=PAPER)
+    paper_id = proposed["events"][0]["contract_id"]
+    # The node's participant has the paper's contract active: checking the DR variant warns
+    # at its DemandResponse line and names the paper's TURN ON.
+    status, body = await api.post("/contracts/check", {"source": PAPER_DR})
+    assert status == 200
+    assert body["valid"] is True
+    (warning,) = body["diagnostics"]
+    paper_short = (await api.get(f"/contracts/{paper_id}"))[1]["short_id"]
+    assert warning == {
+        "severity": "warning",
+        "line": 6,
+        "column": 1,
+        "message": "demand response sheds 'Lavadora', which TURN ON DEVICE 'Lavadora' at "
+        f"'prueba' [{paper_short}]:8:3 turns on: during an event that TURN ON is suppressed "
+        "(e.g. when Price 2 MXN/kWh, DRLevel 1)",
+        "expected": None,
+        "hint": "the device stays off until the event ends, then goes back to how it was",
+        "kind": "sheds",
+        "contract_id": paper_id,
+        "short_id": paper_short,
+        "contract": "prueba",
+        "other_line": 8,
+        "other_column": 3,
+    }
+    # The contract itself is not compared with itself.
+    status, body = await api.post("/contracts/check", {"source": PAPER})
+    assert body["diagnostics"] == []
+    # Active contracts given in the request replace the ledger's.
+    status, body = await api.post("/contracts/check", {"source": PAPER_DR, "active": []})
+    assert body["diagnostics"] == []
+    status, body = await api.post("/contracts/check", {"source": PAPER, "active": [PAPER_DR]})
+    assert [d["kind"] for d in body["diagnostics"]] == ["held_by_dr"]
+    for bad in ("x", ["Contract 'x'\n"], [7]):
+        status, body = await api.post("/contracts/check", {"source": PAPER, "active": bad})
+        assert (status, body["error"]["field"]) == (400, "active")
+
+
 async def test_event_stream_replays_and_resumes(api: Api) -> None:
     await api.local("register", public_key=key("alice").public_key.hex(), role="prosumer")
     socket = await api.client.ws_connect("/api/v1/events?from_height=1", headers=AUTH)

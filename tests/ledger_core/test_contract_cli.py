@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -272,3 +274,161 @@ def test_explain_prints_the_whole_state_and_no_actions(
     ) in out
     assert "rule at line 7: false" in out
     assert out.endswith("actions: none\n")
+
+
+# -- a home's contracts together ------------------------------------------------------
+
+FIG7_DR = REPO / "tests" / "contracts" / "examples" / "fig7-dr.contract"
+
+
+@pytest.fixture
+def home(tmp_path: Path, ok_file: Path) -> Path:
+    """A folder with the paper's contract and its demand-response variant."""
+    folder = tmp_path / "casa"
+    folder.mkdir()
+    (folder / "1-prueba.contract").write_text(FIG7_FIXED, encoding="utf-8")
+    (folder / "2-prueba-dr.contract").write_bytes(FIG7_DR.read_bytes())
+    return folder
+
+
+def test_explain_a_homes_contracts_holds_the_washer_off_during_the_event(
+    capsys: pytest.CaptureFixture[str], home: Path
+) -> None:
+    status, out, _err = run(
+        capsys, "contract", "explain", str(home), "--event", "dr_signal",
+        "--at", "2019/08/05 12:00:00", "--price", "2", "--dr-level", "3",
+        "--dr-event", "pico-1", "--dr-until", "2019/08/05 13:30:00", "--device", "Lavadora=on",
+    )  # fmt: skip
+    assert status == 0
+    paper, variant = short_id(parse(FIG7_FIXED)), short_id(parse(FIG7_DR.read_text()))
+    assert out.splitlines() == [
+        "contracts, oldest first (a later one wins a tie):",
+        f"  1. 'prueba' [{paper}] ({home / '1-prueba.contract'})",
+        f"  2. 'prueba dr' [{variant}] ({home / '2-prueba-dr.contract'})",
+        "event: dr_signal at 2019/08/05 12:00:00",
+        (
+            "state: price 2 MXN/kWh, consumption 0 W / 0 Wh, production 0 W / 0 Wh, DR level 3, "
+            "service connected"
+        ),
+        f"'prueba' [{paper}]: rule at line 7: true",
+        f"'prueba dr' [{variant}]: rule at line 7: true",
+        "actions:",
+        (
+            "  1. turn off 'Lavadora' (line 6: DemandResponse true shed 'Lavadora') "
+            f"of 'prueba dr' [{variant}]"
+        ),
+        (
+            f"suppressed: turn on 'Lavadora' (line 7: IF Price < 3 THEN) of 'prueba' [{paper}]: "
+            "held off by DR event pico-1 until 13:30"
+        ),
+        (
+            "suppressed: turn on 'Lavadora' (line 7: IF Price < 3 THEN) of "
+            f"'prueba dr' [{variant}]: held off by DR event pico-1 until 13:30"
+        ),
+    ]
+    # The files in the other order: the paper's contract is then the newer one; the
+    # decision for the washer is the same.
+    status, again, _err = run(
+        capsys, "contract", "explain", str(home / "2-prueba-dr.contract"),
+        str(home / "1-prueba.contract"), "--event", "dr_signal", "--at", "2019/08/05 12:00:00",
+        "--price", "2", "--dr-level", "3",
+    )  # fmt: skip
+    assert status == 0
+    assert "  1. turn off 'Lavadora' (line 6: DemandResponse true shed 'Lavadora')" in again
+    assert again.count("held off by demand response (level 3)") == 2
+
+
+def test_explain_the_end_of_the_event_restores_the_state_before(
+    capsys: pytest.CaptureFixture[str], home: Path
+) -> None:
+    common = ["--event", "dr_signal", "--at", "2019/08/05 14:00:00", "--device", "Lavadora=off"]
+    status, out, _err = run(
+        capsys, "contract", "explain", str(home), *common, "--price", "4",
+        "--before-dr", "Lavadora=on",
+    )  # fmt: skip
+    assert status == 0
+    assert "  1. restore 'Lavadora' to on (line 6: DemandResponse true shed 'Lavadora')" in out
+    # With the price still low the rules speak at the end: a rule beats the restore.
+    status, out, _err = run(
+        capsys, "contract", "explain", str(home), *common, "--price", "2",
+        "--before-dr", "Lavadora=on",
+    )  # fmt: skip
+    assert "  1. turn on 'Lavadora' (line 7: IF Price < 3 THEN) of 'prueba dr'" in out
+    assert "superseded: restore 'Lavadora' to on" in out
+    assert "superseded: turn on 'Lavadora' (line 7: IF Price < 3 THEN) of 'prueba' [" in out
+
+
+def test_explain_rejects_a_bad_device_state(
+    capsys: pytest.CaptureFixture[str], ok_file: Path
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["contract", "explain", str(ok_file), "--event", "dr_signal", "--device", "x=maybe"])
+    assert info.value.code == 2
+    assert "expected DEVICE=on or DEVICE=off" in capsys.readouterr().err
+
+
+def test_explain_an_empty_folder(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    status, _out, err = run(capsys, "contract", "explain", str(tmp_path), "--event", "dr_signal")
+    assert status == 2
+    assert err == "no contract files to explain\n"
+
+
+def test_check_against_the_homes_active_contracts_warns_naming_both_lines(
+    capsys: pytest.CaptureFixture[str], home: Path, tmp_path: Path
+) -> None:
+    new = home / "2-prueba-dr.contract"
+    # The folder holds the new contract itself: it is not compared with itself.
+    status, out, err = run(capsys, "contract", "check", str(new), "--against", str(home))
+    assert status == 0
+    assert out.startswith(f"{new}: ok: contract 'prueba dr'")
+    assert err == (
+        f"{new}:6:1: warning: demand response sheds 'Lavadora', which TURN ON DEVICE "
+        f"'Lavadora' at {home / '1-prueba.contract'}:8:1 turns on: during an event that TURN ON "
+        "is suppressed (e.g. when Price 2 MXN/kWh, DRLevel 1) (the device stays off until the "
+        "event ends, then goes back to how it was)\n"
+    )
+    # An invalid or unreadable active contract is reported; the new one is still checked.
+    broken = tmp_path / "roto.contract"
+    broken.write_text("Contract 'x'\n", encoding="utf-8")
+    status, out, err = run(
+        capsys, "contract", "check", str(new), "--against", str(broken), str(tmp_path / "no")
+    )
+    assert status == 2
+    assert f"{broken}:1:1: error: missing Valid clause" in err
+    assert "cannot read" in err
+    assert "ok: contract 'prueba dr'" in out
+
+
+DOC = (REPO / "docs" / "contract-language.md").read_text(encoding="utf-8")
+
+
+def _documented(command: str) -> tuple[list[str], list[str]]:
+    """The arguments and the output of the session in the reference that runs ``command``."""
+    (block,) = re.findall(r"```\n(\$ transactiva contract " + command + r".*?)```", DOC, re.DOTALL)
+    lines = block.splitlines()
+    words: list[str] = []
+    while True:
+        line = lines.pop(0)
+        words.extend(shlex.split(line.removesuffix("\\")))
+        if not line.endswith("\\"):
+            break
+    return words[2:], lines
+
+
+@pytest.mark.parametrize("command", ["explain prueba.contract", "check prueba-dr.contract"])
+def test_the_sessions_in_the_reference_are_what_the_command_prints(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+) -> None:
+    (tmp_path / "prueba.contract").write_text(FIG7_FIXED, encoding="utf-8")
+    (tmp_path / "prueba-dr.contract").write_bytes(FIG7_DR.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    argv, expected = _documented(command)
+    status, out, err = run(capsys, *argv)
+    assert status == 0
+    if argv[1] == "check":
+        assert err.splitlines() + out.splitlines() == expected
+    else:
+        assert out.splitlines() == expected

@@ -103,13 +103,28 @@ def test_demand_response_sheds_then_restores() -> None:
     }
     assert executor.on_ledger_event(dr, T0 + 60) == []  # announced, not yet active
     shed = executor.on_tick(T0 + 300)
-    assert [(a.kind, a.device) for a in shed] == [(ActionKind.TURN_OFF, "Lavadora")]
+    assert [(a.kind, a.device, a.status) for a in shed] == [
+        (ActionKind.TURN_OFF, "Lavadora", "effective"),
+        (ActionKind.TURN_ON, "Lavadora", "suppressed"),
+    ]
     assert "DemandResponse true" in shed[0].reason
+    # 16:13:20 UTC is 10:13 local: the event's end, as the reason says.
+    assert shed[1].why == "held off by DR event peak-1 until 10:13"
     # During the event a low price does not turn the machine back on.
-    assert executor.on_ledger_event(_price(T0 + 900, 20_000), T0 + 400) == []
-    # When the event ends the price is still low: the rule turns it back on.
+    during = executor.on_ledger_event(_price(T0, 20_000), T0 + 400)
+    assert [(a.kind, a.status, a.why) for a in during] == [
+        (ActionKind.TURN_ON, "suppressed", "held off by DR event peak-1 until 10:13")
+    ]
+    # When the event ends the price is still low: the rule turns it back on, which is also
+    # the state it had before; the restore gives way to the rule.
     after = executor.on_tick(T0 + 800)
-    assert [(a.kind, a.event) for a in after] == [(ActionKind.TURN_ON, "dr_signal")]
+    assert [(a.kind, a.event, a.status) for a in after if a.effective] == [
+        (ActionKind.TURN_ON, "dr_signal", "effective")
+    ]
+    (restore,) = [a for a in after if a.kind is ActionKind.RESTORE]
+    assert (restore.status, restore.restore_to) == ("superseded", True)
+    assert restore.why == "superseded by line 7: IF Price < 3 THEN"
+    assert restore.to_event()["to"] == "on"
 
 
 def test_cancelled_or_untargeted_dr_events_do_not_apply() -> None:
@@ -216,6 +231,115 @@ def test_a_newly_active_contract_hears_the_price_in_force() -> None:
     silent = ContractExecutor(PARTICIPANT, METER)
     assert silent.track("c1", _record(PAPER))
     assert silent.on_activated("c1", T0) == []  # no price known yet
+
+
+# -- a home's contracts decide together ----------------------------------------------
+
+# The paper's contract (Fig. 7, a valid window): no demand response.
+FIG7 = format_contract(
+    parse(
+        "Contract 'prueba'\nValid from 2026/11/01 00:00:00 to 2026/12/31 23:59:59\n"
+        "Consumption true\nProduction true and sell\nStore false\nDemandResponse false\n"
+        "IF Price < 3 THEN\n  TURN ON DEVICE 'Lavadora'\nENDIF\nParties: ISO\n"
+    )
+)
+FIG7_DR = FIG7.replace("'prueba'", "'prueba dr'").replace(
+    "DemandResponse false", "DemandResponse true shed 'Lavadora'"
+)
+
+
+def _dr(event_id: str, start: int, duration: int, number: int = 0, level: int = 3) -> dict:
+    return {
+        "type": "dr_event",
+        "event_id": event_id,
+        "modification_number": number,
+        "signal": {"name": "SIMPLE", "level": level},
+        "start": start,
+        "duration": duration,
+        "targets": [],
+        "cancelled": False,
+    }
+
+
+def _seen(records: list) -> list[tuple[str, str, str | None, str]]:
+    return [(r.status, str(r.kind), r.device, r.contract_name) for r in records]
+
+
+def test_the_scene_the_washer_is_held_off_for_the_whole_event_and_restored() -> None:
+    executor = ContractExecutor(PARTICIPANT, METER)
+    assert executor.track("a" * 64, {**_record(FIG7), "activated_height": 3})
+    assert executor.track("b" * 64, {**_record(FIG7_DR), "activated_height": 5})
+    # A low price: on, once.
+    on = executor.on_ledger_event(_price(T0, 20_000), T0 + 10)
+    assert _seen(on) == [
+        ("superseded", "turn_on", "Lavadora", "prueba"),
+        ("effective", "turn_on", "Lavadora", "prueba dr"),
+    ]
+    # A level-3 event from T0 + 100 for 20 minutes (until 10:21:40 local).
+    assert executor.on_ledger_event(_dr("pico-1", T0 + 100, 1200), T0 + 20) == []
+    shed = executor.on_tick(T0 + 100)
+    assert _seen(shed) == [
+        ("suppressed", "turn_on", "Lavadora", "prueba"),
+        ("effective", "turn_off", "Lavadora", "prueba dr"),
+        ("suppressed", "turn_on", "Lavadora", "prueba dr"),
+    ]
+    assert shed[0].why == "held off by DR event pico-1 until 10:21"
+    # A low price during the event, then a later price signal: held off both times.
+    for now, price in ((T0 + 300, 15_000), (T0 + 900, 10_000)):
+        signal = _price(now - now % 900, price)
+        during = executor.on_ledger_event(signal, now)
+        assert [(r.status, r.why) for r in during] == [
+            ("suppressed", "held off by DR event pico-1 until 10:21")
+        ] * 2
+    # The washer stays off to the end; then it is as before the event (on).
+    assert executor.on_tick(T0 + 1299) == []
+    end = executor.on_tick(T0 + 1300)
+    effective = [r for r in end if r.effective]
+    assert [(str(r.kind), r.device, r.contract_name) for r in effective] == [
+        ("turn_on", "Lavadora", "prueba dr")
+    ]
+    (restore,) = [r for r in end if r.kind is ActionKind.RESTORE]
+    assert (restore.status, restore.restore_to) == ("superseded", True)
+    assert executor.devices.known == {"Lavadora": True}
+    assert executor.devices.before_dr == {}
+
+
+def test_restore_alone_returns_the_washer_to_its_state_before_the_event() -> None:
+    executor = ContractExecutor(PARTICIPANT, METER)
+    executor.track("a" * 64, {**_record(FIG7), "activated_height": 3})
+    executor.track("b" * 64, {**_record(FIG7_DR), "activated_height": 5})
+    executor.on_ledger_event(_price(T0, 20_000), T0)  # on
+    executor.on_ledger_event(_dr("pico-2", T0 + 60, 600), T0 + 1)
+    executor.on_tick(T0 + 60)  # off
+    executor.on_ledger_event(_price(T0, 45_000), T0 + 120)  # dear: the rules are silent
+    # The event is ended early by a modification.
+    executor.on_ledger_event(_dr("pico-2", T0 + 60, 200, number=1), T0 + 200)
+    (restore,) = executor.on_tick(T0 + 260)
+    assert (restore.kind, restore.status, restore.restore_to) == (
+        ActionKind.RESTORE,
+        "effective",
+        True,
+    )
+    assert restore.description == (
+        "restore 'Lavadora' to on (line 6: DemandResponse true shed 'Lavadora')"
+    )
+    assert restore.to_event()["to"] == "on"
+
+
+def test_a_contract_activated_during_an_event_is_held_off_too() -> None:
+    executor = ContractExecutor(PARTICIPANT, METER)
+    executor.track("b" * 64, {**_record(FIG7_DR), "activated_height": 5})
+    executor.on_ledger_event(_price(T0, 45_000), T0)
+    executor.on_ledger_event(_dr("pico-3", T0, 900), T0 + 1)
+    executor.on_tick(T0 + 2)
+    executor.on_ledger_event(_price(T0, 20_000), T0 + 3)
+    executor.track("a" * 64, {**_record(FIG7), "activated_height": 9})
+    (held,) = executor.on_activated("a" * 64, T0 + 4)
+    assert (held.status, held.contract_name, held.why) == (
+        "suppressed",
+        "prueba",
+        "held off by DR event pico-3 until 10:15",
+    )
 
 
 # -- day-ahead orders from a forecast ------------------------------------------------

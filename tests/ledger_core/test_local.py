@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
+import json
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,10 +17,12 @@ from aiohttp import WSCloseCode, WSMsgType
 from aiohttp.test_utils import TestClient, TestServer
 
 from contracts.model import ActionKind
-from ledger_core.agent.execution import ActionRecord
+from ledger_core.agent.execution import ActionRecord, ContractExecutor
+from ledger_core.agent.home_agent import NO_HOME_ASSISTANT, HomeAgent, NodeSigner
 from ledger_core.api.core import make_app
+from ledger_core.client import NodeClient
 from ledger_core.node.host import Node
-from ledger_core.node.local import ActionLog, LocalEvents
+from ledger_core.node.local import STATUSES, ActionLog, LocalEvents
 from ledger_core.node.storage import open_storage
 from ledger_core.state.machine import StateMachine
 from tests.ledger_core.chain import Chain
@@ -154,3 +160,111 @@ async def test_the_node_closes_local_streams_when_it_shuts_down(served: Any) -> 
         assert asyncio.get_running_loop().time() - started < 5
     finally:
         await socket.close()
+
+
+def _overruled(status: str, why: str) -> ActionRecord:
+    return dataclasses.replace(_action(), status=status, why=why)
+
+
+def test_the_log_keeps_overruled_actions_and_shows_them_on_request(tmp_path: Path) -> None:
+    log = ActionLog(tmp_path / "local.db")
+    try:
+        done = log.record(_action())
+        held = log.record(_overruled("suppressed", "held off by DR event pico-1 until 13:30"))
+        same = log.record(_overruled("unchanged", "no change: 'Lavadora' is already on"))
+        assert [r["action_id"] for r in log.recent()] == [done]
+        rows = log.recent(statuses=STATUSES)
+        assert [(r["action_id"], r["status"]) for r in rows] == [
+            (same, "unchanged"),
+            (held, "suppressed"),
+            (done, "effective"),
+        ]
+        assert rows[1]["why"] == "held off by DR event pico-1 until 13:30"
+        assert log.recent(statuses=("suppressed",))[0]["action_id"] == held
+        assert log.recent(statuses=()) == []
+    finally:
+        log.close()
+
+
+def test_an_older_log_without_statuses_is_upgraded(tmp_path: Path) -> None:
+    path = tmp_path / "local.db"
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.executescript(
+            "CREATE TABLE actions (id INTEGER PRIMARY KEY, time INTEGER NOT NULL, "
+            "contract_id TEXT NOT NULL, event TEXT NOT NULL, result TEXT, detail TEXT);"
+        )
+        db.execute(
+            "INSERT INTO actions (time, contract_id, event, result) VALUES (?, ?, ?, 'ok')",
+            (NOW, "c" * 64, json.dumps({"type": "contract_action", "action": "turn_on"})),
+        )
+        db.commit()
+    log = ActionLog(path)
+    try:
+        (row,) = log.recent()
+        assert (row["status"], row["result"]) == ("effective", "ok")
+        log.record(_overruled("superseded", "superseded by line 9: ELSE of IF Price < 3 THEN"))
+        assert len(log.recent(statuses=STATUSES)) == 2
+    finally:
+        log.close()
+
+
+async def test_actions_by_status_over_http(served: Any) -> None:
+    client, _events, log = served
+    done = log.record(_action())
+    held = log.record(_overruled("suppressed", "held off by DR event pico-1 until 13:30"))
+    response = await client.get("/api/v1/local/actions", headers=AUTH)
+    assert [r["action_id"] for r in (await response.json())["actions"]] == [done]
+    response = await client.get("/api/v1/local/actions?status=all", headers=AUTH)
+    rows = (await response.json())["actions"]
+    assert [(r["action_id"], r["status"]) for r in rows] == [
+        (held, "suppressed"),
+        (done, "effective"),
+    ]
+    assert rows[0]["why"] == "held off by DR event pico-1 until 13:30"
+    response = await client.get("/api/v1/local/actions?status=suppressed,superseded", headers=AUTH)
+    assert [r["action_id"] for r in (await response.json())["actions"]] == [held]
+    for bad in ("maybe", "", "effective,,"):
+        response = await client.get(f"/api/v1/local/actions?status={bad}", headers=AUTH)
+        assert response.status == 400
+        body = await response.json()
+        assert body["error"]["field"] == "status"
+        assert "effective, unchanged, suppressed, superseded" in body["error"]["message"]
+
+
+async def test_the_agent_publishes_only_what_it_carries_out_and_says_why_not(
+    tmp_path: Path,
+) -> None:
+    events, log = LocalEvents(), ActionLog(tmp_path / "local.db")
+    client = NodeClient("http://127.0.0.1:9", "t")
+    agent = HomeAgent(
+        client=client,
+        signer=NodeSigner(client),
+        executor=ContractExecutor("tv" + "a" * 40, None),
+        clock=lambda: float(NOW),
+        log=log,
+        local_events=events,
+    )
+    try:
+        held = _overruled("suppressed", "held off by DR event pico-1 until 13:30")
+        await agent.act([held, _action()])
+        # Only the effective action went out; nobody listens, so it waits for Home Assistant.
+        ((_, published),) = events.since(0)
+        assert (published["action"], published["status"]) == ("turn_on", "effective")
+        (row,) = log.recent()
+        assert (row["result"], row["detail"]) == ("skipped", NO_HOME_ASSISTANT)
+        assert [r["status"] for r in log.recent(statuses=STATUSES)] == ["effective", "suppressed"]
+        # With Home Assistant following the stream the node leaves the result to it.
+        queue = events.subscribe()
+        await agent.act([_action("Bomba")])
+        assert queue.get_nowait()[1]["device"] == "Bomba"
+        assert log.recent(limit=1)[0]["detail"] == ""
+
+        # An actuator (the demo's simulator) that knows no such device.
+        async def unmapped(action: ActionRecord) -> str:
+            return "unmapped"
+
+        agent.actuator = unmapped
+        await agent.act([_action("Secadora")])
+        assert log.recent(limit=1)[0]["detail"] == "no actuator is mapped to 'Secadora'"
+    finally:
+        log.close()

@@ -144,8 +144,34 @@ def test_english_and_spanish_have_the_same_texts_and_every_text_used_exists() ->
     assert used <= keys_en, used - keys_en
     for page in ("overview", "contracts", "market", "explorer", "operator"):
         assert f"nav.{page}" in keys_en
-    for template in ("paper_printed", "paper", "washer", "sell", "buy"):
+    for template in ("paper_printed", "paper", "paper_dr", "washer", "sell", "buy"):
         assert f"contracts.tpl.{template}" in keys_en
+
+
+def test_the_contract_templates_are_what_the_checker_expects() -> None:
+    """Every template is a valid contract without warnings, except the paper's as printed
+    (September 31st and the DemandRespose spelling, kept to show the checker at work)."""
+    source = (STATIC / "js" / "templates.js").read_text(encoding="utf-8")
+    found = re.findall(r'key: "(\w+)",\s*source: \[(.*?)\],\n    \}', source, flags=re.DOTALL)
+    assert [name for name, _ in found] == [
+        "paper_printed",
+        "paper",
+        "paper_dr",
+        "washer",
+        "sell",
+        "buy",
+    ]
+    valid = '"Valid from 2026/03/10 00:00:00 to 2027/03/10 00:00:00"'
+    for name, lines in found:
+        text = "\n".join(re.findall(r'"([^"]*)"', lines.replace("valid,", valid + ","))) + "\n"
+        result = check(text, name)
+        if name == "paper_printed":
+            assert [d.severity for d in result.diagnostics] == ["error", "warning"]
+        else:
+            assert result.ok, result.render(name)
+            assert result.diagnostics == (), result.render(name)
+    (paper_dr,) = [lines for name, lines in found if name == "paper_dr"]
+    assert "\"DemandResponse true shed 'Lavadora'\"" in paper_dr
 
 
 # -- ingress -------------------------------------------------------------------------------

@@ -43,6 +43,23 @@ export function templates(now, offsetMinutes) {
       ],
     },
     {
+      // The paper's demand-response test in its own words: the same contract, line 6 taking
+      // part in demand response, so a signal turns the washer off (docs/contract-language.md).
+      key: "paper_dr",
+      source: [
+        "Contract 'prueba dr'",
+        valid,
+        "Consumption true",
+        "Production true and sell",
+        "Store false",
+        "DemandResponse true shed 'Lavadora'",
+        "IF Price < 3 THEN",
+        "  TURN ON DEVICE 'Lavadora'",
+        "ENDIF",
+        "Parties: ISO",
+      ],
+    },
+    {
       key: "washer",
       source: [
         "Contract 'lavadora'",
