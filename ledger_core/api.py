@@ -34,6 +34,7 @@ from ledger_core.openapi import SPEC
 from ledger_core.storage import StoredTx
 from ledger_core.tx import MAX_TX_BYTES, TX_ID_RE, TxError, TxType, sign
 from ledger_core.wsutil import relay
+from transactiva_client.protocol import API_VERSION
 
 LOG: Final = logging.getLogger(__name__)
 PREFIX: Final = "/api/v1"
@@ -237,6 +238,7 @@ async def status(request: web.Request) -> web.Response:
     voting = validators.get(node.key.address) is not None
     return web.json_response(
         {
+            "api_version": API_VERSION,
             "chain_id": node.genesis.chain_id,
             "height": node.height,
             "app_hash": node.app.app_hash.hex(),

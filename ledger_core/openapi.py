@@ -6,6 +6,7 @@ from typing import Any, Final
 
 from ledger_core.market.openapi import MARKET_PATHS
 from ledger_core.tx import TxType
+from transactiva_client.protocol import API_VERSION
 
 _ERROR: Final = {
     "description": "Refused; the body says why",
@@ -59,8 +60,12 @@ SPEC: Final[dict[str, Any]] = {
     "openapi": "3.1.0",
     "info": {
         "title": "Transactiva node API",
-        "version": "1",
-        "description": "A node of a Transactiva permissioned ledger. See docs/api.md.",
+        "version": API_VERSION,
+        "description": (
+            "A node of a Transactiva permissioned ledger. See docs/api.md. The API version "
+            "(MAJOR.MINOR) is also in GET /status as api_version: a client works with a node "
+            "of its own major version and at least its minor version."
+        ),
     },
     "servers": [{"url": "/api/v1"}],
     "components": {
@@ -74,7 +79,13 @@ SPEC: Final[dict[str, Any]] = {
                         "type": "object",
                         "required": ["code", "message"],
                         "properties": {
-                            "code": {"type": "string"},
+                            "code": {
+                                "type": "string",
+                                "description": (
+                                    "stable; transactiva_client.protocol.ErrorCode lists them "
+                                    "(a newer minor version may add codes)"
+                                ),
+                            },
                             "message": {"type": "string"},
                             "field": {"type": "string"},
                         },
@@ -86,8 +97,9 @@ SPEC: Final[dict[str, Any]] = {
     "paths": {
         "/status": {
             "get": _op(
-                "Chain id, height, app hash, addresses, mempool size, catching up, "
-                "peers (listed with the token), the validator set",
+                "The API version (api_version, MAJOR.MINOR), chain id, height, app hash, "
+                "addresses, mempool size, catching up, peers (listed with the token), the "
+                "validator set",
                 secured=False,
             )
         },

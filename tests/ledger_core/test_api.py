@@ -24,6 +24,7 @@ from ledger_core.node import Node, open_storage
 from ledger_core.openapi import SPEC
 from ledger_core.tx import TxType
 from tests.ledger_core.chain import CHAIN_ID, Chain, key
+from transactiva_client.protocol import API_VERSION
 
 TOKEN = "t" * 64
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -88,6 +89,7 @@ async def test_status_is_public(api: Api) -> None:
     status, body = await api.get("/status", auth=False)
     assert status == 200
     assert body["chain_id"] == "transactiva-test-1"
+    assert body["api_version"] == API_VERSION
     assert body["participant"] == api.chain.iso.address
     assert body["validator"] == key("validator").address
     assert body["height"] == 0
