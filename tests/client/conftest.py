@@ -96,7 +96,8 @@ def node(tmp_path: Path) -> Iterator[RealNode]:
 
 @pytest.fixture(scope="module")
 def shared_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealNode]:
-    """A real node shared by a module's tests that submit nothing to it."""
+    """A real node shared by a module's tests: each passes in any order (what one adds
+    does not change what another checks)."""
     started = start_node(tmp_path_factory.mktemp("shared") / "node")
     yield started
     started.stop()
