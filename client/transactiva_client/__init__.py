@@ -17,6 +17,7 @@ from transactiva_client.errors import (
     TransactivaError,
     TransactivaNotReadyError,
     TransactivaRequestError,
+    UnexpectedAnswerError,
 )
 from transactiva_client.protocol import API_PREFIX, API_VERSION, ApiVersion, Update
 
@@ -33,6 +34,7 @@ __all__ = [
     "TransactivaError",
     "TransactivaNotReadyError",
     "TransactivaRequestError",
+    "UnexpectedAnswerError",
     "Update",
     "__version__",
 ]

@@ -28,13 +28,13 @@ from typing import Any, Final, Self
 import aiohttp
 
 from transactiva_client.errors import (
-    NOT_A_NODE,
     DecodeError,
     IncompatibleNodeError,
     TransactivaAuthError,
     TransactivaConnectionError,
     TransactivaNotReadyError,
     TransactivaRequestError,
+    UnexpectedAnswerError,
 )
 from transactiva_client.models import (
     ActionLogEntry,
@@ -176,7 +176,7 @@ class TransactivaClient:
         except (aiohttp.ClientError, TimeoutError) as err:
             raise TransactivaConnectionError(str(err) or type(err).__name__) from err
         except ValueError as err:  # not JSON: something else answers at this address
-            raise TransactivaConnectionError(NOT_A_NODE) from err
+            raise UnexpectedAnswerError from err
         if status == 401:
             raise TransactivaAuthError("the node refused the token")
         error = answer.get("error") if isinstance(answer, dict) else None
@@ -195,7 +195,7 @@ class TransactivaClient:
                 field if isinstance(field, str) else None,
             )
         if not isinstance(answer, dict):
-            raise TransactivaConnectionError(NOT_A_NODE)
+            raise UnexpectedAnswerError
         return answer
 
     @staticmethod
@@ -204,7 +204,7 @@ class TransactivaClient:
         try:
             return decode(answer)
         except DecodeError as err:
-            raise TransactivaConnectionError(f"{NOT_A_NODE}: {err}") from err
+            raise UnexpectedAnswerError(str(err)) from err
 
     # -- the node -----------------------------------------------------------------------------
 

@@ -2,8 +2,9 @@
 
 Every request either answers or raises one of these :class:`TransactivaError` subclasses:
 
-- :class:`TransactivaConnectionError`: the node cannot be reached, answered a 5xx, or the
-  answer is not a Transactiva node's (not JSON, or JSON that does not decode);
+- :class:`TransactivaConnectionError`: the node cannot be reached or answered a 5xx; its
+  subclass :class:`UnexpectedAnswerError`: something answered, but not as a Transactiva
+  node does (not JSON, or JSON that does not decode: the message names the field);
 - :class:`TransactivaAuthError`: the node refused the token (401);
 - :class:`TransactivaNotReadyError`: the node has no answer yet (503 with its own error
   body: the meter has not been read, the forecast has too little history);
@@ -33,6 +34,14 @@ class TransactivaError(Exception):
 
 class TransactivaConnectionError(TransactivaError):
     """The node cannot be reached, or its answer is not the node API's."""
+
+
+class UnexpectedAnswerError(TransactivaConnectionError):
+    """Something answered at the node's address, but not what the node API answers."""
+
+    def __init__(self, detail: str | None = None) -> None:
+        self.detail = detail
+        super().__init__(NOT_A_NODE if detail is None else f"{NOT_A_NODE}: {detail}")
 
 
 class TransactivaAuthError(TransactivaError):

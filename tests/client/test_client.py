@@ -21,6 +21,7 @@ from transactiva_client import (
     TransactivaConnectionError,
     TransactivaNotReadyError,
     TransactivaRequestError,
+    UnexpectedAnswerError,
     Update,
 )
 from transactiva_client.models import Balance, PushedReading
@@ -52,8 +53,10 @@ async def test_answers_that_are_not_a_nodes_are_connection_errors(
     serve: Serve, status: Handler, balance: Handler, message: str
 ) -> None:
     client = await serve({"GET status": status, f"GET balances/{ADDRESS}": balance})
-    with pytest.raises(TransactivaConnectionError, match=message):
+    with pytest.raises(TransactivaConnectionError, match=message) as failed:
         await client.connect()
+    # Something answered, but not as a node: told apart from a node that cannot be reached.
+    assert isinstance(failed.value, UnexpectedAnswerError) == ("not a" in message)
 
 
 async def test_a_working_node_answers_status_and_balance(serve: Serve) -> None:

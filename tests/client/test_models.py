@@ -348,6 +348,7 @@ SETTLEMENT = {
         (DemandResponse.from_json, DR | {"ramp_up": 86401}, "ramp_up"),
         (DemandResponse.from_json, DR | {"event_id": " pico"}, "event_id"),
         (TxResult.from_json, {"id": "x", "status": "pending"}, "id must be 64 hex digits"),
+        (TxResult.from_json, {"id": HASH, "status": "committed", "code": 5}, "code must be"),
         (
             TxResult.from_json,
             {"id": HASH, "status": "lost"},
