@@ -54,6 +54,7 @@ def test_layout_from_the_developers_guide_exists() -> None:
     for name in (
         "contracts",
         "ledger_core",
+        "client/transactiva_client",
         "custom_components/transactiva",
         "addon",
         "tests",
