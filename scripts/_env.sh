@@ -3,8 +3,9 @@
 #
 # Finds a suitable Python, and (re)creates .venv when it is missing or stale.
 # "Stale" means the key written after the last successful install differs from
-# the key of the dependency files now: requirements/*.txt, pyproject.toml and
-# the interpreter's version. A run with a fresh key touches no network at all.
+# the key of the dependency files now: requirements/*.txt, pyproject.toml,
+# client/pyproject.toml and the interpreter's version. A run with a fresh key
+# touches no network at all.
 #
 # Source this file; it defines ROOT, VENV, PY (the venv's python),
 # ensure_env and ensure_chromium.
@@ -66,7 +67,7 @@ _env_key() {
     local python="$1"
     {
         "$python" -c 'import sys; print(sys.version)'
-        cat "$ROOT/pyproject.toml" "$ROOT"/requirements/*.txt
+        cat "$ROOT/pyproject.toml" "$ROOT/client/pyproject.toml" "$ROOT"/requirements/*.txt
     } | sha256sum | cut -d' ' -f1
 }
 
@@ -98,7 +99,11 @@ ensure_env() {
     _log "installing pinned dependencies (requirements/test.txt); the first time takes a few minutes"
     _quiet_pip "$PY" -m pip install --disable-pip-version-check --quiet \
         -r "$ROOT/requirements/test.txt" || { _log "dependency install failed"; return 1; }
-    _log "installing transactiva (editable)"
+    # The wire contract first: the project requires it (exactly), and it is built from
+    # client/ here, not fetched.
+    _log "installing transactiva-client and transactiva (editable)"
+    _quiet_pip "$PY" -m pip install --disable-pip-version-check --quiet \
+        --no-deps --no-build-isolation -e "$ROOT/client" || { _log "client install failed"; return 1; }
     _quiet_pip "$PY" -m pip install --disable-pip-version-check --quiet \
         --no-deps --no-build-isolation -e "$ROOT" || { _log "project install failed"; return 1; }
     "$PY" -m pip check >/dev/null || { _log "pip check failed:"; "$PY" -m pip check; return 1; }

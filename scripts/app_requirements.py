@@ -51,8 +51,8 @@ TARGETS = tuple(
 )
 
 
-# Distributions this repository builds and releases together with transactiva: transactiva's
-# own metadata pins them, so they are not repeated here; their dependencies are followed.
+# Distributions this repository builds and releases together with transactiva: pinned at the
+# exact version transactiva's own metadata requires; their dependencies are followed.
 FIRST_PARTY: frozenset[NormalizedName] = frozenset({canonicalize_name("transactiva-client")})
 
 
@@ -95,6 +95,9 @@ def runtime_pins(root: Path, lock: dict[NormalizedName, str]) -> dict[Normalized
             continue
         followed.add((name, extras))
         if name in FIRST_PARTY:
+            # Pinned exactly by transactiva itself; repeated here at that pin.
+            (pin,) = requirement.specifier
+            pins[name] = pin.version
             pending += _dependencies(name, extras)
             continue
         locked = lock.get(name)

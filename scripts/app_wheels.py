@@ -1,4 +1,5 @@
-"""Build this working tree's transactiva wheel for the app, by default into addon/wheels/.
+"""Build this working tree's wheels for the app (transactiva, and transactiva-client, the wire
+contract it pins), by default into addon/wheels/.
 
     .venv/bin/python scripts/app_wheels.py [--label LABEL | --release] [OUT_DIR]
 
@@ -104,6 +105,25 @@ def build_wheel(root: Path, out: Path, label: str | None) -> Path:
     return wheels[0]
 
 
+def build_client_wheel(root: Path, out: Path) -> Path:
+    """Build the wire contract's wheel (``client/``, at its own version) into ``out``: the
+    transactiva wheel pins it exactly, and before a release it is on no index."""
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("transactiva_client-*.whl"):
+        old.unlink()
+    built = subprocess.run(  # noqa: S603 - this interpreter's pip, fixed arguments
+        [sys.executable, "-m", "pip", "wheel", "--isolated", "--quiet", "--no-deps",
+         "--no-build-isolation", "--wheel-dir", str(out), str(root / "client")],
+        capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    if built.returncode != 0:
+        raise WheelError(f"pip wheel of client/ failed:\n{built.stdout}{built.stderr}")
+    wheels = list(out.glob("transactiva_client-*.whl"))
+    if len(wheels) != 1:
+        raise WheelError(f"expected one transactiva-client wheel in {out}, found {wheels}")
+    return wheels[0]
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="app_wheels.py")
     group = parser.add_mutually_exclusive_group()
@@ -113,11 +133,12 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     label = None if args.release else (args.label or default_label(ROOT))
     try:
-        wheel = build_wheel(ROOT, args.out, label)
+        wheels = [build_wheel(ROOT, args.out, label), build_client_wheel(ROOT, args.out)]
     except (OSError, WheelError) as err:
         print(f"app_wheels.py: {err}", file=sys.stderr)
         return 1
-    print(f"built {wheel}")
+    for wheel in wheels:
+        print(f"built {wheel}")
     return 0
 
 

@@ -3,8 +3,10 @@
 It talks only to a Transactiva node's API (the node runs in the Transactiva app or
 on any machine of the neighbourhood) and owns every entity, device and action.
 
-One config entry per node (its local participant). Setup checks the token
-(a refused one starts reauthentication), reads the node once, and then follows
+One config entry per node (its local participant). Setup checks the node's API
+version (an incompatible node raises a repair issue, ``version.py``, and setup is
+retried until it is compatible) and the token (a refused one starts
+reauthentication), reads the node once, and then follows
 three push sources: the ledger's event stream (market, wallet, contracts,
 node), the home's local event stream (contract actions, ``actions.py``) and,
 when the node has a meter, the meter's reading stream. Forecast totals, which
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_TOKEN, CONF_URL, Platform
@@ -32,21 +33,24 @@ from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 from yarl import URL
 
-from .actions import ActionFollower
-from .analytics import AnalyticsCoordinator
-from .api import (
-    NodeStatus,
+from transactiva_client import (
+    IncompatibleNodeError,
     TransactivaAuthError,
     TransactivaClient,
     TransactivaError,
     TransactivaNotReadyError,
+    UnexpectedAnswerError,
 )
+from transactiva_client.models import MeterReading, NodeStatus
+
+from . import version
+from .actions import ActionFollower
+from .analytics import AnalyticsCoordinator
 from .appliances import ApplianceHandler
 from .const import CONF_APPLIANCES, CONF_BLUETOOTH, DOMAIN
 from .coordinator import STORE_VERSION, TransactivaCoordinator
 from .devices import Group, device_info, identifier
-from .events import EventError
-from .meter import MeterCoordinator, parse_reading
+from .meter import MeterCoordinator
 from .node_url import parse_node_url
 from .readings import ReadingForwarder
 from .services import async_setup_services
@@ -98,10 +102,19 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 async def async_setup_entry(hass: HomeAssistant, entry: TransactivaConfigEntry) -> bool:
     """Set up one node's entry."""
     url = _node_url(entry)
-    client = TransactivaClient(async_get_clientsession(hass), url, entry.data.get(CONF_TOKEN, ""))
+    client = TransactivaClient(
+        async_get_clientsession(hass), str(url), entry.data.get(CONF_TOKEN, "")
+    )
     try:
-        status = await client.check()
-        has_meter, meter_body = await _meter(client)
+        status = await client.connect()
+        has_meter, first = await _meter(client)
+    except IncompatibleNodeError as err:
+        version.raise_issue(hass, entry, client.url, err)
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN,
+            translation_key=version.translation_key(err),
+            translation_placeholders=version.placeholders(err),
+        ) from err
     except TransactivaAuthError as err:
         raise ConfigEntryAuthFailed(
             translation_domain=DOMAIN, translation_key="invalid_auth"
@@ -112,6 +125,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: TransactivaConfigEntry) 
             translation_key="cannot_connect",
             translation_placeholders={"url": str(url), "error": str(err)},
         ) from err
+    version.clear_issue(hass, entry.entry_id)
     coordinator = TransactivaCoordinator(hass, entry, client)
     runtime = TransactivaRuntimeData(
         node_url=url, client=client, status=status, coordinator=coordinator
@@ -120,14 +134,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: TransactivaConfigEntry) 
     await coordinator.async_config_entry_first_refresh()
 
     if has_meter:
-        try:
-            first = None if meter_body is None else parse_reading(meter_body)
-        except EventError as err:
-            LOGGER.warning("The node's meter reading is not understood, no meter entities: %s", err)
-        else:
-            runtime.meter = MeterCoordinator(hass, entry, client, first)
-            runtime.analytics = AnalyticsCoordinator(hass, entry, client)
-            await runtime.analytics.async_refresh()
+        runtime.meter = MeterCoordinator(hass, entry, client, first)
+        runtime.analytics = AnalyticsCoordinator(hass, entry, client)
+        await runtime.analytics.async_refresh()
     runtime.appliances = ApplianceHandler(
         hass, entry, client, coordinator, dict(entry.options.get(CONF_APPLIANCES, {}))
     )
@@ -155,13 +164,17 @@ async def async_setup_entry(hass: HomeAssistant, entry: TransactivaConfigEntry) 
     return True
 
 
-async def _meter(client: TransactivaClient) -> tuple[bool, dict[str, Any] | None]:
-    """Whether the node has a meter, and its latest reading (None before the first)."""
+async def _meter(client: TransactivaClient) -> tuple[bool, MeterReading | None]:
+    """Whether the node has a meter (one whose reading is understood), and its latest
+    reading (None before the first)."""
     try:
-        body = await client.meter()
+        reading = await client.meter()
     except TransactivaNotReadyError:
         return True, None
-    return body is not None, body
+    except UnexpectedAnswerError as err:
+        LOGGER.warning("The node's meter reading is not understood, no meter entities: %s", err)
+        return False, None
+    return reading is not None, reading
 
 
 def _current_devices(entry: TransactivaConfigEntry) -> set[tuple[str, str]]:
@@ -206,6 +219,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: TransactivaConfigEntry)
 async def async_remove_entry(hass: HomeAssistant, entry: TransactivaConfigEntry) -> None:
     """Forget the entry's remembered data and withdraw its repair issues."""
     await Store[dict[str, object]](hass, STORE_VERSION, f"{DOMAIN}.{entry.entry_id}").async_remove()
+    version.clear_issue(hass, entry.entry_id)
     registry = ir.async_get(hass)
     prefix = f"unmapped_device_{entry.entry_id}_"
     for domain, issue in list(registry.issues):

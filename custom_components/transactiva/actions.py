@@ -39,23 +39,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
-import aiohttp
 from homeassistant.core import HomeAssistant
 
-from .api import TransactivaClient, TransactivaError
-from .const import DOMAIN
-from .events import (
+from transactiva_client import DecodeError, TransactivaClient, TransactivaError
+from transactiva_client.models import (
+    ActionLogEntry,
+    ActionResultReport,
     ContractAction,
-    EventError,
-    action_result,
-    contract_action,
-    decode_local_message,
-    integer,
+    LocalEvent,
 )
+from transactiva_client.protocol import DEVICE_ACTIONS, ActionResult, LocalEventKind
+
+from .const import DOMAIN
 
 if TYPE_CHECKING:
     from . import TransactivaConfigEntry
@@ -65,16 +63,6 @@ if TYPE_CHECKING:
 LOGGER = logging.getLogger(__package__)
 RETRY_SECONDS: Final = (1, 2, 5, 10, 30)
 LOG_LIMIT: Final = 100
-DEVICE_ACTIONS: Final = ("turn_on", "turn_off", "restore")
-
-
-@dataclass(frozen=True, slots=True)
-class Logged:
-    """A row of the node's action log: the action and what became of it so far."""
-
-    action: ContractAction
-    result: str | None
-    detail: str
 
 
 class Decision(StrEnum):
@@ -86,8 +74,8 @@ class Decision(StrEnum):
 
 
 def plan_catch_up(
-    logged: Sequence[Logged], handled: int | None
-) -> list[tuple[Logged, Decision, int | None]]:
+    logged: Sequence[ActionLogEntry], handled: int | None
+) -> list[tuple[ActionLogEntry, Decision, int | None]]:
     """What to do with the action log's rows after a (re)connection, in ``action_id`` order.
 
     ``handled`` is the highest ``action_id`` handled before, None the first time the
@@ -109,14 +97,14 @@ def plan_catch_up(
     for item in missed:
         if item.action.device is not None and item.action.action in DEVICE_ACTIONS:
             newest[item.action.device] = item.action.action_id
-    steps: list[tuple[Logged, Decision, int | None]] = []
+    steps: list[tuple[ActionLogEntry, Decision, int | None]] = []
     for item in missed:
         device = item.action.device
         if device is None or item.action.action not in DEVICE_ACTIONS:
             steps.append((item, Decision.HISTORY, None))
         elif newest[device] != item.action.action_id:
             steps.append((item, Decision.SUPERSEDED, newest[device]))
-        elif item.result not in (None, "skipped"):
+        elif item.result not in (None, ActionResult.SKIPPED):
             steps.append((item, Decision.HISTORY, None))
         else:
             steps.append((item, Decision.CARRY_OUT, None))
@@ -155,7 +143,7 @@ class ActionFollower:
             try:
                 await self._connection()
                 error = "the node closed the local event stream"
-            except (aiohttp.ClientError, TransactivaError, TimeoutError) as err:
+            except (TransactivaError, TimeoutError) as err:
                 error = str(err) or type(err).__name__
             if self.connected:
                 self.connected = False
@@ -167,7 +155,7 @@ class ActionFollower:
             attempt += 1
 
     async def _connection(self) -> None:
-        async with self.client.local_events() as socket:
+        async with self.client.local_events() as stream:
             rows = await self.client.actions(LOG_LIMIT)
             self.connected = True
             self._lseq = 0
@@ -175,27 +163,14 @@ class ActionFollower:
                 LOGGER.info("Transactiva contract actions available again")
                 self._lost = False
             await self.catch_up(rows)
-            async for message in socket:
-                if message.type is not aiohttp.WSMsgType.TEXT:
-                    break
-                try:
-                    lseq, event = decode_local_message(message.data)
-                except EventError as err:
-                    LOGGER.debug("Skipping a local stream message: %s", err)
+            async for message in stream:
+                if message.lseq <= self._lseq:
                     continue
-                if lseq <= self._lseq:
-                    continue
-                self._lseq = lseq
-                await self.handle(event)
+                self._lseq = message.lseq
+                await self.handle(message.event)
 
-    async def catch_up(self, rows: list[dict[str, Any]]) -> None:
+    async def catch_up(self, logged: list[ActionLogEntry]) -> None:
         """Handle the action log's newest rows (newest first), as step 2 of the module says."""
-        logged: list[Logged] = []
-        for row in rows:
-            try:
-                logged.append(Logged(contract_action(row), *action_result(row)))
-            except EventError as err:
-                LOGGER.debug("Skipping an action log row: %s", err)
         coordinator = self.coordinator
         steps = plan_catch_up(logged, coordinator.handled_action_id)
         newest = max((item.action.action_id for item in logged), default=0)
@@ -206,26 +181,25 @@ class ActionFollower:
                 await self._act(action)
             elif decision is Decision.SUPERSEDED:
                 superseded = f"superseded by action {newer} for {action.device}"
-                await coordinator.note_action(action, "skipped", superseded, fire=False)
-                await self.appliances.report(action, "skipped", superseded)
+                await coordinator.note_action(action, ActionResult.SKIPPED, superseded, fire=False)
+                await self.appliances.report(action, ActionResult.SKIPPED, superseded)
             else:
                 await coordinator.note_action(action, item.result, item.detail, fire=False)
 
-    async def handle(self, event: dict[str, Any]) -> None:
+    async def handle(self, event: LocalEvent) -> None:
         """One event of the local stream."""
-        kind = event["type"]
         try:
-            if kind == "contract_action":
-                action = contract_action(event)
+            if event.kind == LocalEventKind.CONTRACT_ACTION:
+                action = ContractAction.from_json(event.data)
                 handled = self.coordinator.handled_action_id or 0
                 if action.action_id > handled:
                     self.coordinator.note_handled(action.action_id)
                     await self._act(action)
-            elif kind == "contract_action_result":
-                result, detail = action_result(event)
-                self.coordinator.note_result(integer(event, "action_id", 1), result, detail)
-        except EventError as err:
-            LOGGER.debug("Skipping a %s event: %s", kind, err)
+            elif event.kind == LocalEventKind.CONTRACT_ACTION_RESULT:
+                report = ActionResultReport.from_json(event.data)
+                self.coordinator.note_result(report.action_id, report.result, report.detail)
+        except DecodeError as err:
+            LOGGER.debug("Skipping a %s event: %s", event.kind, err)
 
     async def _act(self, action: ContractAction) -> None:
         """Show the action, tell automations, and carry it out when it switches a device."""

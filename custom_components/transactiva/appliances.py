@@ -32,9 +32,11 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 from homeassistant.util import slugify
 
-from .api import TransactivaClient, TransactivaError
+from transactiva_client import TransactivaClient, TransactivaError
+from transactiva_client.models import ContractAction
+from transactiva_client.protocol import ActionKind, ActionResult, ActionTrigger
+
 from .const import DOMAIN
-from .events import ContractAction
 
 if TYPE_CHECKING:
     from . import TransactivaConfigEntry
@@ -82,28 +84,31 @@ class ApplianceHandler:
                 "action_id": action.action_id,
                 "short_id": action.short_id,
                 "device": action.device,
-                "action": action.action,
+                "action": str(action.action),
                 "entity_id": self.mapping.get(str(action.device)),
-                "result": result,
+                "result": str(result),
                 "detail": detail,
                 "time": dt_util.utcnow().isoformat(),
             }
             self.coordinator.note_result(action.action_id, result, detail)
             await self.report(action, result, detail)
 
-    async def _carry_out(self, action: ContractAction) -> tuple[str, str]:
+    async def _carry_out(self, action: ContractAction) -> tuple[ActionResult, str]:
         device = str(action.device)
         entity_id = self.mapping.get(device)
         if entity_id is None:
             self._raise_unmapped(device)
-            return "unmapped", f"no Home Assistant entity is mapped to {device!r}"
-        service = action.action
-        if action.action == "restore":
+            return ActionResult.UNMAPPED, f"no Home Assistant entity is mapped to {device!r}"
+        service = str(action.action)
+        if action.action == ActionKind.RESTORE:
             before = self.shed.pop(device, None)
             if before is None:
-                return "skipped", f"no state of {entity_id} was noted before demand response"
+                return (
+                    ActionResult.SKIPPED,
+                    f"no state of {entity_id} was noted before demand response",
+                )
             service = "turn_off" if before == "off" else "turn_on"
-        elif action.action == "turn_off" and action.trigger == "dr_signal":
+        elif action.action == ActionKind.TURN_OFF and action.trigger == ActionTrigger.DR_SIGNAL:
             state = self.hass.states.get(entity_id)
             if state is not None and state.state not in (STATE_UNAVAILABLE, STATE_UNKNOWN):
                 self.shed.setdefault(device, state.state)
@@ -124,8 +129,8 @@ class ApplianceHandler:
                 entity_id,
                 error,
             )
-            return "failed", f"{entity_id}: {error}"
-        return "ok", f"{service} {entity_id}"
+            return ActionResult.FAILED, f"{entity_id}: {error}"
+        return ActionResult.OK, f"{service} {entity_id}"
 
     def _raise_unmapped(self, device: str) -> None:
         ir.async_create_issue(
@@ -138,7 +143,7 @@ class ApplianceHandler:
             translation_placeholders={"device": device, "entry": self.entry.title},
         )
 
-    async def report(self, action: ContractAction, result: str, detail: str) -> None:
+    async def report(self, action: ContractAction, result: ActionResult, detail: str) -> None:
         """Send the outcome to the node's action log (best effort: logged when it fails)."""
         try:
             await self.client.post_action_result(action.action_id, result, detail)

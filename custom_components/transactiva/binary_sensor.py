@@ -51,7 +51,7 @@ class DemandResponseActive(TransactivaEntity, BinarySensorEntity):
         event = max(active, key=lambda e: e.end)
         return {
             "event_id": event.event_id,
-            "signal": event.signal,
+            "signal": str(event.signal),
             "start": dt_util.utc_from_timestamp(event.start).isoformat(),
             "end": dt_util.utc_from_timestamp(event.end).isoformat(),
         }

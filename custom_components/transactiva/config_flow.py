@@ -1,7 +1,8 @@
 """Config and options flows.
 
 Config: add a node by URL and API token (both checked against the node before
-anything is saved), or confirm the node the Transactiva app announced through
+anything is saved, with the node's API version: an incompatible node is refused
+saying which side to update), or confirm the node the Transactiva app announced through
 the Supervisor; reauthenticate when the node refuses the token; reconfigure
 the address or token. A node (its local participant's address, the unique id)
 is configured once.
@@ -36,13 +37,16 @@ from homeassistant.helpers.service_info.hassio import HassioServiceInfo
 from homeassistant.util.unit_conversion import EnergyConverter, PowerConverter
 from yarl import URL
 
-from .api import (
-    NodeStatus,
+from transactiva_client import (
+    IncompatibleNodeError,
     TransactivaAuthError,
     TransactivaClient,
     TransactivaConnectionError,
     TransactivaError,
 )
+from transactiva_client.models import NodeStatus
+
+from . import version
 from .ble import normalise_address, normalise_uuid, parse_payload
 from .const import (
     APPLIANCE_DOMAINS,
@@ -116,6 +120,7 @@ class TransactivaConfigFlow(ConfigFlow, domain=DOMAIN):
     VERSION = 1
 
     _discovered: tuple[URL, str, str] | None = None
+    _versions: dict[str, str] | None = None  # the versions, when a node was incompatible
 
     @staticmethod
     @callback
@@ -124,14 +129,22 @@ class TransactivaConfigFlow(ConfigFlow, domain=DOMAIN):
         return TransactivaOptionsFlow()
 
     async def _try(self, url: URL, token: str, errors: dict[str, str]) -> NodeStatus | None:
-        client = TransactivaClient(async_get_clientsession(self.hass), url, token)
+        client = TransactivaClient(async_get_clientsession(self.hass), str(url), token)
+        self._versions = None
         try:
-            return await client.check()
+            return await client.connect()
+        except IncompatibleNodeError as err:
+            errors["base"] = version.translation_key(err)
+            self._versions = version.placeholders(err)
         except TransactivaAuthError:
             errors[CONF_TOKEN] = "invalid_auth"
         except TransactivaConnectionError:
             errors["base"] = "cannot_connect"
         return None
+
+    def _placeholders(self, **others: str) -> dict[str, str]:
+        """A form's placeholders, with the versions of an incompatible node."""
+        return others | (self._versions or {})
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Ask for the node's URL and token, and check both."""
@@ -153,6 +166,7 @@ class TransactivaConfigFlow(ConfigFlow, domain=DOMAIN):
             data_schema=self.add_suggested_values_to_schema(
                 USER_SCHEMA, {k: v for k, v in (user_input or {}).items() if k != CONF_TOKEN}
             ),
+            description_placeholders=self._placeholders(),
             errors=errors,
         )
 
@@ -162,9 +176,14 @@ class TransactivaConfigFlow(ConfigFlow, domain=DOMAIN):
         token = discovery_info.config.get("token")
         if url is None or not isinstance(token, str) or not token.strip():
             return self.async_abort(reason="invalid_discovery_info")
-        client = TransactivaClient(async_get_clientsession(self.hass), url, token.strip())
+        client = TransactivaClient(async_get_clientsession(self.hass), str(url), token.strip())
         try:
             status = await client.status()
+        except IncompatibleNodeError as err:
+            return self.async_abort(
+                reason=version.translation_key(err),
+                description_placeholders=version.placeholders(err),
+            )
         except TransactivaError:
             return self.async_abort(reason="cannot_connect")
         await self.async_set_unique_id(status.participant)
@@ -189,7 +208,7 @@ class TransactivaConfigFlow(ConfigFlow, domain=DOMAIN):
                 )
         return self.async_show_form(
             step_id="hassio_confirm",
-            description_placeholders={"addon": name, "url": str(url)},
+            description_placeholders=self._placeholders(addon=name, url=str(url)),
             errors=errors,
         )
 
@@ -213,7 +232,7 @@ class TransactivaConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_show_form(
             step_id="reauth_confirm",
             data_schema=REAUTH_SCHEMA,
-            description_placeholders={"url": entry.data[CONF_URL]},
+            description_placeholders=self._placeholders(url=entry.data[CONF_URL]),
             errors=errors,
         )
 
@@ -239,6 +258,7 @@ class TransactivaConfigFlow(ConfigFlow, domain=DOMAIN):
             data_schema=self.add_suggested_values_to_schema(
                 RECONFIGURE_SCHEMA, {CONF_URL: (user_input or entry.data).get(CONF_URL)}
             ),
+            description_placeholders=self._placeholders(),
             errors=errors,
         )
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Final
 
+from transactiva_client import units
+from transactiva_client.protocol import ContractStatus
+
 DOMAIN: Final = "transactiva"
-CURRENCY: Final = "MXN"
-PRICE_UNIT: Final = "MXN/kWh"
-DEFAULT_INTERVAL_SECONDS: Final = 900
+CURRENCY: Final = units.CURRENCY
+PRICE_UNIT: Final = units.PRICE_UNIT
 
 # Options (the options flow writes them; see config_flow.py).
 CONF_APPLIANCES: Final = "appliances"  # {contract device name: entity id}
@@ -39,4 +41,4 @@ EVENT_CONTRACT_ACTION: Final = f"{DOMAIN}_contract_action"
 EVENT_SERVICE_STATUS: Final = f"{DOMAIN}_service_status"
 
 # Contract states as the node names them; "proposed" waits for signatures.
-CONTRACT_STATES: Final = ("proposed", "active", "expired", "revoked")
+CONTRACT_STATES: Final = tuple(str(status) for status in ContractStatus)

@@ -36,12 +36,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, cast
 
-import aiohttp
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.event import async_track_point_in_utc_time
@@ -49,7 +50,40 @@ from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
-from .api import Balance, NodeStatus, TransactivaClient, TransactivaError, TransactivaRequestError
+from transactiva_client import (
+    DecodeError,
+    IncompatibleNodeError,
+    TransactivaClient,
+    TransactivaError,
+    TransactivaRequestError,
+)
+from transactiva_client.models import (
+    Balance,
+    ContractAction,
+    ContractChange,
+    ContractRecord,
+    DemandResponse,
+    LedgerEvent,
+    MarketResult,
+    NewBlock,
+    NodeStatus,
+    PriceSignal,
+    ServiceChange,
+    WalletChange,
+    WalletRequest,
+)
+from transactiva_client.protocol import (
+    CONTRACT_EVENTS,
+    WALLET_EVENTS,
+    ActionResult,
+    EventKind,
+    Role,
+    SignalName,
+    WalletReason,
+)
+from transactiva_client.units import price
+
+from . import version
 from .const import (
     DOMAIN,
     EVENT_CONTRACT_ACTION,
@@ -58,22 +92,6 @@ from .const import (
     EVENT_SERVICE_STATUS,
 )
 from .devices import Group, identifier
-from .events import (
-    ContractAction,
-    ContractInfo,
-    DemandResponse,
-    EventError,
-    MarketResult,
-    PriceRow,
-    contract_info,
-    decode_message,
-    demand_response,
-    integer,
-    market_result,
-    price_row,
-    text,
-)
-from .units import price
 
 if TYPE_CHECKING:
     from . import TransactivaConfigEntry
@@ -83,20 +101,51 @@ RETRY_SECONDS: Final = (1, 2, 5, 10, 30)
 STORE_VERSION: Final = 1
 STATUS_REFRESH_SECONDS: Final = 30
 PRICE_HISTORY_SECONDS: Final = 2 * 86400
-WALLET_EVENTS: Final = frozenset(
-    {"wallet_change", "deposit_requested", "withdrawal_requested", "withdrawal_paid"}
-)
-CONTRACT_EVENTS: Final = frozenset(
-    {
-        "contract_signed",
-        "contract_activated",
-        "contract_revoke_vote",
-        "contract_revoked",
-        "contract_expired",
-    }
+MARKET_HISTORY_SECONDS: Final = 2 * 86400
+# The demand-response signals the entities show (LOAD_DISPATCH events are the
+# concentrator's business: they are skipped, as events of unknown kinds are).
+SHOWN_SIGNALS: Final = frozenset({SignalName.SIMPLE, SignalName.ELECTRICITY_PRICE})
+CONTRACT_STATUS: Final = {
+    EventKind.CONTRACT_ACTIVATED: "active",
+    EventKind.CONTRACT_REVOKED: "revoked",
+    EventKind.CONTRACT_EXPIRED: "expired",
+}
+VALID_RE: Final = re.compile(
+    r"^Valid from (\d{4}/\d\d/\d\d \d\d:\d\d:\d\d) to (\d{4}/\d\d/\d\d \d\d:\d\d:\d\d)$",
+    re.MULTILINE,
 )
 
-MARKET_HISTORY_SECONDS: Final = 2 * 86400
+
+@dataclass(slots=True)
+class ContractInfo:
+    """What the integration knows of one of the local participant's contracts."""
+
+    contract_id: str
+    short_id: str
+    name: str
+    status: str
+    proposer: str
+    signers: list[str]
+    signed: list[str]
+    valid_from: str | None
+    valid_to: str | None
+    last_action: ContractAction | None = None
+
+
+def contract_info(record: ContractRecord) -> ContractInfo:
+    """A ContractInfo from the node's record (``GET /contracts/{id}``)."""
+    validity = VALID_RE.search(record.source)
+    return ContractInfo(
+        contract_id=record.contract_id,
+        short_id=record.short_id,
+        name=record.name,
+        status=str(record.status),
+        proposer=record.proposer,
+        signers=list(record.signers),
+        signed=list(record.signed),
+        valid_from=validity.group(1) if validity else None,
+        valid_to=validity.group(2) if validity else None,
+    )
 
 
 @dataclass(slots=True)
@@ -108,11 +157,11 @@ class NodeState:
     height: int
     balance: Balance
     service_connected: bool
-    prices: dict[int, PriceRow] = field(default_factory=dict)
+    prices: dict[int, PriceSignal] = field(default_factory=dict)
     demand_response: dict[str, DemandResponse] = field(default_factory=dict)
     contracts: dict[str, ContractInfo] = field(default_factory=dict)
     last_action: ContractAction | None = None
-    last_action_result: str | None = None  # ok, failed, unmapped, skipped; None: none yet
+    last_action_result: ActionResult | None = None  # None: nobody reported one yet
     last_action_detail: str = ""
     last_cleared: MarketResult | None = None  # the latest interval the auction cleared
     last_priced: MarketResult | None = None  # the latest one that cleared at a uniform price
@@ -126,7 +175,7 @@ class NodeState:
         """The local participant's address."""
         return self.status.participant
 
-    def price_at(self, moment: int) -> PriceRow | None:
+    def price_at(self, moment: int) -> PriceSignal | None:
         """The price in force at ``moment``: the latest signal starting at or before it."""
         starts = [start for start in self.prices if start <= moment]
         return self.prices[max(starts)] if starts else None
@@ -187,31 +236,40 @@ class TransactivaCoordinator(DataUpdateCoordinator[NodeState]):
             if known is not None:
                 return replace(known, status=status, balance=balance)
             return await self._first_state(status, balance)
-        except (TransactivaError, EventError) as err:
+        except IncompatibleNodeError as err:
+            self._incompatible(err)
             raise UpdateFailed(f"cannot read the node: {err}") from err
+        except TransactivaError as err:
+            raise UpdateFailed(f"cannot read the node: {err}") from err
+
+    def _incompatible(self, err: IncompatibleNodeError) -> None:
+        """The node changed to a version this integration cannot speak: say so, and reload
+        the entry (its setup then waits for a compatible node)."""
+        entry = self.config_entry
+        version.raise_issue(self.hass, entry, self.client.url, err)
+        if entry.state is ConfigEntryState.LOADED:
+            self.hass.config_entries.async_schedule_reload(entry.entry_id)
 
     async def _first_state(self, status: NodeStatus, balance: Balance) -> NodeState:
         record = await self.client.participant(status.participant)
-        roles = record.get("roles") if record.get("role") == "operator" else None
         service = await self.client.state(f"service/{status.participant}")
         state = NodeState(
             status=status,
-            roles=tuple(str(r) for r in roles) if isinstance(roles, list) else (),
+            roles=record.roles if record.role == Role.OPERATOR else (),
             height=status.height,
             balance=balance,
             service_connected=not (isinstance(service, dict) and service.get("connected") is False),
         )
         now = now_seconds()
-        for row in await self.client.prices(max(0, now - PRICE_HISTORY_SECONDS), 2**40):
-            with_row = price_row(row)
-            state.prices[with_row.start] = with_row
+        for signal in await self.client.prices(max(0, now - PRICE_HISTORY_SECONDS), 2**40):
+            state.prices[signal.start] = signal
         ledger_now = status.last_block_time + 1  # results are in the ledger's time
         try:
             intervals = await self.client.market_intervals(
                 ledger_now - MARKET_HISTORY_SECONDS, ledger_now
             )
-            for row in intervals:
-                self._market_result(state, market_result(row))
+            for result in intervals:
+                self._market_result(state, result)
         except TransactivaRequestError as err:
             LOGGER.debug("The node has no market results: %s", err)
         self._restore(state)
@@ -236,8 +294,8 @@ class TransactivaCoordinator(DataUpdateCoordinator[NodeState]):
         self._requests = {str(r) for r in stored.get("requests", [])}
         for raw in stored.get("demand_response", []):
             try:
-                event = demand_response(raw)
-            except EventError:
+                event = DemandResponse.from_json(raw)
+            except DecodeError:
                 continue
             state.demand_response[event.event_id] = event
         if stored.get("day") == state.day.isoformat():
@@ -272,12 +330,12 @@ class TransactivaCoordinator(DataUpdateCoordinator[NodeState]):
         """Fetch a contract; keep it when this participant is a party."""
         try:
             record = await self.client.contract(contract_id)
-        except TransactivaError as err:
-            if getattr(err, "status", None) == 404:
+        except TransactivaRequestError as err:
+            if err.status == 404:
                 state.contracts.pop(contract_id, None)
                 return None
             raise
-        info = contract_info(contract_id, record)
+        info = contract_info(record)
         if state.participant not in info.signers:
             return None
         known = state.contracts.get(contract_id)
@@ -303,7 +361,7 @@ class TransactivaCoordinator(DataUpdateCoordinator[NodeState]):
             try:
                 await self._stream()
                 error = "the node closed the event stream"
-            except (aiohttp.ClientError, TransactivaError, TimeoutError, EventError) as err:
+            except (TransactivaError, TimeoutError) as err:
                 error = str(err) or type(err).__name__
             if not lost:
                 LOGGER.warning("Transactiva node unavailable: %s", error)
@@ -321,56 +379,50 @@ class TransactivaCoordinator(DataUpdateCoordinator[NodeState]):
             self.async_set_updated_data(fresh)
 
     async def _stream(self) -> None:
-        query = {"after": str(self._cursor)} if self._cursor is not None else {"from_height": "1"}
         self._live_after = self.data.status.height
         self._block_deltas.clear()
         self._touched = False
         if self._cursor_height < self._live_after:
             self.data.replaying = True
             self.async_update_listeners()  # sync status: catching up
-        async with self.client.events(query) as socket:
-            async for message in socket:
-                if message.type is not aiohttp.WSMsgType.TEXT:
-                    break
-                try:
-                    seq, height, event = decode_message(message.data)
-                except EventError as err:
-                    LOGGER.debug("Skipping a stream message: %s", err)
-                    continue
-                await self.async_process_event(seq, height, event)
+        resume = {"after": self._cursor} if self._cursor is not None else {"from_height": 1}
+        async with self.client.ledger_events(**resume) as stream:
+            async for message in stream:
+                await self.async_process_event(message.seq, message.height, message.event)
 
-    async def async_process_event(self, seq: int, height: int, event: dict[str, Any]) -> None:
+    async def async_process_event(self, seq: int, height: int, event: LedgerEvent) -> None:
         """Apply one event of the stream (public so that tests can feed future event types)."""
         live = height > self._live_after
-        kind = event["type"]
+        kind = event.kind
         state = self.data
         try:
-            if kind == "new_block":
-                await self._new_block(seq, height, integer(event, "time"), live)
-            elif kind in WALLET_EVENTS or kind == "wallet_request_cancelled":
-                self._wallet_event(kind, height, event, live)
-            elif kind == "price_signal":
-                self._price_signal(event, live)
-            elif kind == "dr_event":
-                self._dr_event(event, live)
-            elif kind in ("service_cut", "service_reconnected"):
-                if text(event, "participant") == state.participant:
-                    state.service_connected = kind == "service_reconnected"
+            if kind == EventKind.NEW_BLOCK:
+                await self._new_block(seq, height, NewBlock.from_json(event.data).time, live)
+            elif kind in WALLET_EVENTS:
+                self._wallet_event(event, height, live)
+            elif kind == EventKind.PRICE_SIGNAL:
+                self._price_signal(PriceSignal.from_json(event.data), live)
+            elif kind == EventKind.DR_EVENT:
+                self._dr_event(DemandResponse.from_json(event.data), live)
+            elif kind in (EventKind.SERVICE_CUT, EventKind.SERVICE_RECONNECTED):
+                change = ServiceChange.from_event(event)
+                if change.participant == state.participant:
+                    state.service_connected = change.connected
                     if live:
                         self._fire(
                             EVENT_SERVICE_STATUS,
                             Group.MARKET,
                             {"connected": state.service_connected},
                         )
-            elif kind == "contract_proposed":
-                await self._read_contract(state, text(event, "contract_id", 64))
+            elif kind == EventKind.CONTRACT_PROPOSED:
+                await self._read_contract(state, ContractChange.from_event(event).contract_id)
             elif kind in CONTRACT_EVENTS:
-                self._contract_event(kind, event)
-            elif kind == "interval_cleared":
-                self._market_result(state, market_result(event))
+                self._contract_event(ContractChange.from_event(event))
+            elif kind == EventKind.INTERVAL_CLEARED:
+                self._market_result(state, MarketResult.from_json(event.data))
                 if live:
                     self.async_set_updated_data(state)
-        except EventError as err:
+        except DecodeError as err:
             LOGGER.debug("Skipping a %s event: %s", kind, err)
 
     async def _new_block(self, seq: int, height: int, block_time: int, live: bool) -> None:
@@ -402,25 +454,27 @@ class TransactivaCoordinator(DataUpdateCoordinator[NodeState]):
                 self._schedule_wakeup()
             self.async_set_updated_data(state)
 
-    def _wallet_event(self, kind: str, height: int, event: dict[str, Any], live: bool) -> None:
+    def _wallet_event(self, event: LedgerEvent, height: int, live: bool) -> None:
         participant = self.data.participant
-        if kind == "wallet_request_cancelled":
-            request = text(event, "request", 64)
-            if request not in self._requests:
+        if event.kind == EventKind.WALLET_CHANGE:
+            change = WalletChange.from_json(event.data)
+            if change.participant != participant:
                 return
-            self._requests.discard(request)
-        elif text(event, "participant") != participant:
-            return
-        elif kind == "wallet_change":
-            delta = integer(event, "delta", -(2**62), 2**62)
-            if event.get("why") != "deposit":
-                self._block_deltas.append((delta, height))
-        elif kind in ("deposit_requested", "withdrawal_requested"):
-            self._requests.add(text(event, "request", 64))
+            if change.why != WalletReason.DEPOSIT:
+                self._block_deltas.append((change.delta, height))
+        else:
+            wallet = WalletRequest.from_event(event)
+            if wallet.participant is None:  # a request cancelled: this participant's?
+                if wallet.request not in self._requests:
+                    return
+                self._requests.discard(wallet.request)
+            elif wallet.participant != participant:
+                return
+            elif wallet.request is not None:  # a deposit or withdrawal requested
+                self._requests.add(wallet.request)
         self._touched = self._touched or live
 
-    def _price_signal(self, event: dict[str, Any], live: bool) -> None:
-        row = price_row(event)
+    def _price_signal(self, row: PriceSignal, live: bool) -> None:
         self.data.prices[row.start] = row
         if live:
             self._fire(
@@ -435,8 +489,10 @@ class TransactivaCoordinator(DataUpdateCoordinator[NodeState]):
             )
             self._schedule_wakeup()
 
-    def _dr_event(self, event: dict[str, Any], live: bool) -> None:
-        dr_event = demand_response(event)
+    def _dr_event(self, dr_event: DemandResponse, live: bool) -> None:
+        if dr_event.signal not in SHOWN_SIGNALS:
+            LOGGER.debug("Skipping a %s demand-response event", dr_event.signal)
+            return
         if not dr_event.concerns(self.data.participant):
             return
         known = self.data.demand_response.get(dr_event.event_id)
@@ -449,7 +505,7 @@ class TransactivaCoordinator(DataUpdateCoordinator[NodeState]):
                 Group.MARKET,
                 {
                     "event_id": dr_event.event_id,
-                    "signal": dr_event.signal,
+                    "signal": str(dr_event.signal),
                     "level": dr_event.level,
                     "price": None if dr_event.price is None else float(price(dr_event.price)),
                     "start": dt_util.utc_from_timestamp(dr_event.start).isoformat(),
@@ -460,20 +516,15 @@ class TransactivaCoordinator(DataUpdateCoordinator[NodeState]):
             )
             self._schedule_wakeup()
 
-    def _contract_event(self, kind: str, event: dict[str, Any]) -> None:
-        info = self.data.contracts.get(text(event, "contract_id", 64))
+    def _contract_event(self, change: ContractChange) -> None:
+        info = self.data.contracts.get(change.contract_id)
         if info is None:
             return
-        if kind == "contract_signed":
-            party = text(event, "party", 42)
-            if party not in info.signed:
-                info.signed.append(party)
-        elif kind != "contract_revoke_vote":
-            info.status = {
-                "contract_activated": "active",
-                "contract_revoked": "revoked",
-                "contract_expired": "expired",
-            }[kind]
+        if change.kind == EventKind.CONTRACT_SIGNED:
+            if change.party is not None and change.party not in info.signed:
+                info.signed.append(change.party)
+        elif change.kind in CONTRACT_STATUS:
+            info.status = CONTRACT_STATUS[EventKind(change.kind)]
 
     @staticmethod
     def _market_result(state: NodeState, result: MarketResult) -> None:
@@ -488,7 +539,7 @@ class TransactivaCoordinator(DataUpdateCoordinator[NodeState]):
             state.last_priced = result
 
     async def note_action(
-        self, action: ContractAction, result: str | None, detail: str, *, fire: bool
+        self, action: ContractAction, result: ActionResult | None, detail: str, *, fire: bool
     ) -> None:
         """Record a contract action of this home (from ``actions.py``); with ``fire``, tell
         automations (``transactiva_contract_action``)."""
@@ -512,8 +563,8 @@ class TransactivaCoordinator(DataUpdateCoordinator[NodeState]):
                     "short_id": action.short_id,
                     "contract": action.contract,
                     "device": action.device,
-                    "action": action.action,
-                    "trigger": action.trigger,
+                    "action": str(action.action),
+                    "trigger": str(action.trigger),
                     "reason": action.reason,
                     "description": action.description,
                     "text": action.text,
@@ -521,7 +572,7 @@ class TransactivaCoordinator(DataUpdateCoordinator[NodeState]):
             )
 
     @callback
-    def note_result(self, action_id: int, result: str | None, detail: str) -> None:
+    def note_result(self, action_id: int, result: ActionResult | None, detail: str) -> None:
         """What became of an action; shown when it is the latest one."""
         state = self.data
         if state.last_action is not None and state.last_action.action_id == action_id:

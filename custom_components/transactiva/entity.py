@@ -6,10 +6,12 @@ from typing import Any
 
 from homeassistant.helpers.update_coordinator import CoordinatorEntity, DataUpdateCoordinator
 
-from .analytics import AnalyticsCoordinator, ForecastSummary
+from transactiva_client.models import ForecastSummary, MeterReading
+
+from .analytics import AnalyticsCoordinator
 from .coordinator import TransactivaCoordinator
 from .devices import Group, device_info
-from .meter import MeterCoordinator, MeterReading
+from .meter import MeterCoordinator
 
 
 class _Base[C: DataUpdateCoordinator[Any]](CoordinatorEntity[C]):

@@ -31,7 +31,9 @@ from homeassistant.helpers.event import async_track_state_change_event
 from homeassistant.util import dt as dt_util
 from homeassistant.util.unit_conversion import EnergyConverter, PowerConverter
 
-from .api import TransactivaClient, TransactivaError, TransactivaRequestError
+from transactiva_client import TransactivaClient, TransactivaError, TransactivaRequestError
+from transactiva_client.models import PushedReading
+
 from .const import CONF_EXPORT_SENSOR, CONF_IMPORT_SENSOR, CONF_POWER_SENSOR, DOMAIN
 
 if TYPE_CHECKING:
@@ -101,15 +103,19 @@ class ReadingForwarder:
             async_track_state_change_event(self.hass, list(self.sensors.values()), self._changed)
         )
 
-    def reading(self) -> dict[str, Any]:
+    def current(self) -> PushedReading:
         """The current reading of the picked sensors, in the node's units."""
-        body: dict[str, Any] = {"time": dt_util.utcnow().isoformat()}
+        values: dict[str, float] = {}
         for key, name, converter, unit in FIELDS:
             if key in self.sensors:
                 value = convert(self.hass.states.get(self.sensors[key]), converter, unit)
                 if value is not None:
-                    body[name] = value
-        return body
+                    values[name] = value
+        return PushedReading(dt_util.utcnow(), **values)
+
+    def reading(self) -> dict[str, Any]:
+        """The current reading as the node takes it (a sensor without a number is left out)."""
+        return self.current().to_json()
 
     @callback
     def _changed(self, event: Event[EventStateChangedData]) -> None:
@@ -124,15 +130,15 @@ class ReadingForwarder:
         try:
             while self._pending:
                 self._pending = False
-                body = self.reading()
-                if len(body) > 1:
-                    await self._send(body)
+                reading = self.current()
+                if not reading.empty:
+                    await self._send(reading)
         finally:
             self._sending = False
 
-    async def _send(self, body: dict[str, Any]) -> None:
+    async def _send(self, reading: PushedReading) -> None:
         try:
-            await self.client.post_meter_reading(body)
+            await self.client.post_meter_reading(reading)
         except TransactivaRequestError as err:
             log = LOGGER.debug if err.code in self._warned else LOGGER.warning
             self._warned.add(err.code)

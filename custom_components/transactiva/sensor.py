@@ -38,15 +38,22 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
+from transactiva_client.models import (
+    ContractAction,
+    MarketResult,
+    MeterReading,
+    Phase,
+    PriceSignal,
+)
+from transactiva_client.units import money, price
+
 from . import TransactivaConfigEntry
 from .analytics import AnalyticsCoordinator
 from .const import CONTRACT_STATES, CURRENCY, PRICE_UNIT
 from .coordinator import NodeState, TransactivaCoordinator, now_seconds
 from .devices import Group
 from .entity import ForecastEntity, MeterEntity, TransactivaEntity
-from .events import ContractAction, MarketResult, PriceRow
-from .meter import MeterCoordinator, MeterReading, Phase
-from .units import money, price
+from .meter import MeterCoordinator
 
 PARALLEL_UPDATES = 0  # pushed by the coordinators; nothing to throttle
 
@@ -56,7 +63,7 @@ type Value = Decimal | int | float | str | None
 def _price(field: str, next_interval: bool = False) -> Callable[[NodeState, int], Value]:
     def value(state: NodeState, now: int) -> Value:
         moment = state.next_interval_start(now) if next_interval else now
-        row: PriceRow | None = state.price_at(moment)
+        row: PriceSignal | None = state.price_at(moment)
         return None if row is None else price(getattr(row, field))
 
     return value
@@ -105,12 +112,12 @@ def _action_attributes(state: NodeState) -> dict[str, Any] | None:
         "short_id": action.short_id,
         "contract": action.contract,
         "device": action.device,
-        "trigger": action.trigger,
+        "trigger": str(action.trigger),
         "reason": action.reason,
         "description": action.description,
         "text": action.text,
         "time": dt_util.utc_from_timestamp(action.time).isoformat(),
-        "result": result,
+        "result": None if result is None else str(result),
         "detail": state.last_action_detail,
         "carried_out": {"ok": True, "failed": False, "unmapped": False}.get(str(result)),
     }
@@ -200,7 +207,9 @@ NODE_SENSORS: tuple[NodeSensorDescription, ...] = (
     NodeSensorDescription(
         key="last_contract_action",
         group=Group.CONTRACTS,
-        value=lambda state, now: None if state.last_action is None else state.last_action.action,
+        value=lambda state, now: (
+            None if state.last_action is None else str(state.last_action.action)
+        ),
         attributes=_action_attributes,
     ),
     NodeSensorDescription(
@@ -492,7 +501,7 @@ class ContractSensor(TransactivaEntity, SensorEntity):
             "valid_to": info.valid_to,
             "role": "proposer" if info.proposer == self.coordinator.data.participant else "party",
             "signatures": f"{len(info.signed)}/{len(info.signers)}",
-            "last_action": None if action is None else action.action,
+            "last_action": None if action is None else str(action.action),
             "last_action_device": None if action is None else action.device,
             "last_action_reason": None if action is None else action.reason,
         }

@@ -17,7 +17,6 @@ belong in responses, never in states or attributes.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -37,32 +36,42 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.util import dt as dt_util
 
-from .api import (
+from transactiva_client import (
     TransactivaAuthError,
     TransactivaError,
     TransactivaNotReadyError,
     TransactivaRequestError,
 )
-from .const import CURRENCY, DOMAIN, PRICE_UNIT
-from .coordinator import now_seconds
-from .events import ADDRESS_RE, CONTRACT_ID_RE, PriceRow, price_row
-from .units import (
+from transactiva_client.models import (
+    ADDRESS_RE,
+    EVENT_ID_RE,
+    HASH_RE,
+    SETTLEMENT_ENERGY,
+    SHORT_ID_RE,
+    ContractCheck,
+    PriceSignal,
+    TxResult,
+)
+from transactiva_client.protocol import ErrorCode, EventKind, Severity, TxType
+from transactiva_client.units import (
     ENERGY_DECIMALS,
+    ENERGY_UNIT,
     MONEY_DECIMALS,
     PRICE_DECIMALS,
     NotExactError,
+    energy,
     money,
     price,
     scale_exact,
-    unscale,
 )
+
+from .const import CURRENCY, DOMAIN, PRICE_UNIT
+from .coordinator import now_seconds
 
 if TYPE_CHECKING:
     from . import TransactivaConfigEntry
 
 ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
-SHORT_ID_RE: Final = re.compile(r"0x[0-9A-F]{10}")
-EVENT_ID_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}")
 
 NUMBER = vol.Any(int, float, str)
 BASE: Final = {vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string}
@@ -82,7 +91,7 @@ def _invalid(key: str, **placeholders: object) -> ServiceValidationError:
 
 
 def _exact(call: ServiceCall, name: str, decimals: int, *, positive: bool = True) -> int:
-    """A field converted exactly to ledger units (see units.py)."""
+    """A field converted exactly to ledger units (transactiva_client.units)."""
     try:
         value = scale_exact(call.data[name], decimals)
     except NotExactError:
@@ -118,7 +127,7 @@ def _require_role(entry: TransactivaConfigEntry, roles: set[str]) -> None:
 def _contract_id(entry: TransactivaConfigEntry, raw: str) -> str:
     """A full contract id from a full id or a short id (``0x`` + 10 hex digits)."""
     value = raw.strip()
-    if CONTRACT_ID_RE.fullmatch(value.lower()):
+    if HASH_RE.fullmatch(value.lower()):
         return value.lower()
     short = "0x" + value[2:].upper() if value[:2].lower() == "0x" else ""
     if SHORT_ID_RE.fullmatch(short):
@@ -139,7 +148,7 @@ async def _node[T](
     try:
         return await request
     except TransactivaRequestError as err:
-        if err.status == 404 and feature is not None and err.code == "not_found":
+        if err.status == 404 and feature is not None and err.code == ErrorCode.NOT_FOUND:
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
                 translation_key="unsupported_by_node",
@@ -166,47 +175,26 @@ async def _node[T](
         ) from err
 
 
-async def _local(
-    entry: TransactivaConfigEntry, tx_type: str, body: dict[str, Any]
-) -> dict[str, Any]:
+async def _local(entry: TransactivaConfigEntry, tx_type: TxType, body: dict[str, Any]) -> TxResult:
     """Submit a transaction signed by the node and wait for its block."""
     client = entry.runtime_data.client
-    return await _node(entry, client.local(tx_type, body), feature=f"transaction type {tx_type}")
+    return await _node(
+        entry, client.submit_local(tx_type, body), feature=f"transaction type {tx_type}"
+    )
 
 
-def _tx_answer(result: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "transaction": result.get("id"),
-        "status": result.get("status"),
-        "height": result.get("height"),
-    }
-
-
-def _first_event(result: dict[str, Any], kind: str, key: str) -> str | None:
-    for event in result.get("events") or []:
-        if isinstance(event, dict) and event.get("type") == kind:
-            return str(event.get(key))
-    return None
+def _tx_answer(result: TxResult) -> dict[str, Any]:
+    return {"transaction": result.tx_id, "status": str(result.status), "height": result.height}
 
 
 # -- contracts --------------------------------------------------------------------------
 
 
-def _diagnostics(answer: dict[str, Any], severity: str) -> list[Any]:
-    return [
-        {
-            "line": d.get("line"),
-            "column": d.get("column"),
-            "message": d.get("message"),
-            "expected": d.get("expected"),
-            "hint": d.get("hint"),
-        }
-        for d in answer.get("diagnostics", [])
-        if isinstance(d, dict) and d.get("severity") == severity
-    ]
+def _diagnostics(answer: ContractCheck, severity: Severity) -> list[Any]:
+    return [diagnostic.to_json() for diagnostic in answer.of_severity(severity)]
 
 
-async def _check(entry: TransactivaConfigEntry, source: str) -> dict[str, Any]:
+async def _check(entry: TransactivaConfigEntry, source: str) -> ContractCheck:
     return await _node(
         entry,
         entry.runtime_data.client.check_contract(source),
@@ -218,13 +206,13 @@ async def _validate_contract(hass: HomeAssistant, call: ServiceCall) -> ServiceR
     entry = _entry(hass, call)
     answer = await _check(entry, call.data["source"])
     return {
-        "valid": bool(answer.get("valid")),
-        "contract_id": answer.get("id"),
-        "short_id": answer.get("short_id"),
-        "name": answer.get("name"),
-        "canonical": answer.get("canonical"),
-        "errors": _diagnostics(answer, "error"),
-        "warnings": _diagnostics(answer, "warning"),
+        "valid": answer.valid,
+        "contract_id": answer.contract_id,
+        "short_id": answer.short_id,
+        "name": answer.name,
+        "canonical": answer.canonical,
+        "errors": _diagnostics(answer, Severity.ERROR),
+        "warnings": _diagnostics(answer, Severity.WARNING),
     }
 
 
@@ -232,17 +220,17 @@ async def _contract_answer(entry: TransactivaConfigEntry, contract_id: str) -> d
     record = await _node(entry, entry.runtime_data.client.contract(contract_id))
     return {
         "contract_id": contract_id,
-        "short_id": record.get("short_id"),
-        "status": record.get("status"),
-        "receipt": record.get("receipt"),
+        "short_id": record.short_id,
+        "status": str(record.status),
+        "receipt": record.receipt,
     }
 
 
 async def _submit_contract(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
     entry = _entry(hass, call)
     answer = await _check(entry, call.data["source"])
-    if not answer.get("valid"):
-        errors = _diagnostics(answer, "error")
+    if not answer.valid or answer.canonical is None or answer.contract_id is None:
+        errors = _diagnostics(answer, Severity.ERROR)
         first = errors[0] if errors else {"line": 1, "column": 1, "message": "invalid"}
         raise _invalid(
             "invalid_contract",
@@ -251,29 +239,30 @@ async def _submit_contract(hass: HomeAssistant, call: ServiceCall) -> ServiceRes
             message=first["message"],
             count=len(errors),
         )
-    result = await _local(entry, "contract_propose", {"source": answer["canonical"]})
-    contract_id = _first_event(result, "contract_proposed", "contract_id") or str(answer["id"])
+    result = await _local(entry, TxType.CONTRACT_PROPOSE, {"source": answer.canonical})
+    proposed = result.first(EventKind.CONTRACT_PROPOSED)
+    contract_id = str(proposed.data["contract_id"]) if proposed else answer.contract_id
     return await _contract_answer(entry, contract_id)
 
 
 async def _sign_contract(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
     entry = _entry(hass, call)
     contract_id = _contract_id(entry, call.data["contract"])
-    await _local(entry, "contract_sign", {"contract_id": contract_id})
+    await _local(entry, TxType.CONTRACT_SIGN, {"contract_id": contract_id})
     return await _contract_answer(entry, contract_id)
 
 
 async def _revoke_contract(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
     entry = _entry(hass, call)
     contract_id = _contract_id(entry, call.data["contract"])
-    await _local(entry, "contract_revoke", {"contract_id": contract_id})
+    await _local(entry, TxType.CONTRACT_REVOKE, {"contract_id": contract_id})
     return await _contract_answer(entry, contract_id)
 
 
 # -- wallet and market ------------------------------------------------------------------
 
 
-def _wallet_request(tx_type: str) -> ServiceHandler:
+def _wallet_request(tx_type: TxType) -> ServiceHandler:
     async def handler(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
         entry = _entry(hass, call)
         body: dict[str, Any] = {"amount": _exact(call, "amount", MONEY_DECIMALS)}
@@ -292,7 +281,7 @@ async def _transfer(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
     body: dict[str, Any] = {"to": to, "amount": _exact(call, "amount", MONEY_DECIMALS)}
     if call.data.get("memo"):
         body["memo"] = call.data["memo"]
-    return _tx_answer(await _local(entry, "transfer", body))
+    return _tx_answer(await _local(entry, TxType.TRANSFER, body))
 
 
 async def _place_order(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
@@ -303,7 +292,7 @@ async def _place_order(hass: HomeAssistant, call: ServiceCall) -> ServiceRespons
         "energy_wh": _exact(call, "energy", ENERGY_DECIMALS),
         "limit_price": _exact(call, "limit_price", PRICE_DECIMALS, positive=False),
     }
-    return _tx_answer(await _local(entry, "order", body))
+    return _tx_answer(await _local(entry, TxType.ORDER, body))
 
 
 def _range(call: ServiceCall, days: int) -> tuple[int, int]:
@@ -326,10 +315,10 @@ async def _get_prices(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse
     entry = _entry(hass, call)
     first, last = _range(call, 2)
     rows = await _node(entry, entry.runtime_data.client.prices(first, last))
-    prices = sorted((price_row(row) for row in rows), key=lambda row: row.start)
+    prices = sorted(rows, key=lambda row: row.start)
     interval = entry.runtime_data.coordinator.data.status.interval_seconds
     hourly = call.data.get("resolution") == "hour"
-    groups: dict[int, list[PriceRow]] = {}
+    groups: dict[int, list[PriceSignal]] = {}
     for row in prices:
         key = row.start
         if hourly:
@@ -359,48 +348,26 @@ async def _get_prices(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse
     }
 
 
-def _kwh(wh: object) -> float | None:
-    """Wh from the node as kWh (exact to the Wh), None for anything else."""
-    if isinstance(wh, bool) or not isinstance(wh, int):
-        return None
-    return float(unscale(wh, ENERGY_DECIMALS))
+def _kwh(wh: int) -> float:
+    """Wh from the node as kWh (exact to the Wh)."""
+    return float(energy(wh))
 
 
-def _mxn(centavos: object) -> float | None:
-    if isinstance(centavos, bool) or not isinstance(centavos, int):
-        return None
+def _mxn(centavos: int) -> float:
     return float(money(centavos))
 
 
-def _mxn_per_kwh(units: object) -> float | None:
-    if isinstance(units, bool) or not isinstance(units, int):
-        return None
+def _mxn_per_kwh(units: int) -> float:
     return _price_json(price(units))
 
 
-def _interval(entry: TransactivaConfigEntry, row: dict[str, Any]) -> dict[str, Any]:
+def _interval(entry: TransactivaConfigEntry, start: int) -> dict[str, Any]:
     """An interval's start and end as ISO times."""
-    start = row.get("interval_start")
-    if isinstance(start, bool) or not isinstance(start, int):
-        return {"start": None, "end": None}
     length = entry.runtime_data.coordinator.data.status.interval_seconds
     return {
         "start": dt_util.utc_from_timestamp(start).isoformat(),
         "end": dt_util.utc_from_timestamp(start + length).isoformat(),
     }
-
-
-SETTLEMENT_ENERGY: Final = (
-    "bought",
-    "sold",
-    "delivered",
-    "shortfall",
-    "import",
-    "export",
-    "supplier_import",
-    "supplier_export",
-    "unused",
-)
 
 
 async def _get_settlements(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
@@ -412,31 +379,22 @@ async def _get_settlements(hass: HomeAssistant, call: ServiceCall) -> ServiceRes
         runtime.client.settlements(runtime.status.participant, first, last),
         feature="settlements",
     )
-    settlements: list[Any] = []
-    total = 0
-    for row in answer["settlements"]:
-        amount = row.get("amount")
-        if isinstance(amount, int) and not isinstance(amount, bool):
-            total += amount
-        lines = row.get("lines")
-        settlements.append(
-            _interval(entry, row)
-            | {"amount": _mxn(amount)}
-            | {f"{name}_energy": _kwh(row.get(f"{name}_wh")) for name in SETTLEMENT_ENERGY}
-            | {
-                "import_price": _mxn_per_kwh(row.get("import_price")),
-                "export_price": _mxn_per_kwh(row.get("export_price")),
-                "lines": {
-                    str(why): _mxn(value)
-                    for why, value in (lines.items() if isinstance(lines, dict) else [])
-                },
-                "late_reports": row.get("late_reports", 0),
-            }
-        )
+    settlements: list[Any] = [
+        _interval(entry, row.start)
+        | {"amount": _mxn(row.amount)}
+        | {f"{name}_energy": _kwh(row.energy_wh[name]) for name in SETTLEMENT_ENERGY}
+        | {
+            "import_price": _mxn_per_kwh(row.import_price),
+            "export_price": _mxn_per_kwh(row.export_price),
+            "lines": {str(why): _mxn(value) for why, value in row.lines.items()},
+            "late_reports": row.late_reports,
+        }
+        for row in answer.settlements
+    ]
     return {
         "currency": CURRENCY,
-        "total": float(money(total)),
-        "debt": _mxn(answer["debt"]),
+        "total": float(money(sum(row.amount for row in answer.settlements))),
+        "debt": _mxn(answer.debt),
         "settlements": settlements,
     }
 
@@ -452,13 +410,13 @@ async def _get_trades(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse
         "currency": CURRENCY,
         "unit": PRICE_UNIT,
         "trades": [
-            _interval(entry, row)
+            _interval(entry, row.start)
             | {
-                "side": row.get("side"),
-                "energy": _kwh(row.get("energy_wh")),
-                "price": _mxn_per_kwh(row.get("price")),
-                "payment": _mxn(row.get("payment")),
-                "fee": _mxn(row.get("fee")),
+                "side": str(row.side),
+                "energy": _kwh(row.energy_wh),
+                "price": _mxn_per_kwh(row.price),
+                "payment": _mxn(row.payment),
+                "fee": _mxn(row.fee),
             }
             for row in rows
         ],
@@ -480,65 +438,54 @@ FORECAST_COLUMNS: Final = (
 )
 
 
-async def _analytics(
-    entry: TransactivaConfigEntry, name: str, query: dict[str, str] | None = None
-) -> dict[str, Any]:
-    """An analytics answer; a node without a meter has none (its own message)."""
+def _require_meter(entry: TransactivaConfigEntry) -> None:
+    """A node without a meter has no analytics (its own message)."""
     if entry.runtime_data.meter is None:
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="no_meter",
             translation_placeholders={"entry": entry.title},
         )
-    return await _node(entry, entry.runtime_data.client.analytics(name, query))
 
 
 async def _get_forecast(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
     entry = _entry(hass, call)
-    answer = await _analytics(entry, "forecast", {"hours": str(call.data["hours"])})
-    step = answer.get("interval_seconds")
-    step = step if isinstance(step, int) and not isinstance(step, bool) else 900
-    intervals: list[Any] = []
-    for row in answer.get("series") or []:
-        if not isinstance(row, dict) or not isinstance(row.get("start"), int):
-            continue
-        intervals.append(
-            {
-                "start": dt_util.utc_from_timestamp(row["start"]).isoformat(),
-                "end": dt_util.utc_from_timestamp(row["start"] + step).isoformat(),
-                **{name: _kwh(row.get(key)) for name, key in FORECAST_COLUMNS},
-            }
-        )
-    fitted = answer.get("fitted_at")
+    _require_meter(entry)
+    answer = await _node(entry, entry.runtime_data.client.forecast(call.data["hours"]))
+    step = answer.interval_seconds
+    intervals: list[Any] = [
+        {
+            "start": dt_util.utc_from_timestamp(point.start).isoformat(),
+            "end": dt_util.utc_from_timestamp(point.start + step).isoformat(),
+            **{name: _kwh(point.values[key]) for name, key in FORECAST_COLUMNS},
+        }
+        for point in answer.series
+    ]
+    fitted = answer.fitted_at
     return {
-        "unit": "kWh",
-        "fitted_at": (
-            dt_util.utc_from_timestamp(fitted).isoformat() if isinstance(fitted, int) else None
-        ),
-        "kwp": answer.get("kwp"),
+        "unit": ENERGY_UNIT,
+        "fitted_at": None if fitted is None else dt_util.utc_from_timestamp(fitted).isoformat(),
+        "kwp": answer.kwp,
         "intervals": intervals,
     }
 
 
 async def _get_advice(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
     entry = _entry(hass, call)
-    answer = await _analytics(entry, "advice")
+    _require_meter(entry)
+    answer = await _node(entry, entry.runtime_data.client.advice())
     language = "es" if hass.config.language.startswith("es") else "en"
-    items: list[Any] = []
-    for item in answer.get("items") or []:
-        if not isinstance(item, dict):
-            continue
-        title, detail = item.get("title"), item.get("detail")
-        items.append(
-            {
-                "id": item.get("id"),
-                "title": title.get(language) if isinstance(title, dict) else None,
-                "detail": detail.get(language) if isinstance(detail, dict) else None,
-                "savings": _mxn(item.get("centavos")),
-                "period_days": item.get("period_days"),
-                "evidence": item.get("evidence"),
-            }
-        )
+    items: list[Any] = [
+        {
+            "id": item.id,
+            "title": item.title.get(language),
+            "detail": item.detail.get(language),
+            "savings": _mxn(item.centavos),
+            "period_days": item.period_days,
+            "evidence": item.evidence,
+        }
+        for item in answer.items
+    ]
     return {"currency": CURRENCY, "items": items}
 
 
@@ -555,7 +502,7 @@ async def _send_price_signal(hass: HomeAssistant, call: ServiceCall) -> ServiceR
             for name in ("import_price", "export_price", "network_fee")
         },
     }
-    return _tx_answer(await _local(entry, "price_signal", body))
+    return _tx_answer(await _local(entry, TxType.PRICE_SIGNAL, body))
 
 
 async def _send_demand_response(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
@@ -589,7 +536,7 @@ async def _send_demand_response(hass: HomeAssistant, call: ServiceCall) -> Servi
         "targets": targets,
         "cancelled": False,
     }
-    return {"event_id": event_id} | _tx_answer(await _local(entry, "dr_event", body))
+    return {"event_id": event_id} | _tx_answer(await _local(entry, TxType.DR_EVENT, body))
 
 
 async def _cancel_demand_response(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
@@ -598,12 +545,12 @@ async def _cancel_demand_response(hass: HomeAssistant, call: ServiceCall) -> Ser
     event_id = call.data["event_id"]
     if not EVENT_ID_RE.fullmatch(event_id):
         raise _invalid("invalid_event_id", value=event_id)
-    record = await _node(entry, entry.runtime_data.client.dr_event(event_id))
+    record = (await _node(entry, entry.runtime_data.client.dr_event(event_id))).to_json()
     body = {key: record[key] for key in ("event_id", "signal", "start", "duration", "targets")} | {
-        "modification_number": int(record["modification_number"]) + 1,
+        "modification_number": record["modification_number"] + 1,
         "cancelled": True,
     }
-    return {"event_id": event_id} | _tx_answer(await _local(entry, "dr_event", body))
+    return {"event_id": event_id} | _tx_answer(await _local(entry, TxType.DR_EVENT, body))
 
 
 # -- registration -------------------------------------------------------------------------
@@ -632,7 +579,7 @@ SERVICES: Final[dict[str, tuple[ServiceHandler, dict[Any, Any], SupportsResponse
         SupportsResponse.OPTIONAL,
     ),
     "deposit": (
-        _wallet_request("deposit_request"),
+        _wallet_request(TxType.DEPOSIT_REQUEST),
         {
             vol.Required("amount"): NUMBER,
             vol.Optional("reference"): vol.All(cv.string, vol.Length(max=64)),
@@ -640,7 +587,7 @@ SERVICES: Final[dict[str, tuple[ServiceHandler, dict[Any, Any], SupportsResponse
         SupportsResponse.OPTIONAL,
     ),
     "withdraw": (
-        _wallet_request("withdraw_request"),
+        _wallet_request(TxType.WITHDRAW_REQUEST),
         {
             vol.Required("amount"): NUMBER,
             vol.Optional("reference"): vol.All(cv.string, vol.Length(max=64)),

@@ -35,6 +35,7 @@ from ledger_core.node.host import Node, Submitted
 from ledger_core.node.storage import StoredTx
 from ledger_core.types import codec, merkle
 from ledger_core.types.tx import MAX_TX_BYTES, TX_ID_RE
+from transactiva_client.protocol import API_VERSION
 
 MAX_WAIT_SECONDS: Final = 30.0
 MAX_BATCH_TXS: Final = 1000
@@ -102,6 +103,7 @@ async def status(request: web.Request) -> web.Response:
     voting = validators.get(node.key.address) is not None
     return web.json_response(
         {
+            "api_version": API_VERSION,
             "chain_id": node.genesis.chain_id,
             "height": node.height,
             "app_hash": node.app.app_hash.hex(),
@@ -279,8 +281,9 @@ ROUTES: Final = (
         status,
         Access.PUBLIC,
         operation(
-            "Chain id, height, app hash, addresses, mempool size, catching up, "
-            "peers (listed with the token), the validator set"
+            "The API version (api_version, MAJOR.MINOR), chain id, height, app hash, "
+            "addresses, mempool size, catching up, peers (listed with the token), the "
+            "validator set"
         ),
     ),
     Route("GET", "/openapi.json", openapi, Access.PUBLIC, operation("This document")),

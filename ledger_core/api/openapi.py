@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from transactiva_client.protocol import API_VERSION
+
 ERROR_REF: Final = {"$ref": "#/components/schemas/Error"}
 _ERROR: Final = {
     "description": "Refused; the body says why",
@@ -73,8 +75,12 @@ SPEC: Final[dict[str, Any]] = {
     "openapi": "3.1.0",
     "info": {
         "title": "Transactiva node API",
-        "version": "1",
-        "description": "A node of a Transactiva permissioned ledger. See docs/api.md.",
+        "version": API_VERSION,
+        "description": (
+            "A node of a Transactiva permissioned ledger. See docs/api.md. The API version "
+            "(MAJOR.MINOR) is also in GET /status as api_version: a client works with a node "
+            "of its own major version and at least its minor version."
+        ),
     },
     "servers": [{"url": "/api/v1"}],
     "components": {
@@ -88,7 +94,13 @@ SPEC: Final[dict[str, Any]] = {
                         "type": "object",
                         "required": ["code", "message"],
                         "properties": {
-                            "code": {"type": "string"},
+                            "code": {
+                                "type": "string",
+                                "description": (
+                                    "stable; transactiva_client.protocol.ErrorCode lists them "
+                                    "(a newer minor version may add codes)"
+                                ),
+                            },
                             "message": {"type": "string"},
                             "field": {"type": "string"},
                         },

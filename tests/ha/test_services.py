@@ -249,7 +249,7 @@ async def test_demand_response_is_sent_and_cancelled_by_an_operator(
     await _call(hass, "cancel_demand_response", entry, event_id="pico-1")
     await wait_for_state(hass, active_id, "off")
     record = await entry.runtime_data.client.dr_event("pico-1")
-    assert (record["cancelled"], record["modification_number"]) == (True, 1)
+    assert (record.cancelled, record.modification) == (True, 1)
 
     priced = await _call(
         hass,
@@ -262,8 +262,8 @@ async def test_demand_response_is_sent_and_cancelled_by_an_operator(
     )
     assert priced["event_id"].startswith("ha-")
     record = await entry.runtime_data.client.dr_event(priced["event_id"])
-    assert record["signal"] == {"name": "ELECTRICITY_PRICE", "price": 45000}
-    assert record["duration"] == 600
+    assert record.to_json()["signal"] == {"name": "ELECTRICITY_PRICE", "price": 45000}
+    assert record.end - record.start == 600
 
     bad: list[tuple[dict[str, Any], str]] = [
         ({"level": 1, "price": 2}, "level_or_price"),

@@ -26,6 +26,7 @@ from ledger_core.types.commitment import Proof, verify_proof
 from ledger_core.types.tx import TxType
 from ledger_core.types.vote import Commit
 from tests.ledger_core.chain import CHAIN_ID, Chain, key
+from transactiva_client.protocol import API_VERSION
 
 TOKEN = "t" * 64
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -95,6 +96,7 @@ async def test_status_is_public(api: Api) -> None:
     status, body = await api.get("/status", auth=False)
     assert status == 200
     assert body["chain_id"] == "transactiva-test-1"
+    assert body["api_version"] == API_VERSION
     assert body["participant"] == api.chain.iso.address
     assert body["validator"] == key("validator").address
     assert body["height"] == 0

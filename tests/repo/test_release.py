@@ -152,7 +152,8 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for kind, args in (("release", ["--release"]), ("local", ["--label", "local.test"])):
         result = _script("app_wheels.py", *args, str(out / kind))
         assert result.returncode == 0, result.stderr
-        (built[kind],) = (out / kind).glob("*.whl")
+        (built[kind],) = (out / kind).glob("transactiva-*.whl")
+        assert len(list((out / kind).glob("transactiva_client-*.whl"))) == 1  # the pinned client
     return built
 
 
@@ -242,7 +243,8 @@ def test_the_released_wheel_installs_and_sets_up_a_concentrator(
     """Installed into a fresh environment and run from there, away from the source tree, with
     the example tariff the app's image carries."""
     venv = tmp_path / "venv"
-    _pip_install(_fresh_venv(venv), str(wheels["release"]))
+    (client,) = wheels["release"].parent.glob("transactiva_client-*.whl")
+    _pip_install(_fresh_venv(venv), str(wheels["release"]), str(client))
     version = _run(venv, "transactiva", "--version", cwd=tmp_path)
     assert version.returncode == 0, version.stderr
     assert version.stdout.strip() == f"transactiva {__version__}"

@@ -52,12 +52,15 @@ def test_find_python_honours_an_explicit_suitable_interpreter() -> None:
 
 
 def test_environment_key_changes_when_a_dependency_file_changes(tmp_path: Path) -> None:
-    """The key that decides whether .venv is stale follows requirements and pyproject."""
+    """The key that decides whether .venv is stale follows requirements and both
+    pyproject files (the project's and the wire contract's, client/)."""
     root = tmp_path / "repo"
     (root / "scripts").mkdir(parents=True)
     (root / "requirements").mkdir()
+    (root / "client").mkdir()
     (root / "scripts" / "_env.sh").write_text(ENV_SH.read_text())
     (root / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    (root / "client" / "pyproject.toml").write_text("[project]\nname = 'c'\n")
     (root / "requirements" / "test.txt").write_text("a==1\n")
 
     def key() -> str:
@@ -76,7 +79,10 @@ def test_environment_key_changes_when_a_dependency_file_changes(tmp_path: Path) 
     second = key()
     assert second != first
     (root / "pyproject.toml").write_text("[project]\nname = 'y'\n")
-    assert key() not in {first, second}
+    third = key()
+    assert third not in {first, second}
+    (root / "client" / "pyproject.toml").write_text("[project]\nname = 'd'\n")
+    assert key() not in {first, second, third}
 
 
 def _junit(path: Path, tests: int, failures: int, errors: int, skipped: int) -> None:

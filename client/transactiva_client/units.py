@@ -1,9 +1,11 @@
-"""Exact conversions between what people type and the ledger's integers.
+"""The ledger's units, and exact conversions between them and what people type.
 
-The ledger holds money in centavos, energy in Wh and prices in 10^-4 MXN/kWh,
-all integers. People (and actions) use MXN, kWh and MXN/kWh with decimals.
-A value converts only when it is exact at the ledger's resolution: 1.005 MXN
-is refused, never rounded, so what is signed is what was asked for.
+The node holds and sends money in integer centavos, energy in integer Wh and prices in
+integer 10^-4 MXN/kWh (2.5 MXN/kWh is ``25000``); times are Unix seconds. People (and
+Home Assistant actions) use MXN, kWh and MXN/kWh with decimals. A value converts only
+when it is exact at the ledger's resolution: 1.005 MXN is refused, never rounded, so what
+is signed is what was asked for. Every conversion works on decimal digits, so no float
+and no context precision can round.
 """
 
 from __future__ import annotations
@@ -11,14 +13,21 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Final
 
-PRICE_DECIMALS: Final = 4  # 10^-4 MXN/kWh
-MONEY_DECIMALS: Final = 2  # centavos
-ENERGY_DECIMALS: Final = 3  # Wh in kWh
+CURRENCY: Final = "MXN"
+PRICE_UNIT: Final = "MXN/kWh"
+ENERGY_UNIT: Final = "kWh"
+
+MONEY_DECIMALS: Final = 2
+"""Centavos: 10^-2 MXN."""
+ENERGY_DECIMALS: Final = 3
+"""Wh: 10^-3 kWh."""
+PRICE_DECIMALS: Final = 4
+"""The price unit: 10^-4 MXN/kWh."""
 MAX_DIGITS: Final = 30  # far above any ledger bound; keeps 10**n small
 
 
 class NotExactError(ValueError):
-    """A number that is not one, or has more decimals than the ledger keeps."""
+    """A number that is not one, or that has more decimals than the ledger keeps."""
 
     def __init__(self, value: object, decimals: int) -> None:
         self.value = value
@@ -27,7 +36,7 @@ class NotExactError(ValueError):
 
 
 def to_decimal(value: object) -> Decimal:
-    """A finite Decimal from an int, float (by its shortest repr) or numeric string."""
+    """A finite Decimal from an int, a float (by its shortest repr) or a numeric string."""
     if isinstance(value, bool):
         raise NotExactError(value, 0)
     if isinstance(value, Decimal):
@@ -47,10 +56,7 @@ def to_decimal(value: object) -> Decimal:
 
 
 def scale_exact(value: object, decimals: int) -> int:
-    """``value * 10**decimals`` as an int, or NotExactError if that is not whole.
-
-    Works on the decimal digits themselves, so no context precision can round.
-    """
+    """``value * 10**decimals`` as an int, or NotExactError when that is not whole."""
     sign, digits, exponent = to_decimal(value).as_tuple()
     assert isinstance(exponent, int)  # finite, checked by to_decimal
     coefficient = int("".join(map(str, digits)) or "0")
@@ -71,15 +77,35 @@ def scale_exact(value: object, decimals: int) -> int:
 
 
 def unscale(units: int, decimals: int) -> Decimal:
-    """An integer in ledger units as a Decimal in people's units (exact)."""
+    """An integer in the ledger's units as a Decimal in people's units (exact)."""
     return Decimal(units).scaleb(-decimals)
 
 
+def money(centavos: int) -> Decimal:
+    """Centavos as MXN."""
+    return unscale(centavos, MONEY_DECIMALS)
+
+
+def energy(wh: int) -> Decimal:
+    """Wh as kWh."""
+    return unscale(wh, ENERGY_DECIMALS)
+
+
 def price(units: int) -> Decimal:
-    """10^-4 MXN/kWh to MXN/kWh."""
+    """10^-4 MXN/kWh as MXN/kWh."""
     return unscale(units, PRICE_DECIMALS)
 
 
-def money(centavos: int) -> Decimal:
-    """Centavos to MXN."""
-    return unscale(centavos, MONEY_DECIMALS)
+def centavos(mxn: object) -> int:
+    """MXN (a number or numeric string) as centavos, or NotExactError."""
+    return scale_exact(mxn, MONEY_DECIMALS)
+
+
+def watt_hours(kwh: object) -> int:
+    """kWh as Wh, or NotExactError."""
+    return scale_exact(kwh, ENERGY_DECIMALS)
+
+
+def price_units(mxn_per_kwh: object) -> int:
+    """MXN/kWh as 10^-4 MXN/kWh, or NotExactError."""
+    return scale_exact(mxn_per_kwh, PRICE_DECIMALS)
