@@ -252,13 +252,12 @@ class TransactivaCoordinator(DataUpdateCoordinator[NodeState]):
 
     async def _first_state(self, status: NodeStatus, balance: Balance) -> NodeState:
         record = await self.client.participant(status.participant)
-        service = await self.client.state(f"service/{status.participant}")
         state = NodeState(
             status=status,
             roles=record.roles if record.role == Role.OPERATOR else (),
             height=status.height,
             balance=balance,
-            service_connected=not (isinstance(service, dict) and service.get("connected") is False),
+            service_connected=record.service_connected,
         )
         now = now_seconds()
         for signal in await self.client.prices(max(0, now - PRICE_HISTORY_SECONDS), 2**40):
