@@ -28,6 +28,7 @@ from ledger_core.consensus.engine import (
     Untimely,
 )
 from ledger_core.consensus.light import LightClient, LightError
+from ledger_core.node.home import Config, ConfigError
 from ledger_core.node.host import BlockRejected, Node
 from ledger_core.node.storage import open_storage
 from ledger_core.state.machine import StateMachine
@@ -312,6 +313,17 @@ def test_the_bounds_are_genesis_parameters_that_old_genesis_files_do_without() -
         wrong = {**value, "params": {**params, name: bad}}
         with pytest.raises(FieldError, match=f"params.{name}"):
             parse_genesis(codec.encode(wrong))
+
+
+def test_a_nodes_clock_can_be_set_off_for_fault_tests() -> None:
+    ahead = Config.from_json({"clock_offset": 10}).clock()
+    plain = Config.from_json({}).clock()
+    assert 9.5 < ahead() - plain() < 10.5
+    assert Config.from_json({}).clock_offset == 0.0
+    with pytest.raises(ConfigError, match="clock_offset"):
+        Config.from_json({"clock_offset": "10 s"})
+    with pytest.raises(ConfigError, match="clock_offset"):
+        Config.from_json({"clock_offset": 86401})
 
 
 # -- one validator ------------------------------------------------------------------------------
