@@ -22,9 +22,10 @@ validators check that a block's time is after the previous block's (and block 1
 not before the genesis time) as part of its validity, and the engine prevotes a
 block proposed for the first time only if its time was timely when the proposal
 arrived. One validator stamps ``max(now, previous + 1 ms)``: nobody else judges
-its clock, and a clock set back must not stop its chain. A network of validators uses
-:class:`ledger_core.consensus.node.ConsensusNode`, which adds timers, a
-transport, block sync and snapshots around the same host.
+its clock, and a clock set back must not stop its chain.
+
+A network of validators uses :class:`ledger_core.node.networked.ConsensusNode`,
+which adds timers, a transport, block sync and snapshots around the same host.
 """
 
 from __future__ import annotations

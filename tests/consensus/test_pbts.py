@@ -10,6 +10,7 @@ clock is ten seconds ahead or behind.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,7 +31,7 @@ from ledger_core.consensus.engine import (
 from ledger_core.consensus.light import LightClient, LightError
 from ledger_core.node.home import Config, ConfigError
 from ledger_core.node.host import BlockRejected, Node
-from ledger_core.node.storage import open_storage
+from ledger_core.node.storage import StorageError, open_storage
 from ledger_core.state.machine import StateMachine
 from ledger_core.types import codec
 from ledger_core.types.block import Block, Header, make_block
@@ -399,6 +400,25 @@ def test_a_block_not_after_the_last_or_before_genesis_is_invalid(tmp_path: Path)
     same = resign(second, time_ms=node.last_header.time_ms)
     with pytest.raises(BlockRejected, match="not after the last block's"):
         node.execute_block(same)
+
+
+def test_a_database_from_before_proposer_stamped_blocks_is_refused_with_a_message(
+    tmp_path: Path,
+) -> None:
+    chain = Chain()
+    node = single(tmp_path, chain, Clock(START))
+    node.produce_block()
+    path = node.storage.path
+    OPEN.remove(node)
+    node.close()
+    db = sqlite3.connect(path)
+    try:
+        with db:
+            db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (b"2",))
+    finally:
+        db.close()
+    with pytest.raises(StorageError, match="schema 2; this version needs schema 3"):
+        open_storage(tmp_path, chain.genesis)
 
 
 def resign(made: Block, **changes: int) -> Block:
