@@ -411,7 +411,7 @@ def _dr_options(parser: argparse.ArgumentParser, *, issue: bool) -> None:
         help="a participant (repeat for several; none: everyone)",
     )
     if issue:
-        parser.add_argument("--id", metavar="EVENT_ID", help="default: dr-<time>-<n>")
+        parser.add_argument("--id", metavar="EVENT_ID", help="default: dr-<UTC time>-<random>")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

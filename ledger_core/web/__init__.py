@@ -246,7 +246,10 @@ async def summary(request: web.Request) -> web.Response:
             "p2p": network.listen_address if network is not None else None,
             "sync": {
                 "last_block_time": last_time,
-                "behind_seconds": max(0, int(now) - last_time),
+                # How far the ledger's time lags the clock for what waits: with
+                # proposer-based timestamps an idle chain is not behind (its next block
+                # is stamped when it is made), a chain with waiting transactions is.
+                "behind_seconds": max(0, int(now) - last_time) if node.mempool else 0,
                 "mempool": len(node.mempool),
             },
         }

@@ -66,10 +66,7 @@ class Live:
         report is accepted once a block after the interval's end exists.
         """
         self.clock.set(when)
-        # BFT time: a block carries the previous block's commit time, so the
-        # second empty block is the first stamped with ``when``.
-        self.node.produce_block()
-        self.node.produce_block()
+        self.node.produce_block()  # the proposer stamps it with its clock: ``when``
 
     async def commit(self, *txs: Any) -> list[Any]:
         """Submit signed transactions and wait until each is committed."""

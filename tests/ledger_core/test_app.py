@@ -264,11 +264,15 @@ def test_price_signals_dr_events_and_service_status_by_the_right_operator(chain:
     results = chain.block(
         chain.tx(chain.dso, TxType.DR_EVENT, modification_number=0, **event),
         chain.tx(chain.dso, TxType.DR_EVENT, modification_number=0, **event),
-        chain.tx(chain.dso, TxType.DR_EVENT, modification_number=1, **{**event, "cancelled": True}),
-        chain.tx(chain.dso, TxType.DR_EVENT, modification_number=2, **event),
+        chain.tx(chain.dso, TxType.DR_EVENT, modification_number=1, **event),
+        chain.tx(chain.dso, TxType.DR_EVENT, modification_number=1, **event),
+        chain.tx(chain.dso, TxType.DR_EVENT, modification_number=2, **{**event, "cancelled": True}),
+        chain.tx(chain.dso, TxType.DR_EVENT, modification_number=3, **event),
         chain.tx(alice, TxType.DR_EVENT, modification_number=9, **event),
     )
     assert [r.code for r in results] == [
+        "ok",
+        "event_exists",
         "ok",
         "stale_modification",
         "ok",

@@ -35,9 +35,7 @@ class Market:
 
     def block(self, when: int, *txs: Tx) -> None:
         self.clock[0] = when
-        # BFT time: the second empty block is the first stamped with ``when``.
-        self.node.produce_block()
-        self.node.produce_block()
+        self.node.produce_block()  # stamped ``when``: the market clears and settles first
         for tx in txs:
             submitted = self.node.submit(tx.wire())
             assert submitted.accepted, submitted

@@ -333,7 +333,12 @@ async def test_the_summary_has_roles_wallet_today_and_demand_response(web: Web) 
     assert body["validators"] == [{"address": live.chain.validator.address, "power": 10}]
     assert body["peers"] is None
     assert body["ingress"] is False
-    assert body["sync"]["behind_seconds"] >= 0
+    assert body["sync"]["behind_seconds"] == 0
+    live.clock.set(DAY_START + 12 * 3600 + 2800 + 3600)
+    status, idle, _ = await web.call("GET", "/api/v1/web/summary", BEARER)
+    assert status == 200
+    assert idle["sync"]["last_block_time"] == DAY_START + 12 * 3600 + 2800
+    assert idle["sync"]["behind_seconds"] == 0, "idle, not behind: the next block is stamped now"
     status, _body, _ = await web.call("GET", "/api/v1/web/summary")
     assert status == 401
 
