@@ -442,3 +442,8 @@ class ErrorCode(StrEnum):
     NO_FREE_ID = "no_free_id"
     UNKNOWN_EVENT = "unknown_event"
     COMPLETED_EVENT = "completed_event"
+    # The concentrator's private store of readings (docs/privacy.md).
+    UNKNOWN_METER = "unknown_meter"
+    COMMITMENT_MISMATCH = "commitment_mismatch"
+    NOT_DEPARTED = "not_departed"
+    READINGS_PENDING = "readings_pending"
