@@ -223,7 +223,8 @@ def _delivered(trades: list[Trade], exported: int) -> list[int]:
 def _reference(
     trades: list[Trade], metered: dict[str, tuple[int, int]], at: tuple[int, int, int]
 ) -> dict[str, int]:
-    """Each wallet's change by the per-interval rule, straight from docs/market.md."""
+    """Each wallet's change when an interval is settled whole from its readings (the rule of
+    docs/market.md before the supplier's part moved to the day's bill)."""
     change: dict[str, int] = {}
 
     def move(payer: str, payee: str, amount: int) -> None:
