@@ -104,6 +104,8 @@ class MeterData:
         self.params = params
         self.clock = clock
         self.on_reading = on_reading
+        # (participant, day) with nothing left to bill once no report of the day can come.
+        self._done: set[tuple[str, int]] = set()
 
     # -- readings in -----------------------------------------------------------------------
 
@@ -267,12 +269,19 @@ class MeterData:
         txs: list[tuple[TxType, Body]] = []
         which: list[tuple[str, int]] = []
         while day <= last:
-            prices = await self._prices(day)
-            for participant in self.store.owners_between(day, day + DAY):
+            final = now >= day + DAY + p.report_grace_seconds  # no report of the day can come
+            owners = [
+                o for o in self.store.owners_between(day, day + DAY) if (o, day) not in self._done
+            ]
+            prices = await self._prices(day) if owners else []
+            for participant in owners:
+                waiting = len(done.waiting)
                 body = await self._bill_of(participant, day, now, prices, done)
                 if body is not None:
                     txs.append((TxType.BILL, body))
                     which.append((participant, day))
+                elif final and len(done.waiting) == waiting:
+                    self._done.add((participant, day))
             day += DAY
         if txs:
             outcomes = await self.ledger.submit(txs)
