@@ -32,6 +32,7 @@ import pytest
 import pytest_socket
 from homeassistant.const import CONF_TOKEN, CONF_URL
 from homeassistant.core import HomeAssistant, State
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -366,6 +367,28 @@ async def setup_entry(
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     return entry
+
+
+def node_devices(
+    hass: HomeAssistant, node: RealNode, key: str | None = None
+) -> list[dr.DeviceEntry]:
+    """The node's devices with one identifier: the node's own (``key`` None) or the one
+    ending in ``_{key}``, looked up among the devices of the integration's entries
+    (identifiers are unique within an entry only)."""
+    wanted = (DOMAIN, node.participant if key is None else f"{node.participant}_{key}")
+    registry = dr.async_get(hass)
+    return [
+        device
+        for entry in hass.config_entries.async_entries(DOMAIN)
+        for device in dr.async_entries_for_config_entry(registry, entry.entry_id)
+        if wanted in device.identifiers
+    ]
+
+
+def node_device(hass: HomeAssistant, node: RealNode, key: str | None = None) -> dr.DeviceEntry:
+    """The one device of the node with that identifier (see ``node_devices``)."""
+    (device,) = node_devices(hass, node, key)
+    return device
 
 
 def entity_id(hass: HomeAssistant, platform: str, node: RealNode, key: str) -> str:

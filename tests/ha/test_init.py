@@ -14,6 +14,7 @@ from conftest import (
     RealNode,
     entity_id,
     local,
+    node_device,
     setup_entry,
     wait_for_state,
     wait_until,
@@ -244,9 +245,9 @@ async def test_devices_of_removed_actuators_are_dropped_and_others_kept(
         config_entry_id=entry.entry_id,
         identifiers={(DOMAIN, f"{node.participant}_ble_11:22:33:44:55:66")},
     )
-    market = device_registry.async_get_device(identifiers={(DOMAIN, f"{node.participant}_market")})
-    assert market is not None
-    assert market.via_device_id is not None
+    market = node_device(hass, node, "market")
+    assert market.via_device_id == node_device(hass, node).id
+    assert node_device(hass, node).via_device_id is None
     component = await async_get_integration(hass, DOMAIN)
     module = await component.async_get_component()
     assert await module.async_remove_config_entry_device(hass, entry, gone)
