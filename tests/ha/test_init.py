@@ -25,6 +25,7 @@ from homeassistant.core import DOMAIN as HOMEASSISTANT_DOMAIN
 from homeassistant.core import HomeAssistant, SupportsResponse
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import selector
 from homeassistant.helpers.service import async_get_all_descriptions
 from homeassistant.loader import async_get_integration
 from homeassistant.setup import async_setup_component
@@ -274,6 +275,14 @@ async def test_every_action_is_described_and_translated(hass: HomeAssistant) -> 
             assert set(translated["fields"]) == set(description["fields"]), (language, name)
             schema_fields = {str(key) for key in SERVICES[name][1]} | {"config_entry_id"}
             assert schema_fields == set(description["fields"]), name
+    # Every selector is one Home Assistant accepts (2026.x refuses the whole services.yaml
+    # for one bad selector, leaving every action without its fields in the UI).
+    for name, description in descriptions.items():
+        for field, spec in description["fields"].items():
+            try:
+                selector.validate_selector(spec["selector"])
+            except Exception as err:
+                raise AssertionError(f"{name}.{field}: {err}") from err
     # Response-only actions answer; the others answer when asked.
     for name in ("get_prices", "get_settlements", "get_trades", "get_forecast", "get_advice"):
         assert hass.services.supports_response(DOMAIN, name) is SupportsResponse.ONLY
