@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import aiohttp
 import pytest
 import pytest_socket
 from homeassistant.const import CONF_TOKEN, CONF_URL
@@ -35,6 +36,7 @@ from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.util.async_ import get_scheduled_timer_handles
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 import custom_components.transactiva  # noqa: F401 - see the module docstring
@@ -51,6 +53,45 @@ PUSHED_METER: dict[str, Any] = {"source": {"type": "pushed"}}
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load custom integrations in every test."""
+
+
+# Home Assistant's report of a deprecated (or wrongly used) API, naming this integration.
+DEPRECATION_REPORT = f"Detected that custom integration '{DOMAIN}'"
+
+
+@pytest.fixture(autouse=True)
+def fail_on_deprecation_reports(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Fail any test during which Home Assistant reports this integration's use of a
+    deprecated API: such calls break in a later release (in either test lane)."""
+    yield
+    reports = [
+        record.getMessage()
+        for when in ("setup", "call", "teardown")
+        for record in caplog.get_records(when)
+        if DEPRECATION_REPORT in record.getMessage()
+    ]
+    if reports:
+        pytest.fail("\n".join(["Home Assistant reported:", *dict.fromkeys(reports)]))
+
+
+@pytest.fixture(autouse=True)
+def cancel_heartbeats_of_closed_websockets(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Cancel the heartbeat timer of a WebSocket that is already closed, before the harness
+    looks for lingering timers.
+
+    aiohttp 3.14 (Home Assistant 2026.x) resets a WebSocket's heartbeat whenever bytes arrive
+    (aiohttp pull request 12030), also when they arrive just after the socket was closed: the
+    timer is armed again on a closed socket, where it does nothing when it fires. Only such
+    timers are cancelled; any other timer a test leaves behind still fails it.
+    """
+    yield
+    hass = request.node.funcargs.get("hass")
+    if not isinstance(hass, HomeAssistant):
+        return
+    for handle in get_scheduled_timer_handles(hass.loop):
+        socket = getattr(handle._callback, "__self__", None)
+        if isinstance(socket, aiohttp.ClientWebSocketResponse) and socket.closed:
+            handle.cancel()
 
 
 @dataclass
