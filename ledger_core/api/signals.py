@@ -10,7 +10,17 @@ from typing import Final
 
 from aiohttp import web
 
-from ledger_core.api.openapi import ADDRESS, RANGE, operation, path_param
+from ledger_core.api.openapi import (
+    ADDRESS,
+    ADDRESS_SCHEMA,
+    INT,
+    RANGE,
+    array,
+    obj,
+    operation,
+    path_param,
+    ref,
+)
 from ledger_core.api.server import (
     Access,
     Feature,
@@ -22,6 +32,8 @@ from ledger_core.api.server import (
 )
 from ledger_core.state import keys
 from ledger_core.types import codec
+
+INTERVAL_ROW: Final = obj({"interval_start": INT})
 
 
 def interval_rows(request: web.Request, prefix: str) -> list[dict[str, codec.Value]]:
@@ -66,6 +78,8 @@ FEATURE: Final = Feature(
             operation(
                 "A meter's interval reports (?from=&to= interval starts, ?limit=)",
                 params=[ADDRESS, *RANGE],
+                answers={200: obj({"meter": ADDRESS_SCHEMA, "reports": array(INTERVAL_ROW)})},
+                refusals=(400,),
             ),
         ),
         Route(
@@ -73,7 +87,28 @@ FEATURE: Final = Feature(
             "/signals/prices",
             get_prices,
             Access.PUBLIC,
-            operation("Price signals (?from=&to= interval starts, ?limit=)", params=RANGE),
+            operation(
+                "Price signals (?from=&to= interval starts, ?limit=)",
+                params=RANGE,
+                answers={
+                    200: obj(
+                        {
+                            "prices": array(
+                                obj(
+                                    {
+                                        "interval_start": INT,
+                                        "import_price": INT,
+                                        "export_price": INT,
+                                        "network_fee": INT,
+                                        "height": INT,
+                                    }
+                                )
+                            )
+                        }
+                    )
+                },
+                refusals=(400,),
+            ),
         ),
         Route(
             "GET",
@@ -83,6 +118,8 @@ FEATURE: Final = Feature(
             operation(
                 "A demand-response event in its latest modification",
                 params=[path_param("event_id", "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")],
+                answers={200: ref("DrEvent")},
+                refusals=(404,),
             ),
         ),
     ),

@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
+from ledger_core.node.files import private_file
+
 SCHEMA_VERSION: Final = 1
 
 _SCHEMA: Final = """
@@ -73,7 +75,7 @@ class MeterStore:
 
     def __init__(self, path: Path, meter: str, chain_id: str) -> None:
         self.path = path
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db = sqlite3.connect(private_file(path), isolation_level=None, check_same_thread=False)
         self._depth = 0
         try:
             self._open(meter, chain_id)
