@@ -144,8 +144,9 @@ def run_init(args: argparse.Namespace, out: TextIO) -> int:
         sys.stderr.write(f"transactiva testnet init: ports {base}.. pass 65535 for {total} nodes\n")
         return EXIT_FAILED
     root: Path = args.dir
-    if root.exists() and any(root.iterdir()):
-        sys.stderr.write(f"transactiva testnet init: {root} is not empty; choose another --dir\n")
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        what = "is not empty" if root.is_dir() else "is not a folder"
+        sys.stderr.write(f"transactiva testnet init: {root} {what}; choose another --dir\n")
         return EXIT_FAILED
     plans = [
         _Plan(

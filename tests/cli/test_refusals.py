@@ -5,6 +5,7 @@ writes nothing it should not."""
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -82,9 +83,29 @@ def _not_an_action_log(home: Path) -> str:
     return "local.db: not a readable action log"
 
 
+def _not_a_meter_store(home: Path) -> str:
+    _with_meter(home)
+    (home / "meter.db").write_bytes(b"not a database, not at all" * 8)
+    return "meter.db: file is not a database; move meter.db"
+
+
+def _not_a_reading_store(home: Path) -> str:
+    _with_meter(home)
+    (home / "analytics.db").write_bytes(b"not a database, not at all" * 8)
+    return "analytics.db: not a readable store of readings"
+
+
+def _with_meter(home: Path) -> None:
+    config = json.loads((home / "config.json").read_text())
+    config["meter"] = {"source": {"type": "pushed"}}
+    (home / "config.json").write_text(json.dumps(config))
+
+
 @pytest.mark.parametrize(
     "damage",
     [
+        _not_a_meter_store,
+        _not_a_reading_store,
         _damage_privval,
         _binary_privval,
         _open_token,
@@ -109,6 +130,13 @@ def test_a_node_refuses_a_damaged_or_exposed_file_in_one_line(
     if damage in (_open_token, _open_key):
         # Refused before anything is opened: no database, no log of signatures.
         assert sorted(p.name for p in home.iterdir()) == before
+
+
+def test_testnet_init_refuses_a_dir_that_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "red").write_text("mine\n")
+    result = cli("testnet", "init", "--validators", "1", "--dir", str(tmp_path / "red"))
+    assert "is not a folder" in _one_line(result, "transactiva testnet init")
+    assert (tmp_path / "red").read_text() == "mine\n"
 
 
 def test_commands_that_read_the_token_refuse_one_others_can_read(tmp_path: Path) -> None:
