@@ -183,3 +183,37 @@ async def test_a_stream_opened_as_a_plain_request_is_refused_with_json(
     status, body, _ = await node.request("GET", path.removeprefix("/api/v1"))
     assert _error(status, body) == (400, "malformed")
     assert "WebSocket" in body["error"]["message"]
+
+
+async def test_the_document_says_what_every_operation_answers(node: NodeProcess) -> None:
+    """No bare objects, no catch-all: each operation lists its statuses with their bodies,
+    the 401 of a route that needs the token, and the 400 and 413 of one that reads a body."""
+    status, spec, _ = await node.request("GET", "/openapi.json", auth=False)
+    assert status == 200
+    schemas = spec["components"]["schemas"]
+    for path, methods in spec["paths"].items():
+        for method, operation in methods.items():
+            name = f"{method.upper()} {path}"
+            responses = operation["responses"]
+            assert "default" not in responses, name
+            successes = [code for code in responses if code.startswith("2") or code == "101"]
+            assert successes, name
+            for code in successes:
+                if code == "101":
+                    assert operation["responses"]["101"]["x-message"]["properties"], name
+                    continue
+                schema = responses[code]["content"]["application/json"]["schema"]
+                while "$ref" in schema:
+                    schema = schemas[schema["$ref"].rsplit("/", 1)[1]]
+                assert schema.get("properties") or schema.get("oneOf"), f"{name} {code}: bare"
+            for code, response in responses.items():
+                if code.startswith(("4", "5")):
+                    refusal = response["content"]["application/json"]["schema"]
+                    # The Error body; POST /txs/batch's 422 is its per-line results.
+                    assert refusal == {"$ref": "#/components/schemas/Error"} or (
+                        name == "POST /txs/batch" and code == "422"
+                    ), (name, code)
+            if "security" in operation:
+                assert "401" in responses, name
+            if "requestBody" in operation:
+                assert {"400", "413"} <= set(responses), name
