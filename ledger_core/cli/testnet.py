@@ -238,7 +238,7 @@ def _homes(root: Path) -> list[Home]:
 
 
 @dataclass(slots=True)
-class _Member:
+class Member:
     """One node of the running testnet and what became of it."""
 
     home: Home
@@ -284,7 +284,7 @@ class _Member:
         )
 
 
-def _stop_one(member: _Member, seconds: float, *, signal_it: bool = True) -> bool:
+def stop_one(member: Member, seconds: float, *, signal_it: bool = True) -> bool:
     """SIGINT the node, wait up to ``seconds``, kill it after; True if it exited with 0."""
     process = member.process
     if process is None:
@@ -300,7 +300,7 @@ def _stop_one(member: _Member, seconds: float, *, signal_it: bool = True) -> boo
         return False
 
 
-def _stop(members: list[_Member], seconds: float) -> bool:
+def stop_all(members: list[Member], seconds: float) -> bool:
     """SIGINT every node still running, wait, kill stragglers; True if all exited with 0."""
     for member in members:
         if member.running:
@@ -310,14 +310,14 @@ def _stop(members: list[_Member], seconds: float) -> bool:
     clean = True
     for member in members:
         left = deadline - time.monotonic()
-        clean = _stop_one(member, left, signal_it=False) and clean
+        clean = stop_one(member, left, signal_it=False) and clean
     return clean
 
 
-class _Supervisor:
+class Supervisor:
     """Watches the nodes: says when one dies, restarts it (``--restart``) or on request."""
 
-    def __init__(self, root: Path, members: list[_Member], args: argparse.Namespace) -> None:
+    def __init__(self, root: Path, members: list[Member], args: argparse.Namespace) -> None:
         self.root = root
         self.members = members
         self.restart: bool = args.restart
@@ -351,7 +351,7 @@ class _Supervisor:
                 )
         self._requests(now)
 
-    def _died(self, member: _Member, status: int, now: float) -> None:
+    def _died(self, member: Member, status: int, now: float) -> None:
         quick = now - member.started < QUICK_EXIT_SECONDS
         member.quick_exits = member.quick_exits + 1 if quick else 0
         self.say(
@@ -385,7 +385,7 @@ class _Supervisor:
             member = by_name.get(name)
             if member is not None:
                 self.say(f"restarting {name} as asked")
-                _stop_one(member, self.stop_timeout)
+                stop_one(member, self.stop_timeout)
                 member.given_up = False
                 member.quick_exits = 0
                 member.start(time.monotonic())
@@ -409,7 +409,7 @@ def run_testnet(args: argparse.Namespace, out: TextIO) -> int:
         )
         return EXIT_UNAVAILABLE
     try:
-        members = [_Member(home, home.config()) for home in homes]
+        members = [Member(home, home.config()) for home in homes]
         for home in homes:
             home.token()  # refused now, with the fix, rather than by each node in its log
     except HomeError as err:
@@ -425,7 +425,7 @@ def run_testnet(args: argparse.Namespace, out: TextIO) -> int:
         asked_to_stop.append(signum)
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    supervisor = _Supervisor(root, members, args)
+    supervisor = Supervisor(root, members, args)
     supervisor.out = out
     try:
         for member in members:
@@ -448,7 +448,7 @@ def run_testnet(args: argparse.Namespace, out: TextIO) -> int:
                 break
             time.sleep(POLL_SECONDS)
         whole = all(member.running for member in members)
-        clean = _stop(members, args.stop_timeout)
+        clean = stop_all(members, args.stop_timeout)
         if asked_to_stop:
             out.write("testnet stopped\n")
         # 0: asked to stop with every node up (restarted ones count) and stopping cleanly.

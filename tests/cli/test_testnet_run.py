@@ -6,7 +6,9 @@ ever printed: only where each one is."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import io
 import os
 import signal
 import subprocess
@@ -15,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
+from ledger_core.cli.testnet import MAX_QUICK_EXITS, Member, Supervisor, stop_all
 from ledger_core.demo.chain import free_port_run
 from ledger_core.node.home import Home
 from ledger_core.types.crypto import SigningKey
@@ -177,3 +181,48 @@ async def test_a_node_dies_the_others_commit_and_restart_brings_it_back(tmp_path
     for name, token in tokens.items():
         assert token not in printed, f"{name}'s token was printed"
         assert f"token-file {root / name / 'api-token'}" in printed
+
+
+def test_the_supervisor_restarts_gives_up_on_a_node_that_cannot_start_and_obeys_requests(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The supervisor of ``testnet run``, in this process, over a real node process: a node
+    whose token others can read exits at once; it is restarted with a growing delay, then
+    given up; once fixed, a restart request brings it up; Ctrl-C's stop ends it cleanly."""
+    root = tmp_path / "uno"
+    made = cli("testnet", "init", "--validators", "1", "--dir", str(root),
+               "--base-port", str(free_port_run(2)))  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    home = Home(root / "node0")
+    home.token_file.chmod(0o644)  # the node refuses to start
+    member = Member(home, home.config())
+    out = io.StringIO()
+    args = argparse.Namespace(restart=True, restart_delay=0.1, stop_timeout=20.0)
+    supervisor = Supervisor(root, [member], args)
+    supervisor.out = out
+    member.start(time.monotonic())
+    deadline = time.monotonic() + 180
+    while not member.given_up:
+        assert time.monotonic() < deadline, out.getvalue() + capsys.readouterr().err
+        supervisor.poll(time.monotonic())
+        time.sleep(0.05)
+    err = capsys.readouterr().err
+    assert err.count("node0 exited with status 2") == MAX_QUICK_EXITS
+    assert "node0 failed 5 times within 10 s of starting; not restarting it again" in err
+    said = out.getvalue()
+    assert "node0 will be restarted in 0.1 s" in said
+    assert "node0 will be restarted in 0.8 s" in said  # doubling while it keeps failing
+    assert said.count("node0 restarted (pid") == MAX_QUICK_EXITS - 1
+    assert supervisor.all_gone()
+    # Fixed, and asked for: it runs again.
+    home.token_file.chmod(0o600)
+    requests = root / ".requests"
+    requests.mkdir()
+    (requests / "restart-node0").touch()
+    supervisor.poll(time.monotonic())
+    assert not (requests / "restart-node0").exists()
+    assert member.running
+    assert "restarting node0 as asked" in out.getvalue()
+    asyncio.run(_height(f"http://127.0.0.1:{member.config.api_port}/api/v1", home.token()))
+    assert stop_all([member], 30)
+    assert not member.running

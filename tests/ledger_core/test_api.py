@@ -473,3 +473,37 @@ async def test_several_balances_at_one_height(api: Api) -> None:
     many = "&".join("address=x" for _ in range(201))
     status, body = await api.get(f"/balances?{many}")
     assert (status, body["error"]["message"]) == (400, "at most 200 addresses")
+
+
+async def test_inputs_that_used_to_crash_the_node_are_4xx(api: Api) -> None:
+    """The cases of issue 17 in process (tests/api/test_edge.py has them on a real node)."""
+    assert (await api.get("/blocks/9223372036854775808"))[0] == 404
+    assert (await api.get("/blocks/" + "7" * 5000))[0] == 404
+    status, body = await api.post("/local/actions/99999999999999999999/result", {"result": "ok"})
+    assert (status, body["error"]["code"]) == (404, "not_found")
+    status, body = await api.post("/local/actions/%C2%B2/result", {"result": "ok"})
+    assert (status, body["error"]["field"]) == (400, "action_id")
+    status, body = await api.get("/local/actions?since=%C2%B2")
+    assert (status, body["error"]["field"]) == (400, "since")
+    status, body = await api.get("/local/actions?limit=" + "9" * 50)
+    assert (status, body["error"]["field"]) == (400, "limit")
+    memo = b'{"to": "tv' + b"1" * 40 + b'", "amount": 1, "memo": "\\ud800"}'
+    status, body = await api.post("/local/transfer", memo)
+    assert (status, body["error"]["field"]) == (400, "body.memo")
+    status, body = await api.post("/local/transfer", b'{"\\udc00": 1}')
+    assert (status, body["error"]["field"]) == (400, "body")
+    status, body = await api.post(
+        "/contracts/check", b'{"source": ' + b"[" * 16_000 + b"]" * 16_000 + b"}"
+    )
+    assert (status, body["error"]["field"]) == (400, "body")
+    status, body = await api.post("/local/deposit_request", b'{"amount": NaN}')
+    assert (status, body["error"]["code"]) == (400, "malformed")
+    status, body = await api.post("/contracts/check", {"source": "", "active": None})
+    assert (status, body["error"]["field"]) == (400, "active")
+    status, body = await api.post("/contracts/check", {"source": "", "sourse": ""})
+    assert (status, body["error"]["field"]) == (400, "sourse")
+    response = await api.client.delete("/api/v1/status")
+    assert response.status == 405
+    assert response.headers["Allow"] == "GET,HEAD"
+    response = await api.client.get("/api/v1/events", headers=AUTH)  # not a WebSocket
+    assert (response.status, (await response.json())["error"]["code"]) == (400, "malformed")
