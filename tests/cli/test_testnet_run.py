@@ -11,6 +11,7 @@ import asyncio
 import io
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -223,6 +224,14 @@ def test_the_supervisor_restarts_gives_up_on_a_node_that_cannot_start_and_obeys_
     assert not (requests / "restart-node0").exists()
     assert member.running
     assert "restarting node0 as asked" in out.getvalue()
-    asyncio.run(_height(f"http://127.0.0.1:{member.config.api_port}/api/v1", home.token()))
+    deadline = time.monotonic() + 90
+    while True:  # its API listens again
+        assert member.running
+        try:
+            socket.create_connection(("127.0.0.1", member.config.api_port), 0.5).close()
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "node0 did not listen again"
+            time.sleep(0.1)
     assert stop_all([member], 30)
     assert not member.running
