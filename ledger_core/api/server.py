@@ -174,8 +174,8 @@ def stream_paths(app: web.Application) -> list[str]:
 def issue_ticket(app: web.Application, path: str) -> str:
     """A ticket that opens one WebSocket on the stream route ``path`` (``?ticket=``).
 
-    It is used up by the first request that presents it, whatever that request
-    is; it opens only a WebSocket handshake of the route it names, within
+    It is used up by the first request to a route that is not public that
+    presents it; it opens only a WebSocket handshake of the route it names, within
     :data:`TICKET_SECONDS`. Browsers cannot set ``Authorization`` on a
     WebSocket; a ticket keeps the token itself out of URLs and logs. ValueError
     when ``path`` is not a stream route.
@@ -196,8 +196,8 @@ def issue_ticket(app: web.Application, path: str) -> str:
 def _ticket_accepted(request: web.Request, path: str) -> bool:
     """A WebSocket handshake on ``path`` with a live ticket bound to it.
 
-    Any ticket presented is used up, accepted or not, so a ticket shown to the
-    wrong route cannot be tried again on the right one.
+    Any ticket presented to a guarded route is used up, accepted or not, so a
+    ticket shown anywhere else cannot be tried again on its own route.
     """
     ticket = request.query.get("ticket")
     if ticket is None:
@@ -230,7 +230,8 @@ def _guard(handler: Handler, access: Access, path: str) -> Handler:
         return handler
 
     async def guarded(request: web.Request) -> web.StreamResponse:
-        if authorised(request) or (access is Access.STREAM and _ticket_accepted(request, path)):
+        by_ticket = _ticket_accepted(request, path)  # a ticket shown is used up, wherever
+        if authorised(request) or (access is Access.STREAM and by_ticket):
             return await handler(request)
         return _unauthorised()
 

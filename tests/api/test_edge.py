@@ -170,6 +170,7 @@ async def test_a_ticket_opens_its_one_stream_once_and_nothing_else(node: NodePro
     ):
         status, body, _ = await node.request(method, path, auth=False, **kwargs)
         assert _error(status, body) == (401, "unauthorized"), (method, path)
+    assert await _opens(node, events, ticket) == 401  # shown elsewhere: used up
     # A ticket is asked for one stream route by its path.
     for asked in ({}, {"path": "/api/v1/status"}, {"path": "/events"}, {"path": events, "x": 1}):
         status, body, _ = await node.request("POST", "/web/ticket", json=asked)
