@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-API_VERSION: Final = "1.0"
+API_VERSION: Final = "1.1"
 """The version of the node API this client speaks, ``MAJOR.MINOR``."""
 
 API_PREFIX: Final = "/api/v1"
@@ -100,6 +100,7 @@ class EventKind(StrEnum):
     NEW_BLOCK = "new_block"
     PARTICIPANT_REGISTERED = "participant_registered"
     PARTICIPANT_REVOKED = "participant_revoked"
+    PARTICIPANT_NAMED = "participant_named"
     METER_BOUND = "meter_bound"
     CONTRACT_PROPOSED = "contract_proposed"
     CONTRACT_SIGNED = "contract_signed"
@@ -286,6 +287,7 @@ class TxType(StrEnum):
     REGISTER = "register"
     REVOKE = "revoke"
     BIND_METER = "bind_meter"
+    SET_NAME = "set_name"
     CONTRACT_PROPOSE = "contract_propose"
     CONTRACT_SIGN = "contract_sign"
     CONTRACT_REVOKE = "contract_revoke"
@@ -368,6 +370,8 @@ class ErrorCode(StrEnum):
     ALREADY_REGISTERED = "already_registered"
     UNKNOWN_ACCOUNT = "unknown_account"
     REVOKED_ACCOUNT = "revoked_account"
+    NAME_TAKEN = "name_taken"
+    UNKNOWN_NAME = "unknown_name"  # no participant holds the name given for an address
     # Contracts.
     INVALID_CONTRACT = "invalid_contract"
     NOT_CANONICAL = "not_canonical"
@@ -380,6 +384,7 @@ class ErrorCode(StrEnum):
     ALREADY_SIGNED = "already_signed"
     NOT_REVOCABLE = "not_revocable"
     ALREADY_VOTED = "already_voted"
+    AMBIGUOUS_ID = "ambiguous_id"  # a short id (0x + 10 hex) shared by several contracts
     # Reports, signals and the wallet.
     MISALIGNED_INTERVAL = "misaligned_interval"
     FUTURE_INTERVAL = "future_interval"
@@ -423,3 +428,5 @@ class ErrorCode(StrEnum):
     NO_FREE_ID = "no_free_id"
     UNKNOWN_EVENT = "unknown_event"
     COMPLETED_EVENT = "completed_event"
+    # Membership (the operator's invitation routes).
+    NOT_LISTENING = "not_listening"  # the operator's node has no P2P port for homes to join

@@ -69,7 +69,8 @@ def json_body(schema: dict[str, Any] | None = None) -> dict[str, Any]:
     }
 
 
-ADDRESS: Final = path_param("address", "^tv[0-9a-f]{40}$")
+ADDRESS: Final = path_param("address", "^(tv[0-9a-f]{40}|[A-Za-z0-9][A-Za-z0-9._-]{0,31})$")
+"""An address, or a participant's name (resolved to its address)."""
 
 SPEC: Final[dict[str, Any]] = {
     "openapi": "3.1.0",
