@@ -21,10 +21,8 @@ import aiohttp
 
 from contracts import check, format_contract
 from ledger_core.client import ApiError, NodeClient
-from ledger_core.concentrator.tariff import TariffError, load_tariff
 from ledger_core.node.home import Config, Home, HomeError, default_home, init_home
 from ledger_core.p2p.wire import WireError, parse_address
-from ledger_core.serve import run_forever
 from ledger_core.types.crypto import SigningKey
 
 EXIT_OK = 0
@@ -115,6 +113,8 @@ def configure_init(parser: argparse.ArgumentParser) -> None:
 
 
 def run_init(args: argparse.Namespace, out: TextIO) -> int:
+    from ledger_core.concentrator.tariff import TariffError, load_tariff  # noqa: PLC0415 - lazy
+
     path = _home(args)
     tariff: bytes | None = None
     if args.tariff is not None:
@@ -165,6 +165,8 @@ def configure_node(parser: argparse.ArgumentParser) -> None:
 
 
 def run_node(args: argparse.Namespace, out: TextIO) -> int:
+    from ledger_core.serve import run_forever  # noqa: PLC0415 - the whole node: only to run it
+
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
