@@ -176,6 +176,7 @@ async def check_with_operator(invitation: Invitation, node_key: SigningKey) -> G
         node_key,
         [codec.encode({"op": "genesis"}), codec.encode({"code": invitation.code, "op": "check"})],
     )
+    _verdict(raw_check)  # the operator's verdict first: it has seen the code
     try:
         genesis = parse_genesis(raw_genesis)
     except ValueError as err:
@@ -190,7 +191,6 @@ async def check_with_operator(invitation: Invitation, node_key: SigningKey) -> G
         )
     if not any(invitation.signed_by(op.public_key) for op in genesis.operators):
         raise JoinError("forged", "the code is not signed by the chain's operator")
-    _verdict(raw_check)
     return genesis
 
 
