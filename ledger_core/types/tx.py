@@ -198,7 +198,7 @@ def _text(limit: int) -> Callable[[object, str], str]:
 def _name(value: object, field: str) -> str:
     """A participant's display name, already normalised (lower-case ASCII)."""
     text = expect_str(value, field, limit=MAX_NAME)
-    problem = name_problem(text)
+    problem = name_problem(normalise(text))
     if problem is None and normalise(text) != text:
         problem = "write the name in lower case (names are compared without case)"
     if problem is not None:
