@@ -9,9 +9,9 @@ Open enumerations (a newer node may send a value this client does not know, and 
 decoders keep such a value as a plain ``str``): :class:`EventKind`,
 :class:`LocalEventKind`, :class:`ErrorCode`, :class:`ActionKind`, :class:`ActionTrigger`,
 :class:`WalletReason`, :class:`IntervalStatus`, :class:`ContractStatus`,
-:class:`TxType`, :class:`Role`. Closed ones change only with a major version, and a
-value outside them is a decode error: :class:`ActionResult`, :class:`OrderSide`,
-:class:`SignalName`, :class:`TxStatus`, :class:`Severity`, :class:`SupplyState`.
+:class:`TxType`, :class:`Role`, :class:`AdmissionStatus`. Closed ones change only with a
+major version, and a value outside them is a decode error: :class:`ActionResult`,
+:class:`OrderSide`, :class:`SignalName`, :class:`TxStatus`, :class:`Severity`, :class:`SupplyState`.
 
 Each enumeration names where the node produces its values, so that
 ``tests/client/test_agreement.py`` can prove the two sides agree.
@@ -271,6 +271,23 @@ class Role(StrEnum):
     AGGREGATOR = "aggregator"
     METER = "meter"
     OPERATOR = "operator"
+
+
+class AdmissionStatus(StrEnum):
+    """Whether a home's node is a participant yet (``status`` of ``GET /local/admission``).
+
+    ``joining``: it asks the operator's node with its invitation, or its registration is
+    being committed; ``awaiting_approval``: the operator approves this home by hand;
+    ``refused``: the operator refused the invitation (the ``message`` says why: used,
+    expired, cancelled...); ``not_invited``: no invitation and not registered.
+    """
+
+    MEMBER = "member"
+    REVOKED = "revoked"
+    JOINING = "joining"
+    AWAITING_APPROVAL = "awaiting_approval"
+    REFUSED = "refused"
+    NOT_INVITED = "not_invited"
 
 
 class OperatorRole(StrEnum):
