@@ -61,6 +61,25 @@ DEFAULT_EXPIRY: Final = 7 * 86400
 MAX_EXPIRY: Final = 365 * 86400
 WAIT_SECONDS: Final = 60.0
 APPROVALS: Final = ("auto", "manual")
+REASONS: Final = (
+    "malformed",
+    "mistyped",
+    "version",
+    "other_chain",
+    "forged",
+    "unknown",
+    "cancelled",
+    "expired",
+    "used",
+    "name_taken",
+    "failed",
+)
+"""Why a code or a request is refused (the ``reason`` of a refusal), as the operator sees."""
+STAGES: Final = ("check", "admit", "request", "handshake")
+"""Where it was refused: checking a code (``transactiva join``), asking for admission,
+a request that is not one, the P2P handshake (a node of another chain)."""
+MEMBER_STATUSES: Final = ("active", "revoked", "invited", AWAITING, ADMITTING, FAILED)
+"""The ``status`` of a row of :meth:`Admissions.participants`."""
 
 
 class AdmissionError(Exception):

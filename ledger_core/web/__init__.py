@@ -27,11 +27,17 @@ ingress proxy); the editor's live validation uses the API's own
 - ``GET /web/contracts``: the local participant's contracts, newest first, with
   state and receipt;
 - ``GET /web/participants``: registered participants and meters (operator page);
-- ``POST /web/ticket``: a WebSocket ticket.
+- ``POST /web/ticket``: a WebSocket ticket;
+- ``POST /web/qr``: ``{"text"}`` as a QR code's SVG (an invitation code to scan).
+
+Invitations, admission and countersigning use the API's own routes
+(``/operator/invitations``, ``/operator/participants``, ``/operator/refusals``,
+``/local/contracts/awaiting``, ``/local/contracts/{id}/sign``).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -47,6 +53,7 @@ from ledger_core.api.server import (
     Route,
     error,
     issue_ticket,
+    read_body,
 )
 from ledger_core.concentrator.dr import DrEvent
 from ledger_core.node.host import Node
@@ -54,10 +61,12 @@ from ledger_core.p2p.network import Network
 from ledger_core.state import keys
 from ledger_core.state.keys import StateView
 from ledger_core.types.crypto import address_of
+from ledger_core.web.qr import QrError, svg
 
 STATIC: Final = Path(__file__).parent / "static"
 MAX_CONTRACTS: Final = 200
 MAX_PARTICIPANTS: Final = 1000
+MAX_QR_BODY: Final = 4096
 DAY: Final = 86400
 CONTENT_TYPES: Final = {
     ".html": "text/html; charset=utf-8",
@@ -127,6 +136,7 @@ def web_feature(context: WebContext | None = None) -> Feature:
                     ("/web/contracts", "get", contracts),
                     ("/web/participants", "get", participants),
                     ("/web/ticket", "post", ticket),
+                    ("/web/qr", "post", qr_code),
                 )
             ),
         ),
@@ -266,18 +276,22 @@ async def contracts(request: web.Request) -> web.Response:
         for contract_id, record in StateView(node.committed).contracts()
         if participant in record["signers"]
     ]
+    view = StateView(node.committed)
     rows.sort(key=lambda r: (-int(r.get("proposed_height", 0)), r["id"]))
     out = []
     for row in rows[:MAX_CONTRACTS]:
         check_result = check(str(row["source"]))
         contract = check_result.contract
+        signers = [str(a) for a in row["signers"]]
         entry = {
             "id": row["id"],
             "name": row.get("name"),
             "status": row.get("status"),
             "proposer": row.get("proposer"),
-            "signers": row.get("signers"),
+            "signers": signers,
             "signed": row.get("signed"),
+            "missing": [a for a in signers if a not in row["signed"]],
+            "names": {a: _name(view, a) for a in signers},
             "proposed_height": row.get("proposed_height"),
             "activated_time": row.get("activated_time"),
             "short_id": short_id(contract) if contract is not None else None,
@@ -301,6 +315,7 @@ async def participants(request: web.Request) -> web.Response:
         rows.append(
             {
                 "address": address,
+                "name": record.get("name"),
                 "role": record.get("role"),
                 "status": record.get("status"),
                 "owner": record.get("owner"),
@@ -309,6 +324,28 @@ async def participants(request: web.Request) -> web.Response:
             }
         )
     return web.json_response({"participants": rows})
+
+
+def _name(view: StateView, address: str) -> str | None:
+    account = view.account(address)
+    return account.get("name") if account is not None else None
+
+
+async def qr_code(request: web.Request) -> web.Response:
+    """``POST /web/qr``: ``{"text": "..."}`` as the SVG of its QR code."""
+    raw = await read_body(request, MAX_QR_BODY, "the text")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return error(400, "malformed", "the body is not JSON", "body")
+    text = body.get("text") if isinstance(body, dict) else None
+    if not isinstance(text, str) or not text:
+        return error(400, "malformed", "the text to draw is required", "text")
+    try:
+        drawing = svg(text)
+    except QrError as err:
+        return error(400, "too_large", str(err), "text")
+    return web.json_response({"svg": drawing})
 
 
 async def ticket(request: web.Request) -> web.Response:
@@ -336,6 +373,17 @@ WEB_PATHS: Final[dict[str, Any]] = {
         "get": {
             "summary": "Registered participants and meters",
             "security": [{"bearer": []}],
+            "responses": _OK,
+        }
+    },
+    "/web/qr": {
+        "post": {
+            "summary": "A text (an invitation code) as the SVG of its QR code",
+            "security": [{"bearer": []}],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
             "responses": _OK,
         }
     },
