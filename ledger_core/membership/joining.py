@@ -212,6 +212,7 @@ class JoinOptions:
     smartpi: str | None = None
     meter: dict[str, Any] | None = None
     ingress_proxy: str | None = None
+    concentrator: str | None = None  # the concentrator's API, where the meter's readings go
 
 
 def home_config(invitation: Invitation, options: JoinOptions) -> Config:
@@ -219,6 +220,8 @@ def home_config(invitation: Invitation, options: JoinOptions) -> Config:
     meter = options.meter
     if meter is None and options.smartpi is not None:
         meter = {"source": {"type": "smartpi", "url": options.smartpi}}
+    if meter is not None and options.concentrator is not None:
+        meter = {**meter, "concentrator": options.concentrator}
     return Config(
         api_host=options.api_host,
         api_port=options.api_port,
