@@ -315,8 +315,16 @@ class Demo:
         """What homes without panels buy at: when the price is at least the day's lowest
         daytime import price at which a neighbour's energy can compete, paying at most
         0.15 MXN/kWh more. Said to the user."""
-        day = tariff.local(self.day_start + 12 * 3600).date()
+        day = self.day
         tradeable = _tradeable_prices(tariff, day)
+        if not tradeable:  # no day of the week lets neighbours trade with this tariff
+            at_least, at_most = Decimal(2), Decimal("2.2")
+            self.say(
+                f"Prices on {day:%A %Y-%m-%d}: no neighbour can beat the supplier while the sun "
+                f"shines; homes without panels bid when the price is at least {at_least} "
+                f"MXN/kWh, paying at most {at_most}, and no trade may clear"
+            )
+            return at_least, at_most
         lowest = min(p.prices.import_price for p in tradeable)
         at_least = (Decimal(lowest) / PRICE_UNIT).quantize(CENT, ROUND_DOWN)
         at_most = at_least + Decimal("0.15")
@@ -535,7 +543,11 @@ def trading_day(tariff: Tariff, asked: date) -> tuple[date, str]:
         if _tradeable_prices(tariff, day):
             break
     else:
-        return asked, ""  # no such day in a week: run the day asked, trades or not
+        return asked, (
+            f"{asked:%A %Y-%m-%d}: with this tariff no day of the week lets a neighbour's "
+            "energy beat the supplier while the sun shines; the demo runs this day, and no "
+            "trade may clear"
+        )
     if day == asked:
         return asked, ""
     start, _end = tariff.day_bounds(asked)

@@ -40,6 +40,38 @@ def test_a_day_without_trades_gives_way_to_the_next_day_that_has_them() -> None:
     assert trading_day(tariff, date(2026, 12, 5)) == (date(2026, 12, 5), "")
 
 
+FLAT = """
+name = "flat, at the base price"
+currency = "MXN"
+timezone = "America/Mexico_City"
+kind = "time_of_use"
+export_price = 1.05
+network_fee = 0.413
+[[seasons]]
+name = "all_year"
+months = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+[periods.base]
+import_price = 1.215
+[[schedule]]
+seasons = ["all_year"]
+days = ["all"]
+from = "00:00"
+to = "24:00"
+period = "base"
+"""
+
+
+def test_a_tariff_without_any_trading_day_runs_the_day_asked_and_says_so(
+    tmp_path: Path,
+) -> None:
+    flat = tmp_path / "flat.toml"
+    flat.write_text(FLAT)
+    day, note = trading_day(load_tariff(flat), date(2026, 12, 6))
+    assert day == date(2026, 12, 6)
+    assert "no day of the week lets a neighbour's energy beat the supplier" in note
+    assert note.endswith("the demo runs this day, and no trade may clear")
+
+
 def test_a_morning_of_trading_balances_to_the_centavo() -> None:
     """Asked for a winter Sunday, the demo runs the Monday after it and says so; its homes
     join by invitation, trade, settle, and shed the washing machine."""
