@@ -68,6 +68,16 @@ async def serve(
     """Open the node in ``path``, serve its API and take part in the chain until ``stop``
     is set. ``node_class`` builds the networked node (a test harness may pass a subclass)."""
     home = Home(path)
+    lock = home.lock()  # before anything is opened: one node per home
+    try:
+        await _serve(home, stop, ready, node_class)
+    finally:
+        lock.release()
+
+
+async def _serve(
+    home: Home, stop: asyncio.Event, ready: asyncio.Event | None, node_class: type[ConsensusNode]
+) -> None:
     genesis = home.genesis()
     config = home.config()
     refuse_unsupported(genesis, config)
@@ -137,7 +147,9 @@ def _application(
             "-wal and -shm files) aside and start again: the node begins a new log"
         ) from None
     try:
-        services = Roles(home, config, node, local_events=local_events, action_log=action_log)
+        services = Roles(
+            home, config, node, local_events=local_events, action_log=action_log, network=network
+        )
     except BaseException:
         action_log.close()
         node.close()
