@@ -17,9 +17,9 @@ The lifetime totals are the meter role's own counters (kept in its ``meter.db``
 across restarts). A node without the role answers 404: no meter entities.
 Before its first reading it answers 503 ``no_reading``: the entities exist and
 are unavailable until a reading comes. The stream is followed like the
-ledger's: growing pauses between reconnections, one log line when it goes, one
-when the first reading after that arrives. ``MeterReading`` of
-``transactiva_client`` accepts exactly that shape; anything else is skipped.
+ledger's: growing pauses between reconnections; its going and coming back count
+towards the node's one log line each way (``availability.py``). ``MeterReading``
+of ``transactiva_client`` accepts exactly that shape; anything else is skipped.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 from transactiva_client import TransactivaClient, TransactivaError, TransactivaNotReadyError
 from transactiva_client.models import MeterReading
 
+from .availability import METER, NodeAvailability, set_unavailable
 from .const import DOMAIN
 
 if TYPE_CHECKING:
@@ -56,14 +57,15 @@ class MeterCoordinator(DataUpdateCoordinator[MeterReading | None]):
         entry: TransactivaConfigEntry,
         client: TransactivaClient,
         first: MeterReading | None,
+        availability: NodeAvailability,
     ) -> None:
         super().__init__(
             hass, LOGGER, config_entry=entry, name=f"{DOMAIN} meter", update_interval=None
         )
         self.client = client
+        self.availability = availability
         self.async_set_updated_data(first)
         self.connected = False  # while a stream connection is open
-        self._lost = False
 
     async def _async_update_data(self) -> MeterReading | None:
         """A reading on request (``homeassistant.update_entity``); the stream pushes the rest."""
@@ -72,10 +74,17 @@ class MeterCoordinator(DataUpdateCoordinator[MeterReading | None]):
         except TransactivaNotReadyError:
             return self.data
         except TransactivaError as err:
-            raise UpdateFailed(f"cannot read the meter: {err}") from err
+            raise self._failed("cannot_connect", error=str(err)) from err
         if reading is None:
-            raise UpdateFailed("the node no longer has a meter")
+            raise self._failed("no_meter_any_more")
         return reading
+
+    def _failed(self, key: str, **placeholders: str) -> UpdateFailed:
+        return UpdateFailed(
+            translation_domain=DOMAIN,
+            translation_key=key,
+            translation_placeholders={"url": self.availability.url} | placeholders,
+        )
 
     def start(self) -> None:
         """Follow the meter stream until the entry unloads."""
@@ -94,10 +103,8 @@ class MeterCoordinator(DataUpdateCoordinator[MeterReading | None]):
                 error = str(err) or type(err).__name__
             if received:
                 attempt = 0
-            if not self._lost:
-                LOGGER.warning("Transactiva meter unavailable: %s", error)
-                self._lost = True
-            self.async_set_update_error(UpdateFailed(error))
+            self.availability.lost(METER, error)
+            set_unavailable(self, self._failed("cannot_connect", error=error))
             await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
             attempt += 1
 
@@ -105,6 +112,7 @@ class MeterCoordinator(DataUpdateCoordinator[MeterReading | None]):
         """Follow one connection; whether it delivered a reading."""
         async with self.client.meter_readings() as stream:
             self.connected = True
+            self.availability.back(METER)
             try:
                 return await self._read(stream)
             finally:
@@ -114,8 +122,5 @@ class MeterCoordinator(DataUpdateCoordinator[MeterReading | None]):
         received = False
         async for reading in stream:
             received = True
-            if self._lost:
-                LOGGER.info("Transactiva meter available again")
-                self._lost = False
             self.async_set_updated_data(reading)
         return received

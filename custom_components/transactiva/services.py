@@ -3,12 +3,14 @@
 Every action names the node's entry with ``config_entry_id``. Amounts are in
 MXN, energy in kWh and prices in MXN/kWh, converted exactly to the ledger's
 integers (centavos, Wh, 10^-4 MXN/kWh): a value finer than the ledger keeps is
-refused, never rounded. Bad input raises ``ServiceValidationError`` with a
-translated message before anything reaches the node; a transaction the ledger
-refuses raises it with the node's reason; a node that cannot be reached, that
-does not have a feature, or whose forecast is not ready yet, raises
-``HomeAssistantError``. Transactions are signed by the node with the local
-participant's key and the actions wait until the block commits.
+refused, never rounded. What the person can put right or wait for raises
+``ServiceValidationError`` with a translated message, and Home Assistant shows
+it without a traceback: bad input (before anything reaches the node), a
+transaction the ledger refuses (with the node's reason), a node without the
+feature or without a meter, a forecast that is not ready yet. A node that
+cannot be reached or refuses the token raises ``HomeAssistantError``.
+Transactions are signed by the node with the local participant's key and the
+actions wait until the block commits.
 
 ``get_prices``, ``get_settlements``, ``get_trades``, ``get_forecast`` and
 ``get_advice`` only answer (``SupportsResponse.ONLY``): series and forecasts
@@ -149,18 +151,10 @@ async def _node[T](
         return await request
     except TransactivaRequestError as err:
         if err.status == 404 and feature is not None and err.code == ErrorCode.NOT_FOUND:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="unsupported_by_node",
-                translation_placeholders={"feature": feature},
-            ) from err
+            raise _invalid("unsupported_by_node", feature=feature) from err
         raise _invalid("node_refused", code=err.code, message=err.message) from err
     except TransactivaNotReadyError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="not_ready",
-            translation_placeholders={"message": err.message},
-        ) from err
+        raise _invalid("not_ready", message=err.message) from err
     except TransactivaAuthError as err:
         entry.async_start_reauth(entry.runtime_data.coordinator.hass)
         raise HomeAssistantError(translation_domain=DOMAIN, translation_key="invalid_auth") from err
@@ -441,11 +435,7 @@ FORECAST_COLUMNS: Final = (
 def _require_meter(entry: TransactivaConfigEntry) -> None:
     """A node without a meter has no analytics (its own message)."""
     if entry.runtime_data.meter is None:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="no_meter",
-            translation_placeholders={"entry": entry.title},
-        )
+        raise _invalid("no_meter", entry=entry.title)
 
 
 async def _get_forecast(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:

@@ -289,12 +289,27 @@ async def test_every_action_is_described_and_translated(hass: HomeAssistant) -> 
     assert hass.services.supports_response(DOMAIN, "deposit") is SupportsResponse.OPTIONAL
 
 
+def test_every_exception_the_integration_raises_is_translated() -> None:
+    """Home Assistant's exceptions are raised with a translation key, never with a text of
+    their own (the quality scale's exception-translations rule)."""
+    raised = re.compile(
+        r"\b(UpdateFailed|HomeAssistantError|ServiceValidationError|ConfigEntryNotReady"
+        r"|ConfigEntryError|ConfigEntryAuthFailed)\(\s*([^\s)]*)"
+    )
+    found = 0
+    for path in sorted(INTEGRATION_DIR.glob("*.py")):
+        for match in raised.finditer(path.read_text(encoding="utf-8")):
+            found += 1
+            assert match.group(2).startswith("translation_domain="), (path.name, match.group(0))
+    assert found >= 15
+
+
 def test_every_translation_key_the_code_uses_exists_in_both_languages() -> None:
     source = "\n".join(
         path.read_text(encoding="utf-8") for path in sorted(INTEGRATION_DIR.glob("*.py"))
     )
     exceptions = set(re.findall(r'translation_key="([a-z_]+)"', source))
-    exceptions |= set(re.findall(r'_invalid\(\s*"([a-z_]+)"', source))
+    exceptions |= set(re.findall(r'_(?:invalid|failed)\(\s*"([a-z_]+)"', source))
     exceptions -= {"unmapped_device"}  # a repair issue, under "issues"
     entities = {
         d.key for d in (*NODE_SENSORS, PEERS, *METER_SENSORS, *PHASE_SENSORS, *FORECAST_SENSORS)

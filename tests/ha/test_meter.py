@@ -21,7 +21,7 @@ from conftest import (
 )
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
@@ -71,7 +71,8 @@ async def test_meter_entities_follow_the_nodes_meter(
     # Without history the node's analytics are not ready: no forecast yet, and it says why.
     forecast_id = entity_id(hass, "sensor", node, "meter_forecast_consumption_today")
     assert _state(hass, forecast_id) == STATE_UNAVAILABLE
-    with pytest.raises(HomeAssistantError) as not_ready:
+    # What the person can wait for: a translated validation error (no traceback in the log).
+    with pytest.raises(ServiceValidationError) as not_ready:
         await _forecast(hass, entry.entry_id)
     assert not_ready.value.translation_key == "not_ready"
     assert "14" in (not_ready.value.translation_placeholders or {})["message"]
@@ -124,21 +125,39 @@ async def test_meter_entities_follow_the_nodes_meter(
     )
     assert _state(hass, power_id) == "-790.0"
 
-    # The node goes away: meter entities become unavailable (one warning); it comes back
-    # with its counters, and a reading makes them available again (one line).
+    # The node goes away: its entities become unavailable, the meter's and the forecast's
+    # too, and the log says so once, whichever of its connections notices first; it comes
+    # back with its counters, every connection reconnects (one line), and a reading makes the
+    # meter's entities available again.
+    caplog.clear()
     caplog.set_level(logging.INFO)
     await hass.async_add_executor_job(node.stop)
     await wait_for_state(hass, power_id, STATE_UNAVAILABLE)
+    await wait_for_state(hass, forecast_id, STATE_UNAVAILABLE)
+    runtime = entry.runtime_data
+    await wait_until(lambda: runtime.availability.down, "the node to be missed")
     await hass.async_add_executor_job(node.restart)
-    meter = entry.runtime_data.meter
+    meter, actions = runtime.meter, runtime.actions
     assert meter is not None
-    await wait_until(lambda: meter.connected, "the meter stream again", seconds=40)
+    assert actions is not None
+    await wait_until(
+        lambda: meter.connected and actions.connected and not runtime.availability.down,
+        "every connection back",
+        seconds=60,
+    )
     await push_reading(hass, node, time=_iso(boundary + 32), power=250.0)
     await wait_for_state(hass, power_id, "250.0", seconds=20)
     assert float(_state(hass, import_id)) == 0.5
-    went = [r for r in caplog.records if "meter unavailable" in r.getMessage()]
-    back = [r for r in caplog.records if "meter available again" in r.getMessage()]
-    assert (len(went), len(back)) == (1, 1)
+    said = [
+        (record.levelname, record.getMessage())
+        for record in caplog.records
+        if record.levelno >= logging.INFO and record.name.startswith("custom_components")
+    ]
+    assert said == [
+        ("WARNING", said[0][1]),
+        ("INFO", f"Transactiva node at {node.url} is available again"),
+    ]
+    assert said[0][1].startswith(f"Transactiva node at {node.url} is unavailable: ")
 
 
 async def test_home_assistant_sensors_are_the_nodes_meter(
@@ -222,7 +241,7 @@ async def test_readings_to_a_node_without_a_meter_warn_once(
     assert said == [logging.WARNING, logging.DEBUG, logging.DEBUG]
     assert readings.sent == 0
     # No meter, no analytics.
-    with pytest.raises(HomeAssistantError) as refused:
+    with pytest.raises(ServiceValidationError) as refused:
         await _forecast(hass, entry.entry_id)
     assert refused.value.translation_key == "no_meter"
     assert refused.value.translation_placeholders == {"entry": "Casa"}
