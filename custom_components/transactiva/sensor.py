@@ -244,7 +244,8 @@ class MeterSensorDescription(SensorEntityDescription):
 
 
 def _kwh(wh: float | None) -> Value:
-    return None if wh is None else Decimal(repr(wh)) / 1000
+    """A lifetime counter in kWh, to the Wh the ledger counts in (no state per fraction)."""
+    return None if wh is None else Decimal(round(wh)) / 1000
 
 
 METER_SENSORS: tuple[MeterSensorDescription, ...] = (

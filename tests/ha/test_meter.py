@@ -19,8 +19,9 @@ from conftest import (
     wait_for_state,
     wait_until,
 )
-from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
-from homeassistant.core import HomeAssistant
+from homeassistant.const import EVENT_STATE_CHANGED, STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
@@ -29,7 +30,9 @@ from homeassistant.util import dt as dt_util
 from custom_components.transactiva.const import (
     CONF_EXPORT_SENSOR,
     CONF_IMPORT_SENSOR,
+    CONF_METER_INTERVAL,
     CONF_POWER_SENSOR,
+    DEFAULT_METER_INTERVAL,
     DOMAIN,
 )
 
@@ -158,6 +161,81 @@ async def test_meter_entities_follow_the_nodes_meter(
         ("INFO", f"Transactiva node at {node.url} is available again"),
     ]
     assert said[0][1].startswith(f"Transactiva node at {node.url} is unavailable: ")
+
+
+async def test_readings_every_second_write_few_states(
+    hass: HomeAssistant, meter_node: RealNode
+) -> None:
+    """The recorder's rows: half an hour of one reading a second (a steady load with noise,
+    one appliance switched on) writes at most one state per entity per update interval plus
+    the changes that matter (about 120 an hour instead of 3600 at 30 s), and counters only in
+    whole Wh."""
+    node = meter_node
+    entry = await setup_entry(hass, node.url, node)
+    meter = entry.runtime_data.meter
+    assert meter is not None
+    assert meter.interval == DEFAULT_METER_INTERVAL == 10
+    # The option, through the options flow (the entry reloads with it).
+    menu = await hass.config_entries.options.async_init(entry.entry_id)
+    assert "meter_updates" in menu["menu_options"]
+    form = await hass.config_entries.options.async_configure(
+        menu["flow_id"], {"next_step_id": "meter_updates"}
+    )
+    assert form["type"] is FlowResultType.FORM
+    suggested = {
+        str(key): (key.description or {}).get("suggested_value")
+        for key in form["data_schema"].schema
+    }
+    assert suggested == {CONF_METER_INTERVAL: DEFAULT_METER_INTERVAL}
+    done = await hass.config_entries.options.async_configure(
+        form["flow_id"], {CONF_METER_INTERVAL: 30.0}
+    )
+    assert done["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert entry.options[CONF_METER_INTERVAL] == 30
+    meter = entry.runtime_data.meter
+    assert meter is not None
+    assert meter.interval == 30
+
+    power_id = entity_id(hass, "sensor", node, "meter_power")
+    import_id = entity_id(hass, "sensor", node, "meter_energy_import")
+    export_id = entity_id(hass, "sensor", node, "meter_energy_export")
+    written: dict[str, list[str]] = {power_id: [], import_id: [], export_id: []}
+
+    @callback
+    def count(event: Event[EventStateChangedData]) -> None:
+        new = event.data["new_state"]
+        if new is not None and new.entity_id in written:
+            written[new.entity_id].append(new.state)
+
+    stop = hass.bus.async_listen(EVENT_STATE_CHANGED, count)
+    # Half an hour that ends a minute ago (readings may not be ahead of the node's clock).
+    start = int(time.time()) - 1860
+    imported = 1000.0  # kWh
+    watts = 0.0
+    for n in range(1800):
+        watts = 400.0 + (n * 37) % 41 - 20 + (2000.0 if n >= 900 else 0.0)
+        imported += watts / 3_600_000
+        await push_reading(
+            hass,
+            node,
+            time=_iso(start + n),
+            power=watts,
+            import_kwh_total=imported,
+            export_kwh_total=20.0,
+        )
+    # The last reading, held back, is told when its time comes.
+    await wait_for_state(hass, power_id, str(watts), seconds=60)
+    stop()
+
+    # 1800 readings: every 30 s, plus the washer switched on and the intervals that closed.
+    assert 1800 // 30 - 5 <= len(written[power_id]) <= 1800 // 30 + 5, written[power_id]
+    assert len(written[import_id]) <= 1800 // 30 + 5
+    assert len(written[export_id]) <= 1  # it did not move
+    assert written[power_id][-1] == str(watts)
+    # The counter in whole Wh, and it got where the readings got.
+    assert all(len(value.partition(".")[2]) <= 3 for value in written[import_id])
+    assert abs(float(_state(hass, import_id)) - (imported - 1000.0)) < 0.0011
 
 
 async def test_home_assistant_sensors_are_the_nodes_meter(
