@@ -61,6 +61,9 @@ async def test_forecast_totals_series_and_advice(
         assert time.monotonic() < deadline, summary
         await wait_until(lambda: True, "a pause", step=0.2)
     entry = await setup_entry(hass, node.url, node)
+    ready = hass.states.get(entity_id(hass, "sensor", node, "meter_forecast_status"))
+    assert ready is not None
+    assert (ready.state, ready.attributes["message"]) == ("ready", None)
 
     for key in ("consumption_today", "production_today", "consumption_tomorrow"):
         state = hass.states.get(entity_id(hass, "sensor", node, f"meter_forecast_{key}"))

@@ -36,6 +36,7 @@ from custom_components.transactiva.const import DOMAIN
 from custom_components.transactiva.devices import Group
 from custom_components.transactiva.sensor import (
     FORECAST_SENSORS,
+    FORECAST_STATUS,
     METER_SENSORS,
     NODE_SENSORS,
     PEERS,
@@ -312,7 +313,15 @@ def test_every_translation_key_the_code_uses_exists_in_both_languages() -> None:
     exceptions |= set(re.findall(r'_(?:invalid|failed)\(\s*"([a-z_]+)"', source))
     exceptions -= {"unmapped_device"}  # a repair issue, under "issues"
     entities = {
-        d.key for d in (*NODE_SENSORS, PEERS, *METER_SENSORS, *PHASE_SENSORS, *FORECAST_SENSORS)
+        d.key
+        for d in (
+            *NODE_SENSORS,
+            PEERS,
+            *METER_SENSORS,
+            *PHASE_SENSORS,
+            *FORECAST_SENSORS,
+            FORECAST_STATUS,
+        )
     }
     for language in ("en", "es"):
         strings = json.loads(
@@ -320,6 +329,8 @@ def test_every_translation_key_the_code_uses_exists_in_both_languages() -> None:
         )
         assert exceptions <= set(strings["exceptions"]), language
         assert entities | {"contract"} <= set(strings["entity"]["sensor"]), language
+        status = strings["entity"]["sensor"][FORECAST_STATUS.key]["state"]
+        assert set(status) == set(FORECAST_STATUS.options or ()), language
         assert set(strings["entity"]["binary_sensor"]) == {"demand_response_active", "grid_supply"}
         assert "unmapped_device" in strings["issues"]
         assert set(strings["device"]) == {str(group) for group in Group}

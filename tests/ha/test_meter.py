@@ -79,6 +79,12 @@ async def test_meter_entities_follow_the_nodes_meter(
         await _forecast(hass, entry.entry_id)
     assert not_ready.value.translation_key == "not_ready"
     assert "14" in (not_ready.value.translation_placeholders or {})["message"]
+    # The forecast's status says it, in Home Assistant's language, with the node's reason.
+    status = hass.states.get(entity_id(hass, "sensor", node, "meter_forecast_status"))
+    assert status is not None
+    assert status.state == "learning"
+    assert status.attributes["options"] == ["ready", "learning"]
+    assert "14" in status.attributes["message"]
 
     # Readings with lifetime counters (kWh) across an interval boundary: the node counts
     # their differences and closes the interval that the data has passed.
