@@ -19,6 +19,8 @@ belong in responses, never in states or attributes.
 
 from __future__ import annotations
 
+import secrets
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -495,6 +497,12 @@ async def _send_price_signal(hass: HomeAssistant, call: ServiceCall) -> ServiceR
     return _tx_answer(await _local(entry, TxType.PRICE_SIGNAL, body))
 
 
+def new_event_id(now: int) -> str:
+    """A demand-response event id: ``ha-``, the UTC time of issue and 12 random hex digits
+    (two events sent in the same second are two events; the node's own are ``dr-...``)."""
+    return f"ha-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(now))}-{secrets.token_hex(6)}"
+
+
 async def _send_demand_response(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
     entry = _entry(hass, call)
     _require_role(entry, {"ISO", "DSO"})
@@ -509,7 +517,7 @@ async def _send_demand_response(hass: HomeAssistant, call: ServiceCall) -> Servi
             "price": _exact(call, "price", PRICE_DECIMALS, positive=False),
         }
     )
-    event_id = call.data.get("event_id") or f"ha-{now_seconds()}"
+    event_id = call.data.get("event_id") or new_event_id(now_seconds())
     if not EVENT_ID_RE.fullmatch(event_id):
         raise _invalid("invalid_event_id", value=event_id)
     targets = [t.strip() for t in call.data.get("targets", [])]
