@@ -27,6 +27,7 @@ from transactiva_client.errors import DecodeError
 from transactiva_client.protocol import (
     ActionKind,
     ActionResult,
+    ActionStatus,
     ActionTrigger,
     ApiVersion,
     ContractStatus,
@@ -909,6 +910,9 @@ class ContractAction:
     description: str
     text: str | None = None
     order: OrderIntent | None = None
+    status: ActionStatus | str = ActionStatus.EFFECTIVE
+    why: str = ""  # why it was not carried out (``status`` other than effective)
+    restore_to: bool | None = None  # a RESTORE: the state before demand response, if known
 
     @classmethod
     def from_json(cls, data: object) -> ContractAction:
@@ -935,7 +939,19 @@ class ContractAction:
             description=o.text("description", 1000),
             text=o.optional_text("text", 1000),
             order=order,
+            status=o.kind("status", ActionStatus) if "status" in o.data else ActionStatus.EFFECTIVE,
+            why=o.optional_text("why", 1000) or "",
+            restore_to=_restore_to(o),
         )
+
+
+def _restore_to(o: _Obj) -> bool | None:
+    to = o.get("to")
+    if to is None:
+        return None
+    if to not in ("on", "off"):
+        raise DecodeError(o.name("to"), "must be on, off or null")
+    return bool(to == "on")
 
 
 def _result(o: _Obj) -> tuple[ActionResult | None, str]:

@@ -8,6 +8,7 @@ node only adds: routes, optional fields, and members of the *open* enumerations 
 Open enumerations (a newer node may send a value this client does not know, and the
 decoders keep such a value as a plain ``str``): :class:`EventKind`,
 :class:`LocalEventKind`, :class:`ErrorCode`, :class:`ActionKind`, :class:`ActionTrigger`,
+:class:`ActionStatus`,
 :class:`WalletReason`, :class:`IntervalStatus`, :class:`ContractStatus`,
 :class:`TxType`, :class:`Role`. Closed ones change only with a major version, and a
 value outside them is a decode error: :class:`ActionResult`, :class:`OrderSide`,
@@ -204,6 +205,16 @@ class ActionResult(StrEnum):
     FAILED = "failed"
     UNMAPPED = "unmapped"  # no appliance is mapped to the contract's device name
     SKIPPED = "skipped"
+
+
+class ActionStatus(StrEnum):
+    """Whether the home carried a contract's action out, or why not (the node's action log
+    and ``contract_action`` events; open). The stream carries only ``effective`` ones."""
+
+    EFFECTIVE = "effective"  # carried out
+    UNCHANGED = "unchanged"  # the device is already in that state
+    SUPPRESSED = "suppressed"  # held off (demand response in force, refused imports)
+    SUPERSEDED = "superseded"  # another contract's action for the device won
 
 
 # -- the ledger's records -------------------------------------------------------------------

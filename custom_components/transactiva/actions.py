@@ -185,6 +185,10 @@ class ActionFollower:
                 await self.appliances.report(action, ActionResult.SKIPPED, superseded)
             else:
                 await coordinator.note_action(action, item.result, item.detail, fire=False)
+        if logged and coordinator.data.last_action is None:
+            # Nothing missed after a reload or a restart: the Last action is the log's newest.
+            latest = max(logged, key=lambda item: item.action.action_id)
+            await coordinator.note_action(latest.action, latest.result, latest.detail, fire=False)
 
     async def handle(self, event: LocalEvent) -> None:
         """One event of the local stream."""

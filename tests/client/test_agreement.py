@@ -29,6 +29,7 @@ from typing import Final
 from transactiva_client.protocol import (
     ActionKind,
     ActionResult,
+    ActionStatus,
     ActionTrigger,
     ErrorCode,
     EventKind,
@@ -226,6 +227,7 @@ def test_transaction_types_and_action_kinds_are_the_nodes() -> None:
     assert _members("TxType", NODE) == _values(TxType)
     assert _members("ActionKind", REPO / "contracts") == _values(ActionKind)
     assert _members("Event", REPO / "contracts") | {"day_ahead"} == _values(ActionTrigger)
+    assert _members("Status", REPO / "contracts") == _values(ActionStatus)
     assert "day_ahead" in _strings()
 
 
