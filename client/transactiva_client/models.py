@@ -37,6 +37,7 @@ from transactiva_client.protocol import (
     LocalEventKind,
     OrderSide,
     Role,
+    SettlementKind,
     Severity,
     SignalName,
     SupplyState,
@@ -753,7 +754,9 @@ class Settlement:
     ``energy_wh`` maps each name of :data:`SETTLEMENT_ENERGY` to Wh; ``amount`` is the
     net in centavos (positive: paid to the participant); ``lines`` the amount by reason
     (:class:`~transactiva_client.protocol.WalletReason`); prices are the backstop prices
-    it was settled at; ``late_reports`` counts meter reports that arrived after.
+    it was settled at; ``late_reports`` counts meter reports that arrived after. ``kind``
+    says whether it is an interval's statement (``start`` the interval's) or a day's bill
+    (``start`` the local midnight; its prices are those of its largest line).
     """
 
     start: int
@@ -763,6 +766,7 @@ class Settlement:
     export_price: int
     lines: dict[str, int]
     late_reports: int = 0
+    kind: SettlementKind | str = SettlementKind.INTERVAL
 
     @classmethod
     def from_json(cls, data: object, where: str = "") -> Settlement:
@@ -781,6 +785,9 @@ class Settlement:
             export_price=o.integer("export_price", -MAX_PRICE, MAX_PRICE),
             lines=dict(lines.data),
             late_reports=o.integer_or("late_reports", 0),
+            kind=o.kind("kind", SettlementKind, 16)
+            if "kind" in o.data
+            else SettlementKind.INTERVAL,
         )
 
 

@@ -54,9 +54,10 @@ from transactiva_client.models import (
     SHORT_ID_RE,
     ContractCheck,
     PriceSignal,
+    Settlement,
     TxResult,
 )
-from transactiva_client.protocol import ErrorCode, EventKind, Severity, TxType
+from transactiva_client.protocol import ErrorCode, EventKind, SettlementKind, Severity, TxType
 from transactiva_client.units import (
     ENERGY_DECIMALS,
     ENERGY_UNIT,
@@ -366,6 +367,19 @@ def _interval(entry: TransactivaConfigEntry, start: int) -> dict[str, Any]:
     }
 
 
+def _settled_span(entry: TransactivaConfigEntry, row: Settlement) -> dict[str, Any]:
+    """An interval's statement spans the interval; a day's bill, from its local midnight to
+    the next (in Home Assistant's time zone, the home's)."""
+    if row.kind != SettlementKind.BILL:
+        return _interval(entry, row.start)
+    day = dt_util.as_local(dt_util.utc_from_timestamp(row.start)).date()
+    end = dt_util.start_of_local_day(day + timedelta(days=1))
+    return {
+        "start": dt_util.utc_from_timestamp(row.start).isoformat(),
+        "end": dt_util.as_utc(end).isoformat(),
+    }
+
+
 async def _get_settlements(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
     entry = _entry(hass, call)
     first, last = _range(call, 1)
@@ -376,8 +390,8 @@ async def _get_settlements(hass: HomeAssistant, call: ServiceCall) -> ServiceRes
         feature="settlements",
     )
     settlements: list[Any] = [
-        _interval(entry, row.start)
-        | {"amount": _mxn(row.amount)}
+        _settled_span(entry, row)
+        | {"kind": str(row.kind), "amount": _mxn(row.amount)}
         | {f"{name}_energy": _kwh(row.energy_wh[name]) for name in SETTLEMENT_ENERGY}
         | {
             "import_price": _mxn_per_kwh(row.import_price),

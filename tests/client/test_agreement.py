@@ -34,6 +34,7 @@ from transactiva_client.protocol import (
     ErrorCode,
     EventKind,
     LocalEventKind,
+    SettlementKind,
     TxType,
     WalletReason,
 )
@@ -235,3 +236,4 @@ def test_results_and_wallet_reasons_are_the_nodes() -> None:
     strings = _strings()
     assert _values(ActionResult) <= strings
     assert _values(WalletReason) <= strings
+    assert _values(SettlementKind) <= strings

@@ -53,6 +53,7 @@ from transactiva_client.protocol import (
     IntervalStatus,
     LocalEventKind,
     OrderSide,
+    SettlementKind,
     Severity,
     SignalName,
     TxStatus,
@@ -540,6 +541,11 @@ def test_market_results_settlements_and_trades_decode() -> None:
     (bill,) = bills.settlements
     assert (bills.debt, bill.start, bill.amount, bill.energy_wh["bought"]) == (300, 900, -125, 10)
     assert bill.lines == {WalletReason.P2P_ENERGY: -100, "network_fee": -25}
+    assert bill.kind is SettlementKind.INTERVAL  # an older node's rows have no kind
+    daily = Settlements.from_json(
+        {"settlements": [SETTLEMENT | {"kind": "interval"}, SETTLEMENT | {"kind": "bill"}]}
+    )
+    assert [row.kind for row in daily.settlements] == [SettlementKind.INTERVAL, "bill"]
     trade = Trade.from_json(
         {
             "side": "buy",
