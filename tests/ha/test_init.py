@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
 from conftest import (
     CONTRACT,
     RealNode,
@@ -288,6 +289,89 @@ async def test_every_action_is_described_and_translated(hass: HomeAssistant) -> 
     for name in ("get_prices", "get_settlements", "get_trades", "get_forecast", "get_advice"):
         assert hass.services.supports_response(DOMAIN, name) is SupportsResponse.ONLY
     assert hass.services.supports_response(DOMAIN, "deposit") is SupportsResponse.OPTIONAL
+
+
+# The Integration Quality Scale's rules, tier by tier (Home Assistant's developer docs; core's
+# quality_scale.yaml files list these 54).
+QUALITY_SCALE: dict[str, list[str]] = {
+    "bronze": [
+        "action-setup",
+        "appropriate-polling",
+        "brands",
+        "common-modules",
+        "config-flow-test-coverage",
+        "config-flow",
+        "dependency-transparency",
+        "docs-actions",
+        "docs-conditions",
+        "docs-high-level-description",
+        "docs-installation-instructions",
+        "docs-removal-instructions",
+        "docs-triggers",
+        "entity-event-setup",
+        "entity-unique-id",
+        "has-entity-name",
+        "runtime-data",
+        "test-before-configure",
+        "test-before-setup",
+        "unique-config-entry",
+    ],
+    "silver": [
+        "action-exceptions",
+        "config-entry-unloading",
+        "docs-configuration-parameters",
+        "docs-installation-parameters",
+        "entity-unavailable",
+        "integration-owner",
+        "log-when-unavailable",
+        "parallel-updates",
+        "reauthentication-flow",
+        "test-coverage",
+    ],
+    "gold": [
+        "devices",
+        "diagnostics",
+        "discovery-update-info",
+        "discovery",
+        "docs-data-update",
+        "docs-examples",
+        "docs-known-limitations",
+        "docs-supported-devices",
+        "docs-supported-functions",
+        "docs-troubleshooting",
+        "docs-use-cases",
+        "dynamic-devices",
+        "entity-category",
+        "entity-device-class",
+        "entity-disabled-by-default",
+        "entity-translations",
+        "exception-translations",
+        "icon-translations",
+        "reconfiguration-flow",
+        "repair-issues",
+        "stale-devices",
+    ],
+    "platinum": ["async-dependency", "inject-websession", "strict-typing"],
+}
+
+
+def test_the_quality_scale_file_has_every_rule_with_an_honest_status() -> None:
+    """Every rule is there once, ``done`` or ``exempt``/``todo`` with the reason; the device
+    triggers the integration ships make docs-triggers a rule to do, not to exempt."""
+    rules = yaml.safe_load((INTEGRATION_DIR / "quality_scale.yaml").read_text(encoding="utf-8"))
+    listed: dict[str, Any] = rules["rules"]
+    every = [rule for tier in QUALITY_SCALE.values() for rule in tier]
+    assert len(every) == len(set(every)) == 54
+    assert set(listed) == set(every)
+    for rule, value in listed.items():
+        status = value if isinstance(value, str) else value["status"]
+        assert status in {"done", "exempt", "todo"}, rule
+        if status != "done":
+            assert str(value.get("comment", "")).strip(), f"{rule} needs a comment"
+    assert (INTEGRATION_DIR / "device_trigger.py").exists()
+    assert listed["docs-triggers"]["status"] == "done"
+    assert not (INTEGRATION_DIR / "device_condition.py").exists()
+    assert listed["docs-conditions"]["status"] == "exempt"
 
 
 def test_every_exception_the_integration_raises_is_translated() -> None:
