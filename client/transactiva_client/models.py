@@ -27,6 +27,7 @@ from transactiva_client.errors import DecodeError
 from transactiva_client.protocol import (
     ActionKind,
     ActionResult,
+    ActionStatus,
     ActionTrigger,
     AdmissionStatus,
     ApiVersion,
@@ -37,6 +38,7 @@ from transactiva_client.protocol import (
     LocalEventKind,
     OrderSide,
     Role,
+    SettlementKind,
     Severity,
     SignalName,
     SupplyState,
@@ -842,7 +844,9 @@ class Settlement:
     ``energy_wh`` maps each name of :data:`SETTLEMENT_ENERGY` to Wh; ``amount`` is the
     net in centavos (positive: paid to the participant); ``lines`` the amount by reason
     (:class:`~transactiva_client.protocol.WalletReason`); prices are the backstop prices
-    it was settled at; ``late_reports`` counts meter reports that arrived after.
+    it was settled at; ``late_reports`` counts meter reports that arrived after. ``kind``
+    says whether it is an interval's statement (``start`` the interval's) or a day's bill
+    (``start`` the local midnight; its prices are those of its largest line).
     """
 
     start: int
@@ -852,6 +856,7 @@ class Settlement:
     export_price: int
     lines: dict[str, int]
     late_reports: int = 0
+    kind: SettlementKind | str = SettlementKind.INTERVAL
 
     @classmethod
     def from_json(cls, data: object, where: str = "") -> Settlement:
@@ -870,6 +875,9 @@ class Settlement:
             export_price=o.integer("export_price", -MAX_PRICE, MAX_PRICE),
             lines=dict(lines.data),
             late_reports=o.integer_or("late_reports", 0),
+            kind=o.kind("kind", SettlementKind, 16)
+            if "kind" in o.data
+            else SettlementKind.INTERVAL,
         )
 
 
@@ -999,6 +1007,9 @@ class ContractAction:
     description: str
     text: str | None = None
     order: OrderIntent | None = None
+    status: ActionStatus | str = ActionStatus.EFFECTIVE
+    why: str = ""  # why it was not carried out (``status`` other than effective)
+    restore_to: bool | None = None  # a RESTORE: the state before demand response, if known
 
     @classmethod
     def from_json(cls, data: object) -> ContractAction:
@@ -1025,7 +1036,19 @@ class ContractAction:
             description=o.text("description", 1000),
             text=o.optional_text("text", 1000),
             order=order,
+            status=o.kind("status", ActionStatus) if "status" in o.data else ActionStatus.EFFECTIVE,
+            why=o.optional_text("why", 1000) or "",
+            restore_to=_restore_to(o),
         )
+
+
+def _restore_to(o: _Obj) -> bool | None:
+    to = o.get("to")
+    if to is None:
+        return None
+    if to not in ("on", "off"):
+        raise DecodeError(o.name("to"), "must be on, off or null")
+    return bool(to == "on")
 
 
 def _result(o: _Obj) -> tuple[ActionResult | None, str]:

@@ -8,6 +8,7 @@ node only adds: routes, optional fields, and members of the *open* enumerations 
 Open enumerations (a newer node may send a value this client does not know, and the
 decoders keep such a value as a plain ``str``): :class:`EventKind`,
 :class:`LocalEventKind`, :class:`ErrorCode`, :class:`ActionKind`, :class:`ActionTrigger`,
+:class:`ActionStatus`, :class:`SettlementKind`,
 :class:`WalletReason`, :class:`IntervalStatus`, :class:`ContractStatus`,
 :class:`TxType`, :class:`Role`, :class:`AdmissionStatus`. Closed ones change only with a
 major version, and a value outside them is a decode error: :class:`ActionResult`,
@@ -205,6 +206,24 @@ class ActionResult(StrEnum):
     FAILED = "failed"
     UNMAPPED = "unmapped"  # no appliance is mapped to the contract's device name
     SKIPPED = "skipped"
+
+
+class SettlementKind(StrEnum):
+    """What a row of ``GET /market/settlements/{address}`` is (``api/market.py``; open): the
+    statement of an interval's trades, or a day's bill of the energy with the supplier."""
+
+    INTERVAL = "interval"
+    BILL = "bill"
+
+
+class ActionStatus(StrEnum):
+    """Whether the home carried a contract's action out, or why not (the node's action log
+    and ``contract_action`` events; open). The stream carries only ``effective`` ones."""
+
+    EFFECTIVE = "effective"  # carried out
+    UNCHANGED = "unchanged"  # the device is already in that state
+    SUPPRESSED = "suppressed"  # held off (demand response in force, refused imports)
+    SUPERSEDED = "superseded"  # another contract's action for the device won
 
 
 # -- the ledger's records -------------------------------------------------------------------

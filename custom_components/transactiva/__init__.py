@@ -47,6 +47,7 @@ from . import version
 from .actions import ActionFollower
 from .analytics import AnalyticsCoordinator
 from .appliances import ApplianceHandler
+from .availability import NodeAvailability
 from .const import CONF_APPLIANCES, CONF_BLUETOOTH, DOMAIN
 from .coordinator import STORE_VERSION, TransactivaCoordinator
 from .devices import Group, device_info, identifier, link_to_node
@@ -69,6 +70,7 @@ class TransactivaRuntimeData:
     client: TransactivaClient
     status: NodeStatus
     coordinator: TransactivaCoordinator
+    availability: NodeAvailability
     meter: MeterCoordinator | None = None
     analytics: AnalyticsCoordinator | None = None
     appliances: ApplianceHandler | None = None
@@ -126,22 +128,29 @@ async def async_setup_entry(hass: HomeAssistant, entry: TransactivaConfigEntry) 
             translation_placeholders={"url": str(url), "error": str(err)},
         ) from err
     version.clear_issue(hass, entry.entry_id)
-    coordinator = TransactivaCoordinator(hass, entry, client)
+    availability = NodeAvailability(str(url))
+    coordinator = TransactivaCoordinator(hass, entry, client, availability)
     runtime = TransactivaRuntimeData(
-        node_url=url, client=client, status=status, coordinator=coordinator
+        node_url=url,
+        client=client,
+        status=status,
+        coordinator=coordinator,
+        availability=availability,
     )
     entry.runtime_data = runtime
     await coordinator.async_config_entry_first_refresh()
 
     if has_meter:
-        runtime.meter = MeterCoordinator(hass, entry, client, first)
-        runtime.analytics = AnalyticsCoordinator(hass, entry, client)
+        runtime.meter = MeterCoordinator(hass, entry, client, first, availability)
+        runtime.analytics = AnalyticsCoordinator(hass, entry, client, availability)
         await runtime.analytics.async_refresh()
     runtime.appliances = ApplianceHandler(
         hass, entry, client, coordinator, dict(entry.options.get(CONF_APPLIANCES, {}))
     )
     runtime.appliances.clear_mapped_issues()
-    runtime.actions = actions = ActionFollower(hass, entry, client, coordinator, runtime.appliances)
+    runtime.actions = actions = ActionFollower(
+        hass, entry, client, coordinator, runtime.appliances, availability=availability
+    )
     runtime.readings = ReadingForwarder.from_options(hass, entry, client)
     # The node's device first: the others are linked to it once the platforms made them.
     node_device = dr.async_get(hass).async_get_or_create(

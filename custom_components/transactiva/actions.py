@@ -30,8 +30,9 @@ restarts of the node. On every connection:
 
 Live actions and carried-out missed ones fire ``transactiva_contract_action``.
 When the stream drops, it is reopened after 1, 2, 5, 10 and then every 30
-seconds, with one warning when it goes and one line when it is back; the
-ledger entities' availability follows the ledger stream, not this one.
+seconds; its going and coming back count towards the node's one log line each
+way (``availability.py``); the ledger entities' availability follows the ledger
+stream, not this one.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from transactiva_client.models import (
 )
 from transactiva_client.protocol import DEVICE_ACTIONS, ActionResult, LocalEventKind
 
+from .availability import ACTIONS, NodeAvailability
 from .const import DOMAIN
 
 if TYPE_CHECKING:
@@ -121,14 +123,16 @@ class ActionFollower:
         client: TransactivaClient,
         coordinator: TransactivaCoordinator,
         appliances: ApplianceHandler,
+        *,
+        availability: NodeAvailability,
     ) -> None:
         self.hass = hass
         self.entry = entry
         self.client = client
         self.coordinator = coordinator
         self.appliances = appliances
+        self.availability = availability
         self.connected = False
-        self._lost = False
         self._lseq = 0  # the last lseq of the current connection
 
     def start(self) -> None:
@@ -148,9 +152,7 @@ class ActionFollower:
             if self.connected:
                 self.connected = False
                 attempt = 0
-            if not self._lost:
-                LOGGER.warning("Transactiva contract actions unavailable: %s", error)
-                self._lost = True
+            self.availability.lost(ACTIONS, error)
             await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
             attempt += 1
 
@@ -159,9 +161,7 @@ class ActionFollower:
             rows = await self.client.actions(LOG_LIMIT)
             self.connected = True
             self._lseq = 0
-            if self._lost:
-                LOGGER.info("Transactiva contract actions available again")
-                self._lost = False
+            self.availability.back(ACTIONS)
             await self.catch_up(rows)
             async for message in stream:
                 if message.lseq <= self._lseq:
@@ -185,6 +185,10 @@ class ActionFollower:
                 await self.appliances.report(action, ActionResult.SKIPPED, superseded)
             else:
                 await coordinator.note_action(action, item.result, item.detail, fire=False)
+        if logged and coordinator.data.last_action is None:
+            # Nothing missed after a reload or a restart: the Last action is the log's newest.
+            latest = max(logged, key=lambda item: item.action.action_id)
+            await coordinator.note_action(latest.action, latest.result, latest.detail, fire=False)
 
     async def handle(self, event: LocalEvent) -> None:
         """One event of the local stream."""

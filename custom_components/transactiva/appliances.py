@@ -9,8 +9,12 @@ device (``actions.py`` hands them over):
 - a ``turn_off`` for demand response (trigger ``dr_signal``) first notes the
   entity's state, and ``restore`` (the end of demand response) puts that state
   back: ``turn_on`` unless it was ``off``. Nothing noted (Home Assistant
-  restarted meanwhile, or the device was not shed): ``skipped``. Any other
-  action on the device forgets the noted state (the contract's rules took over).
+  restarted meanwhile): the state the node recorded before the event (the
+  restore's ``to``, from what the home's contracts last decided); neither:
+  ``skipped``. Any other action on the device forgets the noted state (the
+  contract's rules took over). The node holds a device off for the whole event
+  against every contract's ``turn_on`` (those are ``suppressed`` in its action
+  log and never reach Home Assistant).
 
 The outcome goes back to the node with ``POST /api/v1/local/actions/{action_id}/result``:
 ``ok``, ``failed`` (the service's error as detail), ``unmapped`` (no entity is
@@ -102,10 +106,12 @@ class ApplianceHandler:
         service = str(action.action)
         if action.action == ActionKind.RESTORE:
             before = self.shed.pop(device, None)
+            if before is None and action.restore_to is not None:
+                before = "on" if action.restore_to else "off"  # as the node recorded it
             if before is None:
                 return (
                     ActionResult.SKIPPED,
-                    f"no state of {entity_id} was noted before demand response",
+                    f"no state of {entity_id} was known before demand response",
                 )
             service = "turn_off" if before == "off" else "turn_on"
         elif action.action == ActionKind.TURN_OFF and action.trigger == ActionTrigger.DR_SIGNAL:

@@ -19,13 +19,22 @@ from typing import Any
 
 import voluptuous as vol
 from homeassistant.components.sensor import SensorDeviceClass, SensorStateClass
-from homeassistant.config_entries import ConfigEntry, ConfigFlow, ConfigFlowResult, OptionsFlow
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigEntryState,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlow,
+)
 from homeassistant.const import CONF_NAME, CONF_TOKEN, CONF_URL
 from homeassistant.core import callback
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
     EntitySelector,
     EntitySelectorConfig,
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
     SelectOptionDict,
     SelectSelector,
     SelectSelectorConfig,
@@ -58,10 +67,13 @@ from .const import (
     CONF_ENTITY,
     CONF_EXPORT_SENSOR,
     CONF_IMPORT_SENSOR,
+    CONF_METER_INTERVAL,
     CONF_OFF_PAYLOAD,
     CONF_ON_PAYLOAD,
     CONF_POWER_SENSOR,
+    DEFAULT_METER_INTERVAL,
     DOMAIN,
+    MAX_METER_INTERVAL,
 )
 from .node_url import parse_node_url
 
@@ -93,6 +105,19 @@ METER_SCHEMA = vol.Schema(
         vol.Optional(CONF_EXPORT_SENSOR): EntitySelector(
             EntitySelectorConfig(domain="sensor", device_class=SensorDeviceClass.ENERGY)
         ),
+    }
+)
+METER_UPDATES_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_METER_INTERVAL): NumberSelector(
+            NumberSelectorConfig(
+                min=0,
+                max=MAX_METER_INTERVAL,
+                step=1,
+                unit_of_measurement="s",
+                mode=NumberSelectorMode.BOX,
+            )
+        )
     }
 )
 BLUETOOTH_SCHEMA = vol.Schema(
@@ -295,6 +320,10 @@ class TransactivaOptionsFlow(OptionsFlow):
         """What to change."""
         options = self._options()
         menu = ["appliance", "meter", "bluetooth"]
+        if self.config_entry.state is ConfigEntryState.LOADED and (
+            self.config_entry.runtime_data.meter is not None
+        ):
+            menu.append("meter_updates")
         if options[CONF_APPLIANCES] or options[CONF_BLUETOOTH]:
             menu.append("remove")
         return self.async_show_menu(step_id="init", menu_options=menu)
@@ -349,6 +378,20 @@ class TransactivaOptionsFlow(OptionsFlow):
                 METER_SCHEMA, user_input if user_input is not None else current
             ),
             errors=errors,
+        )
+
+    async def async_step_meter_updates(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """How often the node's meter readings become states (and recorder rows)."""
+        options = self._options()
+        if user_input is not None:
+            options[CONF_METER_INTERVAL] = int(user_input[CONF_METER_INTERVAL])
+            return self._save(options)
+        current = {CONF_METER_INTERVAL: options.get(CONF_METER_INTERVAL, DEFAULT_METER_INTERVAL)}
+        return self.async_show_form(
+            step_id="meter_updates",
+            data_schema=self.add_suggested_values_to_schema(METER_UPDATES_SCHEMA, current),
         )
 
     async def async_step_bluetooth(

@@ -23,6 +23,10 @@ CONF_ADDRESS: Final = "address"
 CONF_CHARACTERISTIC: Final = "characteristic"
 CONF_ON_PAYLOAD: Final = "on_payload"
 CONF_OFF_PAYLOAD: Final = "off_payload"
+# Seconds between publications of the meter's states (0: every reading; see meter.py).
+CONF_METER_INTERVAL: Final = "meter_update_interval"
+DEFAULT_METER_INTERVAL: Final = 10
+MAX_METER_INTERVAL: Final = 300
 
 # Home Assistant domains whose entities a contract device may be mapped to.
 APPLIANCE_DOMAINS: Final = (

@@ -27,7 +27,7 @@ connection time count as live.
 After a disconnect the stream resumes after the last complete block seen, with
 growing pauses between attempts; entities go unavailable meanwhile (prices
 already announced stay), with one log line when the node goes and one when it
-comes back. A timer wakes the entities at each interval boundary, at the start
+comes back (``availability.py``). A timer wakes the entities at each interval boundary, at the start
 and end of each demand-response event, and at local midnight (when today's
 totals restart).
 """
@@ -83,6 +83,7 @@ from transactiva_client.protocol import (
 from transactiva_client.units import price
 
 from . import version
+from .availability import LEDGER, NodeAvailability, set_unavailable
 from .const import (
     DOMAIN,
     EVENT_CONTRACT_ACTION,
@@ -204,10 +205,15 @@ class TransactivaCoordinator(DataUpdateCoordinator[NodeState]):
     config_entry: TransactivaConfigEntry
 
     def __init__(
-        self, hass: HomeAssistant, entry: TransactivaConfigEntry, client: TransactivaClient
+        self,
+        hass: HomeAssistant,
+        entry: TransactivaConfigEntry,
+        client: TransactivaClient,
+        availability: NodeAvailability,
     ) -> None:
         super().__init__(hass, LOGGER, config_entry=entry, name=DOMAIN, update_interval=None)
         self.client = client
+        self.availability = availability
         self.handled_action_id: int | None = None  # the highest contract action handled
         self._store: Store[dict[str, Any]] = Store(
             hass, STORE_VERSION, f"{DOMAIN}.{entry.entry_id}"
@@ -237,9 +243,21 @@ class TransactivaCoordinator(DataUpdateCoordinator[NodeState]):
             return await self._first_state(status, balance)
         except IncompatibleNodeError as err:
             self._incompatible(err)
-            raise UpdateFailed(f"cannot read the node: {err}") from err
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key=version.translation_key(err),
+                translation_placeholders=version.placeholders(err),
+            ) from err
         except TransactivaError as err:
-            raise UpdateFailed(f"cannot read the node: {err}") from err
+            raise self.unreachable(str(err)) from err
+
+    def unreachable(self, error: str) -> UpdateFailed:
+        """The node could not be read (translated)."""
+        return UpdateFailed(
+            translation_domain=DOMAIN,
+            translation_key="cannot_connect",
+            translation_placeholders={"url": self.availability.url, "error": error},
+        )
 
     def _incompatible(self, err: IncompatibleNodeError) -> None:
         """The node changed to a version this integration cannot speak: say so, and reload
@@ -354,27 +372,24 @@ class TransactivaCoordinator(DataUpdateCoordinator[NodeState]):
 
     async def _follow(self) -> None:
         attempt = 0
-        lost = False
         while True:
             try:
                 await self._stream()
                 error = "the node closed the event stream"
             except (TransactivaError, TimeoutError) as err:
                 error = str(err) or type(err).__name__
-            if not lost:
-                LOGGER.warning("Transactiva node unavailable: %s", error)
-                lost = True
-            self.async_set_update_error(UpdateFailed(error))
+            self.availability.lost(LEDGER, error)
+            set_unavailable(self, self.unreachable(error))
             await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
             attempt += 1
             try:
                 fresh = await self._async_update_data()
             except UpdateFailed:
                 continue
-            LOGGER.info("Transactiva node available again at height %d", fresh.height)
-            lost = False
+            LOGGER.debug("The node's ledger is followed again from height %d", fresh.height)
             attempt = 0
             self.async_set_updated_data(fresh)
+            self.availability.back(LEDGER)
 
     async def _stream(self) -> None:
         self._live_after = self.data.status.height

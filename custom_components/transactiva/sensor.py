@@ -116,6 +116,9 @@ def _action_attributes(state: NodeState) -> dict[str, Any] | None:
         "reason": action.reason,
         "description": action.description,
         "text": action.text,
+        "status": str(action.status),
+        "why": action.why or None,
+        "to": None if action.restore_to is None else ("on" if action.restore_to else "off"),
         "time": dt_util.utc_from_timestamp(action.time).isoformat(),
         "result": None if result is None else str(result),
         "detail": state.last_action_detail,
@@ -244,7 +247,8 @@ class MeterSensorDescription(SensorEntityDescription):
 
 
 def _kwh(wh: float | None) -> Value:
-    return None if wh is None else Decimal(repr(wh)) / 1000
+    """A lifetime counter in kWh, to the Wh the ledger counts in (no state per fraction)."""
+    return None if wh is None else Decimal(round(wh)) / 1000
 
 
 METER_SENSORS: tuple[MeterSensorDescription, ...] = (
@@ -375,6 +379,13 @@ FORECAST_SENSORS: tuple[ForecastSensorDescription, ...] = (
     _forecast("consumption_tomorrow"),
     _forecast("production_tomorrow"),
 )
+# Whether the node's models are fitted (translated states); ``message`` says why not.
+FORECAST_STATUS = SensorEntityDescription(
+    key="forecast_status",
+    device_class=SensorDeviceClass.ENUM,
+    options=["ready", "learning"],
+    entity_category=EntityCategory.DIAGNOSTIC,
+)
 
 
 async def async_setup_entry(
@@ -395,6 +406,7 @@ async def async_setup_entry(
         entities.extend(MeterSensor(meter, node, d) for d in METER_SENSORS)
     if runtime.analytics is not None:
         entities.extend(ForecastSensor(runtime.analytics, node, d) for d in FORECAST_SENSORS)
+        entities.append(ForecastStatusSensor(runtime.analytics, node))
     async_add_entities(entities)
 
     known: set[str] = set()
@@ -557,6 +569,31 @@ class PhaseSensor(MeterEntity, SensorEntity):
         """The phase's value, None while the meter does not report this phase."""
         found: Phase | None = next((p for p in self.reading.phases if p.phase == self.phase), None)
         return None if found is None else getattr(found, self.entity_description.quantity)
+
+
+class ForecastStatusSensor(ForecastEntity, SensorEntity):
+    """Whether the forecast is ready, or still learning from the home's history (the node's
+    models need 14 days): the forecast totals are unavailable meanwhile."""
+
+    entity_description = FORECAST_STATUS
+
+    def __init__(self, coordinator: AnalyticsCoordinator, node: TransactivaCoordinator) -> None:
+        super().__init__(coordinator, node, FORECAST_STATUS.key)
+
+    @property
+    def available(self) -> bool:
+        """Available whenever the node's summary could be read."""
+        return self.coordinator.last_update_success and self.coordinator.data is not None
+
+    @property
+    def native_value(self) -> str:
+        """``ready`` or ``learning``."""
+        return "ready" if self.summary.ready else "learning"
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """The node's own words on why it is not ready (None when it is)."""
+        return {"message": None if self.summary.ready else self.summary.message}
 
 
 class ForecastSensor(ForecastEntity, SensorEntity):

@@ -3,12 +3,14 @@
 Every action names the node's entry with ``config_entry_id``. Amounts are in
 MXN, energy in kWh and prices in MXN/kWh, converted exactly to the ledger's
 integers (centavos, Wh, 10^-4 MXN/kWh): a value finer than the ledger keeps is
-refused, never rounded. Bad input raises ``ServiceValidationError`` with a
-translated message before anything reaches the node; a transaction the ledger
-refuses raises it with the node's reason; a node that cannot be reached, that
-does not have a feature, or whose forecast is not ready yet, raises
-``HomeAssistantError``. Transactions are signed by the node with the local
-participant's key and the actions wait until the block commits.
+refused, never rounded. What the person can put right or wait for raises
+``ServiceValidationError`` with a translated message, and Home Assistant shows
+it without a traceback: bad input (before anything reaches the node), a
+transaction the ledger refuses (with the node's reason), a node without the
+feature or without a meter, a forecast that is not ready yet. A node that
+cannot be reached or refuses the token raises ``HomeAssistantError``.
+Transactions are signed by the node with the local participant's key and the
+actions wait until the block commits.
 
 ``get_prices``, ``get_settlements``, ``get_trades``, ``get_forecast`` and
 ``get_advice`` only answer (``SupportsResponse.ONLY``): series and forecasts
@@ -17,6 +19,8 @@ belong in responses, never in states or attributes.
 
 from __future__ import annotations
 
+import secrets
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -50,9 +54,10 @@ from transactiva_client.models import (
     SHORT_ID_RE,
     ContractCheck,
     PriceSignal,
+    Settlement,
     TxResult,
 )
-from transactiva_client.protocol import ErrorCode, EventKind, Severity, TxType
+from transactiva_client.protocol import ErrorCode, EventKind, SettlementKind, Severity, TxType
 from transactiva_client.units import (
     ENERGY_DECIMALS,
     ENERGY_UNIT,
@@ -149,18 +154,10 @@ async def _node[T](
         return await request
     except TransactivaRequestError as err:
         if err.status == 404 and feature is not None and err.code == ErrorCode.NOT_FOUND:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="unsupported_by_node",
-                translation_placeholders={"feature": feature},
-            ) from err
+            raise _invalid("unsupported_by_node", feature=feature) from err
         raise _invalid("node_refused", code=err.code, message=err.message) from err
     except TransactivaNotReadyError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="not_ready",
-            translation_placeholders={"message": err.message},
-        ) from err
+        raise _invalid("not_ready", message=err.message) from err
     except TransactivaAuthError as err:
         entry.async_start_reauth(entry.runtime_data.coordinator.hass)
         raise HomeAssistantError(translation_domain=DOMAIN, translation_key="invalid_auth") from err
@@ -370,6 +367,19 @@ def _interval(entry: TransactivaConfigEntry, start: int) -> dict[str, Any]:
     }
 
 
+def _settled_span(entry: TransactivaConfigEntry, row: Settlement) -> dict[str, Any]:
+    """An interval's statement spans the interval; a day's bill, from its local midnight to
+    the next (in Home Assistant's time zone, the home's)."""
+    if row.kind != SettlementKind.BILL:
+        return _interval(entry, row.start)
+    day = dt_util.as_local(dt_util.utc_from_timestamp(row.start)).date()
+    end = dt_util.start_of_local_day(day + timedelta(days=1))
+    return {
+        "start": dt_util.utc_from_timestamp(row.start).isoformat(),
+        "end": dt_util.as_utc(end).isoformat(),
+    }
+
+
 async def _get_settlements(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
     entry = _entry(hass, call)
     first, last = _range(call, 1)
@@ -380,8 +390,8 @@ async def _get_settlements(hass: HomeAssistant, call: ServiceCall) -> ServiceRes
         feature="settlements",
     )
     settlements: list[Any] = [
-        _interval(entry, row.start)
-        | {"amount": _mxn(row.amount)}
+        _settled_span(entry, row)
+        | {"kind": str(row.kind), "amount": _mxn(row.amount)}
         | {f"{name}_energy": _kwh(row.energy_wh[name]) for name in SETTLEMENT_ENERGY}
         | {
             "import_price": _mxn_per_kwh(row.import_price),
@@ -441,11 +451,7 @@ FORECAST_COLUMNS: Final = (
 def _require_meter(entry: TransactivaConfigEntry) -> None:
     """A node without a meter has no analytics (its own message)."""
     if entry.runtime_data.meter is None:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="no_meter",
-            translation_placeholders={"entry": entry.title},
-        )
+        raise _invalid("no_meter", entry=entry.title)
 
 
 async def _get_forecast(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
@@ -505,6 +511,12 @@ async def _send_price_signal(hass: HomeAssistant, call: ServiceCall) -> ServiceR
     return _tx_answer(await _local(entry, TxType.PRICE_SIGNAL, body))
 
 
+def new_event_id(now: int) -> str:
+    """A demand-response event id: ``ha-``, the UTC time of issue and 12 random hex digits
+    (two events sent in the same second are two events; the node's own are ``dr-...``)."""
+    return f"ha-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(now))}-{secrets.token_hex(6)}"
+
+
 async def _send_demand_response(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
     entry = _entry(hass, call)
     _require_role(entry, {"ISO", "DSO"})
@@ -519,7 +531,7 @@ async def _send_demand_response(hass: HomeAssistant, call: ServiceCall) -> Servi
             "price": _exact(call, "price", PRICE_DECIMALS, positive=False),
         }
     )
-    event_id = call.data.get("event_id") or f"ha-{now_seconds()}"
+    event_id = call.data.get("event_id") or new_event_id(now_seconds())
     if not EVENT_ID_RE.fullmatch(event_id):
         raise _invalid("invalid_event_id", value=event_id)
     targets = [t.strip() for t in call.data.get("targets", [])]

@@ -278,7 +278,8 @@ class AnalyticsService:
     def summary(self) -> dict[str, object]:
         """Today's totals (measured so far plus expected for the rest) and tomorrow's.
 
-        Expected energy is the sum of the forecast means: medians do not add up.
+        Expected energy is the sum of the forecast means: medians do not add up. What was
+        measured is never negative (:func:`~ledger_core.analytics.store.consumption_wh`).
         """
         now = self.now()
         zone = self.site.timezone
@@ -288,7 +289,7 @@ class AnalyticsService:
         origin = now - now % SLOT
         measured = self.store.series(today, origin)
         used = round(float(np.nansum(measured.consumption)))
-        produced = round(float(np.nansum(measured.pv_wh)))
+        produced = round(float(np.nansum(measured.production)))
         body: dict[str, object] = {
             "date": dt.datetime.fromtimestamp(now, ZoneInfo(zone)).date().isoformat(),
             "measured_consumption_wh": used,

@@ -187,8 +187,8 @@ class Compaction:
 class Series:
     """15-minute rows on a dense grid ``t`` (NaN where nothing is stored).
 
-    ``consumption`` is what the home used: import - export + PV (PV counted as
-    0 where it is not measured, which is right for homes without PV).
+    ``consumption`` is what the home used and ``production`` what it generated,
+    as far as the meters show them (:func:`consumption_wh`).
     """
 
     t: IntArray
@@ -200,14 +200,39 @@ class Series:
 
     @property
     def consumption(self) -> FloatArray:
-        pv: FloatArray = np.where(np.isnan(self.pv_wh), 0.0, self.pv_wh)
-        result: FloatArray = self.import_wh - self.export_wh + pv
+        result: FloatArray = np.where(
+            np.isnan(self.pv_wh),
+            self.import_wh,
+            np.maximum(self.import_wh - self.export_wh + self.pv_wh, 0.0),
+        )
+        return result
+
+    @property
+    def production(self) -> FloatArray:
+        result: FloatArray = np.where(np.isnan(self.pv_wh), self.export_wh, self.pv_wh)
         return result
 
     @property
     def has_pv(self) -> bool:
         """Whether any PV production is stored in the range."""
         return bool(np.any(~np.isnan(self.pv_wh)))
+
+
+def consumption_wh(import_wh: int, export_wh: int, pv_wh: int | None) -> int:
+    """What a home used, from its grid meter's import and export and, when it is measured,
+    its PV production.
+
+    With PV measured: import - export + PV (never below 0; the two meters' clocks may
+    differ a little). Without it, the grid meter is a net meter: it sees what came from
+    the grid and what went to it, not the PV the home used itself. The home used at least
+    what it imported (exactly that when it has no PV), so that is its consumption, and
+    what it exported is the production seen (:attr:`Series.production`): the two still
+    differ by the net import. Import - export would make an exporting home's
+    consumption negative.
+    """
+    if pv_wh is None:
+        return import_wh
+    return max(import_wh - export_wh + pv_wh, 0)
 
 
 def _int(value: object, name: str, low: int, high: int) -> int:
@@ -643,7 +668,7 @@ class ReadingStore:
             imp, exp, pv = bucket["import_wh"], bucket["export_wh"], bucket["pv_wh"]
             assert isinstance(imp, int)
             assert isinstance(exp, int)
-            bucket["consumption_wh"] = imp - exp + (pv if isinstance(pv, int) else 0)
+            bucket["consumption_wh"] = consumption_wh(imp, exp, pv if isinstance(pv, int) else None)
             result.append({"start": key} | bucket)
         return result
 

@@ -29,10 +29,12 @@ from typing import Final
 from transactiva_client.protocol import (
     ActionKind,
     ActionResult,
+    ActionStatus,
     ActionTrigger,
     ErrorCode,
     EventKind,
     LocalEventKind,
+    SettlementKind,
     TxType,
     WalletReason,
 )
@@ -227,6 +229,7 @@ def test_transaction_types_and_action_kinds_are_the_nodes() -> None:
     assert _members("TxType", NODE) == _values(TxType)
     assert _members("ActionKind", REPO / "contracts") == _values(ActionKind)
     assert _members("Event", REPO / "contracts") | {"day_ahead"} == _values(ActionTrigger)
+    assert _members("Status", REPO / "contracts") == _values(ActionStatus)
     assert "day_ahead" in _strings()
 
 
@@ -234,3 +237,4 @@ def test_results_and_wallet_reasons_are_the_nodes() -> None:
     strings = _strings()
     assert _values(ActionResult) <= strings
     assert _values(WalletReason) <= strings
+    assert _values(SettlementKind) <= strings

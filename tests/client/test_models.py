@@ -46,12 +46,14 @@ from transactiva_client.models import (
 from transactiva_client.protocol import (
     ActionKind,
     ActionResult,
+    ActionStatus,
     ActionTrigger,
     ApiVersion,
     EventKind,
     IntervalStatus,
     LocalEventKind,
     OrderSide,
+    SettlementKind,
     Severity,
     SignalName,
     TxStatus,
@@ -245,6 +247,7 @@ ACTION: dict[str, Any] = {
     "device": "Lavadora",
     "reason": "line 7: IF Price < 3 THEN",
     "description": "turn on 'Lavadora' (line 7: IF Price < 3 THEN)",
+    "status": "effective",
 }
 ORDER = {"interval_start": 1795516200, "side": "sell", "energy_wh": 350, "limit_price": 12000}
 CLEARED = {
@@ -366,6 +369,8 @@ SETTLEMENT = {
         (ContractAction.from_json, ACTION | {"action_id": 0}, "action_id"),
         (ContractAction.from_json, ACTION | {"action": ""}, "action must be a name"),
         (ContractAction.from_json, ACTION | {"order": [1]}, "order must be a JSON object"),
+        (ContractAction.from_json, ACTION | {"to": "maybe"}, "to must be on, off or null"),
+        (ContractAction.from_json, ACTION | {"status": 3}, "status must be a name"),
         (
             ContractAction.from_json,
             ACTION | {"order": ORDER | {"side": "hold"}},
@@ -496,6 +501,20 @@ def test_the_nodes_contract_actions_and_results_decode() -> None:
     assert sell.order is not None
     assert sell.order.to_json() == ORDER
     assert sell.order.side is OrderSide.SELL
+    assert (action.status, action.why, action.restore_to) == (ActionStatus.EFFECTIVE, "", None)
+    # A restore carries the state before demand response; a row of ?status=all says why not.
+    restore = ContractAction.from_json(ACTION | {"action": "restore", "to": "on"})
+    assert restore.restore_to is True
+    assert ContractAction.from_json(ACTION | {"action": "restore", "to": "off"}).restore_to is False
+    held = ContractAction.from_json(
+        ACTION | {"status": "suppressed", "why": "held off by DR event pico until 18:00"}
+    )
+    assert (held.status, held.why) == (
+        ActionStatus.SUPPRESSED,
+        "held off by DR event pico until 18:00",
+    )
+    older = {key: value for key, value in ACTION.items() if key != "status"}
+    assert ContractAction.from_json(older).status is ActionStatus.EFFECTIVE
     future = ContractAction.from_json(ACTION | {"action": "charge_car", "trigger": "ev_plugged"})
     assert (future.action, future.trigger) == ("charge_car", "ev_plugged")
     # A log row has the result; an action nobody reported on has none yet.
@@ -522,6 +541,11 @@ def test_market_results_settlements_and_trades_decode() -> None:
     (bill,) = bills.settlements
     assert (bills.debt, bill.start, bill.amount, bill.energy_wh["bought"]) == (300, 900, -125, 10)
     assert bill.lines == {WalletReason.P2P_ENERGY: -100, "network_fee": -25}
+    assert bill.kind is SettlementKind.INTERVAL  # an older node's rows have no kind
+    daily = Settlements.from_json(
+        {"settlements": [SETTLEMENT | {"kind": "interval"}, SETTLEMENT | {"kind": "bill"}]}
+    )
+    assert [row.kind for row in daily.settlements] == [SettlementKind.INTERVAL, "bill"]
     trade = Trade.from_json(
         {
             "side": "buy",

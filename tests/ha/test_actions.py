@@ -60,6 +60,29 @@ Store false
 DemandResponse true shed 'Bomba'
 Parties: ISO
 """
+# The scene of issue 16: the paper's Fig. 7 contract as written (it ignores demand response),
+# and a second contract of the same home that sheds the washer.
+CHEAP_WASH = """\
+Contract 'lavado barato'
+Valid from 2026/01/01 00:00:00 to 2030/12/31 23:59:59
+Consumption true
+Production true
+Store false
+DemandResponse false
+IF Price < 3 THEN
+  TURN ON DEVICE 'Lavadora'
+ENDIF
+Parties: ISO
+"""
+SHED_WASHER = """\
+Contract 'pico'
+Valid from 2026/01/01 00:00:00 to 2030/12/31 23:59:59
+Consumption true
+Production true
+Store false
+DemandResponse true shed 'Lavadora'
+Parties: ISO
+"""
 LAVADORA = "input_boolean.lavadora"
 BOMBA = "input_boolean.bomba"
 
@@ -227,20 +250,94 @@ async def test_the_nodes_contract_actions_switch_the_appliance_and_go_back_to_it
         node,
         second.data["action_id"],
         "skipped",
-        f"no state of {BOMBA} was noted before demand response",
+        f"no state of {BOMBA} was known before demand response",
     )
-    assert row["detail"] == f"no state of {BOMBA} was noted before demand response"
+    assert row["detail"] == f"no state of {BOMBA} was known before demand response"
     assert _state(hass, BOMBA) == "off"
 
 
-async def _demand_response(hass: HomeAssistant, node: RealNode, event_id: str) -> None:
-    """A two-second demand-response event from now, for everyone."""
+async def test_two_contracts_of_a_home_demand_response_holds_the_washer_off(
+    hass: HomeAssistant, transactiva_node: RealNode, lavadora: str
+) -> None:
+    """A cheap price turns the washer on (a contract that ignores demand response); a level-3
+    event of another contract of the home turns it off, and it stays off for the whole event
+    although a new cheap price comes (the node suppresses that turn_on, with why). The price
+    is dear when the event ends, so the price contract does not act: the restore puts the
+    washer back on, from the state the node recorded, although Home Assistant forgot what it
+    had noted (a reload in the middle of the event)."""
+    node = transactiva_node
+    entry = await setup_entry(hass, node.url, node, {CONF_APPLIANCES: {"Lavadora": lavadora}})
+    last_id = entity_id(hass, "sensor", node, "last_contract_action")
+    price_id = entity_id(hass, "sensor", node, "import_price")
+    for source in (CHEAP_WASH, SHED_WASHER):
+        status, answer = await node_post(
+            hass, node, "local/contract_propose?wait=true", {"source": source}
+        )
+        assert status == 200, answer
+    await _price(hass, node, 20000)  # 2 MXN/kWh: cheap
+    await wait_for_state(hass, lavadora, "on")
+
+    ends = time.time() + 30
+    await _demand_response(hass, node, "pico-3", level=3, seconds=30)
+    await wait_for_state(hass, lavadora, "off")
+    await wait_until(
+        lambda: hass.states.get(last_id).attributes.get("trigger") == "dr_signal",  # type: ignore[union-attr]
+        "the shed on the entity",
+    )
+    shed = hass.states.get(last_id)
+    assert shed is not None
+    assert shed.state == "turn_off"
+    assert (shed.attributes["status"], shed.attributes["why"]) == ("effective", None)
+    # Home Assistant forgets what it noted (a reload mid-event); the node has not.
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    appliances = entry.runtime_data.appliances
+    assert appliances is not None
+    assert appliances.shed == {}
+    await wait_until(lambda: _state(hass, last_id) == "turn_off", "the last action again")
+
+    # A new cheap price during the event: the price contract asks, the node holds it off.
+    await _price(hass, node, 19000)
+    deadline = time.monotonic() + 20
+    while True:
+        status, body = await node_get(hass, node, "local/actions?status=all&limit=50")
+        assert status == 200, body
+        held = [row for row in body["actions"] if row["status"] == "suppressed"]
+        if held:
+            break
+        assert time.monotonic() < deadline, body
+        await wait_until(lambda: True, "a pause", step=0.2)
+    assert held[0]["action"] == "turn_on"
+    assert "pico-3" in held[0]["why"]
+    await hass.async_block_till_done()
+    assert _state(hass, lavadora) == "off"
+    assert _state(hass, last_id) == "turn_off"  # what was held off is not an action here
+    # Then a dear one: the price contract has no ELSE, so at the end only the restore acts.
+    await _price(hass, node, 40000)
+    await wait_for_state(hass, price_id, "4.0000")
+    assert time.time() < ends - 2, "the event must still be in force"
+    assert _state(hass, lavadora) == "off"
+
+    # The event ends: the washer goes back on, to the state the node recorded.
+    await wait_until(lambda: _state(hass, last_id) == "restore", "the restore", seconds=60)
+    await wait_for_state(hass, lavadora, "on")
+    restore = hass.states.get(last_id)
+    assert restore is not None
+    assert (restore.attributes["status"], restore.attributes["to"]) == ("effective", "on")
+    row = await _wait_logged(hass, node, restore.attributes["action_id"], "ok")
+    assert row["detail"] == f"turn_on {lavadora}"
+
+
+async def _demand_response(
+    hass: HomeAssistant, node: RealNode, event_id: str, *, level: int = 2, seconds: int = 2
+) -> None:
+    """A demand-response event from now, for everyone (two seconds unless told)."""
     body = {
         "event_id": event_id,
         "modification_number": 0,
-        "signal": {"name": "SIMPLE", "level": 2},
+        "signal": {"name": "SIMPLE", "level": level},
         "start": int(time.time()),
-        "duration": 2,
+        "duration": seconds,
         "targets": [],
         "cancelled": False,
     }

@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import itertools
+import logging
 import time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import voluptuous as vol
@@ -21,7 +23,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 
 from custom_components.transactiva.const import DOMAIN
-from ledger_core.analytics.store import ReadingStore
+from ledger_core.analytics.store import Interval, ReadingStore
 from ledger_core.analytics.synthetic import simulate
 
 DAYS = 16
@@ -59,6 +61,9 @@ async def test_forecast_totals_series_and_advice(
         assert time.monotonic() < deadline, summary
         await wait_until(lambda: True, "a pause", step=0.2)
     entry = await setup_entry(hass, node.url, node)
+    ready = hass.states.get(entity_id(hass, "sensor", node, "meter_forecast_status"))
+    assert ready is not None
+    assert (ready.state, ready.attributes["message"]) == ("ready", None)
 
     for key in ("consumption_today", "production_today", "consumption_tomorrow"):
         state = hass.states.get(entity_id(hass, "sensor", node, f"meter_forecast_{key}"))
@@ -118,3 +123,82 @@ async def test_forecast_totals_series_and_advice(
     # Ranked by the money at stake per 30 days.
     monthly = [item["savings"] * 30 / item["period_days"] for item in advice["items"]]
     assert monthly == sorted(monthly, reverse=True)
+
+
+def _zone_past_midnight() -> str:
+    """A time zone in which the local day started at least two hours ago and ends in more than
+    an hour (of three zones 6 to 15 hours apart, one always is)."""
+    now = dt.datetime.now(dt.UTC)
+    for zone in ("America/Mexico_City", "Asia/Tokyo", "Europe/London"):
+        if 2 <= now.astimezone(ZoneInfo(zone)).hour <= 22:
+            return zone
+    raise AssertionError("no zone between 02:00 and 23:00")
+
+
+async def test_a_home_that_exports_without_measured_pv_gets_its_totals(
+    hass: HomeAssistant, start_node: StartNode, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A net meter with PV it does not measure: the grid's import and export only. Today the
+    home exported more than it imported (40 Wh in and 217 Wh out in its first interval, more
+    out than in since), which made import - export, its consumption so far, negative: a total
+    the integration refused (no forecast totals, an error at every setup). Consumption is what
+    came from the grid, production what went to it."""
+    zone = _zone_past_midnight()
+    local = ZoneInfo(zone)
+    midnight = int(
+        dt.datetime.now(local).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+    )
+    origin = int(time.time()) // 900 * 900
+    today = [
+        Interval(t, 40, 217) if i == 0 else Interval(t, 25, 60 * (i % 2))
+        for i, t in enumerate(range(midnight, origin, 900))
+    ]
+
+    def history(home: Path) -> None:
+        first = dt.datetime.fromtimestamp(midnight, local).date() - dt.timedelta(days=DAYS)
+        household = simulate(first, DAYS, seed=5)
+        past = [
+            Interval(row.t, row.import_wh, row.export_wh)  # the PV is not measured
+            for row in household.interval_rows()
+            if row.t < midnight
+        ]
+        assert sum(row.export_wh for row in past) > 0  # it exports on sunny days
+        with contextlib.closing(ReadingStore(home / "analytics.db")) as store:
+            store.add_intervals(past + today)
+
+    node = start_node(
+        "node",
+        meter=True,
+        config={"analytics": {"site": {"timezone": zone}}},
+        before_start=history,
+    )
+    summary: dict[str, Any] = {}
+
+    async def fitted() -> bool:
+        nonlocal summary
+        status, summary = await node_get(hass, node, "local/analytics/summary")
+        return status == 200 and summary["ready"] is True
+
+    deadline = time.monotonic() + 40
+    while not await fitted():
+        assert time.monotonic() < deadline, summary
+        await wait_until(lambda: True, "a pause", step=0.2)
+    assert summary["measured_consumption_wh"] == sum(row.import_wh for row in today)
+    assert summary["measured_production_wh"] == sum(row.export_wh for row in today)
+
+    caplog.set_level(logging.INFO)
+    await setup_entry(hass, node.url, node)
+    state = hass.states.get(entity_id(hass, "sensor", node, "meter_forecast_consumption_today"))
+    assert state is not None
+    assert state.attributes["measured_wh"] == summary["measured_consumption_wh"]
+    assert float(state.state) == pytest.approx(summary["consumption_today_wh"] / 1000, abs=0.01)
+    produced = hass.states.get(entity_id(hass, "sensor", node, "meter_forecast_production_today"))
+    assert produced is not None
+    assert produced.attributes["measured_wh"] == summary["measured_production_wh"]
+    complaints = [
+        record.getMessage()
+        for record in caplog.records
+        if record.name.startswith("custom_components.transactiva")
+        and record.levelno >= logging.WARNING
+    ]
+    assert complaints == []

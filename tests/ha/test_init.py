@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
 from conftest import (
     CONTRACT,
     RealNode,
@@ -36,6 +37,7 @@ from custom_components.transactiva.const import DOMAIN
 from custom_components.transactiva.devices import Group
 from custom_components.transactiva.sensor import (
     FORECAST_SENSORS,
+    FORECAST_STATUS,
     METER_SENSORS,
     NODE_SENSORS,
     PEERS,
@@ -289,15 +291,121 @@ async def test_every_action_is_described_and_translated(hass: HomeAssistant) -> 
     assert hass.services.supports_response(DOMAIN, "deposit") is SupportsResponse.OPTIONAL
 
 
+# The Integration Quality Scale's rules, tier by tier (Home Assistant's developer docs; core's
+# quality_scale.yaml files list these 54).
+QUALITY_SCALE: dict[str, list[str]] = {
+    "bronze": [
+        "action-setup",
+        "appropriate-polling",
+        "brands",
+        "common-modules",
+        "config-flow-test-coverage",
+        "config-flow",
+        "dependency-transparency",
+        "docs-actions",
+        "docs-conditions",
+        "docs-high-level-description",
+        "docs-installation-instructions",
+        "docs-removal-instructions",
+        "docs-triggers",
+        "entity-event-setup",
+        "entity-unique-id",
+        "has-entity-name",
+        "runtime-data",
+        "test-before-configure",
+        "test-before-setup",
+        "unique-config-entry",
+    ],
+    "silver": [
+        "action-exceptions",
+        "config-entry-unloading",
+        "docs-configuration-parameters",
+        "docs-installation-parameters",
+        "entity-unavailable",
+        "integration-owner",
+        "log-when-unavailable",
+        "parallel-updates",
+        "reauthentication-flow",
+        "test-coverage",
+    ],
+    "gold": [
+        "devices",
+        "diagnostics",
+        "discovery-update-info",
+        "discovery",
+        "docs-data-update",
+        "docs-examples",
+        "docs-known-limitations",
+        "docs-supported-devices",
+        "docs-supported-functions",
+        "docs-troubleshooting",
+        "docs-use-cases",
+        "dynamic-devices",
+        "entity-category",
+        "entity-device-class",
+        "entity-disabled-by-default",
+        "entity-translations",
+        "exception-translations",
+        "icon-translations",
+        "reconfiguration-flow",
+        "repair-issues",
+        "stale-devices",
+    ],
+    "platinum": ["async-dependency", "inject-websession", "strict-typing"],
+}
+
+
+def test_the_quality_scale_file_has_every_rule_with_an_honest_status() -> None:
+    """Every rule is there once, ``done`` or ``exempt``/``todo`` with the reason; the device
+    triggers the integration ships make docs-triggers a rule to do, not to exempt."""
+    rules = yaml.safe_load((INTEGRATION_DIR / "quality_scale.yaml").read_text(encoding="utf-8"))
+    listed: dict[str, Any] = rules["rules"]
+    every = [rule for tier in QUALITY_SCALE.values() for rule in tier]
+    assert len(every) == len(set(every)) == 54
+    assert set(listed) == set(every)
+    for rule, value in listed.items():
+        status = value if isinstance(value, str) else value["status"]
+        assert status in {"done", "exempt", "todo"}, rule
+        if status != "done":
+            assert str(value.get("comment", "")).strip(), f"{rule} needs a comment"
+    assert (INTEGRATION_DIR / "device_trigger.py").exists()
+    assert listed["docs-triggers"]["status"] == "done"
+    assert not (INTEGRATION_DIR / "device_condition.py").exists()
+    assert listed["docs-conditions"]["status"] == "exempt"
+
+
+def test_every_exception_the_integration_raises_is_translated() -> None:
+    """Home Assistant's exceptions are raised with a translation key, never with a text of
+    their own (the quality scale's exception-translations rule)."""
+    raised = re.compile(
+        r"\b(UpdateFailed|HomeAssistantError|ServiceValidationError|ConfigEntryNotReady"
+        r"|ConfigEntryError|ConfigEntryAuthFailed)\(\s*([^\s)]*)"
+    )
+    found = 0
+    for path in sorted(INTEGRATION_DIR.glob("*.py")):
+        for match in raised.finditer(path.read_text(encoding="utf-8")):
+            found += 1
+            assert match.group(2).startswith("translation_domain="), (path.name, match.group(0))
+    assert found >= 15
+
+
 def test_every_translation_key_the_code_uses_exists_in_both_languages() -> None:
     source = "\n".join(
         path.read_text(encoding="utf-8") for path in sorted(INTEGRATION_DIR.glob("*.py"))
     )
     exceptions = set(re.findall(r'translation_key="([a-z_]+)"', source))
-    exceptions |= set(re.findall(r'_invalid\(\s*"([a-z_]+)"', source))
+    exceptions |= set(re.findall(r'_(?:invalid|failed)\(\s*"([a-z_]+)"', source))
     exceptions -= {"unmapped_device"}  # a repair issue, under "issues"
     entities = {
-        d.key for d in (*NODE_SENSORS, PEERS, *METER_SENSORS, *PHASE_SENSORS, *FORECAST_SENSORS)
+        d.key
+        for d in (
+            *NODE_SENSORS,
+            PEERS,
+            *METER_SENSORS,
+            *PHASE_SENSORS,
+            *FORECAST_SENSORS,
+            FORECAST_STATUS,
+        )
     }
     for language in ("en", "es"):
         strings = json.loads(
@@ -305,6 +413,8 @@ def test_every_translation_key_the_code_uses_exists_in_both_languages() -> None:
         )
         assert exceptions <= set(strings["exceptions"]), language
         assert entities | {"contract"} <= set(strings["entity"]["sensor"]), language
+        status = strings["entity"]["sensor"][FORECAST_STATUS.key]["state"]
+        assert set(status) == set(FORECAST_STATUS.options or ()), language
         assert set(strings["entity"]["binary_sensor"]) == {"demand_response_active", "grid_supply"}
         assert "unmapped_device" in strings["issues"]
         assert set(strings["device"]) == {str(group) for group in Group}

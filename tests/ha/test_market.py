@@ -158,6 +158,7 @@ async def test_an_order_clears_trades_and_settles(
         assert time.monotonic() < deadline, "no settlement"
         await wait_until(lambda: True, "a pause", step=0.5)
     (row,) = rows
+    assert (row["kind"], row["end"]) == ("interval", _iso(start + INTERVAL))
     assert (row["start"], row["bought_energy"], row["import_energy"]) == (_iso(start), 2.0, 0.0)
     assert (row["delivered_energy"], row["unused_energy"]) == (0.0, 0.0)
     assert row["lines"] == {"network_fee": -0.6, "shortfall_cover": -3.2}

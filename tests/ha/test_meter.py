@@ -19,9 +19,10 @@ from conftest import (
     wait_for_state,
     wait_until,
 )
-from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
-from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.const import EVENT_STATE_CHANGED, STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
@@ -29,7 +30,9 @@ from homeassistant.util import dt as dt_util
 from custom_components.transactiva.const import (
     CONF_EXPORT_SENSOR,
     CONF_IMPORT_SENSOR,
+    CONF_METER_INTERVAL,
     CONF_POWER_SENSOR,
+    DEFAULT_METER_INTERVAL,
     DOMAIN,
 )
 
@@ -71,10 +74,17 @@ async def test_meter_entities_follow_the_nodes_meter(
     # Without history the node's analytics are not ready: no forecast yet, and it says why.
     forecast_id = entity_id(hass, "sensor", node, "meter_forecast_consumption_today")
     assert _state(hass, forecast_id) == STATE_UNAVAILABLE
-    with pytest.raises(HomeAssistantError) as not_ready:
+    # What the person can wait for: a translated validation error (no traceback in the log).
+    with pytest.raises(ServiceValidationError) as not_ready:
         await _forecast(hass, entry.entry_id)
     assert not_ready.value.translation_key == "not_ready"
     assert "14" in (not_ready.value.translation_placeholders or {})["message"]
+    # The forecast's status says it, in Home Assistant's language, with the node's reason.
+    status = hass.states.get(entity_id(hass, "sensor", node, "meter_forecast_status"))
+    assert status is not None
+    assert status.state == "learning"
+    assert status.attributes["options"] == ["ready", "learning"]
+    assert "14" in status.attributes["message"]
 
     # Readings with lifetime counters (kWh) across an interval boundary: the node counts
     # their differences and closes the interval that the data has passed.
@@ -124,21 +134,114 @@ async def test_meter_entities_follow_the_nodes_meter(
     )
     assert _state(hass, power_id) == "-790.0"
 
-    # The node goes away: meter entities become unavailable (one warning); it comes back
-    # with its counters, and a reading makes them available again (one line).
+    # The node goes away: its entities become unavailable, the meter's and the forecast's
+    # too, and the log says so once, whichever of its connections notices first; it comes
+    # back with its counters, every connection reconnects (one line), and a reading makes the
+    # meter's entities available again.
+    caplog.clear()
     caplog.set_level(logging.INFO)
     await hass.async_add_executor_job(node.stop)
     await wait_for_state(hass, power_id, STATE_UNAVAILABLE)
+    await wait_for_state(hass, forecast_id, STATE_UNAVAILABLE)
+    runtime = entry.runtime_data
+    await wait_until(lambda: runtime.availability.down, "the node to be missed")
     await hass.async_add_executor_job(node.restart)
-    meter = entry.runtime_data.meter
+    meter, actions = runtime.meter, runtime.actions
     assert meter is not None
-    await wait_until(lambda: meter.connected, "the meter stream again", seconds=40)
+    assert actions is not None
+    await wait_until(
+        lambda: meter.connected and actions.connected and not runtime.availability.down,
+        "every connection back",
+        seconds=60,
+    )
     await push_reading(hass, node, time=_iso(boundary + 32), power=250.0)
     await wait_for_state(hass, power_id, "250.0", seconds=20)
     assert float(_state(hass, import_id)) == 0.5
-    went = [r for r in caplog.records if "meter unavailable" in r.getMessage()]
-    back = [r for r in caplog.records if "meter available again" in r.getMessage()]
-    assert (len(went), len(back)) == (1, 1)
+    said = [
+        (record.levelname, record.getMessage())
+        for record in caplog.records
+        if record.levelno >= logging.INFO and record.name.startswith("custom_components")
+    ]
+    assert said == [
+        ("WARNING", said[0][1]),
+        ("INFO", f"Transactiva node at {node.url} is available again"),
+    ]
+    assert said[0][1].startswith(f"Transactiva node at {node.url} is unavailable: ")
+
+
+async def test_readings_every_second_write_few_states(
+    hass: HomeAssistant, meter_node: RealNode
+) -> None:
+    """The recorder's rows: half an hour of one reading a second (a steady load with noise,
+    one appliance switched on) writes at most one state per entity per update interval plus
+    the changes that matter (about 120 an hour instead of 3600 at 30 s), and counters only in
+    whole Wh."""
+    node = meter_node
+    entry = await setup_entry(hass, node.url, node)
+    meter = entry.runtime_data.meter
+    assert meter is not None
+    assert meter.interval == DEFAULT_METER_INTERVAL == 10
+    # The option, through the options flow (the entry reloads with it).
+    menu = await hass.config_entries.options.async_init(entry.entry_id)
+    assert "meter_updates" in menu["menu_options"]
+    form = await hass.config_entries.options.async_configure(
+        menu["flow_id"], {"next_step_id": "meter_updates"}
+    )
+    assert form["type"] is FlowResultType.FORM
+    suggested = {
+        str(key): (key.description or {}).get("suggested_value")
+        for key in form["data_schema"].schema
+    }
+    assert suggested == {CONF_METER_INTERVAL: DEFAULT_METER_INTERVAL}
+    done = await hass.config_entries.options.async_configure(
+        form["flow_id"], {CONF_METER_INTERVAL: 30.0}
+    )
+    assert done["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert entry.options[CONF_METER_INTERVAL] == 30
+    meter = entry.runtime_data.meter
+    assert meter is not None
+    assert meter.interval == 30
+
+    power_id = entity_id(hass, "sensor", node, "meter_power")
+    import_id = entity_id(hass, "sensor", node, "meter_energy_import")
+    export_id = entity_id(hass, "sensor", node, "meter_energy_export")
+    written: dict[str, list[str]] = {power_id: [], import_id: [], export_id: []}
+
+    @callback
+    def count(event: Event[EventStateChangedData]) -> None:
+        new = event.data["new_state"]
+        if new is not None and new.entity_id in written:
+            written[new.entity_id].append(new.state)
+
+    stop = hass.bus.async_listen(EVENT_STATE_CHANGED, count)
+    # Half an hour that ends a minute ago (readings may not be ahead of the node's clock).
+    start = int(time.time()) - 1860
+    imported = 1000.0  # kWh
+    watts = 0.0
+    for n in range(1800):
+        watts = 400.0 + (n * 37) % 41 - 20 + (2000.0 if n >= 900 else 0.0)
+        imported += watts / 3_600_000
+        await push_reading(
+            hass,
+            node,
+            time=_iso(start + n),
+            power=watts,
+            import_kwh_total=imported,
+            export_kwh_total=20.0,
+        )
+    # The last reading, held back, is told when its time comes.
+    await wait_for_state(hass, power_id, str(watts), seconds=60)
+    stop()
+
+    # 1800 readings: every 30 s, plus the washer switched on and the intervals that closed.
+    assert 1800 // 30 - 5 <= len(written[power_id]) <= 1800 // 30 + 5, written[power_id]
+    assert len(written[import_id]) <= 1800 // 30 + 5
+    assert len(written[export_id]) <= 1  # it did not move
+    assert written[power_id][-1] == str(watts)
+    # The counter in whole Wh, and it got where the readings got.
+    assert all(len(value.partition(".")[2]) <= 3 for value in written[import_id])
+    assert abs(float(_state(hass, import_id)) - (imported - 1000.0)) < 0.0011
 
 
 async def test_home_assistant_sensors_are_the_nodes_meter(
@@ -222,7 +325,7 @@ async def test_readings_to_a_node_without_a_meter_warn_once(
     assert said == [logging.WARNING, logging.DEBUG, logging.DEBUG]
     assert readings.sent == 0
     # No meter, no analytics.
-    with pytest.raises(HomeAssistantError) as refused:
+    with pytest.raises(ServiceValidationError) as refused:
         await _forecast(hass, entry.entry_id)
     assert refused.value.translation_key == "no_meter"
     assert refused.value.translation_placeholders == {"entry": "Casa"}

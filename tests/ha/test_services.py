@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 import time
 from typing import Any
 
@@ -260,10 +262,17 @@ async def test_demand_response_is_sent_and_cancelled_by_an_operator(
         targets=[node.participant],
         start=dt_util.now().isoformat(),
     )
-    assert priced["event_id"].startswith("ha-")
+    assert re.fullmatch(r"ha-\d{8}T\d{6}Z-[0-9a-f]{12}", priced["event_id"])
     record = await entry.runtime_data.client.dr_event(priced["event_id"])
     assert record.to_json()["signal"] == {"name": "ELECTRICITY_PRICE", "price": 45000}
     assert record.end - record.start == 600
+    # Two events sent at once (the same second) are two events.
+    twice = await asyncio.gather(
+        *(_call(hass, "send_demand_response", entry, level=1, duration="00:05:00") for _ in "ab")
+    )
+    assert twice[0]["event_id"] != twice[1]["event_id"]
+    for sent_now in twice:
+        assert (await entry.runtime_data.client.dr_event(sent_now["event_id"])).level == 1
 
     bad: list[tuple[dict[str, Any], str]] = [
         ({"level": 1, "price": 2}, "level_or_price"),

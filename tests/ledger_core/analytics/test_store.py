@@ -19,6 +19,7 @@ from ledger_core.analytics.store import (
     ReadingError,
     ReadingStore,
     Retention,
+    consumption_wh,
 )
 
 TZ = "America/Mexico_City"
@@ -42,9 +43,27 @@ def test_minutes_fold_into_quarter_hours_with_rounding(store: ReadingStore) -> N
     assert series.pv_wh[0] == 10.0
     assert np.isnan(series.pv_wh[1])
     assert series.minutes.tolist() == [15, 7]
-    assert series.consumption.tolist() == [35.0, 3.0]
+    # With PV measured, import - export + PV; without it, what came from the grid.
+    assert series.consumption.tolist() == [35.0, 4.0]
+    assert series.production.tolist() == [10.0, 1.0]
     assert store.channel_series("Lavadora", T0, T0 + 1800)[0] == 5.0
     assert store.channels() == ["Lavadora"]
+
+
+def test_an_exporting_home_without_measured_pv_never_consumes_less_than_nothing(
+    store: ReadingStore,
+) -> None:
+    # A net meter: 40 Wh in, 217 Wh out (PV the meter does not see), then 60 Wh in, 5 Wh out
+    # with PV measured at 20 Wh, then a PV meter that reads a little ahead of the grid's.
+    store.add_intervals(
+        [Interval(T0, 40, 217), Interval(T0 + 900, 60, 5, 20), Interval(T0 + 1800, 0, 30, 28)]
+    )
+    series = store.series(T0, T0 + 2700)
+    assert series.consumption.tolist() == [40.0, 75.0, 0.0]
+    assert series.production.tolist() == [217.0, 20.0, 28.0]
+    assert consumption_wh(40, 217, None) == 40
+    rows = store.history(T0, T0 + 2700, "15m", TZ)
+    assert [row["consumption_wh"] for row in rows] == [40, 75, 0]
 
 
 def test_a_late_minute_updates_its_quarter_hour(store: ReadingStore) -> None:
