@@ -1,3 +1,3 @@
 """The version of the ``transactiva-client`` distribution (not the API version it speaks)."""
 
-__version__ = "1.0.0"
+__version__ = "1.1.0"
