@@ -1,4 +1,12 @@
-"""A small async client of the node API, used by the command line."""
+"""The node API as the command line, the demo and the roles that talk to another node use it.
+
+A thin, untyped layer over the wire contract's client (:mod:`transactiva_client`): the
+requests, the token, the paths under ``/api/v1`` and the reading of the node's error body
+are that library's, so the node's HTTP contract is written once. This layer only keeps
+the shape its callers want: JSON objects in and out, and one :class:`ApiError` with the
+HTTP status for every refusal. A node that cannot be reached raises what aiohttp raised
+(``aiohttp.ClientError`` or ``TimeoutError``), as before.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +16,19 @@ from typing import Any
 
 import aiohttp
 
+from transactiva_client import TransactivaClient
+from transactiva_client.errors import (
+    TransactivaAuthError,
+    TransactivaConnectionError,
+    TransactivaNotReadyError,
+    TransactivaRequestError,
+    UnexpectedAnswerError,
+)
 
-class ApiError(Exception):
-    """The node refused a request; ``code``, ``message`` and ``field`` say why."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
-        self.status = status
-        self.code = code
-        self.message = message
-        self.field = field
-        where = f" ({field})" if field else ""
-        super().__init__(f"{code}: {message}{where}")
+class ApiError(TransactivaRequestError):
+    """The node refused a request: ``status`` (HTTP), ``code`` (an ``ErrorCode`` when the
+    wire contract knows it, else the text), ``message`` and ``field`` say why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,29 +40,24 @@ class NodeClient:
     timeout: float = 40.0
 
     async def _request(self, method: str, path: str, body: bytes | None = None) -> Any:  # noqa: ANN401 - JSON
-        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
         timeout = aiohttp.ClientTimeout(total=self.timeout)
-        async with (
-            aiohttp.ClientSession(timeout=timeout) as session,
-            session.request(
-                method, self.base_url + "/api/v1" + path, data=body, headers=headers
-            ) as response,
-        ):
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            client = TransactivaClient(session, self.base_url, self.token)
             try:
-                payload = await response.json(content_type=None)
-            except ValueError:
-                raise ApiError(
-                    response.status, "bad_response", "the node did not answer JSON"
-                ) from None
-            if response.status >= 400:
-                err = payload.get("error", {}) if isinstance(payload, dict) else {}
-                raise ApiError(
-                    response.status,
-                    str(err.get("code", "error")),
-                    str(err.get("message", "")),
-                    err.get("field"),
-                )
-            return payload
+                return await client.request(method, path.lstrip("/"), data=body, timeout=timeout)
+            except TransactivaRequestError as err:
+                raise ApiError(err.status, str(err.code), err.message, err.field) from None
+            except TransactivaAuthError:
+                raise ApiError(401, "unauthorized", "the node refused the token") from None
+            except TransactivaNotReadyError as err:
+                raise ApiError(503, str(err.code), err.message) from None
+            except UnexpectedAnswerError:
+                raise ApiError(502, "bad_response", "the node did not answer JSON") from None
+            except TransactivaConnectionError as err:
+                cause = err.__cause__
+                if isinstance(cause, aiohttp.ClientError | TimeoutError):
+                    raise cause from None
+                raise ApiError(500, "error", str(err)) from None
 
     async def status(self) -> dict[str, Any]:
         """``GET /status``."""
