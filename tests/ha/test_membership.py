@@ -5,6 +5,13 @@ shown and signed; participants are given by name wherever an address is taken.""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +22,8 @@ from conftest import (
     StartNode,
     entity_id,
     local,
+    node_get,
+    node_post,
     operate,
     setup_entry,
     wait_for_state,
@@ -30,6 +39,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.transactiva.admission import ISSUE_KEYS, issue_id, issue_key
 from custom_components.transactiva.const import DOMAIN
+from custom_components.transactiva.sensor import MEMBERSHIP_SENSORS
 from ledger_core.node.home import Home
 from ledger_core.types.crypto import SigningKey
 from transactiva_client.models import Admission
@@ -67,6 +77,48 @@ async def _named(hass: HomeAssistant, node: RealNode, name: str) -> Neighbour:
 
 def _issue(hass: HomeAssistant, entry_id: str) -> ir.IssueEntry | None:
     return ir.async_get(hass).async_get_issue(DOMAIN, issue_id(entry_id))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _join(code: str, home: Path, api_port: int) -> subprocess.CompletedProcess[str]:
+    """``transactiva join CODE`` as the docs have a new home run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "ledger_core", "join", code, "--dir", str(home),
+         "--api-port", str(api_port), "--p2p-port", str(_free_port()),
+         "--p2p-host", "127.0.0.1"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def _start_joined(home: Path, api_port: int) -> RealNode:
+    """``transactiva node --dir HOME`` for a home made by ``join``, once its API listens."""
+    with (home / "node.log").open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ledger_core", "node", "--dir", str(home)],
+            stdout=log,
+            stderr=log,
+        )
+    files = Home(home)
+    node = RealNode(
+        url=f"http://127.0.0.1:{api_port}",
+        token=files.token(),
+        participant=files.participant_key().address,
+        process=process,
+        port=api_port,
+        home=home,
+    )
+    deadline = time.monotonic() + 60
+    while "API on http://" not in (home / "node.log").read_text(errors="replace"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            node.stop()
+            raise AssertionError((home / "node.log").read_text(errors="replace"))
+        time.sleep(0.05)
+    return node
 
 
 async def test_a_home_not_admitted_is_added_waits_with_a_repair_issue_until_registered(
@@ -225,3 +277,82 @@ async def test_contracts_awaiting_this_home_are_shown_and_signed_names_stand_for
     assert refused.translation_placeholders == {"field": "to", "name": "nadie"}
     refused = await _refused(hass, "transfer", entry, to="-vecina", amount=1)
     assert refused.translation_key == "invalid_address"
+
+
+def test_every_admission_text_exists_in_both_languages() -> None:
+    folder = Path(__file__).resolve().parents[2] / "custom_components" / "transactiva"
+    for language in ("en", "es"):
+        strings = json.loads((folder / "translations" / f"{language}.json").read_text("utf-8"))
+        assert set(ISSUE_KEYS.values()) <= set(strings["issues"]), language
+        for description in MEMBERSHIP_SENSORS:
+            assert strings["entity"]["sensor"][description.key]["name"], language
+        assert set(strings["entity"]["sensor"]["admission"]["state"]) == {
+            str(status) for status in AdmissionStatus
+        }
+        step = strings["config"]["step"]["not_admitted"]
+        assert "{name}" in step["description"], language
+
+
+@pytest.mark.timeout(300)
+async def test_a_home_joined_by_invitation_waits_for_approval_then_is_admitted(
+    hass: HomeAssistant, start_node: StartNode, tmp_path: Path
+) -> None:
+    """The documented journey: the operator invites with manual approval, the home joins
+    with the code and runs its node; Home Assistant adds it as waiting for approval, and
+    once the operator admits it the repair issue goes away."""
+    # As ``transactiva init --p2p-port`` makes it: the operator's node listens for homes.
+    operator = start_node(
+        "operador",
+        config={"p2p_port": _free_port(), "p2p_host": "127.0.0.1"},
+        before_start=lambda home: SigningKey.generate().save(home / "keys" / "node.key"),
+    )
+    status, invitation = await node_post(
+        hass,
+        operator,
+        "operator/invitations",
+        {"name": "casa-ha", "role": "prosumer", "approve": "manual"},
+    )
+    assert status == 201, invitation
+    home, api_port = tmp_path / "casa-ha", _free_port()
+    joined = await hass.async_add_executor_job(_join, invitation["code"], home, api_port)
+    assert joined.returncode == 0, joined.stderr
+    node = await hass.async_add_executor_job(_start_joined, home, api_port)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            status, admission = await node_get(hass, node, "local/admission")
+            if status == 200 and admission["status"] == "awaiting_approval":
+                break
+            assert time.monotonic() < deadline, admission
+            await asyncio.sleep(0.25)
+
+        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_URL: node.url, CONF_TOKEN: node.token}
+        )
+        assert result["step_id"] == "not_admitted", result
+        assert result["description_placeholders"]["name"] == "casa-ha"
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        entry = result["result"]
+        await hass.async_block_till_done()
+        issue = _issue(hass, entry.entry_id)
+        assert issue is not None
+        assert issue.translation_key == "admission_awaiting_approval"
+        assert (issue.translation_placeholders or {})["name"] == "casa-ha"
+        admission_id = entity_id(hass, "sensor", node, "admission")
+        assert hass.states.get(admission_id).state == "awaiting_approval"  # type: ignore[union-attr]
+
+        status, admitted = await node_post(
+            hass, operator, "operator/participants/casa-ha/admit", {}
+        )
+        assert status == 200, admitted
+        await wait_until(
+            lambda: _issue(hass, entry.entry_id) is None, "the repair issue withdrawn", 90
+        )
+        state = await wait_for_state(hass, admission_id, "member", 30)
+        assert (state.attributes["name"], state.attributes["role"]) == ("casa-ha", "prosumer")
+        assert await hass.config_entries.async_unload(entry.entry_id)
+        await hass.async_block_till_done()
+    finally:
+        await hass.async_add_executor_job(node.stop)
