@@ -262,10 +262,15 @@ async def test_contracts_awaiting_this_home_are_shown_and_signed_names_stand_for
     record = await entry.runtime_data.client.contract(proposed["contract_id"])
     assert record.missing == (vecina.address,)
     # A party's name that nobody holds is refused before anything is signed.
-    nobody = ours.replace("'vecina'", "'nadie'").replace("compra vecinal", "a nadie")
+    nobody = ours.replace("'vecina'", f"'{vecina.address}', 'nadie'").replace(
+        "compra vecinal", "a nadie"
+    )
     refused = await _refused(hass, "submit_contract", entry, source=nobody)
     assert refused.translation_key == "unknown_name"
     assert refused.translation_placeholders == {"field": "Parties", "name": "nadie"}
+    # This home asks to revoke its proposal by its short id (revoked once both have asked).
+    revoked = await _call(hass, "revoke_contract", entry, contract=proposed["short_id"])
+    assert (revoked["contract_id"], revoked["status"]) == (proposed["contract_id"], "proposed")
 
     # Money goes to a name (any case) as to an address.
     request = await local(hass, node, "deposit_request", {"amount": 500})
