@@ -48,7 +48,6 @@ import aiohttp
 from ledger_core.cli import main as cli
 from ledger_core.demo.chain import free_port_run
 from ledger_core.node.home import Config, Home, write_config
-from ledger_core.state.machine import StateMachine
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.tx import Tx, TxType, sign
 
@@ -87,7 +86,6 @@ def _init(root: Path, validators: int, profile: bool) -> list[Node]:
                 profile=home.path / "profile.out"
                 if profile and i == min(1, validators - 1)
                 else None,
-                app_factory=StateMachine.restore,
             )
         )
     return nodes

@@ -22,6 +22,7 @@ Offline: the build backend comes from this environment (``--no-build-isolation``
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -95,7 +96,7 @@ def build_wheel(root: Path, out: Path, label: str | None) -> Path:
         built = subprocess.run(  # noqa: S603 - this interpreter's pip, fixed arguments
             [sys.executable, "-m", "pip", "wheel", "--isolated", "--quiet", "--no-deps",
              "--no-build-isolation", "--wheel-dir", str(out), str(tree)],
-            capture_output=True, text=True, check=False, timeout=600,
+            capture_output=True, text=True, check=False, timeout=600, env=build_environment(),
         )  # fmt: skip
     if built.returncode != 0:
         raise WheelError(f"pip wheel failed:\n{built.stdout}{built.stderr}")
@@ -105,17 +106,27 @@ def build_wheel(root: Path, out: Path, label: str | None) -> Path:
     return wheels[0]
 
 
+def build_environment() -> dict[str, str]:
+    """The environment for ``pip wheel``: this one without a test run's coverage hooks
+    (a build measured by a parent's coverage would leave data of another kind beside it)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("COV_CORE_", "COVERAGE_"))}
+
+
 def build_client_wheel(root: Path, out: Path) -> Path:
     """Build the wire contract's wheel (``client/``, at its own version) into ``out``: the
     transactiva wheel pins it exactly, and before a release it is on no index."""
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("transactiva_client-*.whl"):
         old.unlink()
-    built = subprocess.run(  # noqa: S603 - this interpreter's pip, fixed arguments
-        [sys.executable, "-m", "pip", "wheel", "--isolated", "--quiet", "--no-deps",
-         "--no-build-isolation", "--wheel-dir", str(out), str(root / "client")],
-        capture_output=True, text=True, check=False, timeout=600,
-    )  # fmt: skip
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build")
+    with tempfile.TemporaryDirectory(prefix="transactiva-client-wheel-") as work:
+        tree = Path(work) / "client"  # a copy: the working tree gets no build files
+        shutil.copytree(root / "client", tree, ignore=ignore)
+        built = subprocess.run(  # noqa: S603 - this interpreter's pip, fixed arguments
+            [sys.executable, "-m", "pip", "wheel", "--isolated", "--quiet", "--no-deps",
+             "--no-build-isolation", "--wheel-dir", str(out), str(tree)],
+            capture_output=True, text=True, check=False, timeout=600, env=build_environment(),
+        )  # fmt: skip
     if built.returncode != 0:
         raise WheelError(f"pip wheel of client/ failed:\n{built.stdout}{built.stderr}")
     wheels = list(out.glob("transactiva_client-*.whl"))

@@ -280,7 +280,9 @@ class Balance:
 
 @dataclass(frozen=True, slots=True)
 class Participant:
-    """A participant's public record; ``roles`` are an operator's (ISO, SUPPLIER, DSO).
+    """A participant's public record; ``roles`` are an operator's (ISO, SUPPLIER, DSO);
+    ``service_connected`` is False while the DSO has cut its supply (nodes that do not
+    say are taken as connected).
 
     ``name`` is its display name on the chain (API 1.1; None without one), ``meter`` the
     address of its meter where the node lists it (``GET /participants``).
@@ -292,6 +294,7 @@ class Participant:
     roles: tuple[str, ...] = ()
     name: str | None = None
     meter: str | None = None
+    service_connected: bool = True
 
     @classmethod
     def from_json(cls, data: object, where: str = "") -> Participant:
@@ -309,6 +312,9 @@ class Participant:
             roles=roles,
             name=o.optional_text("name", MAX_NAME),
             meter=o.address("meter") if o.has("meter") else None,
+            service_connected=(
+                o.boolean("service_connected") if o.has("service_connected") else True
+            ),
         )
 
 

@@ -56,6 +56,26 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="the home's SmartPi (e.g. http://192.168.1.30:1080); other meters: docs/meters.md",
     )
+    parser.add_argument(
+        "--concentrator",
+        type=_url,
+        default=None,
+        metavar="URL",
+        help="the concentrator's API (e.g. https://concentrador.barrio:8765), where the meter "
+        "sends its readings to settle this home's energy (docs/privacy.md); ask your operator",
+    )
+
+
+def _readings(args: argparse.Namespace) -> str:
+    """Where the meter's readings go, when the home has a meter."""
+    if args.smartpi is None:
+        return ""
+    if args.concentrator is None:
+        return (
+            "  readings: kept here (no --concentrator): the concentrator cannot settle this "
+            "home's energy until config.json's meter names it\n"
+        )
+    return f"  readings: sent to the concentrator at {args.concentrator}\n"
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
@@ -67,6 +87,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         p2p_host=args.p2p_host,
         p2p_port=args.p2p_port,
         smartpi=args.smartpi,
+        concentrator=args.concentrator,
     )
     try:
         home, invitation = asyncio.run(join_home(path, args.code, options))
@@ -88,6 +109,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         f"  concentrator: {', '.join(invitation.seeds)}\n"
         f"  API: http://{args.api_host}:{args.api_port}/api/v1 (token in {home.token_file})\n"
         f"  admission: {approval}\n"
-        f"next: transactiva node --dir {home.path}\n"
+        + _readings(args)
+        + f"next: transactiva node --dir {home.path}\n"
     )
     return EXIT_OK

@@ -37,9 +37,8 @@ class IntervalRow:
     clearing_price: int | None = None
     traded_wh: int = 0
     trades: int = 0
-    reports: int = 0
-    import_wh: int = 0
-    export_wh: int = 0
+    reports: int = 0  # committed (commitments: the readings stay off the chain)
+    settled: bool = False
     dr_level: int = 0
     actions: list[str] = field(default_factory=list)
 
@@ -53,6 +52,7 @@ class DemoLedger:
     interval_seconds: int = 900
     rows: dict[int, IntervalRow] = field(default_factory=dict)
     deposits: int = 0
+    deposited: dict[str, int] = field(default_factory=dict)  # by participant
     withdrawals: int = 0
     trades: int = 0
     traded_wh: int = 0
@@ -60,6 +60,7 @@ class DemoLedger:
     heights: set[int] = field(default_factory=set)
     actions: list[dict[str, Any]] = field(default_factory=list)
     settlements: int = 0
+    bills: list[tuple[str, int]] = field(default_factory=list)  # (participant, day)
     dr_events: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def row(self, start: int) -> IntervalRow:
@@ -85,10 +86,7 @@ class DemoLedger:
             row.import_price = int(event["import_price"])
             row.export_price = int(event["export_price"])
         elif kind == "interval_report":
-            row = self.row(int(event["interval_start"]))
-            row.reports += 1
-            row.import_wh += int(event["import_wh"])
-            row.export_wh += int(event["export_wh"])
+            self.row(int(event["interval_start"])).reports += 1
         elif kind == "interval_cleared":
             row = self.row(int(event["interval_start"]))
             price = event.get("price")
@@ -103,10 +101,16 @@ class DemoLedger:
         elif kind == "wallet_change":
             if event.get("why") == "deposit":
                 self.deposits += int(event["delta"])
+                who = str(event["participant"])
+                self.deposited[who] = self.deposited.get(who, 0) + int(event["delta"])
         elif kind == "withdrawal_paid":
             self.withdrawals += int(event["amount"])
         elif kind == "settlement":
             self.settlements += 1
+        elif kind == "interval_settled":
+            self.row(int(event["interval_start"])).settled = True
+        elif kind == "bill":
+            self.bills.append((str(event["participant"]), int(event["day"])))
         elif kind == "dr_event":
             self.dr_events[str(event["event_id"])] = event
 
@@ -154,14 +158,23 @@ def write_summary(
     ledger: DemoLedger, homes: list[tuple[str, str]], final: dict[str, int], out: TextIO
 ) -> None:
     """The settlement summary: each home's balance change (``final``: balance plus
-    holds minus debt, read from the node at the end), totals and the check."""
-    out.write("\nSettlement summary\n")
-    out.write(f"{'home':<10} {'address':<16} {'balance change MXN':>20}\n")
+    holds minus debt, read from the node at the end), split into what it paid in
+    (deposits) and what the market paid it or cost it (energy bought and sold, fees,
+    imports and exports at the tariff); totals and the check."""
+    out.write("\nSettlement summary (MXN)\n")
+    out.write(
+        f"{'home':<10} {'address':<16} {'deposits':>12} {'market':>12} {'balance change':>15}\n"
+    )
     for name, address in homes:
-        out.write(f"{name:<10} {address[:14] + '..':<16} {pesos(final.get(address, 0)):>20}\n")
+        change = final.get(address, 0)
+        paid_in = ledger.deposited.get(address, 0)
+        out.write(
+            f"{name:<10} {address[:14] + '..':<16} {pesos(paid_in):>12} "
+            f"{pesos(change - paid_in):>12} {pesos(change):>15}\n"
+        )
     total = sum(final.values())
-    out.write(f"{'all accounts':<27} {pesos(total):>20}\n")
-    out.write(f"{'net deposits':<27} {pesos(ledger.deposits - ledger.withdrawals):>20}\n")
+    out.write(f"{'all accounts':<55} {pesos(total):>15}\n")
+    out.write(f"{'net deposits':<55} {pesos(ledger.deposits - ledger.withdrawals):>15}\n")
     out.write(
         f"trades {ledger.trades}, traded {ledger.traded_wh} Wh, "
         f"contract actions {len(ledger.actions)}, blocks {len(ledger.heights)}\n"
@@ -185,12 +198,19 @@ def summary_json(
         "trades": ledger.trades,
         "traded_wh": ledger.traded_wh,
         "homes": [
-            {"name": name, "address": address, "balance_change": final.get(address, 0)}
+            {
+                "name": name,
+                "address": address,
+                "balance_change": final.get(address, 0),
+                "deposits": ledger.deposited.get(address, 0),
+                "market": final.get(address, 0) - ledger.deposited.get(address, 0),
+            }
             for name, address in homes
         ],
         "balance_changes_total": sum(final.values()),
         "net_deposits": ledger.deposits - ledger.withdrawals,
         "settlements": ledger.settlements,
+        "bills": len(ledger.bills),
         "contract_actions": [
             {
                 "home": a["home"],

@@ -168,13 +168,20 @@ def _verdict(raw: bytes) -> dict[str, Any]:
     return value
 
 
-async def check_with_operator(invitation: Invitation, node_key: SigningKey) -> Genesis:
+async def check_with_operator(
+    invitation: Invitation, node_key: SigningKey, then: list[bytes] | None = None
+) -> tuple[Genesis, list[bytes]]:
     """Fetch the chain's genesis from the operator's node and have it check the code;
-    the genesis, verified against the code (JoinError otherwise)."""
-    raw_genesis, raw_check = await ask_operator(
+    the genesis, verified against the code (JoinError otherwise), and the answers to
+    the requests ``then`` sent on the same connection afterwards."""
+    raw_genesis, raw_check, *answers = await ask_operator(
         invitation,
         node_key,
-        [codec.encode({"op": "genesis"}), codec.encode({"code": invitation.code, "op": "check"})],
+        [
+            codec.encode({"op": "genesis"}),
+            codec.encode({"code": invitation.code, "op": "check"}),
+            *(then or []),
+        ],
     )
     _verdict(raw_check)  # the operator's verdict first: it has seen the code
     try:
@@ -191,7 +198,7 @@ async def check_with_operator(invitation: Invitation, node_key: SigningKey) -> G
         )
     if not any(invitation.signed_by(op.public_key) for op in genesis.operators):
         raise JoinError("forged", "the code is not signed by the chain's operator")
-    return genesis
+    return genesis, answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +212,7 @@ class JoinOptions:
     smartpi: str | None = None
     meter: dict[str, Any] | None = None
     ingress_proxy: str | None = None
+    concentrator: str | None = None  # the concentrator's API, where the meter's readings go
 
 
 def home_config(invitation: Invitation, options: JoinOptions) -> Config:
@@ -212,6 +220,8 @@ def home_config(invitation: Invitation, options: JoinOptions) -> Config:
     meter = options.meter
     if meter is None and options.smartpi is not None:
         meter = {"source": {"type": "smartpi", "url": options.smartpi}}
+    if meter is not None and options.concentrator is not None:
+        meter = {**meter, "concentrator": options.concentrator}
     return Config(
         api_host=options.api_host,
         api_port=options.api_port,
@@ -269,7 +279,7 @@ async def join_home(path: Path, code: str, options: JoinOptions) -> tuple[Home, 
     invitation = read_code(code)
     must_be_free(path)
     node_key = SigningKey.generate()
-    genesis = await check_with_operator(invitation, node_key)
+    genesis, _ = await check_with_operator(invitation, node_key)
     home = write_home(path, invitation, genesis, home_config(invitation, options), node_key)
     return home, invitation
 

@@ -115,9 +115,9 @@ async def _wait_count(hass: HomeAssistant, node: RealNode, count: int) -> list[d
 async def _wait_logged(
     hass: HomeAssistant, node: RealNode, action_id: int, result: str, detail: str | None = None
 ) -> dict[str, Any]:
-    """Wait until the node's log has ``result`` (and ``detail``) for action ``action_id``; its
-    row. (The node logs ``skipped`` itself until Home Assistant reports: a ``skipped`` that
-    Home Assistant reports is told apart by its detail.)"""
+    """Wait until the node's log has ``result`` (and ``detail``, when given) for action
+    ``action_id``; its row. The node notes ``skipped`` with no detail until Home Assistant
+    reports, so a test of what Home Assistant reported waits for its detail."""
     found: dict[str, Any] = {}
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -222,8 +222,14 @@ async def test_the_nodes_contract_actions_switch_the_appliance_and_go_back_to_it
         lambda: sum(e.data["action"] == "restore" for e in events) == 2, "the second restore"
     )
     second = [e for e in events if e.data["action"] == "restore"][-1]
-    nothing = f"no state of {BOMBA} was noted before demand response"
-    await _wait_logged(hass, node, second.data["action_id"], "skipped", nothing)
+    row = await _wait_logged(
+        hass,
+        node,
+        second.data["action_id"],
+        "skipped",
+        f"no state of {BOMBA} was noted before demand response",
+    )
+    assert row["detail"] == f"no state of {BOMBA} was noted before demand response"
     assert _state(hass, BOMBA) == "off"
 
 

@@ -96,8 +96,10 @@ async def test_two_homes_join_by_invitation_sign_a_contract_trade_and_settle(
             joined = await transactiva(
                 "join", codes[name], "--dir", str(home.home), "--api-port", str(free_port()),
                 "--p2p-port", str(free_port()), "--p2p-host", "127.0.0.1", "--smartpi", meter.url,
+                "--concentrator", f"http://127.0.0.1:{operator.config['api_port']}",
             )  # fmt: skip
             assert joined.ok().last_line == f"next: transactiva node --dir {home.home}"
+            assert "readings: sent to the concentrator at http://127.0.0.1:" in joined.out
             assert (home.home / "keys" / "participant.key").stat().st_mode & 0o777 == 0o600
             config = home.config
             set_config(home.home, **clock, meter={**config["meter"], "settings": METER})
