@@ -1,5 +1,9 @@
-"""Accounts: participants' public records and names, and wallets (balance, held, debt) with
-proofs. Wherever a route takes an address it also takes a participant's name (any case)."""
+"""Accounts: participants' records and names, and wallets (balance, held, debt) with proofs.
+
+All need the token: a record links an address to its role, status, registration and (for
+a meter) its home; a name links it to a person's choice of name; a wallet is money.
+Wherever a route takes an address it also takes a participant's name (any case).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,19 @@ from typing import Final
 
 from aiohttp import web
 
-from ledger_core.api.openapi import ADDRESS, operation, path_param
+from ledger_core.api.openapi import (
+    ADDRESS,
+    ADDRESS_SCHEMA,
+    HASH_SCHEMA,
+    INT,
+    TEXT,
+    array,
+    nullable,
+    obj,
+    operation,
+    path_param,
+    ref,
+)
 from ledger_core.api.server import (
     Access,
     Feature,
@@ -23,6 +39,21 @@ from ledger_core.types.names import checked_name
 
 MAX_BALANCES: Final = 200
 MAX_PARTICIPANTS: Final = 100_000
+_MONEY: Final = {"balance": INT, "held": INT, "debt": INT}
+_PARTICIPANT: Final = obj(
+    {
+        "address": ADDRESS_SCHEMA,
+        "public_key": HASH_SCHEMA,
+        "role": TEXT,
+        "status": TEXT,
+        "since": INT,
+        "name": TEXT,
+        "owner": ADDRESS_SCHEMA,
+        "roles": array(TEXT),
+        "service_connected": {"type": "boolean"},
+    },
+    optional=("name", "owner", "roles"),
+)
 
 
 async def get_participant(request: web.Request) -> web.Response:
@@ -132,26 +163,55 @@ FEATURE: Final = Feature(
             "/participants",
             list_participants,
             Access.TOKEN,
-            operation("Every participant and operator: address, name, role, status, meter"),
+            operation(
+                "Every participant and operator: address, name, role, status, meter",
+                answers={
+                    200: obj(
+                        {
+                            "participants": array(
+                                obj(
+                                    {
+                                        "address": ADDRESS_SCHEMA,
+                                        "name": nullable(TEXT),
+                                        "role": TEXT,
+                                        "status": TEXT,
+                                        "since": INT,
+                                        "meter": nullable(ADDRESS_SCHEMA),
+                                    }
+                                )
+                            )
+                        }
+                    )
+                },
+            ),
         ),
         Route(
             "GET",
             "/names/{name}",
             get_name,
-            Access.PUBLIC,
+            Access.TOKEN,
             operation(
                 "Who holds a participant's name (names are compared in lower case)",
                 params=[path_param("name", "^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")],
+                answers={
+                    200: obj(
+                        {"name": TEXT, "address": ADDRESS_SCHEMA, "role": TEXT, "status": TEXT}
+                    )
+                },
+                refusals=(400, 404),
             ),
         ),
         Route(
             "GET",
             "/participants/{address}",
             get_participant,
-            Access.PUBLIC,
+            Access.TOKEN,
             operation(
-                "A registered participant's public record, and whether its supply is connected",
+                "A registered participant's record: public key, role, status, since (meters: "
+                "owner; operators: roles), and whether its supply is connected",
                 params=[ADDRESS],
+                answers={200: _PARTICIPANT},
+                refusals=(400, 404),
             ),
         ),
         Route(
@@ -166,11 +226,28 @@ FEATURE: Final = Feature(
                         "name": "address",
                         "in": "query",
                         "required": True,
-                        "schema": {"type": "array", "items": {"type": "string"}},
+                        "schema": {
+                            "type": "array",
+                            "items": ADDRESS_SCHEMA,
+                            "minItems": 1,
+                            "maxItems": MAX_BALANCES,
+                        },
                         "style": "form",
                         "explode": True,
                     }
                 ],
+                answers={
+                    200: obj(
+                        {
+                            "height": INT,
+                            "app_hash": HASH_SCHEMA,
+                            "balances": array(
+                                obj({"address": ADDRESS_SCHEMA, **_MONEY}),
+                            ),
+                        }
+                    )
+                },
+                refusals=(400, 404),
             ),
         ),
         Route(
@@ -181,6 +258,18 @@ FEATURE: Final = Feature(
             operation(
                 "A wallet balance and held amount, with a proof against the app hash",
                 params=[ADDRESS],
+                answers={
+                    200: obj(
+                        {
+                            "address": ADDRESS_SCHEMA,
+                            **_MONEY,
+                            "height": INT,
+                            "app_hash": HASH_SCHEMA,
+                            "proof": nullable(ref("Proof")),
+                        }
+                    )
+                },
+                refusals=(400, 404),
             ),
         ),
     ),

@@ -21,9 +21,12 @@ import aiohttp
 
 from contracts import check, format_contract
 from ledger_core.client import ApiError, NodeClient
+from ledger_core.consensus.privval import PrivValError
 from ledger_core.node.home import Config, Home, HomeError, default_home, init_home
+from ledger_core.node.storage import StorageError
 from ledger_core.p2p.wire import WireError, parse_address
-from ledger_core.types.crypto import SigningKey
+from ledger_core.serve import run_forever
+from ledger_core.types.crypto import KeyFileError, SigningKey
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -165,14 +168,15 @@ def configure_node(parser: argparse.ArgumentParser) -> None:
 
 
 def run_node(args: argparse.Namespace, out: TextIO) -> int:
-    from ledger_core.serve import run_forever  # noqa: PLC0415 - the whole node: only to run it
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
         return run_forever(_home(args))
-    except (HomeError, OSError) as err:
+    except (HomeError, StorageError, PrivValError, KeyFileError, OSError) as err:
+        # A file of the home is missing, damaged or open to others: one line says which
+        # and what to do; nothing was written.
         sys.stderr.write(f"transactiva node: {err}\n")
         return EXIT_UNAVAILABLE
 

@@ -171,6 +171,7 @@ class Demo:
         self.lead = int(-(-lead // INTERVAL) * INTERVAL)
         self.clock = AcceleratedClock(self.day_start - self.lead, options.speed, self.origin)
         self.homes: list[Home] = []
+        self._running: list[Home] = []  # started and not stopped yet
         self.names: dict[str, str] = {}
         self.ledger = DemoLedger(self.names, UTC_OFFSET_MINUTES)
         self.stop = asyncio.Event()  # the demo's end: the event follower stops
@@ -239,10 +240,14 @@ class Demo:
         self.prices = self._buyers_prices(tariff)
         try:
             async with aiohttp.ClientSession() as session, concentrator:
-                await self._homes(area, client, chain_id, session, concentrator)
+                try:
+                    await self._homes(area, client, chain_id, session, concentrator)
+                finally:  # also when Ctrl-C cancels the day: every home's clients are closed
+                    self.homes_stop.set()
+                    self.stop.set()
+                    await self._stop_homes()
         finally:
             readings.close()
-        self.stop.set()
         await follower
         return await self._summary(client, operator_key.address)
 
@@ -290,9 +295,9 @@ class Demo:
 
         await asyncio.gather(*(sign_up(household) for household in households))
         for household in households:
-            self.homes.append(
-                await self._start_home(household, client, chain_id, session, concentrator)
-            )
+            home = await self._start_home(household, client, chain_id, session, concentrator)
+            self.homes.append(home)
+            self._running.append(home)
         if self.clock.now() > self.day_start:
             self.say("(setting up took longer than planned: the first lines come late)")
         self.say(
@@ -305,11 +310,20 @@ class Demo:
         for running in self.homes:
             await running.meter.outbox.flush()
             await running.meter.outbox.flush_shares()
-            await running.meter.stop()
-            for task in running.tasks:
-                await task
-            await running.simulator.stop()
+        await self._stop_homes()
         await self._settled()
+
+    async def _stop_homes(self) -> None:
+        """Stop every home's meter, agent and simulator (bounded; a second call does nothing)."""
+        homes, self._running = self._running, []
+        for running in homes:
+            await running.meter.stop()
+            if running.tasks:
+                await asyncio.wait(running.tasks, timeout=10)
+            for task in running.tasks:
+                task.cancel()
+            await asyncio.gather(*running.tasks, return_exceptions=True)
+            await running.simulator.stop()
 
     def _buyers_prices(self, tariff: Tariff) -> tuple[Decimal, Decimal]:
         """What homes without panels buy at: when the price is at least the day's lowest
@@ -583,31 +597,69 @@ def _local(seconds: int) -> datetime:
     )
 
 
+def _prepare_keep(keep: Path) -> bool:
+    """Make ``keep`` an empty private folder before the demo runs (so a bad ``--keep`` is
+    refused at once, not after the day); whether it was created here."""
+    if keep.exists() and not keep.is_dir():
+        raise DemoError(f"--keep {keep}: exists and is not a folder; choose a new folder")
+    if keep.is_dir():
+        try:
+            if any(keep.iterdir()):
+                raise DemoError(f"--keep {keep}: is not empty; choose a new or empty folder")
+        except OSError as err:
+            raise DemoError(f"--keep {keep}: cannot read it: {err.strerror or err}") from None
+        return False
+    try:
+        keep.mkdir(parents=True, mode=0o700)
+    except OSError as err:
+        raise DemoError(f"--keep {keep}: cannot create it: {err.strerror or err}") from None
+    return True
+
+
+def _discard(keep: Path | None, created: bool) -> None:
+    """Leave ``--keep`` as it was found: removed when the demo made it, else emptied."""
+    if keep is None:
+        return
+    if created:
+        shutil.rmtree(keep, ignore_errors=True)
+        return
+    for entry in keep.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
 def run_demo(options: DemoOptions, out: TextIO, err: TextIO | None = None) -> int:
     """Run the demo; 0 when the books balance, 1 when they do not or the demo could not
     go on (said in one line on ``err``, never as a traceback; its files are left for a
-    look at the node's log), 130 when interrupted."""
+    look at the node's log, in ``--keep`` when given), 130 when interrupted (then nothing
+    is kept). DemoError at once for a bad ``--keep``."""
     import aiohttp  # noqa: PLC0415 - only the demo needs it here
 
     err = sys.stderr if err is None else err
+    keep = options.keep
+    created = _prepare_keep(keep) if keep is not None else False
     workdir = Path(tempfile.mkdtemp(prefix="transactiva-demo-"))
     handlers = _log_to(err, workdir / "demo.log")
     try:
         summary = asyncio.run(Demo(options, out).run(workdir))
     except KeyboardInterrupt:
-        _tidy(workdir, options.keep, err)
+        shutil.rmtree(workdir, ignore_errors=True)
+        _discard(keep, created)
         err.write("transactiva demo: interrupted\n")
         return 130
     except (DemoError, JoinError, ApiError, DrError, OSError, aiohttp.ClientError) as error:
-        kept = workdir if options.keep is None else options.keep
-        _tidy(workdir, options.keep, err, remove=options.keep is not None)
+        kept = workdir if keep is None else keep
+        _tidy(workdir, keep, err, remove=keep is not None)
         err.write(f"transactiva demo: {_problem(error)} (the demo's files are in {kept})\n")
         return 1
     finally:
         for handler in handlers:
             logging.getLogger().removeHandler(handler)
             handler.close()
-    if not _tidy(workdir, options.keep, err):
+    if not _tidy(workdir, keep, err):
+        _discard(keep, created)
         return 1
     if options.json:
         out.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")

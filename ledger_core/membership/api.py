@@ -28,12 +28,22 @@ On the operator's node (its local participant is a genesis operator; the token):
 
 from __future__ import annotations
 
-import json
 from typing import Any, Final
 
 from aiohttp import web
 
-from ledger_core.api.openapi import INT, json_body, operation, path_param, query_param
+from ledger_core.api.openapi import (
+    ANY_OBJECT,
+    NUMBER,
+    TEXT,
+    array,
+    enum,
+    nullable,
+    obj,
+    operation,
+    path_param,
+    query_param,
+)
 from ledger_core.api.server import (
     LOCAL_KEY,
     Access,
@@ -41,7 +51,7 @@ from ledger_core.api.server import (
     Route,
     error,
     fail,
-    read_body,
+    read_json,
     view,
 )
 from ledger_core.membership.admission import DEFAULT_EXPIRY, AdmissionError, Admissions
@@ -53,16 +63,32 @@ JOIN_KEY: Final = web.AppKey("joining", JoinStatus)
 NETWORK_KEY: Final = web.AppKey("membership_network", Network)
 MAX_BODY: Final = 4096
 WHO: Final = path_param("who", "^[A-Za-z0-9._-]{1,42}$")
+_TEXT_OR_NULL: Final = nullable(TEXT)
+LIMIT: Final = {"type": "integer", "minimum": 1, "maximum": 10_000}
+_ENTRY: Final = obj(
+    {
+        "id": TEXT,
+        "name": TEXT,
+        "role": TEXT,
+        "approve": enum(["auto", "manual"]),
+        "expires": NUMBER,
+        "issued": NUMBER,
+        "status": TEXT,
+        "address": _TEXT_OR_NULL,
+        "message": _TEXT_OR_NULL,
+        "code": TEXT,
+    },
+    optional=("code",),
+)
+_MEMBER: Final = obj({"name": _TEXT_OR_NULL, "status": TEXT, "address": _TEXT_OR_NULL})
+_REFUSALS: Final = (400, 404, 409, 413, 422, 503)
 
 
 async def _json(request: web.Request) -> dict[str, Any]:
-    raw = await read_body(request, MAX_BODY, "the body")
-    if not raw.strip():
+    """The JSON object in the body; an empty body is an empty object."""
+    if request.content_length == 0 or not request.can_read_body:
         return {}
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise fail(400, "malformed", "the body is not JSON", "body") from None
+    body = await read_json(request, MAX_BODY, "the body")
     if not isinstance(body, dict):
         raise fail(400, "malformed", "the body is a JSON object", "body")
     return body
@@ -196,7 +222,28 @@ def admission_feature(joining: JoinStatus | None) -> Feature:
                 Access.TOKEN,
                 operation(
                     "Whether this home is a participant yet: member, revoked, joining, "
-                    "awaiting_approval, refused or not_invited, with its name and role"
+                    "awaiting_approval, refused or not_invited, with its name and role",
+                    answers={
+                        200: obj(
+                            {
+                                "participant": TEXT,
+                                "status": enum(
+                                    [
+                                        "member",
+                                        "revoked",
+                                        "joining",
+                                        "awaiting_approval",
+                                        "refused",
+                                        "not_invited",
+                                    ]
+                                ),
+                                "name": _TEXT_OR_NULL,
+                                "role": _TEXT_OR_NULL,
+                                "message": _TEXT_OR_NULL,
+                                "invitation": nullable(ANY_OBJECT),
+                            }
+                        )
+                    },
                 ),
             ),
         ),
@@ -212,17 +259,15 @@ def membership_feature(admissions: Admissions, network: Network | None) -> Featu
         if network is not None:
             app[NETWORK_KEY] = network
 
-    invitation_body = json_body(
+    invitation_body = obj(
         {
-            "type": "object",
-            "required": ["name"],
-            "properties": {
-                "name": {"type": "string"},
-                "role": {"type": "string", "default": "consumer"},
-                "expires_in": {"type": "integer", "default": DEFAULT_EXPIRY},
-                "approve": {"type": "string", "enum": ["auto", "manual"]},
-            },
-        }
+            "name": TEXT,
+            "role": {"type": "string", "default": "consumer"},
+            "expires_in": {"type": "integer", "default": DEFAULT_EXPIRY},
+            "approve": enum(["auto", "manual"]),
+        },
+        optional=("role", "expires_in", "approve"),
+        closed=True,
     )
     return Feature(
         "membership",
@@ -234,7 +279,9 @@ def membership_feature(admissions: Admissions, network: Network | None) -> Featu
                 Access.TOKEN,
                 operation(
                     "Invite a home: a single-use code granting a name and a role until it expires",
-                    requestBody=invitation_body,
+                    answers={201: _ENTRY},
+                    refusals=_REFUSALS,
+                    body=invitation_body,
                 ),
             ),
             Route(
@@ -242,7 +289,10 @@ def membership_feature(admissions: Admissions, network: Network | None) -> Featu
                 "/operator/invitations",
                 get_invitations,
                 Access.TOKEN,
-                operation("Every invitation, newest first, with its code and status"),
+                operation(
+                    "Every invitation, newest first, with its code and status",
+                    answers={200: obj({"invitations": array(_ENTRY)})},
+                ),
             ),
             Route(
                 "POST",
@@ -252,6 +302,8 @@ def membership_feature(admissions: Admissions, network: Network | None) -> Featu
                 operation(
                     "Withdraw an invitation not used yet",
                     params=[path_param("invitation_id", "^[0-9a-f]{64}$")],
+                    answers={200: _ENTRY},
+                    refusals=_REFUSALS,
                 ),
             ),
             Route(
@@ -260,7 +312,8 @@ def membership_feature(admissions: Admissions, network: Network | None) -> Featu
                 get_participants,
                 Access.TOKEN,
                 operation(
-                    "Members (name, address, role, status, meter) and invitations not admitted yet"
+                    "Members (name, address, role, status, meter) and invitations not admitted yet",
+                    answers={200: obj({"participants": array(ANY_OBJECT)})},
                 ),
             ),
             Route(
@@ -268,7 +321,12 @@ def membership_feature(admissions: Admissions, network: Network | None) -> Featu
                 "/operator/participants/{who}/admit",
                 admit,
                 Access.TOKEN,
-                operation("Admit a home whose invitation awaits approval", params=[WHO]),
+                operation(
+                    "Admit a home whose invitation awaits approval",
+                    params=[WHO],
+                    answers={200: _ENTRY},
+                    refusals=_REFUSALS,
+                ),
             ),
             Route(
                 "POST",
@@ -278,6 +336,8 @@ def membership_feature(admissions: Admissions, network: Network | None) -> Featu
                 operation(
                     "Revoke a participant and its meter, or cancel its unused invitation",
                     params=[WHO],
+                    answers={200: _MEMBER},
+                    refusals=_REFUSALS,
                 ),
             ),
             Route(
@@ -288,13 +348,9 @@ def membership_feature(admissions: Admissions, network: Network | None) -> Featu
                 operation(
                     "Give a participant another name (the old one is freed)",
                     params=[WHO],
-                    requestBody=json_body(
-                        {
-                            "type": "object",
-                            "required": ["name"],
-                            "properties": {"name": {"type": "string"}},
-                        }
-                    ),
+                    answers={200: obj({"name": TEXT, "address": TEXT})},
+                    refusals=_REFUSALS,
+                    body=obj({"name": TEXT}),
                 ),
             ),
             Route(
@@ -305,7 +361,27 @@ def membership_feature(admissions: Admissions, network: Network | None) -> Featu
                 operation(
                     "Every refused invitation code or request, and handshakes refused to "
                     "nodes of another chain, newest first",
-                    params=[query_param("limit", INT)],
+                    params=[
+                        query_param("limit", {"type": "integer", "minimum": 1, "maximum": 10_000})
+                    ],
+                    answers={
+                        200: obj(
+                            {
+                                "refusals": array(
+                                    obj(
+                                        {
+                                            "at": NUMBER,
+                                            "stage": TEXT,
+                                            "reason": TEXT,
+                                            "message": TEXT,
+                                            "name": _TEXT_OR_NULL,
+                                        }
+                                    )
+                                )
+                            }
+                        )
+                    },
+                    refusals=(400,),
                 ),
             ),
         ),

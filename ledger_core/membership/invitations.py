@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from ledger_core.node.files import private_file
+
 OPEN: Final = "open"
 AWAITING: Final = "awaiting_approval"
 ADMITTING: Final = "admitting"
@@ -155,7 +157,7 @@ class InvitationBook:
         self.clock = clock
         self._lock = threading.Lock()
         fresh = not path.exists()
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db = sqlite3.connect(private_file(path), isolation_level=None, check_same_thread=False)
         if fresh:
             path.chmod(0o600)  # the codes are bearer secrets until used
         self.db.executescript(_SCHEMA)

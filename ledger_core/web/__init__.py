@@ -28,7 +28,8 @@ ingress proxy); the editor's live validation uses the API's own
 - ``GET /web/contracts``: the local participant's contracts, newest first, with
   state and receipt;
 - ``GET /web/participants``: registered participants and meters (operator page);
-- ``POST /web/ticket``: a WebSocket ticket;
+- ``POST /web/ticket`` ``{"path": "/api/v1/events"}``: a ticket for one WebSocket of
+  that stream route (single-use, short-lived, good for nothing else).
 - ``POST /web/qr``: ``{"text"}`` as a QR code's SVG (an invitation code to scan).
 
 Invitations, admission and countersigning use the API's own routes
@@ -38,7 +39,6 @@ Invitations, admission and countersigning use the API's own routes
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -46,15 +46,29 @@ from typing import Any, Final
 from aiohttp import web
 
 from contracts import check, receipt, short_id
+from ledger_core.api.openapi import (
+    ADDRESS_SCHEMA,
+    ANY_OBJECT,
+    BOOL,
+    HASH_SCHEMA,
+    INT,
+    TEXT,
+    array,
+    nullable,
+    obj,
+    operation,
+)
 from ledger_core.api.server import (
     LOCAL_KEY,
     NODE_KEY,
+    TICKET_SECONDS,
     Access,
     Feature,
     Route,
     error,
     issue_ticket,
-    read_body,
+    read_json,
+    stream_paths,
 )
 from ledger_core.concentrator.dr import DrEvent
 from ledger_core.meter.service import MeterService
@@ -67,6 +81,7 @@ from ledger_core.web.qr import QrError, svg
 STATIC: Final = Path(__file__).parent / "static"
 MAX_CONTRACTS: Final = 200
 MAX_PARTICIPANTS: Final = 1000
+MAX_TICKET_BODY: Final = 1024
 MAX_QR_BODY: Final = 4096
 DAY: Final = 86400
 CONTENT_TYPES: Final = {
@@ -338,11 +353,7 @@ def _name(view: StateView, address: str) -> str | None:
 
 async def qr_code(request: web.Request) -> web.Response:
     """``POST /web/qr``: ``{"text": "..."}`` as the SVG of its QR code."""
-    raw = await read_body(request, MAX_QR_BODY, "the text")
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return error(400, "malformed", "the body is not JSON", "body")
+    body = await read_json(request, MAX_QR_BODY, "the text")
     text = body.get("text") if isinstance(body, dict) else None
     if not isinstance(text, str) or not text:
         return error(400, "malformed", "the text to draw is required", "text")
@@ -354,49 +365,115 @@ async def qr_code(request: web.Request) -> web.Response:
 
 
 async def ticket(request: web.Request) -> web.Response:
-    """``POST /web/ticket``: a single-use WebSocket ticket, valid for a minute."""
-    return web.json_response({"ticket": issue_ticket(request.app), "expires_in": 60})
+    """``POST /web/ticket`` ``{"path": "/api/v1/events"}``: a single-use ticket that opens
+    one WebSocket on that stream route within :data:`TICKET_SECONDS` seconds."""
+    body = await read_json(request, MAX_TICKET_BODY, "a ticket request")
+    path = body.get("path") if isinstance(body, dict) else None
+    if isinstance(body, dict) and set(body) - {"path"}:
+        return error(400, "malformed", "a ticket request has one field, path", "body")
+    if not isinstance(path, str):
+        choices = ", ".join(stream_paths(request.app))
+        return error(400, "malformed", f"name the stream route to open: one of {choices}", "path")
+    try:
+        issued = issue_ticket(request.app, path)
+    except ValueError as err:
+        return error(400, "malformed", str(err), "path")
+    return web.json_response({"ticket": issued, "path": path, "expires_in": TICKET_SECONDS})
 
 
-_OK: Final = {"200": {"description": "JSON", "content": {"application/json": {}}}}
 WEB_PATHS: Final[dict[str, Any]] = {
     "/web/summary": {
-        "get": {
-            "summary": "The home at a glance for the web interface",
-            "security": [{"bearer": []}],
-            "responses": _OK,
-        }
+        "get": operation(
+            "The home at a glance for the web interface",
+            answers={
+                200: obj(
+                    {
+                        "chain_id": TEXT,
+                        "height": INT,
+                        "now": INT,
+                        "participant": ADDRESS_SCHEMA,
+                        "validator": ADDRESS_SCHEMA,
+                        "utc_offset_minutes": INT,
+                        "interval_seconds": INT,
+                        "day_start": INT,
+                        "roles": obj(
+                            {
+                                "meter": BOOL,
+                                "concentrator": BOOL,
+                                "execute_contracts": BOOL,
+                                "operator": BOOL,
+                            }
+                        ),
+                        "ingress": BOOL,
+                        "meter": nullable(ADDRESS_SCHEMA),
+                        "wallet": obj({"balance": INT, "held": INT, "debt": INT}),
+                        "today": nullable(ANY_OBJECT),
+                        "dr_events": array(ANY_OBJECT),
+                        "validators": array(obj({"address": ADDRESS_SCHEMA, "power": INT})),
+                        "peers": nullable(array(ANY_OBJECT)),
+                        "p2p": nullable(TEXT),
+                        "sync": obj(
+                            {"last_block_time": INT, "behind_seconds": INT, "mempool": INT}
+                        ),
+                    }
+                )
+            },
+        )
     },
     "/web/contracts": {
-        "get": {
-            "summary": "The local participant's contracts with state and receipt",
-            "security": [{"bearer": []}],
-            "responses": _OK,
-        }
+        "get": operation(
+            "The local participant's contracts with state and receipt",
+            answers={
+                200: obj(
+                    {
+                        "participant": ADDRESS_SCHEMA,
+                        "contracts": array(
+                            obj({"id": HASH_SCHEMA, "name": nullable(TEXT), "source": TEXT})
+                        ),
+                    }
+                )
+            },
+        )
     },
     "/web/participants": {
-        "get": {
-            "summary": "Registered participants and meters",
-            "security": [{"bearer": []}],
-            "responses": _OK,
-        }
+        "get": operation(
+            "Registered participants and meters",
+            answers={
+                200: obj(
+                    {
+                        "participants": array(
+                            obj(
+                                {
+                                    "address": ADDRESS_SCHEMA,
+                                    "name": nullable(TEXT),
+                                    "role": nullable(TEXT),
+                                    "status": nullable(TEXT),
+                                    "owner": nullable(ADDRESS_SCHEMA),
+                                    "since": nullable(INT),
+                                    "balance": nullable(INT),
+                                }
+                            )
+                        )
+                    }
+                )
+            },
+        )
     },
     "/web/qr": {
-        "post": {
-            "summary": "A text (an invitation code) as the SVG of its QR code",
-            "security": [{"bearer": []}],
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": {"type": "object"}}},
-            },
-            "responses": _OK,
-        }
+        "post": operation(
+            "A text (an invitation code) as the SVG of its QR code",
+            answers={200: obj({"svg": TEXT})},
+            refusals=(400, 413),
+            body=obj({"text": TEXT}, closed=True),
+        )
     },
     "/web/ticket": {
-        "post": {
-            "summary": "A single-use ticket that opens one WebSocket (?ticket=) within a minute",
-            "security": [{"bearer": []}],
-            "responses": _OK,
-        }
+        "post": operation(
+            "A ticket that opens one WebSocket of the stream route it names (?ticket=): "
+            "single-use, short-lived, good for nothing else",
+            answers={200: obj({"ticket": TEXT, "path": TEXT, "expires_in": INT})},
+            refusals=(400,),
+            body=obj({"path": TEXT}, closed=True),
+        )
     },
 }
