@@ -249,7 +249,7 @@ class TransactivaClient:
 
     async def name(self, name: str) -> NameRecord:
         """Who holds a participant's name, any case (404 ``unknown_name``: nobody; API 1.1)."""
-        answer = await self.request("GET", f"names/{name}", auth=False)
+        answer = await self.request("GET", f"names/{name}")
         return self._decode(NameRecord.from_json, answer)
 
     async def admission(self) -> Admission:
