@@ -248,7 +248,8 @@ class TransactivaClient:
         return self._decode(lambda a: _as_list(a, "participants", Participant.from_json), answer)
 
     async def name(self, name: str) -> NameRecord:
-        """Who holds a participant's name, any case (404 ``unknown_name``: nobody; API 1.1)."""
+        """Who holds a participant's name, any case (404 ``unknown_name``: nobody; API 1.1;
+        needs the token: a name links an address to a home)."""
         answer = await self.request("GET", f"names/{name}")
         return self._decode(NameRecord.from_json, answer)
 

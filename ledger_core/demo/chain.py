@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -42,12 +43,22 @@ class DemoError(RuntimeError):
     """The demo cannot go on: what went wrong, in one line for people."""
 
 
+# Ports handed out to be bound later (by a node process) come from below the kernel's
+# ephemeral range (32768-60999 on Linux): an outgoing connection's local port is taken from
+# that range, and could otherwise take the port in the moment before the node binds it.
+PORT_RANGE: Final = (20000, 32000)
+_PORTS: Final = random.Random()  # noqa: S311 - not a secret; seeded by the OS, so two processes pick apart
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    """A TCP port on 127.0.0.1 that nothing listens on right now (checked, not reserved)."""
+    for _ in range(200):
+        port = _PORTS.randrange(*PORT_RANGE)
+        if port_is_free(port):
+            return port
     with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+        probe.bind(("127.0.0.1", 0))  # the range is full: any port the kernel gives
+        return int(probe.getsockname()[1])
 
 
 def port_is_free(port: int) -> bool:
@@ -63,9 +74,10 @@ def port_is_free(port: int) -> bool:
 def free_port_run(count: int) -> int:
     """A base port with ``count`` free ports from it on (checked, not reserved), as
     ``transactiva testnet init --base-port`` takes it."""
-    for _ in range(100):
-        base = free_port()
-        if base + count <= 65000 and all(port_is_free(p) for p in range(base, base + count)):
+    low, high = PORT_RANGE
+    for _ in range(200):
+        base = _PORTS.randrange(low, high - count)
+        if all(port_is_free(p) for p in range(base, base + count)):
             return base
     raise DemoError(f"no run of {count} free ports found")
 
