@@ -6,7 +6,8 @@ on any machine of the neighbourhood) and owns every entity, device and action.
 One config entry per node (its local participant). Setup checks the node's API
 version (an incompatible node raises a repair issue, ``version.py``, and setup is
 retried until it is compatible) and the token (a refused one starts
-reauthentication), reads the node once, and then follows
+reauthentication), reads the node once (a home the operator has not admitted yet is
+set up too, with a repair issue until it is a member, ``admission.py``), and then follows
 three push sources: the ledger's event stream (market, wallet, contracts,
 node), the home's local event stream (contract actions, ``actions.py``) and,
 when the node has a meter, the meter's reading stream. Forecast totals, which
@@ -43,6 +44,7 @@ from transactiva_client import (
 )
 from transactiva_client.models import MeterReading, NodeStatus
 
+from . import admission as admission_issue
 from . import version
 from .actions import ActionFollower
 from .analytics import AnalyticsCoordinator
@@ -108,7 +110,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: TransactivaConfigEntry) 
         async_get_clientsession(hass), str(url), entry.data.get(CONF_TOKEN, "")
     )
     try:
-        status = await client.connect()
+        # The version, then the token: the admission needs it and answers for a home that
+        # is not a participant yet (its wallet does not).
+        status = await client.status()
+        admission = await client.admission()
         has_meter, first = await _meter(client)
     except IncompatibleNodeError as err:
         version.raise_issue(hass, entry, client.url, err)
@@ -139,6 +144,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: TransactivaConfigEntry) 
     )
     entry.runtime_data = runtime
     await coordinator.async_config_entry_first_refresh()
+    # A home not yet admitted runs too: it follows the chain, and Repairs says what it awaits.
+    coordinator.data.admission = admission
+    admission_issue.update_issue(hass, entry, admission)
 
     if has_meter:
         runtime.meter = MeterCoordinator(hass, entry, client, first, availability)
@@ -230,6 +238,7 @@ async def async_remove_entry(hass: HomeAssistant, entry: TransactivaConfigEntry)
     """Forget the entry's remembered data and withdraw its repair issues."""
     await Store[dict[str, object]](hass, STORE_VERSION, f"{DOMAIN}.{entry.entry_id}").async_remove()
     version.clear_issue(hass, entry.entry_id)
+    admission_issue.clear_issue(hass, entry.entry_id)
     registry = ir.async_get(hass)
     prefix = f"unmapped_device_{entry.entry_id}_"
     for domain, issue in list(registry.issues):

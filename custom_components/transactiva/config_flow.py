@@ -5,7 +5,9 @@ anything is saved, with the node's API version: an incompatible node is refused
 saying which side to update), or confirm the node the Transactiva app announced through
 the Supervisor; reauthenticate when the node refuses the token; reconfigure
 the address or token. A node (its local participant's address, the unique id)
-is configured once.
+is configured once. A node whose home the neighbourhood's operator has not admitted
+yet is not an error: a last step says that it waits for the operator, and the entry
+is added (with a repair issue until the home is a member, ``admission.py``).
 
 Options (a menu; saving reloads the entry): map a contract device name to a
 Home Assistant entity, pick Home Assistant sensors to send to the node as its
@@ -50,10 +52,9 @@ from transactiva_client import (
     IncompatibleNodeError,
     TransactivaAuthError,
     TransactivaClient,
-    TransactivaConnectionError,
     TransactivaError,
 )
-from transactiva_client.models import NodeStatus
+from transactiva_client.models import Admission, NodeStatus
 
 from . import version
 from .ble import normalise_address, normalise_uuid, parse_payload
@@ -146,6 +147,8 @@ class TransactivaConfigFlow(ConfigFlow, domain=DOMAIN):
 
     _discovered: tuple[URL, str, str] | None = None
     _versions: dict[str, str] | None = None  # the versions, when a node was incompatible
+    _admission: Admission | None = None  # the node's, once it answered
+    _waiting: tuple[str, dict[str, str]] | None = None  # an entry whose home is not admitted
 
     @staticmethod
     @callback
@@ -157,15 +160,46 @@ class TransactivaConfigFlow(ConfigFlow, domain=DOMAIN):
         client = TransactivaClient(async_get_clientsession(self.hass), str(url), token)
         self._versions = None
         try:
-            return await client.connect()
+            # The admission needs the token (so it proves it), and answers for a home that
+            # is not a participant yet, unlike its wallet.
+            status = await client.status()
+            self._admission = await client.admission()
         except IncompatibleNodeError as err:
             errors["base"] = version.translation_key(err)
             self._versions = version.placeholders(err)
         except TransactivaAuthError:
             errors[CONF_TOKEN] = "invalid_auth"
-        except TransactivaConnectionError:
+        except TransactivaError:
             errors["base"] = "cannot_connect"
+        else:
+            return status
         return None
+
+    async def _create(self, status: NodeStatus, data: dict[str, str]) -> ConfigFlowResult:
+        """Add the node; first say so when its home is not a member yet."""
+        self._waiting = (f"Transactiva {status.chain_id}", data)
+        assert self._admission is not None
+        if not self._admission.member:
+            return await self.async_step_not_admitted()
+        return self.async_create_entry(title=self._waiting[0], data=data)
+
+    async def async_step_not_admitted(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The node answers but the operator has not admitted its home yet: add it anyway
+        (it follows the chain, and Repairs says what it waits for)."""
+        assert self._waiting is not None
+        assert self._admission is not None
+        if user_input is not None:
+            title, data = self._waiting
+            return self.async_create_entry(title=title, data=data)
+        return self.async_show_form(
+            step_id="not_admitted",
+            description_placeholders={
+                "name": self._admission.name or self._admission.participant,
+                "participant": self._admission.participant,
+            },
+        )
 
     def _placeholders(self, **others: str) -> dict[str, str]:
         """A form's placeholders, with the versions of an incompatible node."""
@@ -182,10 +216,7 @@ class TransactivaConfigFlow(ConfigFlow, domain=DOMAIN):
             elif (status := await self._try(url, token, errors)) is not None:
                 await self.async_set_unique_id(status.participant)
                 self._abort_if_unique_id_configured(updates={CONF_URL: str(url)})
-                return self.async_create_entry(
-                    title=f"Transactiva {status.chain_id}",
-                    data={CONF_URL: str(url), CONF_TOKEN: token},
-                )
+                return await self._create(status, {CONF_URL: str(url), CONF_TOKEN: token})
         return self.async_show_form(
             step_id="user",
             data_schema=self.add_suggested_values_to_schema(
@@ -227,10 +258,7 @@ class TransactivaConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             status = await self._try(url, token, errors)
             if status is not None:
-                return self.async_create_entry(
-                    title=f"Transactiva {status.chain_id}",
-                    data={CONF_URL: str(url), CONF_TOKEN: token},
-                )
+                return await self._create(status, {CONF_URL: str(url), CONF_TOKEN: token})
         return self.async_show_form(
             step_id="hassio_confirm",
             description_placeholders=self._placeholders(addon=name, url=str(url)),

@@ -57,6 +57,7 @@ from transactiva_client import (
     TransactivaRequestError,
 )
 from transactiva_client.models import (
+    Admission,
     Balance,
     ContractAction,
     ContractChange,
@@ -82,6 +83,7 @@ from transactiva_client.protocol import (
 )
 from transactiva_client.units import price
 
+from . import admission as admission_issue
 from . import version
 from .availability import LEDGER, NodeAvailability, set_unavailable
 from .const import (
@@ -110,6 +112,14 @@ CONTRACT_STATUS: Final = {
     EventKind.CONTRACT_REVOKED: "revoked",
     EventKind.CONTRACT_EXPIRED: "expired",
 }
+# Events that change whether this home is a member (or its name): the admission is read again.
+MEMBERSHIP_EVENTS: Final = frozenset(
+    {
+        EventKind.PARTICIPANT_REGISTERED,
+        EventKind.PARTICIPANT_REVOKED,
+        EventKind.PARTICIPANT_NAMED,
+    }
+)
 VALID_RE: Final = re.compile(
     r"^Valid from (\d{4}/\d\d/\d\d \d\d:\d\d:\d\d) to (\d{4}/\d\d/\d\d \d\d:\d\d:\d\d)$",
     re.MULTILINE,
@@ -130,6 +140,19 @@ class ContractInfo:
     valid_from: str | None
     valid_to: str | None
     last_action: ContractAction | None = None
+    names: dict[str, str | None] = field(default_factory=dict)  # parties' display names
+
+    def awaits(self, participant: str) -> bool:
+        """Whether the contract waits for ``participant``'s signature."""
+        return (
+            self.status == "proposed"
+            and participant in self.signers
+            and participant not in self.signed
+        )
+
+    def party_name(self, address: str) -> str:
+        """A party as people read it: its name on the chain, else its address."""
+        return self.names.get(address) or address
 
 
 def contract_info(record: ContractRecord) -> ContractInfo:
@@ -145,6 +168,7 @@ def contract_info(record: ContractRecord) -> ContractInfo:
         signed=list(record.signed),
         valid_from=validity.group(1) if validity else None,
         valid_to=validity.group(2) if validity else None,
+        names=dict(record.names),
     )
 
 
@@ -169,6 +193,7 @@ class NodeState:
     earnings: int = 0  # centavos, today
     spending: int = 0  # centavos, today
     replaying: bool = False
+    admission: Admission | None = None  # None until read; see admission.py
 
     @property
     def participant(self) -> str:
@@ -236,7 +261,7 @@ class TransactivaCoordinator(DataUpdateCoordinator[NodeState]):
     async def _async_update_data(self) -> NodeState:
         try:
             status = await self.client.status()
-            balance = await self.client.balance(status.participant)
+            balance = await self._balance(status.participant)
             known = cast("NodeState | None", self.data)  # None before the first refresh
             if known is not None:
                 return replace(known, status=status, balance=balance)
@@ -259,6 +284,24 @@ class TransactivaCoordinator(DataUpdateCoordinator[NodeState]):
             translation_placeholders={"url": self.availability.url, "error": error},
         )
 
+    async def _balance(self, participant: str) -> Balance:
+        """The participant's wallet; empty while it is not registered (a home waiting for
+        the operator to admit it)."""
+        try:
+            return await self.client.balance(participant)
+        except TransactivaRequestError as err:
+            if err.status != 404:
+                raise
+            return Balance(0)
+
+    async def read_admission(self) -> None:
+        """Read whether this home is a member, and raise or withdraw the repair issue."""
+        state = self.data
+        state.admission = await self.client.admission()
+        admission_issue.update_issue(self.hass, self.config_entry, state.admission)
+        state.balance = await self._balance(state.participant)
+        self.async_update_listeners()
+
     def _incompatible(self, err: IncompatibleNodeError) -> None:
         """The node changed to a version this integration cannot speak: say so, and reload
         the entry (its setup then waits for a compatible node)."""
@@ -268,13 +311,20 @@ class TransactivaCoordinator(DataUpdateCoordinator[NodeState]):
             self.hass.config_entries.async_schedule_reload(entry.entry_id)
 
     async def _first_state(self, status: NodeStatus, balance: Balance) -> NodeState:
-        record = await self.client.participant(status.participant)
+        try:
+            record = await self.client.participant(status.participant)
+            roles = record.roles if record.role == Role.OPERATOR else ()
+            connected = record.service_connected
+        except TransactivaRequestError as err:
+            if err.status != 404:
+                raise
+            roles, connected = (), True  # not registered yet: the home waits to be admitted
         state = NodeState(
             status=status,
-            roles=record.roles if record.role == Role.OPERATOR else (),
+            roles=roles,
             height=status.height,
             balance=balance,
-            service_connected=record.service_connected,
+            service_connected=connected,
         )
         now = now_seconds()
         for signal in await self.client.prices(max(0, now - PRICE_HISTORY_SECONDS), 2**40):
@@ -427,6 +477,9 @@ class TransactivaCoordinator(DataUpdateCoordinator[NodeState]):
                             Group.MARKET,
                             {"connected": state.service_connected},
                         )
+            elif kind in MEMBERSHIP_EVENTS:
+                if event.data.get("address") == state.participant:
+                    await self.read_admission()
             elif kind == EventKind.CONTRACT_PROPOSED:
                 await self._read_contract(state, ContractChange.from_event(event).contract_id)
             elif kind in CONTRACT_EVENTS:

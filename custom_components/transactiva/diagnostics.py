@@ -21,6 +21,7 @@ TO_REDACT: Final = {
     "proposer",
     "signers",
     "signed",
+    "names",  # the parties' display names, by address
     "targets",
     "public_key",
     "unique_id",

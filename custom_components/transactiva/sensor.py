@@ -48,9 +48,10 @@ from transactiva_client.models import (
 from transactiva_client.units import money, price
 
 from . import TransactivaConfigEntry
+from . import admission as admission_issue
 from .analytics import AnalyticsCoordinator
 from .const import CONTRACT_STATES, CURRENCY, PRICE_UNIT
-from .coordinator import NodeState, TransactivaCoordinator, now_seconds
+from .coordinator import ContractInfo, NodeState, TransactivaCoordinator, now_seconds
 from .devices import Group
 from .entity import ForecastEntity, MeterEntity, TransactivaEntity
 from .meter import MeterCoordinator
@@ -239,6 +240,69 @@ PEERS = NodeSensorDescription(
 )
 
 
+def _awaiting(state: NodeState) -> list[ContractInfo]:
+    """This home's proposed contracts that wait for its signature, in the order seen."""
+    return [info for info in state.contracts.values() if info.awaits(state.participant)]
+
+
+def _awaiting_attributes(state: NodeState) -> dict[str, Any]:
+    """What each contract awaiting this home's signature is, by whom, and who is missing."""
+    return {
+        "contracts": [
+            {
+                "contract_id": info.contract_id,
+                "short_id": info.short_id,
+                "name": info.name,
+                "proposer": info.party_name(info.proposer),
+                "parties": [info.party_name(party) for party in info.signers],
+                "missing": [
+                    info.party_name(party) for party in info.signers if party not in info.signed
+                ],
+                "valid_from": info.valid_from,
+                "valid_to": info.valid_to,
+            }
+            for info in _awaiting(state)
+        ]
+    }
+
+
+def _admission(state: NodeState, now: int) -> Value:
+    admission = state.admission
+    if admission is None or str(admission.status) not in admission_issue.STATES:
+        return None
+    return str(admission.status)
+
+
+def _admission_attributes(state: NodeState) -> dict[str, Any] | None:
+    admission = state.admission
+    if admission is None:
+        return None
+    return {
+        "name": admission.name,
+        "role": None if admission.role is None else str(admission.role),
+        "message": admission.message,
+    }
+
+
+# Membership: contracts that await this home's signature, and whether it is a member.
+MEMBERSHIP_SENSORS: tuple[NodeSensorDescription, ...] = (
+    NodeSensorDescription(
+        key="awaiting_signature",
+        group=Group.CONTRACTS,
+        value=lambda state, now: len(_awaiting(state)),
+        attributes=_awaiting_attributes,
+    ),
+    NodeSensorDescription(
+        key="admission",
+        group=Group.NODE,
+        device_class=SensorDeviceClass.ENUM,
+        options=list(admission_issue.STATES),
+        value=_admission,
+        attributes=_admission_attributes,
+    ),
+)
+
+
 @dataclass(frozen=True, kw_only=True)
 class MeterSensorDescription(SensorEntityDescription):
     """A meter sensor and how it reads a reading."""
@@ -397,7 +461,7 @@ async def async_setup_entry(
     quantity of each phase as the meter reports phases."""
     runtime = entry.runtime_data
     node = runtime.coordinator
-    descriptions = list(NODE_SENSORS)
+    descriptions = [*NODE_SENSORS, *MEMBERSHIP_SENSORS]
     if node.data.status.peers is not None:
         descriptions.append(PEERS)
     entities: list[SensorEntity] = [NodeSensor(node, d) for d in descriptions]

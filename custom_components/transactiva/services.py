@@ -10,7 +10,15 @@ transaction the ledger refuses (with the node's reason), a node without the
 feature or without a meter, a forecast that is not ready yet. A node that
 cannot be reached or refuses the token raises ``HomeAssistantError``.
 Transactions are signed by the node with the local participant's key and the
-actions wait until the block commits.
+actions wait until the block commits; a home that the operator has not admitted
+yet cannot sign any (``not_admitted``).
+
+Wherever an action takes a participant (``transfer``'s ``to``, the targets of a
+demand-response event, the quoted parties of a contract) a participant's display name
+is taken too: the node says which address holds it, and a name nobody holds is refused
+(``unknown_name``) before anything is signed. ``sign_contract`` countersigns a contract
+that awaits this home's signature, by its id or its short id (the node finds it among
+all contracts; a short id shared by several is refused as ambiguous).
 
 ``get_prices``, ``get_settlements``, ``get_trades``, ``get_forecast`` and
 ``get_advice`` only answer (``SupportsResponse.ONLY``): series and forecasts
@@ -19,6 +27,7 @@ belong in responses, never in states or attributes.
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -53,6 +62,7 @@ from transactiva_client.models import (
     SETTLEMENT_ENERGY,
     SHORT_ID_RE,
     ContractCheck,
+    ContractRecord,
     PriceSignal,
     Settlement,
     TxResult,
@@ -80,6 +90,8 @@ ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
 
 NUMBER = vol.Any(int, float, str)
 BASE: Final = {vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string}
+# What may be a participant's name (the node checks the finer rules: reserved words...).
+NAME_TEXT_RE: Final = re.compile(r"[A-Za-z0-9._-]{1,32}")
 
 type ServiceHandler = Callable[[HomeAssistant, ServiceCall], Awaitable[ServiceResponse]]
 
@@ -129,6 +141,34 @@ def _require_role(entry: TransactivaConfigEntry, roles: set[str]) -> None:
         raise _invalid("not_operator", entry=entry.title, roles=" or ".join(sorted(roles)))
 
 
+def _require_member(entry: TransactivaConfigEntry) -> None:
+    """A home that is not a participant (yet) signs nothing: say so, not the node's code."""
+    admission = entry.runtime_data.coordinator.data.admission
+    if admission is not None and not admission.member:
+        raise _invalid("not_admitted", entry=entry.title, status=admission.status)
+
+
+async def _participant(entry: TransactivaConfigEntry, field: str, raw: str) -> str:
+    """The address of a participant given by its address or its display name."""
+    value = raw.strip()
+    if ADDRESS_RE.fullmatch(value):
+        return value
+    if not NAME_TEXT_RE.fullmatch(value):
+        raise _invalid("invalid_address", field=field, value=raw)
+
+    async def holder() -> str:
+        try:
+            return (await entry.runtime_data.client.name(value)).address
+        except TransactivaRequestError as err:
+            if err.code == ErrorCode.UNKNOWN_NAME:
+                raise _invalid("unknown_name", field=field, name=value) from err
+            if err.code == ErrorCode.MALFORMED:
+                raise _invalid("invalid_address", field=field, value=raw) from err
+            raise
+
+    return await _node(entry, holder())
+
+
 def _contract_id(entry: TransactivaConfigEntry, raw: str) -> str:
     """A full contract id from a full id or a short id (``0x`` + 10 hex digits)."""
     value = raw.strip()
@@ -174,6 +214,7 @@ async def _node[T](
 
 async def _local(entry: TransactivaConfigEntry, tx_type: TxType, body: dict[str, Any]) -> TxResult:
     """Submit a transaction signed by the node and wait for its block."""
+    _require_member(entry)
     client = entry.runtime_data.client
     return await _node(
         entry, client.submit_local(tx_type, body), feature=f"transaction type {tx_type}"
@@ -236,17 +277,68 @@ async def _submit_contract(hass: HomeAssistant, call: ServiceCall) -> ServiceRes
             message=first["message"],
             count=len(errors),
         )
+    await _named_parties(entry, answer.parties)
     result = await _local(entry, TxType.CONTRACT_PROPOSE, {"source": answer.canonical})
     proposed = result.first(EventKind.CONTRACT_PROPOSED)
     contract_id = str(proposed.data["contract_id"]) if proposed else answer.contract_id
     return await _contract_answer(entry, contract_id)
 
 
+async def _named_parties(entry: TransactivaConfigEntry, parties: tuple[str, ...]) -> None:
+    """Every quoted party that is a name must be held by someone (roles and addresses are
+    the ledger's to judge when the contract is proposed)."""
+    client = entry.runtime_data.client
+    for party in parties:
+        if ADDRESS_RE.fullmatch(party) or not NAME_TEXT_RE.fullmatch(party):
+            continue
+
+        async def holder(name: str = party) -> None:
+            try:
+                await client.name(name)
+            except TransactivaRequestError as err:
+                if err.code == ErrorCode.UNKNOWN_NAME:
+                    raise _invalid("unknown_name", field="Parties", name=name) from err
+                if err.code != ErrorCode.MALFORMED:  # a role (ISO, DSO...): not a name
+                    raise
+
+        await _node(entry, holder())
+
+
+# What the node's refusals of a signature mean for the person signing.
+SIGN_REFUSALS: Final = {
+    ErrorCode.UNKNOWN_CONTRACT: "unknown_contract",
+    ErrorCode.AMBIGUOUS_ID: "ambiguous_contract_id",
+    ErrorCode.NOT_A_PARTY: "not_a_party",
+    ErrorCode.ALREADY_SIGNED: "already_signed",
+    ErrorCode.NOT_PROPOSED: "not_awaiting_signature",
+}
+
+
 async def _sign_contract(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
     entry = _entry(hass, call)
-    contract_id = _contract_id(entry, call.data["contract"])
-    await _local(entry, TxType.CONTRACT_SIGN, {"contract_id": contract_id})
-    return await _contract_answer(entry, contract_id)
+    raw = call.data["contract"]
+    value = raw.strip()
+    short = "0x" + value[2:].upper() if value[:2].lower() == "0x" else ""
+    if not HASH_RE.fullmatch(value.lower()) and not SHORT_ID_RE.fullmatch(short):
+        raise _invalid("unknown_contract", contract=raw)
+    _require_member(entry)
+
+    async def sign() -> ContractRecord:
+        try:
+            return await entry.runtime_data.client.sign_contract(value.lower())
+        except TransactivaRequestError as err:
+            for code, key in SIGN_REFUSALS.items():
+                if err.code == code:
+                    raise _invalid(key, contract=raw, message=err.message) from err
+            raise
+
+    record = await _node(entry, sign())
+    return {
+        "contract_id": record.contract_id,
+        "short_id": record.short_id,
+        "status": str(record.status),
+        "receipt": record.receipt,
+    }
 
 
 async def _revoke_contract(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
@@ -272,9 +364,7 @@ def _wallet_request(tx_type: TxType) -> ServiceHandler:
 
 async def _transfer(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
     entry = _entry(hass, call)
-    to = call.data["to"].strip()
-    if not ADDRESS_RE.fullmatch(to):
-        raise _invalid("invalid_address", field="to", value=to)
+    to = await _participant(entry, "to", call.data["to"])
     body: dict[str, Any] = {"to": to, "amount": _exact(call, "amount", MONEY_DECIMALS)}
     if call.data.get("memo"):
         body["memo"] = call.data["memo"]
@@ -534,10 +624,7 @@ async def _send_demand_response(hass: HomeAssistant, call: ServiceCall) -> Servi
     event_id = call.data.get("event_id") or new_event_id(now_seconds())
     if not EVENT_ID_RE.fullmatch(event_id):
         raise _invalid("invalid_event_id", value=event_id)
-    targets = [t.strip() for t in call.data.get("targets", [])]
-    for target in targets:
-        if not ADDRESS_RE.fullmatch(target):
-            raise _invalid("invalid_address", field="targets", value=target)
+    targets = [await _participant(entry, "targets", t) for t in call.data.get("targets", [])]
     start = call.data.get("start")
     body = {
         "event_id": event_id,

@@ -125,7 +125,8 @@ async def test_contracts_are_validated_submitted_signed_and_revoked(
         assert refused.value.translation_key == "unknown_contract"
     with pytest.raises(ServiceValidationError) as refused:
         await _call(hass, "sign_contract", entry, contract=signed["contract_id"])
-    assert refused.value.translation_placeholders["code"] == "not_proposed"
+    assert refused.value.translation_key == "not_awaiting_signature"
+    assert "active" in refused.value.translation_placeholders["message"]
 
 
 async def test_wallet_actions_convert_amounts_exactly(
@@ -158,9 +159,11 @@ async def test_wallet_actions_convert_amounts_exactly(
         with pytest.raises(ServiceValidationError) as refused:
             await _call(hass, "deposit", entry, **data)
         assert refused.value.translation_key == key
-    with pytest.raises(ServiceValidationError) as refused:
-        await _call(hass, "transfer", entry, to="tv123", amount=1)
-    assert refused.value.translation_key == "invalid_address"
+    # A recipient is an address or a participant's name (the node says who holds it).
+    for to, key in (("tv123", "unknown_name"), ("no válido", "invalid_address")):
+        with pytest.raises(ServiceValidationError) as refused:
+            await _call(hass, "transfer", entry, to=to, amount=1)
+        assert refused.value.translation_key == key
     with pytest.raises(ServiceValidationError) as refused:
         await _call(hass, "transfer", entry, to=neighbour.address, amount=10**6)
     assert refused.value.translation_placeholders["code"] == "insufficient_funds"
@@ -278,7 +281,8 @@ async def test_demand_response_is_sent_and_cancelled_by_an_operator(
         ({"level": 1, "price": 2}, "level_or_price"),
         ({}, "level_or_price"),
         ({"level": 1, "event_id": "con espacio"}, "invalid_event_id"),
-        ({"level": 1, "targets": ["nadie"]}, "invalid_address"),
+        ({"level": 1, "targets": ["nadie"]}, "unknown_name"),
+        ({"level": 1, "targets": ["con espacio"]}, "invalid_address"),
     ]
     for data, key in bad:
         with pytest.raises(ServiceValidationError) as refused:
