@@ -16,6 +16,7 @@ from ledger_core.api.openapi import (
     ADDRESS_SCHEMA,
     HASH_SCHEMA,
     INT,
+    NAME_PATTERN,
     TEXT,
     array,
     nullable,
@@ -192,7 +193,7 @@ FEATURE: Final = Feature(
             Access.TOKEN,
             operation(
                 "Who holds a participant's name (names are compared in lower case)",
-                params=[path_param("name", "^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")],
+                params=[path_param("name", f"^{NAME_PATTERN}$")],
                 answers={
                     200: obj(
                         {"name": TEXT, "address": ADDRESS_SCHEMA, "role": TEXT, "status": TEXT}

@@ -161,7 +161,7 @@ FEATURE: Final = Feature(
                         }
                     )
                 },
-                refusals=(400,),
+                refusals=(400, 404),
             ),
         ),
         Route(
@@ -180,7 +180,7 @@ FEATURE: Final = Feature(
                         }
                     )
                 },
-                refusals=(400,),
+                refusals=(400, 404),
             ),
         ),
         Route(
@@ -201,7 +201,7 @@ FEATURE: Final = Feature(
                         }
                     )
                 },
-                refusals=(400,),
+                refusals=(400, 404),
             ),
         ),
     ),

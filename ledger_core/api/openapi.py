@@ -187,7 +187,9 @@ RANGE: Final[list[Schema]] = [
     query_param("limit", {"type": "integer", "minimum": 1, "maximum": 10_000}),
 ]
 
-ADDRESS: Final = path_param("address", "^(tv[0-9a-f]{40}|[A-Za-z0-9][A-Za-z0-9._-]{0,31})$")
+NAME_PATTERN: Final = "[A-Za-z0-9](?:[A-Za-z0-9._-]{0,30}[A-Za-z0-9])?"
+"""A participant's name as a path takes it (any case; types/names.py has the rules)."""
+ADDRESS: Final = path_param("address", f"^(tv[0-9a-f]{{40}}|{NAME_PATTERN})$")
 """An address, or a participant's name (resolved to its address)."""
 
 # -- the schemas the features share ------------------------------------------------------

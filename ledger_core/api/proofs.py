@@ -41,7 +41,19 @@ from ledger_core.state import keys
 from ledger_core.state.keys import StateView
 from ledger_core.types.fields import FieldError
 from ledger_core.types.genesis import Genesis
-from ledger_core.types.metering import BillLine, IntervalUse, Opening, Proof, bill_lines, delivered
+from ledger_core.types.metering import (
+    CHAIN_ID_RE,
+    MAX_ENERGY_WH,
+    MAX_OPENINGS,
+    SALT_RE,
+    BillLine,
+    IntervalUse,
+    Opening,
+    Proof,
+    bill_lines,
+    delivered,
+)
+from ledger_core.types.tx import MAX_TIME
 
 MAX_PROOF_BYTES: Final = 4 << 20
 DAY: Final = 86400
@@ -210,6 +222,9 @@ def _bills(
     return found
 
 
+ENERGY: Final = {"type": "integer", "minimum": 0, "maximum": MAX_ENERGY_WH}
+
+
 async def post_check(request: web.Request) -> web.Response:
     """``POST /proofs/check``."""
     body = await read_json(request, MAX_PROOF_BYTES, "a proof")
@@ -279,8 +294,33 @@ FEATURE: Final = Feature(
                 },
                 refusals=(400, 413, 422),
                 body=obj(
-                    {"chain_id": TEXT, "openings": array(ANY_OBJECT)},
-                    optional=(),
+                    {
+                        "chain_id": {"type": "string", "pattern": f"^{CHAIN_ID_RE.pattern}$"},
+                        "openings": {
+                            **array(
+                                obj(
+                                    {
+                                        "meter": ADDRESS_SCHEMA,
+                                        "interval_start": {
+                                            "type": "integer",
+                                            "minimum": 0,
+                                            "maximum": MAX_TIME,
+                                        },
+                                        "import_wh": ENERGY,
+                                        "export_wh": ENERGY,
+                                        "salt": {
+                                            "type": "string",
+                                            "pattern": f"^{SALT_RE.pattern}$",
+                                        },
+                                    },
+                                    closed=True,
+                                )
+                            ),
+                            "minItems": 1,
+                            "maxItems": MAX_OPENINGS,
+                        },
+                    },
+                    closed=True,
                 ),
             ),
         ),

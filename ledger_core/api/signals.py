@@ -122,7 +122,7 @@ FEATURE: Final = Feature(
                 "this node holds them (?from=&to= interval starts, ?limit=)",
                 params=[ADDRESS, *RANGE],
                 answers={200: obj({"meter": ADDRESS_SCHEMA, "reports": array(INTERVAL_ROW)})},
-                refusals=(400,),
+                refusals=(400, 404),
             ),
         ),
         Route(
