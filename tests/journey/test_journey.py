@@ -122,7 +122,12 @@ async def test_two_homes_join_by_invitation_sign_a_contract_trade_and_settle(
                 f"{name} to see itself admitted", lambda h=home: h.get("/local/admission"), nodes
             )
             assert (admission["status"], admission["name"]) == ("member", name)
-            assert not (home.home / "invitation").exists()  # single use: the code is gone
+
+            async def used_up(h: NodeProcess = home) -> bool:
+                return not (h.home / "invitation").exists()
+
+            # Single use: once the joining node sees itself registered, the code is gone.
+            await wait_for(f"{name}'s invitation to be used up", used_up, nodes)
 
         # casa-b pays in money to buy with; the operator confirms it.
         asked = (await transactiva("wallet", "deposit", "300", "--dir", str(b_dir))).ok()
