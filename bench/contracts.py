@@ -250,7 +250,7 @@ def main() -> None:
     yardstick = rates["Ed25519 verification"]
     reference = rates["reference path (LALR tables)"]
     print("\ninterleaved rounds, per CPU second:\n")
-    print("| operation | /s | ÷ Ed25519 verification | × reference path |")
+    print("| operation | /s | / Ed25519 verification | x reference path |")
     print("|---|---:|---:|---:|")
     for name, rate in rates.items():
         print(f"| {name} | {rate:,.0f} | {rate / yardstick:.3f} | {rate / reference:.2f} |")

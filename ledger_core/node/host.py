@@ -67,6 +67,12 @@ MAX_MEMPOOL_TXS: Final = 20_000
 MAX_MEMPOOL_BYTES: Final = 64 * 1024 * 1024
 MAX_EVIDENCE_PER_BLOCK: Final = 10
 MAX_LOCAL_STEPS: Final = 1000
+# Clients' transactions are taken while the mempool holds less than this many seconds
+# of what the chain commits (so that what is taken commits in about that long); beyond
+# it the API answers 503 overloaded with a Retry-After (docs/performance.md).
+MAX_QUEUE_SECONDS: Final = 1.0
+# How fast the estimate of the chain's throughput follows a backlogged block's rate.
+THROUGHPUT_WEIGHT: Final = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +176,12 @@ class Node:
         self._executions: dict[str, Execution] = {}
         self._pending_timeouts: list[ScheduleTimeout] = []
         self._replayed: set[bytes] = set()
+        self.max_queue_seconds = MAX_QUEUE_SECONDS
+        # Committed transactions per second while there was a backlog (None: not yet
+        # seen busy), and when the last block was committed (time.monotonic()).
+        self.throughput: float | None = None
+        self._last_commit_at: float | None = None
+        self._backlog = False
 
     def close(self) -> None:
         """Close the write-ahead log and the database."""
@@ -217,6 +229,42 @@ class Node:
         self._mempool_bytes += len(wire)
         self._wake.set()
         return Submitted(tx.id, "accepted")
+
+    def busy_for(self, count: int = 1) -> float | None:
+        """None when ``count`` more transactions from clients can be taken now; else about
+        how many seconds until they can: the mempool already holds more than the chain
+        commits in ``max_queue_seconds`` (by its throughput while it had a backlog).
+
+        Gossiped transactions are not held to this (peers took them already); the API
+        answers clients with 503 ``overloaded`` and a Retry-After instead of letting
+        every client wait longer and longer.
+        """
+        pending = len(self.mempool) + len(self._early)
+        rate = self.throughput
+        if rate is None or pending == 0:
+            return None
+        room = rate * self.max_queue_seconds
+        if pending + count <= room:
+            return None
+        return max(1.0, (pending + count - room) / rate)
+
+    def _note_throughput(self, committed: int) -> None:
+        """Update :attr:`throughput` after a block of ``committed`` transactions (called
+        once the mempool has been checked again)."""
+        now = time.monotonic()
+        last, self._last_commit_at = self._last_commit_at, now
+        busy, self._backlog = self._backlog, bool(self.mempool)
+        if last is None or committed == 0 or now <= last:
+            return
+        rate = committed / (now - last)
+        if busy:  # work waited since the last block: this one shows what the chain sustains
+            self.throughput = (
+                rate
+                if self.throughput is None
+                else self.throughput + THROUGHPUT_WEIGHT * (rate - self.throughput)
+            )
+        elif self.throughput is not None:  # the chain was idle for part of the time
+            self.throughput = max(self.throughput, rate)
 
     def _arrived_early(self, tx: Tx) -> bool:
         """Whether ``tx`` is stale only because a later transaction of its signer reached
@@ -592,6 +640,7 @@ class Node:
         for key in [k for k, e in self.evidence_pool.items() if self.app.has_evidence(e)]:
             del self.evidence_pool[key]
         self._recheck()
+        self._note_throughput(len(ids))
         self._notify(ids)
         self.after_commit(block, commit)
 

@@ -60,10 +60,11 @@ CREATE INDEX IF NOT EXISTS txs_by_id ON txs (id);
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY,
     height INTEGER NOT NULL,
-    event BLOB NOT NULL
+    event BLOB NOT NULL,
+    tx TEXT
 );
 CREATE INDEX IF NOT EXISTS events_by_height ON events (height);
-CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
 """
 
 
@@ -104,6 +105,10 @@ class Storage:
                 f"{SCHEMA_VERSION} (blocks with commits): start a new node home"
             )
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
+        if "tx" not in columns:
+            # Before 0.2 each event row repeated its transaction's id inside the event.
+            self._db.execute("ALTER TABLE events ADD COLUMN tx TEXT")
         stored = self._meta("genesis_hash")
         if stored is None:
             with self._transaction():
@@ -169,24 +174,28 @@ class Storage:
                     "INSERT INTO commits (height, data) VALUES (?, ?)",
                     (header.height, commit.encode()),
                 )
-            db.executemany(
-                "INSERT INTO txs (id, height, idx, wire, code, message, events) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
+            # Each event is encoded once: the transaction's row holds the list of them
+            # (the canonical encoding of a list joins its items' encodings), and the
+            # event stream's rows hold each one with its transaction's id beside it.
+            tx_rows = []
+            event_rows: list[tuple[int, bytes, str | None]] = []
+            height = header.height
+            for index, (tx_id, wire, result) in enumerate(
+                zip(ids, block.txs, results, strict=True)
+            ):
+                encoded = [codec.encode(event) for event in result.events]
+                tx_rows.append(
                     (
                         tx_id,
-                        header.height,
+                        height,
                         index,
                         wire,
                         result.code,
                         result.message,
-                        codec.encode(list(result.events)),
+                        b"[" + b",".join(encoded) + b"]",
                     )
-                    for index, (tx_id, wire, result) in enumerate(
-                        zip(ids, block.txs, results, strict=True)
-                    )
-                ],
-            )
+                )
+                event_rows.extend((height, event, tx_id) for event in encoded)
             new_block: codec.Value = {
                 "type": "new_block",
                 "height": header.height,
@@ -195,19 +204,14 @@ class Storage:
                 "tx_count": header.tx_count,
                 "app_hash": header.app_hash,
             }
-            events: list[codec.Value] = [
-                *(
-                    {**event, "tx": tx_id}
-                    for tx_id, result in zip(ids, results, strict=True)
-                    for event in result.events
-                ),
-                *block_events,
-                new_block,
-            ]
+            event_rows.extend((height, codec.encode(event), None) for event in block_events)
+            event_rows.append((height, codec.encode(new_block), None))
             db.executemany(
-                "INSERT INTO events (height, event) VALUES (?, ?)",
-                [(header.height, codec.encode(event)) for event in events],
+                "INSERT INTO txs (id, height, idx, wire, code, message, events) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                tx_rows,
             )
+            db.executemany("INSERT INTO events (height, event, tx) VALUES (?, ?, ?)", event_rows)
             db.executemany(
                 "INSERT INTO state (key, value) VALUES (?, ?) "
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -346,12 +350,17 @@ class Storage:
     def events(
         self, after_seq: int = 0, limit: int = 1000
     ) -> Iterator[tuple[int, int, codec.Value]]:
-        """``(seq, height, event)`` after ``after_seq``, oldest first."""
-        for seq, height, event in self._db.execute(
-            "SELECT seq, height, event FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+        """``(seq, height, event)`` after ``after_seq``, oldest first; a transaction's
+        event names it (``tx``)."""
+        for seq, height, data, tx_id in self._db.execute(
+            "SELECT seq, height, event, tx FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
             (after_seq, limit),
         ):
-            yield seq, height, codec.decode(bytes(event), MAX_VALUE_BYTES)
+            event = codec.decode(bytes(data), MAX_VALUE_BYTES)
+            if tx_id is not None:
+                assert isinstance(event, dict)
+                event["tx"] = tx_id
+            yield seq, height, event
 
     def last_event_seq(self) -> int:
         """The sequence number of the newest event (0 when there is none)."""

@@ -13,6 +13,16 @@ the state); :meth:`StateMachine.apply` makes a decided block's execution the
 state. ``begin_block`` / ``deliver_tx`` / ``end_block`` / ``commit`` are the
 same steps one at a time.
 
+The mempool's checks are journalled: each accepted transaction with its result and
+its writes, and whether its handler read the block's time. When a block then
+carries the mempool's transactions in the mempool's order, :meth:`execute` takes
+each one's result and writes from the journal instead of running it again; one
+whose handler read the time is run again unless the block has the time the
+mempool checked against, and from the first whose result or writes then differ
+the rest run as usual. A transaction run again on the same state, at the same
+height and time, gives the same result (the machine is deterministic), so the
+block's execution is the same either way.
+
 Envelope rules (every transaction): the chain id matches, the signer is a
 registered, active account, the signature is the signer's, and the nonce is
 larger than the signer's last. A transaction that passes them consumes its
@@ -64,6 +74,34 @@ HANDLERS: Final = route(
 
 
 @dataclass(frozen=True, slots=True)
+class _Checked:
+    """A transaction the mempool accepted: its result and writes on the mempool's state."""
+
+    tx: Tx
+    result: TxResult
+    writes: dict[str, Value | None]
+    timed: bool
+
+
+class _WatchedContext:
+    """A :class:`BlockContext` for the mempool's checks that notes whether the handler
+    read the time (what a handler's result may depend on beside the state)."""
+
+    __slots__ = ("_time", "height", "read_time")
+
+    def __init__(self, height: int, time: int) -> None:
+        self.height = height
+        self._time = time
+        self.read_time = False
+
+    @property
+    def time(self) -> int:
+        """The block's time (noted as read)."""
+        self.read_time = True
+        return self._time
+
+
+@dataclass(frozen=True, slots=True)
 class _Applied:
     """What :meth:`StateMachine.apply` needs of an execution beyond its public fields."""
 
@@ -92,6 +130,10 @@ class StateMachine:
     # again. The signature is part of the key: a block may carry the same
     # signed bytes with another signature, which must be checked.
     _verified: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    # What the mempool's checks gave, in the mempool's order (see the module's docstring),
+    # and the block time they were checked at.
+    _journal: list[_Checked] = field(default_factory=list)
+    _check_time: int = 0
 
     def __post_init__(self) -> None:
         self._chain = Chain(self.genesis)
@@ -115,6 +157,7 @@ class StateMachine:
         # Contracts by the local time their window closes, for end_block.
         self._expiry = sorted(k for k in self.state if k.startswith(keys.EXPIRY))
         self._check = Overlay(self.state)
+        self._check_time = self.last_block_time
 
     @classmethod
     def restore(
@@ -140,21 +183,25 @@ class StateMachine:
         return self._commitment.root()
 
     def check_tx(self, tx: Tx) -> TxResult:
-        """Judge ``tx`` against the state plus the mempool's earlier transactions."""
+        """Judge ``tx`` against the state plus the mempool's earlier transactions, at the
+        next height and the last block's time."""
         assert self._check is not None
-        context = BlockContext(self.height + 1, self.last_block_time)
+        context = _WatchedContext(self.height + 1, self._check_time)
         # A refused transaction leaves no trace (not even its nonce) in the
         # mempool's state, since it does not enter the mempool.
         trial = self._check.child()
-        result = self._run(trial, tx, context)
+        result = self._run(trial, tx, context, discard=True)  # type: ignore[arg-type]
         if result.ok:
             trial.fold_into_parent(self._check)
+            self._journal.append(_Checked(tx, result, trial.writes, context.read_time))
         return result
 
     def reset_check(self) -> None:
         """Forget the mempool's transactions: the next ``check_tx`` judges against the
         committed state alone (the node then checks its mempool again, in order)."""
         self._check = Overlay(self.state)
+        self._journal = []
+        self._check_time = self.last_block_time
 
     def begin_block(self, context: BlockContext) -> None:
         """Start executing block ``context.height``."""
@@ -209,7 +256,10 @@ class StateMachine:
                     )
                 except Rejected as err:
                     raise InvalidBlock(f"evidence[{i}]: {err.message}") from None
-            results = [self._run(self._block, tx, context) for tx in txs]
+            if evidence:
+                results = [self._run(self._block, tx, context) for tx in txs]
+            else:
+                results = self._run_checked(self._block, txs, context)
             self.end_block()
         except BaseException:
             self._block = None
@@ -260,7 +310,7 @@ class StateMachine:
                 self.state[key] = value
         self.height = execution.context.height
         self.last_block_time = execution.context.time
-        self._check = Overlay(self.state)
+        self.reset_check()
 
     def validator_set(self, height: int | None = None) -> ValidatorSet:
         """The validators of ``height`` (default: the next block's, with its proposer
@@ -297,12 +347,52 @@ class StateMachine:
 
     # -- envelope and dispatch ------------------------------------------------------------
 
-    def _run(self, overlay: Overlay, tx: Tx, context: BlockContext) -> TxResult:
+    def _run_checked(
+        self, block: Overlay, txs: Sequence[Tx], context: BlockContext
+    ) -> list[TxResult]:
+        """Run ``txs`` on ``block`` (on the committed state, no evidence before them),
+        taking what the mempool's journal already knows (see the module's docstring)."""
+        journal = self._journal
+        same_time = context.time == self._check_time
+        results: list[TxResult] = []
+        reusing = True
+        for index, tx in enumerate(txs):
+            entry = journal[index] if reusing and index < len(journal) else None
+            if entry is None or not (
+                entry.tx is tx or (entry.tx.id == tx.id and entry.tx.signature == tx.signature)
+            ):
+                reusing = False
+                results.append(self._run(block, tx, context))
+                continue
+            if not entry.timed or same_time:
+                block.writes.update(entry.writes)
+                results.append(entry.result)
+                continue
+            trial = block.child()
+            result = self._run(trial, tx, context)
+            reusing = result == entry.result and trial.writes == entry.writes
+            trial.fold_into_parent(block)
+            results.append(result)
+        return results
+
+    def _run(
+        self, overlay: Overlay, tx: Tx, context: BlockContext, *, discard: bool = False
+    ) -> TxResult:
+        """Run ``tx`` on ``overlay``. A transaction past the envelope rules uses its
+        nonce even when its handler refuses it; ``discard`` says the caller drops the
+        whole overlay on any refusal (a mempool check), so the handler can write to it
+        directly."""
         try:
             account = self._envelope(overlay, tx)
         except Rejected as err:
             return TxResult(err.code, err.message)
         overlay.put(keys.nonce(tx.signer), tx.nonce)
+        if discard:
+            try:
+                events = HANDLERS[tx.type](self.chain, overlay, tx, account, context)
+            except Rejected as err:
+                return TxResult(err.code, err.message)
+            return TxResult("ok", "", tuple(events))
         work = overlay.child()
         try:
             events = HANDLERS[tx.type](self.chain, work, tx, account, context)
