@@ -102,9 +102,12 @@ def _init(root: Path, validators: int, profile: bool) -> list[Node]:
     return nodes
 
 
-def _start(node: Node) -> None:
+def _start(node: Node, py_spy: str | None = None) -> None:
     command = [sys.executable, "-m", "ledger_core", "node", "--dir", str(node.home.path)]
-    if node.profile is not None:
+    if node.profile is not None and py_spy is not None:
+        raw = str(node.profile.with_suffix(".py-spy.txt"))
+        command[0:0] = [py_spy, "record", "-r", "250", "-f", "raw", "-o", raw, "--"]
+    elif node.profile is not None:
         command[1:1] = ["-m", "cProfile", "-o", str(node.profile)]
     with (node.home.path / "node.log").open("ab") as log:
         node.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
@@ -287,9 +290,9 @@ async def _agree(nodes: list[Node]) -> int:
 
 
 def measure(root: Path, validators: int, args: argparse.Namespace) -> dict[str, Any]:
-    nodes = _init(root, validators, args.profile)
+    nodes = _init(root, validators, args.profile or args.py_spy is not None)
     for node in nodes:
-        _start(node)
+        _start(node, args.py_spy)
     try:
         accounts = [_key(1000 + i) for i in range(args.accounts)]
         asyncio.run(_setup(nodes, accounts))
@@ -332,6 +335,9 @@ def measure(root: Path, validators: int, args: argparse.Namespace) -> dict[str, 
         "elapsed": result["elapsed"],
     }
     for node in nodes:
+        spied = None if node.profile is None else node.profile.with_suffix(".py-spy.txt")
+        if spied is not None and spied.exists():
+            row["py_spy"] = str(spied)
         if node.profile is not None and node.profile.exists():
             text = io.StringIO()
             stats = pstats.Stats(str(node.profile), stream=text)
@@ -351,6 +357,9 @@ def main() -> None:
         "--dir", type=Path, default=None, help="where the homes go (default: a temporary folder)"
     )
     parser.add_argument("--profile", action="store_true", help="profile node 1 with cProfile")
+    parser.add_argument(
+        "--py-spy", default=None, metavar="PY_SPY", help="profile node 1 with this py-spy (raw)"
+    )
     parser.add_argument("--quick", action="store_true", help="4 validators, 1,000 tx/s, 6 s")
     args = parser.parse_args()
     if args.quick:

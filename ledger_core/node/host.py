@@ -67,11 +67,11 @@ MAX_MEMPOOL_TXS: Final = 20_000
 MAX_MEMPOOL_BYTES: Final = 64 * 1024 * 1024
 MAX_EVIDENCE_PER_BLOCK: Final = 10
 MAX_LOCAL_STEPS: Final = 1000
-# Clients' transactions are taken while the mempool holds less than this many seconds
-# of what the chain commits (so that what is taken commits in about that long); beyond
-# it the API answers 503 overloaded with a Retry-After (docs/performance.md).
+# Clients' transactions are taken while the oldest waiting one has waited less than this
+# and what waits commits in about this long; beyond it the API answers 503 overloaded
+# with a Retry-After (docs/api.md, docs/performance.md).
 MAX_QUEUE_SECONDS: Final = 1.0
-# How fast the estimate of the chain's throughput follows a backlogged block's rate.
+# How fast the estimate of the chain's throughput follows a full block's rate.
 THROUGHPUT_WEIGHT: Final = 0.3
 
 
@@ -177,11 +177,12 @@ class Node:
         self._pending_timeouts: list[ScheduleTimeout] = []
         self._replayed: set[bytes] = set()
         self.max_queue_seconds = MAX_QUEUE_SECONDS
-        # Committed transactions per second while there was a backlog (None: not yet
-        # seen busy), and when the last block was committed (time.monotonic()).
+        # Committed transactions per second of full blocks (None: no full block yet),
+        # when the last block was committed, and when each waiting transaction came
+        # (time.monotonic(), in the order they came).
         self.throughput: float | None = None
         self._last_commit_at: float | None = None
-        self._backlog = False
+        self._arrivals: dict[str, float] = {}
 
     def close(self) -> None:
         """Close the write-ahead log and the database."""
@@ -202,6 +203,10 @@ class Node:
 
     def submit(self, wire: bytes) -> Submitted:
         """Decode, check and queue a transaction."""
+        tx_id = wire_id(wire)
+        known = self.mempool.get(tx_id) or self._early.get(tx_id)
+        if known is not None and known.wire() == wire:  # gossip brings it again: no decoding
+            return Submitted(tx_id, "duplicate", "the transaction is already in the mempool")
         try:
             tx = decode(wire)
         except FieldError as err:
@@ -221,50 +226,51 @@ class Node:
                 # Held aside until the mempool is next checked in order (after a block,
                 # or before proposing one): then it goes before its signer's later ones.
                 self._early[tx.id] = tx
+                self._arrivals[tx.id] = time.monotonic()
                 self._mempool_bytes += len(wire)
                 self._wake.set()
                 return Submitted(tx.id, "accepted")
             return Submitted(tx.id, result.code, result.message)
         self.mempool[tx.id] = tx
+        self._arrivals[tx.id] = time.monotonic()
         self._mempool_bytes += len(wire)
         self._wake.set()
         return Submitted(tx.id, "accepted")
 
     def busy_for(self, count: int = 1) -> float | None:
         """None when ``count`` more transactions from clients can be taken now; else about
-        how many seconds until they can: the mempool already holds more than the chain
-        commits in ``max_queue_seconds`` (by its throughput while it had a backlog).
+        how many seconds until they can.
 
-        Gossiped transactions are not held to this (peers took them already); the API
-        answers clients with 503 ``overloaded`` and a Retry-After instead of letting
-        every client wait longer and longer.
+        The node is busy when its oldest waiting transaction has waited longer than
+        ``max_queue_seconds`` (the queue is not draining in time), or when what waits
+        would take longer than that to commit at the chain's throughput as measured by
+        full blocks (a burst). Gossiped transactions are not held to this (peers took
+        them already); the API answers clients 503 ``overloaded`` with a Retry-After
+        instead of letting every client wait longer and longer.
         """
         pending = len(self.mempool) + len(self._early)
+        if pending == 0 or not self._arrivals:
+            return None
+        bound = self.max_queue_seconds
+        wait = time.monotonic() - next(iter(self._arrivals.values())) - bound
         rate = self.throughput
-        if rate is None or pending == 0:
-            return None
-        room = rate * self.max_queue_seconds
-        if pending + count <= room:
-            return None
-        return max(1.0, (pending + count - room) / rate)
+        if rate is not None:
+            wait = max(wait, (pending + count) / rate - bound)
+        return None if wait <= 0 else max(1.0, wait)
 
     def _note_throughput(self, committed: int) -> None:
-        """Update :attr:`throughput` after a block of ``committed`` transactions (called
-        once the mempool has been checked again)."""
+        """Update :attr:`throughput` after a block of ``committed`` transactions: a full
+        block shows what the chain commits when it has more than it can take."""
         now = time.monotonic()
         last, self._last_commit_at = self._last_commit_at, now
-        busy, self._backlog = self._backlog, bool(self.mempool)
-        if last is None or committed == 0 or now <= last:
+        if last is None or now <= last or committed < self.genesis.params.max_block_txs:
             return
         rate = committed / (now - last)
-        if busy:  # work waited since the last block: this one shows what the chain sustains
-            self.throughput = (
-                rate
-                if self.throughput is None
-                else self.throughput + THROUGHPUT_WEIGHT * (rate - self.throughput)
-            )
-        elif self.throughput is not None:  # the chain was idle for part of the time
-            self.throughput = max(self.throughput, rate)
+        self.throughput = (
+            rate
+            if self.throughput is None
+            else self.throughput + THROUGHPUT_WEIGHT * (rate - self.throughput)
+        )
 
     def _arrived_early(self, tx: Tx) -> bool:
         """Whether ``tx`` is stale only because a later transaction of its signer reached
@@ -637,6 +643,7 @@ class Node:
         for tx in execution.txs:
             if (self.mempool.pop(tx.id, None) or self._early.pop(tx.id, None)) is not None:
                 self._mempool_bytes -= len(tx.wire())
+                self._arrivals.pop(tx.id, None)
         for key in [k for k, e in self.evidence_pool.items() if self.app.has_evidence(e)]:
             del self.evidence_pool[key]
         self._recheck()
@@ -655,6 +662,7 @@ class Node:
             result = self.app.check_tx(tx)
             if not result.ok:
                 del self.mempool[tx_id]
+                self._arrivals.pop(tx_id, None)
                 self._mempool_bytes -= len(tx.wire())
                 for future in self._waiters.pop(tx_id, []):
                     if not future.done():

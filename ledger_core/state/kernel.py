@@ -69,6 +69,25 @@ class Overlay:
         parent.writes.update(self.writes)
 
 
+class RecordingOverlay(Overlay):
+    """An overlay that also notes the first value it read of each key from below its own
+    writes: what a transaction run on it depended on in the state."""
+
+    __slots__ = ("reads",)
+
+    def __init__(self, base: Mapping[str, Value]) -> None:
+        super().__init__(base)
+        self.reads: dict[str, Value | None] = {}
+
+    def get(self, key: str) -> Value | None:
+        value = self.writes.get(key, _UNSET)
+        if value is not _UNSET:
+            return value  # type: ignore[return-value]
+        value = self.base.get(key)
+        self.reads.setdefault(key, value)
+        return value
+
+
 @dataclass(frozen=True, slots=True)
 class Chain:
     """What a handler knows of the chain beyond the state: its genesis and civil time."""

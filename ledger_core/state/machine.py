@@ -13,15 +13,17 @@ the state); :meth:`StateMachine.apply` makes a decided block's execution the
 state. ``begin_block`` / ``deliver_tx`` / ``end_block`` / ``commit`` are the
 same steps one at a time.
 
-The mempool's checks are journalled: each accepted transaction with its result and
-its writes, and whether its handler read the block's time. When a block then
-carries the mempool's transactions in the mempool's order, :meth:`execute` takes
-each one's result and writes from the journal instead of running it again; one
-whose handler read the time is run again unless the block has the time the
-mempool checked against, and from the first whose result or writes then differ
-the rest run as usual. A transaction run again on the same state, at the same
-height and time, gives the same result (the machine is deterministic), so the
-block's execution is the same either way.
+The mempool's checks are journalled: each accepted transaction with its result, its
+writes, the value of every key it read from the state below it, and whether its
+handler read the block's time. When a block carries a journalled transaction,
+:meth:`execute` takes its result and writes from the journal instead of running it
+again if every key it read has the same value in the block's state at that point
+(same object, or same canonical bytes) and, when its handler read the time, the
+block has the time the mempool checked against. Handlers read the state only
+through the overlay and depend on nothing else but the transaction, the height
+(the next block's in both) and the time, so a transaction whose inputs are the
+same gives the same result and writes (the machine is deterministic): the block's
+execution is the same either way, in any order of its transactions.
 
 Envelope rules (every transaction): the chain id matches, the signer is a
 registered, active account, the signature is the signer's, and the nonce is
@@ -49,7 +51,14 @@ from ledger_core.state import (
     wallet,
 )
 from ledger_core.state.commitment import Staged, StateCommitment
-from ledger_core.state.kernel import OPERATOR, Chain, Overlay, Rejected, route
+from ledger_core.state.kernel import (
+    OPERATOR,
+    Chain,
+    Overlay,
+    RecordingOverlay,
+    Rejected,
+    route,
+)
 from ledger_core.state.market import clearing, orders
 from ledger_core.types import codec
 from ledger_core.types.abci import BlockContext, Event, Execution, InvalidBlock, TxResult
@@ -75,11 +84,13 @@ HANDLERS: Final = route(
 
 @dataclass(frozen=True, slots=True)
 class _Checked:
-    """A transaction the mempool accepted: its result and writes on the mempool's state."""
+    """A transaction the mempool accepted: its result, its writes and what it read on the
+    mempool's state, and whether it read the block's time."""
 
     tx: Tx
     result: TxResult
     writes: dict[str, Value | None]
+    reads: dict[str, Value | None]
     timed: bool
 
 
@@ -99,6 +110,18 @@ class _WatchedContext:
         """The block's time (noted as read)."""
         self.read_time = True
         return self._time
+
+
+def _same_inputs(state: Overlay, reads: dict[str, Value | None]) -> bool:
+    """Whether every key has the value read (the same object, or the same canonical bytes:
+    1 and true are different values here, as they are on the chain)."""
+    for key, seen in reads.items():
+        now = state.get(key)
+        if now is not seen and (
+            now is None or seen is None or codec.encode(now) != codec.encode(seen)
+        ):
+            return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,9 +153,9 @@ class StateMachine:
     # again. The signature is part of the key: a block may carry the same
     # signed bytes with another signature, which must be checked.
     _verified: OrderedDict[str, None] = field(default_factory=OrderedDict)
-    # What the mempool's checks gave, in the mempool's order (see the module's docstring),
+    # What the mempool's checks gave, by transaction id (see the module's docstring),
     # and the block time they were checked at.
-    _journal: list[_Checked] = field(default_factory=list)
+    _journal: dict[str, _Checked] = field(default_factory=dict)
     _check_time: int = 0
 
     def __post_init__(self) -> None:
@@ -189,18 +212,20 @@ class StateMachine:
         context = _WatchedContext(self.height + 1, self._check_time)
         # A refused transaction leaves no trace (not even its nonce) in the
         # mempool's state, since it does not enter the mempool.
-        trial = self._check.child()
+        trial = RecordingOverlay(self._check)  # type: ignore[arg-type]
         result = self._run(trial, tx, context, discard=True)  # type: ignore[arg-type]
         if result.ok:
             trial.fold_into_parent(self._check)
-            self._journal.append(_Checked(tx, result, trial.writes, context.read_time))
+            self._journal[tx.id] = _Checked(
+                tx, result, trial.writes, trial.reads, context.read_time
+            )
         return result
 
     def reset_check(self) -> None:
         """Forget the mempool's transactions: the next ``check_tx`` judges against the
         committed state alone (the node then checks its mempool again, in order)."""
         self._check = Overlay(self.state)
-        self._journal = []
+        self._journal = {}
         self._check_time = self.last_block_time
 
     def begin_block(self, context: BlockContext) -> None:
@@ -351,28 +376,23 @@ class StateMachine:
         self, block: Overlay, txs: Sequence[Tx], context: BlockContext
     ) -> list[TxResult]:
         """Run ``txs`` on ``block`` (on the committed state, no evidence before them),
-        taking what the mempool's journal already knows (see the module's docstring)."""
+        taking from the mempool's journal what it already knows (see the module's
+        docstring)."""
         journal = self._journal
         same_time = context.time == self._check_time
         results: list[TxResult] = []
-        reusing = True
-        for index, tx in enumerate(txs):
-            entry = journal[index] if reusing and index < len(journal) else None
-            if entry is None or not (
-                entry.tx is tx or (entry.tx.id == tx.id and entry.tx.signature == tx.signature)
+        for tx in txs:
+            entry = journal.get(tx.id)
+            if (
+                entry is not None
+                and entry.tx.signature == tx.signature
+                and (same_time or not entry.timed)
+                and _same_inputs(block, entry.reads)
             ):
-                reusing = False
-                results.append(self._run(block, tx, context))
-                continue
-            if not entry.timed or same_time:
                 block.writes.update(entry.writes)
                 results.append(entry.result)
-                continue
-            trial = block.child()
-            result = self._run(trial, tx, context)
-            reusing = result == entry.result and trial.writes == entry.writes
-            trial.fold_into_parent(block)
-            results.append(result)
+            else:
+                results.append(self._run(block, tx, context))
         return results
 
     def _run(

@@ -122,24 +122,27 @@ def _check(value: object, level: int) -> None:
     raise TypeError(f"{kind.__name__} cannot be encoded (floats are not allowed)")
 
 
-def _floatless(value: object) -> bool:
+def _floatless(value: object, level: int = 0) -> bool:
     """Whether a value orjson parsed holds no float (orjson parses ``1.0``, ``1e3`` and
-    integers beyond 64 bits as floats, and writes them back the same way)."""
+    integers beyond 64 bits as floats, and writes them back the same way) and no list
+    or object nested more than MAX_DEPTH deep (the reference refuses those)."""
     kind = type(value)
     if kind is dict:
         value = value.values()  # type: ignore[attr-defined]
     elif kind is not list:
         return kind is not float
+    if level >= MAX_DEPTH:
+        return False
     for item in value:  # type: ignore[attr-defined]
         kind = type(item)
-        if kind is float or ((kind is dict or kind is list) and not _floatless(item)):
+        if kind is float or ((kind is dict or kind is list) and not _floatless(item, level + 1)):
             return False
     return True
 
 
 def decode(data: bytes, max_size: int) -> Value:
     """The value whose canonical encoding is ``data``; DecodeError otherwise."""
-    if len(data) <= max_size and data.count(b"[") + data.count(b"{") <= MAX_DEPTH:
+    if len(data) <= max_size:
         try:
             value = orjson.loads(data)
             same = orjson.dumps(value, option=_SORTED) == data

@@ -1,15 +1,16 @@
 """An overloaded node says so: 503 ``overloaded`` with a Retry-After, not ever longer waits.
 
-The node learns the chain's throughput from blocks committed while transactions were
-waiting, and takes clients' transactions while its mempool holds less than
-``max_queue_seconds`` of that; past it ``POST /txs`` and ``/txs/batch`` answer 503 with
-the ``overloaded`` code and a Retry-After in seconds, which the wire contract's client
-hands to its caller. Gossiped transactions are not held to it, and the node takes
-clients' transactions again once the backlog is committed.
+The node takes clients' transactions while its oldest waiting transaction has waited less
+than ``max_queue_seconds`` and what waits commits within that at the chain's throughput
+(learnt from full blocks); past it ``POST /txs`` and ``/txs/batch`` answer 503 with the
+``overloaded`` code and a Retry-After in seconds, which the wire contract's client hands
+to its caller. Gossiped transactions are not held to it, and the node takes clients'
+transactions again once the backlog is committed.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -79,17 +80,34 @@ async def _post(setup: Setup, path: str, data: bytes) -> tuple[int, Any, str | N
     return response.status, await response.json(), response.headers.get("Retry-After")
 
 
-def test_no_estimate_no_refusal(setup: Setup) -> None:
-    """Until the node has seen a backlog committed it refuses only a full mempool."""
+def test_a_fresh_queue_without_an_estimate_is_not_refused(setup: Setup) -> None:
     assert setup.node.throughput is None
     for _ in range(10):
         assert setup.node.submit(setup.transfer().wire()).accepted
     assert setup.node.busy_for(1000) is None
 
 
-def test_the_throughput_is_learnt_from_backlogged_blocks(setup: Setup) -> None:
+async def test_a_queue_that_does_not_drain_in_time_is_refused(setup: Setup) -> None:
     node = setup.node
-    for _ in range(12):  # three blocks' worth: each block leaves a backlog
+    node.max_queue_seconds = 0.05
+    assert node.submit(setup.transfer().wire()).accepted
+    deadline = asyncio.get_running_loop().time() + 10
+    while node.busy_for(1) is None:  # the oldest transaction waits past the bound
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.01)
+    wait = node.busy_for(1)
+    assert wait is not None
+    assert wait >= 1
+    node.produce_block()
+    assert node.busy_for(1) is None
+
+
+def test_the_throughput_is_learnt_from_full_blocks(setup: Setup) -> None:
+    node = setup.node
+    assert node.submit(setup.transfer().wire()).accepted
+    node.produce_block()  # not full: says nothing of what the chain can do
+    assert node.throughput is None
+    for _ in range(12):  # three full blocks
         assert node.submit(setup.transfer().wire()).accepted
     for _ in range(3):
         node.produce_block()
