@@ -208,7 +208,7 @@ class Node:
         if known is not None and known.wire() == wire:  # gossip brings it again: no decoding
             return Submitted(tx_id, "duplicate", "the transaction is already in the mempool")
         try:
-            tx = decode(wire)
+            tx = decode(wire, tx_id)
         except FieldError as err:
             return Submitted(None, "malformed", err.message, err.field)
         if self.is_pending(tx.id):

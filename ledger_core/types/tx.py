@@ -304,13 +304,17 @@ BODY_CHECKS: Final[dict[TxType, _Check]] = {
 }
 
 
+# Chain ids that passed expect_str (a node sees one or two): not checked again.
+_CHAIN_IDS_SEEN: set[str] = set()
+_CHAIN_IDS_KEPT: Final = 16
 _WIRE_KEYS: Final = frozenset({"signature", "tx"})
 _ENVELOPE_KEYS: Final = frozenset({"body", "chain_id", "nonce", "signer", "type"})
 _NO_KEYS: Final = frozenset[str]()
 
 
-def decode(data: bytes) -> Tx:
-    """A well-formed transaction from wire bytes, or FieldError naming the field."""
+def decode(data: bytes, tx_id: str | None = None) -> Tx:
+    """A well-formed transaction from wire bytes, or FieldError naming the field;
+    ``tx_id``, when given, is :func:`wire_id` of the same bytes (not computed again)."""
     try:
         wire = codec.decode(data, MAX_TX_BYTES)
     except codec.DecodeError as err:
@@ -321,7 +325,13 @@ def decode(data: bytes) -> Tx:
     envelope = expect_object(wire_obj["tx"], "tx")
     expect_keys(envelope, "tx", _ENVELOPE_KEYS, _NO_KEYS)
     tx_type = expect_enum(envelope["type"], "tx.type", TxType)
-    chain_id = expect_str(envelope["chain_id"], "tx.chain_id", CHAIN_ID_RE)
+    raw_chain_id = envelope["chain_id"]
+    if type(raw_chain_id) is str and raw_chain_id in _CHAIN_IDS_SEEN:
+        chain_id = raw_chain_id
+    else:
+        chain_id = expect_str(raw_chain_id, "tx.chain_id", CHAIN_ID_RE)
+        if len(_CHAIN_IDS_SEEN) < _CHAIN_IDS_KEPT:
+            _CHAIN_IDS_SEEN.add(chain_id)
     signer = _address(envelope["signer"], "tx.signer")
     nonce = expect_int(envelope["nonce"], "tx.nonce", 1, MAX_NONCE)
     body = expect_object(envelope["body"], "tx.body")
@@ -340,5 +350,5 @@ def decode(data: bytes) -> Tx:
         body=body,
         signature=bytes.fromhex(signature),
         signed_bytes=signed,
-        id=hashlib.sha256(signed).hexdigest(),
+        id=hashlib.sha256(signed).hexdigest() if tx_id is None else tx_id,
     )
