@@ -175,8 +175,8 @@ class StateMachine:
             self.state[keys.TOTAL_WITHDRAWALS] = 0
             members = ValidatorSet((v.public_key, v.power) for v in self.genesis.validators)
             self.state.update(validators.genesis_entries(members))
-        for key, value in self.state.items():
-            self._commitment.set(key, value)
+        self._commitment = StateCommitment(self.state)
+        self._commitment.load((key, codec.encode(value)) for key, value in self.state.items())
         # Contracts by the local time their window closes, for end_block.
         self._expiry = sorted(k for k in self.state if k.startswith(keys.EXPIRY))
         self._check = Overlay(self.state)
@@ -298,9 +298,10 @@ class StateMachine:
         assert block is not None, "begin_block first"
         assert context is not None, "begin_block first"
         validators.advance(block, context.height)
-        values = dict(block.writes)
-        encoded = {k: None if v is None else codec.encode(v) for k, v in values.items()}
-        staged = self._commitment.stage({k: (v, encoded[k]) for k, v in values.items()})
+        values = block.writes  # the overlay is dropped below: its writes are the block's
+        encode = codec.encode
+        encoded = {k: None if v is None else encode(v) for k, v in values.items()}
+        staged = self._commitment.stage_encoded(encoded)
         events = tuple(self._block_events)
         self._block = None
         self._context = None
