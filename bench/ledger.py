@@ -47,6 +47,7 @@ from ledger_core.node.storage import open_storage
 from ledger_core.state.machine import StateMachine
 from ledger_core.types.crypto import SigningKey, verify
 from ledger_core.types.genesis import Genesis, Operator, Params, Validator
+from ledger_core.types.metering import commitment
 from ledger_core.types.tx import Tx, TxType, sign
 
 CHAIN = "bench-1"
@@ -151,7 +152,18 @@ def _reports(meters: list[SigningKey], count: int) -> list[Tx]:
                 CHAIN,
                 TxType.REPORT,
                 1 + i // len(meters),
-                {"interval_start": interval, "import_wh": 120, "export_wh": 40},
+                {
+                    "interval_start": interval,
+                    # A commitment to 120 Wh in and 40 out (docs/privacy.md), salted.
+                    "commitment": commitment(
+                        CHAIN,
+                        meter.address,
+                        interval,
+                        import_wh=120,
+                        export_wh=40,
+                        salt=i.to_bytes(32, "big"),
+                    ),
+                },
             )
         )
     return txs  # fmt: skip

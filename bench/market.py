@@ -11,8 +11,9 @@ Two measurements:
   under 50 ms;
 * state machine: one participant per order on a fresh in-memory application;
   the ``end_block`` that clears the interval (reading the orders, the auction,
-  writing orders, trades, positions and releasing holds) and the ``end_block``
-  that settles it against one report per participant, each followed by its
+  writing orders, trades, positions and releasing holds) and the block whose
+  ``delivery`` (the concentrator's, from one reading per participant; the chain
+  holds their commitments, docs/privacy.md) settles it, each followed by its
   ``commit`` (canonical encoding and the state commitment), once per size up to
   ``--state-max`` (setting up 100,000 signed participants takes minutes).
 
@@ -32,6 +33,7 @@ from ledger_core.state.market.auction import Backstop, Order, clear
 from ledger_core.types.abci import BlockContext
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.genesis import Genesis, Operator, Params, Validator
+from ledger_core.types.metering import Opening, delivered
 from ledger_core.types.tx import Side, Tx, TxType, sign
 
 CHAIN = "bench-market-1"
@@ -95,14 +97,17 @@ class _Chain:
         self.nonces[signer.address] = nonce
         return sign(signer, CHAIN, kind, nonce, dict(body))  # type: ignore[arg-type]
 
-    def block(self, when: int, txs: list[Tx]) -> tuple[float, float]:
-        """Run a block; the seconds spent in end_block and in commit."""
+    def block(self, when: int, txs: list[Tx], *, timed: bool = False) -> tuple[float, float]:
+        """Run a block; the seconds spent in end_block (and its transactions, if ``timed``)
+        and in commit."""
         self.time = when
         self.app.begin_block(BlockContext(self.app.height + 1, when))
+        began = time.perf_counter()
         for tx in txs:
             result = self.app.deliver_tx(tx)
             assert result.ok, (tx.type, result.code, result.message)
-        start = time.perf_counter()
+        delivered = time.perf_counter() - began if timed else 0.0
+        start = time.perf_counter() - delivered
         self.app.end_block()
         ended = time.perf_counter()
         self.app.commit()
@@ -150,20 +155,48 @@ def _state_machine(size: int) -> tuple[float, float, float, float]:
     chain.block(START + 20, orders)
     clear_end, clear_commit = chain.block(T, [])
     chain.block(T + INTERVAL, [])
-    reports = [
-        chain.tx(
-            meter,
-            TxType.REPORT,
-            interval_start=T,
-            import_wh=rng.randint(0, 3_000),
-            export_wh=rng.randint(0, 3_000),
-        )
+    readings = {
+        meter.address: Opening(meter.address, T, rng.randint(0, 3_000), rng.randint(0, 3_000),
+                               rng.randbytes(32))
         for meter in meters
-    ]
+    }  # fmt: skip
+    reports = [
+        chain.tx(meter, TxType.REPORT, interval_start=T,
+                 commitment=readings[meter.address].commitment(CHAIN))
+        for meter in meters
+    ]  # fmt: skip
     chain.block(T + INTERVAL + 5, reports)
-    settle_end, settle_commit = chain.block(T + INTERVAL + 3600, [])
+    chain.block(T + INTERVAL + 3600, [])
+    settle_end, settle_commit = chain.block(
+        T + INTERVAL + 3605, [_delivery(chain, people, meters, readings)], timed=True
+    )
     assert chain.app.state[f"market/{T:012d}"]["status"] == "settled"  # type: ignore[index]
     return clear_end, clear_commit, settle_end, settle_commit
+
+
+def _delivery(
+    chain: _Chain, people: list[SigningKey], meters: list[SigningKey], readings: dict[str, Opening]
+) -> Tx:
+    """The concentrator's delivery of interval ``T``: each seller's export up to what it sold."""
+    state = chain.app.state
+    record = state[f"market/{T:012d}"]
+    assert isinstance(record, dict)
+    sold: dict[str, int] = {}
+    for index in range(int(str(record["trades"]))):
+        trade = state[f"trade/{T:012d}/{index:08d}"]
+        assert isinstance(trade, dict)
+        seller = str(trade["seller"])
+        sold[seller] = sold.get(seller, 0) + int(str(trade["energy_wh"]))
+    meter_of = {p.address: m.address for p, m in zip(people, meters, strict=True)}
+    sellers: list[object] = [
+        {
+            "participant": seller,
+            "delivered_wh": delivered(readings[meter_of[seller]].export_wh, amount),
+            "meters": [meter_of[seller]],
+        }
+        for seller, amount in sorted(sold.items())
+    ]
+    return chain.tx(chain.operator, TxType.DELIVERY, interval_start=T, sellers=sellers)
 
 
 def main() -> None:
@@ -190,7 +223,10 @@ def main() -> None:
         machine["auction_ms"][str(size)] = round(median * 1000, 2)  # type: ignore[index]
 
     print("\nstate machine: one order and one report per participant, one run each\n")
-    print("| orders | clearing end_block | its commit | settlement end_block | its commit |")
+    print(
+        "| orders | clearing end_block | its commit | settlement (delivery, end_block) "
+        "| its commit |"
+    )
     print("|---:|---:|---:|---:|---:|")
     for size in sizes:
         if size > args.state_max:

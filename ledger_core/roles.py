@@ -2,16 +2,20 @@
 
 ``config.json`` switches them on:
 
-- ``"meter": {"source": {...}, "settings": {...}}`` -- the meter role: a
-  :class:`~ledger_core.meter.service.MeterService` reading the source
-  (``smartpi``, ``http_json``, ``pushed`` for Home Assistant, ``mqtt``; see
-  docs/meters.md) with the meter key ``keys/meter.key`` (made on first start;
-  the operator binds it to the participant with ``bind_meter``), its routes
-  under ``/api/v1/local/meter``;
+- ``"meter": {"source": {...}, "settings": {...}, "concentrator": URL}`` -- the
+  meter role: a :class:`~ledger_core.meter.service.MeterService` reading the
+  source (``smartpi``, ``http_json``, ``pushed`` for Home Assistant, ``mqtt``;
+  see docs/meters.md) with the meter key ``keys/meter.key`` (made on first
+  start; the operator binds it to the participant with ``bind_meter``), its
+  routes under ``/api/v1/local/meter``. Reports go to the ledger as
+  commitments; the readings go to the concentrator's node at ``concentrator``
+  (its API's base URL, HTTPS outside a test), or in this process when this
+  node is the concentrator (docs/privacy.md);
 - ``"concentrator": {"tariff": "tariff.toml", "rules": [...], "publish_at":
   "12:00"}`` -- the operator's service: day-ahead prices from the tariff (a path
-  relative to the home), demand-response rules, the ``/api/v1/operator/...``
-  routes;
+  relative to the home), demand-response rules, the meters' readings in
+  ``readings.db`` and the deliveries and bills made from them, the
+  ``/api/v1/operator/...`` routes and ``/api/v1/readings``;
 - ``"analytics": {"site": {...}, "refit_seconds": 86400}`` -- forecasts, history
   and advice from the meter's readings (on whenever the meter role is; the site
   defaults to Morelia, see docs/analytics.md), under ``/api/v1/local/analytics``;
@@ -29,6 +33,8 @@ import logging
 from datetime import time as clock_time
 from typing import TYPE_CHECKING, Any, Final
 
+import aiohttp
+
 from ledger_core.agent.execution import ContractExecutor
 from ledger_core.agent.home_agent import HomeAgent, NodeSigner
 from ledger_core.api.server import Feature
@@ -37,11 +43,20 @@ from ledger_core.clock import clock_from
 from ledger_core.concentrator.api import concentrator_feature
 from ledger_core.concentrator.dr import DrError
 from ledger_core.concentrator.ledger import NodeLedger
+from ledger_core.concentrator.metering import MeterData, MeteringError
+from ledger_core.concentrator.readings import ReadingStore, ReadingStoreError
 from ledger_core.concentrator.rules import LoadRule
 from ledger_core.concentrator.service import Concentrator
 from ledger_core.concentrator.tariff import load_tariff
 from ledger_core.meter.api import meter_feature
-from ledger_core.meter.outbox import node_chain_nonce, node_submitter
+from ledger_core.meter.outbox import (
+    Outcome,
+    Share,
+    SubmitOutcome,
+    http_sharer,
+    node_chain_nonce,
+    node_submitter,
+)
 from ledger_core.meter.service import MeterConfig, MeterService
 from ledger_core.meter.sources import MeterConfigError, source_from_config
 from ledger_core.node.home import Config, Home, HomeError
@@ -53,10 +68,24 @@ from ledger_core.types.crypto import SigningKey
 
 if TYPE_CHECKING:
     from ledger_core.analytics.service import AnalyticsService
-    from ledger_core.analytics.store import ReadingStore
+    from ledger_core.analytics.store import ReadingStore as AnalyticsStore
 
 LOG: Final = logging.getLogger(__name__)
 METER_KEY: Final = "keys/meter.key"
+READINGS_FILE: Final = "readings.db"
+
+
+def local_sharer(meter_data: MeterData) -> Share:
+    """Share readings with the concentrator in this process (its node is this one)."""
+
+    async def share(message: dict[str, Any]) -> SubmitOutcome:
+        try:
+            received = await meter_data.receive(message)
+        except MeteringError as err:
+            return Outcome(err.code, err.message)
+        return Outcome(received.status)
+
+    return share
 
 
 def _meter_key(home: Home) -> SigningKey:
@@ -65,6 +94,24 @@ def _meter_key(home: Home) -> SigningKey:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         SigningKey.generate().save(path)
     return SigningKey.load(path)
+
+
+async def feed_reports(meter: MeterService, agent: HomeAgent, stop: asyncio.Event) -> None:
+    """Give the home's contracts each interval its meter closes (``interval_report``)."""
+    queue = meter.subscribe_events()
+    try:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                event = await asyncio.wait_for(queue.get(), 1.0)
+                if event.type == "interval_report":
+                    detail = event.detail
+                    await agent.interval_report(
+                        int(detail["interval_start"]),
+                        int(detail["import_wh"]),
+                        int(detail["export_wh"]),
+                    )
+    finally:
+        meter.unsubscribe_events(queue)
 
 
 class Roles:
@@ -89,7 +136,9 @@ class Roles:
         self.concentrator: Concentrator | None = None
         self.agent: HomeAgent | None = None
         self.analytics: AnalyticsService | None = None
-        self._analytics_store: ReadingStore | None = None
+        self._analytics_store: AnalyticsStore | None = None
+        self._readings: ReadingStore | None = None
+        self._session: aiohttp.ClientSession | None = None
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self.features: list[Feature] = []
@@ -105,11 +154,17 @@ class Roles:
             self.meter.store.close()
         if self._analytics_store is not None:
             self._analytics_store.close()
+        if self._readings is not None:
+            self._readings.close()
 
     def _build(self) -> None:
-        """Build the configured roles and the API features they serve."""
+        """Build the configured roles and the API features they serve (the concentrator
+        first: a meter on the same node shares its readings with it in this process)."""
         config = self.config
         chain_id = self.node.genesis.chain_id
+        if config.concentrator is not None:
+            self.concentrator = self._build_concentrator(config.concentrator)
+            self.features.append(concentrator_feature(self.concentrator))
         if config.meter is not None:
             self.meter = self._build_meter(config.meter, chain_id)
             self.features.append(meter_feature(self.meter))
@@ -117,9 +172,6 @@ class Roles:
             from ledger_core.analytics.api import analytics_feature  # noqa: PLC0415 - as above
 
             self.features.append(analytics_feature(self.analytics))
-        if config.concentrator is not None:
-            self.concentrator = self._build_concentrator(config.concentrator)
-            self.features.append(concentrator_feature(self.concentrator))
 
     def _build_meter(self, settings: dict[str, Any], chain_id: str) -> MeterService:
         try:
@@ -138,13 +190,40 @@ class Roles:
             config=meter_config,
             clock=self.clock,
             chain_nonce=node_chain_nonce(self.node, _meter_key(self.home).address),
+            share=self._sharer(settings.get("concentrator")),
         )
+
+    def _sharer(self, url: object) -> Share | None:
+        """Where the meter's readings go: the concentrator in this process, or at ``url``."""
+        if self.concentrator is not None and self.concentrator.meter_data is not None:
+            return local_sharer(self.concentrator.meter_data)
+        if url is None:
+            LOG.warning(
+                "%s: meter.concentrator is not set: the readings stay in meter.db and the "
+                "concentrator cannot settle this home's energy",
+                self.home.config_file,
+            )
+            return None
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            raise HomeError(
+                f"{self.home.config_file}: meter.concentrator: must be the concentrator "
+                "node's API address, https://host:port"
+            )
+        if url.startswith("http://") and not url.startswith(("http://127.", "http://localhost")):
+            LOG.warning("meter.concentrator is plain HTTP: the readings travel unencrypted")
+
+        async def share(message: dict[str, Any]) -> SubmitOutcome:
+            if self._session is None:
+                self._session = aiohttp.ClientSession()
+            return await http_sharer(self._session, url)(message)
+
+        return share
 
     def _build_analytics(self, settings: dict[str, Any]) -> AnalyticsService:
         # Analytics needs numpy, pandas, scipy and pvlib: loaded only for a home that runs it.
         from ledger_core.analytics.localtime import Site  # noqa: PLC0415
         from ledger_core.analytics.service import AnalyticsService  # noqa: PLC0415
-        from ledger_core.analytics.store import ReadingStore  # noqa: PLC0415
+        from ledger_core.analytics.store import ReadingStore as AnalyticsStore  # noqa: PLC0415
 
         where = f"{self.home.config_file}: analytics"
         unknown = set(settings) - {"site", "refit_seconds"}
@@ -160,7 +239,7 @@ class Roles:
             site = Site(**site_raw)
         except (TypeError, ValueError) as err:
             raise HomeError(f"{where}.site: {err}") from None
-        self._analytics_store = ReadingStore(self.home.path / "analytics.db")
+        self._analytics_store = AnalyticsStore(self.home.path / "analytics.db")
         node = self.node
 
         def prices(start: int, end: int) -> dict[int, tuple[int, int]]:
@@ -192,12 +271,22 @@ class Roles:
             raise HomeError(f"{where}: {err.field}: {err.message}") from None
         except (ValueError, OSError) as err:
             raise HomeError(f"{where}: {err}") from None
+        ledger = NodeLedger(self.node, self.home.participant_key())
+        genesis = self.node.genesis
+        try:
+            self._readings = ReadingStore(self.home.path / READINGS_FILE, genesis.chain_id)
+        except ReadingStoreError as err:
+            raise HomeError(f"{where}: {err}") from None
+        meter_data = MeterData(
+            self._readings, ledger, genesis.chain_id, genesis.params, clock=self.clock.now
+        )
         return Concentrator(
             loaded,
-            NodeLedger(self.node, self.home.participant_key()),
+            ledger,
             self.clock,
             rules=rules,
             publish_at=publish,
+            meter_data=meter_data,
         )
 
     async def start(self, api_url: str, token: str) -> None:
@@ -235,6 +324,9 @@ class Roles:
             self._tasks.append(asyncio.create_task(self.agent.run(self._stop)))
             if self.meter is not None:
                 self._tasks.append(asyncio.create_task(self._feed_power(self.meter, self.agent)))
+                self._tasks.append(
+                    asyncio.create_task(feed_reports(self.meter, self.agent, self._stop))
+                )
 
     def _load_contracts(self, executor: ContractExecutor) -> None:
         """Follow the participant's active contracts already on the ledger."""
@@ -264,5 +356,9 @@ class Roles:
             await self.concentrator.stop()
         if self.meter is not None:
             await self.meter.stop()
+        if self._session is not None:
+            await self._session.close()
         if self._analytics_store is not None:
             self._analytics_store.close()
+        if self._readings is not None:
+            self._readings.close()

@@ -132,6 +132,7 @@ def _application(
     web_context = WebContext(
         ingress_proxy=config.ingress_proxy,
         meter_address=services.meter.key.address if services.meter is not None else None,
+        meter=services.meter,
         concentrator=services.concentrator is not None,
         execute_contracts=config.execute_contracts,
         network=network,

@@ -3,9 +3,10 @@
 #
 # Finds a suitable Python, and (re)creates .venv when it is missing or stale.
 # "Stale" means the key written after the last successful install differs from
-# the key of the dependency files now: requirements/*.txt, pyproject.toml,
+# the key of the dependency files now: requirements/test.txt, pyproject.toml,
 # client/pyproject.toml and the interpreter's version. A run with a fresh key
-# touches no network at all.
+# touches no network at all. (requirements/ha-latest.txt is the newest Home
+# Assistant lane's: scripts/_ha_latest.sh.)
 #
 # Source this file; it defines ROOT, VENV, PY (the venv's python),
 # ensure_env and ensure_chromium.
@@ -67,7 +68,7 @@ _env_key() {
     local python="$1"
     {
         "$python" -c 'import sys; print(sys.version)'
-        cat "$ROOT/pyproject.toml" "$ROOT/client/pyproject.toml" "$ROOT"/requirements/*.txt
+        cat "$ROOT/pyproject.toml" "$ROOT/client/pyproject.toml" "$ROOT/requirements/test.txt"
     } | sha256sum | cut -d' ' -f1
 }
 

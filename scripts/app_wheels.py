@@ -111,11 +111,15 @@ def build_client_wheel(root: Path, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("transactiva_client-*.whl"):
         old.unlink()
-    built = subprocess.run(  # noqa: S603 - this interpreter's pip, fixed arguments
-        [sys.executable, "-m", "pip", "wheel", "--isolated", "--quiet", "--no-deps",
-         "--no-build-isolation", "--wheel-dir", str(out), str(root / "client")],
-        capture_output=True, text=True, check=False, timeout=600,
-    )  # fmt: skip
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build")
+    with tempfile.TemporaryDirectory(prefix="transactiva-client-wheel-") as work:
+        tree = Path(work) / "client"  # a copy: the working tree gets no build files
+        shutil.copytree(root / "client", tree, ignore=ignore)
+        built = subprocess.run(  # noqa: S603 - this interpreter's pip, fixed arguments
+            [sys.executable, "-m", "pip", "wheel", "--isolated", "--quiet", "--no-deps",
+             "--no-build-isolation", "--wheel-dir", str(out), str(tree)],
+            capture_output=True, text=True, check=False, timeout=600,
+        )  # fmt: skip
     if built.returncode != 0:
         raise WheelError(f"pip wheel of client/ failed:\n{built.stdout}{built.stderr}")
     wheels = list(out.glob("transactiva_client-*.whl"))

@@ -278,12 +278,15 @@ class Balance:
 
 @dataclass(frozen=True, slots=True)
 class Participant:
-    """A participant's public record; ``roles`` are an operator's (ISO, SUPPLIER, DSO)."""
+    """A participant's public record; ``roles`` are an operator's (ISO, SUPPLIER, DSO);
+    ``service_connected`` is False while the DSO has cut its supply (nodes that do not
+    say are taken as connected)."""
 
     address: str
     role: Role | str
     status: str
     roles: tuple[str, ...] = ()
+    service_connected: bool = True
 
     @classmethod
     def from_json(cls, data: object) -> Participant:
@@ -299,6 +302,9 @@ class Participant:
             role=o.kind("role", Role, 32),
             status=o.text("status", 16),
             roles=roles,
+            service_connected=(
+                o.boolean("service_connected") if o.has("service_connected") else True
+            ),
         )
 
 

@@ -125,6 +125,7 @@ class EventKind(StrEnum):
     TRADE = "trade"
     SETTLEMENT = "settlement"
     INTERVAL_SETTLED = "interval_settled"
+    BILL = "bill"
     DEBT_CHANGE = "debt_change"
 
 
@@ -301,6 +302,8 @@ class TxType(StrEnum):
     TRANSFER = "transfer"
     ORDER = "order"
     ORDER_CANCEL = "order_cancel"
+    DELIVERY = "delivery"
+    BILL = "bill"
     VALIDATOR_UPDATE = "validator_update"
     EVIDENCE = "evidence"
 
@@ -413,6 +416,22 @@ class ErrorCode(StrEnum):
     IN_DEBT = "in_debt"
     UNKNOWN_ORDER = "unknown_order"
     NOT_OPEN = "not_open"
+    # Metered energy from the concentrator (deliveries and bills, docs/privacy.md).
+    NOT_AWAITING_DELIVERY = "not_awaiting_delivery"
+    WRONG_SELLERS = "wrong_sellers"
+    OVER_DELIVERY = "over_delivery"
+    UNREPORTED_DELIVERY = "unreported_delivery"
+    FOREIGN_METER = "foreign_meter"
+    UNKNOWN_REPORT = "unknown_report"
+    MISALIGNED_DAY = "misaligned_day"
+    TOO_EARLY = "too_early"
+    OUTSIDE_DAY = "outside_day"
+    ALREADY_BILLED = "already_billed"
+    UNPRICED_INTERVAL = "unpriced_interval"
+    NOT_BILLABLE = "not_billable"
+    DELIVERY_PENDING = "delivery_pending"
+    WRONG_PRICE = "wrong_price"
+    UNUSED_EXCEEDS_BOUGHT = "unused_exceeds_bought"
     # The meter and its analytics.
     NO_READING = "no_reading"
     NOT_PUSHED = "not_pushed"
@@ -425,3 +444,8 @@ class ErrorCode(StrEnum):
     NO_FREE_ID = "no_free_id"
     UNKNOWN_EVENT = "unknown_event"
     COMPLETED_EVENT = "completed_event"
+    # The concentrator's private store of readings (docs/privacy.md).
+    UNKNOWN_METER = "unknown_meter"
+    COMMITMENT_MISMATCH = "commitment_mismatch"
+    NOT_DEPARTED = "not_departed"
+    READINGS_PENDING = "readings_pending"

@@ -49,7 +49,7 @@ from .analytics import AnalyticsCoordinator
 from .appliances import ApplianceHandler
 from .const import CONF_APPLIANCES, CONF_BLUETOOTH, DOMAIN
 from .coordinator import STORE_VERSION, TransactivaCoordinator
-from .devices import Group, device_info, identifier
+from .devices import Group, device_info, identifier, link_to_node
 from .meter import MeterCoordinator
 from .node_url import parse_node_url
 from .readings import ReadingForwarder
@@ -143,8 +143,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: TransactivaConfigEntry) 
     runtime.appliances.clear_mapped_issues()
     runtime.actions = actions = ActionFollower(hass, entry, client, coordinator, runtime.appliances)
     runtime.readings = ReadingForwarder.from_options(hass, entry, client)
-    # The node's device first: the others are linked to it (via_device).
-    dr.async_get(hass).async_get_or_create(
+    # The node's device first: the others are linked to it once the platforms made them.
+    node_device = dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id,
         **device_info(status.participant, Group.NODE, str(url)),
     )
@@ -159,6 +159,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: TransactivaConfigEntry) 
         # Switches are Bluetooth actuators only; bleak is imported only then.
         runtime.platforms = (*PLATFORMS, Platform.SWITCH)
     await hass.config_entries.async_forward_entry_setups(entry, runtime.platforms)
+    link_to_node(hass, entry.entry_id, node_device.id)
     # After the platforms: an action caught up at once fires its event on the contracts device.
     actions.start()
     return True
@@ -198,7 +199,7 @@ def _remove_stale_devices(hass: HomeAssistant, entry: TransactivaConfigEntry) ->
     current = _current_devices(entry)
     for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
         if not device.identifiers & current:
-            registry.async_update_device(device.id, remove_config_entry_id=entry.entry_id)
+            registry.async_remove_device(device.id)
 
 
 async def async_remove_config_entry_device(

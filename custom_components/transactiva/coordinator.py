@@ -44,7 +44,6 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
@@ -91,7 +90,7 @@ from .const import (
     EVENT_PRICE_SIGNAL,
     EVENT_SERVICE_STATUS,
 )
-from .devices import Group, identifier
+from .devices import Group, find_device, identifier
 
 if TYPE_CHECKING:
     from . import TransactivaConfigEntry
@@ -252,13 +251,12 @@ class TransactivaCoordinator(DataUpdateCoordinator[NodeState]):
 
     async def _first_state(self, status: NodeStatus, balance: Balance) -> NodeState:
         record = await self.client.participant(status.participant)
-        service = await self.client.state(f"service/{status.participant}")
         state = NodeState(
             status=status,
             roles=record.roles if record.role == Role.OPERATOR else (),
             height=status.height,
             balance=balance,
-            service_connected=not (isinstance(service, dict) and service.get("connected") is False),
+            service_connected=record.service_connected,
         )
         now = now_seconds()
         for signal in await self.client.prices(max(0, now - PRICE_HISTORY_SECONDS), 2**40):
@@ -590,8 +588,8 @@ class TransactivaCoordinator(DataUpdateCoordinator[NodeState]):
 
     @callback
     def _fire(self, event_type: str, group: Group, data: dict[str, Any]) -> None:
-        device = dr.async_get(self.hass).async_get_device(
-            identifiers={identifier(self.data.participant, group)}
+        device = find_device(
+            self.hass, self.config_entry.entry_id, identifier(self.data.participant, group)
         )
         self.hass.bus.async_fire(
             event_type,

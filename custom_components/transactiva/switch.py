@@ -1,6 +1,9 @@
 """Switches: Bluetooth LE actuators configured in the options flow.
 
-Each actuator is a device of its own, linked to its Bluetooth address. The
+Each actuator is a device of the entry's own, under the node's device; its
+identifier holds its Bluetooth address. It declares no Bluetooth connection:
+Home Assistant 2025.x would merge it with another integration's device of that
+address, and removing the actuator would then remove that device too. The
 state is assumed (a relay does not say whether it is on) and restored after a
 restart. A contract device can be mapped to one of these switches like to any
 other entity, so ``TURN ON DEVICE 'Lavadora'`` can drive a Bluetooth relay.
@@ -14,7 +17,7 @@ from homeassistant.components.switch import SwitchEntity
 from homeassistant.const import STATE_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers.device_registry import CONNECTION_BLUETOOTH, DeviceInfo
+from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import RestoreEntity
 
@@ -28,7 +31,6 @@ from .const import (
     CONF_ON_PAYLOAD,
     DOMAIN,
 )
-from .devices import Group, identifier
 
 PARALLEL_UPDATES = 1  # one Bluetooth connection at a time
 
@@ -69,11 +71,9 @@ class BluetoothActuator(SwitchEntity, RestoreEntity):
         self._attr_is_on = False
         self._attr_device_info = DeviceInfo(
             identifiers={actuator_identifier(participant, self.address)},
-            connections={(CONNECTION_BLUETOOTH, self.address)},
             name=config["name"],
             manufacturer="Transactiva",
             model="Bluetooth actuator",
-            via_device=identifier(participant, Group.NODE),
         )
         self.device_name: str = config["name"]
 

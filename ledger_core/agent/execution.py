@@ -4,11 +4,14 @@ The ledger decides *which* contracts are active and *what* the market and the
 signals say; a home acts on them. :class:`ContractExecutor` follows one
 participant: it keeps the compiled program of every active contract the
 participant is party to, folds the ledger's events (``price_signal``,
-``dr_event``, ``interval_report`` of its meter, ``service_*``, contract status
-changes) and the meter's live power into a :class:`~contracts.MeterState`, and
+``dr_event``, ``service_*``, contract status changes), the home's own meter's
+interval reports and its live power into a :class:`~contracts.MeterState`, and
 evaluates the contracts at each of the paper's events:
 
-- ``interval_report`` -- the home's meter report for an interval is committed;
+- ``interval_report`` -- the home's meter closes an interval
+  (:meth:`ContractExecutor.on_interval_report`); the reading comes from the
+  home's meter, never from the chain, which holds only its commitment
+  (docs/privacy.md);
 - ``price_signal`` -- the price in force changes: an interval starts with a
   different price than the last, or a signal for the current interval arrives;
 - ``dr_signal`` -- the demand-response level in force changes (an event starts,
@@ -302,21 +305,21 @@ class ContractExecutor:
             return self._price_check(now)
         if kind == "dr_event":
             return self._on_dr(event, now)
-        if kind == "interval_report" and event.get("meter") == self.meter:
-            imp, exp = event.get("import_wh"), event.get("export_wh")
-            start = event.get("interval_start")
-            if isinstance(imp, int) and isinstance(exp, int) and isinstance(start, int):
-                if self._last_interval is not None and start < self._last_interval:
-                    return []  # a late report of an older interval: no event now
-                self._last_interval = start
-                self._interval_import_wh, self._interval_export_wh = imp, exp
-                return self._evaluate(Event.INTERVAL_REPORT, now, next_interval=start)
-            return []
         if kind in ("service_cut", "service_reconnected") and (
             event.get("participant") == self.participant
         ):
             return self.on_service(connected=kind == "service_reconnected", now=now)
         return []
+
+    def on_interval_report(
+        self, interval_start: int, import_wh: int, export_wh: int, now: int
+    ) -> list[ActionRecord]:
+        """The home's meter closed an interval: its energy, and the actions it triggers."""
+        if self._last_interval is not None and interval_start < self._last_interval:
+            return []  # a late report of an older interval: no event now
+        self._last_interval = interval_start
+        self._interval_import_wh, self._interval_export_wh = import_wh, export_wh
+        return self._evaluate(Event.INTERVAL_REPORT, now, next_interval=interval_start)
 
     def on_service(self, *, connected: bool, now: int) -> list[ActionRecord]:
         """Service cut or reconnection (from the DSO or seen by the meter)."""

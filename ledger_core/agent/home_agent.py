@@ -220,6 +220,12 @@ class HomeAgent:
         """The meter's live net power."""
         self.executor.on_power(net_w)
 
+    async def interval_report(self, interval_start: int, import_wh: int, export_wh: int) -> None:
+        """The home's meter closed an interval (its own reading, not the chain's)."""
+        await self.act(
+            self.executor.on_interval_report(interval_start, import_wh, export_wh, self.now())
+        )
+
     async def act(self, actions: list[ActionRecord]) -> None:
         """Record every action; publish and carry out the effective ones, place their orders.
 

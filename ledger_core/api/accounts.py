@@ -24,10 +24,13 @@ MAX_BALANCES: Final = 200
 
 async def get_participant(request: web.Request) -> web.Response:
     address = address_param(request)
-    account = view(request).account(address)
+    state = view(request)
+    account = state.account(address)
     if account is None:
         return error(404, "not_found", f"{address} is not registered")
-    return web.json_response({"address": address, **account})
+    return web.json_response(
+        {"address": address, **account, "service_connected": state.service_connected(address)}
+    )
 
 
 async def get_balance(request: web.Request) -> web.Response:
@@ -86,7 +89,10 @@ FEATURE: Final = Feature(
             "/participants/{address}",
             get_participant,
             Access.PUBLIC,
-            operation("A registered participant's public record", params=[ADDRESS]),
+            operation(
+                "A registered participant's public record, and whether its supply is connected",
+                params=[ADDRESS],
+            ),
         ),
         Route(
             "GET",

@@ -1,7 +1,7 @@
 """The node's API application: the ledger's features, and the roles' when they run.
 
-:func:`make_app` serves a node's chain, accounts, contracts, signals, raw
-state, local signing and market; given them, the home's local events and
+:func:`make_app` serves a node's chain, accounts, contracts, signals, proofs
+of meter readings, raw state, local signing and market; given them, the home's local events and
 action log; and whatever other features the caller adds (the meter,
 analytics, the operator routes, the web interface).
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ledger_core.api import accounts, contracts, market, signals, state
+from ledger_core.api import accounts, contracts, market, proofs, signals, state
 from ledger_core.api.chain import chain_feature
 from ledger_core.api.local import SIGN, local_feature
 from ledger_core.api.openapi import SPEC
@@ -46,6 +46,7 @@ def make_app(
         accounts.FEATURE,
         contracts.FEATURE,
         signals.FEATURE,
+        proofs.FEATURE,
         state.FEATURE,
         SIGN,
         market.FEATURE,

@@ -57,12 +57,63 @@ async def get_trades(request: web.Request) -> web.Response:
     return web.json_response({"participant": address, "trades": trades})
 
 
+_TRADE_ENERGY: Final = ("bought_wh", "sold_wh", "delivered_wh", "shortfall_wh")
+_BILL_ENERGY: Final = (
+    "import_wh",
+    "export_wh",
+    "supplier_import_wh",
+    "unused_wh",
+    "supplier_export_wh",
+)
+
+
+def _interval_row(start: int, record: dict[str, Any]) -> dict[str, Any]:
+    """A statement of an interval's trades; its energy with the supplier is on the day's bill."""
+    return {
+        "interval_start": start,
+        "kind": "interval",
+        **dict.fromkeys(_BILL_ENERGY, 0),
+        "late_reports": 0,
+        **record,
+    }
+
+
+def _bill_row(day: int, record: dict[str, Any]) -> dict[str, Any]:
+    """A day's bill as a settlement: its energies, and the prices of its largest line."""
+    lines = record.get("by_price") or []
+    main = max(
+        lines,
+        key=lambda line: line["import_wh"] + line["unused_wh"] + line["export_wh"],
+        default={"import_price": 0, "export_price": 0},
+    )
+    return {
+        "interval_start": day,
+        "kind": "bill",
+        "day": day,
+        **dict.fromkeys(_TRADE_ENERGY, 0),
+        "import_price": main["import_price"],
+        "export_price": main["export_price"],
+        "late_reports": int(record.get("bills", 1)) - 1,
+        **record,
+    }
+
+
 async def get_settlements(request: web.Request) -> web.Response:
-    """A participant's settlements for intervals in the range, and its current debt."""
+    """A participant's settlements in the range -- the statements of its intervals' trades and
+    its daily bills (docs/market.md), by start -- and its current debt."""
     address = address_param(request)
-    rows = interval_rows(request, keys.statements(address))
+    start, end, limit = time_range(request)
+    state = view(request)
+    rows = [
+        _interval_row(t, record)
+        for t, record in state.by_interval(keys.statements(address), start, end, limit)
+    ] + [
+        _bill_row(t, record)
+        for t, record in state.by_interval(keys.bills(address), start, end, limit)
+    ]
+    rows.sort(key=lambda row: (row["interval_start"], row["kind"]))
     return web.json_response(
-        {"participant": address, "debt": view(request).debt(address), "settlements": rows}
+        {"participant": address, "debt": state.debt(address), "settlements": rows[:limit]}
     )
 
 
@@ -106,7 +157,8 @@ FEATURE: Final = Feature(
             get_settlements,
             Access.TOKEN,
             operation(
-                "A participant's settlements by interval and its debt (?from=&to=, ?limit=)",
+                "A participant's settlements (its intervals' trades, and its daily bills) and "
+                "its debt (?from=&to=, ?limit=)",
                 params=[ADDRESS, *RANGE],
             ),
         ),

@@ -2,7 +2,7 @@
 
 Each subcommand is a :class:`Command`: its name, one-line help, and the module
 that configures and runs it (``ledger_core.cli.node``, ``.contract``,
-``.operator``, ``.testnet``, ``.ha_app``; the demo and analytics commands are
+``.operator``, ``.proof``, ``.testnet``, ``.ha_app``; the demo and analytics commands are
 here). A module is imported only when its command runs, so ``transactiva
 --help`` and the light commands start in a fraction of a second, and nothing
 loads numpy, pandas, scipy, pvlib or demandlib unless the command needs them.
@@ -185,6 +185,12 @@ for _command in (
         "tariffs, price signals and demand-response events (for the concentrator)",
         f"{_HERE}.operator:configure",
         f"{_HERE}.operator:run",
+    ),
+    Command(
+        "proof",
+        "a home's meter readings as a proof, and checking a proof against the chain",
+        f"{_HERE}.proof:configure",
+        f"{_HERE}.proof:run",
     ),
     Command(
         "testnet",

@@ -133,6 +133,7 @@ class AppOptions:
     mqtt_topic_base: str | None = None
     mqtt_username: str | None = None
     mqtt_password: str | None = field(default=None, repr=False)
+    concentrator_url: str | None = None
     tariff_file: str | None = None
     log_level: str = "info"
 
@@ -195,6 +196,9 @@ def parse_options(raw: object) -> AppOptions:
     mqtt_host = _text(raw, "mqtt_host")
     if mqtt_host is not None and not HOST_RE.fullmatch(mqtt_host):
         raise OptionsError("mqtt_host", "must be a host name or IP address")
+    concentrator_url = _text(raw, "concentrator_url")
+    if concentrator_url is not None and not URL_RE.fullmatch(concentrator_url):
+        raise OptionsError("concentrator_url", "must be an http:// or https:// URL")
     mqtt_port = raw.get("mqtt_port")
     if mqtt_port is not None and (
         isinstance(mqtt_port, bool) or not isinstance(mqtt_port, int) or not 1 <= mqtt_port <= 65535
@@ -212,6 +216,7 @@ def parse_options(raw: object) -> AppOptions:
         mqtt_topic_base=_text(raw, "mqtt_topic_base"),
         mqtt_username=_text(raw, "mqtt_username"),
         mqtt_password=_text(raw, "mqtt_password"),
+        concentrator_url=concentrator_url,
         tariff_file=_text(raw, "tariff_file"),
         log_level=_choice(raw, "log_level", LOG_LEVELS),
     )
@@ -254,13 +259,15 @@ def find_file(name: str, roots: tuple[Path, ...], option: str) -> Path:
 
 
 def meter_settings(options: AppOptions) -> dict[str, Any] | None:
-    """The ``meter`` object of ``config.json`` for a home, or None (no meter)."""
+    """The ``meter`` object of ``config.json`` for a home, or None (no meter). The readings
+    go to the concentrator's node at ``concentrator_url`` (docs/privacy.md)."""
     if options.role != "home" or options.meter_source == "none":
         return None
+    shared = {} if options.concentrator_url is None else {"concentrator": options.concentrator_url}
     if options.meter_source == "home_assistant":
-        return {"source": {"type": "pushed", "name": "home_assistant"}}
+        return {"source": {"type": "pushed", "name": "home_assistant"}, **shared}
     if options.meter_source == "smartpi":
-        return {"source": {"type": "smartpi", "url": options.smartpi_url}}
+        return {"source": {"type": "smartpi", "url": options.smartpi_url}, **shared}
     source: dict[str, Any] = {"type": "mqtt", "host": options.mqtt_host}
     for key, value in (
         ("port", options.mqtt_port),
@@ -270,7 +277,7 @@ def meter_settings(options: AppOptions) -> dict[str, Any] | None:
     ):
         if value is not None:
             source[key] = value
-    return {"source": source}
+    return {"source": source, **shared}
 
 
 def node_config(

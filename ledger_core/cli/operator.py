@@ -1,6 +1,8 @@
-"""``transactiva operator``: tariffs, price signals and demand-response events.
+"""``transactiva operator``: tariffs, price signals, demand-response events, and the meters'
+readings the concentrator holds (``readings erase``, docs/privacy.md).
 
-Commands that talk to a node (``prices publish``, ``prices set``, ``dr ...``)
+Commands that talk to a node (``prices publish``, ``prices set``, ``dr ...``,
+``readings erase``)
 use the node's home (``--dir``) for its address and API token, as every node
 command does; the node signs with its local participant key, which is the
 operator's in a home made by ``transactiva init``. ``tariff check`` and
@@ -46,6 +48,7 @@ from ledger_core.concentrator.tariff import (
     price_units,
 )
 from ledger_core.node.home import Home, HomeError, default_home
+from ledger_core.types.crypto import ADDRESS_RE
 from ledger_core.types.tx import MAX_PRICE
 
 EXIT_OK = 0
@@ -391,6 +394,28 @@ def run_dr(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+def run_readings_erase(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``operator readings erase PARTICIPANT [--force]``: a departed home's readings."""
+    if not ADDRESS_RE.fullmatch(args.participant):
+        err.write(f"{args.participant!r} is not a participant's address (tv + 40 hex)\n")
+        return EXIT_UNAVAILABLE
+
+    async def work(ledger: HttpLedger) -> dict[str, Any]:
+        return await ledger.client.post(
+            "/operator/readings/erase", {"participant": args.participant, "force": args.force}
+        )
+
+    status, answer = _with_node(args, work, err)
+    if answer is None:
+        return status
+    meters = ", ".join(answer["meters"]) or "no meter"
+    out.write(
+        f"erased {answer['erased']} readings of {answer['participant']} ({meters}) from the "
+        "concentrator's store; the chain keeps only their commitments\n"
+    )
+    return EXIT_OK
+
+
 # -- the parser ----------------------------------------------------------------------------
 
 
@@ -411,7 +436,7 @@ def _dr_options(parser: argparse.ArgumentParser, *, issue: bool) -> None:
         help="a participant (repeat for several; none: everyone)",
     )
     if issue:
-        parser.add_argument("--id", metavar="EVENT_ID", help="default: dr-<time>-<n>")
+        parser.add_argument("--id", metavar="EVENT_ID", help="default: dr-<UTC time>-<random>")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -458,7 +483,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
         p.add_argument("--timezone", type=_zone, help=f"for times (default {DEFAULT_TIMEZONE})")
         p.set_defaults(operator_run=run_dr)
 
-    for p in (publish, override, issue, modify, cancel, show_dr):
+    readings = sub.add_parser("readings", help="the meters' readings the concentrator holds")
+    readings_sub = readings.add_subparsers(dest="readings_command", metavar="ACTION", required=True)
+    erase = readings_sub.add_parser(
+        "erase", help="delete a departed participant's readings (docs/privacy.md)"
+    )
+    erase.add_argument("participant", metavar="PARTICIPANT", help="the participant's address")
+    erase.add_argument(
+        "--force",
+        action="store_true",
+        help="even if the participant is still a member or readings wait for a bill",
+    )
+    erase.set_defaults(operator_run=run_readings_erase)
+
+    for p in (publish, override, issue, modify, cancel, show_dr, erase):
         add_dir(p)
 
 

@@ -17,6 +17,16 @@ seconds, power W:
 * ``POST /operator/dr/{event_id}/cancel``.
 * ``GET /operator/neighbourhood``: :meth:`Concentrator.neighbourhood`.
 * ``GET /operator/tariff``: the tariff's metadata and today's schedule.
+* ``POST /operator/readings/erase``: ``{"participant", "force"?}``: delete a
+  departed participant's readings from the concentrator's private store
+  (docs/privacy.md).
+
+With the concentrator's private store of readings, one more route, without the
+token: ``POST /readings`` is how meters share their readings
+(``{"report": wire text, "import_wh", "export_wh", "salt"}``); the reading is
+kept only if the report is signed by a meter bound on the chain and the
+reading and salt open its commitment, so the meter's own key authenticates it.
+The store also lets ``/reports/{meter}`` show the readings it holds.
 
 :data:`OPERATOR_PATHS` describes them in OpenAPI 3.1 for ``/openapi.json``.
 """
@@ -32,9 +42,12 @@ from typing import Any, Final
 from aiohttp import web
 
 from ledger_core.api.server import Access, Feature, Route, error
+from ledger_core.api.signals import hold_readings
 from ledger_core.concentrator.dr import MAX_DURATION, DrError, DrSignal
+from ledger_core.concentrator.metering import MAX_SHARE_BYTES, MeterData, MeteringError
 from ledger_core.concentrator.prices import MAX_PUBLISH_INTERVALS, PublishReport
 from ledger_core.concentrator.service import Concentrator
+from ledger_core.types.crypto import ADDRESS_RE
 from ledger_core.types.tx import EVENT_ID_RE, MAX_DR_PERIOD, MAX_PRICE, MAX_TIME
 
 CONCENTRATOR_KEY: Final = web.AppKey("concentrator", Concentrator)
@@ -161,10 +174,56 @@ def _route(handler: _Handler) -> Callable[[web.Request], Awaitable[web.Response]
             return await handler(request, request.app[CONCENTRATOR_KEY])
         except _Bad as bad:
             return bad.response
-        except DrError as err:
+        except (DrError, MeteringError) as err:
             return error(err.status, err.code, err.message, err.field)
 
     return wrapped
+
+
+def _meter_data(concentrator: Concentrator) -> MeterData:
+    if concentrator.meter_data is None:  # the routes exist only with the store
+        raise _Bad(503, "unavailable", "this concentrator keeps no readings")
+    return concentrator.meter_data
+
+
+async def post_reading(request: web.Request, concentrator: Concentrator) -> web.Response:
+    """A meter shares a reading: kept if its signed report's commitment opens with it."""
+    raw = await request.content.read(MAX_SHARE_BYTES + 1)
+    if len(raw) > MAX_SHARE_BYTES:
+        raise _Bad(413, "too_large", f"a reading is at most {MAX_SHARE_BYTES} bytes", "body")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise _Bad(400, "malformed", "the body is not JSON", "body") from None
+    received = await _meter_data(concentrator).receive(body)
+    return web.json_response(
+        {
+            "status": received.status,
+            "meter": received.meter,
+            "interval_start": received.interval_start,
+        }
+    )
+
+
+async def erase_readings(request: web.Request, concentrator: Concentrator) -> web.Response:
+    """Delete a departed participant's readings."""
+    body = await _body(request)
+    _known(body, {"participant", "force"})
+    participant = body.get("participant")
+    if not isinstance(participant, str) or not ADDRESS_RE.fullmatch(participant):
+        raise _Bad(400, "malformed", "must be a participant's address", "participant")
+    force = body.get("force", False)
+    if not isinstance(force, bool):
+        raise _Bad(400, "malformed", "must be true or false", "force")
+    erasure = await _meter_data(concentrator).erase(participant, force=force)
+    return web.json_response(
+        {
+            "participant": erasure.participant,
+            "meters": list(erasure.meters),
+            "erased": erasure.readings,
+            "erased_at": erasure.erased_at,
+        }
+    )
 
 
 async def post_prices(request: web.Request, concentrator: Concentrator) -> web.Response:
@@ -243,10 +302,14 @@ async def get_tariff(request: web.Request, concentrator: Concentrator) -> web.Re
 
 
 def concentrator_feature(concentrator: Concentrator) -> Feature:
-    """The operator routes, for the node's application (every one needs the token)."""
+    """The operator routes, for the node's application (every one needs the token), and
+    with the private store of readings, the meters' route to share them."""
+    meter_data = concentrator.meter_data
 
     def setup(app: web.Application) -> None:
         app[CONCENTRATOR_KEY] = concentrator
+        if meter_data is not None:
+            hold_readings(app, meter_data.held)
 
     handlers = {
         ("/operator/prices", "post"): post_prices,
@@ -255,14 +318,18 @@ def concentrator_feature(concentrator: Concentrator) -> Feature:
         ("/operator/neighbourhood", "get"): get_neighbourhood,
         ("/operator/tariff", "get"): get_tariff,
     }
-    return Feature(
-        "operator",
-        tuple(
-            Route(method.upper(), path, _route(handler), Access.TOKEN, OPERATOR_PATHS[path][method])
-            for (path, method), handler in handlers.items()
-        ),
-        setup,
-    )
+    if meter_data is not None:
+        handlers[("/operator/readings/erase", "post")] = erase_readings
+    routes = [
+        Route(method.upper(), path, _route(handler), Access.TOKEN, OPERATOR_PATHS[path][method])
+        for (path, method), handler in handlers.items()
+    ]
+    if meter_data is not None:
+        # No token: a meter holds none; its signature on the report authenticates the reading.
+        routes.append(
+            Route("POST", "/readings", _route(post_reading), Access.PUBLIC, READINGS_OPERATION)
+        )
+    return Feature("operator", tuple(routes), setup)
 
 
 def _operation(summary: str, body: bool = False, **extra: Any) -> dict[str, Any]:  # noqa: ANN401
@@ -311,4 +378,16 @@ OPERATOR_PATHS: Final[dict[str, Any]] = {
         "get": _operation("The neighbourhood's load, prices, DR events and rules")
     },
     "/operator/tariff": {"get": _operation("The tariff's metadata and today's schedule")},
+    "/operator/readings/erase": {
+        "post": _operation(
+            "Delete a departed participant's readings from the concentrator's private store",
+            body=True,
+        )
+    },
+}
+READINGS_OPERATION: Final[dict[str, Any]] = {
+    **{k: v for k, v in _operation("", body=True).items() if k != "security"},
+    "summary": "A meter shares a reading with the concentrator: its signed report and the "
+    "reading and salt that open the report's commitment (no token: the meter's signature "
+    "authenticates it)",
 }

@@ -13,7 +13,14 @@ the start resources may begin to move, ``recovery`` seconds after the end they
 may return. ``targets`` lists participants' addresses; empty means everyone.
 Every change, cancellation included, is a new transaction with the next
 ``modification_number`` (0 when issued); the ledger refuses a number that is
-not larger than the last one, and any change to a cancelled event.
+not larger than the last one (saying which it has and which comes next), an
+issue (number 0) of an id that exists, and any change to a cancelled event.
+
+Event ids: ``<prefix>-<UTC time of issue>-<12 random hex digits>``, e.g.
+``dr-20260310T180000Z-3fa9c1d2e4b7``. The random part (48 bits) keeps two events
+issued in the same second -- by the concentrator's API, the CLI, Home
+Assistant -- two events; should ids ever meet, the ledger refuses the second
+issue (``event_exists``) and the manager issues it again under a new id.
 
 The status (OpenADR ``eventStatus``) follows from the time, the modification
 and the cancellation: ``far`` until ``max(near_seconds, ramp_up)`` before the
@@ -30,7 +37,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Iterable, Mapping
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
@@ -43,6 +52,13 @@ from ledger_core.types.tx import BODY_CHECKS, EVENT_ID_RE, TxType
 
 DEFAULT_NEAR_SECONDS: Final = 3600
 MAX_DURATION: Final = 7 * 86400
+ID_ATTEMPTS: Final = 3  # fresh ids tried before giving up (each collision is ~2^-48)
+
+
+def new_event_id(prefix: str, now: float) -> str:
+    """A new event id: ``prefix``, the UTC time of issue, 12 random hex digits."""
+    moment = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(max(0, int(now))))
+    return f"{prefix}-{moment}-{secrets.token_hex(6)}"
 
 
 class SignalName(StrEnum):
@@ -288,7 +304,11 @@ def dr_level_at(events: Iterable[DrEvent], participant: str, now: float) -> int:
 
 
 class DrManager:
-    """Issues, modifies and cancels events through the ledger, one change at a time."""
+    """Issues, modifies and cancels events through the ledger, one change at a time.
+
+    ``new_id(prefix, now)`` makes the id of an event issued without one
+    (:func:`new_event_id`; a test can pass ids that collide on purpose).
+    """
 
     def __init__(
         self,
@@ -297,13 +317,17 @@ class DrManager:
         *,
         id_prefix: str = "dr",
         near_seconds: int = DEFAULT_NEAR_SECONDS,
+        new_id: Callable[[str, float], str] = new_event_id,
     ) -> None:
-        if not EVENT_ID_RE.fullmatch(f"{id_prefix}-{2**40}-99"):
-            raise ValueError("id_prefix must be letters, digits, '_', '.', ':' or '-'")
+        if not EVENT_ID_RE.fullmatch(new_event_id(id_prefix, 0)):
+            raise ValueError(
+                "id_prefix must be letters, digits, '_', '.', ':' or '-', at most 34 of them"
+            )
         self.ledger = ledger
         self.clock = clock
         self.id_prefix = id_prefix
         self.near_seconds = near_seconds
+        self.new_id = new_id
         self.known: dict[str, DrEvent] = {}
         self._lock = asyncio.Lock()
 
@@ -349,23 +373,30 @@ class DrManager:
             now = self.clock.now()
             if start + duration <= now:
                 raise DrError(400, "past_event", "the event would already be over", "start")
-            if event_id is None:
-                event_id = await self._fresh_id(int(now))
-            elif await self.ledger.dr_event(event_id) is not None:
+            chosen = event_id
+            if chosen is not None and await self.ledger.dr_event(chosen) is not None:
                 raise DrError(
-                    409, "event_exists", f"event {event_id} exists; modify it instead", "event_id"
+                    409, "event_exists", f"event {chosen} exists; modify it instead", "event_id"
                 )
-            event = DrEvent(
-                event_id,
-                0,
-                signal,
-                start,
-                duration,
-                tuple(targets),
-                ramp_up=ramp_up,
-                recovery=recovery,
-            )
-            return await self._send(event)
+            for _ in range(ID_ATTEMPTS):
+                event = DrEvent(
+                    chosen or await self._fresh_id(now),
+                    0,
+                    signal,
+                    start,
+                    duration,
+                    tuple(targets),
+                    ramp_up=ramp_up,
+                    recovery=recovery,
+                )
+                try:
+                    return await self._send(event)
+                except DrError as err:
+                    # Another issuer took the id in the meantime: a generated id is
+                    # drawn again; an id the operator chose is theirs to change.
+                    if err.code != "event_exists" or chosen is not None:
+                        raise
+            raise DrError(409, "no_free_id", "no free event id; try again")
 
     async def modify(
         self,
@@ -428,12 +459,12 @@ class DrManager:
             raise DrError(409, "completed_event", f"event {event_id} has completed")
         return event
 
-    async def _fresh_id(self, now: int) -> str:
-        for n in range(1, 100):
-            candidate = f"{self.id_prefix}-{now}-{n}"
+    async def _fresh_id(self, now: float) -> str:
+        for _ in range(ID_ATTEMPTS):
+            candidate = self.new_id(self.id_prefix, now)
             if candidate not in self.known and await self.ledger.dr_event(candidate) is None:
                 return candidate
-        raise DrError(409, "no_free_id", "no free event id this second; try again")
+        raise DrError(409, "no_free_id", "no free event id; try again")
 
     async def _send(self, event: DrEvent) -> DrEvent:
         event.check()
@@ -444,6 +475,10 @@ class DrManager:
             raise DrError(
                 504, PENDING, f"submitted but not yet committed; see /signals/dr/{event.event_id}"
             )
+        if outcome.code in ("event_exists", "stale_modification"):
+            # Someone else issued or changed the event since it was read here.
+            field = "event_id" if outcome.code == "event_exists" else None
+            raise DrError(409, outcome.code, outcome.message, field)
         if not outcome.ok:
             raise DrError(422, outcome.code, outcome.message)
         self.known[event.event_id] = event

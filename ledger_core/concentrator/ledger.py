@@ -1,8 +1,10 @@
 """How the concentrator reads from and writes to a node: over HTTP, or in the same process.
 
 :class:`Ledger` is the small surface the concentrator needs: price signals in
-a range, a demand-response event by id, the event stream, and submission of
-transaction bodies that the operator signs. :class:`HttpLedger` talks to a
+a range, a demand-response event by id, the event stream, submission of
+transaction bodies that the operator signs, and for settling metered energy
+(:mod:`ledger_core.concentrator.metering`) single state entries, market
+intervals, a meter's committed reports and a participant's trades. :class:`HttpLedger` talks to a
 node's API with :class:`~ledger_core.client.NodeClient` (the node signs with
 its local participant key, which is the operator's in a home made by
 ``transactiva init``), or submits through any :data:`Submit` callable given to
@@ -77,6 +79,18 @@ class Ledger(Protocol):
     def events(self, after: int) -> AsyncIterator[StreamItem]:
         """``(seq, height, event)`` for every event after ``seq``, then live ones."""
 
+    async def value(self, key: str) -> Any:  # noqa: ANN401 - a state value (JSON)
+        """The committed state entry at ``key``, or None."""
+
+    async def intervals(self, start: int, end: int) -> list[dict[str, Any]]:
+        """Market intervals with ``start <= interval_start < end`` (each with its start)."""
+
+    async def reports(self, meter: str, start: int, end: int) -> dict[int, dict[str, Any]]:
+        """A meter's committed reports (commitment, height, billed) by interval start."""
+
+    async def trades(self, participant: str, start: int, end: int) -> list[dict[str, Any]]:
+        """A participant's trades in the range, each with ``interval_start`` and ``side``."""
+
 
 def _prices_of(rows: Sequence[dict[str, Any]]) -> dict[int, Prices]:
     return {
@@ -117,6 +131,42 @@ class HttpLedger:
             if err.status == 404:
                 return None
             raise
+
+    async def value(self, key: str) -> Any:  # noqa: ANN401 - a state value (JSON)
+        try:
+            return (await self.client.get(f"/state/{key}"))["value"]
+        except ApiError as err:
+            if err.status == 404:
+                return None
+            raise
+
+    async def _pages(self, path: str, field: str, start: int, end: int) -> list[dict[str, Any]]:
+        """Every row of a ``?from=&to=&limit=`` route, page by page."""
+        rows: list[dict[str, Any]] = []
+        while start < end:
+            joiner = "&" if "?" in path else "?"
+            page = (
+                await self.client.get(f"{path}{joiner}from={start}&to={end}&limit={self.page}")
+            )[field]
+            rows.extend(page)
+            if len(page) < self.page:
+                break
+            start = int(page[-1]["interval_start"]) + 1
+        return rows
+
+    async def intervals(self, start: int, end: int) -> list[dict[str, Any]]:
+        return await self._pages("/market/intervals", "intervals", start, end)
+
+    async def reports(self, meter: str, start: int, end: int) -> dict[int, dict[str, Any]]:
+        rows = await self._pages(f"/reports/{meter}", "reports", start, end)
+        return {int(row["interval_start"]): row for row in rows if row.get("on_chain")}
+
+    async def trades(self, participant: str, start: int, end: int) -> list[dict[str, Any]]:
+        # Trades are few per participant and day: the range is read in one request.
+        answer = await self.client.get(
+            f"/market/trades/{participant}?from={start}&to={end}&limit={self.page}"
+        )
+        return list(answer["trades"])
 
     async def submit(self, txs: Sequence[tuple[TxType, Body]]) -> list[Outcome]:
         if self._submit is not None:
@@ -168,6 +218,31 @@ class NodeLedger:
     async def dr_event(self, event_id: str) -> dict[str, Any] | None:
         record = StateView(self.node.committed).dr_event(event_id)
         return {"event_id": event_id, **record} if record is not None else None
+
+    async def value(self, key: str) -> Any:  # noqa: ANN401 - a state value (JSON)
+        return self.node.committed.get(key)
+
+    async def intervals(self, start: int, end: int) -> list[dict[str, Any]]:
+        rows = StateView(self.node.committed).by_interval(keys.INTERVALS, start, end, 1 << 30)
+        return [{"interval_start": t, **record} for t, record in rows]
+
+    async def reports(self, meter: str, start: int, end: int) -> dict[int, dict[str, Any]]:
+        rows = StateView(self.node.committed).by_interval(keys.reports(meter), start, end, 1 << 30)
+        return {t: {"interval_start": t, **record} for t, record in rows}
+
+    async def trades(self, participant: str, start: int, end: int) -> list[dict[str, Any]]:
+        view = StateView(self.node.committed)
+        found: list[dict[str, Any]] = []
+        for t, position in view.by_interval(keys.positions(participant), start, end, 1 << 30):
+            indexes = position.get("trades")
+            assert isinstance(indexes, list)
+            for index in indexes:
+                assert isinstance(index, int)
+                trade = view.trade(t, index)
+                assert trade is not None
+                side = "buy" if trade["buyer"] == participant else "sell"
+                found.append({"side": side, **trade})
+        return found
 
     async def submit(self, txs: Sequence[tuple[TxType, Body]]) -> list[Outcome]:
         waits: list[asyncio.Future[StoredTx | Submitted] | Outcome] = []

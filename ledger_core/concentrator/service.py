@@ -2,17 +2,22 @@
 
 :class:`Concentrator` runs two tasks until :meth:`Concentrator.stop`:
 
-* the *follower* reads the node's event stream (``interval_report``,
-  ``price_signal`` and ``dr_event`` events) into the :class:`Neighbourhood`
-  view and the :class:`~ledger_core.concentrator.dr.DrManager`; it remembers
-  the last sequence number and resumes after it when the stream breaks;
+* the *follower* reads the node's event stream (``price_signal``,
+  ``dr_event`` and clearing events) into the price cache and the
+  :class:`~ledger_core.concentrator.dr.DrManager`; it remembers the last
+  sequence number and resumes after it when the stream breaks;
 * the *scheduler* wakes at the earliest of: the next day-ahead publication
   (``publish_at`` local, for the next day), the next interval boundary (to
   make sure the current and next intervals have prices), and the next rule
   evaluation (``report_delay`` seconds after an interval ends, so that meters'
   reports are committed). On start it publishes everything missing from the
   current interval to the end of today, and tomorrow if ``publish_at`` has
-  passed.
+  passed. With :class:`~ledger_core.concentrator.metering.MeterData`, at every
+  interval boundary it also submits the deliveries and bills that are due.
+
+The meters' readings reach the concentrator privately, never through the chain
+(docs/privacy.md): :class:`MeterData` keeps them, and the :class:`Neighbourhood`
+load view -- what the demand-response rules watch -- is built from them.
 
 All waiting goes through the injected clock, so the same service runs on the
 wall clock, accelerated for the demonstration (a :class:`ScaledClock` at 900x
@@ -34,6 +39,7 @@ from typing import Any, Final
 from ledger_core.clock import Clock, SystemClock
 from ledger_core.concentrator.dr import DrError, DrManager
 from ledger_core.concentrator.ledger import Ledger
+from ledger_core.concentrator.metering import MeterData
 from ledger_core.concentrator.prices import (
     DEFAULT_PUBLISH_AT,
     INTERVAL,
@@ -45,6 +51,7 @@ from ledger_core.concentrator.prices import (
 )
 from ledger_core.concentrator.rules import Decision, LoadRule, RuleEngine, interval_load_w
 from ledger_core.concentrator.tariff import Prices, Tariff
+from ledger_core.types.metering import Opening
 
 LOG: Final = logging.getLogger(__name__)
 DEFAULT_REPORT_DELAY: Final = 120
@@ -61,7 +68,7 @@ class _Totals:
 
 
 class Neighbourhood:
-    """Committed interval reports, summed per interval; the last ``keep`` intervals are kept."""
+    """The meters' readings, summed per interval; the last ``keep`` intervals are kept."""
 
     def __init__(self, interval: int = INTERVAL, keep: int = KEEP_INTERVALS) -> None:
         self.interval = interval
@@ -71,7 +78,7 @@ class Neighbourhood:
         self.meters: dict[str, dict[str, int]] = {}
 
     def add_report(self, meter: str, interval_start: int, import_wh: int, export_wh: int) -> None:
-        """One committed report (a repeat of the same meter and interval is ignored)."""
+        """One meter's reading (a repeat of the same meter and interval is ignored)."""
         newest = max(self._totals, default=interval_start)
         if interval_start <= newest - self.keep * self.interval:
             return
@@ -145,11 +152,13 @@ class Concentrator:
         interval: int = INTERVAL,
         replay_after: int = 0,
         dr_id_prefix: str = "dr",
+        meter_data: MeterData | None = None,
     ) -> None:
         """``adjustment`` defaults to a :class:`ClearingPriceBand` when the tariff has a band.
 
         ``replay_after`` is the event-stream sequence number to start after
-        (0: replay the whole chain, which rebuilds the neighbourhood view).
+        (0: replay the whole chain). ``meter_data`` holds the meters' readings
+        (the neighbourhood view is built from them) and settles metered energy.
         """
         self.tariff = tariff
         self.ledger = ledger
@@ -167,6 +176,9 @@ class Concentrator:
         self.dr = DrManager(ledger, self.clock, id_prefix=dr_id_prefix)
         self.rules = RuleEngine(rules, interval)
         self.area = Neighbourhood(interval)
+        self.meter_data = meter_data
+        if meter_data is not None:
+            meter_data.on_reading = self._on_reading
         self.prices: dict[int, Prices] = {}
         self.after = replay_after
         self.decisions: list[tuple[Decision, str]] = []
@@ -181,6 +193,11 @@ class Concentrator:
         """Start following the chain and scheduling; returns at once."""
         if self._tasks:
             raise RuntimeError("the concentrator is already running")
+        if self.meter_data is not None:
+            # The load view from the readings kept, newest last (the view keeps two days).
+            since = int(self.clock.now()) - self.area.keep * self.interval
+            for held in self.meter_data.store.between(since, 1 << 40):
+                self._on_reading(held.opening)
         self._stop.clear()
         self._tasks = [
             asyncio.create_task(self._follow(), name="concentrator-follow"),
@@ -216,16 +233,17 @@ class Concentrator:
 
     # -- inputs ----------------------------------------------------------------------
 
+    def _on_reading(self, opening: Opening) -> None:
+        """A meter's reading, kept by :class:`MeterData`: into the load view."""
+        self.area.add_report(
+            opening.meter, opening.interval_start, opening.import_wh, opening.export_wh
+        )
+
     def ingest(self, event: Mapping[str, Any]) -> None:
         """One event from the chain's stream."""
         kind = event.get("type")
-        if kind == "interval_report":
-            self.area.add_report(
-                str(event["meter"]),
-                int(event["interval_start"]),
-                int(event["import_wh"]),
-                int(event["export_wh"]),
-            )
+        if kind == "meter_bound" and self.meter_data is not None:
+            self.meter_data.bound(str(event["meter"]), str(event["participant"]))
         elif kind == "price_signal":
             self.prices[int(event["interval_start"])] = Prices(
                 int(event["import_price"]), int(event["export_price"]), int(event["network_fee"])
@@ -338,6 +356,8 @@ class Concentrator:
                     self.publisher.publish(current, current + 2 * self.interval),
                 )
                 boundary = current + self.interval
+                if self.meter_data is not None:
+                    await self._guarded("settling metered energy", self.meter_data.settle(now))
             await self._evaluate_rules(now)
 
     async def _publish_day_ahead(self, day: date) -> date | None:

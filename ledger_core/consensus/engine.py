@@ -7,10 +7,11 @@ each returns the effects the host must carry out, in order:
 :class:`Broadcast` (send a message; for the validator's own votes the host writes
 them to its WAL and fsyncs first), :class:`ScheduleTimeout`, :class:`Decide`
 (the block and its commit) and :class:`EvidenceFound`. The host supplies blocks
-(``propose_block``), judges them (``validate_block``, which for this ledger
-means executing them), signs through the double-sign-safe private validator
-(``sign_proposal``, ``sign_vote``; None when it refuses) and tells the time
-(``now_ms``, used only for vote timestamps).
+(``propose_block``, stamped with its clock: proposer-based timestamps), judges
+them (``validate_block``, which for this ledger means executing them), signs
+through the double-sign-safe private validator (``sign_proposal``,
+``sign_vote``; None when it refuses) and tells the time (``now_ms``: when a
+proposal was received, and vote timestamps).
 
 Within a height ``h`` the engine keeps ``round``, ``step`` (propose, prevote,
 precommit), the locked block and round, and the *valid* block and round (the
@@ -19,10 +20,16 @@ input until none applies (``2f+1``: more than 2/3 of the voting power; ``f+1``:
 more than 1/3):
 
 1. StartRound(r): the proposer of ``(h, r)`` proposes the valid block with its
-   round as ``pol_round`` if it has one, else a new block; every validator arms
+   round as ``pol_round`` if it has one (keeping the block's time), else a new
+   block, which the host stamps with its clock once that clock has passed the
+   previous block's time (until then ``propose_block`` returns None and the host
+   calls :meth:`Engine.retry_proposal` later); every validator arms
    timeoutPropose(r).
-2. In step propose, a proposal with ``pol_round = -1``: prevote it if it is valid
-   and nothing is locked or it is the locked block, else prevote nil.
+2. In step propose, a proposal with ``pol_round = -1``: prevote it if it is valid,
+   *timely* and nothing is locked or it is the locked block, else prevote nil.
+   Timely (:meth:`Synchrony.timely`): the block's time ``t`` and the local time
+   ``received`` at which the proposal arrived satisfy ``received - MSGDELAY(r) -
+   PRECISION <= t <= received + PRECISION``; a validator's own proposal is timely.
 3. In step propose, a proposal with ``0 <= pol_round < r`` and 2f+1 prevotes for
    it in ``pol_round``: prevote it if valid and the lock is no newer than
    ``pol_round`` or is this block (the proof of lock change), else nil.
@@ -38,6 +45,11 @@ more than 1/3):
    third of the power have all reached).
 10. Timeouts: propose → prevote nil; prevote → precommit nil; precommit → next
     round. A timeout of round r lasts ``base + delta * r`` milliseconds.
+
+Timeliness is judged only for a block proposed for the first time: a
+re-proposal (rule 3) carries a block that 2f+1 prevoted, which includes more
+than f+1 correct validators that found it timely, and rules 5 and 8 do not look
+at time at all. An untimely proposal is reported with :class:`Untimely`.
 
 A block is judged by its hash: a proposal of any round (or of a round the
 engine has not reached) supplies the block for rules 5 and 8. Every validator
@@ -96,6 +108,38 @@ class Timeouts:
 
 
 @dataclass(frozen=True, slots=True)
+class Synchrony:
+    """The bounds of proposer-based timestamps, in milliseconds (genesis parameters).
+
+    ``precision_ms`` (PRECISION): how far apart the clocks of two correct
+    validators may read. ``message_delay_ms`` (MSGDELAY): how long a proposal may
+    take to reach every correct validator in round 0; it grows by half of itself
+    every round, so a network slower than assumed still decides in a later round.
+    """
+
+    precision_ms: int = 500
+    message_delay_ms: int = 3000
+
+    def message_delay_at(self, round_: int) -> int:
+        """MSGDELAY in round ``round_``: ``message_delay_ms * (1 + round_ / 2)``, in
+        whole milliseconds."""
+        return self.message_delay_ms + self.message_delay_ms * round_ // 2
+
+    def earliest(self, received_ms: int, round_: int) -> int:
+        """The oldest block time a proposal received at ``received_ms`` may carry."""
+        return received_ms - self.message_delay_at(round_) - self.precision_ms
+
+    def latest(self, received_ms: int) -> int:
+        """The newest block time a proposal received at ``received_ms`` may carry."""
+        return received_ms + self.precision_ms
+
+    def timely(self, time_ms: int, received_ms: int, round_: int) -> bool:
+        """Whether a block stamped ``time_ms``, proposed in round ``round_`` and received
+        at local time ``received_ms``, may be prevoted."""
+        return self.earliest(received_ms, round_) <= time_ms <= self.latest(received_ms)
+
+
+@dataclass(frozen=True, slots=True)
 class Broadcast:
     """Send ``message`` to the other validators; ``own``: signed by this validator."""
 
@@ -128,16 +172,28 @@ class EvidenceFound:
     evidence: DuplicateVoteEvidence
 
 
-type Effect = Broadcast | ScheduleTimeout | Decide | EvidenceFound
+@dataclass(frozen=True, slots=True)
+class Untimely:
+    """A proposal whose block time was not timely when it arrived: prevoted nil."""
+
+    proposal: Proposal
+    received_ms: int
+    earliest_ms: int
+    latest_ms: int
+
+
+type Effect = Broadcast | ScheduleTimeout | Decide | EvidenceFound | Untimely
 
 
 class Host(Protocol):
     """What the engine needs from the node that runs it.
 
-    ``propose_block``: a new block for the height (None: nothing to propose);
-    ``validate_block``: whether a block is a valid next block (the same verdict on
-    every honest node); ``sign_proposal`` / ``sign_vote``: the signed message (a vote
-    possibly with the timestamp of an identical earlier signature), or None when
+    ``propose_block``: a new block for the height, stamped with the host's clock
+    (None: nothing to propose, or not yet: the host's clock has not passed the
+    previous block's time, and the host calls :meth:`Engine.retry_proposal` when it
+    has); ``validate_block``: whether a block is a valid next block (the same verdict
+    on every honest node); ``sign_proposal`` / ``sign_vote``: the signed message (a
+    vote possibly with the timestamp of an identical earlier signature), or None when
     signing could be a double sign; ``now_ms``: the local clock in Unix milliseconds.
     """
 
@@ -152,29 +208,6 @@ class Host(Protocol):
     def now_ms(self) -> int: ...
 
 
-def bft_time_ms(commit: Commit, validators: ValidatorSet) -> int:
-    """The voting-power-weighted median of a commit's precommit timestamps.
-
-    The smallest timestamp at which the signers' cumulative power exceeds half
-    of the power that signed. Signers outside ``validators`` do not count.
-    """
-    weighted = []
-    for sig in commit.signatures:
-        member = validators.get(sig.validator)
-        if member is not None:
-            weighted.append((sig.timestamp, member.power))
-    if not weighted:
-        raise ValueError("no validator of the set signed the commit")
-    weighted.sort()
-    total = sum(power for _, power in weighted)
-    cumulative = 0
-    for timestamp, power in weighted:
-        cumulative += power
-        if 2 * cumulative > total:
-            return timestamp
-    raise AssertionError("unreachable: the cumulative power reaches the total")
-
-
 class Engine:
     """One validator's (or observer's, with no address) consensus state machine."""
 
@@ -184,23 +217,26 @@ class Engine:
         address: str | None,
         host: Host,
         timeouts: Timeouts | None = None,
+        synchrony: Synchrony | None = None,
     ) -> None:
         self.chain_id = chain_id
         self.address = address
         self.host = host
         self.timeouts = timeouts or Timeouts()
+        self.synchrony = synchrony or Synchrony()
         self.height = 0
         self.round = 0
         self.step = Step.PROPOSE
         self.decided: Block | None = None
         self.validators: ValidatorSet | None = None
-        self.min_vote_time_ms = 0
+        self.previous_time_ms = 0
         self.locked: Block | None = None
         self.locked_round = -1
         self.valid: Block | None = None
         self.valid_round = -1
         self.proposals: dict[int, dict[str, Proposal]] = {}
         self.blocks: dict[str, Block] = {}
+        self.received: dict[tuple[int, str], int] = {}
         self.prevotes: dict[int, VoteSet] = {}
         self.precommits: dict[int, VoteSet] = {}
         self._validity: dict[str, bool] = {}
@@ -212,17 +248,19 @@ class Engine:
 
     # -- inputs --------------------------------------------------------------------
 
-    def start(self, height: int, validators: ValidatorSet, min_vote_time_ms: int) -> list[Effect]:
-        """Begin ``height`` with its validator set; votes are timestamped no earlier than
-        ``min_vote_time_ms`` (the previous block's time)."""
+    def start(self, height: int, validators: ValidatorSet, previous_time_ms: int) -> list[Effect]:
+        """Begin ``height`` with its validator set; ``previous_time_ms`` is the previous
+        block's time (a new block must be stamped after it; votes are not stamped
+        before it)."""
         self.height = height
         self.validators = validators
-        self.min_vote_time_ms = min_vote_time_ms
+        self.previous_time_ms = previous_time_ms
         self.decided = None
         self.locked, self.locked_round = None, -1
         self.valid, self.valid_round = None, -1
         self.proposals = {}
         self.blocks = {}
+        self.received = {}
         self.prevotes = {}
         self.precommits = {}
         self._validity = {}
@@ -234,10 +272,30 @@ class Engine:
         self._run_rules()
         return self._flush()
 
-    def on_proposal(self, proposal: Proposal) -> list[Effect]:
-        """A proposal from the network (or the WAL)."""
-        if self._accept_proposal(proposal):
+    def on_proposal(self, proposal: Proposal, received_ms: int | None = None) -> list[Effect]:
+        """A proposal from the network (or the WAL), received at local time
+        ``received_ms`` (default: now)."""
+        when = self.host.now_ms() if received_ms is None else received_ms
+        if self._accept_proposal(proposal, when):
             self._run_rules()
+        return self._flush()
+
+    def retry_proposal(self, height: int, round_: int) -> list[Effect]:
+        """The host's clock has passed the previous block's time: propose now if this
+        validator is still the proposer of ``(height, round_)`` in step propose and has
+        not proposed there."""
+        if (
+            self.decided is not None
+            or self.validators is None
+            or (height, round_) != (self.height, self.round)
+            or self.step is not Step.PROPOSE
+            or self.address is None
+            or self.validators.proposer(round_).address != self.address
+            or any(p.proposer == self.address for p in self.proposals.get(round_, {}).values())
+        ):
+            return []
+        self._propose(round_)
+        self._run_rules()
         return self._flush()
 
     def on_vote(self, vote: Vote) -> list[Effect]:
@@ -299,21 +357,28 @@ class Engine:
         self.step = Step.PROPOSE
         proposer = self.validators.proposer(round_)
         if self.address is not None and proposer.address == self.address:
-            if self.valid is not None:
-                block: Block | None = self.valid
-                pol_round = self.valid_round
-            else:
-                block = self.host.propose_block(self.height, round_)
-                pol_round = -1
-            if block is not None:
-                proposal = Proposal(
-                    self.height, round_, pol_round, block, self.host.now_ms(), self.address
-                )
-                signed = self.host.sign_proposal(proposal)
-                if signed is not None:
-                    self._effects.append(Broadcast(signed))
-                    self._store_proposal(signed)
+            self._propose(round_)
         self._schedule(Step.PROPOSE, round_)
+
+    def _propose(self, round_: int) -> None:
+        """Propose the valid block (its time unchanged) or a new one from the host; the
+        proposal's timestamp is the block's time."""
+        assert self.address is not None
+        if self.valid is not None:
+            block: Block | None = self.valid
+            pol_round = self.valid_round
+        else:
+            block = self.host.propose_block(self.height, round_)
+            pol_round = -1
+        if block is None:
+            return
+        proposal = Proposal(
+            self.height, round_, pol_round, block, block.header.time_ms, self.address
+        )
+        signed = self.host.sign_proposal(proposal)
+        if signed is not None:
+            self._effects.append(Broadcast(signed))
+            self._store_proposal(signed, signed.timestamp)
 
     def _schedule(self, step: Step, round_: int) -> None:
         self._effects.append(
@@ -331,9 +396,9 @@ class Engine:
         if not self.is_validator:
             return
         assert self.address is not None
-        floor = self.min_vote_time_ms
+        floor = self.previous_time_ms
         if block_hash is not None:
-            floor = max(floor, self.blocks[block_hash].header.time * 1000)
+            floor = max(floor, self.blocks[block_hash].header.time_ms)
         vote = Vote(
             vote_type,
             self.height,
@@ -398,7 +463,8 @@ class Engine:
         block_hash = proposal.block_hash
         locked_hash = None if self.locked is None else self.locked.header.hash
         if proposal.pol_round == -1:
-            acceptable = self.locked_round == -1 or locked_hash == block_hash
+            unlocked = self.locked_round == -1 or locked_hash == block_hash
+            acceptable = unlocked and self._timely(proposal)
         else:
             pol = self.prevotes.get(proposal.pol_round)
             if pol is None or not pol.has_quorum_for(block_hash):
@@ -408,6 +474,23 @@ class Engine:
         self._vote(PREVOTE, choice)
         self.step = Step.PREVOTE
         return True
+
+    def _timely(self, proposal: Proposal) -> bool:
+        """Whether a first-time proposal's block time was timely when it arrived (and
+        :class:`Untimely` when not)."""
+        received = self.received[(proposal.round, proposal.block_hash)]
+        time_ms = proposal.block.header.time_ms
+        if self.synchrony.timely(time_ms, received, proposal.round):
+            return True
+        self._effects.append(
+            Untimely(
+                proposal,
+                received,
+                self.synchrony.earliest(received, proposal.round),
+                self.synchrony.latest(received),
+            )
+        )
+        return False
 
     def _decide(self) -> bool:
         for round_, precommits in self.precommits.items():
@@ -439,11 +522,13 @@ class Engine:
         if round_ > self._max_round.get(address, -1):
             self._max_round[address] = round_
 
-    def _accept_proposal(self, proposal: Proposal) -> bool:
+    def _accept_proposal(self, proposal: Proposal, received_ms: int) -> bool:
         if self.decided is not None or self.validators is None:
             return False
         if proposal.height != self.height or proposal.round > self.round + FUTURE_ROUNDS:
             return False
+        if proposal.timestamp != proposal.block.header.time_ms:
+            return False  # a proposal's timestamp is its block's time
         known = self.proposals.get(proposal.round, {})
         if proposal.block_hash in known or len(known) >= MAX_PROPOSALS_PER_ROUND:
             return False
@@ -452,12 +537,15 @@ class Engine:
             return False
         if not proposal.verify(self.chain_id, proposer.public_key):
             return False
-        self._store_proposal(proposal)
+        # A validator's own proposal (replayed from its WAL) was timely when it made it.
+        own = proposal.proposer == self.address
+        self._store_proposal(proposal, proposal.timestamp if own else received_ms)
         return True
 
-    def _store_proposal(self, proposal: Proposal) -> None:
+    def _store_proposal(self, proposal: Proposal, received_ms: int) -> None:
         self.proposals.setdefault(proposal.round, {})[proposal.block_hash] = proposal
         self.blocks.setdefault(proposal.block_hash, proposal.block)
+        self.received.setdefault((proposal.round, proposal.block_hash), received_ms)
         self._note_round(proposal.proposer, proposal.round)
 
     def _vote_set(self, vote: Vote) -> VoteSet:

@@ -15,6 +15,10 @@ the last set the client trusts: at least one honest validator it already trusts
 then vouches for the new header, as long as fewer than a third of that set is
 faulty. Validator-set changes are bounded (``validator_update`` moves at most a
 third of the power per height) so adjacent verification always applies.
+
+A header's time is the proposer's stamp, which the validators that prevoted the
+block found timely; a light client takes it as the commit vouches for it and
+checks only that it is after the trusted header's.
 """
 
 from __future__ import annotations
@@ -95,8 +99,8 @@ class LightClient:
             raise LightError(f"height {header.height} is not above the trusted {self.height}")
         if next_validators.hash != header.next_validators_hash:
             raise LightError("the next validator set is not the one the header names")
-        if self.header is not None and header.time < self.header.time:
-            raise LightError("the header's time is before the trusted header's")
+        if self.header is not None and header.time_ms <= self.header.time_ms:
+            raise LightError("the header's time is not after the trusted header's")
         if header.height == self.height + 1:
             expected_previous = GENESIS_PREVIOUS if self.header is None else self.header.hash
             if header.previous_hash != expected_previous:

@@ -9,17 +9,22 @@ What starts, all on 127.0.0.1:
   household behind it: PV from pvlib at Morelia, a standard load profile, a
   washing machine, a fridge, a water pump);
 - per home, the meter service (reads its SmartPi over HTTP, integrates energy,
-  signs 15-minute interval reports with the meter key and gets them committed)
-  and the home agent (follows the chain, evaluates the home's contracts at every
-  event, switches the simulated appliances, places the orders the contracts ask
-  for);
+  signs 15-minute interval reports with the meter key -- commitments to the
+  readings, docs/privacy.md -- gets them committed and shares the readings with
+  the concentrator) and the home agent (follows the chain, evaluates the home's
+  contracts at every event and at each interval its meter closes, switches the
+  simulated appliances, places the orders the contracts ask for);
 - the concentrator's service: day-ahead prices from an example time-of-use
-  tariff, and a demand-response event at the evening peak.
+  tariff, a demand-response event at the evening peak, and the readings in its
+  private store, from which it settles the trades of each interval and bills
+  each home's day.
 
 Every home signs the paper's example contract (with a valid date); homes
 without panels also sign a contract that buys from neighbours when the tariff
-is high. The live view prints one line per interval; the end shows the
-settlement summary, and ``--json`` prints a machine-readable one.
+is high. The live view prints one line per interval; once the last interval's
+trades are settled and each home's days are billed (a day is billed an hour
+after it ends), the end shows the settlement summary, and ``--json`` prints a
+machine-readable one.
 """
 
 from __future__ import annotations
@@ -40,8 +45,10 @@ from ledger_core.agent.execution import ActionRecord, ContractExecutor
 from ledger_core.agent.home_agent import HomeAgent, NodeSigner, Signer, follow_events
 from ledger_core.client import NodeClient
 from ledger_core.clock import AcceleratedClock
-from ledger_core.concentrator.dr import DrSignal
+from ledger_core.concentrator.dr import DrError, DrSignal
 from ledger_core.concentrator.ledger import HttpLedger
+from ledger_core.concentrator.metering import MeterData, day_of
+from ledger_core.concentrator.readings import ReadingStore
 from ledger_core.concentrator.service import Concentrator
 from ledger_core.concentrator.tariff import load_tariff
 from ledger_core.demo.chain import (
@@ -60,13 +67,16 @@ from ledger_core.meter.service import MeterConfig, MeterService
 from ledger_core.meter.simulator import SmartPiSimulator
 from ledger_core.meter.smartpi import SmartPiClient
 from ledger_core.node.home import Config, init_home
+from ledger_core.roles import feed_reports, local_sharer
 from ledger_core.types.crypto import SigningKey
+from ledger_core.types.genesis import Params
 
 UTC_OFFSET_MINUTES: Final = -360  # Mexico's central zone
 INTERVAL: Final = 900
 SETUP_SECONDS: Final = 4.0  # real seconds set aside for setting up, plus one per home
 SAMPLE_SECONDS: Final = 60.0  # simulated seconds between meter readings
 SHOW_AFTER: Final = 300  # simulated seconds after an interval ends before its line prints
+SETTLE_MARGIN: Final = 2 * INTERVAL  # clock seconds after a settlement is due, at most
 DEPOSIT: Final = 50_000  # centavos per home
 DR_START_HOUR: Final = 16  # the washing machine runs then (intermediate price)
 DR_MINUTES: Final = 60
@@ -143,8 +153,10 @@ class Demo:
         self.homes: list[Home] = []
         self.names: dict[str, str] = {}
         self.ledger = DemoLedger(self.names, UTC_OFFSET_MINUTES)
-        self.stop = asyncio.Event()
+        self.stop = asyncio.Event()  # the demo's end: the event follower stops
+        self.homes_stop = asyncio.Event()  # the last interval: the homes stop
         self.workdir = Path()
+        self.params = Params()
 
     def say(self, text: str) -> None:
         """A line for people (not with --json or --no-ui)."""
@@ -167,6 +179,7 @@ class Demo:
             clock_speed=opts.speed,
         )
         home = init_home(token_home, "transactiva-demo", self.day_start - 2 * 86400, config)
+        self.params = home.genesis().params
         url = f"http://127.0.0.1:{config.api_port}"
         self.say(f"Concentrator node: {url}/api/v1 (token in {home.token_file})")
         node = await NodeProcess.start(token_home, url, home.token())
@@ -178,55 +191,85 @@ class Demo:
     async def _run_with_node(self, node: NodeProcess, operator_key: SigningKey) -> dict[str, Any]:
         import aiohttp  # noqa: PLC0415 - only the demo needs a long-lived session here
 
-        opts = self.options
         client = NodeClient(node.url, node.token)
         status = await client.status()
         chain_id = str(status["chain_id"])
         area = Neighbourhood(client, NodeSigner(client), chain_id)
         self.names[operator_key.address] = "operator"
-        valid_from = _local(self.day_start - 86400)
-        valid_to = _local(self.day_start + 3 * 86400)
         follower = asyncio.create_task(follow_events(client, 0, self.stop, self._on_event))
-        concentrator = Concentrator(
-            load_tariff(_tariff_path()), HttpLedger(client), self.clock, dr_id_prefix="demo"
+        # The concentrator's private store of the meters' readings (never on the chain).
+        readings = ReadingStore(self.workdir / "concentrator-readings.db", chain_id)
+        meter_data = MeterData(
+            readings, HttpLedger(client), chain_id, self.params, clock=self.clock.now
         )
-        async with aiohttp.ClientSession() as session, concentrator:
-            for i in range(opts.homes):
-                household = Household(
-                    index=i,
-                    name=f"casa{i + 1}",
-                    participant=SigningKey.generate(),
-                    meter=SigningKey.generate(),
-                    pv_kwp=(3.0 + (i % 3)) if i % 2 == 0 else 0.0,
-                    deposit=DEPOSIT,
-                )
-                self.names[household.address] = household.name
-                self.names[household.meter.address] = household.name
-                await area.enrol(household)
-                await area.contract(
-                    household,
-                    paper_contract(f"prueba {household.name}", valid_from, valid_to),
-                )
-                if household.pv_kwp == 0:
-                    await area.contract(
-                        household, buyer_contract(f"compra {household.name}", valid_from, valid_to)
-                    )
-                self.homes.append(await self._start_home(household, client, chain_id, session))
-            if self.clock.now() > self.day_start:
-                self.say("(setting up took longer than planned: the first lines come late)")
-            self.say(
-                f"{opts.homes} homes enrolled with their contracts; running "
-                f"{opts.intervals} intervals at {opts.speed:g}x\n"
-            )
-            await self._day(concentrator)
-            self.stop.set()
-            for running in self.homes:
-                await running.meter.stop()
-                for task in running.tasks:
-                    await task
-                await running.simulator.stop()
+        concentrator = Concentrator(
+            load_tariff(_tariff_path()),
+            HttpLedger(client),
+            self.clock,
+            dr_id_prefix="demo",
+            meter_data=meter_data,
+        )
+        try:
+            async with aiohttp.ClientSession() as session, concentrator:
+                await self._homes(area, client, chain_id, session, concentrator)
+        finally:
+            readings.close()
+        self.stop.set()
         await follower
         return await self._summary(client, operator_key.address)
+
+    async def _homes(
+        self,
+        area: Neighbourhood,
+        client: NodeClient,
+        chain_id: str,
+        session: Any,  # noqa: ANN401 - aiohttp.ClientSession
+        concentrator: Concentrator,
+    ) -> None:
+        """Enrol the homes, run the day, and wait for its settlement."""
+        opts = self.options
+        valid_from = _local(self.day_start - 86400)
+        valid_to = _local(self.day_start + 3 * 86400)
+        for i in range(opts.homes):
+            household = Household(
+                index=i,
+                name=f"casa{i + 1}",
+                participant=SigningKey.generate(),
+                meter=SigningKey.generate(),
+                pv_kwp=(3.0 + (i % 3)) if i % 2 == 0 else 0.0,
+                deposit=DEPOSIT,
+            )
+            self.names[household.address] = household.name
+            self.names[household.meter.address] = household.name
+            await area.enrol(household)
+            await area.contract(
+                household,
+                paper_contract(f"prueba {household.name}", valid_from, valid_to),
+            )
+            if household.pv_kwp == 0:
+                await area.contract(
+                    household, buyer_contract(f"compra {household.name}", valid_from, valid_to)
+                )
+            self.homes.append(
+                await self._start_home(household, client, chain_id, session, concentrator)
+            )
+        if self.clock.now() > self.day_start:
+            self.say("(setting up took longer than planned: the first lines come late)")
+        self.say(
+            f"{opts.homes} homes enrolled with their contracts; running "
+            f"{opts.intervals} intervals at {opts.speed:g}x\n"
+        )
+        await self._day(concentrator)
+        # The meters stop with the last interval: the days billed are the days shown.
+        self.homes_stop.set()
+        for running in self.homes:
+            await running.meter.outbox.flush()
+            await running.meter.outbox.flush_shares()
+            await running.meter.stop()
+            for task in running.tasks:
+                await task
+            await running.simulator.stop()
+        await self._settled()
 
     async def _start_home(
         self,
@@ -234,6 +277,7 @@ class Demo:
         client: NodeClient,
         chain_id: str,
         session: Any,  # noqa: ANN401
+        concentrator: Concentrator,
     ) -> Home:
         simulator = SmartPiSimulator(
             hh.Household(
@@ -266,6 +310,10 @@ class Demo:
             chain_nonce=http_chain_nonce(
                 session, client.base_url, client.token, household.meter.address
             ),
+            # The readings go to the concentrator (here, in this process), not on the chain.
+            share=None
+            if concentrator.meter_data is None
+            else local_sharer(concentrator.meter_data),
         )
         executor = ContractExecutor(household.address, household.meter.address)
         for contract_id in household.contracts:
@@ -286,15 +334,16 @@ class Demo:
         )
         await meter.start()
         running = Home(household, simulator, meter, agent)
-        running.tasks.append(asyncio.create_task(agent.run(self.stop, tick_every=0.1)))
+        running.tasks.append(asyncio.create_task(agent.run(self.homes_stop, tick_every=0.1)))
         running.tasks.append(asyncio.create_task(self._power(meter, agent)))
+        running.tasks.append(asyncio.create_task(feed_reports(meter, agent, self.homes_stop)))
         return running
 
     async def _power(self, meter: MeterService, agent: HomeAgent) -> None:
         """Feed the meter's live power to the home's contracts."""
         queue = meter.subscribe()
         try:
-            while not self.stop.is_set():
+            while not self.homes_stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     reading = await asyncio.wait_for(queue.get(), 0.5)
                     if reading.power is not None:
@@ -320,7 +369,10 @@ class Demo:
         while shown < opts.intervals:
             now = self.clock.now()
             if not dr_issued and now >= min(dr_start - 3600, self.day_start):
-                await concentrator.dr.issue(DrSignal.simple(2), dr_start, dr_minutes * 60)
+                try:
+                    await concentrator.dr.issue(DrSignal.simple(2), dr_start, dr_minutes * 60)
+                except DrError as err:  # the machine was too slow: the event's time is gone
+                    self.say(f"(no demand-response event: {err.message})")
                 dr_issued = True
             start = self.day_start + shown * INTERVAL
             if now >= start + INTERVAL + SHOW_AFTER:
@@ -328,9 +380,36 @@ class Demo:
                 shown += 1
                 continue
             await asyncio.sleep(0.05)
-        # Wait for settlement of the last interval (settlement delay plus margin).
-        settle_at = end + 3600 + 2 * SHOW_AFTER
-        await self.clock.sleep_until(settle_at)
+
+    async def _settled(self) -> None:
+        """Wait until the trades of every interval are settled and every home's days are
+        billed by the concentrator (from the readings it holds): a day is billed once it is
+        over and the settlement delay more; bounded by the clock."""
+        opts = self.options
+        end = self.day_start + opts.intervals * INTERVAL
+        offset = UTC_OFFSET_MINUTES
+        days = range(day_of(self.day_start, offset), day_of(end - 1, offset) + 1, 86400)
+        delay = self.params.settlement_delay_seconds
+        deadline = max(end + INTERVAL, days[-1] + 86400) + delay + SETTLE_MARGIN
+        homes = {h.household.address for h in self.homes}
+        if deadline - self.clock.now() > 2 * 3600:
+            self.say(
+                f"(waiting for the day's bills, due at {_local(deadline - SETTLE_MARGIN):%H:%M})"
+            )
+
+        def done() -> bool:
+            traded = [s for s in range(self.day_start, end, INTERVAL) if self.ledger.row(s).trades]
+            billed = {(who, day) for who, day in self.ledger.bills}
+            return all(self.ledger.row(s).settled for s in traded) and all(
+                (who, day) in billed for who in homes for day in days
+            )
+
+        while True:
+            if done() or self.clock.now() >= deadline:
+                break
+            await asyncio.sleep(0.05)
+        if not done():
+            self.say("(some settlements did not come in time: the summary shows what did)")
 
     async def _accounts(self, client: NodeClient, addresses: list[str]) -> dict[str, int]:
         """Each account's money (balance + held - debt), all read at one height."""

@@ -37,9 +37,8 @@ class IntervalRow:
     clearing_price: int | None = None
     traded_wh: int = 0
     trades: int = 0
-    reports: int = 0
-    import_wh: int = 0
-    export_wh: int = 0
+    reports: int = 0  # committed (commitments: the readings stay off the chain)
+    settled: bool = False
     dr_level: int = 0
     actions: list[str] = field(default_factory=list)
 
@@ -60,6 +59,7 @@ class DemoLedger:
     heights: set[int] = field(default_factory=set)
     actions: list[dict[str, Any]] = field(default_factory=list)
     settlements: int = 0
+    bills: list[tuple[str, int]] = field(default_factory=list)  # (participant, day)
     dr_events: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def row(self, start: int) -> IntervalRow:
@@ -85,10 +85,7 @@ class DemoLedger:
             row.import_price = int(event["import_price"])
             row.export_price = int(event["export_price"])
         elif kind == "interval_report":
-            row = self.row(int(event["interval_start"]))
-            row.reports += 1
-            row.import_wh += int(event["import_wh"])
-            row.export_wh += int(event["export_wh"])
+            self.row(int(event["interval_start"])).reports += 1
         elif kind == "interval_cleared":
             row = self.row(int(event["interval_start"]))
             price = event.get("price")
@@ -107,6 +104,10 @@ class DemoLedger:
             self.withdrawals += int(event["amount"])
         elif kind == "settlement":
             self.settlements += 1
+        elif kind == "interval_settled":
+            self.row(int(event["interval_start"])).settled = True
+        elif kind == "bill":
+            self.bills.append((str(event["participant"]), int(event["day"])))
         elif kind == "dr_event":
             self.dr_events[str(event["event_id"])] = event
 
@@ -191,6 +192,7 @@ def summary_json(
         "balance_changes_total": sum(final.values()),
         "net_deposits": ledger.deposits - ledger.withdrawals,
         "settlements": ledger.settlements,
+        "bills": len(ledger.bills),
         "contract_actions": [
             {
                 "home": a["home"],

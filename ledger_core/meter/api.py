@@ -6,7 +6,12 @@
   every reading;
 - ``POST /api/v1/local/meter/readings``: a reading for a pushed source
   (``{"time"?, "power"?, "import_kwh_total"?, "export_kwh_total"?, "voltage"?}``),
-  202 when queued; 409 ``not_pushed`` when the meter reads its own device.
+  202 when queued; 409 ``not_pushed`` when the meter reads its own device;
+- ``GET /api/v1/local/meter/proof?from=&to=``: the openings (readings and salts)
+  of the meter's reports in the range, as a proof to hand over in a dispute
+  (docs/privacy.md).
+
+The feature also lets ``/reports/{meter}`` show this meter's own readings.
 
 The node's ``make_app`` does not know about the meter; whoever runs the meter
 role adds :func:`meter_feature` to it.
@@ -21,7 +26,8 @@ from typing import Final
 
 from aiohttp import WSCloseCode, web
 
-from ledger_core.api.server import Access, Feature, Route, error
+from ledger_core.api.server import Access, Feature, Route, error, time_range
+from ledger_core.api.signals import hold_readings
 from ledger_core.api.wsutil import relay
 from ledger_core.meter.reading import MeterDataError
 from ledger_core.meter.service import MeterService
@@ -40,6 +46,17 @@ def meter_feature(service: MeterService) -> Feature:
         app[SERVICE_KEY] = service
         app[METER_SOCKETS_KEY] = set()
         app.on_shutdown.append(_close_sockets)  # type: ignore[arg-type]
+
+        def own(meter: str, start: int, end: int, limit: int) -> dict[int, tuple[int, int, str]]:
+            if meter != service.meter or service.closed:
+                return {}
+            chain_id = service.outbox.chain_id
+            return {
+                o.interval_start: (o.import_wh, o.export_wh, o.commitment(chain_id))
+                for o in service.outbox.openings(start, end, limit)
+            }
+
+        hold_readings(app, own)
 
     return Feature(
         "meter",
@@ -65,6 +82,16 @@ def meter_feature(service: MeterService) -> Feature:
                 Access.TOKEN,
                 _doc("A reading pushed by Home Assistant (power, lifetime kWh counters)"),
             ),
+            Route(
+                "GET",
+                "/local/meter/proof",
+                get_proof,
+                Access.TOKEN,
+                _doc(
+                    "The openings (readings and salts) of the meter's reports with "
+                    "from <= interval_start < to: a proof against their commitments on chain"
+                ),
+            ),
         ),
         setup,
     )
@@ -87,6 +114,16 @@ async def get_meter(request: web.Request) -> web.Response:
     if snapshot is None:
         return error(503, "no_reading", "the meter has not been read yet; try again shortly")
     return web.json_response(snapshot)
+
+
+async def get_proof(request: web.Request) -> web.Response:
+    """``GET /api/v1/local/meter/proof?from=&to=&limit=``."""
+    start, end, limit = time_range(request)
+    outbox = _service(request).outbox
+    openings = outbox.openings(start, end, limit)
+    return web.json_response(
+        {"chain_id": outbox.chain_id, "openings": [o.to_json() for o in openings]}
+    )
 
 
 async def stream(request: web.Request) -> web.StreamResponse:

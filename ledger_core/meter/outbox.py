@@ -1,9 +1,23 @@
-"""The outbox: signed interval reports, kept on disk until the ledger has them.
+"""The outbox: signed interval reports, kept on disk until the ledger has them, and their
+readings, kept until the concentrator has them.
 
 A closed interval becomes a ``report`` transaction signed by the meter key
-with the key's next nonce; the transaction and the next nonce are stored in
-the same SQLite transaction as the counters and the interval that produced it
-(``store.py``), before anything is sent. A meter whose node or network is down
+with the key's next nonce. The report carries a *commitment* to the reading,
+never the reading (docs/privacy.md): a fresh 32-byte salt is drawn, and the
+reading with its salt (the *opening*) stays in ``meter.db``'s ``openings``
+table. The transaction, the opening and the next nonce are stored in the same
+SQLite transaction as the counters and the interval that produced them
+(``store.py``), before anything is sent.
+
+The reading goes to the concentrator, and only there, through ``share``
+(:func:`http_sharer`: ``POST /api/v1/readings`` on the concentrator's node,
+HTTPS outside a test): the signed report and its opening, which the
+concentrator checks against each other, so the message is authenticated by
+the meter's key. Without ``share`` the readings stay at home. Shares are sent
+in interval order and retried like reports; the concentrator's answer
+``stored`` (or ``duplicate``) is final, and so is a refusal that no retry can
+change (``commitment_mismatch``, ``bad_signature``, ``wrong_chain``,
+``malformed``), which is logged. A meter whose node or network is down
 for a day keeps a day of reports (96) and sends them, in nonce order, when it
 can (the ledger accepts reports up to ``report_grace_seconds``, two days by
 default, after their interval).
@@ -40,6 +54,7 @@ from ledger_core.clock import SYSTEM_CLOCK, Clock
 from ledger_core.meter.intervals import IntervalReport
 from ledger_core.meter.store import MeterStore
 from ledger_core.types.crypto import SigningKey
+from ledger_core.types.metering import Opening, Proof, new_salt
 from ledger_core.types.tx import TxType, sign
 
 LOG: Final = logging.getLogger(__name__)
@@ -47,6 +62,12 @@ IN_MEMPOOL: Final = frozenset({"accepted", "duplicate"})
 COMMITTED: Final = frozenset({"already_committed", "duplicate_report"})
 DROPPED: Final = frozenset({"late_report"})
 PENDING, SENT, DONE, GONE = "pending", "sent", "committed", "dropped"
+# What became of a reading sent to the concentrator.
+SHARED: Final = frozenset({"stored", "duplicate"})
+NOT_SHAREABLE: Final = frozenset(
+    {"commitment_mismatch", "bad_signature", "wrong_chain", "malformed"}
+)
+KEPT, STORED, REFUSED = "kept", "stored", "refused"
 
 
 class SubmitOutcome(Protocol):
@@ -71,6 +92,8 @@ class Outcome:
 
 type Submit = Callable[[bytes], Awaitable[SubmitOutcome]]
 type ChainNonce = Callable[[], Awaitable[int]]
+type Share = Callable[[dict[str, Any]], Awaitable[SubmitOutcome]]
+"""Sends ``{"report": wire text, "import_wh", "export_wh", "salt"}`` to the concentrator."""
 
 
 class Outbox:
@@ -84,6 +107,7 @@ class Outbox:
         submit: Submit,
         *,
         chain_nonce: ChainNonce | None = None,
+        share: Share | None = None,
         clock: Clock = SYSTEM_CLOCK,
         backoff: float = 1.0,
         backoff_max: float = 60.0,
@@ -94,6 +118,7 @@ class Outbox:
         self.chain_id = chain_id
         self.submit = submit
         self.chain_nonce = chain_nonce
+        self.share = share
         self.clock = clock
         self.backoff = backoff
         self.backoff_max = backoff_max
@@ -106,18 +131,68 @@ class Outbox:
     # -- storing ----------------------------------------------------------------------
 
     def add(self, report: IntervalReport) -> str:
-        """Sign and store a report (inside the caller's transaction); its transaction id."""
+        """Commit to a reading with a fresh salt, sign the report and store both (inside the
+        caller's transaction); the report's transaction id."""
+        opening = Opening(
+            self.key.address, report.interval_start, report.import_wh, report.export_wh, new_salt()
+        )
+        commitment = opening.commitment(self.chain_id)
+        body: dict[str, Any] = {"interval_start": report.interval_start, "commitment": commitment}
         with self.store.transaction() as db:
-            tx = sign(self.key, self.chain_id, TxType.REPORT, self.next_nonce, dict(report.body()))
+            tx = sign(self.key, self.chain_id, TxType.REPORT, self.next_nonce, body)
+            now = self.clock.now()
             db.execute(
                 "INSERT INTO outbox (interval_start, nonce, tx_id, wire, status, attempts, code, "
                 "message, updated) VALUES (?, ?, ?, ?, ?, 0, '', '', ?)",
-                (report.interval_start, tx.nonce, tx.id, tx.wire(), PENDING, self.clock.now()),
+                (report.interval_start, tx.nonce, tx.id, tx.wire(), PENDING, now),
+            )
+            db.execute(
+                "INSERT INTO openings (interval_start, import_wh, export_wh, salt, commitment, "
+                "shared, attempts, code, message, updated) VALUES (?, ?, ?, ?, ?, ?, 0, '', '', ?)",
+                (
+                    report.interval_start,
+                    report.import_wh,
+                    report.export_wh,
+                    opening.salt,
+                    commitment,
+                    PENDING if self.share is not None else KEPT,
+                    now,
+                ),
             )
             self.next_nonce += 1
             self.store.put("outbox", {"next_nonce": self.next_nonce})
         self._wake.set()
         return tx.id
+
+    def opening(self, interval_start: int) -> Opening | None:
+        """The reading and salt behind one interval's report."""
+        found = self.openings(interval_start, interval_start + 1)
+        return found[0] if found else None
+
+    def openings(self, start: int, end: int, limit: int = 100_000) -> list[Opening]:
+        """The openings of the reports of intervals ``start <= T < end``, in interval order."""
+        rows = self.store.db.execute(
+            "SELECT interval_start, import_wh, export_wh, salt FROM openings "
+            "WHERE interval_start >= ? AND interval_start < ? ORDER BY interval_start LIMIT ?",
+            (start, end, limit),
+        ).fetchall()
+        return [Opening(self.key.address, t, imp, exp, bytes(salt)) for t, imp, exp, salt in rows]
+
+    def proof(self, start: int, end: int) -> Proof:
+        """What the home hands over in a dispute: the openings of its reports in the range."""
+        return Proof(self.chain_id, tuple(self.openings(start, end)))
+
+    def shared(self) -> dict[str, int]:
+        """How many readings are in each state of sharing with the concentrator."""
+        rows = self.store.db.execute("SELECT shared, COUNT(*) FROM openings GROUP BY shared")
+        return {PENDING: 0, STORED: 0, REFUSED: 0, KEPT: 0} | dict(rows.fetchall())
+
+    def share_status(self, interval_start: int) -> tuple[str, str] | None:
+        """``(state, last code)`` of one interval's reading with the concentrator."""
+        row = self.store.db.execute(
+            "SELECT shared, code FROM openings WHERE interval_start = ?", (interval_start,)
+        ).fetchone()
+        return None if row is None else (row[0], row[1])
 
     def counts(self) -> dict[str, int]:
         """How many reports are in each state."""
@@ -220,6 +295,55 @@ class Outbox:
         self.failures = 0
         return True
 
+    async def flush_shares(self) -> bool:
+        """One pass over the readings the concentrator does not have yet, in interval order;
+        False if it stopped on a failure (or there is nowhere to send them)."""
+        if self.share is None:
+            return True
+        rows = self.store.db.execute(
+            "SELECT o.interval_start, o.import_wh, o.export_wh, o.salt, b.wire "
+            "FROM openings o JOIN outbox b ON b.interval_start = o.interval_start "
+            "WHERE o.shared = ? ORDER BY o.interval_start",
+            (PENDING,),
+        ).fetchall()
+        for start, imported, exported, salt, wire in rows:
+            message = {
+                "report": bytes(wire).decode(),
+                "import_wh": imported,
+                "export_wh": exported,
+                "salt": bytes(salt).hex(),
+            }
+            try:
+                outcome = await self.share(message)
+            except (OSError, aiohttp.ClientError, TimeoutError) as err:
+                self._shared(start, PENDING, Outcome("unreachable", str(err)))
+                return False
+            if outcome.code in SHARED:
+                self._shared(start, STORED, outcome)
+            elif outcome.code in NOT_SHAREABLE:
+                LOG.warning(
+                    "the concentrator refused the reading of %d: %s %s",
+                    start,
+                    outcome.code,
+                    outcome.message,
+                )
+                self._shared(start, REFUSED, outcome)
+            else:
+                LOG.info(
+                    "reading of %d not shared yet: %s %s", start, outcome.code, outcome.message
+                )
+                self._shared(start, PENDING, outcome)
+                return False
+        return True
+
+    def _shared(self, start: int, state: str, outcome: SubmitOutcome) -> None:
+        with self.store.transaction() as db:
+            db.execute(
+                "UPDATE openings SET shared = ?, code = ?, message = ?, updated = ?, "
+                "attempts = attempts + 1 WHERE interval_start = ?",
+                (state, outcome.code, outcome.message, self.clock.now(), start),
+            )
+
     def retry_delay(self) -> float:
         """Seconds to wait after ``failures`` failed passes."""
         if not self.failures:
@@ -238,7 +362,9 @@ class Outbox:
         while not stop.is_set():
             self._wake.clear()
             try:
-                await self.flush()
+                sent = await self.flush()
+                if not await self.flush_shares() and sent:
+                    self.failures += 1
             except Exception:
                 LOG.exception("the outbox could not send")
                 self.failures += 1
@@ -308,6 +434,30 @@ def http_submitter(session: aiohttp.ClientSession, base_url: str, token: str) ->
         )
 
     return submit
+
+
+def http_sharer(session: aiohttp.ClientSession, base_url: str) -> Share:
+    """Send readings to the concentrator's node (``POST /api/v1/readings``; no token: the
+    meter's signature on the report authenticates the message)."""
+
+    async def share(message: dict[str, Any]) -> SubmitOutcome:
+        async with session.post(
+            base_url.rstrip("/") + "/api/v1/readings",
+            json=message,
+            timeout=aiohttp.ClientTimeout(total=30),
+        ) as response:
+            try:
+                payload = await response.json(content_type=None)
+            except ValueError:
+                return Outcome("bad_response", f"HTTP {response.status} without JSON")
+        if response.status < 300 and isinstance(payload, dict):
+            return Outcome(str(payload.get("status", "stored")))
+        error = payload.get("error", {}) if isinstance(payload, dict) else {}
+        return Outcome(
+            str(error.get("code", f"http_{response.status}")), str(error.get("message", ""))
+        )
+
+    return share
 
 
 def http_chain_nonce(

@@ -5,7 +5,8 @@ clock (or as fast as a self-paced source delivers), and for each reading, in
 one SQLite transaction: updates the lifetime counters, spreads the net energy
 over the open intervals, closes the intervals the data has passed (or that
 ended ``report_delay`` seconds ago by the clock) and signs and stores their
-reports. The outbox sends them on its own task. Service cut / reconnection and
+reports (commitments to the readings, whose salts stay here). The outbox sends
+them on its own task, and the readings to the concentrator. Service cut / reconnection and
 unreachable-meter events come from :class:`~ledger_core.meter.supply.SupplyMonitor`.
 
 For the API: :meth:`MeterService.latest`, :meth:`MeterService.snapshot` (the
@@ -27,7 +28,7 @@ from typing import Any, Final
 from ledger_core.clock import SYSTEM_CLOCK, Clock, utc
 from ledger_core.meter.accounting import Accountant
 from ledger_core.meter.intervals import DEFAULT_TIMEZONE, IntervalClock, IntervalReport, Intervals
-from ledger_core.meter.outbox import ChainNonce, Outbox, Submit
+from ledger_core.meter.outbox import ChainNonce, Outbox, Share, Submit
 from ledger_core.meter.reading import MeterError, MeterUnreachable, Reading
 from ledger_core.meter.sources import MeterConfigError, MeterSource
 from ledger_core.meter.store import MeterStore
@@ -118,7 +119,10 @@ class MeterService:
         config: MeterConfig | None = None,
         clock: Clock = SYSTEM_CLOCK,
         chain_nonce: ChainNonce | None = None,
+        share: Share | None = None,
     ) -> None:
+        """``share`` sends each reading to the concentrator (docs/privacy.md); without it
+        the readings stay in ``meter.db`` and the ledger gets only their commitments."""
         self.source = source
         self.config = config or MeterConfig()
         self.clock = clock
@@ -133,6 +137,7 @@ class MeterService:
             chain_id,
             submit,
             chain_nonce=chain_nonce,
+            share=share,
             clock=clock,
             backoff=c.submit_backoff,
             backoff_max=c.submit_backoff_max,

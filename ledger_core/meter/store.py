@@ -1,4 +1,4 @@
-"""The meter role's SQLite file, ``meter.db``: counters, open intervals, reports, outbox.
+"""The meter role's SQLite file, ``meter.db``: counters, open intervals, reports, outbox, openings.
 
 One file in WAL mode with ``synchronous=NORMAL``: a commit survives the process
 being killed; a power cut may take back the last few commits, never half of
@@ -23,10 +23,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
+"""2: reports go to the ledger as commitments; ``openings`` keeps each reading's salt."""
 
+_META: Final = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 _SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (
     channel TEXT PRIMARY KEY,
     import_mwh INTEGER NOT NULL,
@@ -61,6 +62,19 @@ CREATE TABLE IF NOT EXISTS outbox (
     updated REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outbox_by_status ON outbox (status, nonce);
+CREATE TABLE IF NOT EXISTS openings (
+    interval_start INTEGER PRIMARY KEY,
+    import_wh INTEGER NOT NULL,
+    export_wh INTEGER NOT NULL,
+    salt BLOB NOT NULL,
+    commitment TEXT NOT NULL,
+    shared TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    code TEXT NOT NULL,
+    message TEXT NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS openings_by_shared ON openings (shared, interval_start);
 """
 
 
@@ -87,18 +101,25 @@ class MeterStore:
     def _open(self, meter: str, chain_id: str) -> None:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(_SCHEMA)
+        self.db.execute(_META)
         identity = {"meter": meter, "chain_id": chain_id, "schema": SCHEMA_VERSION}
         stored = self.get("identity")
         if stored is None:
             with self.transaction():
                 self.put("identity", identity)
+        elif stored.get("schema") != SCHEMA_VERSION and stored.get("meter") == meter:
+            raise MeterStoreError(
+                f"{self.path} was written by an older version (schema {stored.get('schema')}): "
+                "interval reports now go to the ledger as commitments, on a new chain; "
+                "move this file away and start with a new one"
+            )
         elif stored != identity:
             raise MeterStoreError(
                 f"{self.path} belongs to meter {stored.get('meter')} on chain "
                 f"{stored.get('chain_id')!r}, not {meter} on {chain_id!r}; "
                 "use that meter's key, or another file"
             )
+        self.db.executescript(_SCHEMA)
 
     def close(self) -> None:
         """Close the file."""

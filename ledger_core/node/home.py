@@ -111,6 +111,9 @@ class Config:
     clock_epoch: float | None = None
     clock_start: int | None = None
     clock_speed: float = 1.0
+    # Seconds added to the node's clock (fault tests: a validator whose clock is
+    # ahead or behind; docs/consensus.md "Faulty clocks"). Never set it otherwise.
+    clock_offset: float = 0.0
 
     def timeouts(self) -> Timeouts:
         """The round timeouts: the defaults with the ``consensus`` section's changes."""
@@ -130,8 +133,13 @@ class Config:
         return NodeConfig(**chosen)
 
     def clock(self) -> Callable[[], float]:
-        """The node's clock: real time, or the configured accelerated one."""
-        return make_clock(self.clock_epoch, self.clock_start, self.clock_speed)
+        """The node's clock: real time, or the configured accelerated one, moved by
+        ``clock_offset`` seconds."""
+        clock = make_clock(self.clock_epoch, self.clock_start, self.clock_speed)
+        offset = self.clock_offset
+        if not offset:
+            return clock
+        return lambda: clock() + offset
 
     @classmethod
     def from_json(cls, raw: object) -> Config:
@@ -190,14 +198,8 @@ def _config_value(name: str, value: object) -> object:
         return value
     if name == "consensus":
         return _consensus_value(value)
-    if name in ("clock_epoch", "clock_start"):
-        if value is not None and type(value) not in (int, float):
-            raise ConfigError(f"{name}: must be Unix seconds or null")
-        return int(value) if name == "clock_start" and value is not None else value  # type: ignore[call-overload]
-    if name == "clock_speed":
-        if type(value) not in (int, float) or not 0 < value <= 100_000:  # type: ignore[operator]
-            raise ConfigError("clock_speed: must be a number above 0")
-        return float(value)  # type: ignore[arg-type]
+    if name.startswith("clock_"):
+        return _clock_value(name, value)
     if name == "role":
         if value not in ROLES:
             raise ConfigError(f"role: must be one of {', '.join(ROLES)}")
@@ -223,6 +225,21 @@ def _config_value(name: str, value: object) -> object:
         else:
             parse_address(item, f"{name}[{i}]")
     return tuple(value)
+
+
+def _clock_value(name: str, value: object) -> object:
+    """A checked ``clock_*`` setting."""
+    if name in ("clock_epoch", "clock_start"):
+        if value is not None and type(value) not in (int, float):
+            raise ConfigError(f"{name}: must be Unix seconds or null")
+        return int(value) if name == "clock_start" and value is not None else value  # type: ignore[call-overload]
+    if name == "clock_speed":
+        if type(value) not in (int, float) or not 0 < value <= 100_000:  # type: ignore[operator]
+            raise ConfigError("clock_speed: must be a number above 0")
+        return float(value)  # type: ignore[arg-type]
+    if type(value) not in (int, float) or not -86400 <= value <= 86400:  # type: ignore[operator]
+        raise ConfigError("clock_offset: must be seconds from -86400 to 86400")
+    return float(value)  # type: ignore[arg-type]
 
 
 def _consensus_value(value: object) -> dict[str, int] | None:

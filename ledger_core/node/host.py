@@ -14,9 +14,18 @@ can count on it after any crash.
 
 With one validator (the embedded default) :meth:`Node.produce_block` runs a
 whole round locally — propose, prevote, precommit, decide — with no timeouts
-and no network; :meth:`Node.run` paces it. A network of validators uses
-:class:`ledger_core.consensus.node.ConsensusNode`, which adds timers, a
-transport, block sync and snapshots around the same host.
+and no network; :meth:`Node.run` paces it.
+
+Block time (proposer-based timestamps, docs/consensus.md): the proposer stamps
+a new block with its clock in milliseconds, after the previous block's time;
+validators check that a block's time is after the previous block's (and block 1
+not before the genesis time) as part of its validity, and the engine prevotes a
+block proposed for the first time only if its time was timely when the proposal
+arrived. One validator stamps ``max(now, previous + 1 ms)``: nobody else judges
+its clock, and a clock set back must not stop its chain.
+
+A network of validators uses :class:`ledger_core.node.networked.ConsensusNode`,
+which adds timers, a transport, block sync and snapshots around the same host.
 """
 
 from __future__ import annotations
@@ -39,8 +48,9 @@ from ledger_core.consensus.engine import (
     EvidenceFound,
     ScheduleTimeout,
     Step,
+    Synchrony,
     Timeouts,
-    bft_time_ms,
+    Untimely,
 )
 from ledger_core.consensus.light import LightError, verify_commit
 from ledger_core.consensus.privval import DoubleSignError, PrivValidator
@@ -170,12 +180,17 @@ class Node:
         directory.mkdir(parents=True, exist_ok=True)
         self.privval = PrivValidator(validator_key, genesis.chain_id, directory / "privval.json")
         self.wal = WAL(directory / "wal")
-        self.engine = Engine(genesis.chain_id, validator_key.address, self, timeouts)
+        params = genesis.params
+        self.synchrony = Synchrony(params.precision_ms, params.message_delay_ms)
+        self.engine = Engine(
+            genesis.chain_id, validator_key.address, self, timeouts, self.synchrony
+        )
         self.crash_hook = crash_hook
         self.evidence_pool: dict[str, DuplicateVoteEvidence] = {}
         self._executions: dict[str, Execution] = {}
         self._pending_timeouts: list[ScheduleTimeout] = []
         self._replayed: set[bytes] = set()
+        self._receipts: dict[tuple[int, str], int] = {}
         self.max_queue_seconds = MAX_QUEUE_SECONDS
         # Committed transactions per second of full blocks (None: no full block yet),
         # when the last block was committed, and when each waiting transaction came
@@ -368,11 +383,10 @@ class Node:
         height = self.height + 1
         records = self.wal.open(height)
         self._replayed = {hashlib.sha256(r).digest() for r in records}
+        self._receipts = {}
         self._pending_timeouts.clear()
         self._executions.clear()
-        self._process(
-            self.engine.start(height, self.app.validator_set(), self.app.last_block_time * 1000)
-        )
+        self._process(self.engine.start(height, self.app.validator_set(), self.previous_time_ms))
         for payload in records:
             if self.height >= height:
                 break
@@ -390,17 +404,43 @@ class Node:
                 assert isinstance(step, int)
                 self._process(self.engine.on_timeout(height, round_, Step(step)))
                 return
+            if isinstance(value, dict) and set(value) == {"received"}:
+                receipt = value["received"]
+                assert isinstance(receipt, dict)
+                round_, block_hash, at = receipt["round"], receipt["block_hash"], receipt["at"]
+                assert isinstance(round_, int)
+                assert isinstance(block_hash, str)
+                assert isinstance(at, int)
+                self._receipts[(round_, block_hash)] = at
+                return
             message = decode_message(payload)
         except (codec.DecodeError, FieldError, AssertionError, ValueError, KeyError) as err:
             LOG.warning("WAL record at height %d skipped: %s", self.engine.height, err)
             return
-        self._consider(message)
-
-    def _consider(self, message: Proposal | Vote) -> None:
+        received = None
         if isinstance(message, Proposal):
-            self._process(self.engine.on_proposal(message))
+            received = self._receipts.get((message.round, message.block_hash))
+        self._consider(message, received)
+
+    def _consider(self, message: Proposal | Vote, received_ms: int | None = None) -> None:
+        """Hand a message to the engine (a proposal with the local time it arrived at;
+        None: now)."""
+        if isinstance(message, Proposal):
+            self._process(self.engine.on_proposal(message, received_ms))
         else:
             self._process(self.engine.on_vote(message))
+
+    def log_receipt(self, proposal: Proposal, received_ms: int) -> None:
+        """Write when a proposal arrived to the WAL, before the proposal itself, so that
+        a restarted node judges its timeliness as it did."""
+        record: codec.Value = {
+            "received": {
+                "round": proposal.round,
+                "block_hash": proposal.block_hash,
+                "at": received_ms,
+            }
+        }
+        self.wal.write(codec.encode(record), sync=False)
 
     def fire_timeout(self, timeout: ScheduleTimeout) -> None:
         """A timeout has expired: log it, then let the engine act on it."""
@@ -424,9 +464,21 @@ class Node:
                 self.schedule_timeout(effect)
             elif isinstance(effect, Decide):
                 self._decided(effect.block, effect.commit)
+            elif isinstance(effect, Untimely):
+                self.untimely(effect)
             else:
                 assert isinstance(effect, EvidenceFound)
                 self.add_evidence(effect.evidence)
+
+    def untimely(self, found: Untimely) -> None:
+        """A proposal was prevoted nil because its block time was not timely."""
+        proposal = found.proposal
+        LOG.warning(
+            "proposal of %s at %d/%d not timely: block time %d ms, received at %d ms by this "
+            "clock, which accepts %d to %d ms; prevoting nil",
+            proposal.proposer, proposal.height, proposal.round, proposal.block.header.time_ms,
+            found.received_ms, found.earliest_ms, found.latest_ms,
+        )  # fmt: skip
 
     def _log_own(self, payload: bytes) -> None:
         """Own messages reach the disk before anyone else sees them."""
@@ -492,16 +544,31 @@ class Node:
                 LOG.warning("validator %s signed conflicting votes", evidence.validator)
             self.evidence_pool.setdefault(evidence.key, evidence)
 
-    def block_time(self, height: int, last_commit: Commit | None) -> int:
-        """The BFT time of block ``height``: genesis time at height 1, then the weighted
-        median of the last commit's timestamps, in seconds."""
-        if height == 1 or last_commit is None:
-            return self.genesis.genesis_time
-        return bft_time_ms(last_commit, self.app.validator_set(height - 1)) // 1000
+    @property
+    def previous_time_ms(self) -> int:
+        """The time after which the next block must be stamped, in Unix milliseconds: the
+        last block's, or just before the genesis time."""
+        if self.last_header is not None:
+            return self.last_header.time_ms
+        return self.genesis.genesis_time * 1000 - 1
+
+    def proposal_time_ms(self, height: int, round_: int) -> int | None:
+        """The time to stamp a new block with: this clock, but after the previous block.
+
+        One validator stamps ``previous + 1`` when its clock is not past the previous
+        block (a clock set back, or a clock standing still in a test): nobody else
+        judges its clock, and its chain must not stop. A networked node waits instead
+        (:class:`~ledger_core.node.networked.ConsensusNode`).
+        """
+        return max(self.now_ms(), self.previous_time_ms + 1)
 
     def propose_block(self, height: int, round_: int) -> Block | None:
-        """A block of the mempool's transactions and pending evidence, executed."""
+        """A block of the mempool's transactions and pending evidence, stamped with this
+        node's clock and executed (None: not now)."""
         if height != self.height + 1:
+            return None
+        time_ms = self.proposal_time_ms(height, round_)
+        if time_ms is None:
             return None
         if self._early:
             self.app.reset_check()
@@ -510,8 +577,7 @@ class Node:
         evidence = tuple(e for e in self.evidence_pool.values() if e.height < height)[
             :MAX_EVIDENCE_PER_BLOCK
         ]
-        block_time = self.block_time(height, self.last_commit)
-        context = BlockContext(height, block_time)
+        context = BlockContext(height, time_ms // 1000)
         try:
             execution = self.app.execute(context, chosen, evidence)
         except InvalidBlock as err:
@@ -523,7 +589,7 @@ class Node:
             self.key,
             chain_id=self.genesis.chain_id,
             height=height,
-            time=block_time,
+            time_ms=time_ms,
             previous_hash=self.last_hash,
             txs=[tx.wire() for tx in chosen],
             app_hash=execution.app_hash,
@@ -581,8 +647,12 @@ class Node:
                 )
             except LightError as err:
                 raise BlockRejected(f"last commit: {err}") from None
-        if header.time != self.block_time(height, block.last_commit):
-            raise BlockRejected(f"time {header.time} is not the BFT time of the last commit")
+        if header.time_ms <= self.previous_time_ms:
+            if height == 1:
+                raise BlockRejected(f"time {header.time_ms} ms is before the genesis time")
+            raise BlockRejected(
+                f"time {header.time_ms} ms is not after the last block's {self.previous_time_ms} ms"
+            )
         if len(block.txs) > self.genesis.params.max_block_txs:
             raise BlockRejected(f"{len(block.txs)} transactions; the limit is "
                                 f"{self.genesis.params.max_block_txs}")  # fmt: skip

@@ -24,7 +24,14 @@ Pacing: after a decision the node waits ``timeout_commit_ms`` (precommits keep
 arriving, blocks are not produced faster than that), then starts the next
 height when it has transactions, when a peer's message for that height arrives,
 or when ``empty_block_every_ms`` has passed since it last committed a block (by
-its own clock).
+its own clock). A transaction that reaches an idle chain therefore starts a
+height at once, and its block is stamped then.
+
+Block time: the proposer stamps a new block with its clock, and when that clock
+has not passed the previous block's time it waits (re-trying every
+``RETRY_PROPOSAL_MS`` while it is still that round's proposer). Each proposal is
+noted with the local time it arrived at — kept with it while it waits for its
+height, and written to the WAL before it — for the engine's timeliness check.
 
 Followers (nodes whose key is not in the validator set: meters, observers)
 run no engine. They apply a block only after checking its commit against the
@@ -98,6 +105,7 @@ BLOCKS: Final = "blocks"
 CHANNELS: Final = (CONSENSUS, TX, BLOCKS)
 TX_BATCH_BYTES: Final = 16 * 1024  # the P2P network's default limit on the tx channel
 SYNC_BYTES: Final = 8 * 1024 * 1024  # blocks in one sync answer, roughly
+RETRY_PROPOSAL_MS: Final = 250  # a proposer whose clock is behind looks again this often
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +158,7 @@ class ConsensusNode(Node):
         self.scheduler: Scheduler | None = None
         self.running = False
         self._timers: set[Cancellable] = set()
-        self._buffer: list[tuple[bytes, Proposal | Vote]] = []
+        self._buffer: list[tuple[bytes, Proposal | Vote, int]] = []
         self._seen: set[bytes] = set()
         self._kicked = False
         self._ready_at = 0.0
@@ -166,6 +174,7 @@ class ConsensusNode(Node):
         self._tx_out: list[bytes] = []
         self._tx_out_bytes = 0
         self._tx_flush: Cancellable | None = None
+        self._proposal_wait: tuple[int, int] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -249,6 +258,26 @@ class ConsensusNode(Node):
 
     def schedule_timeout(self, timeout: ScheduleTimeout) -> None:
         self._later(timeout.delay_ms / 1000, self.fire_timeout, timeout)
+
+    def proposal_time_ms(self, height: int, round_: int) -> int | None:
+        """This clock once it has passed the previous block's time; until then None, and
+        a look again shortly (so time never goes backwards and a slow clock does not
+        stamp a time it has not reached)."""
+        now = self.now_ms()
+        previous = self.previous_time_ms
+        if now > previous:
+            return now
+        if self._proposal_wait != (height, round_):
+            self._proposal_wait = (height, round_)
+            LOG.info("proposing at %d/%d once this clock passes the last block's time, "
+                     "%d ms from now", height, round_, previous + 1 - now)  # fmt: skip
+        wait = min(previous + 1 - now, RETRY_PROPOSAL_MS)
+        self._later(wait / 1000, self._retry_proposal, height, round_)
+        return None
+
+    def _retry_proposal(self, height: int, round_: int) -> None:
+        if self.engine_running():
+            self._process(self.engine.retry_proposal(height, round_))
 
     def log_own_proposal(self, proposal: Proposal) -> None:
         payload = encode_message(proposal)
@@ -349,18 +378,20 @@ class ConsensusNode(Node):
         self._mark = None
         self.start_height()
         self._seen = set(self._replayed)
-        for payload, message in buffered:
+        for payload, message, received_ms in buffered:
             if not self.engine_running():
                 break
-            self._feed(payload, message)
+            self._feed(payload, message, received_ms)
 
-    def _feed(self, payload: bytes, message: Proposal | Vote) -> None:
+    def _feed(self, payload: bytes, message: Proposal | Vote, received_ms: int) -> None:
         digest = _digest(payload)
         if digest in self._seen:
             return
         self._seen.add(digest)
+        if isinstance(message, Proposal):
+            self.log_receipt(message, received_ms)
         self.wal.write(payload, sync=False)
-        self._consider(message)
+        self._consider(message, received_ms)
 
     def _rebroadcast(self) -> None:
         """When the round has not moved since the last tick, send its messages again."""
@@ -413,13 +444,14 @@ class ConsensusNode(Node):
     def _on_consensus(self, peer: str, payload: bytes) -> None:
         if _digest(payload) in self._seen:
             return
+        received_ms = self.now_ms()
         message = decode_message(payload)
         height = message.height
         if height == self.height + 1:
             if self.engine_running():
-                self._feed(payload, message)
+                self._feed(payload, message, received_ms)
             elif len(self._buffer) < self.config.max_buffered:
-                self._buffer.append((payload, message))
+                self._buffer.append((payload, message, received_ms))
                 self._kick()
         elif height > self.height + 1:
             self._catch_up(peer)

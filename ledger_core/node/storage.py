@@ -14,7 +14,8 @@ applied copy. A node restored from a state snapshot starts its block history
 at the snapshot's height (``base``): that header and commit are kept, the
 block's body is not.
 
-Schema 2 (with consensus) cannot read the single-validator schema 1; such a
+Schema 3 (headers stamped by their proposer, in milliseconds) cannot read
+schema 2 (BFT time in seconds) or the single-validator schema 1; such a
 database is refused with a message.
 """
 
@@ -32,7 +33,7 @@ from ledger_core.types.block import Block, Header
 from ledger_core.types.genesis import Genesis
 from ledger_core.types.vote import Commit, DuplicateVoteEvidence
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 MAX_VALUE_BYTES: Final = 1 << 24
 CACHE_KIB: Final = 16 * 1024
 
@@ -113,7 +114,7 @@ class Storage:
             self._db.close()
             raise StorageError(
                 f"{path} has database schema {schema.decode()}; this version needs schema "
-                f"{SCHEMA_VERSION} (blocks with commits): start a new node home"
+                f"{SCHEMA_VERSION} (blocks stamped by their proposer): start a new node home"
             )
         self._db.executescript(_SCHEMA)
         self._migrate_tx_ids()

@@ -57,8 +57,7 @@ def _root(leaves: list[bytes]) -> bytes:
     level = leaves
     while len(level) > 1:
         paired = [
-            sha256(b"\x01" + level[i] + level[i + 1]).digest()
-            for i in range(0, len(level) - 1, 2)
+            sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)
         ]
         if len(level) & 1:
             paired.append(level[-1])

@@ -182,18 +182,23 @@ def statements(address: str) -> str:
 
 
 def statement(address: str, interval_start: int) -> str:
-    """A participant's settlement statement for an interval."""
+    """A participant's settlement statement of an interval's trades."""
     return f"settle/{address}/{t12(interval_start)}"
+
+
+def bills(address: str) -> str:
+    """The prefix of a participant's daily bills."""
+    return f"bill/{address}/"
+
+
+def bill(address: str, day: int) -> str:
+    """A participant's bill of a local day (``day``: its first second, Unix time)."""
+    return f"bill/{address}/{t12(day)}"
 
 
 def trader(interval_start: int, number: int) -> str:
     """Who placed the ``number``-th first order in an interval (an index)."""
     return f"traders/{t12(interval_start)}/{_n8(number)}"
-
-
-def reported(interval_start: int, number: int) -> str:
-    """Which meter sent the ``number``-th report for an interval (an index)."""
-    return f"reported/{t12(interval_start)}/{_n8(number)}"
 
 
 def interval_start_of(key: str) -> int:
@@ -234,11 +239,12 @@ class Contract(TypedDict):
 
 
 class Report(TypedDict):
-    """``report/<meter>/<T>``."""
+    """``report/<meter>/<T>``: the commitment to the meter's reading (docs/privacy.md), and
+    the height of the bill that covered it once one has."""
 
-    import_wh: int
-    export_wh: int
+    commitment: str
     height: int
+    billed: NotRequired[int]
 
 
 class Price(TypedDict):
@@ -393,6 +399,10 @@ class StateView:
         """Whether the participant's supply is connected (true until the DSO cuts it)."""
         record = self._record(service(participant), Service)
         return True if record is None else bool(record["connected"])
+
+    def report(self, meter: str, interval_start: int) -> Report | None:
+        """A meter's committed report of an interval, or None."""
+        return self._record(report(meter, interval_start), Report)
 
     def order(self, order_id: str) -> Order | None:
         """An order, or None."""

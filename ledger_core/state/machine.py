@@ -59,7 +59,7 @@ from ledger_core.state.kernel import (
     Rejected,
     route,
 )
-from ledger_core.state.market import clearing, orders
+from ledger_core.state.market import clearing, metered, orders
 from ledger_core.types import codec
 from ledger_core.types.abci import BlockContext, Event, Execution, InvalidBlock, TxResult
 from ledger_core.types.commitment import Proof
@@ -78,6 +78,7 @@ HANDLERS: Final = route(
     signals.HANDLERS,
     wallet.HANDLERS,
     orders.HANDLERS,
+    metered.HANDLERS,
     validators.HANDLERS,
 )
 

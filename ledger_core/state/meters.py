@@ -1,9 +1,12 @@
 """Meters: interval reports signed by a meter's key, and the DSO's service cuts.
 
-A report (``report``) records the Wh a meter imported and exported in one
-interval, once, after the interval has ended and within the report grace, and
-tells the market (which settles the interval against it). The DSO marks a
-participant's supply cut or reconnected (``service``).
+A report (``report``) records a meter's *commitment* to what it imported and
+exported in one interval (docs/privacy.md): a salted hash, never the energy.
+It is accepted once per meter and interval, after the interval has ended and
+within the report grace. The reading itself stays with the home and the
+concentrator, which cites the commitment when it settles the energy
+(:mod:`ledger_core.state.market.metered`). The DSO marks a participant's supply
+cut or reconnected (``service``).
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ from ledger_core.state.kernel import (
     require_operator,
     str_of,
 )
-from ledger_core.state.market import clearing
 from ledger_core.types.abci import BlockContext, Event
 from ledger_core.types.codec import Value
 from ledger_core.types.tx import Role, Tx, TxType
@@ -46,16 +48,9 @@ def _report(
     key = keys.report(tx.signer, start)
     if state.get(key) is not None:
         raise Rejected("duplicate_report", "this meter already reported this interval")
-    record: dict[str, Value] = {
-        "import_wh": int_of(tx.body, "import_wh"),
-        "export_wh": int_of(tx.body, "export_wh"),
-        "height": ctx.height,
-    }
+    record: dict[str, Value] = {"commitment": str_of(tx.body, "commitment"), "height": ctx.height}
     state.put(key, record)
-    return [
-        {"type": "interval_report", "meter": tx.signer, "interval_start": start, **record},
-        *clearing.note_report(chain, state, tx.signer, start, ctx),
-    ]
+    return [{"type": "interval_report", "meter": tx.signer, "interval_start": start, **record}]
 
 
 def _service(

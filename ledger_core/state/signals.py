@@ -54,12 +54,23 @@ def _dr_event(
     if isinstance(previous, dict):
         last = previous["modification_number"]
         assert isinstance(last, int)
+        if number == 0:
+            raise Rejected(
+                "event_exists",
+                f"event {event_id} was already issued (block {previous['height']}); a new "
+                f"event needs an id of its own, and a change of this one modification_number "
+                f"{last + 1}",
+            )
         if number <= last:
             raise Rejected(
-                "stale_modification", f"modification_number must be above {last} for this event"
+                "stale_modification",
+                f"event {event_id} is at modification {last}: every change, cancelling "
+                f"included, carries a higher number, normally {last + 1}, and this one "
+                f"carries {number} (the event changed after it was read, or this change was "
+                "already sent)",
             )
         if previous.get("cancelled"):
-            raise Rejected("cancelled_event", "a cancelled event cannot be modified")
+            raise Rejected("cancelled_event", f"event {event_id} is cancelled: it cannot change")
     targets = tx.body["targets"]
     assert isinstance(targets, list)
     for target in targets:

@@ -1,6 +1,6 @@
 """Blocks: a signed header over ordered transactions, the last commit and evidence.
 
-The header holds the chain id, height, time (Unix seconds), the previous
+The header holds the chain id, height, time, the previous
 block's hash, the RFC 6962 root of the transactions' wire bytes, the app hash
 *after* executing the block, the proposer's address, and four consensus
 fields: the hash of the validator set of this height (``validators_hash``) and
@@ -10,10 +10,15 @@ height 1) and the RFC 6962 root of the duplicate-vote evidence it carries
 (``evidence_hash``). The proposer signs the header's canonical bytes; the block
 hash is their SHA-256, and it is what validators vote for.
 
-The block's time is BFT time: at height 1 the genesis time, afterwards the
-voting-power-weighted median of the previous commit's precommit timestamps
-(``ledger_core.consensus.engine.bft_time``), so no minority of validators can
-move it.
+The block's time is the proposer's stamp (proposer-based timestamps,
+docs/consensus.md "Block time"): ``time_ms``, Unix milliseconds read from the
+proposer's clock when it assembled the block, which validators prevoted only if
+it was timely when the proposal reached them. ``time`` is the same instant in
+whole Unix seconds (``time_ms // 1000``), what the state machine, the API and
+events use; the header carries both and a decoder refuses a header where they
+disagree. Times increase strictly from block to block (and block 1 is not
+before the genesis time); followers and light clients take a header's time as
+its commit vouches for it.
 
 Decoders (:meth:`Header.from_json`, :meth:`Block.from_json`) accept untrusted
 JSON and raise :class:`~ledger_core.types.fields.FieldError` naming the field; they check
@@ -39,7 +44,7 @@ MAX_BLOCK_EVIDENCE: Final = 100
 MAX_TX_WIRE: Final = 1 << 20
 
 _HEADER_FIELDS: Final = (
-    "chain_id", "height", "time", "previous_hash", "txs_root", "tx_count", "app_hash",
+    "chain_id", "height", "time", "time_ms", "previous_hash", "txs_root", "tx_count", "app_hash",
     "proposer", "validators_hash", "next_validators_hash", "last_commit_hash", "evidence_hash",
 )  # fmt: skip
 
@@ -50,7 +55,7 @@ class Header:
 
     chain_id: str
     height: int
-    time: int
+    time_ms: int
     previous_hash: str
     txs_root: str
     tx_count: int
@@ -60,6 +65,11 @@ class Header:
     next_validators_hash: str
     last_commit_hash: str
     evidence_hash: str
+
+    @property
+    def time(self) -> int:
+        """The block's time in whole Unix seconds (what the application reads)."""
+        return self.time_ms // 1000
 
     def to_json(self) -> codec.Value:
         """The canonical JSON value of the header."""
@@ -86,10 +96,13 @@ class Header:
                 "next_validators_hash", "last_commit_hash", "evidence_hash",
             )
         }  # fmt: skip
+        time_ms = expect_int(obj["time_ms"], f"{field}.time_ms", 0, MAX_TIME * 1000 + 999)
+        if expect_int(obj["time"], f"{field}.time", 0, MAX_TIME) != time_ms // 1000:
+            raise MessageError(f"{field}.time", "must be time_ms in whole seconds")
         return cls(
             chain_id=expect_str(obj["chain_id"], f"{field}.chain_id", CHAIN_ID_RE),
             height=expect_int(obj["height"], f"{field}.height", 1, MAX_HEIGHT),
-            time=expect_int(obj["time"], f"{field}.time", 0, MAX_TIME),
+            time_ms=time_ms,
             tx_count=expect_int(obj["tx_count"], f"{field}.tx_count", 0, MAX_BLOCK_TXS),
             proposer=expect_str(obj["proposer"], f"{field}.proposer", ADDRESS_RE),
             **hashes,
@@ -188,7 +201,7 @@ def make_block(
     *,
     chain_id: str,
     height: int,
-    time: int,
+    time_ms: int,
     previous_hash: str,
     txs: list[bytes],
     app_hash: bytes,
@@ -197,11 +210,11 @@ def make_block(
     last_commit: Commit | None = None,
     evidence: tuple[DuplicateVoteEvidence, ...] = (),
 ) -> Block:
-    """Build and sign a block."""
+    """Build and sign a block stamped ``time_ms`` (Unix milliseconds)."""
     header = Header(
         chain_id=chain_id,
         height=height,
-        time=time,
+        time_ms=time_ms,
         previous_hash=previous_hash,
         txs_root=merkle.root(txs).hex(),
         tx_count=len(txs),

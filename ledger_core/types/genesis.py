@@ -33,6 +33,8 @@ PRICING_RULES: Final = ("uniform", "pay_as_bid")
 _OPTIONAL_INT_PARAMS: Final = {
     "gate_closure_seconds": (0, 7 * 86400),
     "settlement_delay_seconds": (0, 30 * 86400),
+    "precision_ms": (1, 60_000),
+    "message_delay_ms": (1, 600_000),
 }
 _OPTIONAL_PARAMS: Final = (*_OPTIONAL_INT_PARAMS, "settle_all_reports", "market_pricing")
 
@@ -62,9 +64,9 @@ class Validator:
 class Params:
     """Chain parameters (integers, flags and names; never floats).
 
-    The market's parameters are optional in the genesis file and written only
-    when they differ from their defaults, so genesis files (and their hashes)
-    from before the market stay valid.
+    The market's and the block-time parameters are optional in the genesis file
+    and written only when they differ from their defaults, so genesis files (and
+    their hashes) from before them stay valid.
     """
 
     interval_seconds: int = 900
@@ -78,6 +80,11 @@ class Params:
     settlement_delay_seconds: int = 3600
     settle_all_reports: bool = True
     market_pricing: str = "uniform"
+    # Proposer-based timestamps (docs/consensus.md, "Block time"): how far apart two
+    # correct validators' clocks may read (PRECISION), and how long a proposal may take
+    # to reach every validator in round 0 (MSGDELAY; it grows with the round).
+    precision_ms: int = 500
+    message_delay_ms: int = 3000
 
     def local(self, seconds: int) -> int:
         """Unix seconds shifted to the market's local civil time."""

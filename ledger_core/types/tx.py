@@ -31,6 +31,7 @@ from ledger_core.types.fields import (
     expect_object,
     expect_str,
 )
+from ledger_core.types.metering import COMMITMENT_RE, BillLine
 from ledger_core.types.vote import DuplicateVoteEvidence
 
 MAX_TX_BYTES: Final = 16 * 1024
@@ -41,6 +42,9 @@ MAX_NONCE: Final = 2**63 - 1
 MAX_TIME: Final = 2**40
 MAX_POWER_W: Final = 10**9  # a gigawatt: far above any neighbourhood
 MAX_DR_PERIOD: Final = 86400  # ramp-up and recovery of a DR event, seconds
+MAX_SELLERS: Final = 200  # in one delivery
+MAX_METERS: Final = 32  # of one participant, cited by one input
+MAX_DAY_INTERVALS: Final = 1440  # a day of one-minute intervals
 CHAIN_ID_RE: Final = re.compile(r"[a-z0-9][a-z0-9\-]{0,47}")
 TX_ID_RE: Final = re.compile(r"[0-9a-f]{64}")
 EVENT_ID_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}")
@@ -67,6 +71,8 @@ class TxType(StrEnum):
     TRANSFER = "transfer"
     ORDER = "order"
     ORDER_CANCEL = "order_cancel"
+    DELIVERY = "delivery"
+    BILL = "bill"
     VALIDATOR_UPDATE = "validator_update"
     EVIDENCE = "evidence"
 
@@ -244,6 +250,75 @@ def _source(value: object, field: str) -> str:
     return value
 
 
+def _commitment(value: object, field: str) -> str:
+    return expect_str(value, field, COMMITMENT_RE)
+
+
+def _addresses(value: object, field: str, limit: int) -> list[str]:
+    """A list of addresses in strictly ascending order (so each appears once)."""
+    if not isinstance(value, list):
+        raise FieldError(field, "must be a list of addresses")
+    if len(value) > limit:
+        raise FieldError(field, f"lists more than {limit} addresses")
+    found = [_address(item, f"{field}[{i}]") for i, item in enumerate(value)]
+    if found != sorted(set(found)):
+        raise FieldError(field, "must be in ascending order, each once")
+    return found
+
+
+def _sellers(value: object, field: str) -> None:
+    """A delivery's sellers: each with its delivered energy and the meters it rests on."""
+    if not isinstance(value, list) or not value:
+        raise FieldError(field, "must be a non-empty list of sellers")
+    if len(value) > MAX_SELLERS:
+        raise FieldError(field, f"lists more than {MAX_SELLERS} sellers")
+    names = []
+    for i, raw in enumerate(value):
+        where = f"{field}[{i}]"
+        item = expect_object(raw, where)
+        expect_keys(item, where, {"participant", "delivered_wh", "meters"}, set())
+        names.append(_address(item["participant"], f"{where}.participant"))
+        _energy(item["delivered_wh"], f"{where}.delivered_wh")
+        _addresses(item["meters"], f"{where}.meters", MAX_METERS)
+    if names != sorted(set(names)):
+        raise FieldError(field, "must be in ascending order of participant, each once")
+
+
+def _cited(value: object, field: str) -> None:
+    """A bill's reports: per meter, the interval starts it bills, ascending."""
+    if not isinstance(value, list) or not value:
+        raise FieldError(field, "must be a non-empty list of a meter's reports")
+    if len(value) > MAX_METERS:
+        raise FieldError(field, f"lists more than {MAX_METERS} meters")
+    meters = []
+    for i, raw in enumerate(value):
+        where = f"{field}[{i}]"
+        item = expect_object(raw, where)
+        expect_keys(item, where, {"meter", "intervals"}, set())
+        meters.append(_address(item["meter"], f"{where}.meter"))
+        starts = item["intervals"]
+        if not isinstance(starts, list) or not starts:
+            raise FieldError(f"{where}.intervals", "must be a non-empty list of interval starts")
+        if len(starts) > MAX_DAY_INTERVALS:
+            raise FieldError(f"{where}.intervals", f"lists more than {MAX_DAY_INTERVALS}")
+        found = [_time(t, f"{where}.intervals[{j}]") for j, t in enumerate(starts)]
+        if found != sorted(set(found)):
+            raise FieldError(f"{where}.intervals", "must be in ascending order, each once")
+    if meters != sorted(set(meters)):
+        raise FieldError(field, "must be in ascending order of meter, each once")
+
+
+def _bill_lines(value: object, field: str) -> None:
+    """A bill's lines: one per pair of prices, in ascending order of the pair."""
+    if not isinstance(value, list):
+        raise FieldError(field, "must be a list of lines")
+    if len(value) > MAX_DAY_INTERVALS:
+        raise FieldError(field, f"lists more than {MAX_DAY_INTERVALS} lines")
+    pairs = [BillLine.from_json(raw, f"{field}[{i}]").prices for i, raw in enumerate(value)]
+    if pairs != sorted(set(pairs)):
+        raise FieldError(field, "must be in ascending order of (import_price, export_price)")
+
+
 def _evidence(value: object, field: str) -> None:
     """Duplicate-vote evidence, well-formed (its signatures are checked on execution)."""
     DuplicateVoteEvidence.from_json(value, field)
@@ -256,7 +331,7 @@ BODY_CHECKS: Final[dict[TxType, _Check]] = {
     TxType.CONTRACT_PROPOSE: _fields({"source": _source}),
     TxType.CONTRACT_SIGN: _fields({"contract_id": _tx_id}),
     TxType.CONTRACT_REVOKE: _fields({"contract_id": _tx_id}),
-    TxType.REPORT: _fields({"interval_start": _time, "import_wh": _energy, "export_wh": _energy}),
+    TxType.REPORT: _fields({"interval_start": _time, "commitment": _commitment}),
     TxType.PRICE_SIGNAL: _fields(
         {
             "interval_start": _time,
@@ -297,6 +372,10 @@ BODY_CHECKS: Final[dict[TxType, _Check]] = {
         {"ref": _text(64)},
     ),
     TxType.ORDER_CANCEL: _fields({"order_id": _tx_id}),
+    TxType.DELIVERY: _fields({"interval_start": _time, "sellers": _sellers}),
+    TxType.BILL: _fields(
+        {"participant": _address, "day": _time, "reports": _cited, "lines": _bill_lines}
+    ),
     TxType.VALIDATOR_UPDATE: _fields(
         {"public_key": _public_key, "power": lambda v, f: expect_int(v, f, 0, 10**6)}
     ),

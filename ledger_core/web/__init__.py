@@ -22,8 +22,9 @@ ingress proxy); the editor's live validation uses the API's own
 ``POST /contracts/check``:
 
 - ``GET /web/summary``: the home at a glance (roles, balance, today's energy
-  from the meter's committed reports, demand-response events in force or coming,
-  validators, peers, sync state);
+  from the home's own meter -- the chain holds only commitments to its readings,
+  docs/privacy.md --, demand-response events in force or coming, validators,
+  peers, sync state);
 - ``GET /web/contracts``: the local participant's contracts, newest first, with
   state and receipt;
 - ``GET /web/participants``: registered participants and meters (operator page);
@@ -49,9 +50,9 @@ from ledger_core.api.server import (
     issue_ticket,
 )
 from ledger_core.concentrator.dr import DrEvent
+from ledger_core.meter.service import MeterService
 from ledger_core.node.host import Node
 from ledger_core.p2p.network import Network
-from ledger_core.state import keys
 from ledger_core.state.keys import StateView
 from ledger_core.types.crypto import address_of
 
@@ -83,6 +84,7 @@ class WebContext:
 
     ingress_proxy: str | None = None
     meter_address: str | None = None
+    meter: MeterService | None = None
     concentrator: bool = False
     execute_contracts: bool = False
     network: Network | None = None
@@ -160,17 +162,15 @@ def _local_midnight(node: Node, now: float) -> int:
     return local - local % DAY - offset
 
 
-def _today(node: Node, meter: str, start: int) -> dict[str, int]:
-    rows = StateView(node.committed).by_interval(keys.reports(meter), start, start + DAY, 200)
-    imported = exported = 0
-    for _start, value in rows:
-        imported += _int(value.get("import_wh"))
-        exported += _int(value.get("export_wh"))
-    return {"from": start, "import_wh": imported, "export_wh": exported, "reports": len(rows)}
-
-
-def _int(value: object) -> int:
-    return value if isinstance(value, int) else 0
+def _today(meter: MeterService, start: int) -> dict[str, int]:
+    """Today's energy from the interval reports the home's meter closed (its own readings)."""
+    rows = [r for r in meter.intervals.reports(start, 200) if r.interval_start < start + DAY]
+    return {
+        "from": start,
+        "import_wh": sum(r.import_wh for r in rows),
+        "export_wh": sum(r.export_wh for r in rows),
+        "reports": len(rows),
+    }
 
 
 def dr_events(node: Node, now: float, participant: str | None) -> list[dict[str, Any]]:
@@ -236,7 +236,9 @@ async def summary(request: web.Request) -> web.Response:
                 "held": view.held(participant),
                 "debt": view.debt(participant),
             },
-            "today": _today(node, meter, midnight) if meter is not None else None,
+            "today": _today(context.meter, midnight)
+            if context.meter is not None and not context.meter.closed
+            else None,
             "dr_events": dr_events(node, now, participant),
             "validators": [
                 {"address": address_of(v.public_key), "power": v.power}
@@ -246,7 +248,10 @@ async def summary(request: web.Request) -> web.Response:
             "p2p": network.listen_address if network is not None else None,
             "sync": {
                 "last_block_time": last_time,
-                "behind_seconds": max(0, int(now) - last_time),
+                # How far the ledger's time lags the clock for what waits: with
+                # proposer-based timestamps an idle chain is not behind (its next block
+                # is stamped when it is made), a chain with waiting transactions is.
+                "behind_seconds": max(0, int(now) - last_time) if node.mempool else 0,
                 "mempool": len(node.mempool),
             },
         }

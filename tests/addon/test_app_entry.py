@@ -85,6 +85,7 @@ async def until(check: Callable[[], Awaitable[Any]], what: str, seconds: float =
         (options(seeds=["a:99999"]), "seeds", "1 to 65535"),
         (options(meter_source="smartpi"), "smartpi_url", "required when meter_source is smartpi"),
         (options(meter_source="smartpi", smartpi_url="ftp://x"), "smartpi_url", "http"),
+        (options(concentrator_url="concentrador:8765"), "concentrator_url", "http"),
         (options(meter_source="mqtt"), "mqtt_host", "required when meter_source is mqtt"),
         (options(mqtt_host="bad host!"), "mqtt_host", "host name"),
         (options(mqtt_port=0), "mqtt_port", "1 to 65535"),
@@ -174,10 +175,16 @@ def test_a_home_with_home_assistant_sensors(tmp_path: Path) -> None:
 
 
 def test_a_home_reading_a_smartpi_or_mqtt(tmp_path: Path) -> None:
-    smartpi = options(meter_source="smartpi", smartpi_url="http://192.168.1.50:1080")
+    smartpi = options(
+        meter_source="smartpi",
+        smartpi_url="http://192.168.1.50:1080",
+        concentrator_url="https://concentrador.barrio:8765",
+    )
     prepare(parse_options(smartpi), tmp_path / "a", ())
+    # The readings go to the concentrator (the ledger gets their commitments).
     assert config_json(tmp_path / "a")["meter"] == {
-        "source": {"type": "smartpi", "url": "http://192.168.1.50:1080"}
+        "source": {"type": "smartpi", "url": "http://192.168.1.50:1080"},
+        "concentrator": "https://concentrador.barrio:8765",
     }
     mqtt = options(
         meter_source="mqtt",

@@ -363,6 +363,7 @@ OPTIONAL = {
     "mqtt_topic_base": st.text("abc/", min_size=1, max_size=12),
     "mqtt_username": st.text("abcdef", min_size=1, max_size=8),
     "mqtt_password": st.text("abc123!", min_size=1, max_size=12),
+    "concentrator_url": st.from_regex(r"\Ahttps://[a-z]{1,10}\.example:8765\Z"),
     "tariff_file": st.from_regex(r"\Atariffs/[a-z]{1,10}\.toml\Z"),
 }
 

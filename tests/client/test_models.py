@@ -589,6 +589,11 @@ def test_accounts_contracts_and_checks_decode() -> None:
         {"address": A, "role": "operator", "status": "active", "roles": ["ISO", "DSO"]}
     )
     assert (operator.role, operator.roles) == ("operator", ("ISO", "DSO"))
+    assert operator.service_connected is True  # a 1.0 node does not say
+    cut = Participant.from_json(
+        {"address": A, "role": "prosumer", "status": "active", "service_connected": False}
+    )
+    assert cut.service_connected is False
     record = ContractRecord.from_json(RECORD | {"receipt": "Timestamp ..."})
     assert (record.contract_id, record.signers, record.signed) == (HASH, (A, B), (A,))
     check = ContractCheck.from_json(

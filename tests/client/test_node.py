@@ -182,9 +182,11 @@ async def test_every_event_a_node_streams_is_known_and_decodes(
     balance = await client.balance(neighbour.address)
     assert (balance.balance, balance.held, balance.debt) == (3750, 0, 0)
     # The supply, signals and a contract.
+    assert (await client.participant(neighbour.address)).service_connected is True
     for connected in (False, True):
         service = {"participant": neighbour.address, "connected": connected}
         await _local(client, TxType.SERVICE, service)
+        assert (await client.participant(neighbour.address)).service_connected is connected
     start = (int(time.time()) // INTERVAL + 1) * INTERVAL
     prices = {"import_price": 31000, "export_price": 10500, "network_fee": 4130}
     await _local(client, TxType.PRICE_SIGNAL, {"interval_start": start, **prices})

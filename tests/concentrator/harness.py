@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,9 @@ from aiohttp.test_utils import TestServer
 from ledger_core.api.core import make_app
 from ledger_core.client import NodeClient
 from ledger_core.clock import ManualClock
-from ledger_core.concentrator.ledger import HttpLedger, NodeLedger
+from ledger_core.concentrator.ledger import HttpLedger, Ledger, NodeLedger
+from ledger_core.concentrator.metering import MeterData
+from ledger_core.concentrator.readings import ReadingStore
 from ledger_core.node.host import Node
 from ledger_core.node.storage import open_storage
 from ledger_core.state.machine import StateMachine
@@ -48,6 +50,10 @@ class Live:
     clock: ManualClock
     server: TestServer
     app: web.Application
+    path: Path
+    stores: list[ReadingStore]
+    # The wire text of each report signed here, by (meter, interval start).
+    sent: dict[tuple[str, int], str] = field(default_factory=dict)
 
     @property
     def client(self) -> NodeClient:
@@ -66,10 +72,7 @@ class Live:
         report is accepted once a block after the interval's end exists.
         """
         self.clock.set(when)
-        # BFT time: a block carries the previous block's commit time, so the
-        # second empty block is the first stamped with ``when``.
-        self.node.produce_block()
-        self.node.produce_block()
+        self.node.produce_block()  # the proposer stamps it with its clock: ``when``
 
     async def commit(self, *txs: Any) -> list[Any]:
         """Submit signed transactions and wait until each is committed."""
@@ -96,13 +99,47 @@ class Live:
         assert all(o.ok for o in registered + bound), registered + bound
         return meters
 
-    async def report(self, meter: Any, interval_start: int, import_wh: int, export_wh: int) -> None:
-        """A meter's signed interval report, committed."""
-        (stored,) = await self.commit(
-            self.chain.tx(meter, TxType.REPORT, interval_start=interval_start,
-                          import_wh=import_wh, export_wh=export_wh)
-        )  # fmt: skip
+    def meter_data(self, ledger: Ledger, name: str = "readings.db") -> MeterData:
+        """The concentrator's private store of readings, in the test's folder."""
+        store = ReadingStore(self.path / name, self.chain.genesis.chain_id)
+        self.stores.append(store)
+        return MeterData(
+            store,
+            ledger,
+            self.chain.genesis.chain_id,
+            self.chain.genesis.params,
+            clock=self.clock.now,
+        )
+
+    def shared(self, meter: Any, interval_start: int) -> dict[str, Any]:
+        """What a meter sends the concentrator for a report signed here: the report's wire
+        text and the opening of its commitment."""
+        opening = self.chain.openings[meter.address, interval_start]
+        return {
+            "report": self.sent[meter.address, interval_start],
+            "import_wh": opening.import_wh,
+            "export_wh": opening.export_wh,
+            "salt": opening.salt.hex(),
+        }
+
+    async def report(
+        self,
+        meter: Any,
+        interval_start: int,
+        import_wh: int,
+        export_wh: int,
+        *,
+        share: MeterData | None = None,
+    ) -> None:
+        """A meter's interval report committed (its commitment), and its reading shared with
+        the concentrator's ``share`` as the meter's outbox would."""
+        tx = self.chain.report(meter, interval_start, import_wh, export_wh)
+        self.sent[meter.address, interval_start] = tx.wire().decode()
+        (stored,) = await self.commit(tx)
         assert stored.code == "ok", stored
+        if share is not None:
+            received = await share.receive(self.shared(meter, interval_start))
+            assert received.status == "stored", received
 
 
 @asynccontextmanager
@@ -121,7 +158,7 @@ async def live_node(tmp_path: Path, start: float, extra: Any = None) -> AsyncIte
     runner = asyncio.create_task(node.run(stop, block_interval=0.005, empty_block_every=3600))
     app = make_app(node, TOKEN, chain.iso)
     server = TestServer(app, host="127.0.0.1")
-    live = Live(chain, node, clock, server, app)
+    live = Live(chain, node, clock, server, app, tmp_path, [])
     if extra is not None:
         extra(app, live)
     await server.start_server()
@@ -133,3 +170,5 @@ async def live_node(tmp_path: Path, start: float, extra: Any = None) -> AsyncIte
         node._wake.set()
         await asyncio.wait_for(runner, 5)
         node.close()
+        for store in live.stores:
+            store.close()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,7 @@ from ledger_core.concentrator.dr import (
     SignalName,
     Status,
     dr_level_at,
+    new_event_id,
 )
 from ledger_core.concentrator.ledger import HttpLedger
 from tests.concentrator.harness import live_node, mx
@@ -164,7 +168,7 @@ async def test_issue_modify_cancel_through_the_node_api(tmp_path: Path) -> None:
             ramp_up=300,
             recovery=600,
         )
-        assert issued.event_id == f"dr-{NOON}-1"
+        assert re.fullmatch(r"dr-20260310T180000Z-[0-9a-f]{12}", issued.event_id)
         assert issued.modification_number == 0
         record = await live.client.get(f"/signals/dr/{issued.event_id}")
         assert record["signal"] == {"name": "SIMPLE", "level": 2}
@@ -172,7 +176,8 @@ async def test_issue_modify_cancel_through_the_node_api(tmp_path: Path) -> None:
         assert issued.status(live.clock.now()) is Status.NEAR
 
         second = await manager.issue(DrSignal.delta(-1500), NOON + 900, 900)
-        assert second.event_id == f"dr-{NOON}-2"
+        assert second.event_id.startswith("dr-20260310T180000Z-")
+        assert second.event_id != issued.event_id, "the same second, another event"
         assert "ramp_up" not in await live.client.get(f"/signals/dr/{second.event_id}")
 
         moved = await manager.modify(
@@ -266,3 +271,49 @@ async def test_the_manager_learns_events_from_the_stream_and_reads_the_chain_fir
         # An older modification arriving late does not replace a newer one.
         older = follower.observe({**issued.body(), "type": "dr_event"})
         assert older.modification_number == 2
+
+
+def test_event_ids_carry_the_time_of_issue_and_48_random_bits() -> None:
+    ids = {new_event_id("dr", NOON) for _ in range(1000)}
+    assert len(ids) == 1000
+    assert all(re.fullmatch(r"dr-20260310T180000Z-[0-9a-f]{12}", i) for i in ids)
+    assert new_event_id("demo", 0).startswith("demo-19700101T000000Z-")
+
+
+async def test_two_issuers_in_the_same_second_make_two_events(tmp_path: Path) -> None:
+    async with live_node(tmp_path, NOON) as live:
+        # The concentrator's manager and the CLI's (another process, the same node),
+        # with an id source that hands both the same first id: the ledger refuses the
+        # second issue of it and that manager draws another id.
+        def colliding() -> Iterator[str]:
+            yield "dr-same"
+            while True:
+                yield new_event_id("dr", NOON)
+
+        sources = [colliding(), colliding()]
+        managers = [
+            DrManager(live.http(), live.clock, new_id=lambda p, t, s=s: next(s)) for s in sources
+        ]
+        first, second = await asyncio.gather(
+            managers[0].issue(DrSignal.simple(3), NOON + 900, 1800),
+            managers[1].issue(DrSignal.simple(1), NOON + 900, 1800),
+        )
+        assert first.event_id != second.event_id
+        assert "dr-same" in (first.event_id, second.event_id)
+        for issued in (first, second):
+            record = await live.client.get(f"/signals/dr/{issued.event_id}")
+            assert record["signal"] == issued.signal.to_json()
+            assert record["modification_number"] == 0
+        # Two changes made from the same reading: one is modification 1, the other is
+        # refused, and the refusal says which number the ledger has and why.
+        changes = await asyncio.gather(
+            managers[0].modify(first.event_id, duration=900),
+            managers[1].modify(first.event_id, duration=1200),
+            return_exceptions=True,
+        )
+        [done] = [c for c in changes if isinstance(c, DrEvent)]
+        [refused] = [c for c in changes if isinstance(c, DrError)]
+        assert done.modification_number == 1
+        assert (refused.status, refused.code) == (409, "stale_modification")
+        assert f"event {first.event_id} is at modification 1" in refused.message
+        assert "normally 2" in refused.message

@@ -59,7 +59,9 @@ async def operator(tmp_path: Path) -> AsyncIterator[Operator]:
     made: list[Concentrator] = []
 
     def install(app: web.Application, live: Live) -> None:
-        concentrator = Concentrator(load_tariff(TOU), live.local(), live.clock)
+        concentrator = Concentrator(
+            load_tariff(TOU), live.local(), live.clock, meter_data=live.meter_data(live.local())
+        )
         add_feature(app, concentrator_feature(concentrator))
         made.append(concentrator)
 

@@ -77,8 +77,14 @@ async def test_a_sustained_neighbourhood_peak_issues_a_dr_event(tmp_path: Path) 
     start = mx(2026, 3, 10, 18, 0, 5)
     async with live_node(tmp_path, start) as live:
         meters = await live.register_meters(3)
+        readings = live.meter_data(live.http())
         concentrator = Concentrator(
-            load_tariff(TOU), live.http(), live.clock, rules=[PEAK_RULE], report_delay=60
+            load_tariff(TOU),
+            live.http(),
+            live.clock,
+            rules=[PEAK_RULE],
+            report_delay=60,
+            meter_data=readings,
         )
         async with concentrator:
             await asyncio.wait_for(concentrator.started.wait(), 30)
@@ -87,7 +93,7 @@ async def test_a_sustained_neighbourhood_peak_issues_a_dr_event(tmp_path: Path) 
                 interval = t + i * 900
                 live.tick(interval + 900 + 10)
                 for meter in meters:
-                    await live.report(meter, interval, per_meter, 0)
+                    await live.report(meter, interval, per_meter, 0, share=readings)
                 await until(lambda: concentrator.area.latest_interval() == interval)  # noqa: B023
                 live.clock.set(interval + 900 + 60)
                 await until(lambda: concentrator._last_rule_interval == interval)  # noqa: B023
@@ -212,8 +218,14 @@ async def test_in_process_the_follower_is_live_and_a_refused_event_is_retried(
         meters = await live.register_meters(2)
         stranger = key("not-registered").address
         rule = dataclasses.replace(PEAK_RULE, for_intervals=1, targets=(stranger,))
+        readings = live.meter_data(live.local())
         concentrator = Concentrator(
-            load_tariff(TOU), live.local(), live.clock, rules=[rule], report_delay=60
+            load_tariff(TOU),
+            live.local(),
+            live.clock,
+            rules=[rule],
+            report_delay=60,
+            meter_data=readings,
         )
         async with concentrator:
             await asyncio.wait_for(concentrator.started.wait(), 30)
@@ -222,7 +234,7 @@ async def test_in_process_the_follower_is_live_and_a_refused_event_is_retried(
                 interval = t + i * 900
                 live.tick(interval + 900 + 10)
                 for meter in meters:
-                    await live.report(meter, interval, 2000, 0)  # 16 kW together
+                    await live.report(meter, interval, 2000, 0, share=readings)  # 16 kW in all
                 await until(lambda: concentrator.area.load_w(interval) == 16_000)  # noqa: B023
                 live.clock.set(interval + 900 + 60)
                 await until(lambda: concentrator._last_rule_interval == interval)  # noqa: B023

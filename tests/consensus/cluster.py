@@ -81,6 +81,8 @@ class Cluster:
     powers: list[int] | None = None
     config: NodeConfig = PACING
     timeouts: Timeouts = FAST
+    # A node's clock reads the shared simulated time plus this many seconds.
+    clock_offsets: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.scheduler = VirtualScheduler(float(START))
@@ -100,11 +102,12 @@ class Cluster:
     def start(self, name: str, crash_hook: Callable[[str], None] | None = None) -> ConsensusNode:
         member = self.members[name]
         member.home.mkdir(parents=True, exist_ok=True)
+        offset = self.clock_offsets.get(name, 0.0)
         node = ConsensusNode(
             self.genesis,
             member.key,
             open_storage(member.home, self.genesis),
-            clock=self.scheduler.time,
+            clock=(lambda: self.scheduler.time() + offset) if offset else self.scheduler.time,
             home=member.home,
             timeouts=self.timeouts,
             crash_hook=crash_hook,

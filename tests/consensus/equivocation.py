@@ -49,7 +49,7 @@ def other_block(node: Node, key: SigningKey, block: Block) -> Block | None:
         key,
         chain_id=header.chain_id,
         height=header.height,
-        time=header.time,
+        time_ms=header.time_ms,
         previous_hash=header.previous_hash,
         txs=list(block.txs[:-1]),
         app_hash=execution.app_hash,

@@ -69,7 +69,7 @@ def test_a_proposed_block_is_checked_before_anyone_votes_for_it(cluster: Cluster
         "last commit: the commit carries": resign(
             replace(good, last_commit=weak), signer, last_commit_hash=weak.hash
         ),
-        "BFT time": resign(good, signer, time=good.header.time + 1),
+        "not after the last block's": resign(good, signer, time_ms=node.previous_time_ms),
         "transaction 0": resign(
             replace(good, txs=garbage), signer, txs_root=merkle.root(list(garbage)).hex(),
             tx_count=1,

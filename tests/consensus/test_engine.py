@@ -1,5 +1,5 @@
 """The engine's rules one by one, driven directly: locks, proof of lock change, round
-skips, growing timeouts, decisions and BFT time.
+skips, growing timeouts and decisions (block time: test_pbts.py).
 
 The host here hands out prepared blocks and signs with the validator's key; the
 node's own host (execution, private validator, WAL) is exercised by the cluster
@@ -20,14 +20,13 @@ from ledger_core.consensus.engine import (
     ScheduleTimeout,
     Step,
     Timeouts,
-    bft_time_ms,
 )
 from ledger_core.consensus.light import verify_commit
 from ledger_core.types.block import Block, make_block
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.proposal import Proposal
 from ledger_core.types.vote import PRECOMMIT, PREVOTE, Vote
-from tests.consensus.keys import commit, validator_keys, validator_set, vote
+from tests.consensus.keys import validator_keys, validator_set, vote
 from tests.ledger_core.chain import CHAIN_ID, START
 from tests.ledger_core.chain import key as key_of
 
@@ -35,6 +34,7 @@ KEYS = validator_keys(4)
 VALIDATORS = validator_set(KEYS)
 BY_ADDRESS = {k.address: k for k in KEYS}
 TIMEOUTS = Timeouts(100, 10, 50, 5, 60, 6)
+NOW_MS = START * 1000
 
 
 def block(tag: int, height: int = 1) -> Block:
@@ -42,7 +42,7 @@ def block(tag: int, height: int = 1) -> Block:
         KEYS[0],
         chain_id=CHAIN_ID,
         height=height,
-        time=START + tag,
+        time_ms=NOW_MS + tag,
         previous_hash="00" * 32,
         txs=[],
         app_hash=tag.to_bytes(32, "big"),
@@ -70,7 +70,7 @@ class Host:
         return ballot.signed(self.signer, CHAIN_ID)
 
     def now_ms(self) -> int:
-        return 1_000
+        return NOW_MS
 
 
 def me_not_proposing(rounds: int) -> SigningKey:
@@ -81,7 +81,9 @@ def me_not_proposing(rounds: int) -> SigningKey:
 
 def proposal(round_: int, chosen: Block, pol_round: int = -1) -> Proposal:
     proposer = BY_ADDRESS[VALIDATORS.proposer(round_).address]
-    return Proposal(1, round_, pol_round, chosen, 1, proposer.address).signed(proposer, CHAIN_ID)
+    return Proposal(1, round_, pol_round, chosen, chosen.header.time_ms, proposer.address).signed(
+        proposer, CHAIN_ID
+    )
 
 
 def own(effects: list[Effect], me: SigningKey) -> list[Vote]:
@@ -202,30 +204,15 @@ def test_the_proposer_reproposes_its_valid_block_with_its_round() -> None:
     assert (sent.round, sent.pol_round, sent.block) == (1, 0, fresh)
 
 
-def test_bft_time_is_the_power_weighted_median() -> None:
-    validators = validator_set(KEYS, [1, 1, 1, 10])
-    times = {KEYS[0]: 100, KEYS[1]: 200, KEYS[2]: 300, KEYS[3]: 50}
-    seen = commit(KEYS, 1, "aa" * 32)
-    seen = seen.__class__(
-        seen.height,
-        seen.round,
-        seen.block_hash,
-        tuple(
-            s.__class__(s.validator, times[BY_ADDRESS[s.validator]], s.signature)
-            for s in seen.signatures
-        ),
-    )
-    assert bft_time_ms(seen, validators) == 50, "the heavy validator holds the median"
-    assert bft_time_ms(seen, validator_set(KEYS)) == 200
-
-
 def test_messages_that_are_not_what_they_claim_are_ignored() -> None:
     me = me_not_proposing(1)
     engine = Engine(CHAIN_ID, me.address, Host(me), TIMEOUTS)
     assert engine.on_proposal(proposal(0, block(9))) == [], "not started: nothing to do"
     engine.start(1, VALIDATORS, 0)
     impostor = next(k for k in KEYS if k.address != VALIDATORS.proposer(0).address)
-    wrong_signer = Proposal(1, 0, -1, block(7), 1, impostor.address).signed(impostor, CHAIN_ID)
+    wrong_signer = Proposal(1, 0, -1, block(7), NOW_MS + 7, impostor.address).signed(
+        impostor, CHAIN_ID
+    )
     bad_signature = replace(proposal(0, block(7)), signature=bytes(64))
     other_height = replace(proposal(0, block(7)), height=2)
     far = proposal(FUTURE_ROUNDS + 1, block(7))

@@ -21,7 +21,7 @@ def header(height: int, previous: str, validators: ValidatorSet, following: Vali
     return Header(
         chain_id=CHAIN_ID,
         height=height,
-        time=START + height,
+        time_ms=(START + height) * 1000,
         previous_hash=previous,
         txs_root="00" * 32,
         tx_count=0,

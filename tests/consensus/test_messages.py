@@ -53,7 +53,7 @@ def sample_block(height: int = 2, txs: int = 2) -> Block:
         KEYS[0],
         chain_id=CHAIN_ID,
         height=height,
-        time=START,
+        time_ms=START * 1000,
         previous_hash=previous,
         txs=wires,
         app_hash=bytes(32),

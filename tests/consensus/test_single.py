@@ -74,9 +74,11 @@ def test_every_block_carries_the_commit_of_the_one_before(tmp_path: Path, chain:
         assert later.last_commit is not None
         assert later.last_commit.block_hash == earlier.header.hash
         verify_commit(chain.genesis.chain_id, validators, earlier.header, later.last_commit)
-        assert later.header.time == later.last_commit.signatures[0].timestamp // 1000
+        # Stamped by the proposer as it assembled the block, before anyone voted on it.
+        assert earlier.header.time_ms < later.header.time_ms
+        assert earlier.header.time_ms <= later.last_commit.signatures[0].timestamp
     assert blocks[0].last_commit is None
-    assert blocks[0].header.time == chain.genesis.genesis_time
+    assert blocks[0].header.time_ms == START * 1000 + 250, "the clock's first reading"
     stored = node.storage.commit(3)
     assert stored is not None
     verify_commit(chain.genesis.chain_id, validators, blocks[2].header, stored)

@@ -20,16 +20,15 @@ UUID and the GATT write.
 
 from __future__ import annotations
 
+import inspect
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bleak.backends.bluezdbus.characteristic import BleakGATTCharacteristicBlueZDBus
-from bleak.backends.bluezdbus.service import BleakGATTServiceBlueZDBus
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.client import BaseBleakClient
 from bleak.backends.device import BLEDevice
-from bleak.backends.service import BleakGATTServiceCollection
+from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bleak.exc import BleakError
 from habluetooth import BaseHaRemoteScanner, HaBluetoothConnector
 
@@ -53,15 +52,7 @@ class Relay:
 
     def services(self) -> BleakGATTServiceCollection:
         """The GATT table a client discovers on connection."""
-        device_path = f"/org/bluez/hci0/dev_{self.address.replace(':', '_')}"
-        service = BleakGATTServiceBlueZDBus({"UUID": RELAY_SERVICE}, f"{device_path}/service000a")
-        characteristic = BleakGATTCharacteristicBlueZDBus(
-            {"UUID": self.characteristic, "Flags": ["read", "write"]},
-            f"{device_path}/service000a/char000b",
-            RELAY_SERVICE,
-            service.handle,
-            lambda: 20,
-        )
+        service, characteristic = _gatt_entries(self.characteristic)
         collection = BleakGATTServiceCollection()
         collection.add_service(service)
         collection.add_characteristic(characteristic)
@@ -78,6 +69,33 @@ class Relay:
             self.closed = True
         elif data == self.off_payload:
             self.closed = False
+
+
+def _gatt_entries(uuid: str) -> tuple[BleakGATTService, BleakGATTCharacteristic]:
+    """The relay's service (handle 10) and its characteristic (handle 11).
+
+    Current bleak (3.0.2 in Home Assistant 2026.10) has plain classes for both; bleak 0.22
+    (Home Assistant 2025.4) had abstract ones and a pair per backend: BlueZ's, as on Linux.
+    """
+    if not inspect.isabstract(BleakGATTService):
+        service = BleakGATTService(None, 10, RELAY_SERVICE)
+        return service, BleakGATTCharacteristic(
+            None, 11, uuid, ["read", "write"], lambda: 20, service
+        )
+    from bleak.backends.bluezdbus.characteristic import (  # noqa: PLC0415 - bleak < 1.0 only
+        BleakGATTCharacteristicBlueZDBus,
+    )
+    from bleak.backends.bluezdbus.service import BleakGATTServiceBlueZDBus  # noqa: PLC0415
+
+    path = "/org/bluez/hci0/dev_relay/service000a"
+    old_service = BleakGATTServiceBlueZDBus({"UUID": RELAY_SERVICE}, path)
+    return old_service, BleakGATTCharacteristicBlueZDBus(
+        {"UUID": uuid, "Flags": ["read", "write"]},
+        f"{path}/char000b",
+        RELAY_SERVICE,
+        old_service.handle,
+        lambda: 20,
+    )
 
 
 def relay_link(relays: dict[str, Relay]) -> type[BaseBleakClient]:
@@ -98,7 +116,8 @@ def relay_link(relays: dict[str, Relay]) -> type[BaseBleakClient]:
         def is_connected(self) -> bool:
             return self._relay is not None
 
-        async def connect(self, **kwargs: Any) -> bool:
+        async def connect(self, *args: Any, **kwargs: Any) -> bool:
+            # bleak 3 passes ``pair`` positionally; 0.22 only keywords.
             relay = relays.get(self.address)
             if relay is None or not relay.in_range:
                 raise BleakError(f"{self.address}: no answer from the device (out of range)")

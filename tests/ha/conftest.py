@@ -28,12 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import aiohttp
 import pytest
 import pytest_socket
 from homeassistant.const import CONF_TOKEN, CONF_URL
 from homeassistant.core import HomeAssistant, State
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.util.async_ import get_scheduled_timer_handles
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 import custom_components.transactiva  # noqa: F401 - see the module docstring
@@ -50,6 +53,45 @@ PUSHED_METER: dict[str, Any] = {"source": {"type": "pushed"}}
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load custom integrations in every test."""
+
+
+# Home Assistant's report of a deprecated (or wrongly used) API, naming this integration.
+DEPRECATION_REPORT = f"Detected that custom integration '{DOMAIN}'"
+
+
+@pytest.fixture(autouse=True)
+def fail_on_deprecation_reports(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Fail any test during which Home Assistant reports this integration's use of a
+    deprecated API: such calls break in a later release (in either test lane)."""
+    yield
+    reports = [
+        record.getMessage()
+        for when in ("setup", "call", "teardown")
+        for record in caplog.get_records(when)
+        if DEPRECATION_REPORT in record.getMessage()
+    ]
+    if reports:
+        pytest.fail("\n".join(["Home Assistant reported:", *dict.fromkeys(reports)]))
+
+
+@pytest.fixture(autouse=True)
+def cancel_heartbeats_of_closed_websockets(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Cancel the heartbeat timer of a WebSocket that is already closed, before the harness
+    looks for lingering timers.
+
+    aiohttp 3.14 (Home Assistant 2026.x) resets a WebSocket's heartbeat whenever bytes arrive
+    (aiohttp pull request 12030), also when they arrive just after the socket was closed: the
+    timer is armed again on a closed socket, where it does nothing when it fires. Only such
+    timers are cancelled; any other timer a test leaves behind still fails it.
+    """
+    yield
+    hass = request.node.funcargs.get("hass")
+    if not isinstance(hass, HomeAssistant):
+        return
+    for handle in get_scheduled_timer_handles(hass.loop):
+        socket = getattr(handle._callback, "__self__", None)
+        if isinstance(socket, aiohttp.ClientWebSocketResponse) and socket.closed:
+            handle.cancel()
 
 
 @dataclass
@@ -366,6 +408,28 @@ async def setup_entry(
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     return entry
+
+
+def node_devices(
+    hass: HomeAssistant, node: RealNode, key: str | None = None
+) -> list[dr.DeviceEntry]:
+    """The node's devices with one identifier: the node's own (``key`` None) or the one
+    ending in ``_{key}``, looked up among the devices of the integration's entries
+    (identifiers are unique within an entry only)."""
+    wanted = (DOMAIN, node.participant if key is None else f"{node.participant}_{key}")
+    registry = dr.async_get(hass)
+    return [
+        device
+        for entry in hass.config_entries.async_entries(DOMAIN)
+        for device in dr.async_entries_for_config_entry(registry, entry.entry_id)
+        if wanted in device.identifiers
+    ]
+
+
+def node_device(hass: HomeAssistant, node: RealNode, key: str | None = None) -> dr.DeviceEntry:
+    """The one device of the node with that identifier (see ``node_devices``)."""
+    (device,) = node_devices(hass, node, key)
+    return device
 
 
 def entity_id(hass: HomeAssistant, platform: str, node: RealNode, key: str) -> str:

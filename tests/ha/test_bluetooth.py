@@ -11,6 +11,7 @@ machine with no Bluetooth.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -226,7 +227,14 @@ def system_bus_reachable(socket_enabled: None) -> None:
 async def test_a_write_attempt_reaches_the_connection_and_fails_cleanly(
     system_bus_reachable: None,
 ) -> None:
-    device = BLEDevice("AA:BB:CC:DD:EE:FF", "Relevador", {"path": "/org/bluez/hci0/dev_AA"}, -60)
+    # bleak 0.22 (Home Assistant 2025.4) needs the signal strength; bleak 3 deprecates it.
+    needs_rssi = "rssi" in inspect.signature(BLEDevice).parameters
+    device = BLEDevice(
+        "AA:BB:CC:DD:EE:FF",
+        "Relevador",
+        {"path": "/org/bluez/hci0/dev_AA"},
+        **({"rssi": -60} if needs_rssi else {}),
+    )
     with pytest.raises(BleWriteError, match="cannot connect to AA:BB:CC:DD:EE:FF"):
         await write_payload(device, "Relevador", ACTUATOR["characteristic"], b"\x01")
 

@@ -6,12 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import RealNode, setup_entry
+from conftest import RealNode, node_device, node_devices, setup_entry
 from homeassistant.config_entries import SOURCE_HASSIO, SOURCE_USER, ConfigEntryState
 from homeassistant.const import CONF_NAME, CONF_TOKEN, CONF_URL
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.service_info.hassio import HassioServiceInfo
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -397,6 +396,9 @@ async def test_options_map_appliances_add_actuators_and_remove_them(
     switch = hass.states.get("switch.relevador_lavadora")
     assert switch is not None
     assert switch.attributes["assumed_state"] is True
+    # The actuator is a device of its own, under the node's.
+    actuator_device = node_device(hass, idle_node, "ble_AA:BB:CC:DD:EE:FF")
+    assert actuator_device.via_device_id == node_device(hass, idle_node).id
 
     result = await _options_step(hass, entry, "bluetooth")
     result = await hass.config_entries.options.async_configure(result["flow_id"], actuator)
@@ -414,10 +416,7 @@ async def test_options_map_appliances_add_actuators_and_remove_them(
     assert entry.options[CONF_BLUETOOTH] == []
     assert hass.states.get("switch.relevador_lavadora") is None
     # The actuator's device went with it.
-    device = dr.async_get(hass).async_get_device(
-        identifiers={(DOMAIN, f"{idle_node.participant}_ble_AA:BB:CC:DD:EE:FF")}
-    )
-    assert device is None
+    assert node_devices(hass, idle_node, "ble_AA:BB:CC:DD:EE:FF") == []
 
 
 async def test_options_pick_meter_sensors_of_the_right_kind(

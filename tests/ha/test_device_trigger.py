@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import time
 
-from conftest import CONTRACT, RealNode, local, setup_entry, wait_until
+from conftest import CONTRACT, RealNode, local, node_device, setup_entry, wait_until
 from homeassistant.components import automation
 from homeassistant.components.device_automation import DeviceAutomationType
 from homeassistant.core import HomeAssistant, ServiceCall
-from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import async_get_device_automations
 
@@ -19,19 +18,13 @@ from custom_components.transactiva.const import DOMAIN
 async def test_devices_offer_their_triggers_and_automations_run_on_them(
     hass: HomeAssistant,
     transactiva_node: RealNode,
-    device_registry: dr.DeviceRegistry,
     service_calls: list[ServiceCall],
 ) -> None:
     node = transactiva_node
     await setup_entry(hass, node.url, node)
-    market = device_registry.async_get_device(identifiers={(DOMAIN, f"{node.participant}_market")})
-    contracts = device_registry.async_get_device(
-        identifiers={(DOMAIN, f"{node.participant}_contracts")}
-    )
-    wallet = device_registry.async_get_device(identifiers={(DOMAIN, f"{node.participant}_wallet")})
-    assert market is not None
-    assert contracts is not None
-    assert wallet is not None
+    market = node_device(hass, node, "market")
+    contracts = node_device(hass, node, "contracts")
+    wallet = node_device(hass, node, "wallet")
 
     def types(device_id: str, triggers: list[dict[str, str]]) -> list[str]:
         return sorted(

@@ -14,6 +14,7 @@ from conftest import (
     RealNode,
     entity_id,
     local,
+    node_device,
     setup_entry,
     wait_for_state,
     wait_until,
@@ -24,6 +25,7 @@ from homeassistant.core import DOMAIN as HOMEASSISTANT_DOMAIN
 from homeassistant.core import HomeAssistant, SupportsResponse
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import selector
 from homeassistant.helpers.service import async_get_all_descriptions
 from homeassistant.loader import async_get_integration
 from homeassistant.setup import async_setup_component
@@ -244,9 +246,9 @@ async def test_devices_of_removed_actuators_are_dropped_and_others_kept(
         config_entry_id=entry.entry_id,
         identifiers={(DOMAIN, f"{node.participant}_ble_11:22:33:44:55:66")},
     )
-    market = device_registry.async_get_device(identifiers={(DOMAIN, f"{node.participant}_market")})
-    assert market is not None
-    assert market.via_device_id is not None
+    market = node_device(hass, node, "market")
+    assert market.via_device_id == node_device(hass, node).id
+    assert node_device(hass, node).via_device_id is None
     component = await async_get_integration(hass, DOMAIN)
     module = await component.async_get_component()
     assert await module.async_remove_config_entry_device(hass, entry, gone)
@@ -273,6 +275,14 @@ async def test_every_action_is_described_and_translated(hass: HomeAssistant) -> 
             assert set(translated["fields"]) == set(description["fields"]), (language, name)
             schema_fields = {str(key) for key in SERVICES[name][1]} | {"config_entry_id"}
             assert schema_fields == set(description["fields"]), name
+    # Every selector is one Home Assistant accepts (2026.x refuses the whole services.yaml
+    # for one bad selector, leaving every action without its fields in the UI).
+    for name, description in descriptions.items():
+        for field, spec in description["fields"].items():
+            try:
+                selector.validate_selector(spec["selector"])
+            except Exception as err:
+                raise AssertionError(f"{name}.{field}: {err}") from err
     # Response-only actions answer; the others answer when asked.
     for name in ("get_prices", "get_settlements", "get_trades", "get_forecast", "get_advice"):
         assert hass.services.supports_response(DOMAIN, name) is SupportsResponse.ONLY

@@ -17,6 +17,7 @@ from conftest import (
     RealNode,
     StartNode,
     entity_id,
+    node_get,
     operate,
     register_local_prosumer,
     register_neighbour,
@@ -131,8 +132,21 @@ async def test_an_order_clears_trades_and_settles(
         "fee": 0.6,
     }
 
-    # After the interval it is settled: no meter reported, so the bought energy was not
-    # used and goes back at the export price; the trade and its fee are paid in full.
+    # After the interval its trade waits for the concentrator's delivery (docs/privacy.md):
+    # here the operator states it. The seller has no meter: it delivered nothing, so the
+    # buyer's payment goes to the supplier, who delivered instead; the trade and its fee are
+    # paid in full. Without a reading, the buyer's interval has nothing else to bill.
+    async def awaiting() -> bool:
+        _, body = await node_get(hass, node, f"market/intervals?from={start}&to={start + 1}")
+        return [i.get("settlement") for i in body["intervals"]] == ["awaiting_delivery"]
+
+    deadline = time.monotonic() + 40
+    while not await awaiting():
+        assert time.monotonic() < deadline, "the interval did not close"
+        await wait_until(lambda: True, "a pause", step=0.5)
+    nothing = {"participant": seller.address, "delivered_wh": 0, "meters": []}
+    await operate(hass, node, "delivery", {"interval_start": start, "sellers": [nothing]})
+
     async def settled() -> list[Any]:
         answer = await _call(
             hass, "get_settlements", entry, start=_iso(start), end=_iso(start + INTERVAL)
@@ -145,15 +159,14 @@ async def test_an_order_clears_trades_and_settles(
         await wait_until(lambda: True, "a pause", step=0.5)
     (row,) = rows
     assert (row["start"], row["bought_energy"], row["import_energy"]) == (_iso(start), 2.0, 0.0)
-    assert row["unused_energy"] == 2.0
-    assert row["lines"]["network_fee"] == -0.6
-    assert row["lines"]["unused"] == 1.8
-    assert row["amount"] == round(sum(row["lines"].values()), 2) == -2.0
+    assert (row["delivered_energy"], row["unused_energy"]) == (0.0, 0.0)
+    assert row["lines"] == {"network_fee": -0.6, "shortfall_cover": -3.2}
+    assert row["amount"] == round(sum(row["lines"].values()), 2) == -3.8
     assert (row["import_price"], row["export_price"]) == (2.5, 0.9)
     answer = await _call(
         hass, "get_settlements", entry, start=_iso(start), end=_iso(start + INTERVAL)
     )
-    assert (answer["currency"], answer["total"], answer["debt"]) == ("MXN", -2.0, 0.0)
+    assert (answer["currency"], answer["total"], answer["debt"]) == ("MXN", -3.8, 0.0)
 
     # After a restart the last results are read from the node's market intervals at once.
     await hass.config_entries.async_reload(entry.entry_id)

@@ -10,6 +10,7 @@ from conftest import (
     RealNode,
     entity_id,
     local,
+    node_device,
     register_neighbour,
     setup_entry,
     wait_for_state,
@@ -17,13 +18,11 @@ from conftest import (
 )
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import async_capture_events
 
 from custom_components.transactiva.const import (
-    DOMAIN,
     EVENT_DEMAND_RESPONSE,
     EVENT_PRICE_SIGNAL,
     EVENT_SERVICE_STATUS,
@@ -31,11 +30,7 @@ from custom_components.transactiva.const import (
 
 
 def _market_device(hass: HomeAssistant, node: RealNode) -> str:
-    device = dr.async_get(hass).async_get_device(
-        identifiers={(DOMAIN, f"{node.participant}_market")}
-    )
-    assert device is not None
-    return device.id
+    return node_device(hass, node, "market").id
 
 
 async def test_balance_and_height_are_pushed_and_survive_a_node_restart(

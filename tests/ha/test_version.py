@@ -159,7 +159,10 @@ async def test_a_node_updated_to_an_incompatible_version_while_running(
     await hass.async_block_till_done()
     assert _issue(hass, entry) is None
 
-    # The node restarts as a version the integration cannot speak.
+    # The node restarts as a version the integration cannot speak. Set-up can end before the
+    # event streams are open: wait for both (the ledger's and the home's local events) to pass
+    # through the proxy, or there is nothing to drop yet.
+    await wait_until(lambda: proxy.open_streams == 2, "both event streams")
     proxy.api_version = "2.0"
     await proxy.drop_streams()
     await wait_until(lambda: _issue(hass, entry) is not None, "the repair issue")

@@ -47,6 +47,11 @@ class VersionProxy:
         if self._session is not None:
             await self._session.close()
 
+    @property
+    def open_streams(self) -> int:
+        """How many WebSockets pass through the proxy now."""
+        return len(self._sockets)
+
     async def drop_streams(self) -> None:
         """Close every open WebSocket (the integration reconnects, as after a restart)."""
         for socket in list(self._sockets):

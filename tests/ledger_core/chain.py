@@ -10,6 +10,7 @@ from ledger_core.types import codec
 from ledger_core.types.abci import BlockContext, TxResult
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.genesis import Genesis, Operator, Params, Validator
+from ledger_core.types.metering import Opening
 from ledger_core.types.tx import Tx, TxType, sign
 
 CHAIN_ID = "transactiva-test-1"
@@ -31,6 +32,8 @@ class Chain:
     validator: SigningKey = field(default_factory=lambda: key("validator"))
     time: int = START
     nonces: dict[str, int] = field(default_factory=dict)
+    # The readings behind the reports signed here, as the home and the concentrator keep them.
+    openings: dict[tuple[str, int], Opening] = field(default_factory=dict)
     app: StateMachine = field(init=False)
     genesis: Genesis = field(init=False)
 
@@ -68,6 +71,20 @@ class Chain:
         for tx, result in zip(txs, results, strict=True):
             assert result.ok, (tx.type, result.code, result.message)
         return results
+
+    def report(self, meter: SigningKey, interval_start: int, import_wh: int, export_wh: int) -> Tx:
+        """A meter's report of an interval: its commitment, signed; the opening is kept in
+        :attr:`openings`. The salt is derived from the meter and the interval, so a replay
+        of the same reports gives the same chain."""
+        salt = hashlib.sha256(f"salt/{meter.address}/{interval_start}".encode()).digest()
+        opening = Opening(meter.address, interval_start, import_wh, export_wh, salt)
+        self.openings[meter.address, interval_start] = opening
+        return self.tx(
+            meter,
+            TxType.REPORT,
+            interval_start=interval_start,
+            commitment=opening.commitment(CHAIN_ID),
+        )
 
     def register(self, name: str, role: str = "prosumer") -> SigningKey:
         """Register a participant signed by the ISO."""

@@ -375,16 +375,18 @@ async def test_reports_prices_and_dr_events(api: Api) -> None:
     interval = chain.genesis.params.interval_seconds
     closed = node_time // interval * interval - interval
     for start in (closed - interval, closed):
-        tx = chain.tx(meter, TxType.REPORT, interval_start=start, import_wh=100, export_wh=7)
+        tx = chain.report(meter, start, 100, 7)
         assert (await api.post("/txs?wait=true", tx.wire()))[0] == 200
     status, body = await api.get(f"/reports/{meter.address}?from={closed}")
     assert status == 200
+    # A node that is neither the home nor the concentrator holds the commitment only.
     assert body["reports"] == [
         {
             "interval_start": closed,
-            "import_wh": 100,
-            "export_wh": 7,
+            "on_chain": True,
+            "commitment": chain.openings[meter.address, closed].commitment(CHAIN_ID),
             "height": body["reports"][0]["height"],
+            "held": False,
         }
     ]
     status, body = await api.get(f"/reports/{meter.address}")
@@ -410,6 +412,30 @@ async def test_reports_prices_and_dr_events(api: Api) -> None:
     status, body = await api.get("/signals/dr/dr-1", auth=False)
     assert (status, body["signal"]["level"]) == (200, 2)
     assert (await api.get("/signals/dr/none", auth=False))[0] == 404
+
+    # Any node checks a proof of the readings against the commitments it holds.
+    opened = chain.openings[meter.address, closed]
+    proof = {"chain_id": CHAIN_ID, "openings": [opened.to_json()]}
+    forged = {**opened.to_json(), "import_wh": 99}
+    status, body = await api.post("/proofs/check", proof)
+    assert (status, body["valid"], body["agrees"], body["statements"]) == (200, 1, True, [])
+    stranger = {**opened.to_json(), "interval_start": closed - 5 * interval}
+    status, body = await api.post(
+        "/proofs/check", {"chain_id": CHAIN_ID, "openings": [forged, stranger]}
+    )
+    assert [(r["valid"], r.get("reason")) for r in body["openings"]] == [
+        (False, "mismatch"),
+        (False, "no_report"),
+    ]
+    assert body["agrees"] is False
+    for bad, code, field in (
+        ({**proof, "chain_id": "another-chain"}, 422, "chain_id"),
+        ({**proof, "openings": [{**opened.to_json(), "salt": "00"}]}, 400, "openings[0].salt"),
+        ({"chain_id": CHAIN_ID}, 400, "openings"),
+    ):
+        status, body = await api.post("/proofs/check", bad)
+        assert (status, body["error"]["field"]) == (code, field)
+    assert (await api.post("/proofs/check", proof, auth=False))[0] == 401
 
 
 async def test_openapi_lists_every_route(api: Api) -> None:

@@ -11,6 +11,7 @@ from ledger_core.state.machine import StateMachine
 from ledger_core.types.abci import BlockContext
 from ledger_core.types.commitment import verify_proof
 from ledger_core.types.crypto import SigningKey
+from ledger_core.types.fields import FieldError
 from ledger_core.types.tx import Tx, TxType, sign
 from tests.ledger_core.chain import CHAIN_ID, START, Chain, key
 
@@ -119,12 +120,27 @@ def test_meter_reports_one_per_interval_with_reasons_for_refusals(chain: Chain) 
     last_closed = (chain.time // interval) * interval - interval
 
     def report(start: int, signer: SigningKey = meter) -> Tx:
-        return chain.tx(signer, TxType.REPORT, interval_start=start, import_wh=120, export_wh=30)
+        return chain.report(signer, start, 120, 30)
 
     [ok] = chain.block(report(last_closed))
     assert ok.ok
-    assert ok.events[0]["type"] == "interval_report"
-    assert chain.app.state[f"report/{meter.address}/{last_closed:012d}"]["import_wh"] == 120  # type: ignore[index]
+    # The chain keeps the commitment and learns nothing of the reading (docs/privacy.md).
+    committed = chain.openings[meter.address, last_closed].commitment(chain.genesis.chain_id)
+    assert ok.events[0] == {
+        "type": "interval_report",
+        "meter": meter.address,
+        "interval_start": last_closed,
+        "commitment": committed,
+        "height": chain.app.height,
+    }
+    assert chain.app.state[f"report/{meter.address}/{last_closed:012d}"] == {
+        "commitment": committed,
+        "height": chain.app.height,
+    }
+    # The old form, with the energy in the clear, is not a report any more.
+    with pytest.raises(FieldError) as refused:
+        chain.tx(meter, TxType.REPORT, interval_start=last_closed, import_wh=120, export_wh=30)
+    assert refused.value.field == "tx.body.commitment"
 
     results = chain.block(
         report(last_closed),
@@ -264,11 +280,15 @@ def test_price_signals_dr_events_and_service_status_by_the_right_operator(chain:
     results = chain.block(
         chain.tx(chain.dso, TxType.DR_EVENT, modification_number=0, **event),
         chain.tx(chain.dso, TxType.DR_EVENT, modification_number=0, **event),
-        chain.tx(chain.dso, TxType.DR_EVENT, modification_number=1, **{**event, "cancelled": True}),
-        chain.tx(chain.dso, TxType.DR_EVENT, modification_number=2, **event),
+        chain.tx(chain.dso, TxType.DR_EVENT, modification_number=1, **event),
+        chain.tx(chain.dso, TxType.DR_EVENT, modification_number=1, **event),
+        chain.tx(chain.dso, TxType.DR_EVENT, modification_number=2, **{**event, "cancelled": True}),
+        chain.tx(chain.dso, TxType.DR_EVENT, modification_number=3, **event),
         chain.tx(alice, TxType.DR_EVENT, modification_number=9, **event),
     )
     assert [r.code for r in results] == [
+        "ok",
+        "event_exists",
         "ok",
         "stale_modification",
         "ok",

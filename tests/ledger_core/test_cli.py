@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ledger_core import __version__
-from ledger_core.cli import COMMANDS, Command, main, register
+from ledger_core.cli import COMMANDS, Command, build_parser, main, register
 
 
 def _console_script() -> str:
@@ -75,3 +75,34 @@ def test_analytics_backtest_checks_its_options() -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["analytics", "backtest", "--days", "3"], out=io.StringIO())
     assert exit_info.value.code == 2
+
+
+HEAVY = ("numpy", "pandas", "scipy", "pvlib", "demandlib")
+
+
+@pytest.mark.parametrize("argv", [["--help"], *([name, "--help"] for name in COMMANDS)])
+def test_help_loads_no_heavy_library(argv: list[str]) -> None:
+    """Importing the command and asking any subcommand for help loads none of the heavy
+    libraries: they belong to the commands and roles that use them (the demo, analytics)."""
+    probe = (
+        "import sys\n"
+        "from ledger_core.cli import main\n"
+        "try:\n"
+        f"    main({argv!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.stderr.strip().splitlines()[-1] == "[]", result.stderr
+
+
+def test_every_subcommand_sets_up_its_arguments() -> None:
+    """Each command's module and functions exist (they are imported only when used)."""
+    parser = build_parser()  # every command set up, each module imported
+    for name in COMMANDS:
+        with pytest.raises(SystemExit) as exit_info:
+            parser.parse_args([name, "--help"])
+        assert exit_info.value.code == 0

@@ -26,6 +26,10 @@ def test_a_morning_of_trading_balances_to_the_centavo() -> None:
     assert summary["trades"] > 0
     assert summary["traded_wh"] > 0
     assert [h["name"] for h in summary["homes"]] == ["casa1", "casa2", "casa3"]
+    # The concentrator settled the trades and billed each home's day from the readings it
+    # holds (the chain has only their commitments).
+    assert summary["bills"] == 3
+    assert summary["settlements"] > 0
     # Money is conserved: all balance changes add up to the net deposits.
     assert summary["net_deposits"] == 3 * 50_000
     assert summary["balance_changes_total"] == summary["net_deposits"]

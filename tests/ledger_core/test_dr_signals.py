@@ -181,3 +181,22 @@ def test_the_ledger_keeps_load_dispatch_ramp_and_recovery_through_modifications(
     assert refused.code == "cancelled_event"
     # An old-style body (no ramp fields, a SIMPLE level) is still accepted.
     chain.ok(chain.tx(chain.iso, TxType.DR_EVENT, **body(event_id="dr-2", start=start)))
+
+
+def test_refused_modification_numbers_say_which_number_the_ledger_has_and_expects() -> None:
+    chain = Chain()
+    start = chain.time + 900
+    chain.ok(chain.tx(chain.dso, TxType.DR_EVENT, **body(start=start)))
+    chain.ok(chain.tx(chain.dso, TxType.DR_EVENT, **body(start=start, modification_number=1)))
+    again, stale = chain.block(
+        chain.tx(chain.dso, TxType.DR_EVENT, **body(start=start + 60)),
+        chain.tx(chain.dso, TxType.DR_EVENT, **body(start=start, modification_number=1)),
+    )
+    assert again.code == "event_exists"
+    assert "event dr-1 was already issued" in again.message
+    assert "needs an id of its own" in again.message
+    assert "modification_number 2" in again.message
+    assert stale.code == "stale_modification"
+    assert "event dr-1 is at modification 1" in stale.message
+    assert "normally 2" in stale.message
+    assert "carries 1" in stale.message

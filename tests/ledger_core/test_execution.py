@@ -155,14 +155,8 @@ def test_dr_levels_of_signals() -> None:
 def test_interval_report_offers_the_surplus_for_the_next_interval() -> None:
     executor = _executor()
     executor.on_ledger_event(_price(T0, 35_000, 12_000), T0)
-    report = {
-        "type": "interval_report",
-        "meter": METER,
-        "interval_start": T0,
-        "import_wh": 20,
-        "export_wh": 420,
-    }
-    actions = executor.on_ledger_event(report, T0 + 905)
+    # The home's own meter closed the interval (the chain holds only its commitment).
+    actions = executor.on_interval_report(T0, 20, 420, T0 + 905)
     sells = [a for a in actions if a.kind is ActionKind.SELL_SURPLUS]
     assert len(sells) == 1
     assert sells[0].order == OrderIntent(T0 + 1800, "sell", 400, 12_000)
@@ -172,10 +166,12 @@ def test_interval_report_offers_the_surplus_for_the_next_interval() -> None:
         "energy_wh": 400,
         "limit_price": 12_000,
     }
-    # Another meter's report is not this home's event.
-    assert executor.on_ledger_event({**report, "meter": OTHER}, T0 + 906) == []
+    # A report on the chain (a commitment, any meter's) is not an event for the contracts.
+    committed = {"type": "interval_report", "meter": METER, "interval_start": T0 + 900}
+    assert executor.on_ledger_event({**committed, "commitment": "ab" * 32}, T0 + 906) == []
+    assert executor.on_ledger_event({**committed, "meter": OTHER}, T0 + 906) == []
     # An older interval reported late changes nothing.
-    assert executor.on_ledger_event({**report, "interval_start": T0 - 900}, T0 + 907) == []
+    assert executor.on_interval_report(T0 - 900, 20, 420, T0 + 907) == []
 
 
 def test_buy_rule_makes_a_buy_order() -> None:
@@ -399,14 +395,7 @@ def test_published_prices_are_sold_ahead_from_the_forecast() -> None:
     assert executor.on_tick(now + 1) == []  # planned once
     # The interval report just before such an interval does not offer it again.
     executor.on_ledger_event(_price(TOMORROW + 900 * 47, 30_000), now)  # a revision
-    report = {
-        "type": "interval_report",
-        "meter": METER,
-        "interval_start": TOMORROW + 900 * 46,
-        "import_wh": 0,
-        "export_wh": 500,
-    }
-    late = executor.on_ledger_event(report, TOMORROW + 900 * 47 + 5)
+    late = executor.on_interval_report(TOMORROW + 900 * 46, 0, 500, TOMORROW + 900 * 47 + 5)
     assert [a.kind for a in late] == [ActionKind.SELL_SURPLUS]
     assert late[0].order is None  # 12:00 was sold ahead
     assert (("sell", TOMORROW + 900 * 48)) in executor.planned

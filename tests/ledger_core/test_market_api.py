@@ -35,9 +35,7 @@ class Market:
 
     def block(self, when: int, *txs: Tx) -> None:
         self.clock[0] = when
-        # BFT time: the second empty block is the first stamped with ``when``.
-        self.node.produce_block()
-        self.node.produce_block()
+        self.node.produce_block()  # stamped ``when``: the market clears and settles first
         for tx in txs:
             submitted = self.node.submit(tx.wire())
             assert submitted.accepted, submitted
@@ -53,7 +51,7 @@ class Market:
         return response.status, await response.json()
 
 
-def _run_worked_example(market: Market) -> dict[str, str]:
+def _run_worked_example(market: Market, beto_delivered: int = 1_234) -> dict[str, str]:
     chain = market.chain
     people = {name: key(name) for name in NAMES}
     meters = {name: key(f"meter-{name}") for name in NAMES}
@@ -110,13 +108,44 @@ def _run_worked_example(market: Market) -> dict[str, str]:
     readings |= {"diego": (1_900, 0), "elena": (500, 0)}
     market.block(
         T + INTERVAL + 5,
-        *(
-            chain.tx(meters[n], TxType.REPORT, interval_start=T, import_wh=imp, export_wh=exp)
-            for n, (imp, exp) in readings.items()
-        ),
+        *(chain.report(meters[n], T, imp, exp) for n, (imp, exp) in readings.items()),
     )
     market.block(T + INTERVAL + 3600)
+    # The concentrator's inputs, from the readings it holds (docs/privacy.md).
+    seller = {"ana": 1_800, "beto": beto_delivered}
+    delivery = chain.tx(
+        chain.dso,
+        TxType.DELIVERY,
+        interval_start=T,
+        sellers=sorted(
+            (
+                {"participant": people[n].address, "delivered_wh": e,
+                 "meters": [meters[n].address]}
+                for n, e in seller.items()
+            ),
+            key=lambda entry: str(entry["participant"]),
+        ),
+    )  # fmt: skip
+    market.block(T + INTERVAL + 3605, delivery)
+    lines = {"beto": (100, 0, 266), "carla": (166, 0, 0), "diego": (0, 100, 0)}
+    lines |= {"elena": (500, 0, 0), "ana": None}
+    bills = [
+        chain.tx(
+            chain.dso,
+            TxType.BILL,
+            participant=people[n].address,
+            day=DAY,
+            reports=[{"meter": meters[n].address, "intervals": [T]}],
+            lines=[] if line is None else [dict(zip(LINE, (25_000, 9_000, *line), strict=True))],  # type: ignore[arg-type]
+        )
+        for n, line in lines.items()
+    ]
+    market.block(DAY + 86400 + 3600, *bills)
     return {name: person.address for name, person in people.items()}
+
+
+DAY = START - 12 * 3600
+LINE = ("import_price", "export_price", "import_wh", "unused_wh", "export_wh")
 
 
 @pytest.fixture
@@ -186,15 +215,76 @@ async def test_intervals_orders_trades_and_settlements(market: Market) -> None:
     assert status == 200
     assert body["debt"] == 25
     [bill] = body["settlements"]
-    assert (bill["interval_start"], bill["import_wh"], bill["amount"]) == (T, 500, -125)
+    # Elena has no orders: her day's bill, as a settlement row of the day.
+    assert (bill["kind"], bill["interval_start"], bill["import_wh"], bill["amount"]) == (
+        "bill",
+        DAY,
+        500,
+        -125,
+    )
+    assert (bill["supplier_import_wh"], bill["bought_wh"], bill["import_price"]) == (
+        500,
+        0,
+        25_000,
+    )
     assert bill["lines"] == {"import": -125}
-    status, body = await market.get(f"/market/settlements/{who['ana']}")
+    status, body = await market.get(f"/market/settlements/{who['beto']}")
+    rows = {row["kind"]: row for row in body["settlements"]}
+    # Beto's trade in the interval (its supplier energy: 0 there), and his day's bill.
+    assert (rows["interval"]["interval_start"], rows["interval"]["delivered_wh"]) == (T, 1_234)
+    assert (rows["interval"]["import_wh"], rows["interval"]["amount"]) == (0, 222)
+    assert (rows["bill"]["import_wh"], rows["bill"]["export_wh"], rows["bill"]["amount"]) == (
+        100,
+        1_500,
+        -25 + 23,
+    )
+    status, body = await market.get(f"/market/settlements/{who['ana']}?from={T}")
     assert (body["debt"], body["settlements"][0]["delivered_wh"]) == (0, 1_800)
 
     # The node's stored events include the market's.
     events = [event for _, _, event in market.node.storage.events(0, limit=10_000)]
     kinds = {event["type"] for event in events if isinstance(event, dict)}
     assert {"order_placed", "trade", "interval_cleared", "settlement", "interval_settled"} <= kinds
+    assert "bill" in kinds
+
+
+async def test_a_home_proves_its_readings_and_a_wrong_delivery_shows(market: Market) -> None:
+    # The concentrator states that Beto delivered 1,000 Wh; his meter exported 1,500.
+    who = _run_worked_example(market, beto_delivered=1_000)
+    openings = market.chain.openings
+
+    async def check(name: str) -> dict[str, Any]:
+        proof = {
+            "chain_id": market.chain.genesis.chain_id,
+            "openings": [openings[key(f"meter-{name}").address, T].to_json()],
+        }
+        assert market.client is not None
+        answer = await market.client.post("/api/v1/proofs/check", json=proof, headers=AUTH)
+        assert answer.status == 200
+        result: dict[str, Any] = await answer.json()
+        return result
+
+    ana = await check("ana")
+    assert ana["agrees"] is True
+    assert [(s["kind"], s["complete"], s["agrees"]) for s in ana["statements"]] == [
+        ("delivery", True, True),
+        ("bill", True, True),
+    ]
+    beto = await check("beto")
+    assert beto["agrees"] is False
+    [delivery] = [s for s in beto["statements"] if s["kind"] == "delivery"]
+    assert (delivery["participant"], delivery["interval_start"]) == (who["beto"], T)
+    assert (delivery["on_chain"]["delivered_wh"], delivery["expected"]["delivered_wh"]) == (
+        1_000,
+        1_234,
+    )
+    # His bill was computed from his readings: it agrees with them.
+    [bill] = [s for s in beto["statements"] if s["kind"] == "bill"]
+    assert (bill["agrees"], bill["on_chain"]["by_price"][0]["export_wh"]) == (True, 266)
+    elena = await check("elena")
+    assert [(s["kind"], s["agrees"], s["on_chain"]["amount"]) for s in elena["statements"]] == [
+        ("bill", True, -125)
+    ]
 
 
 async def test_private_routes_need_the_token_and_a_valid_address(market: Market) -> None:

@@ -18,9 +18,13 @@ from ledger_core.types.genesis import Params, parse_genesis
 from ledger_core.types.tx import TxType, decode
 from tests.ledger_core.chain import START, Chain, key
 from tests.ledger_core.market_chain import (
+    BILL_AT,
+    DAY,
     INTERVAL,
     Event,
     T,
+    bill,
+    delivery,
     money_is_conserved,
     number,
     order,
@@ -94,7 +98,8 @@ def test_worked_example_clears_and_settles_as_documented() -> None:
     )
     money_is_conserved(chain)
 
-    # Reports after the interval; settlement an hour after it ends.
+    # Reports after the interval (commitments only); an hour after it ends the interval
+    # waits for the concentrator's delivery, which settles the trades.
     m = ex.meters
     run_ok(
         chain,
@@ -105,20 +110,52 @@ def test_worked_example_clears_and_settles_as_documented() -> None:
         report(chain, m["diego"], 1_900, 0),
         report(chain, m["elena"], 500, 0),
     )
+    assert "import_wh" not in record(chain, f"report/{m['elena'].address}/{T:012d}")
     _, events = run_ok(chain, SETTLE - 1)
     assert events == []
     _, events = run_ok(chain, SETTLE)
-    assert of_type(events, "interval_settled")[0]["participants"] == 5
+    assert events == []
+    assert record(chain, f"market/{T:012d}")["settlement"] == "awaiting_delivery"
     supplier, dso = chain.iso, chain.dso
-    balances = {
-        "ana": chain.balance(ana),
-        "beto": chain.balance(beto),
-        "carla": chain.balance(carla),
-        "diego": chain.balance(diego),
-        "elena": chain.balance(elena),
-        "dso": chain.balance(dso),
-        "supplier": chain.balance(supplier),
+    [delivered], _ = run_ok(chain, SETTLE + 5, delivery(chain))
+    assert chain.app.state[f"settle/{ana.address}/{T:012d}"]
+    assert of_type(list(delivered.events), "interval_settled")[0]["participants"] == 4
+    people = {"ana": ana, "beto": beto, "carla": carla, "diego": diego, "elena": elena}
+    balances = {name: chain.balance(k) for name, k in people.items()}
+    balances |= {"dso": chain.balance(dso), "supplier": chain.balance(supplier)}
+    # The trades: paid in full by the buyers, to Ana for the 1,800 Wh she delivered.
+    assert balances == {
+        "ana": 310,
+        "beto": 222,
+        "carla": 741,
+        "diego": 580,
+        "elena": 100,
+        "dso": 97,
+        "supplier": 50,
     }
+    ana_bill = record(chain, f"settle/{ana.address}/{T:012d}")
+    assert (ana_bill["sold_wh"], ana_bill["delivered_wh"], ana_bill["amount"]) == (
+        2_000,
+        1_800,
+        310,
+    )
+    assert ana_bill["lines"] == {"p2p_energy": 324, "shortfall": -14}
+    assert ana_bill["meters"] == [m["ana"].address]
+    assert record(chain, f"market/{T:012d}")["status"] == "settled"
+    assert number(chain, f"held/{diego.address}") == 0
+    money_is_conserved(chain)
+
+    # The day's bills: everything else is the supplier's at the interval's prices.
+    [refused] = chain.block(bill(chain, elena))
+    assert refused.code == "too_early"
+    results, _ = run_ok(chain, BILL_AT, *(bill(chain, k) for k in people.values()))
+    amounts = {
+        name: of_type(list(r.events), "bill")[0]["amount"]
+        for name, r in zip(people, results, strict=True)
+    }
+    assert amounts == {"ana": 0, "beto": -25 + 23, "carla": -41, "diego": 9, "elena": -125}
+    balances = {name: chain.balance(k) for name, k in people.items()}
+    balances |= {"dso": chain.balance(dso), "supplier": chain.balance(supplier)}
     assert balances == {
         "ana": 310,
         "beto": 220,
@@ -129,20 +166,26 @@ def test_worked_example_clears_and_settles_as_documented() -> None:
         "supplier": 209,
     }
     assert number(chain, f"debt/{elena.address}") == 25
-    assert number(chain, f"held/{diego.address}") == 0
-    ana_bill = record(chain, f"settle/{ana.address}/{T:012d}")
-    assert (ana_bill["sold_wh"], ana_bill["delivered_wh"], ana_bill["amount"]) == (
-        2_000,
-        1_800,
-        310,
+    beto_day = record(chain, f"bill/{beto.address}/{DAY:012d}")
+    assert beto_day["by_price"] == [
+        {"import_price": 25_000, "export_price": 9_000, "import_wh": 100, "unused_wh": 0,
+         "export_wh": 266}
+    ]  # fmt: skip
+    # The metered totals the bill implies: bought - unused + import, delivered + export.
+    assert (beto_day["import_wh"], beto_day["export_wh"], beto_day["amount"]) == (100, 1_500, -2)
+    diego_day = record(chain, f"bill/{diego.address}/{DAY:012d}")
+    assert (diego_day["import_wh"], diego_day["unused_wh"], diego_day["lines"]) == (
+        1_900,
+        100,
+        {"unused": 9},
     )
-    assert ana_bill["lines"] == {"p2p_energy": 324, "shortfall": -14}
-    assert record(chain, f"market/{T:012d}")["status"] == "settled"
+    assert record(chain, f"report/{m['elena'].address}/{T:012d}")["billed"] == chain.app.height
     # The per-interval indexes are gone; the queue is empty.
-    assert not [k for k in chain.app.state if k.startswith(("traders/", "reported/"))]
+    assert not [k for k in chain.app.state if k.startswith("traders/")]
     assert value(chain, "queue/market") == []
     # Every wallet movement sums to zero.
-    changes = of_type(events, "wallet_change")
+    changes = [e for r in results for e in of_type(list(r.events), "wallet_change")]
+    changes += of_type(list(delivered.events), "wallet_change")
     assert sum(e["delta"] for e in changes if e["why"] != "order_release") == 0  # type: ignore[misc]
     money_is_conserved(chain)
 
@@ -308,8 +351,15 @@ def test_without_prices_orders_lapse_and_reports_are_not_billed() -> None:
     run_ok(chain, T + INTERVAL, report(chain, meter, 900, 0))
     _, events = run_ok(chain, SETTLE)
     assert events == [{"type": "interval_settled", "interval_start": T, "status": "unpriced"}]
-    assert chain.balance(alice) == 1_000
     assert record(chain, f"market/{T:012d}")["settlement"] == "unpriced"
+    cites = {"meter": meter.address, "intervals": [T]}
+    [refused] = run(
+        chain, BILL_AT, chain.tx(chain.dso, TxType.BILL, participant=alice.address, day=DAY,
+                                 reports=[cites], lines=[])
+    )[0]  # fmt: skip
+    assert refused.code == "unpriced_interval"
+    assert "billed" not in record(chain, f"report/{meter.address}/{T:012d}")
+    assert chain.balance(alice) == 1_000
     money_is_conserved(chain)
 
 
@@ -338,13 +388,30 @@ def test_clearing_uses_the_latest_price_and_settlement_the_final_one() -> None:
     # During the interval the supplier announces its real-time price for T.
     run_ok(chain, T + 60, price(chain, import_price=30_000, export_price=5_000))
     run_ok(chain, T + INTERVAL, report(chain, meter_a, 0, 1_200), report(chain, meter_b, 1_500, 0))
-    _, events = run_ok(chain, SETTLE)
-    settled = of_type(events, "interval_settled")[0]
-    assert (settled["import_price"], settled["export_price"]) == (30_000, 5_000)
-    bills = {e["participant"]: e for e in of_type(events, "settlement")}
+    run_ok(chain, SETTLE)
+    [settled], _ = run_ok(chain, SETTLE + 5, delivery(chain))
+    interval = of_type(list(settled.events), "interval_settled")[0]
+    assert (interval["import_price"], interval["export_price"]) == (30_000, 5_000)
+    trades = {e["participant"]: e for e in of_type(list(settled.events), "settlement")}
+    assert trades[alice.address]["amount"] == cost(1_000, 16_000)
+    assert trades[bob.address]["amount"] == -(160 + 30)
+    # A bill at the clearing prices is refused: the day is billed at the final ones.
+    stale = chain.tx(
+        chain.dso,
+        TxType.BILL,
+        participant=alice.address,
+        day=DAY,
+        reports=[{"meter": meter_a.address, "intervals": [T]}],
+        lines=[{"import_price": 25_000, "export_price": 9_000, "import_wh": 0, "unused_wh": 0,
+                "export_wh": 200}],
+    )  # fmt: skip
+    [refused], _ = run(chain, BILL_AT, stale)
+    assert refused.code == "wrong_price"
+    results, _ = run_ok(chain, BILL_AT + 5, bill(chain, alice), bill(chain, bob))
+    bills = [of_type(list(r.events), "bill")[0] for r in results]
     # Alice exported 200 Wh more than she sold (5,000 each) and Bob imported 500 more (30,000).
-    assert bills[alice.address]["amount"] == cost(1_000, 16_000) + cost(200, 5_000)
-    assert bills[bob.address]["amount"] == -(160 + 30) - cost(500, 30_000)
+    assert [b["amount"] for b in bills] == [cost(200, 5_000), -cost(500, 30_000)]
+    assert [(b["import_wh"], b["export_wh"]) for b in bills] == [(0, 1_200), (1_500, 0)]
     money_is_conserved(chain)
 
 
@@ -354,57 +421,68 @@ def test_a_price_from_an_earlier_day_is_found() -> None:
     meter = chain.bind_meter(alice, "meter-alice")
     run_ok(chain, chain.time + 5, price(chain, start=T, import_price=20_000))
     later = T + 3 * 86400
-    # That later day has a signal, but only for an interval after the one being settled.
+    # That later day has a signal, but only for an interval after the one being billed.
     run_ok(chain, later - 5, price(chain, start=later + 4 * INTERVAL, import_price=40_000))
     run_ok(chain, later + INTERVAL + 5, report(chain, meter, 1_000, 0, start=later))
-    _, events = run_ok(chain, later + INTERVAL + 3600)
-    assert of_type(events, "settlement")[0]["amount"] == -200
+    [billed], _ = run_ok(chain, BILL_AT + 3 * 86400, bill(chain, alice, DAY + 3 * 86400))
+    assert of_type(list(billed.events), "bill")[0]["amount"] == -200
     assert value(chain, f"priceday/{later - later % 86400:012d}") == later + 4 * INTERVAL
 
 
-def test_late_reports_are_not_billed_without_prices_or_when_switched_off() -> None:
-    for settle_all, priced in ((True, False), (False, True)):
-        chain = chain_with(settle_all_reports=settle_all)
-        alice, bob = chain.register("alice"), chain.register("bob")
-        meter_a, meter_b = chain.bind_meter(alice, "m-a"), chain.bind_meter(bob, "m-b")
-        chain.fund(bob, 1_000)
-        if priced:
-            run_ok(chain, chain.time + 5, price(chain))
-        run_ok(chain, chain.time + 5, order(chain, bob, "buy", 100, 30_000))
-        run_ok(chain, SETTLE)
-        results, _ = run_ok(chain, SETTLE + 5, report(chain, meter_a, 1_000, 0))
-        assert [e["type"] for e in results[0].events] == ["interval_report"]
-        assert value(chain, f"settle/{alice.address}/{T:012d}") is None
-        # Bob ordered but did not trade, so his late report is billed when priced.
-        results, _ = run_ok(chain, SETTLE + 10, report(chain, meter_b, 1_000, 0))
-        billed = of_type(list(results[0].events), "settlement")
-        assert [e["amount"] for e in billed] == ([-250] if priced else [])
-        money_is_conserved(chain)
+def test_switched_off_only_intervals_with_orders_are_billed() -> None:
+    chain = chain_with(settle_all_reports=False)
+    alice, bob = chain.register("alice"), chain.register("bob")
+    meter_a, meter_b = chain.bind_meter(alice, "m-a"), chain.bind_meter(bob, "m-b")
+    chain.fund(bob, 1_000)
+    run_ok(chain, chain.time + 5, price(chain))
+    run_ok(chain, chain.time + 5, order(chain, bob, "buy", 100, 30_000))
+    run_ok(chain, SETTLE)
+    run_ok(chain, SETTLE + 5, report(chain, meter_a, 1_000, 0), report(chain, meter_b, 1_000, 0))
+    # Bob ordered (and did not trade), so his day is billed; Alice did not order.
+    results, _ = run(chain, BILL_AT, bill(chain, alice), bill(chain, bob))
+    assert [r.code for r in results] == ["not_billable", "ok"]
+    assert of_type(list(results[1].events), "bill")[0]["amount"] == -250
+    assert chain.balance(alice) == 0
+    money_is_conserved(chain)
 
 
 # -- settlement options, late reports, debts ---------------------------------------------------
 
 
-def test_households_without_orders_are_billed_unless_switched_off() -> None:
-    for settle_all in (True, False):
-        chain = chain_with(settle_all_reports=settle_all)
-        alice = chain.register("alice")
-        meter = chain.bind_meter(alice, "meter-alice")
-        chain.fund(alice, 1_000)
-        run_ok(chain, chain.time + 5, price(chain))
-        run_ok(chain, T + INTERVAL, report(chain, meter, 1_000, 200))
-        _, events = run_ok(chain, SETTLE)
-        if settle_all:
-            assert chain.balance(alice) == 1_000 - 250 + 18
-            assert record(chain, f"settle/{alice.address}/{T:012d}")["lines"] == {
-                "export": 18,
-                "import": -250,
-            }
-        else:
-            assert events == []
-            assert chain.balance(alice) == 1_000
-            assert value(chain, f"market/{T:012d}") is None
-        money_is_conserved(chain)
+def test_households_without_orders_are_billed_by_the_day() -> None:
+    chain = Chain()
+    alice = chain.register("alice")
+    meter = chain.bind_meter(alice, "meter-alice")
+    chain.fund(alice, 1_000)
+    run_ok(
+        chain, chain.time + 5, price(chain), price(chain, start=T + INTERVAL, import_price=20_000)
+    )
+    run_ok(chain, T + INTERVAL, report(chain, meter, 1_000, 200))
+    run_ok(chain, T + 2 * INTERVAL, report(chain, meter, 300, 0, start=T + INTERVAL))
+    _, events = run_ok(chain, SETTLE + INTERVAL)
+    assert events == []  # no market interval, no settlement by the interval
+    assert value(chain, f"market/{T:012d}") is None
+    [billed], _ = run_ok(chain, BILL_AT, bill(chain, alice))
+    # One line per pair of prices: the day's energy at each, as a utility bills it.
+    assert record(chain, f"bill/{alice.address}/{DAY:012d}")["by_price"] == [
+        {"import_price": 20_000, "export_price": 9_000, "import_wh": 300, "unused_wh": 0,
+         "export_wh": 0},
+        {"import_price": 25_000, "export_price": 9_000, "import_wh": 1_000, "unused_wh": 0,
+         "export_wh": 200},
+    ]  # fmt: skip
+    assert record(chain, f"bill/{alice.address}/{DAY:012d}")["lines"] == {
+        "export": 18,
+        "import": -60 - 250,
+    }
+    assert chain.balance(alice) == 1_000 - 60 - 250 + 18
+    event = of_type(list(billed.events), "bill")[0]
+    assert (event["reports"], event["import_wh"], event["export_wh"], event["late"]) == (
+        2,
+        1_300,
+        200,
+        False,
+    )
+    money_is_conserved(chain)
 
 
 def test_late_reports_are_billed_when_the_bill_is_linear() -> None:
@@ -413,7 +491,8 @@ def test_late_reports_are_billed_when_the_bill_is_linear() -> None:
     bob = chain.register("bob")
     carol = chain.register("carol")
     m1, m2 = chain.bind_meter(alice, "a-1"), chain.bind_meter(alice, "a-2")
-    mb, mc = chain.bind_meter(bob, "b-1"), chain.bind_meter(carol, "c-1")
+    mb = chain.bind_meter(bob, "b-1")
+    mc1, mc2 = chain.bind_meter(carol, "c-1"), chain.bind_meter(carol, "c-2")
     chain.fund(alice, 1_000)
     chain.fund(carol, 1_000)
     run_ok(chain, chain.time + 5, price(chain))
@@ -423,26 +502,41 @@ def test_late_reports_are_billed_when_the_bill_is_linear() -> None:
         order(chain, bob, "sell", 500, 10_000),
         order(chain, carol, "buy", 500, 30_000),
     )
-    run_ok(chain, T + INTERVAL, report(chain, m1, 400, 0))
+    run_ok(chain, T + INTERVAL, report(chain, m1, 400, 0), report(chain, mc1, 400, 0))
     run_ok(chain, SETTLE)
+    # Bob's meter is down: he delivered nothing of what he sold.
+    [settled], _ = run_ok(chain, SETTLE + 5, delivery(chain))
+    assert of_type(list(settled.events), "settlement")[1]["delivered_wh"] == 0
+    results, _ = run_ok(chain, BILL_AT, bill(chain, alice), bill(chain, carol))
     assert chain.balance(alice) == 900
-    # Alice's second meter and Bob's meter come back online a day later.
-    results, _ = run_ok(
-        chain, SETTLE + 86400, report(chain, m2, 600, 100), report(chain, mb, 0, 500)
+    # Carol bought 500 Wh and imported 400: 100 Wh unused, back at the export price.
+    assert of_type(list(results[1].events), "bill")[0]["amount"] == cost(100, 9_000)
+    # Alice's second meter, Bob's and Carol's second come back online a day later.
+    run_ok(
+        chain,
+        SETTLE + 86400,
+        report(chain, m2, 600, 100),
+        report(chain, mb, 0, 500),
+        report(chain, mc2, 100, 0),
     )
-    [late] = of_type(list(results[0].events), "settlement")
+    results, _ = run(chain, BILL_AT + 86400, bill(chain, alice), bill(chain, carol))
+    [late] = of_type(list(results[0].events), "bill")
     assert (late["late"], late["import_wh"], late["amount"]) == (True, 600, -150 + 9)
-    assert of_type(list(results[1].events), "settlement") == []  # Bob traded: not re-settled
-    bill = record(chain, f"settle/{alice.address}/{T:012d}")
-    assert (bill["import_wh"], bill["export_wh"], bill["amount"], bill["late_reports"]) == (
+    # Carol traded in that interval and her day was billed: the late report is not billed.
+    assert results[1].code == "not_billable"
+    day = record(chain, f"bill/{alice.address}/{DAY:012d}")
+    assert (day["import_wh"], day["export_wh"], day["amount"], day["bills"], day["reports"]) == (
         1_000,
         100,
         -100 - 150 + 9,
-        1,
+        2,
+        2,
     )
-    assert bill["lines"] == {"export": 9, "import": -250}
+    assert day["lines"] == {"export": 9, "import": -250}
     assert chain.balance(alice) == 1_000 - 250 + 9
-    run_ok(chain, SETTLE + 86400 + 5, report(chain, mc, 500, 0))  # Carol traded too
+    # Bob's first bill of the day bills his late report (his delivery was settled without it).
+    [bob_bill], _ = run_ok(chain, BILL_AT + 86400 + 5, bill(chain, bob))
+    assert of_type(list(bob_bill.events), "bill")[0]["reports"] == 1
     money_is_conserved(chain)
 
 
@@ -452,11 +546,11 @@ def test_debts_are_repaid_first_and_block_orders() -> None:
     run_ok(chain, T)
     m = ex.meters
     run_ok(chain, T + INTERVAL, report(chain, m["elena"], 500, 0))
-    run_ok(chain, SETTLE)
+    run_ok(chain, BILL_AT, bill(chain, ex.elena))
     elena = ex.elena
     assert number(chain, f"debt/{elena.address}") == 25
     chain.fund(elena, 10)
-    next_start = SETTLE + 3600 - SETTLE % INTERVAL
+    next_start = chain.time + 3600 - chain.time % INTERVAL
     [refused] = chain.block(order(chain, elena, "sell", 100, 5_000, start=next_start))
     assert (refused.code, refused.message) == ("in_debt", "the participant owes 15 centavos")
     assert number(chain, f"debt/{elena.address}") == 25  # a refused order changes nothing
@@ -478,13 +572,14 @@ def test_a_credit_repays_debt_at_settlement() -> None:
     chain = Chain()
     alice = chain.register("alice")
     meter = chain.bind_meter(alice, "meter-alice")
-    run_ok(chain, chain.time + 5, price(chain), price(chain, start=T + INTERVAL))
+    tomorrow = T + 86400
+    run_ok(chain, chain.time + 5, price(chain), price(chain, start=tomorrow))
     run_ok(chain, T + INTERVAL, report(chain, meter, 400, 0))
-    run_ok(chain, T + 2 * INTERVAL, report(chain, meter, 0, 2_000, start=T + INTERVAL))
-    run_ok(chain, SETTLE)
+    run_ok(chain, BILL_AT, bill(chain, alice))
     assert number(chain, f"debt/{alice.address}") == 100
-    _, events = run_ok(chain, SETTLE + INTERVAL)
-    assert of_type(events, "debt_change") == [
+    run_ok(chain, tomorrow + INTERVAL, report(chain, meter, 0, 2_000, start=tomorrow))
+    [credited], _ = run_ok(chain, BILL_AT + 86400, bill(chain, alice, DAY + 86400))
+    assert of_type(list(credited.events), "debt_change") == [
         {"type": "debt_change", "participant": alice.address, "delta": -100, "debt": 0},
         # The supplier had only Alice's unpaid 100 to pay her 180 with.
         {"type": "debt_change", "participant": chain.iso.address, "delta": 80, "debt": 80},
@@ -499,7 +594,7 @@ def test_the_supplier_goes_into_debt_rather_than_below_zero() -> None:
     meter = chain.bind_meter(alice, "meter-alice")
     run_ok(chain, chain.time + 5, price(chain))
     run_ok(chain, T + INTERVAL, report(chain, meter, 0, 1_000))
-    run_ok(chain, SETTLE)
+    run_ok(chain, BILL_AT, bill(chain, alice))
     assert chain.balance(alice) == 90
     assert (chain.balance(chain.iso), number(chain, f"debt/{chain.iso.address}")) == (0, 90)
     money_is_conserved(chain)
@@ -616,6 +711,15 @@ def _replay(
                 reports.append(report(chain, meters[name], imported, exported, start=start))
         run_ok(chain, start + INTERVAL, *reports)
     run(chain, T + 3 * INTERVAL + 3600)
+    # The concentrator settles each interval's trades, then bills the day.
+    due = [s for s in starts if (value(chain, f"market/{s:012d}") or {}).get("trades")]  # type: ignore[union-attr]
+    run_ok(chain, chain.time + 5, *(delivery(chain, s) for s in due))
+    with_reports = [
+        person
+        for name, person in people.items()
+        if any(m == meters[name].address for m, _ in chain.openings)
+    ]
+    run_ok(chain, BILL_AT, *(bill(chain, person) for person in with_reports))
     return chain
 
 
@@ -633,11 +737,23 @@ def _check_market(chain: Chain) -> None:
         assert isinstance(energy, int)
         assert trade["payment"] + trade["fee"] <= cost(energy, bid["limit_price"])  # type: ignore[operator, arg-type]
         assert trade["payment"] >= cost(energy, offer["limit_price"])  # type: ignore[arg-type, operator]
-    for key_, bill in state.items():
+    for key_, statement in state.items():
         if key_.startswith("settle/"):
-            assert isinstance(bill, dict)
-            assert bill["delivered_wh"] <= bill["export_wh"]  # type: ignore[operator]
-            assert bill["delivered_wh"] <= bill["sold_wh"]  # type: ignore[operator]
+            assert isinstance(statement, dict)
+            start = int(key_.rsplit("/", 1)[1])
+            meters = statement.get("meters", [])
+            assert isinstance(meters, list)
+            exported = sum(chain.openings[str(m), start].export_wh for m in meters)
+            assert statement["delivered_wh"] <= exported  # type: ignore[operator]
+            assert statement["delivered_wh"] <= statement["sold_wh"]  # type: ignore[operator]
+    # Every report is billed once, and every interval settled.
+    for key_, report_record in state.items():
+        if key_.startswith("report/"):
+            assert isinstance(report_record, dict)
+            assert "billed" in report_record, key_
+        elif key_.startswith("market/"):
+            assert isinstance(report_record, dict)
+            assert report_record["status"] == "settled", key_
     for key_, item in state.items():
         if key_.startswith("order/"):
             assert isinstance(item, dict)

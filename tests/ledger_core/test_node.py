@@ -174,10 +174,8 @@ async def test_waiters_learn_the_result_or_why_their_tx_was_dropped(
     node = make_node(tmp_path, genesis, clock)
     interval = genesis.params.interval_seconds
     current = START // interval * interval
-    # Block time is BFT time: the time of the precommits for the block before. So
-    # block 2 is stamped START, and block 3 an interval later.
-    node.produce_block()
-    clock.now += interval
+    # A block is stamped with the proposer's clock when it is assembled: block 1 at
+    # START; the clock then passes the price's interval before block 2 is made.
     node.produce_block()
     assert node.app.last_block_time == START
     tx = chain.tx(
@@ -195,6 +193,7 @@ async def test_waiters_learn_the_result_or_why_their_tx_was_dropped(
     assert node.submit(price.wire()).accepted
     committed = node.wait_for(tx.id)
     dropped = node.wait_for(price.id)
+    clock.now += interval
     block = node.produce_block()  # the price's interval is over before it gets a block
     assert block.header.time == START + interval
     result = await asyncio.wait_for(committed, 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import sqlite3
 from collections.abc import Iterator
@@ -171,6 +172,24 @@ def test_the_file_belongs_to_one_meter_and_chain(tmp_path: Path) -> None:
     junk.write_bytes(b"this is not a database at all" * 100)
     with pytest.raises(MeterStoreError, match=r"junk\.db"):
         MeterStore(junk, METER, CHAIN)
+
+
+def test_a_file_of_the_version_that_reported_readings_in_the_clear_is_refused(
+    tmp_path: Path,
+) -> None:
+    """Its outbox holds reports with the energy in them, for a chain that must start anew."""
+    path = tmp_path / "meter.db"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    identity = json.dumps({"chain_id": CHAIN, "meter": METER, "schema": 1}, sort_keys=True)
+    old.execute("INSERT INTO meta VALUES ('identity', ?)", (identity,))
+    old.commit()
+    old.close()
+    with pytest.raises(MeterStoreError, match=r"older version \(schema 1\).*new one"):
+        MeterStore(path, METER, CHAIN)
+    # Nothing was added to it.
+    tables = sqlite3.connect(path).execute("SELECT name FROM sqlite_master").fetchall()
+    assert tables == [("meta",), ("sqlite_autoindex_meta_1",)]
 
 
 def test_a_failed_write_rolls_back_everything(tmp_path: Path) -> None:

@@ -113,11 +113,19 @@ async def test_a_day_offline_is_buffered_then_drained_over_http(
                 )
                 last = http_chain_nonce(session, url, TOKEN, ledger.meter.address)
                 assert await last() == 96
+        # The readings stayed here: each commitment on the ledger opens with one of them.
+        with meter_store(tmp_path / "meter.db", ledger) as store:
+            kept = Outbox(store, ledger.meter, CHAIN_ID, http_submitter(session, url, TOKEN))
+            openings = {o.interval_start: o for o in kept.openings(0, 2**40)}
+            assert kept.shared() == {"pending": 0, "stored": 0, "refused": 0, "kept": 96}
     on_ledger = ledger.reports()
     assert len(on_ledger) == 96
     for report in reports:
         stored = on_ledger[report.interval_start]
-        assert (stored["import_wh"], stored["export_wh"]) == (report.import_wh, report.export_wh)
+        opening = openings[report.interval_start]
+        assert (opening.import_wh, opening.export_wh) == (report.import_wh, report.export_wh)
+        assert opening.opens(CHAIN_ID, str(stored["commitment"]))
+        assert set(stored) == {"commitment", "height"}
 
 
 async def test_what_each_answer_does(

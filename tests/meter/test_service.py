@@ -84,19 +84,18 @@ async def test_readings_become_signed_reports_on_the_ledger(
         # intervals' end they are "future" and the outbox keeps them.
         assert not await service.outbox.flush()
         assert service.outbox.status(int(NOON) - 900) == ("pending", "future_interval")
-        # BFT time: a block is stamped with the previous block's commit time, so
-        # two empty blocks bring the ledger's time to now.
-        ledger.node.produce_block()
-        ledger.node.produce_block()
+        ledger.node.produce_block()  # stamped now: the ledger's time is the clock's
         assert await service.outbox.flush()
         ledger.node.produce_block()
         on_ledger = ledger.reports()
         for report in reports:
+            # The ledger has the commitment; the reading and its salt stay in meter.db.
             stored = on_ledger[report.interval_start]
-            assert (stored["import_wh"], stored["export_wh"]) == (
-                report.import_wh,
-                report.export_wh,
-            )
+            opening = service.outbox.opening(report.interval_start)
+            assert opening is not None
+            assert (opening.import_wh, opening.export_wh) == (report.import_wh, report.export_wh)
+            assert stored["commitment"] == opening.commitment(CHAIN_ID)
+            assert "import_wh" not in stored
         # The 12:00 interval holds the integral of what the meter read from 12:00 to 12:15.
         seen: list[Reading] = [readings.get_nowait() for _ in range(readings.qsize())]
         inside = [r for r in seen if NOON <= r.timestamp <= NOON + 900]

@@ -143,30 +143,51 @@ def test_changelog_has_an_entry_for_this_version() -> None:
     assert f"## [{__version__}]" in changelog
 
 
-def test_project_dependency_ranges_admit_home_assistants_pins() -> None:
-    """One environment holds the node and Home Assistant: the lock satisfies both."""
-    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
-    lock = {
-        name.lower(): version
+def _pins(path: Path) -> dict[str, str]:
+    """``name == version`` lines of a requirements file, by normalised name."""
+    return {
+        name.strip().lower().replace("_", "-"): version.split()[0]
         for name, _, version in (
             line.partition("==")
-            for line in (REPO / "requirements/test.txt").read_text(encoding="utf-8").splitlines()
+            for line in path.read_text(encoding="utf-8").splitlines()
             if "==" in line and not line.startswith("#")
         )
     }
-    assert lock["homeassistant"] == "2025.4.4"
-    assert lock["pytest-homeassistant-custom-component"] == "0.13.236"
+
+
+# Each Home Assistant lane: its direct requirements, its lock, and the Home Assistant and
+# harness it pins (the oldest supported; the newest the harness pins).
+LANES = [
+    ("test.in", "test.txt", "2025.4.4", "0.13.236"),
+    ("ha-latest.in", "ha-latest.txt", "2026.10.4", "0.13.375"),
+]
+
+
+@pytest.mark.parametrize(("direct", "lock", "homeassistant", "harness"), LANES)
+def test_project_dependency_ranges_admit_home_assistants_pins(
+    direct: str, lock: str, homeassistant: str, harness: str
+) -> None:
+    """Each lane's environment holds the node and Home Assistant: its lock satisfies both,
+    and holds what its direct requirements pin (./scripts/lock ran after they changed)."""
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    pins = _pins(REPO / "requirements" / lock)
+    assert pins["homeassistant"] == homeassistant
+    assert pins["pytest-homeassistant-custom-component"] == harness
+    for name, version in _pins(REPO / "requirements" / direct).items():
+        assert pins[name] == version, (direct, name)
     # The wire contract is built from client/ (scripts/_env.sh), not taken from the lock:
     # the requirement must admit the version in the repository.
     client = tomllib.loads((REPO / "client/pyproject.toml").read_text(encoding="utf-8"))
     in_repo = {client["project"]["name"]: client_version}
     for spec in pyproject["project"]["dependencies"]:
         requirement = Requirement(spec)
-        pinned = in_repo.get(requirement.name) or lock[requirement.name.lower()]
+        pinned = in_repo.get(requirement.name) or pins[requirement.name.lower()]
         assert requirement.specifier.contains(pinned), (spec, pinned)
 
 
-@pytest.mark.parametrize("script", ["scripts/test", "scripts/demo", "scripts/lock", ".ci/run"])
+@pytest.mark.parametrize(
+    "script", ["scripts/test", "scripts/demo", "scripts/lock", "scripts/ha-latest", ".ci/run"]
+)
 def test_scripts_are_executable_and_strict_bash(script: str) -> None:
     path = REPO / script
     assert path.stat().st_mode & 0o111

@@ -43,6 +43,7 @@ from ledger_core.demo.chain import free_port
 from ledger_core.node.home import Config, Home, write_config, write_token
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.genesis import Genesis, Operator, Params, Validator
+from ledger_core.types.metering import Opening, new_salt
 from ledger_core.types.tx import TxType, sign
 
 REPO: Final = Path(__file__).resolve().parents[2]
@@ -113,7 +114,8 @@ class Account:
         return self.key.address
 
     def submit(self, node: Node, tx_type: TxType, body: dict[str, Any]) -> dict[str, Any]:
-        """Sign and submit to ``node``; wait for the commit, which must be accepted."""
+        """Sign and submit to ``node``; wait for the commit, which must be accepted. The answer
+        carries the transaction's ``wire`` text too."""
         self.nonce += 1
         tx = sign(self.key, CHAIN, tx_type, self.nonce, body)
         request = urllib.request.Request(  # noqa: S310 - loopback
@@ -124,9 +126,10 @@ class Account:
         )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-                return _committed(json.loads(response.read()), tx_type)
+                answer = _committed(json.loads(response.read()), tx_type)
         except urllib.error.HTTPError as err:
             raise RefusedError(f"{tx_type}: {err.code} {err.read()!r}") from None
+        return {**answer, "wire": tx.wire().decode()}
 
 
 @dataclass
@@ -208,7 +211,11 @@ def _write_homes(root: Path) -> tuple[Home, Home, dict[str, int]]:
                 p2p_port=ports["h_p2p"],
                 role="observer",
                 seeds=(seed,),
-                meter={"source": {"type": "pushed", "name": "home_assistant"}},
+                meter={
+                    "source": {"type": "pushed", "name": "home_assistant"},
+                    # The readings go to the concentrator, never on the chain.
+                    "concentrator": f"http://127.0.0.1:{ports['c_api']}",
+                },
                 **pacing,
                 **clock,
             ),
@@ -528,7 +535,8 @@ def _demand_response(town: Neighbourhood) -> None:
 def report(town: Neighbourhood) -> None:
     """What the meters do as time passes: the home's gets a reading (Home Assistant pushes
     it); the neighbours' report the last interval that ended a few clock minutes ago (block
-    time lags the clock by up to an empty block's wait)."""
+    time lags the clock by up to an empty block's wait): a commitment on chain, and the
+    reading with its salt to the concentrator (docs/privacy.md)."""
     town.home.call("POST", "local/meter/readings", {"power": 2_345.0})
     now = town.now() - 300
     start = now - now % INTERVAL - INTERVAL
@@ -539,6 +547,12 @@ def report(town: Neighbourhood) -> None:
     for name, meter in town.meters.items():
         reported = town.home.call("GET", f"reports/{meter.address}?from={start}&to={start + 1}")
         if not reported["reports"]:
-            meter.submit(
-                town.concentrator, TxType.REPORT, {"interval_start": start, **energy[name]}
+            opening = Opening(meter.address, start, **energy[name], salt=new_salt())
+            body = {"interval_start": start, "commitment": opening.commitment(CHAIN)}
+            wire = meter.submit(town.concentrator, TxType.REPORT, body)["wire"]
+            shared = town.concentrator.call(
+                "POST",
+                "readings",
+                {"report": wire, **energy[name], "salt": opening.salt.hex()},
             )
+            assert shared["status"] == "stored", shared

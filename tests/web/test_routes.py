@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,11 @@ import pytest
 
 from contracts import check, content_hash
 from ledger_core.api.server import MAX_TICKETS, TICKETS_KEY, TRUSTED_PROXY_KEY, add_feature
+from ledger_core.clock import ManualClock
+from ledger_core.meter.outbox import node_submitter
+from ledger_core.meter.reading import Reading
+from ledger_core.meter.service import MeterService
+from ledger_core.meter.sources import PushedSource
 from ledger_core.node.home import Config, ConfigError
 from ledger_core.types.tx import TxType
 from ledger_core.web import STATIC, WebContext, web_feature
@@ -32,11 +38,14 @@ CONTRACT = (
 
 
 class Web:
-    """A node with the web routes, and a session to it."""
+    """A node with the web routes, and a session to it (and the home's meter, if any)."""
 
-    def __init__(self, live: Live, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self, live: Live, session: aiohttp.ClientSession, meter: MeterService | None = None
+    ) -> None:
         self.live = live
         self.session = session
+        self.meter = meter
         self.base = str(live.server.make_url("")).rstrip("/")
 
     async def call(
@@ -63,9 +72,30 @@ def _web(context: WebContext, proxy: str | None = None) -> Any:
 
 @pytest.fixture
 async def web(tmp_path: Path) -> AsyncIterator[Web]:
-    context = WebContext(meter_address=METER.address, concentrator=False, execute_contracts=True)
-    async with live_node(tmp_path, NOON, _web(context)) as live, aiohttp.ClientSession() as session:
-        yield Web(live, session)
+    """A home's node: the web routes, and its meter (readings pushed by the test)."""
+    made: list[MeterService] = []
+
+    def extra(app: Any, live: Live) -> None:
+        own = ManualClock(DAY_START - 900)  # the meter's clock, moved with its readings
+        meter = MeterService(
+            PushedSource(clock=own),
+            tmp_path / "meter.db",
+            METER,
+            live.chain.genesis.chain_id,
+            node_submitter(live.node),
+            clock=own,
+        )
+        made.append(meter)
+        context = WebContext(
+            meter_address=METER.address, meter=meter, concentrator=False, execute_contracts=True
+        )
+        add_feature(app, web_feature(context))
+
+    async with live_node(tmp_path, NOON, extra) as live, aiohttp.ClientSession() as session:
+        try:
+            yield Web(live, session, made[0])
+        finally:
+            made[0].store.close()
 
 
 @pytest.fixture
@@ -284,9 +314,22 @@ async def test_the_summary_has_roles_wallet_today_and_demand_response(web: Web) 
     assert meter.address == METER.address
     meter_owner = key("home-0").address
     live.tick(DAY_START + 12 * 3600 + 1800)
-    await live.report(meter, DAY_START + 11 * 3600, 1200, 300)
-    await live.report(meter, DAY_START + 11 * 3600 + 900, 800, 500)
-    await live.report(meter, DAY_START - 900, 9999, 9999)  # yesterday: not today's
+    # Today's energy is the home's own meter's (the chain holds only commitments): its
+    # lifetime counters, read at these times, close yesterday's last interval, the night's
+    # (no energy) and two intervals of the morning.
+    assert web.meter is not None
+    for at, imported, exported in (
+        (DAY_START - 900, 0, 0),
+        (DAY_START, 9_999, 9_999),  # yesterday: not today's
+        (DAY_START + 11 * 3600, 9_999, 9_999),
+        (DAY_START + 11 * 3600 + 900, 9_999 + 1_200, 9_999 + 300),
+        (DAY_START + 11 * 3600 + 1800, 9_999 + 2_000, 9_999 + 800),
+    ):
+        moment = datetime.fromtimestamp(at, tz=UTC)
+        assert isinstance(web.meter.clock, ManualClock)
+        web.meter.clock.set(at)
+        web.meter.process(Reading(moment, (), None, "pushed", None, imported, exported))
+    night_and_morning = 11 * 4 + 2
 
     def event(event_id: str, level: int, start: int, duration: int) -> dict[str, Any]:
         return {
@@ -326,14 +369,24 @@ async def test_the_summary_has_roles_wallet_today_and_demand_response(web: Web) 
     assert body["participant"] == live.chain.iso.address
     assert body["meter"] == METER.address
     assert body["day_start"] == DAY_START
-    assert body["today"] == {"from": DAY_START, "import_wh": 2000, "export_wh": 800, "reports": 2}
+    assert body["today"] == {
+        "from": DAY_START,
+        "import_wh": 2000,
+        "export_wh": 800,
+        "reports": night_and_morning,
+    }
     assert [e["event_id"] for e in body["dr_events"]] == ["dr-noon"]
     assert body["dr_events"][0]["status"] == "near"
     assert body["wallet"] == {"balance": 0, "held": 0, "debt": 0}
     assert body["validators"] == [{"address": live.chain.validator.address, "power": 10}]
     assert body["peers"] is None
     assert body["ingress"] is False
-    assert body["sync"]["behind_seconds"] >= 0
+    assert body["sync"]["behind_seconds"] == 0
+    live.clock.set(DAY_START + 12 * 3600 + 2800 + 3600)
+    status, idle, _ = await web.call("GET", "/api/v1/web/summary", BEARER)
+    assert status == 200
+    assert idle["sync"]["last_block_time"] == DAY_START + 12 * 3600 + 2800
+    assert idle["sync"]["behind_seconds"] == 0, "idle, not behind: the next block is stamped now"
     status, _body, _ = await web.call("GET", "/api/v1/web/summary")
     assert status == 401
 

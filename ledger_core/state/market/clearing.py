@@ -1,6 +1,11 @@
-"""Clearing and settlement: the market's work in ``end_block``, and late reports' bills.
+"""Clearing in ``end_block``, and the settlement of metered energy (docs/market.md).
 
-See the package's docstring for the timing and the state.
+``end_block`` clears every interval whose gate has passed. Once an interval is
+due for settlement it is closed: without trades there is nothing to settle;
+with trades it waits for the concentrator's ``delivery``
+(:mod:`.metered`), which :func:`settle_delivery` turns into money. A day's
+energy with the supplier is billed by :func:`settle_day`. See the package's
+docstring for the timing and the state.
 """
 
 from __future__ import annotations
@@ -15,82 +20,27 @@ from ledger_core.state.market.books import (
     backstop_at,
     hold_change,
     ids_of,
-    interval_record,
     move_wallet,
     record_at,
 )
-from ledger_core.state.market.settlement import Metered, Movement, Statement, settle
+from ledger_core.state.market.settlement import Movement, Statement, settle_trades
 from ledger_core.types.abci import BlockContext, Event
 from ledger_core.types.codec import Value
 from ledger_core.types.tx import Side
 
-
-def note_report(
-    chain: Chain, state: Overlay, meter: str, interval_start: int, ctx: BlockContext
-) -> list[Event]:
-    """Index a recorded report for its interval's settlement, or bill it if it came late."""
-    key = keys.interval(interval_start)
-    found = state.get(key)
-    if isinstance(found, dict) and found["status"] == "settled":
-        return _bill_late_report(chain, state, meter, interval_start, ctx)
-    if not isinstance(found, dict) and not chain.genesis.params.settle_all_reports:
-        return []
-    record = (
-        dict(found) if isinstance(found, dict) else interval_record(state, interval_start, "closed")
-    )
-    count = int_of(record, "reports") + 1
-    record["reports"] = count
-    state.put(keys.reported(interval_start, count), meter)
-    state.put(key, record)
-    return []
-
-
-def _owner(state: Overlay, meter: str) -> str:
-    return str(record_at(state, keys.account(meter))["owner"])
-
-
-def _bill_late_report(
-    chain: Chain, state: Overlay, meter: str, start: int, ctx: BlockContext
-) -> list[Event]:
-    """A report for an interval already settled. Without trades a participant's bill is linear
-    in its energy, so the report is billed on its own and added to the settlement; with trades
-    it is recorded but not billed (the interval's deviations were settled without it)."""
-    owner = _owner(state, meter)
-    position = state.get(keys.position(owner, start))
-    if isinstance(position, dict) and position["trades"]:
-        return []
-    if not isinstance(position, dict) and not chain.genesis.params.settle_all_reports:
-        return []
-    prices = backstop_at(chain, state, start)
-    if prices is None:
-        return []
-    report = record_at(state, keys.report(meter, start))
-    metered = {owner: Metered(int_of(report, "import_wh"), int_of(report, "export_wh"))}
-    result = settle(
-        [],
-        metered,
-        [owner],
-        import_price=prices.import_price,
-        export_price=prices.export_price,
-        supplier=chain.genesis.operator_for("SUPPLIER").address,
-        dso=chain.genesis.operator_for("DSO").address,
-    )
-    events: list[Event] = []
-    _apply(state, result.movements, {}, events)
-    [statement] = result.statements
-    events.extend(_record_statement(state, start, statement, prices, ctx, late=True))
-    return events
+AWAITING_DELIVERY: Final = "awaiting_delivery"
+"""The ``settlement`` of a cleared interval with trades, due and not yet delivered."""
 
 
 def end_block(chain: Chain, state: Overlay, ctx: BlockContext) -> list[Event]:
-    """Clear every interval whose gate has passed and settle every interval that is due,
+    """Clear every interval whose gate has passed and close every interval that is due,
     in interval order."""
     queue = state.get(keys.MARKET_QUEUE)
     if not isinstance(queue, list) or not queue:
         return []
     params = chain.genesis.params
     events: list[Event] = []
-    settled = 0
+    closed = 0
     for item in queue:
         assert isinstance(item, int)
         if item - params.gate_closure_seconds > ctx.time:
@@ -100,10 +50,10 @@ def end_block(chain: Chain, state: Overlay, ctx: BlockContext) -> list[Event]:
             record = _clear_interval(chain, state, item, record, ctx, events=events)
         if item + params.interval_seconds + params.settlement_delay_seconds > ctx.time:
             continue
-        _settle_interval(chain, state, item, record, ctx, events=events)
-        settled += 1
-    if settled:
-        state.put(keys.MARKET_QUEUE, queue[settled:])
+        _close_interval(chain, state, item, record, ctx, events=events)
+        closed += 1
+    if closed:
+        state.put(keys.MARKET_QUEUE, queue[closed:])
     return events
 
 
@@ -238,7 +188,7 @@ def _clear_interval(
     return record
 
 
-def _settle_interval(
+def _close_interval(
     chain: Chain,
     state: Overlay,
     start: int,
@@ -247,38 +197,39 @@ def _settle_interval(
     *,
     events: list[Event],
 ) -> None:
-    """Settle interval ``start`` against its committed reports, and drop its indexes."""
-    params = chain.genesis.params
-    traders = _traders(state, start, record)
-    for n in range(1, len(traders) + 1):
+    """Interval ``start`` is due: drop its index of traders, then settle it at once when it
+    has no trades (nothing is held for it since clearing), or wait for its delivery."""
+    for n in range(1, int_of(record, "traders") + 1):
         state.put(keys.trader(start, n), None)
-    metered: dict[str, Metered] = {}
-    for n in range(1, int_of(record, "reports") + 1):
-        meter = str(state.get(keys.reported(start, n)))
-        state.put(keys.reported(start, n), None)
-        report = record_at(state, keys.report(meter, start))
-        owner = _owner(state, meter)
-        before = metered.get(owner, Metered())
-        metered[owner] = Metered(
-            before.import_wh + int_of(report, "import_wh"),
-            before.export_wh + int_of(report, "export_wh"),
-        )
-    holds: dict[str, int] = {}
-    for trader in traders:
-        position = record_at(state, keys.position(trader, start))
-        if int_of(position, "hold"):
-            holds[trader] = int_of(position, "hold")
-            state.put(keys.position(trader, start), {**position, "hold": 0})
+    if int_of(record, "trades"):
+        state.put(keys.interval(start), {**record, "settlement": AWAITING_DELIVERY})
+        return
     prices = backstop_at(chain, state, start)
-    record = {**record, "status": "settled", "settled_height": ctx.height}
+    record = {**record, "status": "settled", "settled_height": ctx.height, "participants": 0}
     if prices is None:
-        # Prices are never removed, so an interval unpriced now was unpriced at its gate,
-        # when every hold was released.
-        assert not holds
+        # Prices are never removed, so an interval unpriced now was unpriced at its gate.
         record["settlement"] = "unpriced"
         state.put(keys.interval(start), record)
         events.append({"type": "interval_settled", "interval_start": start, "status": "unpriced"})
         return
+    record["settlement"] = "settled"
+    record["settled_import_price"] = prices.import_price
+    record["settled_export_price"] = prices.export_price
+    state.put(keys.interval(start), record)
+    events.append(
+        {
+            "type": "interval_settled",
+            "interval_start": start,
+            "status": "settled",
+            "participants": 0,
+            "import_price": prices.import_price,
+            "export_price": prices.export_price,
+        }
+    )
+
+
+def trades_of(state: Overlay, start: int, record: Mapping[str, Value]) -> list[Trade]:
+    """The trades of interval ``start``, in matching order."""
     trades = []
     for index in range(int_of(record, "trades")):
         body = record_at(state, keys.trade(start, index))
@@ -294,24 +245,58 @@ def _settle_interval(
                 int_of(body, "fee"),
             )
         )
-    participants = [*traders, *(metered if params.settle_all_reports else ())]
-    result = settle(
+    return trades
+
+
+def settle_delivery(
+    chain: Chain,
+    state: Overlay,
+    start: int,
+    ctx: BlockContext,
+    *,
+    delivered: Mapping[str, int],
+    meters: Mapping[str, list[str]],
+) -> list[Event]:
+    """Settle the trades of interval ``start`` (awaiting its delivery) given what each
+    seller delivered and the meters whose reports that rests on: release the traders'
+    holds, move the money, record each trader's statement and the interval settled."""
+    record = record_at(state, keys.interval(start))
+    trades = trades_of(state, start, record)
+    prices = backstop_at(chain, state, start)
+    assert prices is not None, "an interval with trades was priced at its gate"
+    holds: dict[str, int] = {}
+    for trader in sorted({t.buyer for t in trades} | {t.seller for t in trades}):
+        position = record_at(state, keys.position(trader, start))
+        if int_of(position, "hold"):
+            holds[trader] = int_of(position, "hold")
+            state.put(keys.position(trader, start), {**position, "hold": 0})
+    result = settle_trades(
         trades,
-        metered,
-        participants,
+        delivered,
         import_price=prices.import_price,
-        export_price=prices.export_price,
         supplier=chain.genesis.operator_for("SUPPLIER").address,
         dso=chain.genesis.operator_for("DSO").address,
     )
-    _apply(state, result.movements, holds, events)
+    events: list[Event] = []
+    apply_movements(state, result.movements, holds, events)
     for statement in result.statements:
-        events.extend(_record_statement(state, start, statement, prices, ctx, late=False))
-    record["settlement"] = "settled"
-    record["participants"] = len(result.statements)
-    record["settled_import_price"] = prices.import_price
-    record["settled_export_price"] = prices.export_price
-    state.put(keys.interval(start), record)
+        events.extend(
+            _record_statement(
+                state, start, statement, prices, ctx, meters=meters.get(statement.participant)
+            )
+        )
+    state.put(
+        keys.interval(start),
+        {
+            **record,
+            "status": "settled",
+            "settlement": "settled",
+            "settled_height": ctx.height,
+            "participants": len(result.statements),
+            "settled_import_price": prices.import_price,
+            "settled_export_price": prices.export_price,
+        },
+    )
     events.append(
         {
             "type": "interval_settled",
@@ -322,9 +307,10 @@ def _settle_interval(
             "export_price": prices.export_price,
         }
     )
+    return events
 
 
-def _apply(
+def apply_movements(
     state: Overlay,
     movements: tuple[Movement, ...],
     holds: Mapping[str, int],
@@ -349,44 +335,26 @@ def _record_statement(
     prices: Backstop,
     ctx: BlockContext,
     *,
-    late: bool,
+    meters: list[str] | None,
 ) -> list[Event]:
-    """Store ``settle/<participant>/<T>`` (a late report's bill adds to an earlier one) and
-    return the ``settlement`` event of this statement."""
-    key = keys.statement(statement.participant, start)
+    """Store ``settle/<participant>/<T>`` and return the ``settlement`` event of it."""
     body: dict[str, Value] = {
         "bought_wh": statement.bought_wh,
         "sold_wh": statement.sold_wh,
         "delivered_wh": statement.delivered_wh,
         "shortfall_wh": statement.shortfall_wh,
-        "import_wh": statement.import_wh,
-        "export_wh": statement.export_wh,
-        "supplier_import_wh": statement.supplier_import_wh,
-        "unused_wh": statement.unused_wh,
-        "supplier_export_wh": statement.supplier_export_wh,
         "amount": statement.amount,
     }
-    stored: dict[str, Value] = dict(body)
-    lines = dict(statement.lines)
-    late_reports = 1 if late else 0
-    previous = state.get(key)
-    if late and isinstance(previous, dict):
-        for name in _ADDITIVE:
-            stored[name] = int_of(previous, name) + int_of(body, name)
-        old_lines = previous["lines"]
-        assert isinstance(old_lines, dict)
-        for why, delta in old_lines.items():
-            assert isinstance(delta, int)
-            lines[why] = lines.get(why, 0) + delta
-        late_reports += int_of(previous, "late_reports")
-    stored.update(
-        lines=dict(sorted(lines.items())),
-        import_price=prices.import_price,
-        export_price=prices.export_price,
-        late_reports=late_reports,
-        height=ctx.height,
-    )
-    state.put(key, stored)
+    stored: dict[str, Value] = {
+        **body,
+        "lines": dict(sorted(statement.lines.items())),
+        "import_price": prices.import_price,
+        "export_price": prices.export_price,
+        "height": ctx.height,
+    }
+    if meters is not None:
+        stored["meters"] = list[Value](meters)
+    state.put(keys.statement(statement.participant, start), stored)
     return [
         {
             "type": "settlement",
@@ -394,15 +362,5 @@ def _record_statement(
             "participant": statement.participant,
             **body,
             "debt": int_at(state, keys.debt(statement.participant)),
-            "late": late,
         }
     ]
-
-
-_ADDITIVE: Final = (
-    "import_wh",
-    "export_wh",
-    "supplier_import_wh",
-    "supplier_export_wh",
-    "amount",
-)
