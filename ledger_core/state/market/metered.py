@@ -8,7 +8,10 @@ committed reports it rests on:
 * ``delivery`` -- for an interval with trades, due and not yet settled: each
   seller's delivered energy (its export, at most what it sold) and its meters
   whose reports it read. The trades are then settled
-  (:func:`.clearing.settle_delivery`).
+  (:func:`.clearing.settle_delivery`). A delivery too big for one transaction
+  comes in parts, each listing sellers not listed yet, in order, in any order of
+  parts; each part is checked as it comes and kept (``delivering/<T>``), and the
+  part that lists the last seller settles the trades.
 * ``bill`` -- for a participant and a local day that is over (settlement delay
   included): the reports it bills, by meter and interval, and the day's energy
   with the supplier per pair of prices. The state machine computes the money
@@ -100,11 +103,19 @@ def _delivery(
     sellers = tx.body["sellers"]
     assert isinstance(sellers, list)
     listed = [str_of(_entry(item), "participant") for item in sellers]
-    if listed != sorted(sold):
+    order = sorted(sold)
+    progress = state.get(keys.delivering(start))
+    done = int_of(progress, "sellers") if isinstance(progress, dict) else 0
+    if (
+        not listed
+        or listed != sorted(set(listed))
+        or any(seller not in sold for seller in listed)
+        or (done and any(state.get(keys.delivered_part(start, s)) is not None for s in listed))
+    ):
         raise Rejected(
             "wrong_sellers",
-            f"the delivery must list each of the interval's {len(sold)} sellers once, "
-            "and no one else",
+            f"the delivery must list each of the interval's {len(sold)} sellers once, in "
+            f"order, and no one else (in parts: sellers not listed yet; {done} are)",
         )
     delivered: dict[str, int] = {}
     meters: dict[str, list[str]] = {}
@@ -126,7 +137,34 @@ def _delivery(
             )
         delivered[seller] = energy
         meters[seller] = [str(meter) for meter in cited]
-    return settle_delivery(chain, state, start, ctx, delivered=delivered, meters=meters)
+    if done + len(listed) < len(order):  # a part: kept until the last one comes
+        for seller in listed:
+            state.put(
+                keys.delivered_part(start, seller),
+                {"delivered_wh": delivered[seller], "meters": list[Value](meters[seller])},
+            )
+        state.put(keys.delivering(start), {"sellers": done + len(listed)})
+        return []
+    for seller in order:  # the earlier parts
+        if seller in delivered:
+            continue
+        key = keys.delivered_part(start, seller)
+        part = record_at(state, key)
+        delivered[seller] = int_of(part, "delivered_wh")
+        cited = part["meters"]
+        assert isinstance(cited, list)
+        meters[seller] = [str(meter) for meter in cited]
+        state.put(key, None)
+    if done:
+        state.put(keys.delivering(start), None)
+    return settle_delivery(
+        chain,
+        state,
+        start,
+        ctx,
+        delivered={seller: delivered[seller] for seller in order},
+        meters={seller: meters[seller] for seller in order},
+    )
 
 
 def _entry(item: Value) -> dict[str, Value]:
