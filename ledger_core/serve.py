@@ -41,6 +41,7 @@ from ledger_core.api.core import make_app
 from ledger_core.node.home import Config, Home, HomeError
 from ledger_core.node.host import Node
 from ledger_core.node.local import ActionLog, LocalEvents
+from ledger_core.node.memory import tune_gc
 from ledger_core.node.networked import ConsensusNode, connect
 from ledger_core.node.peers import network_from_home
 from ledger_core.node.storage import open_storage
@@ -62,9 +63,12 @@ async def serve(
     ready: asyncio.Event | None = None,
     *,
     node_class: type[ConsensusNode] = ConsensusNode,
+    tune_memory: bool = False,
 ) -> None:
     """Open the node in ``path``, serve its API and take part in the chain until ``stop``
-    is set. ``node_class`` builds the networked node (a test harness may pass a subclass)."""
+    is set. ``node_class`` builds the networked node (a test harness may pass a subclass);
+    ``tune_memory`` tunes the process's garbage collector once the state is loaded (the
+    ``transactiva node`` process; not a test's, which it would change for every test)."""
     home = Home(path)
     genesis = home.genesis()
     config = home.config()
@@ -72,6 +76,8 @@ async def serve(
     network = network_from_home(home, genesis, config)
     node = build_node(home, genesis, config, networked=network is not None, node_class=node_class)
     app, services, action_log = _application(home, config, node, network)
+    if tune_memory:
+        tune_gc()
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, config.api_host, config.api_port)
@@ -280,7 +286,7 @@ def run_forever(path: Path) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve(path, stop)
+        await serve(path, stop, tune_memory=True)
 
     asyncio.run(main())
     return 0

@@ -178,9 +178,18 @@ class StateCommitment:
         delete it), computed without changing this commitment."""
         self.root()
         by_bucket: dict[int, list[tuple[str, bytes | None]]] = {}
+        sha256 = hashlib.sha256
         for key, encoded in writes.items():
-            change = (key, None if encoded is None else _leaf_hash(key, encoded))
-            bucket = bucket_of(key)
+            data = key.encode()
+            digest = sha256(data).digest()
+            bucket = (digest[0] << 8 | digest[1]) >> (16 - BUCKET_BITS)  # bucket_of(key)
+            if encoded is None:
+                change: tuple[str, bytes | None] = (key, None)
+            elif key.isascii() and key.isprintable() and '"' not in key and "\\" not in key:
+                # canonical([key, value]) with the key's encoding written out
+                change = (key, sha256(b'\x00["' + data + b'",' + encoded + b"]").digest())
+            else:
+                change = (key, _leaf_hash(key, encoded))
             found = by_bucket.get(bucket)
             if found is None:
                 by_bucket[bucket] = [change]
