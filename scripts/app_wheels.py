@@ -22,6 +22,7 @@ Offline: the build backend comes from this environment (``--no-build-isolation``
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -95,7 +96,7 @@ def build_wheel(root: Path, out: Path, label: str | None) -> Path:
         built = subprocess.run(  # noqa: S603 - this interpreter's pip, fixed arguments
             [sys.executable, "-m", "pip", "wheel", "--isolated", "--quiet", "--no-deps",
              "--no-build-isolation", "--wheel-dir", str(out), str(tree)],
-            capture_output=True, text=True, check=False, timeout=600,
+            capture_output=True, text=True, check=False, timeout=600, env=build_environment(),
         )  # fmt: skip
     if built.returncode != 0:
         raise WheelError(f"pip wheel failed:\n{built.stdout}{built.stderr}")
@@ -103,6 +104,12 @@ def build_wheel(root: Path, out: Path, label: str | None) -> Path:
     if len(wheels) != 1:
         raise WheelError(f"expected one transactiva {version} wheel in {out}, found {wheels}")
     return wheels[0]
+
+
+def build_environment() -> dict[str, str]:
+    """The environment for ``pip wheel``: this one without a test run's coverage hooks
+    (a build measured by a parent's coverage would leave data of another kind beside it)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("COV_CORE_", "COVERAGE_"))}
 
 
 def build_client_wheel(root: Path, out: Path) -> Path:
@@ -118,7 +125,7 @@ def build_client_wheel(root: Path, out: Path) -> Path:
         built = subprocess.run(  # noqa: S603 - this interpreter's pip, fixed arguments
             [sys.executable, "-m", "pip", "wheel", "--isolated", "--quiet", "--no-deps",
              "--no-build-isolation", "--wheel-dir", str(out), str(tree)],
-            capture_output=True, text=True, check=False, timeout=600,
+            capture_output=True, text=True, check=False, timeout=600, env=build_environment(),
         )  # fmt: skip
     if built.returncode != 0:
         raise WheelError(f"pip wheel of client/ failed:\n{built.stdout}{built.stderr}")

@@ -61,7 +61,9 @@ async def test_a_validator_ten_seconds_off_cannot_move_the_chains_time(
                 f"block {header['height']} stamped {stamped - submitted:+.3f} s after the "
                 f"submission, {answered - submitted:.3f} s before the answer"
             )
-            if first == skewed.validator:
+            # The status names round 0's proposer of the height it expects next; under load
+            # another block can land first, and then that name is not this block's.
+            if first == skewed.validator and status["validators"]["height"] == header["height"]:
                 turns += 1
                 assert block["commit"]["round"] >= 1, "its round went to nobody"
         assert turns >= TURNS, f"the skewed validator was first proposer {turns} times"
