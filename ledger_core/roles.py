@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from datetime import time as clock_time
 from typing import TYPE_CHECKING, Any, Final
 
@@ -59,6 +60,7 @@ from ledger_core.meter.outbox import (
 )
 from ledger_core.meter.service import MeterConfig, MeterService
 from ledger_core.meter.sources import MeterConfigError, source_from_config
+from ledger_core.meter.store import MeterStoreError
 from ledger_core.node.home import Config, Home, HomeError
 from ledger_core.node.host import Node
 from ledger_core.node.local import ActionLog, LocalEvents
@@ -181,17 +183,23 @@ class Roles:
             meter_config = MeterConfig.from_json(settings.get("settings", {}))
         except MeterConfigError as err:
             raise HomeError(f"{self.home.config_file}: {err}") from None
-        return MeterService(
-            source,
-            self.home.path / "meter.db",
-            _meter_key(self.home),
-            chain_id,
-            node_submitter(self.node),
-            config=meter_config,
-            clock=self.clock,
-            chain_nonce=node_chain_nonce(self.node, _meter_key(self.home).address),
-            share=self._sharer(settings.get("concentrator")),
-        )
+        try:
+            return MeterService(
+                source,
+                self.home.path / "meter.db",
+                _meter_key(self.home),
+                chain_id,
+                node_submitter(self.node),
+                config=meter_config,
+                clock=self.clock,
+                chain_nonce=node_chain_nonce(self.node, _meter_key(self.home).address),
+                share=self._sharer(settings.get("concentrator")),
+            )
+        except MeterStoreError as err:
+            raise HomeError(
+                f"{err}; move meter.db (with its -wal and -shm files) aside to start the meter's "
+                "counters again (reports not yet on the ledger are lost)"
+            ) from None
 
     def _sharer(self, url: object) -> Share | None:
         """Where the meter's readings go: the concentrator in this process, or at ``url``."""
@@ -239,7 +247,13 @@ class Roles:
             site = Site(**site_raw)
         except (TypeError, ValueError) as err:
             raise HomeError(f"{where}.site: {err}") from None
-        self._analytics_store = AnalyticsStore(self.home.path / "analytics.db")
+        try:
+            self._analytics_store = AnalyticsStore(self.home.path / "analytics.db")
+        except (sqlite3.DatabaseError, ValueError) as err:
+            raise HomeError(
+                f"{self.home.path / 'analytics.db'}: not a readable store of readings ({err}); "
+                "move it (with its -wal and -shm files) aside: forecasts start from new readings"
+            ) from None
         node = self.node
 
         def prices(start: int, end: int) -> dict[int, tuple[int, int]]:

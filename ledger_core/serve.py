@@ -31,6 +31,7 @@ import asyncio
 import logging
 import os
 import signal
+import sqlite3
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -38,6 +39,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from ledger_core.api.core import make_app
+from ledger_core.node.files import private_dir
 from ledger_core.node.home import Config, Home, HomeError
 from ledger_core.node.host import Node
 from ledger_core.node.local import ActionLog, LocalEvents
@@ -73,12 +75,16 @@ async def serve(
     genesis = home.genesis()
     config = home.config()
     refuse_unsupported(genesis, config)
+    # Secrets others can read are refused; the node's other files become 0600, folders 0700.
+    home.secure()
+    private_dir(home.path / "consensus")
     network = network_from_home(home, genesis, config)
     node = build_node(home, genesis, config, networked=network is not None, node_class=node_class)
     app, services, action_log = _application(home, config, node, network)
     if tune_memory:
         tune_gc()
-    runner = web.AppRunner(app, access_log=None)
+    # Request lines up to 16 KiB: GET /balances with its 200 addresses fits.
+    runner = web.AppRunner(app, access_log=None, max_line_size=16384)
     await runner.setup()
     site = web.TCPSite(runner, config.api_host, config.api_port)
     outbound = None
@@ -128,7 +134,14 @@ def _application(
 ) -> tuple[web.Application, Roles, ActionLog]:
     """The API, the roles beside the ledger and the web interface, for ``node``."""
     local_events = LocalEvents()
-    action_log = ActionLog(home.path / "local.db")
+    try:
+        action_log = ActionLog(home.path / "local.db")
+    except sqlite3.DatabaseError as err:
+        node.close()
+        raise HomeError(
+            f"{home.path / 'local.db'}: not a readable action log ({err}); move it (with its "
+            "-wal and -shm files) aside and start again: the node begins a new log"
+        ) from None
     try:
         services = Roles(home, config, node, local_events=local_events, action_log=action_log)
     except BaseException:
@@ -279,7 +292,12 @@ def crash_hook_from_env(environ: Mapping[str, str]) -> CrashAt | None:
 
 
 def run_forever(path: Path) -> int:
-    """``transactiva node``: serve until SIGINT or SIGTERM; exit status 0."""
+    """``transactiva node``: serve until SIGINT or SIGTERM; exit status 0.
+
+    Whatever the process creates is its owner's alone (umask 077): SQLite's
+    journals, the meter's store, logs.
+    """
+    os.umask(0o077)
 
     async def main() -> None:
         stop = asyncio.Event()

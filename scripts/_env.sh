@@ -9,7 +9,7 @@
 # Assistant lane's: scripts/_ha_latest.sh.)
 #
 # Source this file; it defines ROOT, VENV, PY (the venv's python),
-# ensure_env and ensure_chromium.
+# ensure_env, ensure_schemathesis and ensure_chromium.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
@@ -65,7 +65,7 @@ find_python() {
 }
 
 _env_key() {
-    local python="$1"
+    local python="$1" file
     {
         "$python" -c 'import sys; print(sys.version)'
         cat "$ROOT/pyproject.toml" "$ROOT/client/pyproject.toml" "$ROOT/requirements/test.txt"
@@ -110,6 +110,32 @@ ensure_env() {
     "$PY" -m pip check >/dev/null || { _log "pip check failed:"; "$PY" -m pip check; return 1; }
     printf '%s\n' "$key" >"$KEY_FILE"
     _log "environment ready"
+}
+
+# Schemathesis in an environment of its own, .venv-schemathesis, from
+# requirements/schemathesis.txt (requirements/schemathesis.in says why it is not in
+# .venv). It runs as a command against a node process, so it needs nothing of the
+# project. Rebuilt when the pins or the interpreter change; prints the command's path.
+SCHEMATHESIS_VENV="$ROOT/.venv-schemathesis"
+
+ensure_schemathesis() {
+    local python key key_file="$SCHEMATHESIS_VENV/.transactiva-env-key"
+    python="$(find_python)" || return 1
+    key="$({
+        "$python" -c 'import sys; print(sys.version)'
+        cat "$ROOT/requirements/schemathesis.txt"
+    } | sha256sum | cut -d' ' -f1)"
+    if [[ ! -x "$SCHEMATHESIS_VENV/bin/schemathesis" || ! -f "$key_file" \
+        || "$(cat "$key_file")" != "$key" ]]; then
+        _log "installing schemathesis (requirements/schemathesis.txt) in .venv-schemathesis"
+        rm -rf "$SCHEMATHESIS_VENV"
+        "$python" -m venv "$SCHEMATHESIS_VENV"
+        _quiet_pip "$SCHEMATHESIS_VENV/bin/python" -m pip install --disable-pip-version-check \
+            --quiet -r "$ROOT/requirements/schemathesis.txt" \
+            || { _log "schemathesis install failed"; return 1; }
+        printf '%s\n' "$key" >"$key_file"
+    fi
+    printf '%s\n' "$SCHEMATHESIS_VENV/bin/schemathesis"
 }
 
 # Debian's Chromium, which the browser tests of the web interface drive with

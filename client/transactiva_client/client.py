@@ -246,8 +246,8 @@ class TransactivaClient:
         return self._decode(Balance.from_json, await self.request("GET", f"balances/{address}"))
 
     async def participant(self, address: str) -> Participant:
-        """A participant's public record (role, operator roles, status)."""
-        answer = await self.request("GET", f"participants/{address}", auth=False)
+        """A participant's record (role, operator roles, status; needs the token)."""
+        answer = await self.request("GET", f"participants/{address}")
         return self._decode(Participant.from_json, answer)
 
     async def state(self, key: str) -> Any:  # noqa: ANN401 - any JSON value

@@ -28,6 +28,19 @@ from ledger_core.analytics.forecast import MAX_STEPS
 from ledger_core.analytics.localtime import DAY, SLOT
 from ledger_core.analytics.service import AnalyticsService, NotReady
 from ledger_core.analytics.store import RESOLUTIONS
+from ledger_core.api.openapi import (
+    ANY_OBJECT,
+    BOOL,
+    INT,
+    NUMBER,
+    TEXT,
+    array,
+    enum,
+    nullable,
+    obj,
+    operation,
+    query_param,
+)
 from ledger_core.api.server import Access, Feature, Route, error
 
 ANALYTICS_KEY: Final = web.AppKey("analytics", AnalyticsService)
@@ -125,24 +138,84 @@ def analytics_feature(service: AnalyticsService) -> Feature:
     return Feature(
         "analytics",
         tuple(
-            Route("GET", f"/local/analytics/{name}", handler, Access.TOKEN, _doc(summary))
-            for name, handler, summary in (
+            Route("GET", f"/local/analytics/{name}", handler, Access.TOKEN, doc)
+            for name, handler, doc in (
                 (
                     "forecast",
                     forecast,
-                    "Consumption and production forecast, 15-minute steps, with p10/p90 (?hours=)",
+                    operation(
+                        "Consumption and production forecast, 15-minute steps, with p10/p90 "
+                        "(?hours=); 503 not_ready while there is too little history",
+                        params=[query_param("hours", _HOURS)],
+                        answers={200: _FORECAST},
+                        refusals=(400, 503),
+                    ),
                 ),
-                ("history", history, "Energy history by 15m, 1h or 1d (?from=&to=&resolution=)"),
-                ("advice", advice, "Ranked advice with the money at stake"),
-                ("summary", summary, "Today's and tomorrow's forecast totals"),
+                (
+                    "history",
+                    history,
+                    operation(
+                        "Energy history by 15m, 1h or 1d (?from=&to=&resolution=)",
+                        params=[
+                            query_param("from", _TIME),
+                            query_param("to", _TIME),
+                            query_param("resolution", enum(RESOLUTIONS)),
+                        ],
+                        answers={200: _HISTORY},
+                        refusals=(400,),
+                    ),
+                ),
+                (
+                    "advice",
+                    advice,
+                    operation(
+                        "Ranked advice with the money at stake",
+                        answers={200: obj({"generated_at": INT, "items": array(_ADVICE)})},
+                    ),
+                ),
+                (
+                    "summary",
+                    summary,
+                    operation(
+                        "Today's and tomorrow's forecast totals",
+                        answers={200: _SUMMARY},
+                    ),
+                ),
             )
         ),
         setup,
     )
 
 
-def _doc(summary: str) -> dict[str, object]:
-    return {
-        "summary": summary,
-        "responses": {"200": {"description": "JSON", "content": {"application/json": {}}}},
+_HOURS: Final = {"type": "integer", "minimum": 1, "maximum": MAX_STEPS // 4}
+_TIME: Final = {"type": "integer", "minimum": 0, "maximum": MAX_TIME}
+_FORECAST: Final = obj(
+    {
+        "origin": INT,
+        "interval_seconds": INT,
+        "fitted_at": nullable(NUMBER),
+        "kwp": nullable(NUMBER),
+        "series": array(obj({"start": INT, "consumption_wh": INT, "production_wh": INT})),
     }
+)
+_HISTORY: Final = obj(
+    {"from": INT, "to": INT, "resolution": enum(RESOLUTIONS), "rows": array(ANY_OBJECT)}
+)
+_ADVICE: Final = obj(
+    {
+        "id": TEXT,
+        "title": obj({"en": TEXT, "es": TEXT}),
+        "detail": obj({"en": TEXT, "es": TEXT}),
+        "centavos": INT,
+    }
+)
+_SUMMARY: Final = obj(
+    {
+        "date": TEXT,
+        "measured_consumption_wh": NUMBER,
+        "measured_production_wh": NUMBER,
+        "fitted_at": nullable(NUMBER),
+        "ready": BOOL,
+        "message": nullable(TEXT),
+    }
+)

@@ -55,6 +55,7 @@ from ledger_core.analytics.localtime import (
     utc_offsets,
     whole,
 )
+from ledger_core.node.files import private_file
 
 SCHEMA_VERSION: Final = 1
 MAX_TIME: Final = 2**40
@@ -258,7 +259,9 @@ class ReadingStore:
         self.path = path
         self.retention = retention or Retention()
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db = sqlite3.connect(
+            private_file(path), isolation_level=None, check_same_thread=False
+        )
         try:
             version = self._open()
         except BaseException:

@@ -1,4 +1,8 @@
-"""Accounts: a participant's public record, and wallets (balance, held, debt) with proofs."""
+"""Accounts: a participant's record, and wallets (balance, held, debt) with proofs.
+
+All need the token: a record links an address to its role, status, registration
+and (for a meter) its home; a wallet is money.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,18 @@ from typing import Final
 
 from aiohttp import web
 
-from ledger_core.api.openapi import ADDRESS, operation
+from ledger_core.api.openapi import (
+    ADDRESS,
+    ADDRESS_SCHEMA,
+    HASH_SCHEMA,
+    INT,
+    TEXT,
+    array,
+    nullable,
+    obj,
+    operation,
+    ref,
+)
 from ledger_core.api.server import (
     Access,
     Feature,
@@ -20,6 +35,20 @@ from ledger_core.state import keys
 from ledger_core.types.crypto import ADDRESS_RE
 
 MAX_BALANCES: Final = 200
+_MONEY: Final = {"balance": INT, "held": INT, "debt": INT}
+_PARTICIPANT: Final = obj(
+    {
+        "address": ADDRESS_SCHEMA,
+        "public_key": HASH_SCHEMA,
+        "role": TEXT,
+        "status": TEXT,
+        "since": INT,
+        "owner": ADDRESS_SCHEMA,
+        "roles": array(TEXT),
+        "service_connected": {"type": "boolean"},
+    },
+    optional=("owner", "roles"),
+)
 
 
 async def get_participant(request: web.Request) -> web.Response:
@@ -88,10 +117,13 @@ FEATURE: Final = Feature(
             "GET",
             "/participants/{address}",
             get_participant,
-            Access.PUBLIC,
+            Access.TOKEN,
             operation(
-                "A registered participant's public record, and whether its supply is connected",
+                "A registered participant's record: public key, role, status, since (meters: "
+                "owner; operators: roles), and whether its supply is connected",
                 params=[ADDRESS],
+                answers={200: _PARTICIPANT},
+                refusals=(400, 404),
             ),
         ),
         Route(
@@ -106,11 +138,28 @@ FEATURE: Final = Feature(
                         "name": "address",
                         "in": "query",
                         "required": True,
-                        "schema": {"type": "array", "items": {"type": "string"}},
+                        "schema": {
+                            "type": "array",
+                            "items": ADDRESS_SCHEMA,
+                            "minItems": 1,
+                            "maxItems": MAX_BALANCES,
+                        },
                         "style": "form",
                         "explode": True,
                     }
                 ],
+                answers={
+                    200: obj(
+                        {
+                            "height": INT,
+                            "app_hash": HASH_SCHEMA,
+                            "balances": array(
+                                obj({"address": ADDRESS_SCHEMA, **_MONEY}),
+                            ),
+                        }
+                    )
+                },
+                refusals=(400, 404),
             ),
         ),
         Route(
@@ -121,6 +170,18 @@ FEATURE: Final = Feature(
             operation(
                 "A wallet balance and held amount, with a proof against the app hash",
                 params=[ADDRESS],
+                answers={
+                    200: obj(
+                        {
+                            "address": ADDRESS_SCHEMA,
+                            **_MONEY,
+                            "height": INT,
+                            "app_hash": HASH_SCHEMA,
+                            "proof": nullable(ref("Proof")),
+                        }
+                    )
+                },
+                refusals=(400, 404),
             ),
         ),
     ),

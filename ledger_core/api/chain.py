@@ -1,8 +1,11 @@
 """The chain: status, submitting transactions, transactions and blocks, the event stream.
 
-``GET /status`` and the OpenAPI document are public; transactions and blocks
-are read here without the token today (see docs/api.md); submitting needs it,
-and so does the event stream (or a WebSocket ticket).
+``GET /status`` and the OpenAPI document are public: the status is the chain's
+head (height, hashes, validators) that a client checks before anything else.
+Transactions and blocks need the token: their bodies carry every transfer,
+memo, deposit reference, interval report and contract text (see the access
+table in docs/api.md). Submitting needs it, and so does the event stream (or a
+WebSocket ticket bound to it).
 """
 
 from __future__ import annotations
@@ -11,14 +14,32 @@ import asyncio
 import contextlib
 import json
 import math
+import re
 from collections.abc import Callable
 from typing import Any, Final
 
 from aiohttp import web
 
-from ledger_core.api.openapi import WAIT, operation, path_param, query_param
+from ledger_core.api.openapi import (
+    ADDRESS_SCHEMA,
+    ANY_OBJECT,
+    BOOL,
+    HASH_SCHEMA,
+    INT,
+    TEXT,
+    WAIT,
+    array,
+    nullable,
+    obj,
+    operation,
+    path_param,
+    query_param,
+    ref,
+    websocket,
+)
 from ledger_core.api.server import (
     LOCAL_KEY,
+    MAX_INT64,
     SPEC_KEY,
     Access,
     Feature,
@@ -31,7 +52,7 @@ from ledger_core.api.server import (
     read_body,
     track_socket,
 )
-from ledger_core.api.wsutil import relay
+from ledger_core.api.wsutil import open_socket, relay
 from ledger_core.node.host import Node, Submitted
 from ledger_core.node.storage import StoredTx
 from ledger_core.types import codec, merkle
@@ -39,6 +60,7 @@ from ledger_core.types.tx import MAX_TX_BYTES, TX_ID_RE
 from transactiva_client.protocol import API_VERSION
 
 MAX_WAIT_SECONDS: Final = 30.0
+DIGITS_RE: Final = re.compile(r"[0-9]+")
 MAX_BATCH_TXS: Final = 1000
 MAX_BATCH_BYTES: Final = 4 * 1024 * 1024
 PEERS_KEY: Final[web.AppKey[Callable[[], list[dict[str, Any]]]]] = web.AppKey("peers")
@@ -237,12 +259,12 @@ async def get_block(request: web.Request) -> web.Response:
     raw = request.match_info["height"]
     if raw == "latest":
         height = node.height
+    elif DIGITS_RE.fullmatch(raw):
+        # Past the chain's height (or past any SQLite integer, however long): not found.
+        height = int(raw) if len(raw) <= len(str(MAX_INT64)) else MAX_INT64 + 1
     else:
-        try:
-            height = int(raw)
-        except ValueError:
-            return error(400, "malformed", "a height or 'latest'", "height")
-    block = node.storage.block(height) if height > 0 else None
+        return error(400, "malformed", "a height (digits) or 'latest'", "height")
+    block = node.storage.block(height) if 0 < height <= node.height else None
     if block is None:
         return error(404, "not_found", f"no block at height {raw}")
     commit = node.storage.commit(height)
@@ -266,8 +288,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     if after < 0:
         from_height = int_query(request, "from_height", node.height + 1, 1, 2**62)
         after = node.storage.first_event_at(from_height)
-    socket = web.WebSocketResponse(heartbeat=30)
-    await socket.prepare(request)
+    socket = await open_socket(request)
     track_socket(request, socket)
     queue = node.subscribe()
     try:
@@ -296,10 +317,67 @@ async def events(request: web.Request) -> web.StreamResponse:
     return socket
 
 
-_TX_BODY: Final = {
-    "required": True,
-    "content": {"application/json": {"schema": {"type": "object"}}},
-}
+_STATUS: Final = obj(
+    {
+        "api_version": {"type": "string", "pattern": "^[0-9]+\\.[0-9]+$"},
+        "chain_id": TEXT,
+        "height": INT,
+        "app_hash": HASH_SCHEMA,
+        "last_block_hash": HASH_SCHEMA,
+        "last_block_time": INT,
+        "validator": nullable(ADDRESS_SCHEMA),
+        "participant": ADDRESS_SCHEMA,
+        "mempool": INT,
+        "interval_seconds": INT,
+        "utc_offset_minutes": INT,
+        "catching_up": BOOL,
+        "peers": obj({"count": INT, "list": nullable(array(ANY_OBJECT))}),
+        "validators": obj(
+            {
+                "height": INT,
+                "hash": HASH_SCHEMA,
+                "total_power": INT,
+                "proposer": ADDRESS_SCHEMA,
+                "list": array(
+                    obj({"address": ADDRESS_SCHEMA, "public_key": HASH_SCHEMA, "power": INT})
+                ),
+            }
+        ),
+    }
+)
+_SPEC_DOC: Final = obj({"openapi": TEXT, "info": ANY_OBJECT, "paths": ANY_OBJECT})
+# What a submission answers: at once 202 pending; with ?wait=true 200 once committed (or
+# 202 still pending after 30 s); refusals with the code that says why.
+SUBMITTED: Final = {200: ref("TxCommitted"), 202: ref("TxPending")}
+SUBMIT_REFUSALS: Final = (400, 409, 422, 503)
+_BATCH: Final = obj(
+    {
+        "accepted": INT,
+        "results": array(
+            obj(
+                {
+                    "id": nullable(HASH_SCHEMA),
+                    "code": TEXT,
+                    "message": TEXT,
+                    "height": INT,
+                    "field": TEXT,
+                },
+                optional=("height", "field"),
+            )
+        ),
+    }
+)
+_BLOCK: Final = obj(
+    {
+        "hash": HASH_SCHEMA,
+        "header": ref("Header"),
+        "signature": {"type": "string", "pattern": "^[0-9a-f]{128}$"},
+        "txs": array(ref("SignedTx")),
+        "last_commit": nullable(ref("Commit")),
+        "evidence": array(ANY_OBJECT),
+        "commit": nullable(ref("Commit")),
+    }
+)
 
 ROUTES: Final = (
     Route(
@@ -310,19 +388,29 @@ ROUTES: Final = (
         operation(
             "The API version (api_version, MAJOR.MINOR), chain id, height, app hash, "
             "addresses, mempool size, catching up, peers (listed with the token), the "
-            "validator set"
+            "validator set",
+            answers={200: _STATUS},
         ),
     ),
-    Route("GET", "/openapi.json", openapi, Access.PUBLIC, operation("This document")),
+    Route(
+        "GET",
+        "/openapi.json",
+        openapi,
+        Access.PUBLIC,
+        operation("This document", answers={200: _SPEC_DOC}),
+    ),
     Route(
         "POST",
         "/txs",
         submit_tx,
         Access.TOKEN,
         operation(
-            "Submit a signed transaction (canonical JSON wire bytes)",
+            "Submit a signed transaction (its canonical JSON wire bytes: keys sorted, no "
+            "spaces; anything else is refused as malformed)",
             params=[WAIT],
-            requestBody=_TX_BODY,
+            answers=SUBMITTED,
+            refusals=SUBMIT_REFUSALS,
+            body=ref("SignedTx"),
         ),
     ),
     Route(
@@ -331,33 +419,51 @@ ROUTES: Final = (
         submit_batch,
         Access.TOKEN,
         operation(
-            "Submit up to 1,000 signed transactions, one wire transaction per line",
+            "Submit up to 1,000 signed transactions, one wire transaction per line; 200 when "
+            "any was accepted, 422 with every line's result when none was, 503 overloaded "
+            "(with Retry-After) when the node takes none for now",
             params=[WAIT],
+            answers={200: _BATCH, 422: _BATCH},
+            refusals=(400, 413, 503),
             requestBody={
                 "required": True,
-                "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+                "description": "NDJSON: one signed transaction's wire bytes per line",
+                "content": {
+                    "application/x-ndjson": {
+                        "schema": {
+                            "type": "array",
+                            "items": ref("SignedTx"),
+                            "minItems": 1,
+                            "maxItems": MAX_BATCH_TXS,
+                        }
+                    }
+                },
             },
         ),
     ),
     Route(
         "GET",
-        "/txs/{tx_id}",
+        "/txs/{tx_id:[0-9a-f]+}",  # hex only: GET /txs/batch is a 405, not an id
         get_tx,
-        Access.PUBLIC,
+        Access.TOKEN,
         operation(
             "A transaction: pending, or committed with its result and inclusion proof",
             params=[path_param("tx_id", "^[0-9a-f]{64}$")],
+            answers={200: {"oneOf": [ref("TxCommitted"), ref("TxPending")]}},
+            refusals=(400, 404),
         ),
     ),
     Route(
         "GET",
         "/blocks/{height}",
         get_block,
-        Access.PUBLIC,
+        Access.TOKEN,
         operation(
             "A block (or 'latest'): header, hash, proposer signature, transactions, "
             "the last commit and evidence it carries, and the commit that decided it",
             params=[path_param("height", "^([0-9]+|latest)$")],
+            answers={200: _BLOCK},
+            refusals=(400, 404),
         ),
     ),
     Route(
@@ -365,11 +471,12 @@ ROUTES: Final = (
         "/events",
         events,
         Access.STREAM,
-        operation(
+        websocket(
             "WebSocket stream of events; resume with ?after=<seq> or ?from_height=<h>",
+            obj({"seq": INT, "height": INT, "event": ref("Event")}),
             params=[
-                query_param("after", {"type": "integer"}),
-                query_param("from_height", {"type": "integer"}),
+                query_param("after", {"type": "integer", "minimum": -1, "maximum": 2**62}),
+                query_param("from_height", {"type": "integer", "minimum": 1, "maximum": 2**62}),
             ],
         ),
     ),

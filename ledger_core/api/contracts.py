@@ -8,7 +8,6 @@ other contract and its line; the warnings never block a submission.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterable
 from typing import Any, Final
 
@@ -27,7 +26,18 @@ from contracts import (
 )
 from contracts.canonical import quote
 from contracts.conflicts import to_diagnostic
-from ledger_core.api.openapi import json_body, operation, path_param
+from ledger_core.api.openapi import (
+    ADDRESS_SCHEMA,
+    BOOL,
+    HASH_SCHEMA,
+    TEXT,
+    array,
+    nullable,
+    obj,
+    operation,
+    path_param,
+    ref,
+)
 from ledger_core.api.server import (
     LOCAL_KEY,
     Access,
@@ -35,7 +45,7 @@ from ledger_core.api.server import (
     Route,
     error,
     node_of,
-    read_body,
+    read_json,
     view,
 )
 from ledger_core.state import keys
@@ -95,12 +105,15 @@ def conflict_diagnostics(
     return out
 
 
+_OWN: Final = object()
+
+
 def _active_contracts(
     request: web.Request, given: object
 ) -> list[tuple[str, Contract]] | web.Response:
     """The home's active contracts for conflict warnings: the texts given, or the local
     participant's active contracts on the ledger."""
-    if given is None:
+    if given is _OWN:
         return home_contracts(view(request).contracts(), request.app[LOCAL_KEY].address)
     if not isinstance(given, list) or not all(isinstance(g, str) for g in given):
         return error(400, "malformed", "must be a list of contract texts", "active")
@@ -143,17 +156,17 @@ async def check_contract(request: web.Request) -> web.Response:
     warnings where it contradicts the home's active contracts (``"active": [texts]`` in the body,
     else the local participant's on the ledger), with the other contract's id and place.
     """
-    raw = await read_body(request, MAX_TX_BYTES * 2, "a contract check")
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return error(400, "malformed", "the body is not JSON", "body")
+    body = await read_json(request, MAX_TX_BYTES * 2, "a contract check")
     if not isinstance(body, dict):
         return error(400, "malformed", 'send {"source": "<contract text>"}', "body")
+    unknown = sorted(set(body) - {"source", "active"})
+    if unknown:
+        return error(400, "malformed", "is not a field of a contract check", str(unknown[0]))
     source = body.get("source")
     if not isinstance(source, str):
         return error(400, "malformed", "must be the contract's text", "source")
-    active = _active_contracts(request, body.get("active"))
+    # Absent: the local participant's active contracts; null is not a list of texts.
+    active = _active_contracts(request, body.get("active", _OWN))
     if isinstance(active, web.Response):
         return active
     result = check(source)
@@ -187,6 +200,35 @@ async def check_contract(request: web.Request) -> web.Response:
     return web.json_response(answer)
 
 
+_CHECKED: Final = obj(
+    {
+        "valid": BOOL,
+        "ok": BOOL,
+        "diagnostics": array(ref("Diagnostic")),
+        "id": HASH_SCHEMA,
+        "short_id": TEXT,
+        "name": TEXT,
+        "parties": array(TEXT),
+        "canonical": TEXT,
+    },
+    optional=("id", "short_id", "name", "parties", "canonical"),
+)
+_RECORD: Final = obj(
+    {
+        "id": HASH_SCHEMA,
+        "name": TEXT,
+        "source": TEXT,
+        "proposer": ADDRESS_SCHEMA,
+        "signers": array(ADDRESS_SCHEMA),
+        "signed": array(ADDRESS_SCHEMA),
+        "status": TEXT,
+        "short_id": TEXT,
+        "receipt": TEXT,
+        "proof": nullable(ref("Proof")),
+    },
+    optional=("receipt",),
+)
+
 FEATURE: Final = Feature(
     "contracts",
     (
@@ -200,26 +242,23 @@ FEATURE: Final = Feature(
                 "column (warnings included where it contradicts the home's active contracts: "
                 "those given as active, else the local participant's), or its id, short id "
                 "and canonical text",
-                requestBody=json_body(
-                    {
-                        "type": "object",
-                        "required": ["source"],
-                        "properties": {
-                            "source": {"type": "string"},
-                            "active": {"type": "array", "items": {"type": "string"}},
-                        },
-                    }
+                answers={200: _CHECKED},
+                refusals=(400,),
+                body=obj(
+                    {"source": TEXT, "active": array(TEXT)}, optional=("active",), closed=True
                 ),
             ),
         ),
         Route(
             "GET",
-            "/contracts/{contract_id}",
+            "/contracts/{contract_id:[0-9a-f]+}",  # hex only: GET /contracts/check is a 405
             get_contract,
             Access.TOKEN,
             operation(
                 "A contract: source, parties, signatures, state, receipt and proof",
                 params=[path_param("contract_id", "^[0-9a-f]{64}$")],
+                answers={200: _RECORD},
+                refusals=(400, 404),
             ),
         ),
     ),

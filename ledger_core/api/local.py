@@ -23,15 +23,30 @@ away), so a connected client never holds the node's stop.
 from __future__ import annotations
 
 import contextlib
-import json
+import re
 from typing import Final
 
 from aiohttp import web
 
-from ledger_core.api.chain import submit_and_maybe_wait
-from ledger_core.api.openapi import INT, WAIT, json_body, operation, path_param, query_param
+from ledger_core.api.chain import SUBMIT_REFUSALS, SUBMITTED, submit_and_maybe_wait
+from ledger_core.api.openapi import (
+    ANY_OBJECT,
+    INT,
+    TEXT,
+    WAIT,
+    array,
+    enum,
+    nullable,
+    obj,
+    operation,
+    path_param,
+    query_param,
+    ref,
+    websocket,
+)
 from ledger_core.api.server import (
     LOCAL_KEY,
+    MAX_INT64,
     Access,
     Feature,
     Route,
@@ -39,10 +54,10 @@ from ledger_core.api.server import (
     fail,
     forget_socket,
     node_of,
-    read_body,
+    read_json,
     track_socket,
 )
-from ledger_core.api.wsutil import relay
+from ledger_core.api.wsutil import open_socket, relay
 from ledger_core.node.local import RESULTS, STATUSES, ActionLog, LocalEvent, LocalEvents
 from ledger_core.types.fields import FieldError
 from ledger_core.types.tx import MAX_TX_BYTES, TxType, sign
@@ -55,11 +70,7 @@ async def local_sign(request: web.Request) -> web.Response:
         tx_type = TxType(request.match_info["tx_type"])
     except ValueError:
         return error(404, "not_found", "no such transaction type")
-    raw = await read_body(request, MAX_TX_BYTES, "a transaction body")
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return error(400, "malformed", "the body is not JSON", "body")
+    body = await read_json(request, MAX_TX_BYTES, "a transaction body")
     if not isinstance(body, dict):
         return error(
             400, "malformed", "the body is a JSON object of the transaction's fields", "body"
@@ -81,11 +92,13 @@ SIGN: Final = Feature(
     (
         Route(
             "POST",
-            "/local/{tx_type}",
+            # Only the transaction types: a POST to /local/actions or /local/meter is a 405.
+            "/local/{tx_type:" + "|".join(t.value for t in TxType) + "}",
             local_sign,
             Access.TOKEN,
             operation(
-                "Sign the body with the node's local participant key and submit it",
+                "Sign the body (the transaction's fields, see docs/api.md) with the node's "
+                "local participant key and submit it",
                 params=[
                     {
                         "name": "tx_type",
@@ -95,13 +108,21 @@ SIGN: Final = Feature(
                     },
                     WAIT,
                 ],
-                requestBody=json_body(),
+                answers=SUBMITTED,
+                refusals=(*SUBMIT_REFUSALS, 404),
+                body=ANY_OBJECT,
             ),
         ),
     ),
 )
 
+_COUNT: Final = {"type": "integer", "minimum": 0, "maximum": 2**62}
+_STATUS_WORDS: Final = "|".join(STATUSES)
+_ACTION: Final = obj(
+    {"action_id": INT, "status": enum(STATUSES), "result": nullable(TEXT), "detail": TEXT}
+)
 LOCAL_EVENTS_KEY: Final = web.AppKey("local_events", LocalEvents)
+DIGITS_RE: Final = re.compile(r"[0-9]+")
 ACTION_LOG_KEY: Final = web.AppKey("action_log", ActionLog)
 
 
@@ -110,7 +131,7 @@ def _count(request: web.Request, name: str, default: int, high: int) -> int:
     raw = request.query.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or int(raw) > high:
+    if not DIGITS_RE.fullmatch(raw) or len(raw) > len(str(high)) or int(raw) > high:
         raise fail(400, "malformed", f"must be an integer from 0 to {high}", name)
     return int(raw)
 
@@ -131,12 +152,9 @@ async def list_actions(request: web.Request) -> web.Response:
 
 async def set_result(request: web.Request) -> web.Response:
     raw_id = request.match_info["action_id"]
-    if not raw_id.isdigit():
+    if not DIGITS_RE.fullmatch(raw_id):
         return error(400, "malformed", "an action id is a number", "action_id")
-    try:
-        body = json.loads(await read_body(request, MAX_TX_BYTES, "a result"))
-    except (ValueError, UnicodeDecodeError):
-        return error(400, "malformed", "the body is not JSON", "body")
+    body = await read_json(request, MAX_TX_BYTES, "a result")
     if not isinstance(body, dict):
         return error(400, "malformed", "the body is a JSON object", "body")
     result, detail = body.get("result"), body.get("detail", "")
@@ -144,19 +162,21 @@ async def set_result(request: web.Request) -> web.Response:
         return error(400, "malformed", "must be one of " + ", ".join(RESULTS), "result")
     if not isinstance(detail, str) or len(detail) > 500:
         return error(400, "malformed", "must be text of at most 500 characters", "detail")
-    if not request.app[ACTION_LOG_KEY].set_result(int(raw_id), str(result), detail):
+    action_id = int(raw_id) if len(raw_id) <= len(str(MAX_INT64)) else MAX_INT64 + 1
+    if action_id > MAX_INT64 or not request.app[ACTION_LOG_KEY].set_result(
+        action_id, str(result), detail
+    ):
         return error(404, "not_found", f"no action {raw_id}")
     request.app[LOCAL_EVENTS_KEY].publish(
-        {"type": "contract_action_result", "action_id": int(raw_id), "result": result}
+        {"type": "contract_action_result", "action_id": action_id, "result": result}
     )
-    return web.json_response({"action_id": int(raw_id), "result": result})
+    return web.json_response({"action_id": action_id, "result": result})
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
     events = request.app[LOCAL_EVENTS_KEY]
     after = _count(request, "after", events.last_seq, 2**62)
-    socket = web.WebSocketResponse(heartbeat=30)
-    await socket.prepare(request)
+    socket = await open_socket(request)
     track_socket(request, socket)
     queue = events.subscribe()
     last = after
@@ -196,10 +216,11 @@ def local_feature(events: LocalEvents, log: ActionLog) -> Feature:
                 "/local/events",
                 stream,
                 Access.STREAM,
-                operation(
+                websocket(
                     "WebSocket stream of this home's own events (contract actions and results); "
                     "resume with ?after=<lseq>",
-                    params=[query_param("after", INT)],
+                    obj({"lseq": INT, "event": ref("Event")}),
+                    params=[query_param("after", _COUNT)],
                 ),
             ),
             Route(
@@ -212,14 +233,20 @@ def local_feature(events: LocalEvents, log: ActionLog) -> Feature:
                     "carried out, or with ?status=all (or a comma-separated choice of effective, "
                     "unchanged, suppressed, superseded) also those that were not, each with why",
                     params=[
-                        query_param(name, schema)
-                        for name, schema in (
-                            ("limit", INT),
-                            ("since", INT),
-                            ("contract_id", {"type": "string"}),
-                            ("status", {"type": "string", "default": "effective"}),
-                        )
+                        query_param("limit", {"type": "integer", "minimum": 0, "maximum": 1000}),
+                        query_param("since", {"type": "integer", "minimum": 0, "maximum": 2**40}),
+                        query_param("contract_id", TEXT),
+                        query_param(
+                            "status",
+                            {
+                                "type": "string",
+                                "pattern": f"^(all|({_STATUS_WORDS})(,({_STATUS_WORDS}))*)$",
+                                "default": "effective",
+                            },
+                        ),
                     ],
+                    answers={200: obj({"actions": array(_ACTION)})},
+                    refusals=(400,),
                 ),
             ),
             Route(
@@ -230,7 +257,12 @@ def local_feature(events: LocalEvents, log: ActionLog) -> Feature:
                 operation(
                     "Record what became of an action: ok, failed, unmapped or skipped",
                     params=[path_param("action_id", "^[0-9]+$")],
-                    requestBody=json_body(),
+                    answers={200: obj({"action_id": INT, "result": enum(RESULTS)})},
+                    refusals=(400, 404),
+                    body=obj(
+                        {"result": enum(RESULTS), "detail": {"type": "string", "maxLength": 500}},
+                        optional=("detail",),
+                    ),
                 ),
             ),
         ),

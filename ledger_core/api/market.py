@@ -12,9 +12,19 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from ledger_core.api.openapi import ADDRESS, RANGE, operation
+from ledger_core.api.openapi import (
+    ADDRESS,
+    ADDRESS_SCHEMA,
+    HASH_SCHEMA,
+    INT,
+    RANGE,
+    TEXT,
+    array,
+    obj,
+    operation,
+)
 from ledger_core.api.server import Access, Feature, Route, address_param, time_range, view
-from ledger_core.api.signals import interval_rows
+from ledger_core.api.signals import INTERVAL_ROW, interval_rows
 from ledger_core.state import keys
 
 
@@ -129,6 +139,8 @@ FEATURE: Final = Feature(
                 "Interval results: status, clearing price, volume, order counts, backstop prices "
                 "(?from=&to= interval starts, ?limit=)",
                 params=RANGE,
+                answers={200: obj({"intervals": array(INTERVAL_ROW)})},
+                refusals=(400,),
             ),
         ),
         Route(
@@ -139,6 +151,17 @@ FEATURE: Final = Feature(
             operation(
                 "A participant's orders by interval (?from=&to=, ?limit=)",
                 params=[ADDRESS, *RANGE],
+                answers={
+                    200: obj(
+                        {
+                            "participant": ADDRESS_SCHEMA,
+                            "orders": array(
+                                obj({"id": HASH_SCHEMA, "interval_start": INT, "side": TEXT})
+                            ),
+                        }
+                    )
+                },
+                refusals=(400,),
             ),
         ),
         Route(
@@ -149,6 +172,15 @@ FEATURE: Final = Feature(
             operation(
                 "A participant's trades by interval, with its side (?from=&to=, ?limit=)",
                 params=[ADDRESS, *RANGE],
+                answers={
+                    200: obj(
+                        {
+                            "participant": ADDRESS_SCHEMA,
+                            "trades": array(obj({"side": TEXT, "interval_start": INT})),
+                        }
+                    )
+                },
+                refusals=(400,),
             ),
         ),
         Route(
@@ -160,6 +192,16 @@ FEATURE: Final = Feature(
                 "A participant's settlements (its intervals' trades, and its daily bills) and "
                 "its debt (?from=&to=, ?limit=)",
                 params=[ADDRESS, *RANGE],
+                answers={
+                    200: obj(
+                        {
+                            "participant": ADDRESS_SCHEMA,
+                            "debt": INT,
+                            "settlements": array(INTERVAL_ROW),
+                        }
+                    )
+                },
+                refusals=(400,),
             ),
         ),
     ),

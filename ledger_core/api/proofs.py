@@ -20,14 +20,23 @@ commitments its meter made before settlement.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any, Final
 
 from aiohttp import web
 
-from ledger_core.api.openapi import json_body, operation
-from ledger_core.api.server import Access, Feature, Route, error, node_of, read_body, view
+from ledger_core.api.openapi import (
+    ADDRESS_SCHEMA,
+    ANY_OBJECT,
+    BOOL,
+    INT,
+    TEXT,
+    array,
+    enum,
+    obj,
+    operation,
+)
+from ledger_core.api.server import Access, Feature, Route, error, node_of, read_json, view
 from ledger_core.state import keys
 from ledger_core.state.keys import StateView
 from ledger_core.types.fields import FieldError
@@ -203,11 +212,7 @@ def _bills(
 
 async def post_check(request: web.Request) -> web.Response:
     """``POST /proofs/check``."""
-    raw = await read_body(request, MAX_PROOF_BYTES, "a proof")
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return error(400, "malformed", "the body is not JSON", "body")
+    body = await read_json(request, MAX_PROOF_BYTES, "a proof")
     try:
         proof = Proof.from_json(body, "")
     except FieldError as err:
@@ -235,15 +240,47 @@ FEATURE: Final = Feature(
             operation(
                 "Check a proof (readings and salts) against the commitments on chain, and the "
                 "deliveries and bills they bear on against the statements on chain",
-                requestBody=json_body(
-                    {
-                        "type": "object",
-                        "required": ["chain_id", "openings"],
-                        "properties": {
-                            "chain_id": {"type": "string"},
-                            "openings": {"type": "array", "items": {"type": "object"}},
-                        },
-                    }
+                answers={
+                    200: obj(
+                        {
+                            "height": INT,
+                            "chain_id": TEXT,
+                            "openings": array(
+                                obj(
+                                    {
+                                        "meter": ADDRESS_SCHEMA,
+                                        "interval_start": INT,
+                                        "valid": BOOL,
+                                        "reason": enum(["no_report", "mismatch"]),
+                                    },
+                                    optional=("reason",),
+                                )
+                            ),
+                            "valid": INT,
+                            "invalid": INT,
+                            "statements": array(
+                                obj(
+                                    {
+                                        "kind": enum(["delivery", "bill"]),
+                                        "participant": ADDRESS_SCHEMA,
+                                        "interval_start": INT,
+                                        "day": INT,
+                                        "on_chain": ANY_OBJECT,
+                                        "expected": ANY_OBJECT,
+                                        "complete": BOOL,
+                                        "agrees": BOOL,
+                                    },
+                                    optional=("interval_start", "day"),
+                                )
+                            ),
+                            "agrees": BOOL,
+                        }
+                    )
+                },
+                refusals=(400, 413, 422),
+                body=obj(
+                    {"chain_id": TEXT, "openings": array(ANY_OBJECT)},
+                    optional=(),
                 ),
             ),
         ),

@@ -7,20 +7,26 @@ own: meter, analytics, operator, web) and declares its :class:`Access`:
 - ``public``: anyone (what the ledger announces: status, prices, DR events);
 - ``token``: ``Authorization: Bearer <token>`` with the token in the node's home,
   or a request Home Assistant's ingress proxy forwarded (:func:`from_ingress`);
-- ``stream``: a WebSocket that also opens with a single-use ticket (browsers
-  cannot set headers on a WebSocket; :func:`issue_ticket`).
+- ``stream``: a WebSocket that also opens with a ticket (browsers cannot set
+  headers on a WebSocket; :func:`issue_ticket`): single-use, valid for
+  :data:`TICKET_SECONDS`, and bound to the one stream route it was asked for; a
+  ticket authorises nothing else.
 
 :func:`add_feature` is the one way routes are registered: it enforces the
 access before the handler runs and adds the route's OpenAPI operation (built
 from the same declaration) to ``/api/v1/openapi.json``. Errors are JSON,
 ``{"error": {"code": "...", "message": "...", "field": "..."}}`` with a 4xx
-status; no input makes the node answer a 5xx with a traceback.
+status (a 405 keeps its ``Allow`` header); no input makes the node answer a
+5xx with a traceback. Handlers read JSON bodies with :func:`read_json`, which
+answers a 400 for anything :mod:`json` would choke on (nesting too deep, text
+that is not Unicode, NaN) and a 413 past the route's limit.
 """
 
 from __future__ import annotations
 
 import copy
 import hmac
+import json
 import logging
 import re
 import secrets
@@ -32,6 +38,7 @@ from typing import Any, Final
 
 from aiohttp import WSCloseCode, web
 
+from ledger_core.api.openapi import add_refusals
 from ledger_core.node.host import Node
 from ledger_core.state.keys import StateView
 from ledger_core.types.crypto import ADDRESS_RE, SigningKey
@@ -44,9 +51,12 @@ LOCAL_KEY: Final = web.AppKey("local", SigningKey)
 SOCKETS_KEY: Final[web.AppKey[set[web.WebSocketResponse]]] = web.AppKey("sockets")
 SPEC_KEY: Final[web.AppKey[dict[str, Any]]] = web.AppKey("spec")
 TRUSTED_PROXY_KEY: Final = web.AppKey("trusted_proxy", str)
-TICKETS_KEY: Final[web.AppKey[dict[str, float]]] = web.AppKey("tickets")
-TICKET_SECONDS: Final = 60.0
+TICKETS_KEY: Final[web.AppKey[dict[str, tuple[float, str]]]] = web.AppKey("tickets")
+STREAMS_KEY: Final[web.AppKey[set[str]]] = web.AppKey("streams")
+TICKET_SECONDS: Final = 30
 MAX_TICKETS: Final = 1000
+# The highest height, action id or sequence number a request may name (SQLite's INTEGER).
+MAX_INT64: Final = 2**63 - 1
 
 type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -116,6 +126,13 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except Fail as failure:
         return failure.response
     except web.HTTPException as exc:
+        if isinstance(exc, web.HTTPMethodNotAllowed):
+            allowed = ", ".join(sorted(exc.allowed_methods))
+            response = error(
+                405, "method_not_allowed", f"{exc.method} is not allowed here; use {allowed}"
+            )
+            response.headers["Allow"] = exc.headers["Allow"]  # which methods the path has
+            return response
         if exc.status >= 400:
             return error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
         raise
@@ -148,30 +165,53 @@ def authorised(request: web.Request) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), expected)
 
 
-def issue_ticket(app: web.Application) -> str:
-    """A single-use ticket that opens one WebSocket within a minute (``?ticket=``).
+def stream_paths(app: web.Application) -> list[str]:
+    """The paths of the application's stream routes (what a ticket may be bound to)."""
+    streams: set[str] = app[STREAMS_KEY]
+    return sorted(streams)
 
-    Browsers cannot set ``Authorization`` on a WebSocket; a ticket keeps the
-    token itself out of URLs.
+
+def issue_ticket(app: web.Application, path: str) -> str:
+    """A ticket that opens one WebSocket on the stream route ``path`` (``?ticket=``).
+
+    It is used up by the first request to a route that is not public that
+    presents it; it opens only a WebSocket handshake of the route it names, within
+    :data:`TICKET_SECONDS`. Browsers cannot set ``Authorization`` on a
+    WebSocket; a ticket keeps the token itself out of URLs and logs. ValueError
+    when ``path`` is not a stream route.
     """
+    if path not in app[STREAMS_KEY]:
+        raise ValueError(f"{path!r} is not a stream route; one of {', '.join(stream_paths(app))}")
     tickets = app[TICKETS_KEY]
     now = time.monotonic()
-    for stale in [t for t, expiry in tickets.items() if expiry < now]:
+    for stale in [t for t, (expiry, _path) in tickets.items() if expiry < now]:
         del tickets[stale]
     while len(tickets) >= MAX_TICKETS:
         del tickets[next(iter(tickets))]
-    ticket = secrets.token_urlsafe(24)
-    tickets[ticket] = now + TICKET_SECONDS
+    ticket = secrets.token_urlsafe(32)
+    tickets[ticket] = (now + TICKET_SECONDS, path)
     return ticket
 
 
-def _ticket_accepted(request: web.Request) -> bool:
-    """A WebSocket upgrade with a live ticket (which is used up)."""
+def _ticket_accepted(request: web.Request, path: str) -> bool:
+    """A WebSocket handshake on ``path`` with a live ticket bound to it.
+
+    Any ticket presented to a guarded route is used up, accepted or not, so a
+    ticket shown anywhere else cannot be tried again on its own route.
+    """
     ticket = request.query.get("ticket")
-    if ticket is None or request.headers.get("Upgrade", "").lower() != "websocket":
+    if ticket is None:
         return False
-    expiry = request.app[TICKETS_KEY].pop(ticket, None)
-    return expiry is not None and expiry >= time.monotonic()
+    issued = request.app[TICKETS_KEY].pop(ticket, None)
+    if issued is None:
+        return False
+    expiry, bound = issued
+    handshake = (
+        request.method == "GET"
+        and request.headers.get("Upgrade", "").lower() == "websocket"
+        and "upgrade" in request.headers.get("Connection", "").lower()
+    )
+    return handshake and bound == path and time.monotonic() <= expiry
 
 
 def _unauthorised() -> web.Response:
@@ -185,12 +225,13 @@ def require_token(request: web.Request) -> None:
         raise Fail(_unauthorised())
 
 
-def _guard(handler: Handler, access: Access) -> Handler:
+def _guard(handler: Handler, access: Access, path: str) -> Handler:
     if access is Access.PUBLIC:
         return handler
 
     async def guarded(request: web.Request) -> web.StreamResponse:
-        if authorised(request) or (access is Access.STREAM and _ticket_accepted(request)):
+        by_ticket = _ticket_accepted(request, path)  # a ticket shown is used up, wherever
+        if authorised(request) or (access is Access.STREAM and by_ticket):
             return await handler(request)
         return _unauthorised()
 
@@ -205,15 +246,20 @@ def add_feature(app: web.Application, feature: Feature) -> None:
         feature.setup(app)
     paths = app[SPEC_KEY]["paths"]
     for route in feature.routes:
-        handler = _guard(route.handler, route.access)
+        handler = _guard(route.handler, route.access, route.url)
+        if route.access is Access.STREAM:
+            app[STREAMS_KEY].add(route.url)
         if route.method == "GET":  # HEAD too, as aiohttp does for web.get
             app.router.add_get(route.url, handler)
         else:
             app.router.add_route(route.method, route.url, handler)
         if route.doc is not None:
-            operation = dict(route.doc)
+            operation = copy.deepcopy(route.doc)
             if route.access is not Access.PUBLIC:
                 operation["security"] = [{"bearer": []}]
+                add_refusals(operation, [401])  # the guard answers it
+            if "requestBody" in operation:
+                add_refusals(operation, [400, 413])  # read_json / read_body answer them
             path = re.sub(r"\{(\w+):[^}]+\}", r"{\1}", route.path)
             paths.setdefault(path, {})[route.method.lower()] = operation
 
@@ -277,6 +323,62 @@ async def read_body(request: web.Request, limit: int, what: str) -> bytes:
         chunks.append(chunk)
 
 
+async def read_json(
+    request: web.Request,
+    limit: int,
+    what: str,
+    *,
+    parse_float: Callable[[str], object] | None = None,
+) -> object:
+    """The request's JSON body: a 413 past ``limit`` bytes, a 400 for what is not JSON,
+    is nested too deeply for the parser, holds NaN or infinities, or text that is not
+    Unicode (a lone surrogate such as ``"\\ud800"``). ``parse_float`` as for
+    :func:`json.loads` (e.g. :class:`decimal.Decimal`)."""
+    raw = await read_body(request, limit, what)
+    try:
+        value: object = json.loads(raw, parse_float=parse_float, parse_constant=_no_constant)
+    except RecursionError:
+        raise fail(400, "malformed", f"{what} is nested too deeply", "body") from None
+    except (ValueError, UnicodeDecodeError):
+        raise fail(400, "malformed", f"{what} is not JSON", "body") from None
+    where = _not_unicode(value)
+    if where is not None:
+        raise fail(400, "malformed", "holds text that is not Unicode (a lone surrogate)", where)
+    return value
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a number")
+
+
+def _not_unicode(value: object) -> str | None:
+    """Where ``value`` holds a string that cannot be UTF-8 (``body.memo``), or None."""
+    stack: list[tuple[object, str]] = [(value, "body")]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return where
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                place = f"{where}.{key}" if _unicode(key) else where
+                stack.append((key, where))
+                stack.append((child, place))
+        elif isinstance(item, list):
+            stack.extend((child, f"{where}[{i}]") for i, child in enumerate(item))
+    return None
+
+
+def _unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def track_socket(request: web.Request, socket: web.WebSocketResponse) -> None:
     """Close ``socket`` with the others when the node shuts down."""
     request.app[SOCKETS_KEY].add(socket)
@@ -316,6 +418,7 @@ def make_server(
     app[SOCKETS_KEY] = set()
     app[SPEC_KEY] = copy.deepcopy(spec)
     app[TICKETS_KEY] = {}
+    app[STREAMS_KEY] = set()
     if trusted_proxy is not None:
         app[TRUSTED_PROXY_KEY] = trusted_proxy
     # aiohttp 3.11's annotation of Signal.append does not accept a plain handler.

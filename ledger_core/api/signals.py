@@ -15,7 +15,17 @@ from typing import Final
 
 from aiohttp import web
 
-from ledger_core.api.openapi import ADDRESS, RANGE, operation, path_param
+from ledger_core.api.openapi import (
+    ADDRESS,
+    ADDRESS_SCHEMA,
+    INT,
+    RANGE,
+    array,
+    obj,
+    operation,
+    path_param,
+    ref,
+)
 from ledger_core.api.server import (
     Access,
     Feature,
@@ -27,6 +37,8 @@ from ledger_core.api.server import (
 )
 from ledger_core.state import keys
 from ledger_core.types import codec
+
+INTERVAL_ROW: Final = obj({"interval_start": INT})
 
 
 def interval_rows(request: web.Request, prefix: str) -> list[dict[str, codec.Value]]:
@@ -109,6 +121,8 @@ FEATURE: Final = Feature(
                 "A meter's interval reports: the commitments on chain, and the readings where "
                 "this node holds them (?from=&to= interval starts, ?limit=)",
                 params=[ADDRESS, *RANGE],
+                answers={200: obj({"meter": ADDRESS_SCHEMA, "reports": array(INTERVAL_ROW)})},
+                refusals=(400,),
             ),
         ),
         Route(
@@ -116,7 +130,28 @@ FEATURE: Final = Feature(
             "/signals/prices",
             get_prices,
             Access.PUBLIC,
-            operation("Price signals (?from=&to= interval starts, ?limit=)", params=RANGE),
+            operation(
+                "Price signals (?from=&to= interval starts, ?limit=)",
+                params=RANGE,
+                answers={
+                    200: obj(
+                        {
+                            "prices": array(
+                                obj(
+                                    {
+                                        "interval_start": INT,
+                                        "import_price": INT,
+                                        "export_price": INT,
+                                        "network_fee": INT,
+                                        "height": INT,
+                                    }
+                                )
+                            )
+                        }
+                    )
+                },
+                refusals=(400,),
+            ),
         ),
         Route(
             "GET",
@@ -126,6 +161,8 @@ FEATURE: Final = Feature(
             operation(
                 "A demand-response event in its latest modification",
                 params=[path_param("event_id", "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")],
+                answers={200: ref("DrEvent")},
+                refusals=(404,),
             ),
         ),
     ),

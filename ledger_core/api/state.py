@@ -6,7 +6,16 @@ from typing import Final
 
 from aiohttp import web
 
-from ledger_core.api.openapi import operation, path_param
+from ledger_core.api.openapi import (
+    HASH_SCHEMA,
+    INT,
+    TEXT,
+    nullable,
+    obj,
+    operation,
+    path_param,
+    ref,
+)
 from ledger_core.api.server import Access, Feature, Route, error, node_of
 
 
@@ -38,6 +47,18 @@ FEATURE: Final = Feature(
             operation(
                 "Any state entry by key, with a proof against the app hash",
                 params=[path_param("key", ".+")],
+                answers={
+                    200: obj(
+                        {
+                            "key": TEXT,
+                            "value": {},
+                            "height": INT,
+                            "app_hash": HASH_SCHEMA,
+                            "proof": nullable(ref("Proof")),
+                        }
+                    )
+                },
+                refusals=(404,),
             ),
         ),
     ),

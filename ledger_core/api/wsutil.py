@@ -15,7 +15,20 @@ from typing import Any, Final
 
 from aiohttp import WSMsgType, web
 
+from ledger_core.api.server import Fail, error
+
+HEARTBEAT_SECONDS: Final = 30
 CLOSING: Final = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR})
+
+
+async def open_socket(request: web.Request) -> web.WebSocketResponse:
+    """The WebSocket of ``request``, prepared; a 400 (JSON) when the request is not a
+    WebSocket handshake."""
+    socket = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS)
+    if not socket.can_prepare(request).ok:
+        raise Fail(error(400, "malformed", "open this route as a WebSocket (Upgrade: websocket)"))
+    await socket.prepare(request)
+    return socket
 
 
 async def relay[T](

@@ -27,6 +27,7 @@ PROG = "transactiva"
 
 EXIT_OK = 0
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 type Configure = Callable[[argparse.ArgumentParser], None]
@@ -110,7 +111,7 @@ def configure_demo(parser: argparse.ArgumentParser) -> None:
 
 
 def run_demo(args: argparse.Namespace, out: TextIO) -> int:
-    from ledger_core.demo.run import DemoOptions  # noqa: PLC0415 - heavy imports
+    from ledger_core.demo.run import DemoError, DemoOptions  # noqa: PLC0415 - heavy imports
     from ledger_core.demo.run import run_demo as demo  # noqa: PLC0415
 
     if args.homes > 50:
@@ -127,7 +128,11 @@ def run_demo(args: argparse.Namespace, out: TextIO) -> int:
         start_hour=args.start_hour,
         keep=args.keep,
     )
-    return demo(options, out)
+    try:
+        return demo(options, out)
+    except DemoError as err:
+        sys.stderr.write(f"transactiva demo: {err}\n")
+        return EXIT_USAGE
 
 
 def configure_analytics(parser: argparse.ArgumentParser) -> None:
@@ -249,4 +254,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    return COMMANDS[args.command].handle(args, stream)
+    try:
+        return COMMANDS[args.command].handle(args, stream)
+    except KeyboardInterrupt:
+        # Ctrl-C: the command's own clean-up has run (its finally blocks); one line, no trace.
+        sys.stderr.write(f"{PROG} {args.command}: interrupted\n")
+        return EXIT_INTERRUPTED

@@ -67,6 +67,7 @@ from typing import Any, Final, TextIO
 import aiohttp
 
 from ledger_core.concentrator.tariff import TariffError, load_tariff
+from ledger_core.node.files import private_file
 from ledger_core.node.home import (
     Config,
     ConfigError,
@@ -521,7 +522,7 @@ def snapshot_databases(data: Path = DATA_DIR) -> list[str]:
         partial.unlink(missing_ok=True)
         with (
             contextlib.closing(sqlite3.connect(source, timeout=30)) as live,
-            contextlib.closing(sqlite3.connect(partial)) as copy,
+            contextlib.closing(sqlite3.connect(private_file(partial))) as copy,
         ):
             live.backup(copy)
         partial.replace(target_dir / name)

@@ -19,8 +19,11 @@ from typing import Any, TextIO
 
 from contracts import check, format_contract
 from ledger_core.client import ApiError, NodeClient
+from ledger_core.consensus.privval import PrivValError
 from ledger_core.node.home import Config, Home, HomeError, default_home, init_home
+from ledger_core.node.storage import StorageError
 from ledger_core.serve import run_forever
+from ledger_core.types.crypto import KeyFileError
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -99,7 +102,9 @@ def run_node(args: argparse.Namespace, out: TextIO) -> int:
     )
     try:
         return run_forever(_home(args))
-    except (HomeError, OSError) as err:
+    except (HomeError, StorageError, PrivValError, KeyFileError, OSError) as err:
+        # A file of the home is missing, damaged or open to others: one line says which
+        # and what to do; nothing was written.
         sys.stderr.write(f"transactiva node: {err}\n")
         return EXIT_UNAVAILABLE
 

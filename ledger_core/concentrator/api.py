@@ -33,7 +33,6 @@ The store also lets ``/reports/{meter}`` show the readings it holds.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -41,7 +40,19 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from ledger_core.api.server import Access, Feature, Route, error
+from ledger_core.api.openapi import (
+    ADDRESS_SCHEMA,
+    ANY_OBJECT,
+    INT,
+    TEXT,
+    array,
+    enum,
+    obj,
+    operation,
+    path_param,
+    ref,
+)
+from ledger_core.api.server import Access, Feature, Route, error, read_json
 from ledger_core.api.signals import hold_readings
 from ledger_core.concentrator.dr import MAX_DURATION, DrError, DrSignal
 from ledger_core.concentrator.metering import MAX_SHARE_BYTES, MeterData, MeteringError
@@ -60,13 +71,7 @@ class _Bad(Exception):  # noqa: N818 - control flow inside handlers
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    raw = await request.content.read(MAX_BODY_BYTES + 1)
-    if len(raw) > MAX_BODY_BYTES:
-        raise _Bad(413, "too_large", f"the body is at most {MAX_BODY_BYTES} bytes", "body")
-    try:
-        body = json.loads(raw, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError):
-        raise _Bad(400, "malformed", "the body is not JSON", "body") from None
+    body = await read_json(request, MAX_BODY_BYTES, "the body", parse_float=Decimal)
     if not isinstance(body, dict):
         raise _Bad(400, "malformed", "the body is a JSON object", "body")
     return body
@@ -188,13 +193,7 @@ def _meter_data(concentrator: Concentrator) -> MeterData:
 
 async def post_reading(request: web.Request, concentrator: Concentrator) -> web.Response:
     """A meter shares a reading: kept if its signed report's commitment opens with it."""
-    raw = await request.content.read(MAX_SHARE_BYTES + 1)
-    if len(raw) > MAX_SHARE_BYTES:
-        raise _Bad(413, "too_large", f"a reading is at most {MAX_SHARE_BYTES} bytes", "body")
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise _Bad(400, "malformed", "the body is not JSON", "body") from None
+    body = await read_json(request, MAX_SHARE_BYTES, "a reading")
     received = await _meter_data(concentrator).receive(body)
     return web.json_response(
         {
@@ -332,62 +331,153 @@ def concentrator_feature(concentrator: Concentrator) -> Feature:
     return Feature("operator", tuple(routes), setup)
 
 
-def _operation(summary: str, body: bool = False, **extra: Any) -> dict[str, Any]:  # noqa: ANN401
-    json_object = {"application/json": {"schema": {"type": "object"}}}
-    failure = {
-        "description": "Refused; the body says why",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+_REFUSALS: Final = (400, 404, 409, 422, 503, 504)
+_DR_ANSWER: Final = obj(
+    {
+        "action": enum(["issued", "modified", "unchanged", "cancelled"]),
+        "event_id": TEXT,
+        "modification_number": INT,
+        "signal": ref("DrSignal"),
+        "start": INT,
+        "duration": INT,
+        "end": INT,
+        "status": TEXT,
+        "phase": TEXT,
     }
-    operation: dict[str, Any] = {
-        "summary": summary,
-        "security": [{"bearer": []}],
-        "responses": {
-            "200": {"description": "OK", "content": json_object},
-            **dict.fromkeys(("400", "401", "404", "409", "422", "503"), failure),
-        },
-    }
-    if body:
-        operation["requestBody"] = {"required": True, "content": json_object}
-    operation.update(extra)
-    return operation
-
+)
+_PRICE_FIELD: Final = {"type": "integer", "minimum": 0, "maximum": MAX_PRICE}
+_TIME_FIELD: Final = {"type": "integer", "minimum": 0, "maximum": MAX_TIME}
 
 OPERATOR_PATHS: Final[dict[str, Any]] = {
     "/operator/prices": {
-        "post": _operation(
-            "Publish the schedule's missing prices for [from, to), or override them", body=True
+        "post": operation(
+            "Publish the schedule's missing prices for [from, to), or override them",
+            answers={
+                200: obj(
+                    {
+                        "mode": enum(["schedule", "override"]),
+                        "published": array(INT),
+                        "already_on_chain": array(INT),
+                        "past": array(INT),
+                        "failed": array(ANY_OBJECT),
+                    }
+                )
+            },
+            refusals=(400, 422, 503),
+            body=obj(
+                {
+                    "from": _TIME_FIELD,
+                    "to": _TIME_FIELD,
+                    **dict.fromkeys(_PRICE_FIELDS, _PRICE_FIELD),
+                },
+                optional=("to", *_PRICE_FIELDS),
+                closed=True,
+            ),
         )
     },
     "/operator/dr": {
-        "post": _operation("Issue a demand-response event, or modify an existing one", body=True)
+        "post": operation(
+            "Issue a demand-response event (201), or modify the one event_id names (200)",
+            answers={200: _DR_ANSWER, 201: _DR_ANSWER},
+            refusals=_REFUSALS,
+            body=obj(
+                {
+                    "event_id": {"type": "string", "pattern": f"^{EVENT_ID_RE.pattern}$"},
+                    "signal": ref("DrSignal"),
+                    "start": _TIME_FIELD,
+                    "duration": {"type": "integer", "minimum": 1, "maximum": MAX_DURATION},
+                    "targets": array(ADDRESS_SCHEMA),
+                    "ramp_up": {"type": "integer", "minimum": 0, "maximum": MAX_DR_PERIOD},
+                    "recovery": {"type": "integer", "minimum": 0, "maximum": MAX_DR_PERIOD},
+                },
+                optional=(
+                    "event_id",
+                    "signal",
+                    "start",
+                    "duration",
+                    "targets",
+                    "ramp_up",
+                    "recovery",
+                ),
+                closed=True,
+            ),
+        )
     },
     "/operator/dr/{event_id}/cancel": {
-        "post": _operation(
+        "post": operation(
             "Cancel a demand-response event (a new modification)",
-            parameters=[
-                {
-                    "name": "event_id",
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "string", "pattern": f"^{EVENT_ID_RE.pattern}$"},
-                }
-            ],
+            params=[path_param("event_id", f"^{EVENT_ID_RE.pattern}$")],
+            answers={200: _DR_ANSWER},
+            refusals=_REFUSALS,
         )
     },
     "/operator/neighbourhood": {
-        "get": _operation("The neighbourhood's load, prices, DR events and rules")
+        "get": operation(
+            "The neighbourhood's load, prices, DR events and rules",
+            answers={
+                200: obj(
+                    {
+                        "now": INT,
+                        "interval": INT,
+                        "load": ANY_OBJECT,
+                        "price": ANY_OBJECT,
+                        "dr_events": array(ANY_OBJECT),
+                        "rules": array(ANY_OBJECT),
+                    }
+                )
+            },
+        )
     },
-    "/operator/tariff": {"get": _operation("The tariff's metadata and today's schedule")},
+    "/operator/tariff": {
+        "get": operation(
+            "The tariff's metadata and today's schedule",
+            answers={
+                200: obj(
+                    {
+                        "tariff": ANY_OBJECT,
+                        "interval": INT,
+                        "publish_at": TEXT,
+                        "day": TEXT,
+                        "schedule": array(ANY_OBJECT),
+                    }
+                )
+            },
+        )
+    },
     "/operator/readings/erase": {
-        "post": _operation(
+        "post": operation(
             "Delete a departed participant's readings from the concentrator's private store",
-            body=True,
+            answers={
+                200: obj(
+                    {
+                        "participant": ADDRESS_SCHEMA,
+                        "meters": array(ADDRESS_SCHEMA),
+                        "erased": INT,
+                        "erased_at": {"type": "number"},
+                    }
+                )
+            },
+            refusals=(400, 404, 409, 413),
+            body=obj(
+                {"participant": ADDRESS_SCHEMA, "force": {"type": "boolean"}},
+                optional=("force",),
+                closed=True,
+            ),
         )
     },
 }
-READINGS_OPERATION: Final[dict[str, Any]] = {
-    **{k: v for k, v in _operation("", body=True).items() if k != "security"},
-    "summary": "A meter shares a reading with the concentrator: its signed report and the "
-    "reading and salt that open the report's commitment (no token: the meter's signature "
-    "authenticates it)",
-}
+READINGS_OPERATION: Final = operation(
+    "A meter shares a reading with the concentrator: its signed report and the reading and "
+    "salt that open the report's commitment (no token: the meter's signature authenticates it)",
+    answers={200: obj({"status": TEXT, "meter": ADDRESS_SCHEMA, "interval_start": INT})},
+    refusals=(400, 413, 422),
+    body=obj(
+        {
+            "report": TEXT,
+            "import_wh": {"type": "integer", "minimum": 0},
+            "export_wh": {"type": "integer", "minimum": 0},
+            "salt": TEXT,
+        },
+        closed=True,
+    ),
+)

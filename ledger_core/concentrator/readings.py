@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from ledger_core.node.files import private_file
 from ledger_core.types.metering import Opening
 
 SCHEMA_VERSION: Final = 1
@@ -85,7 +86,7 @@ class ReadingStore:
 
     def __init__(self, path: Path, chain_id: str) -> None:
         self.path = path
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db = sqlite3.connect(private_file(path), isolation_level=None, check_same_thread=False)
         try:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")

@@ -75,7 +75,10 @@ class PrivValidator:
         except FileNotFoundError:
             return LastSigned()
         except OSError as err:
-            raise PrivValError(f"{self.state_path}: {err}") from None
+            reason = err.strerror or str(err)
+            raise PrivValError(f"{self.state_path}: cannot read it: {reason}") from None
+        except ValueError:
+            raise PrivValError(self._damaged("not UTF-8 text")) from None
         try:
             raw = json.loads(text)
             last = LastSigned(
@@ -86,9 +89,17 @@ class PrivValidator:
                 signature=bytes.fromhex(raw["signature"]),
                 timestamp=int(raw["timestamp"]),
             )
-        except (ValueError, KeyError, TypeError) as err:
-            raise PrivValError(f"{self.state_path}: not a private validator state: {err}") from None
+        except (ValueError, KeyError, TypeError, RecursionError) as err:
+            detail = f"missing {err}" if isinstance(err, KeyError) else str(err) or "empty"
+            raise PrivValError(self._damaged(detail)) from None
         return last
+
+    def _damaged(self, detail: str) -> str:
+        return (
+            f"{self.state_path}: damaged ({detail}); it records what this validator signed "
+            "last, and the validator will not sign without it: restore it from a backup "
+            "(docs/node.md, 'A damaged privval.json')"
+        )
 
     def _save(self, last: LastSigned) -> None:
         text = json.dumps(
@@ -105,6 +116,7 @@ class PrivValidator:
         temporary = self.state_path.with_name(self.state_path.name + ".tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
+            os.fchmod(fd, 0o600)  # even over a temporary file left with a wider mode
             os.write(fd, text.encode("utf-8"))
             os.fsync(fd)
         finally:

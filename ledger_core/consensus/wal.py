@@ -66,7 +66,7 @@ class WAL:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.height = 0
         self._fd: int | None = None
 
@@ -96,6 +96,7 @@ class WAL:
                     handle.flush()
                     os.fsync(handle.fileno())
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.fchmod(self._fd, 0o600)  # the log holds the chain's transactions: owner only
         self.height = height
         self._sync_directory()
         for old in self.directory.glob("*.wal"):

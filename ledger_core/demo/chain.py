@@ -24,6 +24,7 @@ from typing import Any, Final
 from contracts import format_contract, parse
 from ledger_core.agent.home_agent import NodeSigner, Signer
 from ledger_core.client import ApiError, NodeClient
+from ledger_core.node.files import private_file
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.tx import TxType
 
@@ -59,7 +60,7 @@ def free_port_run(count: int) -> int:
 
 
 def _spawn_node(home: Path, log_path: Path) -> subprocess.Popen[bytes]:
-    with log_path.open("ab") as log:
+    with private_file(log_path).open("ab") as log:  # the node's home is its alone
         return subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "ledger_core", "node", "--dir", str(home)],
             stdout=log,

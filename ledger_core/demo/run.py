@@ -151,6 +151,7 @@ class Demo:
         self.lead = int(-(-lead // INTERVAL) * INTERVAL)
         self.clock = AcceleratedClock(self.day_start - self.lead, options.speed, self.origin)
         self.homes: list[Home] = []
+        self._running: list[Home] = []  # started and not stopped yet
         self.names: dict[str, str] = {}
         self.ledger = DemoLedger(self.names, UTC_OFFSET_MINUTES)
         self.stop = asyncio.Event()  # the demo's end: the event follower stops
@@ -211,10 +212,14 @@ class Demo:
         )
         try:
             async with aiohttp.ClientSession() as session, concentrator:
-                await self._homes(area, client, chain_id, session, concentrator)
+                try:
+                    await self._homes(area, client, chain_id, session, concentrator)
+                finally:  # also when Ctrl-C cancels the day: every home's clients are closed
+                    self.homes_stop.set()
+                    self.stop.set()
+                    await self._stop_homes()
         finally:
             readings.close()
-        self.stop.set()
         await follower
         return await self._summary(client, operator_key.address)
 
@@ -250,9 +255,9 @@ class Demo:
                 await area.contract(
                     household, buyer_contract(f"compra {household.name}", valid_from, valid_to)
                 )
-            self.homes.append(
-                await self._start_home(household, client, chain_id, session, concentrator)
-            )
+            home = await self._start_home(household, client, chain_id, session, concentrator)
+            self.homes.append(home)
+            self._running.append(home)
         if self.clock.now() > self.day_start:
             self.say("(setting up took longer than planned: the first lines come late)")
         self.say(
@@ -265,11 +270,20 @@ class Demo:
         for running in self.homes:
             await running.meter.outbox.flush()
             await running.meter.outbox.flush_shares()
-            await running.meter.stop()
-            for task in running.tasks:
-                await task
-            await running.simulator.stop()
+        await self._stop_homes()
         await self._settled()
+
+    async def _stop_homes(self) -> None:
+        """Stop every home's meter, agent and simulator (bounded; a second call does nothing)."""
+        homes, self._running = self._running, []
+        for running in homes:
+            await running.meter.stop()
+            if running.tasks:
+                await asyncio.wait(running.tasks, timeout=10)
+            for task in running.tasks:
+                task.cancel()
+            await asyncio.gather(*running.tasks, return_exceptions=True)
+            await running.simulator.stop()
 
     async def _start_home(
         self,
@@ -452,17 +466,66 @@ def _local(seconds: int) -> datetime:
     )
 
 
+class DemoError(Exception):
+    """The demo cannot run as asked; the message says why, in one line."""
+
+
+def _prepare_keep(keep: Path) -> bool:
+    """Make ``keep`` an empty private folder before the demo runs (so a bad ``--keep`` is
+    refused at once, not after the day); whether it was created here."""
+    if keep.exists() and not keep.is_dir():
+        raise DemoError(f"--keep {keep}: exists and is not a folder; choose a new folder")
+    if keep.is_dir():
+        try:
+            if any(keep.iterdir()):
+                raise DemoError(f"--keep {keep}: is not empty; choose a new or empty folder")
+        except OSError as err:
+            raise DemoError(f"--keep {keep}: cannot read it: {err.strerror or err}") from None
+        return False
+    try:
+        keep.mkdir(parents=True, mode=0o700)
+    except OSError as err:
+        raise DemoError(f"--keep {keep}: cannot create it: {err.strerror or err}") from None
+    return True
+
+
+def _discard(keep: Path | None, created: bool) -> None:
+    """Leave ``--keep`` as it was found: removed when the demo made it, else emptied."""
+    if keep is None:
+        return
+    if created:
+        shutil.rmtree(keep, ignore_errors=True)
+        return
+    for entry in keep.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
 def run_demo(options: DemoOptions, out: TextIO) -> int:
-    """Run the demo; 0 when the books balance."""
+    """Run the demo; 0 when the books balance. With ``--keep`` the data is copied there once
+    the day has run; an interrupted or failed demo keeps nothing (and leaves no half-copied
+    folder). DemoError for a bad ``--keep`` or a demo that cannot start."""
+    keep = options.keep
+    created = _prepare_keep(keep) if keep is not None else False
     workdir = Path(tempfile.mkdtemp(prefix="transactiva-demo-"))
     try:
-        summary = asyncio.run(Demo(options, out).run(workdir))
+        try:
+            summary = asyncio.run(Demo(options, out).run(workdir))
+        except BaseException as err:  # Ctrl-C included: nothing is kept
+            _discard(keep, created)
+            if isinstance(err, RuntimeError):  # the concentrator's node did not start
+                raise DemoError(str(err)) from None
+            raise
+        if keep is not None:
+            try:
+                shutil.copytree(workdir, keep, dirs_exist_ok=True)
+            except OSError as err:
+                _discard(keep, created)
+                raise DemoError(f"--keep {keep}: could not copy the data: {err}") from None
     finally:
-        if options.keep is None:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            shutil.copytree(workdir, options.keep, dirs_exist_ok=True)
-            shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(workdir, ignore_errors=True)
     if options.json:
         out.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return 0 if summary["balance_changes_total"] == summary["net_deposits"] else 1

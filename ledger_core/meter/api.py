@@ -20,15 +20,26 @@ role adds :func:`meter_feature` to it.
 from __future__ import annotations
 
 import contextlib
-import json
 from datetime import datetime
 from typing import Final
 
 from aiohttp import WSCloseCode, web
 
-from ledger_core.api.server import Access, Feature, Route, error, time_range
+from ledger_core.api.openapi import (
+    ANY_OBJECT,
+    NUMBER,
+    RANGE,
+    TEXT,
+    array,
+    enum,
+    nullable,
+    obj,
+    operation,
+    websocket,
+)
+from ledger_core.api.server import Access, Feature, Route, error, read_json, time_range
 from ledger_core.api.signals import hold_readings
-from ledger_core.api.wsutil import relay
+from ledger_core.api.wsutil import open_socket, relay
 from ledger_core.meter.reading import MeterDataError
 from ledger_core.meter.service import MeterService
 from ledger_core.meter.sources import PushedSource
@@ -37,6 +48,19 @@ MAX_PUSH_BYTES: Final = 4096
 SERVICE_KEY: Final = web.AppKey("meter_service", MeterService)
 METER_SOCKETS_KEY: Final[web.AppKey[set[web.WebSocketResponse]]] = web.AppKey("meter_sockets")
 PUSH_FIELDS: Final = ("time", "power", "import_kwh_total", "export_kwh_total", "voltage")
+READING: Final = obj(
+    {
+        "time": TEXT,
+        "source": TEXT,
+        "phases": array(ANY_OBJECT),
+        "neutral_current": nullable(NUMBER),
+        "power": nullable(NUMBER),
+        "import_wh_total": NUMBER,
+        "export_wh_total": NUMBER,
+        "last_interval": nullable(ANY_OBJECT),
+        "service": TEXT,
+    }
+)
 
 
 def meter_feature(service: MeterService) -> Feature:
@@ -66,42 +90,56 @@ def meter_feature(service: MeterService) -> Feature:
                 "/local/meter",
                 get_meter,
                 Access.TOKEN,
-                _doc("The meter's latest reading, lifetime counters and last interval"),
+                operation(
+                    "The meter's latest reading, lifetime counters and last interval (503 "
+                    "no_reading before the first reading)",
+                    answers={200: READING},
+                    refusals=(503,),
+                ),
             ),
             Route(
                 "GET",
                 "/local/meter/stream",
                 stream,
                 Access.STREAM,
-                _doc("WebSocket: the meter's readings as they come"),
+                websocket("WebSocket: the meter's readings as they come", READING),
             ),
             Route(
                 "POST",
                 "/local/meter/readings",
                 push_reading,
                 Access.TOKEN,
-                _doc("A reading pushed by Home Assistant (power, lifetime kWh counters)"),
+                operation(
+                    "A reading pushed by Home Assistant (power in W, lifetime kWh counters, "
+                    "voltage); 409 not_pushed when the meter reads its own device",
+                    answers={202: obj({"status": enum(["queued"]), "time": TEXT})},
+                    refusals=(400, 409),
+                    body=obj(
+                        {
+                            "time": nullable({"type": "string", "format": "date-time"}),
+                            **{name: nullable(NUMBER) for name in PUSH_FIELDS[1:]},
+                        },
+                        optional=PUSH_FIELDS,
+                        closed=True,
+                    ),
+                ),
             ),
             Route(
                 "GET",
                 "/local/meter/proof",
                 get_proof,
                 Access.TOKEN,
-                _doc(
+                operation(
                     "The openings (readings and salts) of the meter's reports with "
-                    "from <= interval_start < to: a proof against their commitments on chain"
+                    "from <= interval_start < to: a proof against their commitments on chain",
+                    params=RANGE,
+                    answers={200: obj({"chain_id": TEXT, "openings": array(ANY_OBJECT)})},
+                    refusals=(400,),
                 ),
             ),
         ),
         setup,
     )
-
-
-def _doc(summary: str) -> dict[str, object]:
-    return {
-        "summary": summary,
-        "responses": {"200": {"description": "JSON", "content": {"application/json": {}}}},
-    }
 
 
 def _service(request: web.Request) -> MeterService:
@@ -129,8 +167,7 @@ async def get_proof(request: web.Request) -> web.Response:
 async def stream(request: web.Request) -> web.StreamResponse:
     """``GET /api/v1/local/meter/stream``: the snapshot now and at every reading."""
     service = _service(request)
-    socket = web.WebSocketResponse(heartbeat=30)
-    await socket.prepare(request)
+    socket = await open_socket(request)
     sockets: set[web.WebSocketResponse] = request.app[METER_SOCKETS_KEY]
     sockets.add(socket)
     queue = service.subscribe()
@@ -163,13 +200,7 @@ async def push_reading(request: web.Request) -> web.Response:
             "not_pushed",
             f"this meter reads its {source.name} source; readings are not pushed to it",
         )
-    raw = await request.content.read(MAX_PUSH_BYTES + 1)
-    if len(raw) > MAX_PUSH_BYTES:
-        return error(413, "too_large", f"a reading is at most {MAX_PUSH_BYTES} bytes", "body")
-    try:
-        body = json.loads(raw, parse_constant=_no_constant)
-    except (ValueError, RecursionError):
-        return error(400, "malformed", "the body is not JSON", "body")
+    body = await read_json(request, MAX_PUSH_BYTES, "a reading")
     if not isinstance(body, dict):
         return error(400, "malformed", "the body is a JSON object", "body")
     for key in body:
@@ -216,7 +247,3 @@ async def _close_sockets(app: web.Application) -> None:
     sockets: set[web.WebSocketResponse] = app[METER_SOCKETS_KEY]
     for socket in list(sockets):
         await socket.close(code=WSCloseCode.GOING_AWAY, message=b"node shutting down")
-
-
-def _no_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a number")

@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
+from ledger_core.node.files import private_file
+
 SCHEMA_VERSION: Final = 2
 """2: reports go to the ledger as commitments; ``openings`` keeps each reading's salt."""
 
@@ -87,7 +89,7 @@ class MeterStore:
 
     def __init__(self, path: Path, meter: str, chain_id: str) -> None:
         self.path = path
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db = sqlite3.connect(private_file(path), isolation_level=None, check_same_thread=False)
         self._depth = 0
         try:
             self._open(meter, chain_id)

@@ -9,6 +9,12 @@
       keys/participant.key the local participant's key, used to sign for local clients (0600)
       api-token            bearer token of the node's API (0600)
       ledger.db            blocks, transactions, events and state (SQLite)
+      local.db             the home's action log (SQLite)
+      consensus/           the private validator's last signature and the write-ahead log
+
+Everything in it is its owner's alone: files 0600, folders 0700 (see
+:mod:`ledger_core.node.files`). A token or key file that others can read is
+refused, with the ``chmod`` that fixes it; the node tightens its other files.
 """
 
 from __future__ import annotations
@@ -24,9 +30,17 @@ from typing import Any, Final
 
 from ledger_core.clock import clock_from
 from ledger_core.consensus.engine import Timeouts
+from ledger_core.node.files import (
+    InsecureFileError,
+    check_secret,
+    private_dir,
+    secure_home,
+    write_private,
+)
 from ledger_core.node.networked import NodeConfig
 from ledger_core.p2p.wire import parse_address
-from ledger_core.types.crypto import ADDRESS_RE, SigningKey
+from ledger_core.types.crypto import ADDRESS_RE, KeyFileError, SigningKey
+from ledger_core.types.fields import FieldError
 from ledger_core.types.genesis import Genesis, Operator, Params, Validator, parse_genesis
 
 DEFAULT_PORT: Final = 8765
@@ -295,8 +309,11 @@ class Home:
         return self.path / "keys" / "participant.key"
 
     def genesis(self) -> Genesis:
-        """The chain's genesis."""
-        return parse_genesis(self._read(self.genesis_file))
+        """The chain's genesis (HomeError naming the file and field when it is not one)."""
+        try:
+            return parse_genesis(self._read(self.genesis_file))
+        except FieldError as err:
+            raise HomeError(f"{self.genesis_file}: {err}") from None
 
     def config(self) -> Config:
         """The node's settings."""
@@ -305,19 +322,55 @@ class Home:
         except ValueError as err:
             raise HomeError(f"{self.config_file}: {err}") from None
 
+    @property
+    def keys_dir(self) -> Path:
+        return self.path / "keys"
+
     def token(self) -> str:
-        """The API's bearer token."""
-        return self._read(self.token_file).decode("ascii").strip()
+        """The API's bearer token (HomeError when others can read its file)."""
+        try:
+            check_secret(self.token_file, "the API token")
+        except InsecureFileError as err:
+            raise HomeError(str(err)) from None
+        raw = self._read(self.token_file)
+        try:
+            token = raw.decode("ascii").strip()
+        except UnicodeDecodeError:
+            token = ""
+        if not token or any(c.isspace() for c in token):
+            raise HomeError(
+                f"{self.token_file}: not an API token (one line of text); write a new one "
+                f"with: python -c 'import secrets; print(secrets.token_hex(32))' "
+                f"> {self.token_file} && chmod 600 {self.token_file}"
+            )
+        return token
+
+    def secrets(self) -> dict[Path, str]:
+        """The home's secret files and what each is: the API token, every file in ``keys/``."""
+        found = {self.token_file: "the API token"} if self.token_file.exists() else {}
+        if self.keys_dir.is_dir():
+            for path in sorted(self.keys_dir.iterdir()):
+                if path.is_file():
+                    found[path] = "the key file"
+        return found
+
+    def secure(self) -> list[Path]:
+        """Refuse (HomeError) a secret others can read; make every other file of the home
+        0600 and every folder 0700. The paths it had to tighten."""
+        try:
+            return secure_home(self.path, self.secrets())
+        except InsecureFileError as err:
+            raise HomeError(str(err)) from None
 
     def validator_key(self) -> SigningKey:
-        return SigningKey.load(self.validator_key_file)
+        return _load_key(self.validator_key_file)
 
     def participant_key(self) -> SigningKey:
-        return SigningKey.load(self.participant_key_file)
+        return _load_key(self.participant_key_file)
 
     def node_key(self, config: Config) -> SigningKey:
         """The node's P2P identity, from the file ``config`` names."""
-        return SigningKey.load(self.path / config.node_key_file)
+        return _load_key(self.path / config.node_key_file)
 
     def _read(self, path: Path) -> bytes:
         try:
@@ -326,6 +379,14 @@ class Home:
             raise HomeError(
                 f"{path}: {err.strerror or err}; run 'transactiva init --dir {self.path}' first"
             ) from None
+
+
+def _load_key(path: Path) -> SigningKey:
+    """A key file of the home (HomeError saying what is wrong and how to fix it)."""
+    try:
+        return SigningKey.load(path)
+    except KeyFileError as err:
+        raise HomeError(str(err)) from None
 
 
 def init_home(path: Path, chain_id: str, genesis_time: int, config: Config) -> Home:
@@ -337,7 +398,8 @@ def init_home(path: Path, chain_id: str, genesis_time: int, config: Config) -> H
     home = Home(path)
     if home.genesis_file.exists() or home.validator_key_file.exists():
         raise HomeError(f"{path} already holds a node; choose another --dir")
-    (path / "keys").mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(path)
+    private_dir(home.keys_dir)
     operator = SigningKey.generate()
     validator = SigningKey.generate()
     operator.save(home.participant_key_file)
@@ -349,15 +411,22 @@ def init_home(path: Path, chain_id: str, genesis_time: int, config: Config) -> H
         validators=(Validator(validator.public_key, 10),),
         params=Params(),
     )
-    genesis.save(home.genesis_file)
+    write_genesis(home, genesis)
     write_config(home, config)
     write_token(home)
+    home.secure()
     return home
 
 
+def write_genesis(home: Home, genesis: Genesis) -> None:
+    """Write ``genesis.json`` (0600, replaced whole)."""
+    write_private(home.genesis_file, genesis.encode() + b"\n")
+
+
 def write_config(home: Home, config: Config) -> None:
-    """Write ``config.json``."""
-    home.config_file.write_text(json.dumps(config.to_json(), indent=2) + "\n", encoding="utf-8")
+    """Write ``config.json`` (0600, replaced whole)."""
+    text = json.dumps(config.to_json(), indent=2) + "\n"
+    write_private(home.config_file, text.encode("utf-8"))
 
 
 def write_token(home: Home) -> None:

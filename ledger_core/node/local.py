@@ -25,6 +25,8 @@ from collections import deque
 from pathlib import Path
 from typing import Final, Protocol
 
+from ledger_core.node.files import private_file
+
 type LocalEvent = dict[str, object]
 
 
@@ -119,7 +121,9 @@ class ActionLog:
     """Contract actions and their outcomes, in ``local.db``."""
 
     def __init__(self, path: Path) -> None:
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db = sqlite3.connect(
+            private_file(path), isolation_level=None, check_same_thread=False
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(actions)")}

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from ledger_core.node.files import private_file
 from ledger_core.types import codec
 from ledger_core.types.abci import TxResult
 from ledger_core.types.block import Block, Header
@@ -100,7 +101,9 @@ class Storage:
 
     def __init__(self, path: Path, genesis_hash: str) -> None:
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db = sqlite3.connect(
+            private_file(path), isolation_level=None, check_same_thread=False
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         # 16 MiB of pages (the default is 2): the recent part of the id index stays in it.
@@ -441,5 +444,14 @@ class _Tx:
 
 
 def open_storage(home: Path, genesis: Genesis) -> Storage:
-    """The node's database in ``home``."""
-    return Storage(home / "ledger.db", genesis.hash)
+    """The node's database in ``home``; StorageError naming the file when it is damaged or
+    not a database."""
+    path = home / "ledger.db"
+    try:
+        return Storage(path, genesis.hash)
+    except sqlite3.DatabaseError as err:
+        raise StorageError(
+            f"{path}: not a readable ledger database ({err}); move it (with its -wal and -shm "
+            "files) aside and start again: a node on a network syncs the chain from its peers, "
+            "a single validator needs its backup (docs/node.md)"
+        ) from None

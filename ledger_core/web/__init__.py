@@ -28,7 +28,8 @@ ingress proxy); the editor's live validation uses the API's own
 - ``GET /web/contracts``: the local participant's contracts, newest first, with
   state and receipt;
 - ``GET /web/participants``: registered participants and meters (operator page);
-- ``POST /web/ticket``: a WebSocket ticket.
+- ``POST /web/ticket`` ``{"path": "/api/v1/events"}``: a ticket for one WebSocket of
+  that stream route (single-use, short-lived, good for nothing else).
 """
 
 from __future__ import annotations
@@ -40,14 +41,29 @@ from typing import Any, Final
 from aiohttp import web
 
 from contracts import check, receipt, short_id
+from ledger_core.api.openapi import (
+    ADDRESS_SCHEMA,
+    ANY_OBJECT,
+    BOOL,
+    HASH_SCHEMA,
+    INT,
+    TEXT,
+    array,
+    nullable,
+    obj,
+    operation,
+)
 from ledger_core.api.server import (
     LOCAL_KEY,
     NODE_KEY,
+    TICKET_SECONDS,
     Access,
     Feature,
     Route,
     error,
     issue_ticket,
+    read_json,
+    stream_paths,
 )
 from ledger_core.concentrator.dr import DrEvent
 from ledger_core.meter.service import MeterService
@@ -59,6 +75,7 @@ from ledger_core.types.crypto import address_of
 STATIC: Final = Path(__file__).parent / "static"
 MAX_CONTRACTS: Final = 200
 MAX_PARTICIPANTS: Final = 1000
+MAX_TICKET_BODY: Final = 1024
 DAY: Final = 86400
 CONTENT_TYPES: Final = {
     ".html": "text/html; charset=utf-8",
@@ -317,38 +334,106 @@ async def participants(request: web.Request) -> web.Response:
 
 
 async def ticket(request: web.Request) -> web.Response:
-    """``POST /web/ticket``: a single-use WebSocket ticket, valid for a minute."""
-    return web.json_response({"ticket": issue_ticket(request.app), "expires_in": 60})
+    """``POST /web/ticket`` ``{"path": "/api/v1/events"}``: a single-use ticket that opens
+    one WebSocket on that stream route within :data:`TICKET_SECONDS` seconds."""
+    body = await read_json(request, MAX_TICKET_BODY, "a ticket request")
+    path = body.get("path") if isinstance(body, dict) else None
+    if isinstance(body, dict) and set(body) - {"path"}:
+        return error(400, "malformed", "a ticket request has one field, path", "body")
+    if not isinstance(path, str):
+        choices = ", ".join(stream_paths(request.app))
+        return error(400, "malformed", f"name the stream route to open: one of {choices}", "path")
+    try:
+        issued = issue_ticket(request.app, path)
+    except ValueError as err:
+        return error(400, "malformed", str(err), "path")
+    return web.json_response({"ticket": issued, "path": path, "expires_in": TICKET_SECONDS})
 
 
-_OK: Final = {"200": {"description": "JSON", "content": {"application/json": {}}}}
 WEB_PATHS: Final[dict[str, Any]] = {
     "/web/summary": {
-        "get": {
-            "summary": "The home at a glance for the web interface",
-            "security": [{"bearer": []}],
-            "responses": _OK,
-        }
+        "get": operation(
+            "The home at a glance for the web interface",
+            answers={
+                200: obj(
+                    {
+                        "chain_id": TEXT,
+                        "height": INT,
+                        "now": INT,
+                        "participant": ADDRESS_SCHEMA,
+                        "validator": ADDRESS_SCHEMA,
+                        "utc_offset_minutes": INT,
+                        "interval_seconds": INT,
+                        "day_start": INT,
+                        "roles": obj(
+                            {
+                                "meter": BOOL,
+                                "concentrator": BOOL,
+                                "execute_contracts": BOOL,
+                                "operator": BOOL,
+                            }
+                        ),
+                        "ingress": BOOL,
+                        "meter": nullable(ADDRESS_SCHEMA),
+                        "wallet": obj({"balance": INT, "held": INT, "debt": INT}),
+                        "today": nullable(ANY_OBJECT),
+                        "dr_events": array(ANY_OBJECT),
+                        "validators": array(obj({"address": ADDRESS_SCHEMA, "power": INT})),
+                        "peers": nullable(array(ANY_OBJECT)),
+                        "p2p": nullable(TEXT),
+                        "sync": obj(
+                            {"last_block_time": INT, "behind_seconds": INT, "mempool": INT}
+                        ),
+                    }
+                )
+            },
+        )
     },
     "/web/contracts": {
-        "get": {
-            "summary": "The local participant's contracts with state and receipt",
-            "security": [{"bearer": []}],
-            "responses": _OK,
-        }
+        "get": operation(
+            "The local participant's contracts with state and receipt",
+            answers={
+                200: obj(
+                    {
+                        "participant": ADDRESS_SCHEMA,
+                        "contracts": array(
+                            obj({"id": HASH_SCHEMA, "name": nullable(TEXT), "source": TEXT})
+                        ),
+                    }
+                )
+            },
+        )
     },
     "/web/participants": {
-        "get": {
-            "summary": "Registered participants and meters",
-            "security": [{"bearer": []}],
-            "responses": _OK,
-        }
+        "get": operation(
+            "Registered participants and meters",
+            answers={
+                200: obj(
+                    {
+                        "participants": array(
+                            obj(
+                                {
+                                    "address": ADDRESS_SCHEMA,
+                                    "role": nullable(TEXT),
+                                    "status": nullable(TEXT),
+                                    "owner": nullable(ADDRESS_SCHEMA),
+                                    "since": nullable(INT),
+                                    "balance": nullable(INT),
+                                }
+                            )
+                        )
+                    }
+                )
+            },
+        )
     },
     "/web/ticket": {
-        "post": {
-            "summary": "A single-use ticket that opens one WebSocket (?ticket=) within a minute",
-            "security": [{"bearer": []}],
-            "responses": _OK,
-        }
+        "post": operation(
+            "A ticket that opens one WebSocket of the stream route it names (?ticket=): "
+            "single-use, short-lived, good for nothing else",
+            answers={200: obj({"ticket": TEXT, "path": TEXT, "expires_in": INT})},
+            refusals=(400,),
+            body=obj({"path": TEXT}, closed=True),
+        )
     },
 }

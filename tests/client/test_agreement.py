@@ -69,6 +69,7 @@ NOT_EVENT_TYPES: Final = {
     "array": "an OpenAPI schema",
     "boolean": "an OpenAPI schema",
     "number": "an OpenAPI schema",
+    "null": "an OpenAPI schema",
     "http": "an OpenAPI security scheme",
 }
 # Event kinds built from a variable, received from a real node in test_node.py instead.

@@ -49,8 +49,9 @@ def running_testnet(
             line = process.stdout.readline()
             if not line or line.startswith("testnet of"):
                 break
-            words = line.split()
-            nodes[words[0]] = (words[3], words[5])
+            words = line.split()  # NAME (ROLE): API URL token-file PATH ...: never the token
+            assert words[4] == "token-file", line
+            nodes[words[0]] = (words[3], Path(words[5]).read_text().strip())
         yield process, nodes
     finally:
         if process.poll() is None:
@@ -112,7 +113,9 @@ async def test_a_testnet_commits_what_any_node_is_given(
             for name, (url, token) in nodes.items():
                 deadline = time.monotonic() + 30
                 while True:
-                    async with session.get(f"{url}/txs/{tx.id}") as response:
+                    async with session.get(
+                        f"{url}/txs/{tx.id}", headers={"Authorization": f"Bearer {token}"}
+                    ) as response:
                         if response.status == 200:
                             found = await response.json()
                             assert (found["status"], found["height"]) == ("committed", height)

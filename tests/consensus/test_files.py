@@ -101,5 +101,8 @@ def test_the_private_validator_never_signs_two_conflicting_messages(tmp_path: Pa
 def test_an_unreadable_state_file_stops_the_validator(tmp_path: Path) -> None:
     path = tmp_path / "privval.json"
     path.write_text("{not json")
-    with pytest.raises(PrivValError, match="not a private validator state"):
+    with pytest.raises(PrivValError, match=r"privval.json: damaged .*restore it from a backup"):
+        PrivValidator(KEY, CHAIN_ID, path)
+    path.write_bytes(b"\xff\xfe")
+    with pytest.raises(PrivValError, match=r"damaged \(not UTF-8 text\)"):
         PrivValidator(KEY, CHAIN_ID, path)

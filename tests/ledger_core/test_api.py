@@ -141,8 +141,10 @@ async def test_submission_errors_are_json_and_name_the_field(api: Api) -> None:
     assert (status, body["error"]["field"]) == (400, "body")
     status, body = await api.post("/local/mint", {})
     assert status == 404
-    status, body = await api.get("/txs/xyz")
+    status, body = await api.get("/txs/abc")
     assert (status, body["error"]["field"]) == (400, "tx_id")
+    status, body = await api.get("/txs/xyz")  # no route has this path: not hex
+    assert (status, body["error"]["code"]) == (404, "not_found")
     status, body = await api.get("/participants/bob")
     assert (status, body["error"]["field"]) == (400, "address")
     status, body = await api.get("/nowhere")
@@ -162,21 +164,23 @@ async def test_signed_submission_waits_for_commit_with_an_inclusion_proof(api: A
         tx.wire(), body["index"], proof["size"], [bytes.fromhex(h) for h in proof["path"]],
         bytes.fromhex(proof["txs_root"]),
     )  # fmt: skip
-    status, again = await api.get(f"/txs/{tx.id}", auth=False)
+    status, again = await api.get(f"/txs/{tx.id}")
     assert (status, again["height"]) == (200, body["height"])
+    assert (await api.get(f"/txs/{tx.id}", auth=False))[0] == 401  # it carries the body
     status, duplicate = await api.post("/txs", tx.wire())
     assert (status, duplicate["error"]["code"]) == (409, "already_committed")
     status, _ = await api.get("/txs/" + "0" * 64)
     assert status == 404
-    status, block = await api.get(f"/blocks/{body['height']}", auth=False)
+    status, block = await api.get(f"/blocks/{body['height']}")
     assert status == 200
+    assert (await api.get(f"/blocks/{body['height']}", auth=False))[0] == 401
     assert block["header"]["txs_root"] == proof["txs_root"]
     # A light client checks the block's commit against the validator set it trusts.
     header = Header.from_json(block["header"])
     verify_commit(
         CHAIN_ID, api.node.app.validator_set(1), header, Commit.from_json(block["commit"])
     )
-    status, latest = await api.get("/blocks/latest", auth=False)
+    status, latest = await api.get("/blocks/latest")
     assert latest["hash"] == api.node.last_hash
     assert (await api.get("/blocks/999"))[0] == 404
     assert (await api.get("/blocks/one"))[0] == 400
@@ -227,8 +231,9 @@ async def test_local_signing_wallet_balances_and_proofs(api: Api) -> None:
     assert verify_proof(proof, bytes.fromhex(body["app_hash"]))
     status, mine = await api.get(f"/balances/{iso.address}")
     assert mine["balance"] == 50_000 - 12_345
-    status, participant = await api.get(f"/participants/{key('alice').address}", auth=False)
+    status, participant = await api.get(f"/participants/{key('alice').address}")
     assert (status, participant["role"]) == (200, "prosumer")
+    assert (await api.get(f"/participants/{key('alice').address}", auth=False))[0] == 401
     status, state = await api.get("/state/total/deposits")
     assert (status, state["value"]) == (200, 50_000)
     assert (await api.get("/state/nothing/here"))[0] == 404
@@ -249,7 +254,8 @@ async def test_contract_receipt(api: Api) -> None:
     assert body["receipt"].endswith(f"to 'concentrador' [{body['short_id']}]")
     assert body["receipt"].startswith("Timestamp 20")
     assert (await api.get("/contracts/" + "a" * 64))[0] == 404
-    assert (await api.get("/contracts/zz"))[0] == 400
+    assert (await api.get("/contracts/abc"))[0] == 400  # hex, but not an id
+    assert (await api.get("/contracts/zz"))[0] == 404  # not hex: no such route
 
 
 async def test_contract_check_reports_positions_or_the_canonical_contract(api: Api) -> None:
@@ -493,3 +499,37 @@ async def test_several_balances_at_one_height(api: Api) -> None:
     many = "&".join("address=x" for _ in range(201))
     status, body = await api.get(f"/balances?{many}")
     assert (status, body["error"]["message"]) == (400, "at most 200 addresses")
+
+
+async def test_inputs_that_used_to_crash_the_node_are_4xx(api: Api) -> None:
+    """The cases of issue 17 in process (tests/api/test_edge.py has them on a real node)."""
+    assert (await api.get("/blocks/9223372036854775808"))[0] == 404
+    assert (await api.get("/blocks/" + "7" * 5000))[0] == 404
+    status, body = await api.post("/local/actions/99999999999999999999/result", {"result": "ok"})
+    assert (status, body["error"]["code"]) == (404, "not_found")
+    status, body = await api.post("/local/actions/%C2%B2/result", {"result": "ok"})
+    assert (status, body["error"]["field"]) == (400, "action_id")
+    status, body = await api.get("/local/actions?since=%C2%B2")
+    assert (status, body["error"]["field"]) == (400, "since")
+    status, body = await api.get("/local/actions?limit=" + "9" * 50)
+    assert (status, body["error"]["field"]) == (400, "limit")
+    memo = b'{"to": "tv' + b"1" * 40 + b'", "amount": 1, "memo": "\\ud800"}'
+    status, body = await api.post("/local/transfer", memo)
+    assert (status, body["error"]["field"]) == (400, "body.memo")
+    status, body = await api.post("/local/transfer", b'{"\\udc00": 1}')
+    assert (status, body["error"]["field"]) == (400, "body")
+    status, body = await api.post(
+        "/contracts/check", b'{"source": ' + b"[" * 16_000 + b"]" * 16_000 + b"}"
+    )
+    assert (status, body["error"]["field"]) == (400, "body")
+    status, body = await api.post("/local/deposit_request", b'{"amount": NaN}')
+    assert (status, body["error"]["code"]) == (400, "malformed")
+    status, body = await api.post("/contracts/check", {"source": "", "active": None})
+    assert (status, body["error"]["field"]) == (400, "active")
+    status, body = await api.post("/contracts/check", {"source": "", "sourse": ""})
+    assert (status, body["error"]["field"]) == (400, "sourse")
+    response = await api.client.delete("/api/v1/status")
+    assert response.status == 405
+    assert response.headers["Allow"] == "GET,HEAD"
+    response = await api.client.get("/api/v1/events", headers=AUTH)  # not a WebSocket
+    assert (response.status, (await response.json())["error"]["code"]) == (400, "malformed")

@@ -183,7 +183,7 @@ async def _load(url: str, token: str, acknowledged: list[str], stop: asyncio.Eve
 
 async def _committed(url: str, token: str, ids: list[str]) -> list[str]:
     missing = []
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as session:
         for tx_id in ids:
             async with session.get(f"{url}/txs/{tx_id}") as response:
                 body = await response.json()

@@ -188,7 +188,8 @@ def test_a_file_of_the_version_that_reported_readings_in_the_clear_is_refused(
     with pytest.raises(MeterStoreError, match=r"older version \(schema 1\).*new one"):
         MeterStore(path, METER, CHAIN)
     # Nothing was added to it.
-    tables = sqlite3.connect(path).execute("SELECT name FROM sqlite_master").fetchall()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        tables = db.execute("SELECT name FROM sqlite_master").fetchall()
     assert tables == [("meta",), ("sqlite_autoindex_meta_1",)]
 
 

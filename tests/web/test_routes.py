@@ -15,7 +15,13 @@ import aiohttp
 import pytest
 
 from contracts import check, content_hash
-from ledger_core.api.server import MAX_TICKETS, TICKETS_KEY, TRUSTED_PROXY_KEY, add_feature
+from ledger_core.api.server import (
+    MAX_TICKETS,
+    TICKET_SECONDS,
+    TICKETS_KEY,
+    TRUSTED_PROXY_KEY,
+    add_feature,
+)
 from ledger_core.clock import ManualClock
 from ledger_core.meter.outbox import node_submitter
 from ledger_core.meter.reading import Reading
@@ -443,11 +449,14 @@ async def test_participants_lists_accounts_and_meters(web: Web) -> None:
 # -- tickets ---------------------------------------------------------------------------------
 
 
+EVENTS = {"path": "/api/v1/events"}
+
+
 async def test_a_ticket_opens_one_websocket_once(web: Web) -> None:
-    status, body, _ = await web.call("POST", "/api/v1/web/ticket", BEARER)
+    status, body, _ = await web.call("POST", "/api/v1/web/ticket", BEARER, json=EVENTS)
     assert status == 200
     ticket = body["ticket"]
-    assert body["expires_in"] == 60
+    assert (body["path"], body["expires_in"]) == ("/api/v1/events", TICKET_SECONDS)
     url = f"{web.base}/api/v1/events?ticket={ticket}"
     async with web.session.ws_connect(url) as socket:
         web.live.tick(NOON + 10)
@@ -457,24 +466,29 @@ async def test_a_ticket_opens_one_websocket_once(web: Web) -> None:
         async with web.session.ws_connect(url):
             pass
     assert refused.value.status == 401
-    # A ticket is for a WebSocket only.
-    status, body, _ = await web.call("POST", "/api/v1/web/ticket", BEARER)
+    # A ticket is for a WebSocket only, and it is used up by trying.
+    status, body, _ = await web.call("POST", "/api/v1/web/ticket", BEARER, json=EVENTS)
     status, _body, _ = await web.call("GET", f"/api/v1/web/summary?ticket={body['ticket']}")
     assert status == 401
-    status, _body, _ = await web.call("POST", "/api/v1/web/ticket")
+    status, _body, _ = await web.call("POST", "/api/v1/web/ticket", json=EVENTS)
     assert status == 401
+    # A ticket names a stream route.
+    for asked in ({}, {"path": "/api/v1/web/summary"}, {"path": 7}, []):
+        status, body, _ = await web.call("POST", "/api/v1/web/ticket", BEARER, json=asked)
+        assert (status, body["error"]["field"]) == (400, "path"), asked
+        assert "/api/v1/events" in body["error"]["message"]
 
 
 async def test_tickets_expire_and_old_ones_make_room(web: Web) -> None:
-    _status, body, _ = await web.call("POST", "/api/v1/web/ticket", BEARER)
+    _status, body, _ = await web.call("POST", "/api/v1/web/ticket", BEARER, json=EVENTS)
     tickets = web.live.app[TICKETS_KEY]
-    tickets[body["ticket"]] = time.monotonic() - 1  # a minute has passed
+    tickets[body["ticket"]] = (time.monotonic() - 1, "/api/v1/events")  # its time is up
     with pytest.raises(aiohttp.WSServerHandshakeError):
         async with web.session.ws_connect(f"{web.base}/api/v1/events?ticket={body['ticket']}"):
             pass
     first = None
     for i in range(MAX_TICKETS + 5):
-        _status, body, _ = await web.call("POST", "/api/v1/web/ticket", BEARER)
+        _status, body, _ = await web.call("POST", "/api/v1/web/ticket", BEARER, json=EVENTS)
         first = first or body["ticket"]
         assert len(tickets) <= MAX_TICKETS, i
     assert first not in tickets

@@ -141,9 +141,9 @@ class RunProcess:
             line = self.process.stdout.readline()
             if not line or line.startswith("testnet of"):
                 break
-            name, _, api, url, _, token, _, _, _, pid, *_ = line.split()
-            assert api == "API"
-            self.nodes[name] = (url, token)
+            name, _, api, url, token_word, token_file, _, _, _, pid, *_ = line.split()
+            assert (api, token_word) == ("API", "token-file"), line
+            self.nodes[name] = (url, Path(token_file).read_text().strip())
             self.pids[name] = int(pid)
 
     def finish(self, timeout: float = 30) -> tuple[int, str, str]:
@@ -236,7 +236,7 @@ async def test_a_one_validator_testnet_runs_serves_peers_and_stops_on_ctrl_c(
         probe.bind(("127.0.0.1", base))
 
 
-async def test_a_node_that_dies_stops_the_testnet_with_an_error(tmp_path: Path) -> None:
+async def test_when_its_only_node_dies_the_testnet_says_so_and_ends(tmp_path: Path) -> None:
     root = tmp_path / "uno"
     assert (
         init("--validators", "1", "--dir", str(root), "--base-port", str(free_port_run(2)))[0] == 0
@@ -247,6 +247,7 @@ async def test_a_node_that_dies_stops_the_testnet_with_an_error(tmp_path: Path) 
         code, _out, err = running.finish()
     assert code == 1
     assert "node0 exited with status -9" in err
+    assert "every node has stopped" in err
 
 
 def test_config_files_load_strictly_and_old_ones_still_load(tmp_path: Path) -> None:

@@ -3,8 +3,8 @@
 // URLs are relative to the page, so the same code works at "/" of a standalone node and
 // under Home Assistant's ingress path. Standalone, the API token the user typed is kept in
 // this tab's sessionStorage and sent as "Authorization: Bearer"; a WebSocket cannot carry
-// that header, so each connection first gets a single-use ticket. Behind ingress no token
-// is needed: Home Assistant has signed the user in.
+// that header, so each connection first gets a single-use ticket bound to its route. Behind
+// ingress no token is needed: Home Assistant has signed the user in.
 
 const TOKEN_KEY = "transactiva.token";
 const base = new URL(".", document.baseURI);
@@ -70,7 +70,11 @@ export function stream(path, { query = () => ({}), onMessage, onState = () => {}
     if (closed) return;
     const params = { ...query() };
     try {
-      if (token()) params.ticket = (await api("web/ticket", { method: "POST" })).ticket;
+      if (token()) {
+        // A ticket opens this one stream route, once, within seconds; nothing else.
+        const body = { path: `/api/v1/${path.replace(/^\//, "")}` };
+        params.ticket = (await api("web/ticket", { method: "POST", body })).ticket;
+      }
     } catch {
       retry();
       return;
