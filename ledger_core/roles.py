@@ -23,6 +23,12 @@
   participant's active contracts evaluated at every event, actions published
   on ``/api/v1/local/events`` and kept in ``local.db`` for Home Assistant to
   carry out, orders signed for ``SELL SURPLUS`` and ``BUY``.
+
+Membership needs no setting: a node on the P2P network whose local participant
+is a genesis operator issues invitations and admits homes
+(``ledger_core/membership``, ``invitations.db``); a home made by ``transactiva
+join`` asks for admission with the code in its home until it is a participant.
+Every node answers ``GET /api/v1/local/admission``.
 """
 
 from __future__ import annotations
@@ -49,6 +55,10 @@ from ledger_core.concentrator.readings import ReadingStore, ReadingStoreError
 from ledger_core.concentrator.rules import LoadRule
 from ledger_core.concentrator.service import Concentrator
 from ledger_core.concentrator.tariff import load_tariff
+from ledger_core.membership.admission import Admissions
+from ledger_core.membership.api import admission_feature, membership_feature
+from ledger_core.membership.invitations import InvitationBook
+from ledger_core.membership.joining import Joiner, JoinError
 from ledger_core.meter.api import meter_feature
 from ledger_core.meter.outbox import (
     Outcome,
@@ -64,9 +74,12 @@ from ledger_core.meter.store import MeterStoreError
 from ledger_core.node.home import Config, Home, HomeError
 from ledger_core.node.host import Node
 from ledger_core.node.local import ActionLog, LocalEvents
+from ledger_core.node.peers import advertised
+from ledger_core.p2p.network import Network
 from ledger_core.state import keys
 from ledger_core.state.keys import StateView
 from ledger_core.types.crypto import SigningKey
+from ledger_core.types.invitation import CHANNEL as ADMISSION_CHANNEL
 
 if TYPE_CHECKING:
     from ledger_core.analytics.service import AnalyticsService
@@ -74,6 +87,7 @@ if TYPE_CHECKING:
 
 LOG: Final = logging.getLogger(__name__)
 METER_KEY: Final = "keys/meter.key"
+INVITATIONS_DB: Final = "invitations.db"
 READINGS_FILE: Final = "readings.db"
 
 
@@ -127,8 +141,12 @@ class Roles:
         *,
         local_events: LocalEvents,
         action_log: ActionLog,
+        network: Network | None = None,
     ) -> None:
         self.home = home
+        self.network = network
+        self.admissions: Admissions | None = None
+        self.joiner: Joiner | None = None
         self.config = config
         self.node = node
         self.local_events = local_events
@@ -156,14 +174,42 @@ class Roles:
             self.meter.store.close()
         if self._analytics_store is not None:
             self._analytics_store.close()
+        if self.admissions is not None:
+            self.admissions.book.close()
         if self._readings is not None:
             self._readings.close()
+
+    def _build_membership(self) -> None:
+        """Invitations and admission on the operator's node; asking for admission on a
+        joining home's; the admission status on every node."""
+        network = self.network
+        participant = self.home.participant_key()
+        operator = any(op.address == participant.address for op in self.node.genesis.operators)
+        if network is not None and operator:
+            config = self.config
+            book = InvitationBook(self.home.path / INVITATIONS_DB, clock=self.node.clock)
+            self.admissions = Admissions(
+                self.node, participant, book, lambda: (advertised(config, network),)
+            )
+            network.on_request(ADMISSION_CHANNEL, self.admissions.on_request)
+            self.features.append(membership_feature(self.admissions, network))
+        joining = None
+        if network is not None and self.home.invitation_file.exists():
+            try:
+                self.joiner = Joiner(
+                    self.home, self.node, network, participant, _meter_key(self.home).public_key
+                )
+            except (JoinError, OSError) as err:
+                raise HomeError(f"{self.home.invitation_file}: {err}") from None
+            joining = self.joiner.status
+        self.features.append(admission_feature(joining))
 
     def _build(self) -> None:
         """Build the configured roles and the API features they serve (the concentrator
         first: a meter on the same node shares its readings with it in this process)."""
         config = self.config
         chain_id = self.node.genesis.chain_id
+        self._build_membership()
         if config.concentrator is not None:
             self.concentrator = self._build_concentrator(config.concentrator)
             self.features.append(concentrator_feature(self.concentrator))
@@ -305,6 +351,10 @@ class Roles:
 
     async def start(self, api_url: str, token: str) -> None:
         """Start the roles (the API is listening at ``api_url``)."""
+        if self.admissions is not None:
+            self.admissions.resume()
+        if self.joiner is not None:
+            self._tasks.append(asyncio.create_task(self.joiner.run(self._stop)))
         if self.meter is not None:
             await self.meter.start()
         if self.analytics is not None:
@@ -374,5 +424,8 @@ class Roles:
             await self._session.close()
         if self._analytics_store is not None:
             self._analytics_store.close()
+        if self.admissions is not None:
+            await self.admissions.stop()
+            self.admissions.book.close()
         if self._readings is not None:
             self._readings.close()

@@ -72,6 +72,21 @@ async def serve(
     ``tune_memory`` tunes the process's garbage collector once the state is loaded (the
     ``transactiva node`` process; not a test's, which it would change for every test)."""
     home = Home(path)
+    lock = home.lock()  # before anything is opened: one node per home
+    try:
+        await _serve(home, stop, ready, node_class, tune_memory=tune_memory)
+    finally:
+        lock.release()
+
+
+async def _serve(
+    home: Home,
+    stop: asyncio.Event,
+    ready: asyncio.Event | None,
+    node_class: type[ConsensusNode],
+    *,
+    tune_memory: bool,
+) -> None:
     genesis = home.genesis()
     config = home.config()
     refuse_unsupported(genesis, config)
@@ -143,7 +158,9 @@ def _application(
             "-wal and -shm files) aside and start again: the node begins a new log"
         ) from None
     try:
-        services = Roles(home, config, node, local_events=local_events, action_log=action_log)
+        services = Roles(
+            home, config, node, local_events=local_events, action_log=action_log, network=network
+        )
     except BaseException:
         action_log.close()
         node.close()

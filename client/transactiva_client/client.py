@@ -38,6 +38,7 @@ from transactiva_client.errors import (
 )
 from transactiva_client.models import (
     ActionLogEntry,
+    Admission,
     Advice,
     Balance,
     ContractCheck,
@@ -49,6 +50,7 @@ from transactiva_client.models import (
     LocalMessage,
     MarketResult,
     MeterReading,
+    NameRecord,
     NodeStatus,
     Participant,
     PriceSignal,
@@ -250,6 +252,21 @@ class TransactivaClient:
         answer = await self.request("GET", f"participants/{address}")
         return self._decode(Participant.from_json, answer)
 
+    async def participants(self) -> list[Participant]:
+        """Every participant and operator with its name, role, status and meter (API 1.1)."""
+        answer = await self.request("GET", "participants")
+        return self._decode(lambda a: _as_list(a, "participants", Participant.from_json), answer)
+
+    async def name(self, name: str) -> NameRecord:
+        """Who holds a participant's name, any case (404 ``unknown_name``: nobody; API 1.1;
+        needs the token: a name links an address to a home)."""
+        answer = await self.request("GET", f"names/{name}")
+        return self._decode(NameRecord.from_json, answer)
+
+    async def admission(self) -> Admission:
+        """Whether this home is a participant yet, and why not (API 1.1)."""
+        return self._decode(Admission.from_json, await self.request("GET", "local/admission"))
+
     async def state(self, key: str) -> Any:  # noqa: ANN401 - any JSON value
         """A state entry's value, or None when there is none."""
         try:
@@ -303,6 +320,23 @@ class TransactivaClient:
         """A contract: text, parties, signatures, state, short id, receipt (404: none)."""
         answer = await self.request("GET", f"contracts/{contract_id}")
         return self._decode(ContractRecord.from_json, answer)
+
+    async def awaiting_contracts(self) -> list[ContractRecord]:
+        """Proposed contracts that await this home's signature, oldest first (API 1.1)."""
+        answer = await self.request("GET", "local/contracts/awaiting")
+        return self._decode(lambda a: _as_list(a, "contracts", ContractRecord.from_json), answer)
+
+    async def sign_contract(self, contract_id: str) -> ContractRecord:
+        """Countersign a contract (its id or its short id ``0x...``) with this home's key and
+        wait for the commit; the contract, with its ``receipt`` once every party signed.
+        The ledger's refusals raise TransactivaRequestError (``not_a_party``,
+        ``already_signed``, ``not_proposed``, ``unknown_contract``, ``ambiguous_id``)."""
+        answer = await self.request(
+            "POST", f"local/contracts/{contract_id}/sign", body={}, timeout=WAIT_TIMEOUT
+        )
+        return self._decode(
+            lambda a: ContractRecord.from_json(a.get("contract"), "contract"), answer
+        )
 
     async def check_contract(self, source: str) -> ContractCheck:
         """The node's verdict on a contract's text (nothing is submitted)."""

@@ -28,6 +28,7 @@ from transactiva_client.protocol import (
     ActionKind,
     ActionResult,
     ActionTrigger,
+    AdmissionStatus,
     ApiVersion,
     ContractStatus,
     ErrorCode,
@@ -62,6 +63,7 @@ MAX_MONEY: Final = 2**62  # centavos
 MAX_POWER_W: Final = 10**9
 MAX_DR_PERIOD: Final = 86400
 MAX_DETAIL: Final = 500
+MAX_NAME: Final = 32  # a participant's display name
 
 
 # -- reading untrusted JSON -------------------------------------------------------------------
@@ -280,31 +282,96 @@ class Balance:
 class Participant:
     """A participant's public record; ``roles`` are an operator's (ISO, SUPPLIER, DSO);
     ``service_connected`` is False while the DSO has cut its supply (nodes that do not
-    say are taken as connected)."""
+    say are taken as connected).
+
+    ``name`` is its display name on the chain (API 1.1; None without one), ``meter`` the
+    address of its meter where the node lists it (``GET /participants``).
+    """
 
     address: str
     role: Role | str
     status: str
     roles: tuple[str, ...] = ()
+    name: str | None = None
+    meter: str | None = None
     service_connected: bool = True
 
     @classmethod
-    def from_json(cls, data: object) -> Participant:
-        o = _Obj(data, "the participant")
+    def from_json(cls, data: object, where: str = "") -> Participant:
+        o = _Obj(data, "the participant", where)
         roles: tuple[str, ...] = ()
         if o.has("roles"):
             raw = o.items("roles")
             if not all(isinstance(role, str) and 0 < len(role) <= 32 for role in raw):
-                raise DecodeError("roles", "must be a list of role names")
+                raise DecodeError(o.name("roles"), "must be a list of role names")
             roles = tuple(raw)
         return cls(
             address=o.address("address"),
             role=o.kind("role", Role, 32),
             status=o.text("status", 16),
             roles=roles,
+            name=o.optional_text("name", MAX_NAME),
+            meter=o.address("meter") if o.has("meter") else None,
             service_connected=(
                 o.boolean("service_connected") if o.has("service_connected") else True
             ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NameRecord:
+    """Who holds a participant's name (``GET /names/{name}``, API 1.1)."""
+
+    name: str
+    address: str
+    role: Role | str
+    status: str
+
+    @classmethod
+    def from_json(cls, data: object) -> NameRecord:
+        o = _Obj(data, "the name")
+        return cls(
+            name=o.text("name", MAX_NAME),
+            address=o.address("address"),
+            role=o.kind("role", Role, 32),
+            status=o.text("status", 16),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """Whether this home's node is a participant yet (``GET /local/admission``, API 1.1).
+
+    ``name`` and ``role`` are the chain's once a member, else what the invitation grants;
+    ``message`` says why while joining or when refused; ``approve`` is ``auto`` or
+    ``manual`` and ``expires`` the invitation's expiry, while joining.
+    """
+
+    participant: str
+    status: AdmissionStatus | str
+    name: str | None = None
+    role: Role | str | None = None
+    message: str | None = None
+    approve: str | None = None
+    expires: int | None = None
+
+    @property
+    def member(self) -> bool:
+        """True once the home is an active participant."""
+        return self.status == AdmissionStatus.MEMBER
+
+    @classmethod
+    def from_json(cls, data: object) -> Admission:
+        o = _Obj(data, "the admission")
+        invitation = o.sub("invitation") if o.has("invitation") else None
+        return cls(
+            participant=o.address("participant"),
+            status=o.kind("status", AdmissionStatus, 32),
+            name=o.optional_text("name", MAX_NAME),
+            role=o.kind("role", Role, 32) if o.has("role") else None,
+            message=o.optional_text("message", 1000),
+            approve=invitation.optional_text("approve", 16) if invitation else None,
+            expires=invitation.optional_integer("expires", 0, MAX_TIME) if invitation else None,
         )
 
 
@@ -328,20 +395,43 @@ class ContractRecord:
     signed: tuple[str, ...]
     source: str
     receipt: str | None = None
+    missing: tuple[str, ...] = ()
+    names: dict[str, str | None] = field(default_factory=dict)
+
+    def awaits(self, address: str) -> bool:
+        """Whether the contract waits for ``address``'s signature."""
+        return self.status == ContractStatus.PROPOSED and address in self.missing
+
+    def party_name(self, address: str) -> str:
+        """A party as people read it: its name, else its address."""
+        return self.names.get(address) or address
 
     @classmethod
-    def from_json(cls, data: object) -> ContractRecord:
-        o = _Obj(data, "the contract")
+    def from_json(cls, data: object, where: str = "") -> ContractRecord:
+        o = _Obj(data, "the contract", where)
+        signers, signed = o.addresses("signers"), o.addresses("signed")
+        names: dict[str, str | None] = {}
+        if o.has("names"):
+            raw = o.sub("names")
+            for address in raw.data:
+                if not ADDRESS_RE.fullmatch(address):
+                    raise DecodeError(raw.name(address), "must be keyed by addresses")
+                names[address] = raw.optional_text(address, MAX_NAME)
         return cls(
             contract_id=o.hash("id"),
             short_id=o.matching("short_id", SHORT_ID_RE, "0x and 10 hex digits"),
             name=o.text("name", 200),
             status=o.kind("status", ContractStatus, 16),
             proposer=o.address("proposer"),
-            signers=o.addresses("signers"),
-            signed=o.addresses("signed"),
+            signers=signers,
+            signed=signed,
             source=o.text("source", 65536),
             receipt=o.optional_text("receipt", 1000),
+            # Nodes of API 1.0 do not send it: the parties that have not signed.
+            missing=o.addresses("missing")
+            if o.has("missing")
+            else tuple(s for s in signers if s not in signed),
+            names=names,
         )
 
 

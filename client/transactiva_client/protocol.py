@@ -9,9 +9,9 @@ Open enumerations (a newer node may send a value this client does not know, and 
 decoders keep such a value as a plain ``str``): :class:`EventKind`,
 :class:`LocalEventKind`, :class:`ErrorCode`, :class:`ActionKind`, :class:`ActionTrigger`,
 :class:`WalletReason`, :class:`IntervalStatus`, :class:`ContractStatus`,
-:class:`TxType`, :class:`Role`. Closed ones change only with a major version, and a
-value outside them is a decode error: :class:`ActionResult`, :class:`OrderSide`,
-:class:`SignalName`, :class:`TxStatus`, :class:`Severity`, :class:`SupplyState`.
+:class:`TxType`, :class:`Role`, :class:`AdmissionStatus`. Closed ones change only with a
+major version, and a value outside them is a decode error: :class:`ActionResult`,
+:class:`OrderSide`, :class:`SignalName`, :class:`TxStatus`, :class:`Severity`, :class:`SupplyState`.
 
 Each enumeration names where the node produces its values, so that
 ``tests/client/test_agreement.py`` can prove the two sides agree.
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-API_VERSION: Final = "1.0"
+API_VERSION: Final = "1.1"
 """The version of the node API this client speaks, ``MAJOR.MINOR``."""
 
 API_PREFIX: Final = "/api/v1"
@@ -100,6 +100,7 @@ class EventKind(StrEnum):
     NEW_BLOCK = "new_block"
     PARTICIPANT_REGISTERED = "participant_registered"
     PARTICIPANT_REVOKED = "participant_revoked"
+    PARTICIPANT_NAMED = "participant_named"
     METER_BOUND = "meter_bound"
     CONTRACT_PROPOSED = "contract_proposed"
     CONTRACT_SIGNED = "contract_signed"
@@ -273,6 +274,23 @@ class Role(StrEnum):
     OPERATOR = "operator"
 
 
+class AdmissionStatus(StrEnum):
+    """Whether a home's node is a participant yet (``status`` of ``GET /local/admission``).
+
+    ``joining``: it asks the operator's node with its invitation, or its registration is
+    being committed; ``awaiting_approval``: the operator approves this home by hand;
+    ``refused``: the operator refused the invitation (the ``message`` says why: used,
+    expired, cancelled...); ``not_invited``: no invitation and not registered.
+    """
+
+    MEMBER = "member"
+    REVOKED = "revoked"
+    JOINING = "joining"
+    AWAITING_APPROVAL = "awaiting_approval"
+    REFUSED = "refused"
+    NOT_INVITED = "not_invited"
+
+
 class OperatorRole(StrEnum):
     """The roles an operator account holds (each belongs to exactly one operator)."""
 
@@ -287,6 +305,7 @@ class TxType(StrEnum):
     REGISTER = "register"
     REVOKE = "revoke"
     BIND_METER = "bind_meter"
+    SET_NAME = "set_name"
     CONTRACT_PROPOSE = "contract_propose"
     CONTRACT_SIGN = "contract_sign"
     CONTRACT_REVOKE = "contract_revoke"
@@ -373,6 +392,8 @@ class ErrorCode(StrEnum):
     ALREADY_REGISTERED = "already_registered"
     UNKNOWN_ACCOUNT = "unknown_account"
     REVOKED_ACCOUNT = "revoked_account"
+    NAME_TAKEN = "name_taken"
+    UNKNOWN_NAME = "unknown_name"  # no participant holds the name given for an address
     # Contracts.
     INVALID_CONTRACT = "invalid_contract"
     NOT_CANONICAL = "not_canonical"
@@ -385,6 +406,7 @@ class ErrorCode(StrEnum):
     ALREADY_SIGNED = "already_signed"
     NOT_REVOCABLE = "not_revocable"
     ALREADY_VOTED = "already_voted"
+    AMBIGUOUS_ID = "ambiguous_id"  # a short id (0x + 10 hex) shared by several contracts
     # Reports, signals and the wallet.
     MISALIGNED_INTERVAL = "misaligned_interval"
     FUTURE_INTERVAL = "future_interval"
@@ -444,6 +466,8 @@ class ErrorCode(StrEnum):
     NO_FREE_ID = "no_free_id"
     UNKNOWN_EVENT = "unknown_event"
     COMPLETED_EVENT = "completed_event"
+    # Membership (the operator's invitation routes).
+    NOT_LISTENING = "not_listening"  # the operator's node has no P2P port for homes to join
     # The concentrator's private store of readings (docs/privacy.md).
     UNKNOWN_METER = "unknown_meter"
     COMMITMENT_MISMATCH = "commitment_mismatch"

@@ -1,7 +1,8 @@
-"""Accounts: a participant's record, and wallets (balance, held, debt) with proofs.
+"""Accounts: participants' records and names, and wallets (balance, held, debt) with proofs.
 
-All need the token: a record links an address to its role, status, registration
-and (for a meter) its home; a wallet is money.
+All need the token: a record links an address to its role, status, registration and (for
+a meter) its home; a name links it to a person's choice of name; a wallet is money.
+Wherever a route takes an address it also takes a participant's name (any case).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ledger_core.api.openapi import (
     nullable,
     obj,
     operation,
+    path_param,
     ref,
 )
 from ledger_core.api.server import (
@@ -29,12 +31,14 @@ from ledger_core.api.server import (
     address_param,
     error,
     node_of,
+    resolve_address,
     view,
 )
 from ledger_core.state import keys
-from ledger_core.types.crypto import ADDRESS_RE
+from ledger_core.types.names import checked_name
 
 MAX_BALANCES: Final = 200
+MAX_PARTICIPANTS: Final = 100_000
 _MONEY: Final = {"balance": INT, "held": INT, "debt": INT}
 _PARTICIPANT: Final = obj(
     {
@@ -43,11 +47,12 @@ _PARTICIPANT: Final = obj(
         "role": TEXT,
         "status": TEXT,
         "since": INT,
+        "name": TEXT,
         "owner": ADDRESS_SCHEMA,
         "roles": array(TEXT),
         "service_connected": {"type": "boolean"},
     },
-    optional=("owner", "roles"),
+    optional=("name", "owner", "roles"),
 )
 
 
@@ -92,9 +97,8 @@ async def get_balances(request: web.Request) -> web.Response:
     if len(addresses) > MAX_BALANCES:
         return error(400, "malformed", f"at most {MAX_BALANCES} addresses", "address")
     rows = []
-    for i, address in enumerate(addresses):
-        if not ADDRESS_RE.fullmatch(address):
-            return error(400, "malformed", "an address is tv and 40 hex digits", f"address[{i}]")
+    for i, given in enumerate(addresses):
+        address = resolve_address(state, given, f"address[{i}]")
         if state.account(address) is None:
             return error(404, "not_found", f"{address} is not registered", f"address[{i}]")
         rows.append(
@@ -110,9 +114,93 @@ async def get_balances(request: web.Request) -> web.Response:
     )
 
 
+async def list_participants(request: web.Request) -> web.Response:
+    """Every participant and operator with its name and meter (meters are not listed)."""
+    state = view(request)
+    accounts = list(state.accounts(MAX_PARTICIPANTS))
+    meters = {
+        str(record["owner"]): address
+        for address, record in accounts
+        if record["role"] == "meter" and "owner" in record and record["status"] == "active"
+    }
+    rows = [
+        {
+            "address": address,
+            "name": record.get("name"),
+            "role": record["role"],
+            "status": record["status"],
+            "since": record["since"],
+            "meter": meters.get(address),
+        }
+        for address, record in accounts
+        if record["role"] != "meter"
+    ]
+    return web.json_response({"participants": rows})
+
+
+async def get_name(request: web.Request) -> web.Response:
+    """Who holds a name: its address, role and status."""
+    given = request.match_info["name"]
+    try:
+        name = checked_name(given)
+    except ValueError as err:
+        return error(400, "malformed", str(err), "name")
+    state = view(request)
+    address = state.name_holder(name)
+    account = state.account(address) if address is not None else None
+    if address is None or account is None:
+        return error(404, "unknown_name", f"no participant is named {name!r}", "name")
+    return web.json_response(
+        {"name": name, "address": address, "role": account["role"], "status": account["status"]}
+    )
+
+
 FEATURE: Final = Feature(
     "accounts",
     (
+        Route(
+            "GET",
+            "/participants",
+            list_participants,
+            Access.TOKEN,
+            operation(
+                "Every participant and operator: address, name, role, status, meter",
+                answers={
+                    200: obj(
+                        {
+                            "participants": array(
+                                obj(
+                                    {
+                                        "address": ADDRESS_SCHEMA,
+                                        "name": nullable(TEXT),
+                                        "role": TEXT,
+                                        "status": TEXT,
+                                        "since": INT,
+                                        "meter": nullable(ADDRESS_SCHEMA),
+                                    }
+                                )
+                            )
+                        }
+                    )
+                },
+            ),
+        ),
+        Route(
+            "GET",
+            "/names/{name}",
+            get_name,
+            Access.TOKEN,
+            operation(
+                "Who holds a participant's name (names are compared in lower case)",
+                params=[path_param("name", "^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")],
+                answers={
+                    200: obj(
+                        {"name": TEXT, "address": ADDRESS_SCHEMA, "role": TEXT, "status": TEXT}
+                    )
+                },
+                refusals=(400, 404),
+            ),
+        ),
         Route(
             "GET",
             "/participants/{address}",

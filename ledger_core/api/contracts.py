@@ -1,4 +1,6 @@
-"""Contracts: a contract's record with its receipt and proof, and checking a text.
+"""Contracts: a contract's record with its receipt and proof, checking a text, and the
+contracts that await this home's signature (``/local/contracts/awaiting``, and
+``/local/contracts/{id}/sign`` to countersign one with the local key).
 
 Checking warns where a new contract contradicts the home's active ones (same
 device, opposite actions on conditions that can hold together), naming the
@@ -8,6 +10,7 @@ other contract and its line; the warnings never block a submission.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterable
 from typing import Any, Final
 
@@ -28,6 +31,7 @@ from contracts.canonical import quote
 from contracts.conflicts import to_diagnostic
 from ledger_core.api.openapi import (
     ADDRESS_SCHEMA,
+    ANY_OBJECT,
     BOOL,
     HASH_SCHEMA,
     TEXT,
@@ -44,12 +48,15 @@ from ledger_core.api.server import (
     Feature,
     Route,
     error,
+    fail,
     node_of,
     read_json,
     view,
 )
 from ledger_core.state import keys
-from ledger_core.types.tx import MAX_TX_BYTES, TX_ID_RE
+from ledger_core.types.tx import MAX_TX_BYTES, TX_ID_RE, TxType, sign
+
+SIGN_WAIT_SECONDS: Final = 30.0
 
 
 def home_contracts(
@@ -126,6 +133,33 @@ def _active_contracts(
     return found
 
 
+def contract_json(
+    request: web.Request, contract_id: str, record: keys.Contract | dict[str, Any]
+) -> dict[str, Any]:
+    """A contract's record for people and clients: with its short id, the receipt once
+    active, the parties still to sign (``missing``) and every party's name (``names``)."""
+    node = node_of(request)
+    state = view(request)
+    contract = parse(str(record["source"]))
+    signers = [str(s) for s in record["signers"]]
+    signed = [str(s) for s in record["signed"]]
+    names: dict[str, str | None] = {}
+    for address in signers:
+        account = state.account(address)
+        names[address] = account.get("name") if account is not None else None
+    body: dict[str, Any] = {
+        "id": contract_id,
+        **record,
+        "short_id": short_id(contract),
+        "missing": [s for s in signers if s not in signed],
+        "names": names,
+    }
+    activated = record.get("activated_time")
+    if isinstance(activated, int):
+        body["receipt"] = receipt(contract, node.genesis.params.local_datetime(activated))
+    return body
+
+
 async def get_contract(request: web.Request) -> web.Response:
     node = node_of(request)
     contract_id = request.match_info["contract_id"]
@@ -134,17 +168,91 @@ async def get_contract(request: web.Request) -> web.Response:
     record, proof = node.app.query(keys.contract(contract_id))
     if not isinstance(record, dict):
         return error(404, "not_found", f"no contract {contract_id}")
-    body: dict[str, Any] = {
-        "id": contract_id,
-        **record,
-        "proof": proof.to_json() if proof else None,
-    }
-    contract = parse(str(record["source"]))
-    body["short_id"] = short_id(contract)
-    activated = record.get("activated_time")
-    if isinstance(activated, int):
-        body["receipt"] = receipt(contract, node.genesis.params.local_datetime(activated))
+    body = contract_json(request, contract_id, record)
+    body["proof"] = proof.to_json() if proof else None
     return web.json_response(body)
+
+
+def awaiting(request: web.Request, participant: str) -> list[dict[str, Any]]:
+    """Proposed contracts that name ``participant`` and wait for its signature, oldest
+    proposal first."""
+    rows = [
+        (record["proposed_height"], contract_id, record)
+        for contract_id, record in view(request).contracts()
+        if record["status"] == "proposed"
+        and participant in record["signers"]
+        and participant not in record["signed"]
+    ]
+    return [
+        contract_json(request, cid, record) for _h, cid, record in sorted(rows, key=lambda r: r[:2])
+    ]
+
+
+async def get_awaiting(request: web.Request) -> web.Response:
+    """``GET /local/contracts/awaiting``: what waits for this home's signature."""
+    participant = request.app[LOCAL_KEY].address
+    return web.json_response(
+        {"participant": participant, "contracts": awaiting(request, participant)}
+    )
+
+
+def find_contract(request: web.Request, given: str) -> str:
+    """A contract id from its 64 hex digits or its short id (``0x`` and 10 hex digits,
+    any case), or a 4xx."""
+    text = given.strip().lower()
+    if TX_ID_RE.fullmatch(text):
+        return text
+    digits = text.removeprefix("0x")
+    if not re.fullmatch(r"[0-9a-f]{10}", digits):
+        raise fail(
+            400,
+            "malformed",
+            "a contract id is 64 hex digits, or its short id 0x + 10",
+            "contract_id",
+        )
+    found = [
+        contract_id
+        for contract_id, _record in view(request).contracts()
+        if contract_id.startswith(digits)
+    ]
+    if not found:
+        raise fail(404, "unknown_contract", f"no contract {given}", "contract_id")
+    if len(found) > 1:
+        raise fail(
+            409,
+            "ambiguous_id",
+            f"{given} is the short id of {len(found)} contracts; give the full id",
+            "contract_id",
+        )
+    return found[0]
+
+
+async def sign_contract(request: web.Request) -> web.Response:
+    """``POST /local/contracts/{contract_id}/sign``: countersign with the local key, wait
+    until it is committed; the contract (with its receipt once active)."""
+    node = node_of(request)
+    contract_id = find_contract(request, request.match_info["contract_id"])
+    if view(request).contract(contract_id) is None:
+        return error(404, "unknown_contract", f"no contract {contract_id}", "contract_id")
+    key = request.app[LOCAL_KEY]
+    # No await between choosing the nonce and entering the mempool (Node.next_nonce).
+    nonce = node.next_nonce(key.address)
+    tx = sign(key, node.genesis.chain_id, TxType.CONTRACT_SIGN, nonce, {"contract_id": contract_id})
+    submitted = node.submit(tx.wire())
+    if not submitted.accepted:
+        status = 503 if submitted.code == "mempool_full" else 422
+        return error(status, submitted.code, submitted.message)
+    try:
+        outcome = await asyncio.wait_for(node.wait_for(tx.id), SIGN_WAIT_SECONDS)
+    except TimeoutError:
+        return error(503, "pending", "the signature is not committed yet; ask again later")
+    if outcome.code != "ok":
+        return error(422, outcome.code, outcome.message)
+    record = view(request).contract(contract_id)
+    assert record is not None
+    return web.json_response(
+        {"tx_id": tx.id, "contract": contract_json(request, contract_id, record)}
+    )
 
 
 async def check_contract(request: web.Request) -> web.Response:
@@ -247,6 +355,30 @@ FEATURE: Final = Feature(
                 body=obj(
                     {"source": TEXT, "active": array(TEXT)}, optional=("active",), closed=True
                 ),
+            ),
+        ),
+        Route(
+            "GET",
+            "/local/contracts/awaiting",
+            get_awaiting,
+            Access.TOKEN,
+            operation(
+                "Proposed contracts that name this home's participant and await its signature, "
+                "with every party's name and who has not signed yet",
+                answers={200: obj({"participant": ADDRESS_SCHEMA, "contracts": array(ANY_OBJECT)})},
+            ),
+        ),
+        Route(
+            "POST",
+            "/local/contracts/{contract_id}/sign",
+            sign_contract,
+            Access.TOKEN,
+            operation(
+                "Countersign a contract with this home's participant key and wait until it is "
+                "committed; the contract, with its receipt once every party has signed",
+                params=[path_param("contract_id", "^([0-9a-f]{64}|0[xX][0-9a-fA-F]{10})$")],
+                answers={200: obj({"tx_id": HASH_SCHEMA, "contract": ANY_OBJECT})},
+                refusals=(400, 404, 409, 422, 503),
             ),
         ),
         Route(

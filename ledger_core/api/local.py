@@ -3,7 +3,8 @@ the contract-action log.
 
 - ``POST /local/{tx_type}``: sign a transaction body with the local participant's
   key and submit it (what Home Assistant and the web interface use, so they never
-  hold a key);
+  hold a key); a participant's name where the body takes an address is signed as
+  the address that holds it;
 - ``GET /local/events?after=N`` (WebSocket): local events numbered ``lseq`` --
   ``contract_action`` and the like -- those kept after ``N``, then live ones; a
   client resumes with the last ``lseq`` it saw;
@@ -55,7 +56,9 @@ from ledger_core.api.server import (
     forget_socket,
     node_of,
     read_json,
+    resolve_address,
     track_socket,
+    view,
 )
 from ledger_core.api.wsutil import open_socket, relay
 from ledger_core.node.local import RESULTS, STATUSES, ActionLog, LocalEvent, LocalEvents
@@ -75,6 +78,7 @@ async def local_sign(request: web.Request) -> web.Response:
         return error(
             400, "malformed", "the body is a JSON object of the transaction's fields", "body"
         )
+    _resolve_names(request, tx_type, body)
     key = request.app[LOCAL_KEY]
     # No await between choosing the nonce and entering the mempool (Node.next_nonce).
     nonce = node.next_nonce(key.address)
@@ -85,6 +89,32 @@ async def local_sign(request: web.Request) -> web.Response:
     except TypeError as err:
         return error(400, "malformed", str(err), "body")
     return await submit_and_maybe_wait(request, tx.wire())
+
+
+ADDRESS_FIELDS: Final[dict[TxType, tuple[str, ...]]] = {
+    TxType.TRANSFER: ("to",),
+    TxType.REVOKE: ("address",),
+    TxType.SET_NAME: ("address",),
+    TxType.BIND_METER: ("participant",),
+    TxType.SERVICE: ("participant",),
+}
+
+
+def _resolve_names(request: web.Request, tx_type: TxType, body: dict[str, object]) -> None:
+    """A participant's name where the transaction takes an address (``to`` of a transfer,
+    the targets of a DR event, ...) becomes the address that holds it now: what is signed
+    is the address, so the transaction means the same whoever holds the name later."""
+    state = view(request)
+    for name in ADDRESS_FIELDS.get(tx_type, ()):
+        value = body.get(name)
+        if isinstance(value, str):
+            body[name] = resolve_address(state, value, f"body.{name}")
+    targets = body.get("targets")
+    if tx_type is TxType.DR_EVENT and isinstance(targets, list):
+        body["targets"] = [
+            resolve_address(state, t, f"body.targets[{i}]") if isinstance(t, str) else t
+            for i, t in enumerate(targets)
+        ]
 
 
 SIGN: Final = Feature(

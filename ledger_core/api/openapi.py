@@ -187,7 +187,8 @@ RANGE: Final[list[Schema]] = [
     query_param("limit", {"type": "integer", "minimum": 1, "maximum": 10_000}),
 ]
 
-ADDRESS: Final = path_param("address", "^tv[0-9a-f]{40}$")
+ADDRESS: Final = path_param("address", "^(tv[0-9a-f]{40}|[A-Za-z0-9][A-Za-z0-9._-]{0,31})$")
+"""An address, or a participant's name (resolved to its address)."""
 
 # -- the schemas the features share ------------------------------------------------------
 

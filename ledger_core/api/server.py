@@ -42,6 +42,7 @@ from ledger_core.api.openapi import add_refusals
 from ledger_core.node.host import Node
 from ledger_core.state.keys import StateView
 from ledger_core.types.crypto import ADDRESS_RE, SigningKey
+from ledger_core.types.names import checked_name
 
 LOG: Final = logging.getLogger(__name__)
 PREFIX: Final = "/api/v1"
@@ -278,11 +279,25 @@ def view(request: web.Request) -> StateView:
 
 
 def address_param(request: web.Request, name: str = "address") -> str:
-    """The path's address, or a 400."""
-    address = request.match_info[name]
-    if not ADDRESS_RE.fullmatch(address):
-        raise fail(400, "malformed", "not an address (tv + 40 hex digits)", name)
-    return address
+    """The path's address -- or a participant's name, resolved to its address -- or a 4xx."""
+    return resolve_address(view(request), request.match_info[name], name)
+
+
+def resolve_address(state: StateView, text: str, field: str) -> str:
+    """An address as given, or the address holding the participant name ``text`` (any
+    case); a 400 for neither, a 404 for a name nobody holds."""
+    if ADDRESS_RE.fullmatch(text):
+        return text
+    try:
+        name = checked_name(text)
+    except ValueError:
+        raise fail(
+            400, "malformed", "not an address (tv + 40 hex digits) nor a participant's name", field
+        ) from None
+    holder = state.name_holder(name)
+    if holder is None:
+        raise fail(404, "unknown_name", f"no participant is named {name!r}", field)
+    return holder
 
 
 def int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:

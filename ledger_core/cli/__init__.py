@@ -1,7 +1,7 @@
 """The ``transactiva`` command line.
 
 Each subcommand is a :class:`Command`: its name, one-line help, and the module
-that configures and runs it (``ledger_core.cli.node``, ``.contract``,
+that configures and runs it (``ledger_core.cli.node``, ``.join``, ``.contract``,
 ``.operator``, ``.proof``, ``.testnet``, ``.ha_app``; the demo and analytics commands are
 here). A module is imported only when its command runs, so ``transactiva
 --help`` and the light commands start in a fraction of a second, and nothing
@@ -111,7 +111,8 @@ def configure_demo(parser: argparse.ArgumentParser) -> None:
 
 
 def run_demo(args: argparse.Namespace, out: TextIO) -> int:
-    from ledger_core.demo.run import DemoError, DemoOptions  # noqa: PLC0415 - heavy imports
+    from ledger_core.demo.chain import DemoError  # noqa: PLC0415 - heavy imports
+    from ledger_core.demo.run import DemoOptions  # noqa: PLC0415
     from ledger_core.demo.run import run_demo as demo  # noqa: PLC0415
 
     if args.homes > 50:
@@ -168,6 +169,12 @@ for _command in (
         f"{_HERE}.node:run_init",
     ),
     Command(
+        "join",
+        "create a home from an invitation code: keys, the chain's genesis, config",
+        f"{_HERE}.join:configure",
+        f"{_HERE}.join:run",
+    ),
+    Command(
         "node",
         "run the node: produce blocks and serve the API until Ctrl-C",
         f"{_HERE}.node:configure_node",
@@ -187,7 +194,7 @@ for _command in (
     ),
     Command(
         "operator",
-        "tariffs, price signals and demand-response events (for the concentrator)",
+        "invitations and participants, tariffs, prices and demand response (the operator)",
         f"{_HERE}.operator:configure",
         f"{_HERE}.operator:run",
     ),

@@ -1,4 +1,5 @@
-"""``transactiva contract``: check, format and explain contract files.
+"""``transactiva contract``: check, format and explain contract files; submit, list and
+countersign contracts through the home's node.
 
 ``check NEW --against ACTIVE...`` also warns where a new contract contradicts a
 home's active ones (:func:`contracts.conflicts`); ``explain`` takes one contract
@@ -407,6 +408,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p_submit.add_argument("file", metavar="FILE", help="contract file")
     node.add_dir(p_submit)
     p_submit.set_defaults(contract_run=node.contract_submit)
+
+    p_list = sub.add_parser("list", help="contracts that await this home's signature")
+    node.add_dir(p_list)
+    p_list.set_defaults(contract_run=node.contract_list)
+    p_sign = sub.add_parser(
+        "sign", help="countersign a contract; prints the receipt once it is active"
+    )
+    p_sign.add_argument("id", metavar="ID", help="the contract's short id (0x...) or full id")
+    node.add_dir(p_sign)
+    p_sign.set_defaults(contract_run=node.contract_sign)
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:

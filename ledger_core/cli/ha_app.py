@@ -31,10 +31,12 @@ Roles: **home** -- the meter (SmartPi, MQTT, or readings pushed by Home
 Assistant's sensors) and contract execution; **concentrator** -- the
 neighbourhood operator's day-ahead prices from a tariff file and its
 demand-response rules; **validator** -- keeps and produces the ledger and
-serves peers. Without ``genesis_file`` the node starts a chain of its own
+serves peers. With ``invitation_code`` (a home) the node joins the chain of the
+operator that invited it on its first start, as ``transactiva join`` does, and asks
+to be admitted; without it or ``genesis_file`` the node starts a chain of its own
 (``chain_id``) with itself as the only validator and operator, as
-``transactiva init`` does; with it, the node joins that chain, reaching its
-peers through ``seeds``.
+``transactiva init`` does; with ``genesis_file``, the node joins that chain, reaching
+its peers through ``seeds``.
 
 Paths given in options (``genesis_file``, ``tariff_file``) are absolute, or
 relative to the app's configuration folder (``/config``, the host's
@@ -60,13 +62,14 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, TextIO
 
 import aiohttp
 
 from ledger_core.concentrator.tariff import TariffError, load_tariff
+from ledger_core.membership.joining import JoinError, JoinOptions, join_home, read_code
 from ledger_core.node.files import private_file
 from ledger_core.node.home import (
     Config,
@@ -94,7 +97,7 @@ DISCOVERY_URL: Final = "http://supervisor/discovery"
 SERVICE: Final = "transactiva"
 TARIFF_IN_HOME: Final = "tariff.toml"
 SNAPSHOT_DIR: Final = "snapshot"
-DATABASES: Final = ("ledger.db", "local.db", "meter.db")
+DATABASES: Final = ("ledger.db", "local.db", "meter.db", "invitations.db")
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
@@ -126,6 +129,7 @@ class AppOptions:
     role: str = "home"
     chain_id: str = "transactiva-local"
     genesis_file: str | None = None
+    invitation_code: str | None = None
     seeds: tuple[str, ...] = ()
     meter_source: str = "home_assistant"
     smartpi_url: str | None = None
@@ -205,10 +209,17 @@ def parse_options(raw: object) -> AppOptions:
         isinstance(mqtt_port, bool) or not isinstance(mqtt_port, int) or not 1 <= mqtt_port <= 65535
     ):
         raise OptionsError("mqtt_port", "must be a port number 1 to 65535")
+    invitation_code = _text(raw, "invitation_code")
+    if invitation_code is not None:
+        try:
+            read_code(invitation_code)
+        except JoinError as err:
+            raise OptionsError("invitation_code", err.message) from None
     options = AppOptions(
         role=role,
         chain_id=chain_id,
         genesis_file=_text(raw, "genesis_file"),
+        invitation_code=invitation_code,
         seeds=tuple(seeds),
         meter_source=meter_source,
         smartpi_url=smartpi_url,
@@ -225,6 +236,17 @@ def parse_options(raw: object) -> AppOptions:
         raise OptionsError("smartpi_url", "is required when meter_source is smartpi")
     if role == "home" and meter_source == "mqtt" and mqtt_host is None:
         raise OptionsError("mqtt_host", "is required when meter_source is mqtt")
+    if invitation_code is not None and role != "home":
+        raise OptionsError(
+            "invitation_code",
+            "an invitation is for a home (role home); a concentrator or a "
+            "validator is set up with the chain's operator, see the app's documentation",
+        )
+    if invitation_code is not None and options.genesis_file is not None:
+        raise OptionsError(
+            "genesis_file",
+            "give the invitation code or a genesis file, not both (the code brings the genesis)",
+        )
     if role == "concentrator" and options.tariff_file is None:
         raise OptionsError(
             "tariff_file",
@@ -288,7 +310,9 @@ def node_config(
     return Config(
         api_host="0.0.0.0",  # noqa: S104 - reached through the app network and ingress
         api_port=api_port,
-        role="observer" if options.role == "home" and options.genesis_file else "validator",
+        role="observer"
+        if options.role == "home" and (options.genesis_file or options.invitation_code)
+        else "validator",
         p2p_host="0.0.0.0",  # noqa: S104 - the P2P port is the one the app exposes
         p2p_port=p2p_port,
         seeds=options.seeds,
@@ -329,6 +353,63 @@ def _join(home: Home, genesis: Genesis, options: AppOptions, config: Config) -> 
     write_token(home)
 
 
+def _join_with_code(home: Home, options: AppOptions, config: Config, notes: list[str]) -> Config:
+    """A new home from the invitation code (``transactiva join``'s steps: the operator checks
+    the code, the genesis is fetched and checked, the home written in one go); the config
+    with the invitation's peers."""
+    assert options.invitation_code is not None
+    join = JoinOptions(
+        api_host=config.api_host,
+        api_port=config.api_port,
+        p2p_host=config.p2p_host,
+        p2p_port=config.p2p_port or P2P_PORT,
+        meter=config.meter,
+        ingress_proxy=config.ingress_proxy,
+    )
+    try:
+        _home, invitation = asyncio.run(join_home(home.path, options.invitation_code, join))
+    except JoinError as err:
+        raise OptionsError("invitation_code", err.message) from None
+    seeds = tuple(dict.fromkeys((*invitation.seeds, *options.seeds)))
+    joined = replace(config, seeds=seeds, persistent_peers=invitation.seeds)
+    write_config(home, joined)
+    notes.append(
+        f"joined chain {invitation.chain_id!r} as {invitation.name!r} ({invitation.role}) "
+        f"with the invitation code; the node asks {', '.join(invitation.seeds)} for admission"
+    )
+    return joined
+
+
+def _same_chain(home: Home, code: str, notes: list[str]) -> None:
+    """An invitation code for a home that exists: fine if it is this chain's (it was used
+    to join), refused for another chain."""
+    try:
+        invitation = read_code(code)
+    except JoinError as err:
+        raise OptionsError("invitation_code", err.message) from None
+    current = home.genesis()
+    if invitation.genesis_hash != current.hash:
+        raise OptionsError(
+            "invitation_code",
+            f"this node already keeps chain {current.chain_id!r}; the code is for chain "
+            f"{invitation.chain_id!r}. Clear the option, or uninstall and reinstall the app "
+            "to start over (its data is deleted)",
+        )
+    notes.append(f"invitation code for chain {invitation.chain_id!r}: already joined")
+
+
+def _with_kept_peers(home: Home, config: Config) -> Config:
+    """Options rewrite config.json at every start; the peers an invitation gave are kept."""
+    try:
+        current = home.config()
+    except HomeError:
+        return config
+    if not current.persistent_peers:
+        return config
+    seeds = tuple(dict.fromkeys((*current.persistent_peers, *config.seeds)))
+    return replace(config, seeds=seeds, persistent_peers=current.persistent_peers)
+
+
 def _tariff_source(options: AppOptions, roots: tuple[Path, ...]) -> Path | None:
     """The concentrator's tariff file, checked; None for other roles."""
     if options.role != "concentrator":
@@ -358,6 +439,12 @@ def _keep_chain(home: Home, options: AppOptions, joined: Genesis | None, notes: 
             f"another chain ({joined.chain_id!r}). Restore the old file, or uninstall and "
             "reinstall the app to start over (its data is deleted)",
         )
+    own = any(op.address == home.participant_key().address for op in current.operators)
+    if joined is None and current.chain_id != options.chain_id and not own:
+        # A chain this node joined (by invitation or genesis file): chain_id names only
+        # the chain a node starts itself.
+        notes.append(f"this node keeps chain {current.chain_id!r}, which it joined")
+        return
     if joined is None and current.chain_id != options.chain_id:
         raise OptionsError(
             "chain_id",
@@ -407,14 +494,22 @@ def prepare(
             raise OptionsError(
                 "(all)", f"{home.path} holds files but no genesis.json; move them away first"
             )
-        if joined is None:
+        if options.invitation_code is not None:
+            config = _join_with_code(home, options, config, notes)
+        elif joined is None:
             init_home(home.path, options.chain_id, int(now()), config)
             notes.append(f"created chain {options.chain_id!r} with this node as its validator")
         else:
             _join(home, joined, options, config)
             notes.append(f"joined chain {joined.chain_id!r} from {options.genesis_file}")
     else:
-        _keep_chain(home, options, joined, notes)
+        if options.invitation_code is not None:
+            _same_chain(home, options.invitation_code, notes)
+        else:
+            _keep_chain(home, options, joined, notes)
+        config = _with_kept_peers(home, config)
+        if config.role == "validator" and not home.validator_key_file.exists():
+            config = replace(config, role="observer")  # a home that joined has no such key
         write_config(home, config)
     if tariff is not None:
         shutil.copyfile(tariff, home.path / TARIFF_IN_HOME)

@@ -17,18 +17,22 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TextIO
 
+import aiohttp
+
 from contracts import check, format_contract
 from ledger_core.client import ApiError, NodeClient
 from ledger_core.consensus.privval import PrivValError
 from ledger_core.node.home import Config, Home, HomeError, default_home, init_home
 from ledger_core.node.storage import StorageError
+from ledger_core.p2p.wire import WireError, parse_address
 from ledger_core.serve import run_forever
-from ledger_core.types.crypto import KeyFileError
+from ledger_core.types.crypto import KeyFileError, SigningKey
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
 EXIT_UNAVAILABLE = 2
 _CHAIN_ID = re.compile(r"[a-z0-9][a-z0-9\-]{0,47}")
+TARIFF_IN_HOME = "tariff.toml"
 
 
 def add_dir(parser: argparse.ArgumentParser) -> None:
@@ -63,31 +67,98 @@ def port_arg(text: str) -> int:
     return port
 
 
+def advertise_arg(text: str) -> str:
+    """``host:port`` that other nodes dial."""
+    try:
+        address = parse_address(text, "--advertise")
+    except WireError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    if address.id is not None:
+        raise argparse.ArgumentTypeError("host:port, without a node id")
+    return text
+
+
 def configure_init(parser: argparse.ArgumentParser) -> None:
     add_dir(parser)
     parser.add_argument("--chain-id", type=chain_id_arg, default="transactiva-local")
     parser.add_argument("--api-host", default="127.0.0.1")
     parser.add_argument("--api-port", type=port_arg, default=8765)
+    parser.add_argument(
+        "--p2p-port",
+        type=port_arg,
+        default=None,
+        metavar="PORT",
+        help="listen for peers on PORT, so that homes can join (default: off; the app "
+        "and the docs use 26656)",
+    )
+    parser.add_argument(
+        "--p2p-host",
+        default="0.0.0.0",  # noqa: S104 - neighbours reach the operator from the LAN
+        metavar="HOST",
+        help="where to listen for peers (default 0.0.0.0: every interface)",
+    )
+    parser.add_argument(
+        "--advertise",
+        type=advertise_arg,
+        default=None,
+        metavar="HOST:PORT",
+        help="the address homes dial, put in invitations (default: the listening address, "
+        "or this machine's LAN address)",
+    )
+    parser.add_argument(
+        "--tariff",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="run the concentrator with this tariff (copied into the home): prices and "
+        "demand response",
+    )
 
 
 def run_init(args: argparse.Namespace, out: TextIO) -> int:
+    from ledger_core.concentrator.tariff import TariffError, load_tariff  # noqa: PLC0415 - lazy
+
     path = _home(args)
+    tariff: bytes | None = None
+    if args.tariff is not None:
+        try:
+            load_tariff(args.tariff)
+            tariff = args.tariff.read_bytes()
+        except (TariffError, OSError) as err:
+            sys.stderr.write(f"transactiva init: --tariff: {err}\n")
+            return EXIT_REFUSED
+    p2p = args.p2p_port is not None
+    config = Config(
+        api_host=args.api_host,
+        api_port=args.api_port,
+        p2p_host=args.p2p_host if p2p else "127.0.0.1",
+        p2p_port=args.p2p_port,
+        p2p_advertise=args.advertise if p2p else None,
+        concentrator={"tariff": TARIFF_IN_HOME} if tariff is not None else None,
+    )
     try:
-        home = init_home(
-            path,
-            args.chain_id,
-            int(time.time()),
-            Config(api_host=args.api_host, api_port=args.api_port),
-        )
+        home = init_home(path, args.chain_id, int(time.time()), config)
+        if tariff is not None:
+            (path / TARIFF_IN_HOME).write_bytes(tariff)
+        if p2p:
+            SigningKey.generate().save(home.path / config.node_key_file)
     except (HomeError, OSError) as err:
         sys.stderr.write(f"transactiva init: {err}\n")
         return EXIT_REFUSED
+    peers = (
+        f"  P2P: listening on {args.p2p_host}:{args.p2p_port} for homes that join "
+        f"(invite one with: transactiva operator invite NAME --dir {path})\n"
+        if p2p
+        else "  P2P: off (no home can join; see --p2p-port)\n"
+    )
     out.write(
         f"initialised a one-validator network '{args.chain_id}' in {path}\n"
         f"  operator (ISO, supplier, DSO): {home.participant_key().address}\n"
         f"  validator: {home.validator_key().address}\n"
         f"  API: http://{args.api_host}:{args.api_port}/api/v1 (token in {home.token_file})\n"
-        f"start it with: transactiva node --dir {path}\n"
+        f"{peers}"
+        + (f"  concentrator: tariff {args.tariff}\n" if tariff is not None else "")
+        + f"start it with: transactiva node --dir {path}\n"
     )
     return EXIT_OK
 
@@ -97,6 +168,7 @@ def configure_node(parser: argparse.ArgumentParser) -> None:
 
 
 def run_node(args: argparse.Namespace, out: TextIO) -> int:
+
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -125,8 +197,9 @@ def _call(args: argparse.Namespace, work: Any) -> tuple[int, Any]:  # noqa: ANN4
     except ApiError as err:
         sys.stderr.write(f"refused: {err}\n")
         return EXIT_REFUSED, None
-    except OSError as err:
-        sys.stderr.write(f"cannot reach the node: {err}; is 'transactiva node' running?\n")
+    except (OSError, aiohttp.ClientError, TimeoutError) as err:
+        why = str(err) or type(err).__name__
+        sys.stderr.write(f"cannot reach the node: {why}; is 'transactiva node' running?\n")
         return EXIT_UNAVAILABLE, None
 
 
@@ -159,7 +232,7 @@ def configure_wallet(parser: argparse.ArgumentParser) -> None:
         p.add_argument("amount", type=pesos, help="pesos, e.g. 150.50")
         p.add_argument("--reference", default="", help="bank reference")
     transfer = sub.add_parser("transfer", help="pay another participant")
-    transfer.add_argument("to", help="the recipient's address")
+    transfer.add_argument("to", help="the recipient: a participant's name or address")
     transfer.add_argument("amount", type=pesos, help="pesos, e.g. 12.50")
     transfer.add_argument("--memo", default="")
     for name in ("confirm-deposit", "confirm-withdrawal", "cancel"):
@@ -256,9 +329,57 @@ def contract_submit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if "receipt" in record:
         out.write(record["receipt"] + "\n")
     else:
-        missing = [s for s in record["signers"] if s not in record["signed"]]
         out.write(
             f"contract '{record['name']}' [{record['short_id']}] proposed; "
-            f"waiting for the signatures of: {', '.join(missing)}\n"
+            f"waiting for the signatures of: {_who(record, record['missing'])}\n"
+        )
+    return EXIT_OK
+
+
+def _who(record: dict[str, Any], addresses: list[str]) -> str:
+    """Parties by name (and address), as people read them."""
+    names: dict[str, str | None] = record.get("names", {})
+    return ", ".join(f"{names[a]} ({a})" if names.get(a) else a for a in addresses)
+
+
+def contract_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``contract list``: the contracts that await this home's signature."""
+
+    async def work(client: NodeClient) -> dict[str, Any]:
+        return await client.get("/local/contracts/awaiting")
+
+    status, answer = _call(args, work)
+    if answer is None:
+        return status
+    contracts = answer["contracts"]
+    if not contracts:
+        out.write("no contract awaits this home's signature\n")
+        return EXIT_OK
+    out.write(f"{len(contracts)} contract(s) await this home's signature:\n")
+    for record in contracts:
+        out.write(
+            f"  {record['short_id']}  '{record['name']}'  proposed by "
+            f"{_who(record, [record['proposer']])}; parties: {_who(record, record['signers'])}\n"
+        )
+    out.write("sign one with: transactiva contract sign ID (the 0x... short id)\n")
+    return EXIT_OK
+
+
+def contract_sign(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``contract sign ID``: countersign; the receipt line once the contract is active."""
+
+    async def work(client: NodeClient) -> dict[str, Any]:
+        return await client.post(f"/local/contracts/{args.id}/sign", {})
+
+    status, answer = _call(args, work)
+    if answer is None:
+        return status
+    record = answer["contract"]
+    if "receipt" in record:
+        out.write(record["receipt"] + "\n")
+    else:
+        out.write(
+            f"signed '{record['name']}' [{record['short_id']}]; still waiting for the "
+            f"signatures of: {_who(record, record['missing'])}\n"
         )
     return EXIT_OK

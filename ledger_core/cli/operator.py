@@ -1,5 +1,12 @@
-"""``transactiva operator``: tariffs, price signals, demand-response events, and the meters'
-readings the concentrator holds (``readings erase``, docs/privacy.md).
+"""``transactiva operator``: invitations and participants, tariffs, price signals,
+demand-response events, and the meters' readings the concentrator holds (``readings
+erase``, docs/privacy.md).
+
+``invite NAME`` prints a single-use invitation code as its last line; ``participants``
+lists members (``--json``: a list of objects with name, address, role, status, meter);
+``admit NAME`` approves a home invited with ``--approve manual``; ``revoke NAME`` revokes
+a member and its meter (or cancels an unused invitation); ``rename NAME NEW``;
+``refusals`` lists every refused code and request.
 
 Commands that talk to a node (``prices publish``, ``prices set``, ``dr ...``,
 ``readings erase``)
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import re
 import sys
 import time
@@ -49,6 +57,7 @@ from ledger_core.concentrator.tariff import (
 )
 from ledger_core.node.home import Home, HomeError, default_home
 from ledger_core.types.crypto import ADDRESS_RE
+from ledger_core.types.invitation import ROLES as INVITED_ROLES
 from ledger_core.types.tx import MAX_PRICE
 
 EXIT_OK = 0
@@ -394,6 +403,148 @@ def run_dr(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+# -- invitations and participants ----------------------------------------------------------
+
+_EXPIRY = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+
+def expiry(text: str) -> int:
+    """``"7d"``, ``"36h"``, ``"1d12h"``, ``"90m"`` or seconds, as seconds (1 min to 365 days)."""
+    if text.isdigit():
+        seconds = int(text)
+    else:
+        match = _EXPIRY.fullmatch(text)
+        if match is None or not any(match.groups()):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 7d or 36h")
+        days, hours, minutes, secs = (int(g) if g else 0 for g in match.groups())
+        seconds = days * 86400 + hours * 3600 + minutes * 60 + secs
+    if not 60 <= seconds <= 365 * 86400:
+        raise argparse.ArgumentTypeError(f"{text!r}: an invitation lasts 1 minute to 365 days")
+    return seconds
+
+
+def _call_node(
+    args: argparse.Namespace, work: Callable[[NodeClient], Coroutine[Any, Any, Any]], err: TextIO
+) -> tuple[int, Any]:
+    """Run ``work`` with a client of the home's node; (status, result or None)."""
+    try:
+        client = _client(args)
+        return EXIT_OK, asyncio.run(work(client))
+    except HomeError as error:
+        err.write(f"{error}\n")
+        return EXIT_UNAVAILABLE, None
+    except ApiError as error:
+        err.write(f"refused: {error}\n")
+        return (EXIT_UNAVAILABLE if error.status >= 500 else EXIT_REFUSED), None
+    except (OSError, aiohttp.ClientError) as error:
+        err.write(f"cannot reach the node: {error}; is 'transactiva node' running?\n")
+        return EXIT_UNAVAILABLE, None
+
+
+def _no_operator_routes(error: ApiError) -> bool:
+    return error.status == 404 and error.code == "not_found"
+
+
+def run_invite(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``operator invite NAME``: a single-use code, printed as the last line."""
+
+    async def work(client: NodeClient) -> dict[str, Any]:
+        try:
+            return await client.post(
+                "/operator/invitations",
+                {
+                    "name": args.name,
+                    "role": args.role,
+                    "expires_in": args.expires,
+                    "approve": args.approve,
+                },
+            )
+        except ApiError as error:
+            if _no_operator_routes(error) and error.field is None:
+                raise ApiError(
+                    404,
+                    "not_found",
+                    "this node issues no invitations: its participant is not the chain's "
+                    "operator, or it does not listen for peers",
+                ) from None
+            raise
+
+    status, entry = _call_node(args, work, err)
+    if entry is None:
+        return status
+    until = datetime.fromtimestamp(int(entry["expires"])).astimezone()
+    how = (
+        "by hand (transactiva operator admit)" if entry["approve"] == "manual" else "automatically"
+    )
+    out.write(
+        f"invitation for {entry['name']!r} ({entry['role']}), admitted {how}, "
+        f"valid until {until:%Y-%m-%d %H:%M %Z}; single use.\n"
+        f"The new home runs: transactiva join CODE --dir HOME (the app: its invitation option)\n"
+        f"{entry['code']}\n"
+    )
+    return EXIT_OK
+
+
+def run_participants(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``operator participants [--json]``."""
+
+    async def work(client: NodeClient) -> list[dict[str, Any]]:
+        answer = await client.get("/operator/participants")
+        rows: list[dict[str, Any]] = answer["participants"]
+        return rows
+
+    status, rows = _call_node(args, work, err)
+    if rows is None:
+        return status
+    if args.json:
+        out.write(json.dumps(rows, indent=2) + "\n")
+        return EXIT_OK
+    out.write(f"{'NAME':<20} {'ADDRESS':<43} {'ROLE':<11} {'METER':<6} STATUS\n")
+    for row in rows:
+        out.write(
+            f"{row['name'] or '-':<20} {row['address'] or '-':<43} {row['role']:<11} "
+            f"{'bound' if row['meter_bound'] else '-':<6} {row['status']}\n"
+        )
+    return EXIT_OK
+
+
+def _wait_member(client: NodeClient, name: str) -> Coroutine[Any, Any, dict[str, Any] | None]:
+    async def wait() -> dict[str, Any] | None:
+        for _ in range(120):
+            rows = (await client.get("/operator/participants"))["participants"]
+            row = next((r for r in rows if r["name"] == name), None)
+            if row is not None and row["status"] in ("active", "failed"):
+                return dict(row)
+            await asyncio.sleep(0.5)
+        return None
+
+    return wait()
+
+
+def run_admit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``operator admit NAME``: approve a home held for approval, wait until registered."""
+
+    async def work(client: NodeClient) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        entry = await client.post(f"/operator/participants/{args.name}/admit", {})
+        return entry, await _wait_member(client, str(entry["name"]))
+
+    status, result = _call_node(args, work, err)
+    if result is None:
+        return status
+    entry, row = result
+    if row is None:
+        out.write(f"admitting {entry['name']!r}: the registration is not committed yet\n")
+        return EXIT_OK
+    if row["status"] == "failed":
+        err.write(f"admitting {entry['name']!r} failed: {row['invitation']['message']}\n")
+        return EXIT_REFUSED
+    out.write(
+        f"admitted {row['name']!r}: participant {row['address']} ({row['role']}), "
+        f"meter {'bound' if row['meter_bound'] else 'not bound'}\n"
+    )
+    return EXIT_OK
+
+
 def run_readings_erase(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``operator readings erase PARTICIPANT [--force]``: a departed home's readings."""
     if not ADDRESS_RE.fullmatch(args.participant):
@@ -413,6 +564,59 @@ def run_readings_erase(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
         f"erased {answer['erased']} readings of {answer['participant']} ({meters}) from the "
         "concentrator's store; the chain keeps only their commitments\n"
     )
+    return EXIT_OK
+
+
+def run_revoke(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``operator revoke NAME``: revoke a member (and its meter), or cancel an invitation."""
+
+    async def work(client: NodeClient) -> dict[str, Any]:
+        return await client.post(f"/operator/participants/{args.name}/revoke", {})
+
+    status, result = _call_node(args, work, err)
+    if result is None:
+        return status
+    if result["status"] == "cancelled":
+        out.write(f"the invitation for {result['name']!r} is cancelled\n")
+    else:
+        out.write(f"{result['name'] or result['address']} revoked ({result['address']})\n")
+    return EXIT_OK
+
+
+def run_rename(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``operator rename NAME NEW``."""
+
+    async def work(client: NodeClient) -> dict[str, Any]:
+        return await client.post(f"/operator/participants/{args.name}/rename", {"name": args.new})
+
+    status, result = _call_node(args, work, err)
+    if result is None:
+        return status
+    out.write(f"{result['address']} is now {result['name']!r}\n")
+    return EXIT_OK
+
+
+def run_refusals(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``operator refusals``: refused codes and requests, newest first."""
+
+    async def work(client: NodeClient) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = (await client.get("/operator/refusals"))["refusals"]
+        return rows
+
+    status, rows = _call_node(args, work, err)
+    if rows is None:
+        return status
+    if args.json:
+        out.write(json.dumps(rows, indent=2) + "\n")
+        return EXIT_OK
+    for row in rows:
+        when = datetime.fromtimestamp(float(row["at"])).astimezone()
+        who = f" {row['name']!r}" if row["name"] else ""
+        out.write(
+            f"{when:%Y-%m-%d %H:%M:%S} {row['stage']}{who}: {row['reason']}: {row['message']}\n"
+        )
+    if not rows:
+        out.write("no refusals\n")
     return EXIT_OK
 
 
@@ -437,6 +641,45 @@ def _dr_options(parser: argparse.ArgumentParser, *, issue: bool) -> None:
     )
     if issue:
         parser.add_argument("--id", metavar="EVENT_ID", help="default: dr-<UTC time>-<random>")
+
+
+def _configure_members(sub: Any) -> list[argparse.ArgumentParser]:  # noqa: ANN401 - argparse's
+    """``invite``, ``participants``, ``admit``, ``revoke``, ``rename``, ``refusals``."""
+    invite = sub.add_parser("invite", help="invite a home: prints a single-use code")
+    invite.add_argument("name", metavar="NAME", help="the name the home is given (e.g. casa-12)")
+    invite.add_argument(
+        "--role",
+        default="consumer",
+        choices=[str(r) for r in INVITED_ROLES],
+        help="default: consumer (prosumer for a home with panels)",
+    )
+    invite.add_argument(
+        "--expires", type=expiry, default=7 * 86400, metavar="DUR", help="e.g. 2h, 7d (default 7d)"
+    )
+    invite.add_argument(
+        "--approve",
+        choices=["auto", "manual"],
+        default="auto",
+        help="auto: admitted when its node asks; manual: after 'operator admit NAME'",
+    )
+    invite.set_defaults(operator_run=run_invite)
+    members = sub.add_parser("participants", help="members and invitations not admitted yet")
+    members.add_argument("--json", action="store_true", help="a JSON list of objects")
+    members.set_defaults(operator_run=run_participants)
+    admit = sub.add_parser("admit", help="admit a home invited with --approve manual")
+    admit.add_argument("name", metavar="NAME")
+    admit.set_defaults(operator_run=run_admit)
+    revoke = sub.add_parser("revoke", help="revoke a member, or cancel an unused invitation")
+    revoke.add_argument("name", metavar="NAME", help="a name or an address")
+    revoke.set_defaults(operator_run=run_revoke)
+    rename = sub.add_parser("rename", help="give a member another name")
+    rename.add_argument("name", metavar="NAME", help="a name or an address")
+    rename.add_argument("new", metavar="NEW")
+    rename.set_defaults(operator_run=run_rename)
+    refusals = sub.add_parser("refusals", help="refused invitation codes and requests")
+    refusals.add_argument("--json", action="store_true")
+    refusals.set_defaults(operator_run=run_refusals)
+    return [invite, members, admit, revoke, rename, refusals]
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -496,7 +739,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     erase.set_defaults(operator_run=run_readings_erase)
 
-    for p in (publish, override, issue, modify, cancel, show_dr, erase):
+    membership = _configure_members(sub)
+
+    for p in (publish, override, issue, modify, cancel, show_dr, erase, *membership):
         add_dir(p)
 
 

@@ -1,42 +1,64 @@
 """Setting up a neighbourhood for the demo: the chain, its homes, their money and contracts.
 
-Everything here goes through the node's public API with keys held by the
-caller, exactly as separate homes would do it: the operator (concentrator)
-registers each participant and binds its meter, the home asks to deposit and
-the operator confirms, the home proposes its contracts and the operator signs
-those that name the ISO as a party.
+Everything here goes through the node's API and P2P network with keys held by the
+caller, exactly as separate homes would do it: the operator (concentrator) invites
+each home (``POST /operator/invitations``, what ``transactiva operator invite``
+does); the home checks its code with the operator and fetches the genesis (what
+``transactiva join`` does) and asks for admission with its participant and meter
+keys (what a joining home's node does), and the operator's node registers it under
+its name and binds its meter; the home asks to deposit and the operator confirms;
+the home proposes its contracts and the operator signs those that name the ISO.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
+import random
 import signal
 import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
 from contracts import format_contract, parse
 from ledger_core.agent.home_agent import NodeSigner, Signer
 from ledger_core.client import ApiError, NodeClient
+from ledger_core.membership.joining import check_with_operator, read_code
 from ledger_core.node.files import private_file
 from ledger_core.types.crypto import SigningKey
+from ledger_core.types.invitation import AdmissionRequest
 from ledger_core.types.tx import TxType
 
 STARTUP_SECONDS: Final = 30.0
 
 
+class DemoError(RuntimeError):
+    """The demo cannot go on: what went wrong, in one line for people."""
+
+
+# Ports handed out to be bound later (by a node process) come from below the kernel's
+# ephemeral range (32768-60999 on Linux): an outgoing connection's local port is taken from
+# that range, and could otherwise take the port in the moment before the node binds it.
+PORT_RANGE: Final = (20000, 32000)
+_PORTS: Final = random.Random()  # noqa: S311 - not a secret; seeded by the OS, so two processes pick apart
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    """A TCP port on 127.0.0.1 that nothing listens on right now (checked, not reserved)."""
+    for _ in range(200):
+        port = _PORTS.randrange(*PORT_RANGE)
+        if port_is_free(port):
+            return port
     with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+        probe.bind(("127.0.0.1", 0))  # the range is full: any port the kernel gives
+        return int(probe.getsockname()[1])
 
 
 def port_is_free(port: int) -> bool:
@@ -52,11 +74,12 @@ def port_is_free(port: int) -> bool:
 def free_port_run(count: int) -> int:
     """A base port with ``count`` free ports from it on (checked, not reserved), as
     ``transactiva testnet init --base-port`` takes it."""
-    for _ in range(100):
-        base = free_port()
-        if base + count <= 65000 and all(port_is_free(p) for p in range(base, base + count)):
+    low, high = PORT_RANGE
+    for _ in range(200):
+        base = _PORTS.randrange(low, high - count)
+        if all(port_is_free(p) for p in range(base, base + count)):
             return base
-    raise RuntimeError(f"no run of {count} free ports found")
+    raise DemoError(f"no run of {count} free ports found")
 
 
 def _spawn_node(home: Path, log_path: Path) -> subprocess.Popen[bytes]:
@@ -90,13 +113,13 @@ class NodeProcess:
         deadline = loop.time() + STARTUP_SECONDS
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"the node exited at start; see {log_path}")
+                raise DemoError(f"the node exited at start; see {log_path}")
             with contextlib.suppress(OSError, ApiError, TimeoutError):
                 await client.status()
                 return node
             if loop.time() > deadline:
                 node.stop()
-                raise RuntimeError(f"the node did not answer within {STARTUP_SECONDS} s")
+                raise DemoError(f"the node did not answer within {STARTUP_SECONDS} s")
             await asyncio.sleep(0.1)
 
     def stop(self, timeout: float = 10.0) -> int:
@@ -144,12 +167,20 @@ def paper_contract(name: str, valid_from: datetime, valid_to: datetime) -> str:
     return format_contract(parse(source, name))
 
 
-def buyer_contract(name: str, valid_from: datetime, valid_to: datetime) -> str:
-    """A household without panels buying from neighbours when the tariff is high."""
+def buyer_contract(
+    name: str,
+    valid_from: datetime,
+    valid_to: datetime,
+    at_least: Decimal = Decimal(2),
+    at_most: Decimal = Decimal("2.2"),
+) -> str:
+    """A household without panels buying from neighbours when the tariff is at least
+    ``at_least`` MXN/kWh, paying at most ``at_most``."""
     source = (
         f"Contract {name!r}\n"
         f"Valid from {valid_from:%Y/%m/%d %H:%M:%S} to {valid_to:%Y/%m/%d %H:%M:%S}\n"
-        "IF Price >= 2 THEN\n  BUY 400 Wh AT MAX 2.2 MXN/kWh\nENDIF\nParties: ISO\n"
+        f"IF Price >= {at_least} THEN\n  BUY 400 Wh AT MAX {at_most} MXN/kWh\nENDIF\n"
+        "Parties: ISO\n"
     )
     return format_contract(parse(source, name))
 
@@ -164,17 +195,26 @@ class Neighbourhood:
     homes: list[Household] = field(default_factory=list)
 
     async def enrol(self, home: Household) -> None:
-        """Register the participant, bind its meter and fund its wallet."""
+        """Invite the home, let it join (its participant registered under its name, its
+        meter bound) and fund its wallet."""
         role = "prosumer" if home.pv_kwp > 0 else "consumer"
-        await self.operator.submit(
-            TxType.REGISTER,
-            {"public_key": home.participant.public_key.hex(), "role": role},
+        entry = await self.client.post(
+            "/operator/invitations", {"name": home.name, "role": role, "approve": "auto"}
         )
-        await self.operator.submit(
-            TxType.BIND_METER,
-            {"meter_public_key": home.meter.public_key.hex(), "participant": home.address},
-            wait=True,
+        invitation = read_code(str(entry["code"]))
+        # What transactiva join sends (genesis, check), then what the home's node sends
+        # (admission), on one connection.
+        admission = AdmissionRequest.make(invitation, home.participant, home.meter.public_key)
+        _genesis, [answer] = await check_with_operator(
+            invitation, SigningKey.generate(), [admission.encode()]
         )
+        try:
+            verdict = json.loads(answer)
+        except ValueError:
+            verdict = None
+        if not isinstance(verdict, dict) or verdict.get("ok") is not True:
+            raise DemoError(f"{home.name} was not admitted: {answer.decode(errors='replace')}")
+        await self._registered(home)
         signer = Signer(self.client, home.participant, self.chain_id)
         request = await signer.submit(
             TxType.DEPOSIT_REQUEST,
@@ -184,6 +224,18 @@ class Neighbourhood:
         await self.operator.submit(TxType.DEPOSIT_CONFIRM, {"request": str(request["id"])})
         self.homes.append(home)
 
+    async def _registered(self, home: Household) -> None:
+        """Wait (bounded) until the home's participant and meter are on the ledger."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STARTUP_SECONDS
+        while True:
+            with contextlib.suppress(ApiError):
+                await self.client.get(f"/participants/{home.meter.address}")
+                return
+            if loop.time() > deadline:
+                raise DemoError(f"{home.name} was not registered within {STARTUP_SECONDS} s")
+            await asyncio.sleep(0.05)
+
     async def contract(self, home: Household, source: str) -> str:
         """Propose ``source`` as the home and sign it as the ISO; the contract id."""
         signer = Signer(self.client, home.participant, self.chain_id)
@@ -192,7 +244,7 @@ class Neighbourhood:
         await self.operator.submit(TxType.CONTRACT_SIGN, {"contract_id": contract_id}, wait=True)
         record = await self.client.get(f"/contracts/{contract_id}")
         if record.get("status") != "active":
-            raise RuntimeError(f"contract {contract_id[:10]} is {record.get('status')}")
+            raise DemoError(f"contract {contract_id[:10]} is {record.get('status')}")
         home.contracts.append(contract_id)
         home.short_ids[contract_id] = str(record["short_id"])
         return contract_id
@@ -202,7 +254,7 @@ def _contract_id(stored: dict[str, Any]) -> str:
     for event in stored.get("events", []):
         if isinstance(event, dict) and event.get("type") == "contract_proposed":
             return str(event["contract_id"])
-    raise RuntimeError(f"no contract_proposed event in {stored.get('result')}")
+    raise DemoError(f"no contract_proposed event in {stored.get('result')}")
 
 
 def local_midnight(day: datetime, utc_offset_minutes: int) -> int:

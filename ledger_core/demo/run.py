@@ -19,12 +19,18 @@ What starts, all on 127.0.0.1:
   private store, from which it settles the trades of each interval and bills
   each home's day.
 
-Every home signs the paper's example contract (with a valid date); homes
-without panels also sign a contract that buys from neighbours when the tariff
-is high. The live view prints one line per interval; once the last interval's
-trades are settled and each home's days are billed (a day is billed an hour
-after it ends), the end shows the settlement summary, and ``--json`` prints a
-machine-readable one.
+Every home joins by invitation, through the same code paths as ``transactiva
+operator invite``, ``transactiva join`` and a joining home's node (the
+concentrator listens for peers on loopback), and signs the paper's example
+contract (with a valid date); homes without panels also sign a contract that buys
+from neighbours when the tariff is at least the day's lowest daytime price at which
+a neighbour's energy can compete -- so that they trade on a winter Sunday (base
+price all day) as on a summer weekday; on a day when no such price exists while the
+sun shines, the demo runs the next day that has one and says so. The live view
+prints one line per interval; once the last interval's trades are settled and each
+home's days are billed (a day is billed an hour after it ends), the end shows the
+settlement summary (each home's deposits apart from what the market paid or cost
+it), and ``--json`` prints a machine-readable one.
 """
 
 from __future__ import annotations
@@ -32,26 +38,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import ROUND_DOWN, Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final, TextIO
 
 from ledger_core.agent.execution import ActionRecord, ContractExecutor
 from ledger_core.agent.home_agent import HomeAgent, NodeSigner, Signer, follow_events
-from ledger_core.client import NodeClient
+from ledger_core.client import ApiError, NodeClient
 from ledger_core.clock import AcceleratedClock
 from ledger_core.concentrator.dr import DrError, DrSignal
 from ledger_core.concentrator.ledger import HttpLedger
 from ledger_core.concentrator.metering import MeterData, day_of
+from ledger_core.concentrator.prices import IntervalPrice, PriceSchedule
 from ledger_core.concentrator.readings import ReadingStore
 from ledger_core.concentrator.service import Concentrator
-from ledger_core.concentrator.tariff import load_tariff
+from ledger_core.concentrator.tariff import Tariff, load_tariff
 from ledger_core.demo.chain import (
+    DemoError,
     Household,
     Neighbourhood,
     NodeProcess,
@@ -61,6 +72,7 @@ from ledger_core.demo.chain import (
     paper_contract,
 )
 from ledger_core.demo.view import DemoLedger, header, summary_json, write_summary
+from ledger_core.membership.joining import JoinError
 from ledger_core.meter import household as hh
 from ledger_core.meter.outbox import http_chain_nonce, http_submitter
 from ledger_core.meter.service import MeterConfig, MeterService
@@ -73,7 +85,9 @@ from ledger_core.types.genesis import Params
 
 UTC_OFFSET_MINUTES: Final = -360  # Mexico's central zone
 INTERVAL: Final = 900
-SETUP_SECONDS: Final = 4.0  # real seconds set aside for setting up, plus one per home
+SETUP_SECONDS: Final = 4.0  # real seconds set aside for setting up, plus some per home
+SECONDS_PER_HOME: Final = 2.5  # joining by invitation (two P2P exchanges), deposit, contracts
+DAYTIME: Final = (9, 17)  # local hours whose lowest import price the buyers' contracts use
 SAMPLE_SECONDS: Final = 60.0  # simulated seconds between meter readings
 SHOW_AFTER: Final = 300  # simulated seconds after an interval ends before its line prints
 SETTLE_MARGIN: Final = 2 * INTERVAL  # clock seconds after a settlement is due, at most
@@ -109,6 +123,8 @@ class Home:
 
 
 EXAMPLE_TARIFF: Final = "example-residential-tou.toml"
+PRICE_UNIT: Final = Decimal(10_000)  # 10^-4 MXN/kWh in one MXN/kWh
+CENT: Final = Decimal("0.01")
 
 
 def _tariff_path() -> Path:
@@ -136,7 +152,11 @@ class Demo:
     def __init__(self, options: DemoOptions, out: TextIO) -> None:
         self.options = options
         self.out = out
-        today = options.day or (datetime.now().astimezone() + timedelta(hours=0)).date()
+        self.tariff = load_tariff(_tariff_path())
+        asked = options.day or (datetime.now().astimezone() + timedelta(hours=0)).date()
+        today, self.day_note = trading_day(self.tariff, asked)
+        self.day = today
+        self.prices = (Decimal(0), Decimal(0))  # what the buyers' contracts use, once set up
         self.day_start = (
             local_midnight(
                 datetime(today.year, today.month, today.day),  # noqa: DTZ001 - a local date
@@ -147,7 +167,7 @@ class Demo:
         self.origin = time.time() + 2.0
         # The clock runs while the homes enrol: give the setup a lead of simulated
         # time (whole intervals) long enough for it at this speed.
-        lead = options.speed * (SETUP_SECONDS + options.homes)
+        lead = options.speed * (SETUP_SECONDS + SECONDS_PER_HOME * options.homes)
         self.lead = int(-(-lead // INTERVAL) * INTERVAL)
         self.clock = AcceleratedClock(self.day_start - self.lead, options.speed, self.origin)
         self.homes: list[Home] = []
@@ -173,14 +193,18 @@ class Demo:
         config = Config(
             api_host="127.0.0.1",
             api_port=free_port(),
+            # Homes join over P2P, as they would: the concentrator listens on loopback.
+            p2p_host="127.0.0.1",
+            p2p_port=free_port(),
             block_interval=0.05,
-            empty_block_every=0.25,
+            empty_block_every=0.25 * opts.speed,
             clock_epoch=self.origin,
             clock_start=self.day_start - self.lead,
             clock_speed=opts.speed,
         )
         home = init_home(token_home, "transactiva-demo", self.day_start - 2 * 86400, config)
         self.params = home.genesis().params
+        SigningKey.generate().save(home.path / config.node_key_file)
         url = f"http://127.0.0.1:{config.api_port}"
         self.say(f"Concentrator node: {url}/api/v1 (token in {home.token_file})")
         node = await NodeProcess.start(token_home, url, home.token())
@@ -203,13 +227,17 @@ class Demo:
         meter_data = MeterData(
             readings, HttpLedger(client), chain_id, self.params, clock=self.clock.now
         )
+        tariff = self.tariff
         concentrator = Concentrator(
-            load_tariff(_tariff_path()),
+            tariff,
             HttpLedger(client),
             self.clock,
             dr_id_prefix="demo",
             meter_data=meter_data,
         )
+        if self.day_note:
+            self.say(self.day_note)
+        self.prices = self._buyers_prices(tariff)
         try:
             async with aiohttp.ClientSession() as session, concentrator:
                 try:
@@ -231,12 +259,13 @@ class Demo:
         session: Any,  # noqa: ANN401 - aiohttp.ClientSession
         concentrator: Concentrator,
     ) -> None:
-        """Enrol the homes, run the day, and wait for its settlement."""
+        """Let the homes join (in parallel), run the day, and wait for its settlement."""
         opts = self.options
         valid_from = _local(self.day_start - 86400)
         valid_to = _local(self.day_start + 3 * 86400)
-        for i in range(opts.homes):
-            household = Household(
+        at_least, at_most = self.prices
+        households = [
+            Household(
                 index=i,
                 name=f"casa{i + 1}",
                 participant=SigningKey.generate(),
@@ -244,6 +273,11 @@ class Demo:
                 pv_kwp=(3.0 + (i % 3)) if i % 2 == 0 else 0.0,
                 deposit=DEPOSIT,
             )
+            for i in range(opts.homes)
+        ]
+
+        async def sign_up(household: Household) -> None:
+            """Join by invitation, pay in, sign the contracts."""
             self.names[household.address] = household.name
             self.names[household.meter.address] = household.name
             await area.enrol(household)
@@ -253,15 +287,21 @@ class Demo:
             )
             if household.pv_kwp == 0:
                 await area.contract(
-                    household, buyer_contract(f"compra {household.name}", valid_from, valid_to)
+                    household,
+                    buyer_contract(
+                        f"compra {household.name}", valid_from, valid_to, at_least, at_most
+                    ),
                 )
+
+        await asyncio.gather(*(sign_up(household) for household in households))
+        for household in households:
             home = await self._start_home(household, client, chain_id, session, concentrator)
             self.homes.append(home)
             self._running.append(home)
         if self.clock.now() > self.day_start:
             self.say("(setting up took longer than planned: the first lines come late)")
         self.say(
-            f"{opts.homes} homes enrolled with their contracts; running "
+            f"{opts.homes} homes joined by invitation, with their contracts; running "
             f"{opts.intervals} intervals at {opts.speed:g}x\n"
         )
         await self._day(concentrator)
@@ -284,6 +324,30 @@ class Demo:
                 task.cancel()
             await asyncio.gather(*running.tasks, return_exceptions=True)
             await running.simulator.stop()
+
+    def _buyers_prices(self, tariff: Tariff) -> tuple[Decimal, Decimal]:
+        """What homes without panels buy at: when the price is at least the day's lowest
+        daytime import price at which a neighbour's energy can compete, paying at most
+        0.15 MXN/kWh more. Said to the user."""
+        day = self.day
+        tradeable = _tradeable_prices(tariff, day)
+        if not tradeable:  # no day of the week lets neighbours trade with this tariff
+            at_least, at_most = Decimal(2), Decimal("2.2")
+            self.say(
+                f"Prices on {day:%A %Y-%m-%d}: no neighbour can beat the supplier while the sun "
+                f"shines; homes without panels bid when the price is at least {at_least} "
+                f"MXN/kWh, paying at most {at_most}, and no trade may clear"
+            )
+            return at_least, at_most
+        lowest = min(p.prices.import_price for p in tradeable)
+        at_least = (Decimal(lowest) / PRICE_UNIT).quantize(CENT, ROUND_DOWN)
+        at_most = at_least + Decimal("0.15")
+        self.say(
+            f"Prices on {day:%A %Y-%m-%d} ({tariff.season_of(day).name}); homes without panels "
+            f"buy from neighbours when the price is at least {at_least} MXN/kWh, paying at "
+            f"most {at_most}"
+        )
+        return at_least, at_most
 
     async def _start_home(
         self,
@@ -383,10 +447,15 @@ class Demo:
         while shown < opts.intervals:
             now = self.clock.now()
             if not dr_issued and now >= min(dr_start - 3600, self.day_start):
-                try:
-                    await concentrator.dr.issue(DrSignal.simple(2), dr_start, dr_minutes * 60)
-                except DrError as err:  # the machine was too slow: the event's time is gone
-                    self.say(f"(no demand-response event: {err.message})")
+                # On a slow machine the planned start may have passed: the next interval.
+                soon = int(now) - int(now) % INTERVAL + INTERVAL
+                start_at = max(dr_start, soon)
+                minutes = min(dr_minutes, (end - start_at) // 60)
+                if minutes > 0:
+                    try:
+                        await concentrator.dr.issue(DrSignal.simple(2), start_at, minutes * 60)
+                    except DrError as err:  # the machine was too slow: the event's time is gone
+                        self.say(f"(no demand-response event: {err.message})")
                 dr_issued = True
             start = self.day_start + shown * INTERVAL
             if now >= start + INTERVAL + SHOW_AFTER:
@@ -452,6 +521,16 @@ class Demo:
             transactions=transactions,
         )
         summary["operator_balance_change"] = final[operator]
+        summary["day"] = f"{self.day:%Y-%m-%d}"
+        summary["day_note"] = self.day_note
+        summary["buyers_price"] = {"at_least": str(self.prices[0]), "at_most": str(self.prices[1])}
+        # The homes as the operator sees them (operator participants): joined by invitation.
+        members = (await client.get("/operator/participants"))["participants"]
+        summary["members"] = [
+            {key: row[key] for key in ("name", "role", "status", "meter_bound")}
+            for row in members
+            if row["name"] in {name for name, _ in homes}
+        ]
         summary["order_errors"] = [e for h in self.homes for e in h.agent.order_errors]
         summary["orders"] = sum(len(h.agent.orders_placed) for h in self.homes)
         if self.options.ui and not self.options.json:
@@ -459,15 +538,63 @@ class Demo:
         return summary
 
 
+def _tradeable_prices(tariff: Tariff, day: date) -> list[IntervalPrice]:
+    """The day's daytime intervals in which a neighbour's energy can beat the supplier: the
+    market matches a bid and an offer only when the import price less the network fee
+    is above the export price (docs/market.md)."""
+    start, _end = tariff.day_bounds(day)
+    daytime = PriceSchedule(tariff).between(start + DAYTIME[0] * 3600, start + DAYTIME[1] * 3600)
+    return [
+        p for p in daytime if p.prices.import_price - p.prices.network_fee > p.prices.export_price
+    ]
+
+
+def trading_day(tariff: Tariff, asked: date) -> tuple[date, str]:
+    """``asked``, or the next day on which neighbours can trade while the sun shines, and
+    what to tell the user about the change (empty when there is none)."""
+    for ahead in range(8):
+        day = asked + timedelta(days=ahead)
+        if _tradeable_prices(tariff, day):
+            break
+    else:
+        return asked, (
+            f"{asked:%A %Y-%m-%d}: with this tariff no day of the week lets a neighbour's "
+            "energy beat the supplier while the sun shines; the demo runs this day, and no "
+            "trade may clear"
+        )
+    if day == asked:
+        return asked, ""
+    start, _end = tariff.day_bounds(asked)
+    cheapest = min(
+        PriceSchedule(tariff).between(start + DAYTIME[0] * 3600, start + DAYTIME[1] * 3600),
+        key=lambda p: p.prices.import_price,
+    ).prices
+    local = Decimal(cheapest.export_price + cheapest.network_fee) / PRICE_UNIT
+    supplier = Decimal(cheapest.import_price) / PRICE_UNIT
+    return day, (
+        f"{asked:%A %Y-%m-%d}: from {DAYTIME[0]:02d}:00 to {DAYTIME[1]:02d}:00 the supplier "
+        f"sells at {supplier.normalize()} MXN/kWh, less than a neighbour's energy costs with "
+        f"the network fee ({local.normalize()}), so no trade could clear while the sun shines; "
+        f"the demo runs {day:%A %Y-%m-%d} instead, the next day on which neighbours can trade"
+    )
+
+
+def _problem(error: Exception) -> str:
+    """What stopped the demo, in one line."""
+    if isinstance(error, ApiError | DrError):
+        return f"the node refused a step of the setup ({error.code}): {error.message}"
+    if isinstance(error, JoinError):
+        return f"a home could not join: {error}"
+    if isinstance(error, DemoError):
+        return str(error)
+    return f"cannot reach a part of the demo: {str(error) or type(error).__name__}"
+
+
 def _local(seconds: int) -> datetime:
     """Unix seconds as the market's naive local time."""
     return datetime(1970, 1, 1) + timedelta(  # noqa: DTZ001 - local civil time
         seconds=seconds + UTC_OFFSET_MINUTES * 60
     )
-
-
-class DemoError(Exception):
-    """The demo cannot run as asked; the message says why, in one line."""
 
 
 def _prepare_keep(keep: Path) -> bool:
@@ -503,29 +630,79 @@ def _discard(keep: Path | None, created: bool) -> None:
             entry.unlink(missing_ok=True)
 
 
-def run_demo(options: DemoOptions, out: TextIO) -> int:
-    """Run the demo; 0 when the books balance. With ``--keep`` the data is copied there once
-    the day has run; an interrupted or failed demo keeps nothing (and leaves no half-copied
-    folder). DemoError for a bad ``--keep`` or a demo that cannot start."""
+def run_demo(options: DemoOptions, out: TextIO, err: TextIO | None = None) -> int:
+    """Run the demo; 0 when the books balance, 1 when they do not or the demo could not
+    go on (said in one line on ``err``, never as a traceback; its files are left for a
+    look at the node's log, in ``--keep`` when given), 130 when interrupted (then nothing
+    is kept). DemoError at once for a bad ``--keep``."""
+    import aiohttp  # noqa: PLC0415 - only the demo needs it here
+
+    err = sys.stderr if err is None else err
     keep = options.keep
     created = _prepare_keep(keep) if keep is not None else False
     workdir = Path(tempfile.mkdtemp(prefix="transactiva-demo-"))
+    handlers = _log_to(err, workdir / "demo.log")
     try:
-        try:
-            summary = asyncio.run(Demo(options, out).run(workdir))
-        except BaseException as err:  # Ctrl-C included: nothing is kept
-            _discard(keep, created)
-            if isinstance(err, RuntimeError):  # the concentrator's node did not start
-                raise DemoError(str(err)) from None
-            raise
-        if keep is not None:
-            try:
-                shutil.copytree(workdir, keep, dirs_exist_ok=True)
-            except OSError as err:
-                _discard(keep, created)
-                raise DemoError(f"--keep {keep}: could not copy the data: {err}") from None
-    finally:
+        summary = asyncio.run(Demo(options, out).run(workdir))
+    except KeyboardInterrupt:
         shutil.rmtree(workdir, ignore_errors=True)
+        _discard(keep, created)
+        err.write("transactiva demo: interrupted\n")
+        return 130
+    except (DemoError, JoinError, ApiError, DrError, OSError, aiohttp.ClientError) as error:
+        kept = workdir if keep is None else keep
+        _tidy(workdir, keep, err, remove=keep is not None)
+        err.write(f"transactiva demo: {_problem(error)} (the demo's files are in {kept})\n")
+        return 1
+    finally:
+        for handler in handlers:
+            logging.getLogger().removeHandler(handler)
+            handler.close()
+    if not _tidy(workdir, keep, err):
+        _discard(keep, created)
+        return 1
     if options.json:
         out.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return 0 if summary["balance_changes_total"] == summary["net_deposits"] else 1
+
+
+class _OneLine(logging.Formatter):
+    """A warning of the services the demo runs in its process, in one line: the
+    exception's type and text instead of its traceback (kept in the demo's log)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        if record.exc_info is not None and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            text += f" ({type(error).__name__}{': ' if str(error) else ''}{error})"
+        return text
+
+
+def _log_to(err: TextIO, path: Path) -> list[logging.Handler]:
+    """Warnings on ``err`` in one line each, and with their tracebacks in ``path``. The
+    handlers, to remove at the end."""
+    shown = logging.StreamHandler(err)
+    shown.setLevel(logging.WARNING)
+    shown.setFormatter(_OneLine())
+    kept = logging.FileHandler(path, encoding="utf-8")
+    kept.setLevel(logging.WARNING)
+    kept.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for handler in (shown, kept):
+        root.addHandler(handler)
+    return [shown, kept]
+
+
+def _tidy(workdir: Path, keep: Path | None, err: TextIO, *, remove: bool = True) -> bool:
+    """Copy the demo's files to ``keep`` (when given) and remove them; False when they
+    could not be copied (said on ``err``)."""
+    copied = True
+    if keep is not None:
+        try:
+            shutil.copytree(workdir, keep, dirs_exist_ok=True)
+        except (OSError, shutil.Error) as error:
+            err.write(f"transactiva demo: cannot keep its files in {keep}: {error}\n")
+            copied = False
+    if remove and copied:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return copied

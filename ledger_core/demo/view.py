@@ -52,6 +52,7 @@ class DemoLedger:
     interval_seconds: int = 900
     rows: dict[int, IntervalRow] = field(default_factory=dict)
     deposits: int = 0
+    deposited: dict[str, int] = field(default_factory=dict)  # by participant
     withdrawals: int = 0
     trades: int = 0
     traded_wh: int = 0
@@ -100,6 +101,8 @@ class DemoLedger:
         elif kind == "wallet_change":
             if event.get("why") == "deposit":
                 self.deposits += int(event["delta"])
+                who = str(event["participant"])
+                self.deposited[who] = self.deposited.get(who, 0) + int(event["delta"])
         elif kind == "withdrawal_paid":
             self.withdrawals += int(event["amount"])
         elif kind == "settlement":
@@ -155,14 +158,23 @@ def write_summary(
     ledger: DemoLedger, homes: list[tuple[str, str]], final: dict[str, int], out: TextIO
 ) -> None:
     """The settlement summary: each home's balance change (``final``: balance plus
-    holds minus debt, read from the node at the end), totals and the check."""
-    out.write("\nSettlement summary\n")
-    out.write(f"{'home':<10} {'address':<16} {'balance change MXN':>20}\n")
+    holds minus debt, read from the node at the end), split into what it paid in
+    (deposits) and what the market paid it or cost it (energy bought and sold, fees,
+    imports and exports at the tariff); totals and the check."""
+    out.write("\nSettlement summary (MXN)\n")
+    out.write(
+        f"{'home':<10} {'address':<16} {'deposits':>12} {'market':>12} {'balance change':>15}\n"
+    )
     for name, address in homes:
-        out.write(f"{name:<10} {address[:14] + '..':<16} {pesos(final.get(address, 0)):>20}\n")
+        change = final.get(address, 0)
+        paid_in = ledger.deposited.get(address, 0)
+        out.write(
+            f"{name:<10} {address[:14] + '..':<16} {pesos(paid_in):>12} "
+            f"{pesos(change - paid_in):>12} {pesos(change):>15}\n"
+        )
     total = sum(final.values())
-    out.write(f"{'all accounts':<27} {pesos(total):>20}\n")
-    out.write(f"{'net deposits':<27} {pesos(ledger.deposits - ledger.withdrawals):>20}\n")
+    out.write(f"{'all accounts':<55} {pesos(total):>15}\n")
+    out.write(f"{'net deposits':<55} {pesos(ledger.deposits - ledger.withdrawals):>15}\n")
     out.write(
         f"trades {ledger.trades}, traded {ledger.traded_wh} Wh, "
         f"contract actions {len(ledger.actions)}, blocks {len(ledger.heights)}\n"
@@ -186,7 +198,13 @@ def summary_json(
         "trades": ledger.trades,
         "traded_wh": ledger.traded_wh,
         "homes": [
-            {"name": name, "address": address, "balance_change": final.get(address, 0)}
+            {
+                "name": name,
+                "address": address,
+                "balance_change": final.get(address, 0),
+                "deposits": ledger.deposited.get(address, 0),
+                "market": final.get(address, 0) - ledger.deposited.get(address, 0),
+            }
             for name, address in homes
         ],
         "balance_changes_total": sum(final.values()),

@@ -11,6 +11,8 @@
       ledger.db            blocks, transactions, events and state (SQLite)
       local.db             the home's action log (SQLite)
       consensus/           the private validator's last signature and the write-ahead log
+      node.lock            held (fcntl) by the one node running on this home
+      invitation           a joining home's invitation code, until it is admitted (0600)
 
 Everything in it is its owner's alone: files 0600, folders 0700 (see
 :mod:`ledger_core.node.files`). A token or key file that others can read is
@@ -19,6 +21,7 @@ refused, with the ``chmod`` that fixes it; the node tightens its other files.
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import json
 import os
@@ -100,6 +103,10 @@ class Config:
     role: str = "validator"
     p2p_host: str = "127.0.0.1"
     p2p_port: int | None = None
+    # host:port others dial to reach this node (sent in the handshake and carried by the
+    # invitations it issues); None: p2p_host:p2p_port, or this machine's address when
+    # p2p_host listens on every interface.
+    p2p_advertise: str | None = None
     seeds: tuple[str, ...] = ()
     persistent_peers: tuple[str, ...] = ()
     max_peers: int = 20
@@ -179,6 +186,9 @@ class Config:
 
 def _config_value(name: str, value: object) -> object:
     """One checked config value."""
+    special = _SPECIAL.get(name)
+    if special is not None:
+        return special(value)
     if name in ("api_host", "p2p_host"):
         if not isinstance(value, str) or not value:
             raise ConfigError(f"{name}: must be a host name or address")
@@ -197,15 +207,6 @@ def _config_value(name: str, value: object) -> object:
         if value is not None and not isinstance(value, dict):
             raise ConfigError(f"{name}: must be an object (see docs/node.md)")
         return value
-    if name == "ingress_proxy":
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            raise ConfigError("ingress_proxy: must be an IP address or null")
-        try:
-            return str(ipaddress.ip_address(value))
-        except ValueError:
-            raise ConfigError("ingress_proxy: must be an IP address or null") from None
     if name in ("execute_contracts", "pex"):
         if not isinstance(value, bool):
             raise ConfigError(f"{name}: must be true or false")
@@ -239,6 +240,29 @@ def _config_value(name: str, value: object) -> object:
         else:
             parse_address(item, f"{name}[{i}]")
     return tuple(value)
+
+
+def _proxy_value(value: object) -> str | None:
+    """The checked ``ingress_proxy``: an IP address or None."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError("ingress_proxy: must be an IP address or null")
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ConfigError("ingress_proxy: must be an IP address or null") from None
+
+
+def _advertise_value(value: object) -> str | None:
+    """The checked ``p2p_advertise``: host:port or None."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError("p2p_advertise: must be host:port or null")
+    if parse_address(value, "p2p_advertise").id is not None:
+        raise ConfigError("p2p_advertise: host:port, without a node id")
+    return value
 
 
 def _clock_value(name: str, value: object) -> object:
@@ -275,11 +299,32 @@ def _consensus_value(value: object) -> dict[str, int] | None:
     return checked
 
 
+_SPECIAL: Final[dict[str, Callable[[object], object]]] = {
+    "p2p_advertise": _advertise_value,
+    "consensus": _consensus_value,
+    "ingress_proxy": _proxy_value,
+}
+
+
 def make_clock(epoch: float | None, start: int | None, speed: float = 1.0) -> Callable[[], float]:
     """Unix time, or one that reads ``start`` at real time ``epoch`` and runs ``speed``x."""
     if not speed > 0:
         raise HomeError(f"clock_speed must be positive, not {speed}")
     return clock_from(epoch, start, speed).now
+
+
+class NodeLock:
+    """The home held by this process (:meth:`Home.lock`); :meth:`release` lets go."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        """Let another node run on the home."""
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,6 +352,45 @@ class Home:
     @property
     def participant_key_file(self) -> Path:
         return self.path / "keys" / "participant.key"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.path / "node.lock"
+
+    @property
+    def invitation_file(self) -> Path:
+        return self.path / "invitation"
+
+    def lock(self) -> NodeLock:
+        """Hold the home for one node process; HomeError at once if another holds it.
+
+        The lock is an ``fcntl`` lock on ``node.lock`` (released by the kernel when the
+        process ends, however it ends), taken before anything else is opened, so a second
+        ``transactiva node`` on the same home is refused before it touches the ledger.
+        """
+        if not self.path.is_dir():
+            raise HomeError(
+                f"{self.path}: no such home; run 'transactiva init --dir {self.path}' or "
+                f"'transactiva join CODE --dir {self.path}' first"
+            )
+        try:
+            fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as err:
+            raise HomeError(f"{self.lock_file}: {err.strerror or err}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            os.close(fd)
+            who = f" (process {holder})" if holder.isdigit() else ""
+            raise HomeError(
+                f"{self.path}: a node is already running on this home{who}; stop it first "
+                "(one node per home: two would write the same ledger and sign with the "
+                "same keys)"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        return NodeLock(fd)
 
     def genesis(self) -> Genesis:
         """The chain's genesis (HomeError naming the file and field when it is not one)."""

@@ -106,6 +106,7 @@ CHANNELS: Final = (CONSENSUS, TX, BLOCKS)
 TX_BATCH_BYTES: Final = 16 * 1024  # the P2P network's default limit on the tx channel
 SYNC_BYTES: Final = 8 * 1024 * 1024  # blocks in one sync answer, roughly
 RETRY_PROPOSAL_MS: Final = 250  # a proposer whose clock is behind looks again this often
+EMPTY_RECHECK: Final = 0.25  # seconds of the scheduler between looks at the empty-block timer
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,7 +372,9 @@ class ConsensusNode(Node):
         if self.mempool or self._buffer or wait <= 0:
             self._start()
         else:
-            self._later(wait, self._maybe_start)
+            # Look again at least every EMPTY_RECHECK real seconds: ``wait`` is in the
+            # node's clock, which runs faster than the scheduler's in demos and tests.
+            self._later(min(wait, EMPTY_RECHECK), self._maybe_start)
 
     def _start(self) -> None:
         buffered, self._buffer = self._buffer, []

@@ -2,7 +2,8 @@
 
 A participant proposes a contract's canonical text (``contract_propose``); its
 id is the content hash of the parsed contract. The parties it names -- operator
-roles (ISO, SUPPLIER, DSO) or registered addresses -- must each sign
+roles (ISO, SUPPLIER, DSO), registered addresses or participants' names (resolved
+to addresses once, at the proposal) -- must each sign
 (``contract_sign``) before it is ``active``; all of them together may revoke it
 (``contract_revoke``); it expires when its validity window closes (the
 machine's ``end_block`` calls :func:`expire` with the due index entries).
@@ -14,6 +15,7 @@ from datetime import datetime
 from typing import Final
 
 from contracts import ContractError, content_hash, format_contract, parse
+from contracts.model import Party
 from ledger_core.state import keys
 from ledger_core.state.kernel import (
     Account,
@@ -27,25 +29,61 @@ from ledger_core.state.kernel import (
 )
 from ledger_core.types.abci import BlockContext, Event
 from ledger_core.types.codec import Value
+from ledger_core.types.crypto import ADDRESS_RE
+from ledger_core.types.names import name_problem, normalise
 from ledger_core.types.tx import Tx, TxType
 
 
-def resolve_parties(chain: Chain, state: Overlay, proposer: str, parties: list[str]) -> list[str]:
+def resolve_parties(
+    chain: Chain, state: Overlay, proposer: str, parties: list[Party]
+) -> tuple[list[str], dict[str, str]]:
+    """The signers (the proposer first, then each party's address once) and how each party
+    written as a participant's name resolved (``{written: address}``).
+
+    A quoted party is an address, or the display name of a registered participant (in any
+    case: names are compared in lower case). Names resolve once, here, at the proposal; the
+    record keeps the addresses, so a contract's parties never change when a name is later
+    given to someone else.
+    """
     signers = [proposer]
+    resolved: dict[str, str] = {}
     for party in parties:
-        if party in ("ISO", "SUPPLIER", "DSO"):
-            address = chain.genesis.operator_for(party).address
-        elif party in ("RETAILER", "AGGREGATOR"):
+        if party.is_role and party.name in ("ISO", "SUPPLIER", "DSO"):
+            address = chain.genesis.operator_for(party.name).address
+        elif party.is_role:
             raise Rejected(
                 "unknown_party",
-                f"the role {party} has no account on this chain; name it by address",
+                f"the role {party.name} has no account on this chain; name it by address",
             )
-        else:
-            address = party
+        elif ADDRESS_RE.fullmatch(party.name):
+            address = party.name
             active_account(state, address, "party")
+        else:
+            address = _named(state, party.name)
+            resolved[party.name] = address
         if address not in signers:
             signers.append(address)
-    return signers
+    return signers, resolved
+
+
+def _named(state: Overlay, written: str) -> str:
+    """The active participant a quoted party names, or a refusal that says what to write."""
+    name = normalise(written)
+    if name_problem(name) is not None:
+        raise Rejected(
+            "unknown_party",
+            f"party {written!r} is neither an address (tv + 40 hex digits) nor a "
+            "participant's name",
+        )
+    holder = state.get(keys.name(name))
+    if not isinstance(holder, str):
+        raise Rejected(
+            "unknown_party",
+            f"no participant is named {written!r}; the operator's participant list "
+            "(transactiva operator participants) has every name",
+        )
+    active_account(state, holder, f"party {written!r}")
+    return holder
 
 
 def _contract_propose(
@@ -68,8 +106,7 @@ def _contract_propose(
     now_local = chain.local_datetime(ctx.time)
     if contract.valid_to <= now_local:
         raise Rejected("expired_contract", "the validity window has already ended")
-    names = [p.name for p in contract.parties]
-    signers = resolve_parties(chain, state, tx.signer, names)
+    signers, resolved = resolve_parties(chain, state, tx.signer, list(contract.parties))
     valid_to = int((contract.valid_to - datetime(1970, 1, 1)).total_seconds())  # noqa: DTZ001
     record: dict[str, Value] = {
         "name": contract.name,
@@ -82,6 +119,8 @@ def _contract_propose(
         "proposed_height": ctx.height,
         "valid_to_local": valid_to,
     }
+    if resolved:
+        record["resolved"] = dict(resolved)
     events: list[Event] = [{"type": "contract_proposed", "contract_id": contract_id}]
     if len(signers) == 1:
         _activate(record, ctx, events, contract_id)

@@ -66,6 +66,15 @@ def wallet_request(request_id: str) -> str:
     return f"req/{request_id}"
 
 
+NAMES: Final = "name/"
+
+
+def name(normalised: str) -> str:
+    """The address holding a participant's display name (normalised, see
+    :mod:`ledger_core.types.names`)."""
+    return f"name/{normalised}"
+
+
 TOTAL_DEPOSITS: Final = "total/deposits"
 TOTAL_WITHDRAWALS: Final = "total/withdrawals"
 
@@ -229,6 +238,7 @@ class Account(TypedDict):
     roles: NotRequired[list[str]]
     owner: NotRequired[str]
     revoked: NotRequired[int]
+    name: NotRequired[str]
 
 
 class Contract(TypedDict):
@@ -243,6 +253,7 @@ class Contract(TypedDict):
     status: str
     proposed_height: int
     valid_to_local: int
+    resolved: NotRequired[dict[str, str]]
     activated_height: NotRequired[int]
     activated_time: NotRequired[int]
     revoked_height: NotRequired[int]
@@ -365,6 +376,17 @@ class StateView:
     def account(self, address: str) -> Account | None:
         """A registered account, or None."""
         return self._record(account(address), Account)
+
+    def name_holder(self, normalised: str) -> str | None:
+        """The address holding a (normalised) display name, or None."""
+        value = self._reader.get(name(normalised))
+        return value if isinstance(value, str) else None
+
+    def names(self, limit: int = 100_000) -> Iterator[tuple[str, str]]:
+        """Every display name with its address, in name order."""
+        for key, value in self._reader.range(NAMES, "", _ALL, limit):
+            if isinstance(value, str):
+                yield key.removeprefix(NAMES), value
 
     def balance(self, address: str) -> int:
         """Spendable centavos."""

@@ -32,6 +32,7 @@ from ledger_core.types.fields import (
     expect_str,
 )
 from ledger_core.types.metering import COMMITMENT_RE, BillLine
+from ledger_core.types.names import MAX_NAME, name_problem, normalise
 from ledger_core.types.vote import DuplicateVoteEvidence
 
 MAX_TX_BYTES: Final = 16 * 1024
@@ -56,6 +57,7 @@ class TxType(StrEnum):
     REGISTER = "register"
     REVOKE = "revoke"
     BIND_METER = "bind_meter"
+    SET_NAME = "set_name"
     CONTRACT_PROPOSE = "contract_propose"
     CONTRACT_SIGN = "contract_sign"
     CONTRACT_REVOKE = "contract_revoke"
@@ -202,6 +204,17 @@ def _text(limit: int) -> Callable[[object, str], str]:
     return lambda value, field: expect_str(value, field, limit=limit)
 
 
+def _name(value: object, field: str) -> str:
+    """A participant's display name, already normalised (lower-case ASCII)."""
+    text = expect_str(value, field, limit=MAX_NAME)
+    problem = name_problem(normalise(text))
+    if problem is None and normalise(text) != text:
+        problem = "write the name in lower case (names are compared without case)"
+    if problem is not None:
+        raise FieldError(field, problem)
+    return text
+
+
 def _role(value: object, field: str) -> Role:
     role = expect_enum(value, field, Role)
     if role is Role.METER:
@@ -325,9 +338,10 @@ def _evidence(value: object, field: str) -> None:
 
 
 BODY_CHECKS: Final[dict[TxType, _Check]] = {
-    TxType.REGISTER: _fields({"public_key": _public_key, "role": _role}),
+    TxType.REGISTER: _fields({"public_key": _public_key, "role": _role}, {"name": _name}),
     TxType.REVOKE: _fields({"address": _address}),
     TxType.BIND_METER: _fields({"meter_public_key": _public_key, "participant": _address}),
+    TxType.SET_NAME: _fields({"address": _address, "name": _name}),
     TxType.CONTRACT_PROPOSE: _fields({"source": _source}),
     TxType.CONTRACT_SIGN: _fields({"contract_id": _tx_id}),
     TxType.CONTRACT_REVOKE: _fields({"contract_id": _tx_id}),

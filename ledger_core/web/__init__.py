@@ -30,6 +30,11 @@ ingress proxy); the editor's live validation uses the API's own
 - ``GET /web/participants``: registered participants and meters (operator page);
 - ``POST /web/ticket`` ``{"path": "/api/v1/events"}``: a ticket for one WebSocket of
   that stream route (single-use, short-lived, good for nothing else).
+- ``POST /web/qr``: ``{"text"}`` as a QR code's SVG (an invitation code to scan).
+
+Invitations, admission and countersigning use the API's own routes
+(``/operator/invitations``, ``/operator/participants``, ``/operator/refusals``,
+``/local/contracts/awaiting``, ``/local/contracts/{id}/sign``).
 """
 
 from __future__ import annotations
@@ -71,11 +76,13 @@ from ledger_core.node.host import Node
 from ledger_core.p2p.network import Network
 from ledger_core.state.keys import StateView
 from ledger_core.types.crypto import address_of
+from ledger_core.web.qr import QrError, svg
 
 STATIC: Final = Path(__file__).parent / "static"
 MAX_CONTRACTS: Final = 200
 MAX_PARTICIPANTS: Final = 1000
 MAX_TICKET_BODY: Final = 1024
+MAX_QR_BODY: Final = 4096
 DAY: Final = 86400
 CONTENT_TYPES: Final = {
     ".html": "text/html; charset=utf-8",
@@ -146,6 +153,7 @@ def web_feature(context: WebContext | None = None) -> Feature:
                     ("/web/contracts", "get", contracts),
                     ("/web/participants", "get", participants),
                     ("/web/ticket", "post", ticket),
+                    ("/web/qr", "post", qr_code),
                 )
             ),
         ),
@@ -288,18 +296,22 @@ async def contracts(request: web.Request) -> web.Response:
         for contract_id, record in StateView(node.committed).contracts()
         if participant in record["signers"]
     ]
+    view = StateView(node.committed)
     rows.sort(key=lambda r: (-int(r.get("proposed_height", 0)), r["id"]))
     out = []
     for row in rows[:MAX_CONTRACTS]:
         check_result = check(str(row["source"]))
         contract = check_result.contract
+        signers = [str(a) for a in row["signers"]]
         entry = {
             "id": row["id"],
             "name": row.get("name"),
             "status": row.get("status"),
             "proposer": row.get("proposer"),
-            "signers": row.get("signers"),
+            "signers": signers,
             "signed": row.get("signed"),
+            "missing": [a for a in signers if a not in row["signed"]],
+            "names": {a: _name(view, a) for a in signers},
             "proposed_height": row.get("proposed_height"),
             "activated_time": row.get("activated_time"),
             "short_id": short_id(contract) if contract is not None else None,
@@ -323,6 +335,7 @@ async def participants(request: web.Request) -> web.Response:
         rows.append(
             {
                 "address": address,
+                "name": record.get("name"),
                 "role": record.get("role"),
                 "status": record.get("status"),
                 "owner": record.get("owner"),
@@ -331,6 +344,24 @@ async def participants(request: web.Request) -> web.Response:
             }
         )
     return web.json_response({"participants": rows})
+
+
+def _name(view: StateView, address: str) -> str | None:
+    account = view.account(address)
+    return account.get("name") if account is not None else None
+
+
+async def qr_code(request: web.Request) -> web.Response:
+    """``POST /web/qr``: ``{"text": "..."}`` as the SVG of its QR code."""
+    body = await read_json(request, MAX_QR_BODY, "the text")
+    text = body.get("text") if isinstance(body, dict) else None
+    if not isinstance(text, str) or not text:
+        return error(400, "malformed", "the text to draw is required", "text")
+    try:
+        drawing = svg(text)
+    except QrError as err:
+        return error(400, "too_large", str(err), "text")
+    return web.json_response({"svg": drawing})
 
 
 async def ticket(request: web.Request) -> web.Response:
@@ -414,6 +445,7 @@ WEB_PATHS: Final[dict[str, Any]] = {
                             obj(
                                 {
                                     "address": ADDRESS_SCHEMA,
+                                    "name": nullable(TEXT),
                                     "role": nullable(TEXT),
                                     "status": nullable(TEXT),
                                     "owner": nullable(ADDRESS_SCHEMA),
@@ -425,6 +457,14 @@ WEB_PATHS: Final[dict[str, Any]] = {
                     }
                 )
             },
+        )
+    },
+    "/web/qr": {
+        "post": operation(
+            "A text (an invitation code) as the SVG of its QR code",
+            answers={200: obj({"svg": TEXT})},
+            refusals=(400, 413),
+            body=obj({"text": TEXT}, closed=True),
         )
     },
     "/web/ticket": {

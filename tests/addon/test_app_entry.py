@@ -94,6 +94,8 @@ async def until(check: Callable[[], Awaitable[Any]], what: str, seconds: float =
         (options(mqtt_topic_base="x" * 1025), "mqtt_topic_base", "longer than"),
         (options(role="concentrator"), "tariff_file", "needs its tariff"),
         (options(log_level="loud"), "log_level", "debug, info, warning, error"),
+        (options(invitation_code="hola"), "invitation_code", "starts with TV1-"),
+        (options(invitation_code="TV1-AAAAA-AAA"), "invitation_code", "mistyped"),
     ],
 )
 def test_options_the_node_cannot_run_with_are_named_and_explained(
@@ -705,3 +707,99 @@ def test_backup_pre_without_databases_and_its_failure(tmp_path: Path) -> None:
     (tmp_path / "node").mkdir()
     (tmp_path / "node" / "ledger.db").write_bytes(b"not a database at all" * 100)
     assert cli.main(["app", "backup-pre", "--data", str(tmp_path)], out) == 1
+
+
+# -- joining with an invitation code ---------------------------------------------------------
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "client")])}
+
+
+def _transactiva(*args: str, env: dict[str, str] | None = None) -> Any:
+    """``transactiva ARGS`` in a process of its own (as the app's scripts run it)."""
+    import subprocess  # noqa: PLC0415 - only these tests start other commands
+
+    return subprocess.run(
+        [sys.executable, "-m", "ledger_core", *args], capture_output=True, text=True,
+        timeout=120, env=env or _env(), check=False,
+    )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _operator(home: Path) -> Any:
+    import subprocess  # noqa: PLC0415
+
+    made = _transactiva("init", "--dir", str(home), "--chain-id", "barrio-app",
+                        "--api-port", str(free_port()), "--p2p-port", str(free_port()),
+                        "--p2p-host", "127.0.0.1")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    with (home / "node.log").open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ledger_core", "node", "--dir", str(home)],
+            stdout=log, stderr=subprocess.STDOUT, env=_env(),
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while "API on http://" not in (home / "node.log").read_text(errors="replace"):
+            assert process.poll() is None, (home / "node.log").read_text()
+            assert time.monotonic() < deadline, "the operator's node did not start"
+            time.sleep(0.1)
+        yield process
+    finally:
+        process.terminate()
+        process.wait(20)
+
+
+def _app_config(data: Path, wanted: dict[str, Any]) -> Any:
+    """``transactiva app config`` with these options, as the app runs it on start."""
+    data.mkdir(parents=True, exist_ok=True)
+    (data / "options.json").write_text(json.dumps(wanted))
+    env = {**_env(), "TRANSACTIVA_APP_ROOTS": str(data)}
+    return _transactiva("app", "config", "--data", str(data), env=env)
+
+
+def test_a_home_joins_with_its_invitation_code_on_the_first_start(tmp_path: Path) -> None:
+    with _operator(tmp_path / "operador"):
+        invited = _transactiva(
+            "operator", "invite", "casa-app", "--dir", str(tmp_path / "operador")
+        )
+        code = invited.stdout.strip().splitlines()[-1]
+        data = tmp_path / "data"
+        wanted = options(invitation_code=code, meter_source="none")
+        first = _app_config(data, wanted)
+        assert first.returncode == 0, first.stderr
+        assert "joined chain 'barrio-app' as 'casa-app' (consumer)" in first.stdout
+        home = Home(data / "node")
+        config = home.config()
+        assert (config.role, config.ingress_proxy) == ("observer", INGRESS_PROXY)
+        assert config.persistent_peers == config.seeds[:1]
+        assert config.persistent_peers[0].startswith("127.0.0.1:")
+        assert home.invitation_file.stat().st_mode & 0o777 == 0o600
+        assert home.genesis().chain_id == "barrio-app"
+        # Later starts keep the chain and the invitation's peers, whatever the options say.
+        again = _app_config(data, wanted)
+        assert (again.returncode, "already joined" in again.stdout) == (0, True)
+        assert _app_config(data, options(meter_source="none")).returncode == 0
+        assert home.config().persistent_peers == config.persistent_peers
+        assert home.config().role == "observer"
+        # A forged code makes no home: the operator refuses it, and nothing is left.
+        from ledger_core.types.invitation import parse_code  # noqa: PLC0415
+
+        forged = parse_code(code).signed(SigningKey.generate()).code
+        refused = _app_config(tmp_path / "otra", options(invitation_code=forged))
+        assert refused.returncode == 78
+        assert "option 'invitation_code'" in refused.stderr
+        assert "(forged)" in refused.stderr
+        assert not (tmp_path / "otra" / "node" / "genesis.json").exists()
+    # A code of another chain for a home that has one.
+    from ledger_core.types.invitation import Invitation  # noqa: PLC0415
+
+    foreign = Invitation(
+        chain_id="otro-barrio", genesis_hash="cd" * 32, seeds=("127.0.0.1:9",), name="x",
+        role="consumer", manual=False, expires=2_000_000_000, nonce=b"1234",
+    ).signed(SigningKey.generate())  # fmt: skip
+    with pytest.raises(OptionsError, match="already keeps chain 'barrio-app'"):
+        prepare(parse_options(options(invitation_code=foreign.code)), data, ())
+    with pytest.raises(OptionsError, match="an invitation is for a home"):
+        parse_options(options(invitation_code=code, role="validator"))

@@ -21,18 +21,13 @@ from typing import Any
 
 import aiohttp
 
+from ledger_core.demo.chain import free_port
 from ledger_core.node.home import Home
 
 PYTHON = sys.executable
 REPO = Path(__file__).resolve().parents[2]
 TARIFF = REPO / "ledger_core" / "concentrator" / "example-residential-tou.toml"
 START_SECONDS = 90.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -86,6 +86,9 @@ _SAMPLE: dict[str, str] = {
     "key": "total/deposits",
     "action_id": "1",
     "tx_type": "transfer",
+    "name": "casa-1",
+    "invitation_id": "0" * 64,
+    "who": "casa-1",
 }
 
 

@@ -44,6 +44,7 @@ from transactiva_client.protocol import (
     ActionKind,
     ActionResult,
     ActionTrigger,
+    AdmissionStatus,
     ContractStatus,
     ErrorCode,
     EventKind,
@@ -307,3 +308,53 @@ async def test_the_homes_actions_and_their_results_stream(
             kinds.append((await anext(stream)).event.kind)
         assert stream.position is not None
         assert stream.position >= 2
+
+
+async def test_names_admission_and_countersigning_through_the_client(
+    session: aiohttp.ClientSession, shared_node: RealNode
+) -> None:
+    """API 1.1: participants by name, this home's admission, and the contracts that await
+    its signature, signed through the client."""
+    client = TransactivaClient(session, shared_node.url, shared_node.token)
+    status = await client.connect()
+    admission = await client.admission()
+    assert (admission.status, admission.member, admission.role) == (
+        AdmissionStatus.MEMBER,
+        True,
+        Role.OPERATOR,
+    )
+    neighbour = Neighbour(client)
+    name = f"vecina-{neighbour.address[2:8]}"
+    await _local(
+        client,
+        TxType.REGISTER,
+        {"public_key": neighbour.key.public_key.hex(), "role": "prosumer", "name": name},
+    )
+    held = await client.name(name.upper())
+    assert (held.name, held.address, held.role) == (name, neighbour.address, Role.PROSUMER)
+    listed = {p.address: p for p in await client.participants()}
+    assert listed[neighbour.address].name == name
+    assert (await client.participant(name)).address == neighbour.address
+    with pytest.raises(TransactivaRequestError) as nobody:
+        await client.name("nadie-aqui")
+    assert (nobody.value.status, nobody.value.code) == (404, ErrorCode.UNKNOWN_NAME)
+
+    # The neighbour proposes a contract naming the ISO (this node's participant) and
+    # itself by name; it awaits this home's signature until the client signs it.
+    source = paper_contract(
+        f"con {name}", datetime(2026, 1, 1), datetime(2030, 12, 31, 23, 59, 59)
+    ).replace("Parties: ISO", f"Parties: ISO, '{name.upper()}'")
+    await neighbour.send(TxType.CONTRACT_PROPOSE, {"source": source})
+    awaiting = await client.awaiting_contracts()
+    [record] = [c for c in awaiting if c.name == f"con {name}"]
+    assert record.awaits(status.participant)
+    assert record.party_name(neighbour.address) == name
+    assert record.missing == (status.participant,)
+    signed = await client.sign_contract(record.short_id)
+    assert signed.status == ContractStatus.ACTIVE
+    assert signed.receipt is not None
+    assert signed.receipt.endswith(f"[{record.short_id}]")
+    assert all(c.contract_id != record.contract_id for c in await client.awaiting_contracts())
+    with pytest.raises(TransactivaRequestError) as again:
+        await client.sign_contract(record.contract_id)
+    assert again.value.code == ErrorCode.NOT_PROPOSED

@@ -133,8 +133,16 @@ async def test_submission_errors_are_json_and_name_the_field(api: Api) -> None:
     assert (status, body["error"]["code"]) == (422, "unknown_signer")
     status, body = await api.post("/txs", b"x" * 20_000)
     assert (status, body["error"]["code"]) == (413, "too_large")
-    status, body = await api.post("/local/transfer", {"to": "nobody", "amount": 5})
+    status, body = await api.post("/local/transfer", {"to": "no body!", "amount": 5})
     assert (status, body["error"]["field"]) == (400, "body.to")
+    # A name (which nobody holds) where the transaction takes an address.
+    status, body = await api.post("/local/transfer", {"to": "Nobody", "amount": 5})
+    assert (status, body["error"]["code"], body["error"]["field"]) == (
+        404,
+        "unknown_name",
+        "body.to",
+    )
+    assert "'nobody'" in body["error"]["message"]
     status, body = await api.post("/local/transfer", b"[1,2]")
     assert (status, body["error"]["field"]) == (400, "body")
     status, body = await api.post("/local/transfer", b"{nope")
@@ -146,6 +154,12 @@ async def test_submission_errors_are_json_and_name_the_field(api: Api) -> None:
     status, body = await api.get("/txs/xyz")  # no route has this path: not hex
     assert (status, body["error"]["code"]) == (404, "not_found")
     status, body = await api.get("/participants/bob")
+    assert (status, body["error"]["code"], body["error"]["field"]) == (
+        404,
+        "unknown_name",
+        "address",
+    )
+    status, body = await api.get("/participants/b%C3%B6b")
     assert (status, body["error"]["field"]) == (400, "address")
     status, body = await api.get("/nowhere")
     assert (status, body["error"]["code"]) == (404, "not_found")
@@ -490,8 +504,14 @@ async def test_several_balances_at_one_height(api: Api) -> None:
     assert set(body["balances"][0]) == {"address", "balance", "held", "debt"}
     status, body = await api.get("/balances")
     assert (status, body["error"]["field"]) == (400, "address")
-    status, body = await api.get(f"/balances?address={iso}&address=nope")
+    status, body = await api.get(f"/balances?address={iso}&address=no%20pe")
     assert (status, body["error"]["field"]) == (400, "address[1]")
+    status, body = await api.get(f"/balances?address={iso}&address=nope")
+    assert (status, body["error"]["code"], body["error"]["field"]) == (
+        404,
+        "unknown_name",
+        "address[1]",
+    )
     status, body = await api.get(f"/balances?address=tv{'0' * 40}")
     assert status == 404
     status, _ = await api.get(f"/balances?address={iso}", auth=False)

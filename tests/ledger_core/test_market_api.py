@@ -292,8 +292,14 @@ async def test_private_routes_need_the_token_and_a_valid_address(market: Market)
     for route in ("orders", "trades", "settlements"):
         status, body = await market.get(f"/market/{route}/{address}", auth=False)
         assert (status, body["error"]["code"]) == (401, "unauthorized")
-        status, body = await market.get(f"/market/{route}/nobody")
+        status, body = await market.get(f"/market/{route}/no%20body")
         assert (status, body["error"]["field"]) == (400, "address")
+        status, body = await market.get(f"/market/{route}/nobody")  # a name nobody holds
+        assert (status, body["error"]["code"], body["error"]["field"]) == (
+            404,
+            "unknown_name",
+            "address",
+        )
         status, body = await market.get(f"/market/{route}/{address}?from=x")
         assert (status, body["error"]["field"]) == (400, "from")
         status, body = await market.get(f"/market/{route}/{address}")

@@ -16,15 +16,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from ledger_core.demo.chain import free_port
 from ledger_core.node.home import Home
 
 PYTHON = sys.executable
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

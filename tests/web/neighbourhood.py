@@ -57,6 +57,7 @@ SETTLEMENT_DELAY: Final = 900
 BIG_DEPOSIT: Final = 98_765_432_100  # centavos: $987,654,321.00
 LONG_NAME: Final = "Lavadora y secadora del departamento 12, planta alta"
 WAIT: Final = 90.0  # real seconds any one condition may take on a loaded machine
+HOME_NAME: Final = "mi-casa"
 
 
 class RefusedError(AssertionError):
@@ -392,7 +393,7 @@ def _register(town: Neighbourhood) -> None:
     c, h = town.concentrator, town.home
     meter = SigningKey.load(h.home / "keys" / "meter.key")  # made by the home's meter role
     public = SigningKey.load(h.home / "keys" / "participant.key").public_key.hex()
-    c.local(TxType.REGISTER, {"public_key": public, "role": "prosumer"})
+    c.local(TxType.REGISTER, {"public_key": public, "role": "prosumer", "name": HOME_NAME})
     c.local(
         TxType.BIND_METER,
         {"meter_public_key": meter.public_key.hex(), "participant": town.participant},
@@ -400,7 +401,11 @@ def _register(town: Neighbourhood) -> None:
     names = list(NEIGHBOURS)
     for name in names:
         town.neighbours[name] = Account(SigningKey.generate())
-        body = {"public_key": town.neighbours[name].key.public_key.hex(), "role": NEIGHBOURS[name]}
+        body = {
+            "public_key": town.neighbours[name].key.public_key.hex(),
+            "role": NEIGHBOURS[name],
+            "name": name,
+        }
         if name != names[-1]:
             c.call("POST", "local/register", body)  # not waiting: they share a block
         else:
@@ -413,6 +418,14 @@ def _register(town: Neighbourhood) -> None:
         }
         c.local(TxType.BIND_METER, binding)
     c.local(TxType.REVOKE, {"address": town.neighbours["se-fue"].address})
+    # Homes invited and not joined yet: one to be admitted by hand, one cancelled.
+    for invited, approve in (("casa-nueva-con-un-nombre-largo", "manual"), ("casa-20", "auto")):
+        c.call(
+            "POST",
+            "operator/invitations",
+            {"name": invited, "role": "prosumer", "approve": approve},
+        )
+    c.call("POST", "operator/participants/casa-20/revoke", {})
 
 
 def _wallets(town: Neighbourhood) -> None:
@@ -447,6 +460,11 @@ def _contracts(town: Neighbourhood) -> None:
     h.local(TxType.CONTRACT_REVOKE, {"contract_id": ids["revoked"]})
     c.local(TxType.CONTRACT_REVOKE, {"contract_id": ids["revoked"]})
     propose("expired", _contract("prueba de una hora", _local(town.now() + 40 * 60), "ISO", PUMP))
+    # A neighbour's contract that names the home by name: it awaits the home's signature.
+    offer = _contract("bomba de casa-9", year, f"'casa-9', '{HOME_NAME}'", PUMP)
+    ids["awaiting"] = _proposed(
+        town.neighbours["casa-9"].submit(c, TxType.CONTRACT_PROPOSE, {"source": offer})
+    )
 
 
 def _market(town: Neighbourhood) -> None:

@@ -25,6 +25,7 @@ from playwright.sync_api import Browser, Page, expect
 from contracts.model import ActionKind
 from ledger_core import state
 from ledger_core.concentrator.dr import Phase, Status
+from ledger_core.membership.admission import MEMBER_STATUSES, REASONS, STAGES
 from ledger_core.node.local import RESULTS
 from ledger_core.p2p.network import Direction
 from ledger_core.state import market
@@ -67,6 +68,9 @@ def vocabulary() -> dict[str, set[str]]:
         "result": {*RESULTS, "waiting"},  # waiting: no result reported yet
         "peer": set(get_args(Direction.__value__)),
         "tx": {str(kind) for kind in TxType},
+        "member": set(MEMBER_STATUSES),
+        "stage": set(STAGES),
+        "refusal": set(REASONS),
     }
 
 
@@ -98,6 +102,21 @@ def texts() -> dict[str, dict[str, str]]:
     english, spanish = source.split("\n  es: {\n")
     entry = re.compile(r'^    "([\w.-]+)": "((?:[^"\\]|\\.)*)",$', re.MULTILINE)
     return {"en": dict(entry.findall(english)), "es": dict(entry.findall(spanish))}
+
+
+def test_every_refusal_the_operator_sees_is_a_known_reason() -> None:
+    """The reasons of refused codes (the operator's page translates them)."""
+    source = "\n".join(
+        path.read_text(encoding="utf-8")
+        for path in (
+            Path(inspect.getfile(state)).parents[1] / "membership" / "admission.py",
+            Path(inspect.getfile(state)).parents[1] / "types" / "invitation.py",
+        )
+    )
+    found = set(re.findall(r'(?:Refused|InvitationError)\(\s*"(\w+)"', source))
+    found |= set(re.findall(r'self\.book\.refuse\(\s*"\w+",\s*"(\w+)"', source))
+    assert found <= set(REASONS), found - set(REASONS)
+    assert len(found) >= 8, "the scan finds the refusals"
 
 
 def test_the_ledgers_statuses_are_all_known() -> None:
@@ -215,6 +234,7 @@ def test_every_page_keeps_its_columns_and_values_inside_its_cards(
         terms |= seen
 
         page.goto(f"{town.home.url}#/contracts")
+        expect(page.locator("#awaiting-list li", has_text="casa-9")).to_be_visible()
         page.locator("#contracts tbody tr", has_text=LONG_NAME).click()
         expect(page.locator("#actions tbody tr").nth(len(RESULTS) - 1)).to_be_visible()
         tables, seen = _check(page, town.home, "contracts", ["#actions"], language, tag)
@@ -237,9 +257,16 @@ def test_every_page_keeps_its_columns_and_values_inside_its_cards(
         terms |= seen
 
     with opened(browser, town.concentrator, locale, viewport) as page:
-        ready = ["#participant-list tbody tr", "#operator-dr-list li", "#operator-price-now"]
+        ready = [
+            "#participant-list tbody tr",
+            "#operator-dr-list li",
+            "#operator-price-now",
+            "#invite-form",
+            "#no-refusals",
+        ]
         tables, seen = _check(page, town.concentrator, "operator", ready, language, tag)
-        _rows(tables, {"participant-list": 12})
+        # Members (the home, seven neighbours, the operator) and an invitation not used yet.
+        _rows(tables, {"participant-list": 10})
         shown |= tables
         terms |= seen
         ready = ["#peer-list tbody tr", "#block-list tbody tr"]
@@ -255,7 +282,6 @@ def test_every_page_keeps_its_columns_and_values_inside_its_cards(
             "aggregator",
             "supplier",
             "dso",
-            "meter",
             "operator",
         )
     }
@@ -264,7 +290,7 @@ def test_every_page_keeps_its_columns_and_values_inside_its_cards(
         *(f"result.{result}" for result in RESULTS),
         "action.turn_on", "action.turn_off",
         "interval.open", "interval.settled", "side.buy", "side.sell",
-        "account.active", "account.revoked", *roles,
+        "member.active", "member.revoked", "member.invited", *roles,
         "dr.active", "peer.inbound", "peer.outbound", "tx.register",
     }  # fmt: skip
     assert expected <= terms, expected - terms

@@ -446,6 +446,20 @@ async def test_participants_lists_accounts_and_meters(web: Web) -> None:
     assert rows[key("home-0").address]["balance"] == 0
 
 
+async def test_a_text_becomes_a_qr_code_and_bad_bodies_are_refused(web: Web) -> None:
+    code = "TV1-" + "-".join(["ABCDE"] * 45)
+    status, body, _ = await web.call("POST", "/api/v1/web/qr", BEARER, json={"text": code})
+    assert status == 200
+    assert body["svg"].startswith('<svg xmlns="http://www.w3.org/2000/svg"')
+    for sent, field in (({"text": ""}, "text"), ([1], "text"), ({"text": "x" * 3000}, "text")):
+        status, body, _ = await web.call("POST", "/api/v1/web/qr", BEARER, json=sent)
+        assert (status // 100, body["error"]["field"]) == (4, field)
+    status, body, _ = await web.call("POST", "/api/v1/web/qr", BEARER, data=b"{")
+    assert (status, body["error"]["field"]) == (400, "body")
+    status, _, _ = await web.call("POST", "/api/v1/web/qr", json={"text": code})
+    assert status == 401
+
+
 # -- tickets ---------------------------------------------------------------------------------
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 from collections.abc import Callable
 
 import aiohttp
 import pytest
 
+from ledger_core.demo.chain import free_port
 from ledger_core.p2p import Network
 from ledger_core.p2p.wire import (
     Auth,
@@ -34,12 +34,6 @@ from tests.ledger_core.p2p.netkit import (
 )
 
 type Step = bytes | Callable[[Hello], bytes]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def converse(port: int, steps: list[Step]) -> tuple[Hello, list[Auth | Refuse], str]:

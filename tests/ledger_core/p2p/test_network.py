@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-import socket
 import time
 from collections import defaultdict
 
 import aiohttp
 import pytest
 
+from ledger_core.demo.chain import free_port
 from ledger_core.p2p import (
     Misbehaviour,
     PeerUnavailableError,
@@ -30,12 +30,6 @@ from tests.ledger_core.p2p.netkit import (
     net,
     running,
 )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Inbox:

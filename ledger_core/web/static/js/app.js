@@ -19,6 +19,9 @@ const listeners = new Set();
 let summary = null;
 let fetchedAt = 0;
 let operatorRoutes = false;
+// The operator's features this node serves: the concentrator's (prices, demand response)
+// and membership (invitations, admission), each shown only where the node has it.
+const features = { concentrator: false, membership: false };
 let cleanup = null;
 let lastSeq = null;
 let height = 0;
@@ -30,6 +33,9 @@ const context = {
   },
   get operator() {
     return operatorRoutes;
+  },
+  get features() {
+    return features;
   },
   now() {
     return summary.now + (Date.now() / 1000 - fetchedAt);
@@ -146,7 +152,9 @@ async function start() {
   }
   height = summary.height;
   const spec = await api("openapi.json");
-  operatorRoutes = "/operator/prices" in spec.paths;
+  features.concentrator = "/operator/prices" in spec.paths;
+  features.membership = "/operator/invitations" in spec.paths;
+  operatorRoutes = features.concentrator || features.membership;
   drawNav();
   connectEvents();
   window.addEventListener("hashchange", route);

@@ -1,7 +1,8 @@
-// Contracts: an editor that checks as you type (POST /contracts/check, the same checker the
-// ledger runs) and marks each problem at its line and column; templates; signing and
-// submitting the canonical text with the node's participant key; the receipt; and the list
-// of your contracts with the actions they took.
+// Contracts: what awaits your signature (a neighbour's proposal naming this home), signed
+// with one button; an editor that checks as you type (POST /contracts/check, the same
+// checker the ledger runs) and marks each problem at its line and column; templates;
+// signing and submitting the canonical text with the node's participant key; the receipt;
+// and the list of your contracts with the actions they took.
 
 import { ApiError, api } from "../api.js";
 import { h, replace, table, term } from "../dom.js";
@@ -60,12 +61,15 @@ export async function render(main, ctx) {
   );
   const listBody = h("div", { id: "contract-list" });
   const detail = h("div", { id: "contract-detail" });
+  const awaitingBody = h("div", { id: "awaiting" });
+  const awaitingResult = h("div", { id: "awaiting-result", role: "status", "aria-live": "polite" });
 
   main.append(
     h("h1", {}, t("contracts.title")),
     h(
       "div",
       { class: "grid" },
+      h("section", { class: "card wide" }, h("h2", {}, t("contracts.awaiting")), awaitingBody, awaitingResult),
       h(
         "section",
         { class: "card wide" },
@@ -207,6 +211,63 @@ export async function render(main, ctx) {
     }
   });
 
+  // A party as people read it: its name on the ledger, else its shortened address.
+  function party(record, address) {
+    const name = record.names && record.names[address];
+    return name ? h("span", { class: "party", "data-user": true, title: address }, name) : h("span", { class: "mono ident", title: address }, short(address));
+  }
+
+  function parties(record, addresses) {
+    return addresses.flatMap((address, i) => (i ? [", ", party(record, address)] : [party(record, address)]));
+  }
+
+  async function sign(record, button) {
+    button.disabled = true;
+    replace(awaitingResult, h("p", { class: "muted" }, t("contracts.signing")));
+    try {
+      const answer = await api(`local/contracts/${record.id}/sign`, { method: "POST", body: {} });
+      const signed = answer.contract;
+      replace(
+        awaitingResult,
+        signed.receipt
+          ? [h("h3", {}, t("contracts.receipt")), h("p", { class: "notice ok receipt mono", id: "awaiting-receipt" }, signed.receipt)]
+          : h("p", { class: "notice", id: "awaiting-pending" }, t("contracts.signed_pending", { missing: signed.missing.map((a) => (signed.names[a] || short(a))).join(", ") })),
+      );
+    } catch (error) {
+      const message = error instanceof ApiError ? error.message : String(error);
+      replace(awaitingResult, h("p", { class: "notice error" }, t("contracts.refused", { message })));
+      button.disabled = false;
+    }
+    await Promise.all([loadAwaiting(), loadList(record.id)]);
+  }
+
+  async function loadAwaiting() {
+    const { contracts } = await api("local/contracts/awaiting");
+    if (!contracts.length) {
+      replace(awaitingBody, h("p", { class: "muted", id: "awaiting-none" }, t("contracts.awaiting_none")));
+      return;
+    }
+    replace(
+      awaitingBody,
+      h(
+        "ul",
+        { class: "awaiting", id: "awaiting-list" },
+        contracts.map((record) => {
+          const button = h("button", { type: "button", class: "primary", dataset: { sign: record.id } }, t("contracts.sign"));
+          button.addEventListener("click", () => sign(record, button));
+          return h(
+            "li",
+            { dataset: { id: record.id } },
+            h("p", {}, h("strong", { "data-user": true }, record.name), " ", h("span", { class: "mono ident" }, record.short_id)),
+            h("p", { class: "small" }, t("contracts.proposed_by"), " ", party(record, record.proposer), " · ", t("contracts.parties"), " ", parties(record, record.signers)),
+            h("details", {}, h("summary", {}, t("contracts.read")), h("pre", { class: "source", "data-scroll": true }, record.source)),
+            h("p", {}, button),
+          );
+        }),
+      ),
+    );
+  }
+
   function showRecord(record) {
     if (record.receipt) {
       replace(
@@ -215,7 +276,7 @@ export async function render(main, ctx) {
         h("p", { class: "notice ok receipt mono", id: "receipt" }, record.receipt),
       );
     } else {
-      const missing = record.signers.filter((s) => !record.signed.includes(s)).map((s) => short(s));
+      const missing = record.signers.filter((s) => !record.signed.includes(s)).map((s) => (record.names && record.names[s]) || short(s));
       replace(outcome, h("p", { class: "notice", id: "receipt-pending" }, t("contracts.pending", { missing: missing.join(", ") })));
     }
   }
@@ -285,9 +346,9 @@ export async function render(main, ctx) {
   }
 
   drawSource();
-  await loadList();
+  await Promise.all([loadList(), loadAwaiting()]);
   const off = ctx.on(async (event) => {
-    if (event.type && event.type.startsWith("contract_")) await loadList();
+    if (event.type && event.type.startsWith("contract_")) await Promise.all([loadList(), loadAwaiting()]);
   });
   return () => {
     off();

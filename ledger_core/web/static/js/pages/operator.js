@@ -1,18 +1,33 @@
-// Operator (a concentrator only): the neighbourhood's load and participants, the price in
-// force, sending price signals (an override of a range of intervals, or the schedule's
-// prices) and demand-response events, through the node's /operator routes.
+// Operator: on a concentrator, the neighbourhood's load, the price in force, sending price
+// signals (an override of a range of intervals, or the schedule's prices) and
+// demand-response events (/operator routes); on the operator's node of a P2P network,
+// inviting homes (a single-use code, also as a QR code to scan), admitting those held for
+// approval, revoking, and every refused code; and the participants, by name.
 
 import { ApiError, api } from "../api.js";
 import { flash, h, ident, replace, table, term } from "../dom.js";
 import { clock, energy, pesos, power, price, priceValue, signal } from "../format.js";
-import { t } from "../i18n.js";
+import { t, word } from "../i18n.js";
+
+const INVITED_ROLES = ["prosumer", "consumer", "supplier", "dso", "retailer", "aggregator"];
+const EXPIRIES = [
+  ["1d", 86400],
+  ["7d", 7 * 86400],
+  ["30d", 30 * 86400],
+];
 
 function tenThousandths(text) {
   const value = Number.parseFloat(String(text).replace(",", "."));
   return Number.isFinite(value) ? Math.round(value * 10000) : null;
 }
 
+function failure(box, error) {
+  const where = error instanceof ApiError && error.field ? `${error.field}: ` : "";
+  replace(box, h("p", { class: "notice error" }, `${where}${error.message}`));
+}
+
 export async function render(main, ctx) {
+  const { concentrator, membership } = ctx.features;
   const offset = ctx.summary.utc_offset_minutes;
   const interval = ctx.summary.interval_seconds;
   const loadBox = h("div", { id: "load" });
@@ -68,16 +83,46 @@ export async function render(main, ctx) {
     drResult,
   );
 
+  const inviteName = h("input", { id: "invite-name", required: true, maxlength: "32", autocomplete: "off", placeholder: "casa-12" });
+  const inviteRole = h("select", { id: "invite-role" }, INVITED_ROLES.map((role) => h("option", { value: role, selected: role === "consumer" }, word("role", role) ?? role)));
+  const inviteExpires = h("select", { id: "invite-expires" }, EXPIRIES.map(([key, seconds]) => h("option", { value: seconds, selected: key === "7d" }, t(`operator.expires_${key}`))));
+  const inviteApprove = h("select", { id: "invite-approve" }, ["auto", "manual"].map((how) => h("option", { value: how }, t(`operator.approve_${how}`))));
+  const invitation = h("div", { id: "invitation", role: "status", "aria-live": "polite" });
+  const inviteForm = h(
+    "form",
+    { id: "invite-form" },
+    h(
+      "div",
+      { class: "row" },
+      h("div", {}, h("label", { for: "invite-name" }, t("operator.invite_name")), inviteName),
+      h("div", {}, h("label", { for: "invite-role" }, t("operator.role")), inviteRole),
+    ),
+    h(
+      "div",
+      { class: "row" },
+      h("div", {}, h("label", { for: "invite-expires" }, t("operator.invite_expires")), inviteExpires),
+      h("div", {}, h("label", { for: "invite-approve" }, t("operator.invite_approve")), inviteApprove),
+    ),
+    h("p", {}, h("button", { type: "submit", class: "primary" }, t("operator.invite_submit"))),
+    invitation,
+  );
+  const peopleResult = h("div", { id: "participant-result", role: "status", "aria-live": "polite" });
+  const refusalsBox = h("div", { id: "refusals" });
+
   main.append(
     h("h1", {}, t("operator.title")),
     h(
       "div",
       { class: "grid" },
-      h("section", { class: "card" }, h("h2", {}, t("operator.load")), loadBox),
-      h("section", { class: "card" }, h("h2", {}, t("operator.price")), priceBox),
-      h("section", { class: "card" }, h("h2", {}, t("operator.send_price")), priceForm),
-      h("section", { class: "card" }, h("h2", {}, t("operator.send_dr")), drForm, h("h2", {}, t("operator.events")), eventsBox),
-      h("section", { class: "card wide" }, h("h2", {}, t("operator.participants")), peopleBox),
+      concentrator ? h("section", { class: "card" }, h("h2", {}, t("operator.load")), loadBox) : null,
+      concentrator ? h("section", { class: "card" }, h("h2", {}, t("operator.price")), priceBox) : null,
+      concentrator ? h("section", { class: "card" }, h("h2", {}, t("operator.send_price")), priceForm) : null,
+      concentrator
+        ? h("section", { class: "card" }, h("h2", {}, t("operator.send_dr")), drForm, h("h2", {}, t("operator.events")), eventsBox)
+        : null,
+      membership ? h("section", { class: "card wide" }, h("h2", {}, t("operator.invite")), inviteForm) : null,
+      h("section", { class: "card wide" }, h("h2", {}, t("operator.participants")), peopleBox, peopleResult),
+      membership ? h("section", { class: "card wide" }, h("h2", {}, t("operator.refusals")), refusalsBox) : null,
     ),
   );
 
@@ -147,7 +192,118 @@ export async function render(main, ctx) {
     );
   }
 
+  async function act(path, button) {
+    button.disabled = true;
+    try {
+      const answer = await api(path, { method: "POST", body: {} });
+      replace(peopleResult, h("p", { class: "notice ok" }, t("operator.done", { name: answer.name || answer.address })));
+    } catch (error) {
+      failure(peopleResult, error);
+    }
+    await loadParticipants();
+  }
+
+  function actions(p) {
+    const who = encodeURIComponent(p.name || p.address || "");
+    const buttons = [];
+    if (p.status === "awaiting_approval") {
+      buttons.push(h("button", { type: "button", class: "primary", dataset: { admit: p.name }, onclick: (e) => act(`operator/participants/${who}/admit`, e.currentTarget) }, t("operator.admit")));
+    }
+    if (["active", "invited", "awaiting_approval"].includes(p.status) && p.role !== "operator") {
+      buttons.push(h("button", { type: "button", dataset: { revoke: p.name || p.address }, onclick: (e) => act(`operator/participants/${who}/revoke`, e.currentTarget) }, t("operator.revoke")));
+    }
+    return buttons.length ? buttons : t("common.none");
+  }
+
+  async function loadMembers() {
+    const { participants } = await api("operator/participants");
+    replace(
+      peopleBox,
+      table({
+        id: "participant-list",
+        columns: [
+          { label: t("operator.name") },
+          { label: t("operator.address") },
+          { label: t("operator.role") },
+          { label: t("operator.meter") },
+          { label: t("contracts.state") },
+          { label: t("operator.actions") },
+        ],
+        rows: participants.map((p) => ({
+          attributes: { dataset: { name: p.name || "" } },
+          cells: [
+            p.name ? h("span", { "data-user": true }, p.name) : t("common.none"),
+            ident(p.address),
+            term("role", p.role),
+            p.meter ? ident(p.meter) : t("common.none"),
+            term("member", p.status, { badge: true }),
+            actions(p),
+          ],
+        })),
+      }),
+    );
+  }
+
+  async function loadRefusals() {
+    const { refusals } = await api("operator/refusals", { query: { limit: 50 } });
+    replace(
+      refusalsBox,
+      refusals.length
+        ? table({
+            id: "refusal-list",
+            columns: [{ label: t("operator.when") }, { label: t("operator.stage") }, { label: t("operator.name") }, { label: t("operator.reason") }, { label: t("operator.message") }],
+            rows: refusals.map((r) => ({
+              cells: [
+                clock(Math.floor(r.at), offset, true),
+                term("stage", r.stage),
+                r.name ? h("span", { "data-user": true }, r.name) : t("common.none"),
+                term("refusal", r.reason, { badge: true }),
+                h("span", { class: "small", "data-user": true }, r.message),
+              ],
+            })),
+          })
+        : h("p", { class: "muted", id: "no-refusals" }, t("operator.no_refusals")),
+    );
+  }
+
+  async function showInvitation(entry) {
+    const code = h("p", { class: "mono code-text", id: "invitation-code" }, entry.code);
+    replace(
+      invitation,
+      h("p", { class: "notice ok" }, t("operator.invitation_help", { name: entry.name, until: clock(entry.expires, offset, true) })),
+      code,
+    );
+    try {
+      const { svg } = await api("web/qr", { method: "POST", body: { text: entry.code } });
+      invitation.append(h("img", { id: "invitation-qr", class: "qr", alt: t("operator.qr"), src: `data:image/svg+xml;charset=utf-8,${encodeURIComponent(svg)}` }));
+    } catch (error) {
+      invitation.append(h("p", { class: "notice error" }, error.message));
+    }
+  }
+
+  inviteForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = {
+      name: inviteName.value.trim(),
+      role: inviteRole.value,
+      expires_in: Number(inviteExpires.value),
+      approve: inviteApprove.value,
+    };
+    try {
+      const entry = await api("operator/invitations", { method: "POST", body });
+      inviteName.value = "";
+      await showInvitation(entry);
+    } catch (error) {
+      failure(invitation, error);
+    }
+    await loadParticipants();
+  });
+
   async function loadParticipants() {
+    if (membership) {
+      await loadMembers();
+      return;
+    }
     const { participants } = await api("web/participants");
     replace(
       peopleBox,
@@ -214,19 +370,27 @@ export async function render(main, ctx) {
     await loadNeighbourhood();
   });
 
-  fillStarts();
-  await Promise.all([loadNeighbourhood(), loadParticipants()]);
+  if (concentrator) fillStarts();
+  await Promise.all([
+    concentrator ? loadNeighbourhood() : null,
+    loadParticipants(),
+    membership ? loadRefusals() : null,
+  ]);
   const off = ctx.on(async (event) => {
-    if (["price_signal", "dr_event", "interval_report"].includes(event.type)) {
+    if (concentrator && ["price_signal", "dr_event", "interval_report"].includes(event.type)) {
       await loadNeighbourhood();
       if (event.type === "price_signal") flash(priceBox);
-    } else if (["participant_registered", "meter_bound", "participant_revoked", "wallet_change"].includes(event.type)) {
+    } else if (["participant_registered", "participant_named", "meter_bound", "participant_revoked", "wallet_change"].includes(event.type)) {
       await loadParticipants();
     }
   });
-  const timer = setInterval(fillStarts, 60000);
+  // Homes ask for admission (and codes are refused) off the ledger: look again now and then.
+  const timers = [
+    concentrator ? setInterval(fillStarts, 60000) : null,
+    membership ? setInterval(() => Promise.all([loadMembers(), loadRefusals()]).catch(() => {}), 5000) : null,
+  ];
   return () => {
     off();
-    clearInterval(timer);
+    for (const timer of timers) clearInterval(timer);
   };
 }
