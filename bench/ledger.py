@@ -1,13 +1,19 @@
 """One validator's throughput and latency: signed transfers and interval reports.
 
-    .venv/bin/python -m bench.ledger [--txs 20000] [--clients 64]
+    .venv/bin/python -m bench.ledger [--txs 20000] [--clients 64] [--quick] [--core-only]
+                                     [--chain 120000]
 
 Two measurements, each on a fresh node in a temporary folder (real SQLite file,
 WAL, synchronous=FULL):
 
 * core: transactions are signed in advance, then submitted to the node
   (decode, signature check, mempool check) and committed in blocks of up to
-  5,000 — what the ledger itself sustains on one core;
+  5,000 — what the ledger itself sustains on one core. Measured by the
+  process's CPU time, next to the Ed25519 verification rate sampled between the
+  blocks (the same load) and the share of the CPU time spent verifying
+  signatures; the goal of issue 19 is a rate of at least half the verification
+  rate. ``--chain N`` runs N transfers instead and prints the rate of each
+  10% of them (flat as the chain grows?);
 * API: concurrent clients on loopback POST pre-signed transactions with
   ``?wait=true`` — end to end, including HTTP; latency is submit to commit.
   Once with one request per transaction (clients in this process, sharing
@@ -33,11 +39,13 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+import ledger_core.types.tx as tx_module
+from bench.common import footer, header
 from ledger_core.api.core import make_app
 from ledger_core.node.host import Node
 from ledger_core.node.storage import open_storage
 from ledger_core.state.machine import StateMachine
-from ledger_core.types.crypto import SigningKey
+from ledger_core.types.crypto import SigningKey, verify
 from ledger_core.types.genesis import Genesis, Operator, Params, Validator
 from ledger_core.types.metering import commitment
 from ledger_core.types.tx import Tx, TxType, sign
@@ -161,19 +169,81 @@ def _reports(meters: list[SigningKey], count: int) -> list[Tx]:
     return txs  # fmt: skip
 
 
-def _core(node: Node, txs: list[Tx]) -> float:
-    """Submit and commit every transaction; committed transactions per second."""
+class _Core:
+    """The core's figures: committed transactions per CPU second and per wall second,
+    the verification rate sampled between blocks, the share of CPU spent verifying."""
+
+    def __init__(self) -> None:
+        self.cpu = self.wall = self.verify_cpu = self.in_verify = 0.0
+        self.committed = self.verified = 0
+        self.chunks: list[float] = []  # tx per CPU second, per part of the run
+
+    @property
+    def rate(self) -> float:
+        return self.committed / self.cpu
+
+    @property
+    def verify_rate(self) -> float:
+        return self.verified / self.verify_cpu
+
+    @property
+    def ratio(self) -> float:
+        return self.rate / self.verify_rate
+
+    @property
+    def share(self) -> float:
+        return self.in_verify / self.cpu
+
+
+_KEY = SigningKey.from_seed(b"\x07" * 32)
+_MESSAGE = b"x" * 300
+_SIGNATURE = _KEY.sign(_MESSAGE)
+
+
+def _core(node: Node, txs: list[Tx], parts: int = 1) -> _Core:
+    """Submit and commit every transaction in blocks of up to 5,000; between blocks,
+    verify 200 signatures (the yardstick, under the same load)."""
+    figures = _Core()
     wires = [tx.wire() for tx in txs]
-    start = time.perf_counter()
-    committed = 0
-    for i in range(0, len(wires), 5000):
-        for wire in wires[i : i + 5000]:
-            result = node.submit(wire)
-            assert result.accepted, result
-        committed += node.produce_block().header.tx_count
-    elapsed = time.perf_counter() - start
-    assert committed == len(txs)
-    return committed / elapsed
+    namespace = vars(tx_module)  # where Tx.verify_signature finds verify
+    original = namespace["verify"]
+
+    def timed_verify(public_key: bytes, signature: bytes, message: bytes) -> bool:
+        start = time.process_time()
+        try:
+            verified: bool = original(public_key, signature, message)
+            return verified
+        finally:
+            figures.in_verify += time.process_time() - start
+
+    namespace["verify"] = timed_verify
+    part = max(1, len(wires) // parts)
+    part_cpu, part_done = 0.0, 0
+    try:
+        for i in range(0, len(wires), 5000):
+            cpu, wall = time.process_time(), time.perf_counter()
+            for wire in wires[i : i + 5000]:
+                result = node.submit(wire)
+                assert result.accepted, result
+            done = node.produce_block().header.tx_count
+            spent = time.process_time() - cpu
+            figures.cpu += spent
+            figures.wall += time.perf_counter() - wall
+            figures.committed += done
+            part_cpu += spent
+            part_done += done
+            if part_done >= part:
+                figures.chunks.append(part_done / part_cpu)
+                part_cpu, part_done = 0.0, 0
+            cpu = time.process_time()
+            for _ in range(200):
+                verify(_KEY.public_key, _SIGNATURE, _MESSAGE)
+            figures.verify_cpu += time.process_time() - cpu
+            figures.verified += 200
+    finally:
+        namespace["verify"] = original
+    assert figures.committed == len(txs)
+    return figures
 
 
 @contextlib.asynccontextmanager
@@ -284,8 +354,40 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+def _kind_txs(
+    kind: str, people: list[SigningKey], meters: list[SigningKey], count: int
+) -> list[Tx]:
+    return _transfers(people, count) if kind == "transfers" else _reports(meters, count)
+
+
+def _print_core(cores: list[tuple[str, _Core]]) -> None:
+    print("| core | committed tx per CPU s (wall) | Ed25519 per CPU s | ratio | "
+          "CPU verifying | goal |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---|")
+    for name, core in cores:
+        verdict = "ok" if core.ratio >= 0.5 else "MISS"
+        print(
+            f"| {name} | {core.rate:,.0f} ({core.committed / core.wall:,.0f}) | "
+            f"{core.verify_rate:,.0f} | {core.ratio:.2f} | {core.share:.0%} | "
+            f"ratio >= 0.5: {verdict} |"
+        )
+
+
+def _chain_run(count: int, people_count: int) -> None:
+    """Transfers on a fresh chain, the rate of each tenth of them."""
+    with tempfile.TemporaryDirectory() as tmp:
+        node, _operator, people, _meters = _setup(Path(tmp), people_count)
+        core = _core(node, _transfers(people, count), parts=10)
+        node.close()
+    _print_core([(f"{count:,} transfers on a fresh chain", core)])
+    first = core.chunks[0]
+    print("\nper 10% of the chain, tx per CPU s (relative to the first):")
+    print(", ".join(f"{rate:,.0f} ({rate / first:.2f})" for rate in core.chunks))
+    print(f"\nRSS at the end: {_rss_mib():.0f} MiB")
+
+
 def main() -> None:
-    """Run and print the table."""
+    """Run and print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--txs", type=int, default=20_000, help="per core measurement")
     parser.add_argument("--api-txs", type=int, default=8_000)
@@ -293,43 +395,50 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=500)
     parser.add_argument("--batch", type=int, default=500, help="transactions per batch request")
     parser.add_argument("--batch-clients", type=int, default=8)
+    parser.add_argument("--quick", action="store_true", help="10,000 core and 2,000 API txs")
+    parser.add_argument("--core-only", action="store_true", help="skip the API measurements")
+    parser.add_argument("--chain", type=int, default=0, help="N transfers, rate per 10%%")
     args = parser.parse_args()
+    if args.quick:
+        args.txs, args.api_txs = 10_000, 2_000
+    verified = header("Ledger node, one validator")
 
-    rows = []
+    if args.chain:
+        _chain_run(args.chain, args.people)
+        footer(verified)
+        return
+
+    rows: list[tuple[str, float, float | None, float | None]] = []
+    cores: list[tuple[str, _Core]] = []
     rss_idle = rss_load = 0.0
     for kind in ("transfers", "interval reports"):
         with tempfile.TemporaryDirectory() as tmp:
             node, _operator, people, meters = _setup(Path(tmp), args.people)
             if kind == "transfers":
                 rss_idle = _rss_mib()
-            txs = (
-                _transfers(people, args.txs) if kind == "transfers" else _reports(meters, args.txs)
-            )
-            rate = _core(node, txs)
-            rows.append((f"core: {kind}", rate, None, None))
-            more = (
-                _transfers(people, args.txs + args.api_txs)[args.txs :]
-                if kind == "transfers"
-                else _reports(meters, args.txs + args.api_txs)[args.txs :]
-            )
-            api_rate, latencies = asyncio.run(_api(node, more, args.clients))
-            rows.append(
-                (
-                    f"API, {args.clients} clients: {kind}",
-                    api_rate,
-                    _percentile(latencies, 0.5),
-                    _percentile(latencies, 0.99),
+            core = _core(node, _kind_txs(kind, people, meters, args.txs))
+            cores.append((kind, core))
+            rows.append((f"core: {kind}", core.committed / core.wall, None, None))
+            if not args.core_only:
+                end = args.txs + args.api_txs
+                more = _kind_txs(kind, people, meters, end)[args.txs :]
+                api_rate, latencies = asyncio.run(_api(node, more, args.clients))
+                rows.append(
+                    (
+                        f"API, {args.clients} clients: {kind}",
+                        api_rate,
+                        _percentile(latencies, 0.5),
+                        _percentile(latencies, 0.99),
+                    )
                 )
-            )
-            start = args.txs + args.api_txs
-            batched = (
-                _transfers(people, start + args.api_txs)[start:]
-                if kind == "transfers"
-                else _reports(meters, start + args.api_txs)[start:]
-            )
-            rate, lat = asyncio.run(_api_batched(node, batched, args.batch_clients, args.batch))
-            name = f"API, batches of {args.batch}, {args.batch_clients} clients in another process"
-            rows.append((f"{name}: {kind}", rate, _percentile(lat, 0.5), _percentile(lat, 0.99)))
+                batched = _kind_txs(kind, people, meters, end + args.api_txs)[end:]
+                rate, lat = asyncio.run(_api_batched(node, batched, args.batch_clients, args.batch))
+                name = (
+                    f"API, batches of {args.batch}, {args.batch_clients} clients in another process"
+                )
+                rows.append(
+                    (f"{name}: {kind}", rate, _percentile(lat, 0.5), _percentile(lat, 0.99))
+                )
             rss_load = max(rss_load, _rss_mib())
             node.close()
 
@@ -337,14 +446,22 @@ def main() -> None:
         f"one validator, {args.people} participants; "
         f"core {args.txs:,} txs, API {args.api_txs:,} txs\n"
     )
-    print("| measurement | committed tx/s | p50 latency | p99 latency |")
+    _print_core(cores)
+    print("\n| measurement | committed tx/s (wall) | p50 latency | p99 latency |")
     print("|---|---:|---:|---:|")
     for name, rate, p50, p99 in rows:
         lat50 = "" if p50 is None else f"{p50 * 1000:.0f} ms"
         lat99 = "" if p99 is None else f"{p99 * 1000:.0f} ms"
         print(f"| {name} | {rate:,.0f} | {lat50} | {lat99} |")
     print(f"\nRSS: {rss_idle:.0f} MiB idle (after set-up), {rss_load:.0f} MiB after load")
-    print(json.dumps({"rows": [[r[0], round(r[1])] for r in rows]}))  # machine-readable line
+    footer(verified)
+    machine = {
+        "rows": [[r[0], round(r[1])] for r in rows],
+        "core": {
+            name: [round(c.rate), round(c.verify_rate), round(c.ratio, 3)] for name, c in cores
+        },
+    }
+    print(json.dumps(machine))  # machine-readable line
 
 
 if __name__ == "__main__":

@@ -4,6 +4,13 @@ It implements the terminals that ``grammar.lark`` declares. Keywords are
 case-insensitive: a WORD whose lower-case spelling is a keyword becomes that
 keyword's token, everywhere (the grammar accepts CONSUMPTION and PRODUCTION as
 variable names inside conditions).
+
+:func:`tokenize` is the reference: it names the first character that starts no
+token. :func:`scan` is the fast path the parser tries first: the same tokens
+from a regular expression that tries the commonest token (a word) first and
+tells units and keywords apart by a dictionary, and None, instead of an error,
+for any text it does not tokenize (the parser then uses :func:`tokenize`, which
+reports the error).
 """
 
 from __future__ import annotations
@@ -178,3 +185,112 @@ def tokenize(text: str, filename: str = "<contract>") -> list[Token]:
             )
         else:
             emit(Token(kind, text[start:pos], line, start - line_start + 1))
+
+
+# -- the fast path ---------------------------------------------------------------
+
+# The same terminals as _MASTER, in one group, words first; blanks before each
+# token in a group of their own (to count columns), and any character that starts
+# no token in a third group. ``findall`` then returns every token of the text in
+# one call, none skipped. A word that a '/' follows is left to the unit
+# alternative (MXN/kWh); the possessive ``*+`` keeps it from giving letters back
+# to match a shorter word. Units spelt as a word (W, kWh, ...) are words here and
+# their kind comes from _KINDS: _MASTER's unit alternative matches them only as
+# whole words, which is exactly the extent of a word.
+_FAST: Final = re.compile(
+    rf"""
+    ([ \t\f\r]*+)
+    (?:(
+      [A-Za-z_][A-Za-z0-9_]*+(?!/)
+    | \n
+    | '(?:[^'\n]|'')*'
+    | \d{{4}}/\d{{1,2}}/\d{{1,2}}{_BOUNDARY}
+    | \d{{1,2}}:\d{{2}}:\d{{2}}{_BOUNDARY}
+    | \d{{1,2}}:\d{{2}}{_BOUNDARY}
+    | -(?=[ \t]*\d{{1,2}}:\d{{2}})
+    | -?\d+(?:\.\d+)?
+    | <= | >= | != | <> | == | < | > | =
+    | [(),:%-]
+    | (?i:MXN/[km]?wh){_BOUNDARY}
+    | \#[^\n]*
+    )|([\s\S]))
+    """,
+    re.VERBOSE,
+)
+
+type Scanned = tuple[str, str, int, int]
+"""A token from :func:`scan`: terminal name, text, line and column (as :class:`Token`)."""
+
+# The kind of a token by its whole text, for keywords as they are usually written,
+# units and punctuation; anything else goes through _kind.
+_KINDS: Final[dict[str, str]] = {
+    **{
+        spelling: kind
+        for word, kind in KEYWORDS.items()
+        for spelling in (word, word.upper(), word.capitalize())
+    },
+    "DemandResponse": "DEMANDRESPONSE",
+    "DemandRespose": "DEMANDRESPONSE",
+    **{
+        spelling: "UNIT"
+        for unit in ("W", "kW", "MW", "Wh", "kWh", "MWh")
+        for spelling in (unit, unit.lower(), unit.upper())
+    },
+    "MXN/kWh": "UNIT",
+    "MXN/MWh": "UNIT",
+    "%": "UNIT",
+    "\n": "_NL",
+    "(": "LPAR",
+    ")": "RPAR",
+    ",": "COMMA",
+    ":": "COLON",
+    "-": "MINUS",
+    **dict.fromkeys(("<=", ">=", "!=", "<>", "==", "<", ">", "="), "COMPARE"),
+}
+_UNIT_WORDS: Final = frozenset({"w", "kw", "mw", "wh", "kwh", "mwh"})
+
+
+def _kind(value: str) -> str:
+    """The kind of a token that _FAST matched and _KINDS does not list."""
+    first = value[0]
+    if first == "'":
+        return "STRING"
+    if first == "#":
+        return "COMMENT"
+    if first.isdigit() or first == "-":
+        if value == "-":
+            return "MINUS"  # the one before a time of day
+        if "/" in value:
+            return "DATE"
+        colons = value.count(":")
+        return "TIME" if colons == 2 else "CLOCK" if colons else "NUMBER"
+    if "/" in value:
+        return "UNIT"  # MXN/kWh in another case
+    lower = value.lower()
+    return "UNIT" if lower in _UNIT_WORDS else KEYWORDS.get(lower, "WORD")
+
+
+def scan(text: str) -> list[Scanned] | None:
+    """The tokens :func:`tokenize` gives for ``text``, as tuples, or None where it would
+    raise (and for nothing else)."""
+    tokens: list[Scanned] = []
+    emit = tokens.append
+    kinds = _KINDS
+    pos = 0
+    line = 1
+    line_start = 0
+    for blanks, value, other in _FAST.findall(text):
+        if other:
+            return None
+        start = pos + len(blanks)
+        pos = start + len(value)
+        kind = kinds.get(value) or _kind(value)
+        if kind == "_NL":
+            emit(("_NL", "\n", line, start - line_start + 1))
+            line += 1
+            line_start = pos
+        elif kind != "COMMENT":
+            emit((kind, value, line, start - line_start + 1))
+    # Only blanks are left (they match nothing alone): END goes after them.
+    emit((END, "", line, len(text) - line_start + 1))
+    return tokens

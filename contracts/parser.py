@@ -12,16 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from importlib import resources
 from operator import itemgetter
 from typing import Final, cast
 
-from lark import Lark, Transformer
-from lark.parse_tree_builder import ExpandSingleChild
-from lark.parsers.lalr_analysis import Shift
-
 from contracts.errors import ContractError, Diagnostic, Severity, did_you_mean
-from contracts.lexer import END, Token, tokenize
+from contracts.lexer import END, Scanned, Token, scan, tokenize
 
 MAX_SOURCE_BYTES: Final = 64 * 1024
 MAX_CONDITION_DEPTH: Final = 24
@@ -174,8 +171,36 @@ def _nested(depth: int, at: Token) -> int:
     return depth
 
 
-class _Builder(Transformer[Token, list[RawItem]]):
-    """Builds the raw tree at each reduction (embedded in the LALR parser)."""
+def _bool_unchecked(children: list[object], is_and: bool) -> RawCondition:
+    """``a AND b ...`` or ``a OR b ...`` from its operands and operator tokens, with
+    nested groups of the same operator flattened into one (depth not bounded)."""
+    if len(children) == 1:  # a lone operand, no AND/OR
+        return children[0]  # type: ignore[return-value]
+    items: list[RawCondition] = []
+    depth = 0
+    for child in children:
+        if child.__class__ is Token:
+            continue
+        node: RawCondition = child  # type: ignore[assignment]
+        if node.__class__ is RawBool and node.is_and == is_and:
+            items.extend(node.items)
+        else:
+            items.append(node)
+        depth = max(depth, node.depth)
+    return RawBool(is_and, items, depth + 1)
+
+
+def _bool(children: list[object], is_and: bool) -> RawCondition:
+    """:func:`_bool_unchecked`, refused past MAX_CONDITION_DEPTH at its last operator."""
+    node = _bool_unchecked(children, is_and)
+    if len(children) > 1:
+        at = [c for c in children if isinstance(c, Token)][-1]
+        _nested(node.depth, at)
+    return node
+
+
+class _Builder:
+    """Builds the raw tree at each reduction (lark calls these by rule name)."""
 
     def start(self, children: list[list[RawItem]]) -> list[RawItem]:
         return children[0]
@@ -273,30 +298,11 @@ class _Builder(Transformer[Token, list[RawItem]]):
         assert isinstance(actions, list)
         return actions
 
-    def _bool(self, children: list[object], is_and: bool) -> RawCondition:
-        if len(children) == 1:  # a lone operand, no AND/OR
-            return children[0]  # type: ignore[return-value]
-        items: list[RawCondition] = []
-        depth = 0
-        at: Token | None = None
-        for child in children:
-            if isinstance(child, Token):
-                at = child
-                continue
-            node: RawCondition = child  # type: ignore[assignment]
-            if isinstance(node, RawBool) and node.is_and == is_and:
-                items.extend(node.items)
-            else:
-                items.append(node)
-            depth = max(depth, _depth_of(node))
-        assert at is not None
-        return RawBool(is_and, items, _nested(depth + 1, at))
-
     def or_cond(self, children: list[object]) -> RawCondition:
-        return self._bool(children, is_and=False)
+        return _bool(children, is_and=False)
 
     def and_cond(self, children: list[object]) -> RawCondition:
-        return self._bool(children, is_and=True)
+        return _bool(children, is_and=True)
 
     def negation(self, children: list[object]) -> RawNot:
         keyword, inner = children
@@ -361,30 +367,37 @@ def _is(node: object, kind: str) -> bool:
     return isinstance(node, Token) and node.type == kind
 
 
-# Terminals are %declare'd in the grammar (they come from contracts.lexer), so
-# lark's own lexer is never used; it only builds the tables and callbacks.
-_LARK: Final = Lark(
-    resources.files("contracts").joinpath("grammar.lark").read_text(encoding="utf-8"),
-    parser="lalr",
-    lexer="basic",
-    transformer=_Builder(),
-    maybe_placeholders=True,
-)
-
-
 type _Callback = Callable[[list[object]], object]
 type _Reduce = tuple[int, _Callback, str]
+type _Tables = tuple[dict[int, dict[str, int | _Reduce]], dict[int, dict[str, int]], int, int]
 
 
-def _tables() -> tuple[dict[int, dict[str, int | _Reduce]], dict[int, dict[str, int]], int, int]:
-    """lark's LALR tables with plain-string keys.
+@cache
+def _tables() -> _Tables:
+    """lark's LALR tables with plain-string keys, built on first use.
 
     ``actions[state][terminal]`` is the next state (shift) or a reduction
     ``(size, callback, rule name)``; ``goto[state][rule name]`` is the state
     after a reduction. lark names rules with its own Token type, whose
     comparisons run in Python; plain strings keep every lookup in C.
+
+    Terminals are %declare'd in the grammar (they come from contracts.lexer), so
+    lark's own lexer is never used; it only builds the tables and callbacks.
+    Only text that the descent parser leaves to the tables needs them (syntax
+    errors, mostly), so lark is imported here, not when the package is.
     """
-    parser = _LARK.parser.parser.parser
+    from lark import Lark  # noqa: PLC0415 - loaded only when a contract needs the tables
+    from lark.parse_tree_builder import ExpandSingleChild  # noqa: PLC0415
+    from lark.parsers.lalr_analysis import Shift  # noqa: PLC0415
+
+    lark = Lark(
+        resources.files("contracts").joinpath("grammar.lark").read_text(encoding="utf-8"),
+        parser="lalr",
+        lexer="basic",
+        transformer=_Builder(),
+        maybe_placeholders=True,
+    )
+    parser = lark.parser.parser.parser
     table = parser.parse_table
     actions: dict[int, dict[str, int | _Reduce]] = {}
     goto: dict[int, dict[str, int]] = {}
@@ -412,8 +425,6 @@ def _tables() -> tuple[dict[int, dict[str, int | _Reduce]], dict[int, dict[str, 
                 goto[state][name] = arg
     return actions, goto, table.start_states["start"], table.end_states["start"]
 
-
-_ACTIONS, _GOTO, _START, _END_STATE = _tables()
 
 # ---------------------------------------------------------------------------
 # Syntax errors people can act on
@@ -612,13 +623,38 @@ def decode(source: str | bytes, filename: str = "<contract>") -> str:
 def parse_raw(text: str, filename: str = "<contract>") -> list[RawItem]:
     """The raw clauses of ``text``, or ContractError at the first syntax error.
 
+    The descent parser (:func:`parse_descent`) reads well-formed contracts;
+    whatever it does not accept is parsed again by the LALR tables of
+    ``grammar.lark`` (:func:`parse_lalr`), which accept exactly the grammar and
+    name the error. So the language and its syntax errors are the tables', and
+    the descent parser only has to build the same tree for what it accepts
+    (tests/contracts/test_descent.py compares the two on generated and mutated
+    contracts).
+    """
+    items = parse_descent(text)
+    return items if items is not None else parse_lalr(text, filename)
+
+
+def parse_descent(text: str) -> list[RawItem] | None:
+    """The raw clauses of ``text`` by the fast tokenizer and the descent parser, or None
+    when they leave the text to :func:`parse_lalr` (every text with a syntax error, and
+    any other they are not sure of)."""
+    tokens = scan(text)
+    if tokens is None:
+        return None
+    try:
+        return _Descent(tokens).contract()
+    except (_Unsure, IndexError, RecursionError):
+        return None
+
+
+def parse_lalr(text: str, filename: str = "<contract>") -> list[RawItem]:
+    """:func:`parse_raw` by the reference tokenizer and the LALR tables alone.
+
     ``state`` is the automaton's current state; ``below`` holds the states
     under it, one per symbol in ``values``.
     """
-    actions = _ACTIONS
-    goto = _GOTO
-    end_state = _END_STATE
-    state = _START
+    actions, goto, state, end_state = _tables()
     row = actions[state]
     below: list[int] = []
     values: list[object] = []
@@ -655,3 +691,317 @@ def parse_raw(text: str, filename: str = "<contract>") -> list[RawItem]:
     # tokenize() always ends with END, and END either completes the parse or
     # raises a syntax error above.
     raise AssertionError("unreachable: the token stream ended without END")  # pragma: no cover
+
+
+# ---------------------------------------------------------------------------
+# The descent parser: the grammar's rules as methods, for well-formed contracts
+# ---------------------------------------------------------------------------
+
+
+class _Unsure(Exception):  # noqa: N818 - not an error: the tables decide
+    """The descent parser leaves this text to the LALR tables."""
+
+
+_UNSURE: Final = _Unsure()
+_NAME_KINDS: Final = frozenset({"WORD", "CONSUMPTION", "PRODUCTION", "SURPLUS"})
+_LINE_ENDS: Final = frozenset({"_NL", END})
+# Parentheses nest without adding to a condition's depth; beyond this the
+# descent parser leaves the text to the tables, which do not recurse.
+_MAX_GROUPS: Final = 2 * MAX_CONDITION_DEPTH
+
+
+class _Descent:
+    """One contract's tokens to its raw tree, exactly as the LALR tables build it.
+
+    Every method reads the rule of the same name in ``grammar.lark`` at
+    ``self.at`` and leaves ``self.at`` after it; anything else raises _Unsure.
+    Tokens come as tuples from :func:`scan`; those the tree keeps become
+    :class:`Token` objects.
+    """
+
+    __slots__ = ("at", "groups", "tokens")
+
+    def __init__(self, tokens: list[Scanned]) -> None:
+        self.tokens = tokens
+        self.at = 0
+        self.groups = 0
+
+    def take(self, kind: str) -> Token:
+        token = self.tokens[self.at]
+        if token[0] != kind:
+            raise _UNSURE
+        self.at += 1
+        return Token(*token)
+
+    def skip(self, kind: str) -> None:
+        if self.tokens[self.at][0] != kind:
+            raise _UNSURE
+        self.at += 1
+
+    def kind(self) -> str:
+        return self.tokens[self.at][0]
+
+    def contract(self) -> list[RawItem]:
+        tokens = self.tokens
+        items: list[RawItem] = []
+        clauses = _CLAUSES
+        while True:
+            token = tokens[self.at]
+            kind = token[0]
+            if kind == "_NL":
+                self.at += 1
+                continue
+            if kind == END:
+                return items
+            self.at += 1
+            if kind == "IF":
+                items.append(self.rule(Token(*token)))
+            else:
+                clause = clauses.get(kind)
+                if clause is None:
+                    raise _UNSURE
+                items.append(clause(self, Token(*token)))
+            if tokens[self.at][0] not in _LINE_ENDS:
+                raise _UNSURE
+
+    # -- clauses --------------------------------------------------------------
+
+    def contract_clause(self, keyword: Token) -> RawClause:
+        return RawClause("contract", keyword, [self.take("STRING")])
+
+    def valid_clause(self, keyword: Token) -> RawClause:
+        take = self.take
+        args: list[object] = [take("FROM"), take("DATE"), take("TIME")]
+        args += [take("TO"), take("DATE"), take("TIME")]
+        return RawClause("valid", keyword, args)
+
+    def flag(self, *kinds: str) -> Token:
+        token = self.tokens[self.at]
+        if token[0] not in kinds:
+            raise _UNSURE
+        self.at += 1
+        return Token(*token)
+
+    def consumption_clause(self, keyword: Token) -> RawClause:
+        flag = self.flag("TRUE", "FALSE", "PROGRAMMED")
+        if flag.type != "PROGRAMMED":
+            return RawClause("consumption", keyword, [flag])
+        windows = [self.window()]
+        while self.kind() == "COMMA":
+            self.at += 1
+            windows.append(self.window())
+        return RawClause("consumption", keyword, [flag, windows])
+
+    def window(self) -> RawWindow:
+        start = self.take("CLOCK")
+        self.skip("MINUS")
+        end = self.take("CLOCK")
+        return RawWindow(start, end, RawDays(self.day_items()))
+
+    def day_items(self) -> list[tuple[Token, Token | None]]:
+        """``day_item*``."""
+        tokens = self.tokens
+        items: list[tuple[Token, Token | None]] = []
+        while (first := tokens[self.at])[0] == "WORD":
+            self.at += 1
+            if tokens[self.at][0] == "MINUS":
+                self.at += 1
+                items.append((Token(*first), self.take("WORD")))
+            else:
+                items.append((Token(*first), None))
+        return items
+
+    def production_clause(self, keyword: Token) -> RawClause:
+        flag = self.flag("TRUE", "FALSE")
+        if flag.type == "TRUE" and self.kind() == "AND":
+            return RawClause("production", keyword, [flag, self.take("AND"), self.take("SELL")])
+        return RawClause("production", keyword, [flag])
+
+    def store_clause(self, keyword: Token) -> RawClause:
+        return RawClause("store", keyword, [self.flag("TRUE", "FALSE")])
+
+    def dr_clause(self, keyword: Token) -> RawClause:
+        flag = self.flag("TRUE", "FALSE")
+        if flag.type == "TRUE" and self.kind() == "SHED":
+            shed = self.take("SHED")
+            return RawClause("demand_response", keyword, [flag, shed, self.string_list()])
+        return RawClause("demand_response", keyword, [flag])
+
+    def devices_clause(self, keyword: Token) -> RawClause:
+        if self.kind() == "COLON":
+            self.at += 1
+        return RawClause("devices", keyword, [self.string_list()])
+
+    def parties_clause(self, keyword: Token) -> RawClause:
+        args: list[object] = [self.take("COLON")]
+        if self.kind() in ("WORD", "STRING"):
+            args.append(self.flag("WORD", "STRING"))
+            while self.kind() == "COMMA":
+                self.at += 1
+                args.append(self.flag("WORD", "STRING"))
+        return RawClause("parties", keyword, args)
+
+    def string_list(self) -> list[Token]:
+        strings = [self.take("STRING")]
+        while self.kind() == "COMMA":
+            self.at += 1
+            strings.append(self.take("STRING"))
+        return strings
+
+    # -- rules ----------------------------------------------------------------
+
+    def rule(self, keyword: Token) -> RawRule:
+        condition = self.or_cond()
+        then_keyword = self.take("THEN")
+        then = self.body()
+        else_keyword: Token | None = None
+        otherwise: list[RawAction] | None = None
+        if self.kind() == "ELSE":
+            else_keyword = self.take("ELSE")
+            otherwise = self.body()
+        self.skip("ENDIF")
+        return RawRule(keyword, condition, then_keyword, then, else_keyword, otherwise)
+
+    def body(self) -> list[RawAction]:
+        tokens = self.tokens
+        actions: list[RawAction] = []
+        while True:
+            token = tokens[self.at]
+            kind = token[0]
+            if kind == "_NL":
+                self.at += 1
+            elif kind in _ACTION_STARTS:
+                self.at += 1
+                actions.append(_ACTIONS_OF[kind](self, Token(*token)))
+            else:
+                return actions
+
+    def turn(self, keyword: Token) -> RawAction:
+        switch = self.flag("ON", "OFF")
+        return RawAction("turn", keyword, [switch, self.take("DEVICE"), self.take("STRING")])
+
+    def sell(self, keyword: Token) -> RawAction:
+        self.skip("SURPLUS")
+        if self.kind() == "AT":
+            self.at += 1
+            self.skip("MIN")
+            return RawAction("sell", keyword, [self.quantity()])
+        return RawAction("sell", keyword, [])
+
+    def buy(self, keyword: Token) -> RawAction:
+        if self.kind() == "UP":
+            self.at += 1
+            self.skip("TO")
+        energy = self.quantity()
+        self.skip("AT")
+        self.skip("MAX")
+        return RawAction("buy", keyword, [energy, self.quantity()])
+
+    def notify(self, keyword: Token) -> RawAction:
+        return RawAction("notify", keyword, [self.take("STRING")])
+
+    def quantity(self) -> RawNumber:
+        number = self.take("NUMBER")
+        unit = self.tokens[self.at]
+        if unit[0] == "UNIT":
+            self.at += 1
+            return RawNumber(number, Token(*unit))
+        return RawNumber(number, None)
+
+    # -- conditions -------------------------------------------------------------
+
+    def or_cond(self) -> RawCondition:
+        first = self.and_cond()
+        if self.kind() != "OR":
+            return first
+        children: list[object] = [first]
+        while (token := self.tokens[self.at])[0] == "OR":
+            self.at += 1
+            children += (Token(*token), self.and_cond())
+        return self.bounded(_bool_unchecked(children, is_and=False))
+
+    def and_cond(self) -> RawCondition:
+        first = self.not_cond()
+        if self.kind() != "AND":
+            return first
+        children: list[object] = [first]
+        while (token := self.tokens[self.at])[0] == "AND":
+            self.at += 1
+            children += (Token(*token), self.not_cond())
+        return self.bounded(_bool_unchecked(children, is_and=True))
+
+    @staticmethod
+    def bounded(node: RawCondition) -> RawCondition:
+        if node.depth > MAX_CONDITION_DEPTH:
+            raise _UNSURE
+        return node
+
+    def not_cond(self) -> RawCondition:
+        token = self.tokens[self.at]
+        kind = token[0]
+        if kind == "NOT":
+            self.at += 1
+            inner = self.not_cond()
+            return self.bounded(RawNot(Token(*token), inner, inner.depth + 1))
+        if kind == "LPAR":
+            self.at += 1
+            self.groups += 1
+            if self.groups > _MAX_GROUPS:
+                raise _UNSURE
+            inner = self.or_cond()
+            self.skip("RPAR")
+            self.groups -= 1
+            if inner.depth + 1 > MAX_CONDITION_DEPTH:
+                raise _UNSURE
+            return inner
+        left = self.operand()
+        token = self.tokens[self.at]
+        if token[0] == "COMPARE":
+            self.at += 1
+            return RawComparison(left, Token(*token), self.operand())
+        if token[0] != "IN":
+            raise _UNSURE
+        self.at += 1
+        keyword = Token(*token)
+        if self.kind() == "CLOCK":
+            start = self.take("CLOCK")
+            self.skip("MINUS")
+            return RawMembership(left, keyword, RawClockRange(start, self.take("CLOCK")))
+        days = self.day_items()
+        if not days:
+            raise _UNSURE
+        return RawMembership(left, keyword, RawDays(days))
+
+    def operand(self) -> RawOperand:
+        token = self.tokens[self.at]
+        kind = token[0]
+        self.at += 1
+        if kind in _NAME_KINDS:
+            return RawName(Token(*token))
+        if kind == "NUMBER":
+            unit = self.tokens[self.at]
+            if unit[0] == "UNIT":
+                self.at += 1
+                return RawNumber(Token(*token), Token(*unit))
+            return RawNumber(Token(*token), None)
+        if kind == "CLOCK":
+            return RawClock(Token(*token))
+        raise _UNSURE
+
+
+_CLAUSES: Final[dict[str, Callable[[_Descent, Token], RawClause]]] = {
+    "CONTRACT": _Descent.contract_clause,
+    "VALID": _Descent.valid_clause,
+    "CONSUMPTION": _Descent.consumption_clause,
+    "PRODUCTION": _Descent.production_clause,
+    "STORE": _Descent.store_clause,
+    "DEMANDRESPONSE": _Descent.dr_clause,
+    "DEVICES": _Descent.devices_clause,
+    "PARTIES": _Descent.parties_clause,
+}
+_ACTIONS_OF: Final[dict[str, Callable[[_Descent, Token], RawAction]]] = {
+    "TURN": _Descent.turn,
+    "SELL": _Descent.sell,
+    "BUY": _Descent.buy,
+    "NOTIFY": _Descent.notify,
+}

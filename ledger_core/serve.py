@@ -43,6 +43,7 @@ from ledger_core.node.files import private_dir
 from ledger_core.node.home import Config, Home, HomeError
 from ledger_core.node.host import Node
 from ledger_core.node.local import ActionLog, LocalEvents
+from ledger_core.node.memory import tune_gc
 from ledger_core.node.networked import ConsensusNode, connect
 from ledger_core.node.peers import network_from_home
 from ledger_core.node.storage import open_storage
@@ -64,19 +65,27 @@ async def serve(
     ready: asyncio.Event | None = None,
     *,
     node_class: type[ConsensusNode] = ConsensusNode,
+    tune_memory: bool = False,
 ) -> None:
     """Open the node in ``path``, serve its API and take part in the chain until ``stop``
-    is set. ``node_class`` builds the networked node (a test harness may pass a subclass)."""
+    is set. ``node_class`` builds the networked node (a test harness may pass a subclass);
+    ``tune_memory`` tunes the process's garbage collector once the state is loaded (the
+    ``transactiva node`` process; not a test's, which it would change for every test)."""
     home = Home(path)
     lock = home.lock()  # before anything is opened: one node per home
     try:
-        await _serve(home, stop, ready, node_class)
+        await _serve(home, stop, ready, node_class, tune_memory=tune_memory)
     finally:
         lock.release()
 
 
 async def _serve(
-    home: Home, stop: asyncio.Event, ready: asyncio.Event | None, node_class: type[ConsensusNode]
+    home: Home,
+    stop: asyncio.Event,
+    ready: asyncio.Event | None,
+    node_class: type[ConsensusNode],
+    *,
+    tune_memory: bool,
 ) -> None:
     genesis = home.genesis()
     config = home.config()
@@ -87,6 +96,8 @@ async def _serve(
     network = network_from_home(home, genesis, config)
     node = build_node(home, genesis, config, networked=network is not None, node_class=node_class)
     app, services, action_log = _application(home, config, node, network)
+    if tune_memory:
+        tune_gc()
     # Request lines up to 16 KiB: GET /balances with its 200 addresses fits.
     runner = web.AppRunner(app, access_log=None, max_line_size=16384)
     await runner.setup()
@@ -310,7 +321,7 @@ def run_forever(path: Path) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve(path, stop)
+        await serve(path, stop, tune_memory=True)
 
     asyncio.run(main())
     return 0

@@ -77,6 +77,13 @@ HEARTBEAT_SECONDS: Final = 30
 type Query = Mapping[str, str]
 
 
+def _seconds(header: str | None) -> float | None:
+    """A Retry-After header given in seconds (None when absent or given as a date)."""
+    if header is None or not header.strip().isdigit():
+        return None
+    return float(header.strip())
+
+
 def _as_list[T](answer: dict[str, Any], key: str, decode: Callable[[object, str], T]) -> list[T]:
     rows = answer.get(key)
     if not isinstance(rows, list):
@@ -174,6 +181,7 @@ class TransactivaClient:
                 timeout=timeout,
             ) as response:
                 status = response.status
+                retry_after = response.headers.get("Retry-After")
                 answer = await response.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError) as err:
             raise TransactivaConnectionError(str(err) or type(err).__name__) from err
@@ -183,7 +191,9 @@ class TransactivaClient:
             raise TransactivaAuthError("the node refused the token")
         error = answer.get("error") if isinstance(answer, dict) else None
         if status == 503 and isinstance(error, dict) and isinstance(error.get("code"), str):
-            raise TransactivaNotReadyError(error["code"], str(error.get("message", "")))
+            raise TransactivaNotReadyError(
+                error["code"], str(error.get("message", "")), _seconds(retry_after)
+            )
         if status >= 500:
             raise TransactivaConnectionError(f"the node answered HTTP {status}")
         if status >= 400:

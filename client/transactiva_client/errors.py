@@ -49,11 +49,13 @@ class TransactivaAuthError(TransactivaError):
 
 
 class TransactivaNotReadyError(TransactivaError):
-    """The node has no answer yet (HTTP 503 with its own error body)."""
+    """The node has no answer yet (HTTP 503 with its own error body); ``retry_after`` is
+    the node's hint in seconds (its Retry-After header; ``overloaded``, ``mempool_full``)."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, retry_after: float | None = None) -> None:
         self.code: ErrorCode | str = known(ErrorCode, code)
         self.message = message
+        self.retry_after = retry_after
         super().__init__(f"{code}: {message}")
 
 

@@ -398,6 +398,8 @@ class ErrorCode(StrEnum):
     DUPLICATE = "duplicate"
     ALREADY_COMMITTED = "already_committed"
     MEMPOOL_FULL = "mempool_full"
+    # More waits than the chain commits in the node's bound (503 with Retry-After).
+    OVERLOADED = "overloaded"
     UNKNOWN = "unknown"  # the transaction left the mempool without being committed
     # The rules: the envelope and membership.
     WRONG_CHAIN = "wrong_chain"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import re
 from collections.abc import Callable
 from typing import Any, Final
@@ -98,12 +99,35 @@ def _submitted_json(result: Submitted) -> web.Response:
     if result.accepted:
         return web.json_response({"id": result.tx_id, "status": "pending"}, status=202)
     status = _STATUS_FOR_CODE.get(result.code, 422)
-    return error(status, result.code, result.message, result.field)
+    response = error(status, result.code, result.message, result.field)
+    if status == 503:
+        response.headers["Retry-After"] = "1"
+    return response
+
+
+def overloaded(node: Node, count: int) -> web.Response | None:
+    """503 ``overloaded`` with a Retry-After when the node takes no more transactions from
+    clients for now (:meth:`Node.busy_for`); None when it takes ``count`` more."""
+    wait = node.busy_for(count)
+    if wait is None:
+        return None
+    seconds = math.ceil(wait)
+    response = error(
+        503,
+        "overloaded",
+        f"the node has more transactions waiting than it commits in "
+        f"{node.max_queue_seconds:g} s; try again in {seconds} s",
+    )
+    response.headers["Retry-After"] = str(seconds)
+    return response
 
 
 async def submit_and_maybe_wait(request: web.Request, wire: bytes) -> web.Response:
     """Submit ``wire``; with ``?wait=true`` answer once it is committed or dropped."""
     node = node_of(request)
+    busy = overloaded(node, 1)
+    if busy is not None:
+        return busy
     result = node.submit(wire)
     if not result.accepted or request.query.get("wait") not in ("1", "true"):
         return _submitted_json(result)
@@ -177,6 +201,9 @@ async def submit_batch(request: web.Request) -> web.Response:
             413, "too_large", f"a batch holds at most {MAX_BATCH_TXS} transactions", "body"
         )
     node = node_of(request)
+    busy = overloaded(node, len(lines))
+    if busy is not None:
+        return busy
     submitted = [node.submit(line) for line in lines]
     results: list[dict[str, Any]] = [
         {"id": s.tx_id, "code": "pending" if s.accepted else s.code, "message": s.message}
@@ -393,10 +420,11 @@ ROUTES: Final = (
         Access.TOKEN,
         operation(
             "Submit up to 1,000 signed transactions, one wire transaction per line; 200 when "
-            "any was accepted, 422 with every line's result when none was",
+            "any was accepted, 422 with every line's result when none was, 503 overloaded "
+            "(with Retry-After) when the node takes none for now",
             params=[WAIT],
             answers={200: _BATCH, 422: _BATCH},
-            refusals=(400, 413),
+            refusals=(400, 413, 503),
             requestBody={
                 "required": True,
                 "description": "NDJSON: one signed transaction's wire bytes per line",

@@ -37,7 +37,7 @@ from ledger_core.types import codec
 from ledger_core.types.fields import FieldError
 from ledger_core.types.genesis import Params
 from ledger_core.types.metering import IntervalUse, Opening, bill_lines, delivered
-from ledger_core.types.tx import Role, TxType, decode
+from ledger_core.types.tx import MAX_SELLERS, MAX_TX_BYTES, Role, TxType, decode
 
 LOG: Final = logging.getLogger(__name__)
 DAY: Final = 86400
@@ -76,6 +76,26 @@ class Settled:
     deliveries: list[tuple[int, Outcome]] = field(default_factory=list)
     bills: list[tuple[str, int, Outcome]] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)
+
+
+# A delivery's sellers per transaction: under MAX_SELLERS, and few enough bytes that the
+# signed transaction stays under MAX_TX_BYTES (the envelope takes about 400).
+PART_BYTES: Final = MAX_TX_BYTES - 1024
+
+
+def delivery_parts(sellers: list[codec.Value]) -> list[list[codec.Value]]:
+    """An interval's delivery in parts that each fit one transaction (the ledger takes
+    the parts in any order and settles at the last)."""
+    parts: list[list[codec.Value]] = [[]]
+    size = 0
+    for seller in sellers:
+        length = len(codec.encode(seller)) + 1
+        if parts[-1] and (len(parts[-1]) == MAX_SELLERS or size + length > PART_BYTES):
+            parts.append([])
+            size = 0
+        parts[-1].append(seller)
+        size += length
+    return parts
 
 
 def day_of(moment: float, utc_offset_minutes: int) -> int:
@@ -258,8 +278,9 @@ class MeterData:
             if waiting:
                 done.waiting.append(f"delivery {start}: a seller's reading may still come")
                 continue
-            txs.append((TxType.DELIVERY, {"interval_start": start, "sellers": sellers}))
-            starts.append(start)
+            for part in delivery_parts(sellers):
+                txs.append((TxType.DELIVERY, {"interval_start": start, "sellers": part}))
+                starts.append(start)
         if txs:
             done.deliveries.extend(zip(starts, await self.ledger.submit(txs), strict=True))
 

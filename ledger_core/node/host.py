@@ -77,6 +77,12 @@ MAX_MEMPOOL_TXS: Final = 20_000
 MAX_MEMPOOL_BYTES: Final = 64 * 1024 * 1024
 MAX_EVIDENCE_PER_BLOCK: Final = 10
 MAX_LOCAL_STEPS: Final = 1000
+# Clients' transactions are taken while the oldest waiting one has waited less than this
+# and what waits commits in about this long; beyond it the API answers 503 overloaded
+# with a Retry-After (docs/api.md, docs/performance.md).
+MAX_QUEUE_SECONDS: Final = 1.0
+# How fast the estimate of the chain's throughput follows a full block's rate.
+THROUGHPUT_WEIGHT: Final = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +191,13 @@ class Node:
         self._pending_timeouts: list[ScheduleTimeout] = []
         self._replayed: set[bytes] = set()
         self._receipts: dict[tuple[int, str], int] = {}
+        self.max_queue_seconds = MAX_QUEUE_SECONDS
+        # Committed transactions per second of full blocks (None: no full block yet),
+        # when the last block was committed, and when each waiting transaction came
+        # (time.monotonic(), in the order they came).
+        self.throughput: float | None = None
+        self._last_commit_at: float | None = None
+        self._arrivals: dict[str, float] = {}
 
     def close(self) -> None:
         """Close the write-ahead log and the database."""
@@ -205,8 +218,12 @@ class Node:
 
     def submit(self, wire: bytes) -> Submitted:
         """Decode, check and queue a transaction."""
+        tx_id = wire_id(wire)
+        known = self.mempool.get(tx_id) or self._early.get(tx_id)
+        if known is not None and known.wire() == wire:  # gossip brings it again: no decoding
+            return Submitted(tx_id, "duplicate", "the transaction is already in the mempool")
         try:
-            tx = decode(wire)
+            tx = decode(wire, tx_id)
         except FieldError as err:
             return Submitted(None, "malformed", err.message, err.field)
         if self.is_pending(tx.id):
@@ -224,14 +241,51 @@ class Node:
                 # Held aside until the mempool is next checked in order (after a block,
                 # or before proposing one): then it goes before its signer's later ones.
                 self._early[tx.id] = tx
+                self._arrivals[tx.id] = time.monotonic()
                 self._mempool_bytes += len(wire)
                 self._wake.set()
                 return Submitted(tx.id, "accepted")
             return Submitted(tx.id, result.code, result.message)
         self.mempool[tx.id] = tx
+        self._arrivals[tx.id] = time.monotonic()
         self._mempool_bytes += len(wire)
         self._wake.set()
         return Submitted(tx.id, "accepted")
+
+    def busy_for(self, count: int = 1) -> float | None:
+        """None when ``count`` more transactions from clients can be taken now; else about
+        how many seconds until they can.
+
+        The node is busy when its oldest waiting transaction has waited longer than
+        ``max_queue_seconds`` (the queue is not draining in time), or when what waits
+        would take longer than that to commit at the chain's throughput as measured by
+        full blocks (a burst). Gossiped transactions are not held to this (peers took
+        them already); the API answers clients 503 ``overloaded`` with a Retry-After
+        instead of letting every client wait longer and longer.
+        """
+        pending = len(self.mempool) + len(self._early)
+        if pending == 0 or not self._arrivals:
+            return None
+        bound = self.max_queue_seconds
+        wait = time.monotonic() - next(iter(self._arrivals.values())) - bound
+        rate = self.throughput
+        if rate is not None:
+            wait = max(wait, (pending + count) / rate - bound)
+        return None if wait <= 0 else max(1.0, wait)
+
+    def _note_throughput(self, committed: int) -> None:
+        """Update :attr:`throughput` after a block of ``committed`` transactions: a full
+        block shows what the chain commits when it has more than it can take."""
+        now = time.monotonic()
+        last, self._last_commit_at = self._last_commit_at, now
+        if last is None or now <= last or committed < self.genesis.params.max_block_txs:
+            return
+        rate = committed / (now - last)
+        self.throughput = (
+            rate
+            if self.throughput is None
+            else self.throughput + THROUGHPUT_WEIGHT * (rate - self.throughput)
+        )
 
     def _arrived_early(self, tx: Tx) -> bool:
         """Whether ``tx`` is stale only because a later transaction of its signer reached
@@ -659,9 +713,11 @@ class Node:
         for tx in execution.txs:
             if (self.mempool.pop(tx.id, None) or self._early.pop(tx.id, None)) is not None:
                 self._mempool_bytes -= len(tx.wire())
+                self._arrivals.pop(tx.id, None)
         for key in [k for k, e in self.evidence_pool.items() if self.app.has_evidence(e)]:
             del self.evidence_pool[key]
         self._recheck()
+        self._note_throughput(len(ids))
         self._notify(ids)
         self.after_commit(block, commit)
 
@@ -676,6 +732,7 @@ class Node:
             result = self.app.check_tx(tx)
             if not result.ok:
                 del self.mempool[tx_id]
+                self._arrivals.pop(tx_id, None)
                 self._mempool_bytes -= len(tx.wire())
                 for future in self._waiters.pop(tx_id, []):
                     if not future.done():

@@ -36,6 +36,7 @@ from ledger_core.types.vote import Commit, DuplicateVoteEvidence
 
 SCHEMA_VERSION: Final = 3
 MAX_VALUE_BYTES: Final = 1 << 24
+CACHE_KIB: Final = 16 * 1024
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -58,14 +59,23 @@ CREATE TABLE IF NOT EXISTS txs (
     events BLOB NOT NULL,
     PRIMARY KEY (height, idx)
 );
-CREATE INDEX IF NOT EXISTS txs_by_id ON txs (id);
+-- Transactions by id: the id's first 15 hex digits as an integer, and where the
+-- transaction is (a small entry: random ids make random inserts, and small ones touch
+-- fewer pages than an index of the 64-character id would).
+CREATE TABLE IF NOT EXISTS tx_ids (
+    key INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    PRIMARY KEY (key, height, idx)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY,
     height INTEGER NOT NULL,
-    event BLOB NOT NULL
+    event BLOB NOT NULL,
+    tx TEXT
 );
 CREATE INDEX IF NOT EXISTS events_by_height ON events (height);
-CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
 """
 
 
@@ -96,6 +106,8 @@ class Storage:
         )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        # 16 MiB of pages (the default is 2): the recent part of the id index stays in it.
+        self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         self._db.execute("PRAGMA foreign_keys=ON")
         has_meta = self._db.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
@@ -108,6 +120,11 @@ class Storage:
                 f"{SCHEMA_VERSION} (blocks stamped by their proposer): start a new node home"
             )
         self._db.executescript(_SCHEMA)
+        self._migrate_tx_ids()
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
+        if "tx" not in columns:
+            # Before 0.2 each event row repeated its transaction's id inside the event.
+            self._db.execute("ALTER TABLE events ADD COLUMN tx TEXT")
         stored = self._meta("genesis_hash")
         if stored is None:
             with self._transaction():
@@ -123,6 +140,24 @@ class Storage:
     def close(self) -> None:
         """Close the database."""
         self._db.close()
+
+    def _migrate_tx_ids(self) -> None:
+        """A database from before 0.2 indexes transactions by their whole id: move that to
+        ``tx_ids`` (once) and drop the index."""
+        old = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'txs_by_id'"
+        ).fetchone()
+        if old is None:
+            return
+        with self._transaction():
+            self._db.executemany(
+                "INSERT OR IGNORE INTO tx_ids (key, height, idx) VALUES (?, ?, ?)",
+                (
+                    (_id_key(tx_id), height, index)
+                    for tx_id, height, index in self._db.execute("SELECT id, height, idx FROM txs")
+                ),
+            )
+            self._db.execute("DROP INDEX txs_by_id")
 
     def _transaction(self) -> _Tx:
         self._db.execute("BEGIN IMMEDIATE")
@@ -173,24 +208,28 @@ class Storage:
                     "INSERT INTO commits (height, data) VALUES (?, ?)",
                     (header.height, commit.encode()),
                 )
-            db.executemany(
-                "INSERT INTO txs (id, height, idx, wire, code, message, events) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
+            # Each event is encoded once: the transaction's row holds the list of them
+            # (the canonical encoding of a list joins its items' encodings), and the
+            # event stream's rows hold each one with its transaction's id beside it.
+            tx_rows = []
+            event_rows: list[tuple[int, bytes, str | None]] = []
+            height = header.height
+            for index, (tx_id, wire, result) in enumerate(
+                zip(ids, block.txs, results, strict=True)
+            ):
+                encoded = [codec.encode(event) for event in result.events]
+                tx_rows.append(
                     (
                         tx_id,
-                        header.height,
+                        height,
                         index,
                         wire,
                         result.code,
                         result.message,
-                        codec.encode(list(result.events)),
+                        b"[" + b",".join(encoded) + b"]",
                     )
-                    for index, (tx_id, wire, result) in enumerate(
-                        zip(ids, block.txs, results, strict=True)
-                    )
-                ],
-            )
+                )
+                event_rows.extend((height, event, tx_id) for event in encoded)
             new_block: codec.Value = {
                 "type": "new_block",
                 "height": header.height,
@@ -199,19 +238,18 @@ class Storage:
                 "tx_count": header.tx_count,
                 "app_hash": header.app_hash,
             }
-            events: list[codec.Value] = [
-                *(
-                    {**event, "tx": tx_id}
-                    for tx_id, result in zip(ids, results, strict=True)
-                    for event in result.events
-                ),
-                *block_events,
-                new_block,
-            ]
+            event_rows.extend((height, codec.encode(event), None) for event in block_events)
+            event_rows.append((height, codec.encode(new_block), None))
             db.executemany(
-                "INSERT INTO events (height, event) VALUES (?, ?)",
-                [(header.height, codec.encode(event)) for event in events],
+                "INSERT INTO txs (id, height, idx, wire, code, message, events) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                tx_rows,
             )
+            db.executemany(
+                "INSERT OR IGNORE INTO tx_ids (key, height, idx) VALUES (?, ?, ?)",
+                [(_id_key(row[0]), height, row[2]) for row in tx_rows],
+            )
+            db.executemany("INSERT INTO events (height, event, tx) VALUES (?, ?, ?)", event_rows)
             db.executemany(
                 "INSERT INTO state (key, value) VALUES (?, ?) "
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -331,9 +369,10 @@ class Storage:
     def tx(self, tx_id: str) -> StoredTx | None:
         """A committed transaction by id (the applied copy if a block repeated it)."""
         row = self._db.execute(
-            "SELECT id, height, idx, wire, code, message, events FROM txs WHERE id = ? "
-            "ORDER BY code = 'ok' DESC, height LIMIT 1",
-            (tx_id,),
+            "SELECT t.id, t.height, t.idx, t.wire, t.code, t.message, t.events "
+            "FROM tx_ids AS k JOIN txs AS t ON t.height = k.height AND t.idx = k.idx "
+            "WHERE k.key = ? AND t.id = ? ORDER BY t.code = 'ok' DESC, t.height LIMIT 1",
+            (_id_key(tx_id), tx_id),
         ).fetchone()
         if row is None:
             return None
@@ -350,12 +389,17 @@ class Storage:
     def events(
         self, after_seq: int = 0, limit: int = 1000
     ) -> Iterator[tuple[int, int, codec.Value]]:
-        """``(seq, height, event)`` after ``after_seq``, oldest first."""
-        for seq, height, event in self._db.execute(
-            "SELECT seq, height, event FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+        """``(seq, height, event)`` after ``after_seq``, oldest first; a transaction's
+        event names it (``tx``)."""
+        for seq, height, data, tx_id in self._db.execute(
+            "SELECT seq, height, event, tx FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
             (after_seq, limit),
         ):
-            yield seq, height, codec.decode(bytes(event), MAX_VALUE_BYTES)
+            event = codec.decode(bytes(data), MAX_VALUE_BYTES)
+            if tx_id is not None:
+                assert isinstance(event, dict)
+                event["tx"] = tx_id
+            yield seq, height, event
 
     def last_event_seq(self) -> int:
         """The sequence number of the newest event (0 when there is none)."""
@@ -379,6 +423,11 @@ class Storage:
             last = self._db.execute("SELECT MAX(seq) FROM events").fetchone()
             return int(last[0] or 0)
         return int(row[0]) - 1
+
+
+def _id_key(tx_id: str) -> int:
+    """The integer ``tx_ids`` files a transaction id under (its first 15 hex digits)."""
+    return int(tx_id[:15], 16)
 
 
 class _Tx:

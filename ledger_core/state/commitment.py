@@ -5,12 +5,20 @@ The tree's shape and its proofs are :mod:`ledger_core.types.commitment`.
 without changing anything (validators execute a proposed block before voting
 for it); :meth:`StateCommitment.install` then adopts the staged buckets if the
 block is decided, so nothing is hashed twice.
+
+Each bucket is kept as its keys in order and their leaf hashes beside them (no
+map from key to hash: a key's place is found by bisection), so a change copies
+and patches the bucket's two short lists and rehashes its tree; the top tree is
+kept level by level, and only the paths above changed buckets are rehashed.
+Values are not kept here: the state machine's state is the mapping a proof's
+value comes from (a commitment made without one keeps its own).
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ledger_core.types import codec, merkle
@@ -30,9 +38,10 @@ class Staged:
 
     root: bytes
     version: int
-    buckets: dict[int, tuple[list[str], bytes]] = field(default_factory=dict)
+    # bucket -> (its keys in order, their leaf hashes, its root)
+    buckets: dict[int, tuple[list[str], list[bytes], bytes]] = field(default_factory=dict)
     upper: list[dict[int, bytes]] = field(default_factory=list)
-    hashes: dict[str, bytes | None] = field(default_factory=dict)
+    # What a commitment without a state to read values from keeps of the writes.
     values: dict[str, codec.Value | None] = field(default_factory=dict)
 
 
@@ -40,13 +49,38 @@ class StaleStageError(Exception):
     """A staged root computed on a state that has changed since."""
 
 
-class StateCommitment:
-    """Keeps bucket roots up to date as entries change."""
+def _root(leaves: list[bytes]) -> bytes:
+    """:func:`merkle.root_of_hashes` with the node hash inlined (the commit's hot loop)."""
+    if not leaves:
+        return merkle.EMPTY_ROOT
+    sha256 = hashlib.sha256
+    level = leaves
+    while len(level) > 1:
+        paired = [
+            sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)
+        ]
+        if len(level) & 1:
+            paired.append(level[-1])
+        level = paired
+    return level[0]
 
-    def __init__(self) -> None:
+
+def _leaf_hash(key: str, encoded: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + leaf_from_encoded(key, encoded)).digest()
+
+
+class StateCommitment:
+    """Keeps bucket roots up to date as entries change.
+
+    ``state``, when given, is the mapping proofs take values from; its owner keeps it
+    equal to what was installed. Without it the commitment keeps values itself.
+    """
+
+    def __init__(self, state: Mapping[str, codec.Value] | None = None) -> None:
         self._keys: list[list[str]] = [[] for _ in range(BUCKETS)]
-        self._hashes: dict[str, bytes] = {}
-        self._values: dict[str, codec.Value] = {}
+        self._leaves: list[list[bytes]] = [[] for _ in range(BUCKETS)]
+        self._state = state
+        self._own: dict[str, codec.Value] = {}
         self._roots: list[bytes] = [merkle.EMPTY_ROOT] * BUCKETS
         # The top tree, level by level from the bucket roots up (4,096 is a power of
         # two, so the RFC 6962 tree is the perfect binary tree): a change of k buckets
@@ -60,36 +94,65 @@ class StateCommitment:
         self._dirty: set[int] = set()
         self._version = 0
 
+    @property
+    def values(self) -> Mapping[str, codec.Value]:
+        """Where proofs take values from."""
+        return self._own if self._state is None else self._state
+
+    def __len__(self) -> int:
+        return sum(len(keys) for keys in self._keys)
+
+    def load(self, entries: Iterable[tuple[str, bytes]]) -> None:
+        """Add entries (key, canonical bytes of its value) for keys not present yet, at
+        once: the start-up of a node (each bucket is sorted and hashed once)."""
+        self._version += 1
+        by_bucket: dict[int, list[tuple[str, bytes]]] = {}
+        for key, encoded in entries:
+            by_bucket.setdefault(bucket_of(key), []).append((key, _leaf_hash(key, encoded)))
+        for bucket, pairs in by_bucket.items():
+            pairs.extend(zip(self._keys[bucket], self._leaves[bucket], strict=True))
+            pairs.sort()
+            self._keys[bucket] = [key for key, _ in pairs]
+            self._leaves[bucket] = [leaf_hash for _, leaf_hash in pairs]
+            self._dirty.add(bucket)
+
     def set(self, key: str, value: codec.Value | None, encoded: bytes | None = None) -> None:
         """Record a new value for ``key`` (None deletes it); ``encoded`` may give its bytes."""
         self._version += 1
         bucket = bucket_of(key)
-        keys = self._keys[bucket]
+        keys, leaves = self._keys[bucket], self._leaves[bucket]
+        index = bisect.bisect_left(keys, key)
+        present = index < len(keys) and keys[index] == key
         if value is None:
-            if key in self._hashes:
-                keys.pop(bisect.bisect_left(keys, key))
-                del self._hashes[key]
-                del self._values[key]
+            if present:
+                del keys[index]
+                del leaves[index]
+                self._own.pop(key, None)
                 self._dirty.add(bucket)
             return
-        if key not in self._hashes:
-            bisect.insort(keys, key)
         entry = leaf(key, value) if encoded is None else leaf_from_encoded(key, encoded)
-        self._hashes[key] = merkle.leaf_hash(entry)
-        self._values[key] = value
+        leaf_hash = merkle.leaf_hash(entry)
+        if present:
+            leaves[index] = leaf_hash
+        else:
+            keys.insert(index, key)
+            leaves.insert(index, leaf_hash)
+        if self._state is None:
+            self._own[key] = value
         self._dirty.add(bucket)
 
     def _upper(self, changed: dict[int, bytes]) -> list[dict[int, bytes]]:
         """The top tree's nodes that change when bucket roots change, level by level."""
+        sha256 = hashlib.sha256
         upper = [changed]
         for level in range(BUCKET_BITS):
             below, moved = self._levels[level], upper[-1]
             nodes: dict[int, bytes] = {}
             for index in {i >> 1 for i in moved}:
                 left, right = 2 * index, 2 * index + 1
-                nodes[index] = merkle.node_hash(
-                    moved.get(left, below[left]), moved.get(right, below[right])
-                )
+                nodes[index] = sha256(
+                    b"\x01" + moved.get(left, below[left]) + moved.get(right, below[right])
+                ).digest()
             upper.append(nodes)
         return upper
 
@@ -105,51 +168,67 @@ class StateCommitment:
     def root(self) -> bytes:
         """The state root, rehashing the buckets changed since the last call."""
         if self._dirty:
-            hashes = self._hashes
-            changed = {
-                bucket: merkle.root_of_hashes([hashes[k] for k in self._keys[bucket]])
-                for bucket in self._dirty
-            }
+            changed = {bucket: _root(self._leaves[bucket]) for bucket in self._dirty}
             self._dirty.clear()
             self._adopt(self._upper(changed))
         return self._levels[-1][0]
 
+    def stage_encoded(self, writes: Mapping[str, bytes | None]) -> Staged:
+        """The root after ``writes`` (key: the canonical bytes of its new value, None to
+        delete it), computed without changing this commitment."""
+        self.root()
+        by_bucket: dict[int, list[tuple[str, bytes | None]]] = {}
+        sha256 = hashlib.sha256
+        for key, encoded in writes.items():
+            data = key.encode()
+            digest = sha256(data).digest()
+            bucket = (digest[0] << 8 | digest[1]) >> (16 - BUCKET_BITS)  # bucket_of(key)
+            if encoded is None:
+                change: tuple[str, bytes | None] = (key, None)
+            elif key.isascii() and key.isprintable() and '"' not in key and "\\" not in key:
+                # canonical([key, value]) with the key's encoding written out
+                change = (key, sha256(b'\x00["' + data + b'",' + encoded + b"]").digest())
+            else:
+                change = (key, _leaf_hash(key, encoded))
+            found = by_bucket.get(bucket)
+            if found is None:
+                by_bucket[bucket] = [change]
+            else:
+                found.append(change)
+        buckets: dict[int, tuple[list[str], list[bytes], bytes]] = {}
+        roots: dict[int, bytes] = {}
+        bisect_left = bisect.bisect_left
+        for bucket, changes in by_bucket.items():
+            # The installed lists are replaced, never changed in place.
+            keys, leaves = list(self._keys[bucket]), list(self._leaves[bucket])
+            for key, leaf_hash in changes:
+                index = bisect_left(keys, key)
+                present = index < len(keys) and keys[index] == key
+                if leaf_hash is None:
+                    if present:
+                        del keys[index]
+                        del leaves[index]
+                elif present:
+                    leaves[index] = leaf_hash
+                else:
+                    keys.insert(index, key)
+                    leaves.insert(index, leaf_hash)
+            roots[bucket] = root = _root(leaves)
+            buckets[bucket] = (keys, leaves, root)
+        upper = self._upper(roots)
+        return Staged(self._top(upper), self._version, buckets, upper)
+
     def stage(self, writes: Mapping[str, tuple[codec.Value | None, bytes | None]]) -> Staged:
         """The root after ``writes`` (key: (value or None to delete, its canonical bytes
         or None)), computed without changing this commitment."""
-        self.root()
-        by_bucket: dict[int, list[str]] = {}
-        hashes: dict[str, bytes | None] = {}
-        values: dict[str, codec.Value | None] = {}
-        for key, (value, encoded) in writes.items():
-            by_bucket.setdefault(bucket_of(key), []).append(key)
-            values[key] = value
-            if value is None:
-                hashes[key] = None
-            else:
-                entry = leaf(key, value) if encoded is None else leaf_from_encoded(key, encoded)
-                hashes[key] = merkle.leaf_hash(entry)
-        buckets: dict[int, tuple[list[str], bytes]] = {}
-        roots: dict[int, bytes] = {}
-        current = self._hashes
-        for bucket, changed in by_bucket.items():
-            keys = self._keys[bucket]
-            added = [k for k in changed if hashes[k] is not None and k not in current]
-            removed = [k for k in changed if hashes[k] is None and k in current]
-            if added or removed:
-                keys = list(keys)  # the installed list is replaced, never changed in place
-                for key in removed:
-                    keys.pop(bisect.bisect_left(keys, key))
-                for key in added:
-                    bisect.insort(keys, key)
-            leaf_hashes = []
-            for key in keys:
-                staged = hashes.get(key)
-                leaf_hashes.append(staged if staged is not None else current[key])
-            roots[bucket] = merkle.root_of_hashes(leaf_hashes)
-            buckets[bucket] = (keys, roots[bucket])
-        upper = self._upper(roots)
-        return Staged(self._top(upper), self._version, buckets, upper, hashes, values)
+        encoded = {
+            key: None if value is None else codec.encode(value) if data is None else data
+            for key, (value, data) in writes.items()
+        }
+        staged = self.stage_encoded(encoded)
+        if self._state is None:
+            staged.values.update({key: value for key, (value, _) in writes.items()})
+        return staged
 
     def root_with(self, writes: Mapping[str, tuple[codec.Value | None, bytes | None]]) -> bytes:
         """The root after ``writes``, without changing this commitment."""
@@ -159,30 +238,29 @@ class StateCommitment:
         """Adopt staged writes; StaleStageError if anything changed since they were staged."""
         if staged.version != self._version or self._dirty:
             raise StaleStageError("the state changed after the root was staged")
-        for key, entry_hash in staged.hashes.items():
-            if entry_hash is None:
-                self._hashes.pop(key, None)
-                self._values.pop(key, None)
-            else:
-                self._hashes[key] = entry_hash
-                self._values[key] = staged.values[key]
-        for bucket, (keys, _) in staged.buckets.items():
+        for bucket, (keys, leaves, _root_hash) in staged.buckets.items():
             self._keys[bucket] = keys
+            self._leaves[bucket] = leaves
+        for key, value in staged.values.items():
+            if value is None:
+                self._own.pop(key, None)
+            else:
+                self._own[key] = value
         self._adopt(staged.upper)
         self._version += 1
 
     def prove(self, key: str) -> Proof | None:
         """A proof that ``key`` has its current value; None when the key is absent."""
-        if key not in self._hashes:
-            return None
-        self.root()
         bucket = bucket_of(key)
         keys = self._keys[bucket]
         index = bisect.bisect_left(keys, key)
-        leaf_hashes = [self._hashes[k] for k in keys]
+        if index == len(keys) or keys[index] != key:
+            return None
+        self.root()
+        leaf_hashes = self._leaves[bucket]
         return Proof(
             key=key,
-            value=self._values[key],
+            value=self.values[key],
             bucket=bucket,
             index=index,
             bucket_size=len(keys),

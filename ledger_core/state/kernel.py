@@ -42,6 +42,9 @@ class Rejected(Exception):  # noqa: N818 - a verdict, not a crash
         super().__init__(f"{code}: {message}")
 
 
+_UNSET: Final = object()
+
+
 class Overlay:
     """Writes on top of a base mapping, kept until they are committed or dropped."""
 
@@ -52,9 +55,8 @@ class Overlay:
         self.writes: dict[str, Value | None] = {}
 
     def get(self, key: str) -> Value | None:
-        if key in self.writes:
-            return self.writes[key]
-        return self.base.get(key)
+        value = self.writes.get(key, _UNSET)
+        return self.base.get(key) if value is _UNSET else value  # type: ignore[return-value]
 
     def put(self, key: str, value: Value | None) -> None:
         self.writes[key] = value
@@ -65,6 +67,25 @@ class Overlay:
 
     def fold_into_parent(self, parent: Overlay) -> None:
         parent.writes.update(self.writes)
+
+
+class RecordingOverlay(Overlay):
+    """An overlay that also notes the first value it read of each key from below its own
+    writes: what a transaction run on it depended on in the state."""
+
+    __slots__ = ("reads",)
+
+    def __init__(self, base: Mapping[str, Value]) -> None:
+        super().__init__(base)
+        self.reads: dict[str, Value | None] = {}
+
+    def get(self, key: str) -> Value | None:
+        value = self.writes.get(key, _UNSET)
+        if value is not _UNSET:
+            return value  # type: ignore[return-value]
+        value = self.base.get(key)
+        self.reads.setdefault(key, value)
+        return value
 
 
 @dataclass(frozen=True, slots=True)

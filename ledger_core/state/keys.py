@@ -210,6 +210,16 @@ def trader(interval_start: int, number: int) -> str:
     return f"traders/{t12(interval_start)}/{_n8(number)}"
 
 
+def delivering(interval_start: int) -> str:
+    """How many of an interval's sellers earlier parts of its delivery listed."""
+    return f"delivering/{t12(interval_start)}"
+
+
+def delivered_part(interval_start: int, seller: str) -> str:
+    """What an earlier part of an interval's delivery said of a seller."""
+    return f"delivering/{t12(interval_start)}/{seller}"
+
+
 def interval_start_of(key: str) -> int:
     """The interval start that ends a key built with :func:`t12`."""
     return int(key.rsplit("/", 1)[1])

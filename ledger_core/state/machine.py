@@ -13,6 +13,18 @@ the state); :meth:`StateMachine.apply` makes a decided block's execution the
 state. ``begin_block`` / ``deliver_tx`` / ``end_block`` / ``commit`` are the
 same steps one at a time.
 
+The mempool's checks are journalled: each accepted transaction with its result, its
+writes, the value of every key it read from the state below it, and whether its
+handler read the block's time. When a block carries a journalled transaction,
+:meth:`execute` takes its result and writes from the journal instead of running it
+again if every key it read has the same value in the block's state at that point
+(same object, or same canonical bytes) and, when its handler read the time, the
+block has the time the mempool checked against. Handlers read the state only
+through the overlay and depend on nothing else but the transaction, the height
+(the next block's in both) and the time, so a transaction whose inputs are the
+same gives the same result and writes (the machine is deterministic): the block's
+execution is the same either way, in any order of its transactions.
+
 Envelope rules (every transaction): the chain id matches, the signer is a
 registered, active account, the signature is the signer's, and the nonce is
 larger than the signer's last. A transaction that passes them consumes its
@@ -39,7 +51,14 @@ from ledger_core.state import (
     wallet,
 )
 from ledger_core.state.commitment import Staged, StateCommitment
-from ledger_core.state.kernel import OPERATOR, Chain, Overlay, Rejected, route
+from ledger_core.state.kernel import (
+    OPERATOR,
+    Chain,
+    Overlay,
+    RecordingOverlay,
+    Rejected,
+    route,
+)
 from ledger_core.state.market import clearing, metered, orders
 from ledger_core.types import codec
 from ledger_core.types.abci import BlockContext, Event, Execution, InvalidBlock, TxResult
@@ -62,6 +81,48 @@ HANDLERS: Final = route(
     metered.HANDLERS,
     validators.HANDLERS,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """A transaction the mempool accepted: its result, its writes and what it read on the
+    mempool's state, and whether it read the block's time."""
+
+    tx: Tx
+    result: TxResult
+    writes: dict[str, Value | None]
+    reads: dict[str, Value | None]
+    timed: bool
+
+
+class _WatchedContext:
+    """A :class:`BlockContext` for the mempool's checks that notes whether the handler
+    read the time (what a handler's result may depend on beside the state)."""
+
+    __slots__ = ("_time", "height", "read_time")
+
+    def __init__(self, height: int, time: int) -> None:
+        self.height = height
+        self._time = time
+        self.read_time = False
+
+    @property
+    def time(self) -> int:
+        """The block's time (noted as read)."""
+        self.read_time = True
+        return self._time
+
+
+def _same_inputs(state: Overlay, reads: dict[str, Value | None]) -> bool:
+    """Whether every key has the value read (the same object, or the same canonical bytes:
+    1 and true are different values here, as they are on the chain)."""
+    for key, seen in reads.items():
+        now = state.get(key)
+        if now is not seen and (
+            now is None or seen is None or codec.encode(now) != codec.encode(seen)
+        ):
+            return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +154,10 @@ class StateMachine:
     # again. The signature is part of the key: a block may carry the same
     # signed bytes with another signature, which must be checked.
     _verified: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    # What the mempool's checks gave, by transaction id (see the module's docstring),
+    # and the block time they were checked at.
+    _journal: dict[str, _Checked] = field(default_factory=dict)
+    _check_time: int = 0
 
     def __post_init__(self) -> None:
         self._chain = Chain(self.genesis)
@@ -111,11 +176,12 @@ class StateMachine:
             self.state[keys.TOTAL_WITHDRAWALS] = 0
             members = ValidatorSet((v.public_key, v.power) for v in self.genesis.validators)
             self.state.update(validators.genesis_entries(members))
-        for key, value in self.state.items():
-            self._commitment.set(key, value)
+        self._commitment = StateCommitment(self.state)
+        self._commitment.load((key, codec.encode(value)) for key, value in self.state.items())
         # Contracts by the local time their window closes, for end_block.
         self._expiry = sorted(k for k in self.state if k.startswith(keys.EXPIRY))
         self._check = Overlay(self.state)
+        self._check_time = self.last_block_time
 
     @classmethod
     def restore(
@@ -141,21 +207,27 @@ class StateMachine:
         return self._commitment.root()
 
     def check_tx(self, tx: Tx) -> TxResult:
-        """Judge ``tx`` against the state plus the mempool's earlier transactions."""
+        """Judge ``tx`` against the state plus the mempool's earlier transactions, at the
+        next height and the last block's time."""
         assert self._check is not None
-        context = BlockContext(self.height + 1, self.last_block_time)
+        context = _WatchedContext(self.height + 1, self._check_time)
         # A refused transaction leaves no trace (not even its nonce) in the
         # mempool's state, since it does not enter the mempool.
-        trial = self._check.child()
-        result = self._run(trial, tx, context)
+        trial = RecordingOverlay(self._check)  # type: ignore[arg-type]
+        result = self._run(trial, tx, context, discard=True)  # type: ignore[arg-type]
         if result.ok:
             trial.fold_into_parent(self._check)
+            self._journal[tx.id] = _Checked(
+                tx, result, trial.writes, trial.reads, context.read_time
+            )
         return result
 
     def reset_check(self) -> None:
         """Forget the mempool's transactions: the next ``check_tx`` judges against the
         committed state alone (the node then checks its mempool again, in order)."""
         self._check = Overlay(self.state)
+        self._journal = {}
+        self._check_time = self.last_block_time
 
     def begin_block(self, context: BlockContext) -> None:
         """Start executing block ``context.height``."""
@@ -210,7 +282,10 @@ class StateMachine:
                     )
                 except Rejected as err:
                     raise InvalidBlock(f"evidence[{i}]: {err.message}") from None
-            results = [self._run(self._block, tx, context) for tx in txs]
+            if evidence:
+                results = [self._run(self._block, tx, context) for tx in txs]
+            else:
+                results = self._run_checked(self._block, txs, context)
             self.end_block()
         except BaseException:
             self._block = None
@@ -224,9 +299,10 @@ class StateMachine:
         assert block is not None, "begin_block first"
         assert context is not None, "begin_block first"
         validators.advance(block, context.height)
-        values = dict(block.writes)
-        encoded = {k: None if v is None else codec.encode(v) for k, v in values.items()}
-        staged = self._commitment.stage({k: (v, encoded[k]) for k, v in values.items()})
+        values = block.writes  # the overlay is dropped below: its writes are the block's
+        encode = codec.encode
+        encoded = {k: None if v is None else encode(v) for k, v in values.items()}
+        staged = self._commitment.stage_encoded(encoded)
         events = tuple(self._block_events)
         self._block = None
         self._context = None
@@ -261,7 +337,7 @@ class StateMachine:
                 self.state[key] = value
         self.height = execution.context.height
         self.last_block_time = execution.context.time
-        self._check = Overlay(self.state)
+        self.reset_check()
 
     def validator_set(self, height: int | None = None) -> ValidatorSet:
         """The validators of ``height`` (default: the next block's, with its proposer
@@ -298,12 +374,47 @@ class StateMachine:
 
     # -- envelope and dispatch ------------------------------------------------------------
 
-    def _run(self, overlay: Overlay, tx: Tx, context: BlockContext) -> TxResult:
+    def _run_checked(
+        self, block: Overlay, txs: Sequence[Tx], context: BlockContext
+    ) -> list[TxResult]:
+        """Run ``txs`` on ``block`` (on the committed state, no evidence before them),
+        taking from the mempool's journal what it already knows (see the module's
+        docstring)."""
+        journal = self._journal
+        same_time = context.time == self._check_time
+        results: list[TxResult] = []
+        for tx in txs:
+            entry = journal.get(tx.id)
+            if (
+                entry is not None
+                and entry.tx.signature == tx.signature
+                and (same_time or not entry.timed)
+                and _same_inputs(block, entry.reads)
+            ):
+                block.writes.update(entry.writes)
+                results.append(entry.result)
+            else:
+                results.append(self._run(block, tx, context))
+        return results
+
+    def _run(
+        self, overlay: Overlay, tx: Tx, context: BlockContext, *, discard: bool = False
+    ) -> TxResult:
+        """Run ``tx`` on ``overlay``. A transaction past the envelope rules uses its
+        nonce even when its handler refuses it; ``discard`` says the caller drops the
+        whole overlay on any refusal (a mempool check), so the handler can write to it
+        directly."""
         try:
             account = self._envelope(overlay, tx)
         except Rejected as err:
             return TxResult(err.code, err.message)
         overlay.put(keys.nonce(tx.signer), tx.nonce)
+        if discard:
+            try:
+                events = HANDLERS[tx.type](self.chain, overlay, tx, account, context)
+            except Rejected as err:
+                return TxResult(err.code, err.message)
+            return TxResult("ok", "", tuple(events))
         work = overlay.child()
         try:
             events = HANDLERS[tx.type](self.chain, work, tx, account, context)

@@ -7,12 +7,24 @@ themselves. Floats, NaN and infinities do not exist. :func:`decode` accepts
 exactly the bytes :func:`encode` produces: anything else (other spacing, key
 order, escapes, duplicate keys, floats, ``1.0``, ``1e3``) is rejected, so each
 value has one encoding and one hash.
+
+The rules are those of :func:`reference_encode` and :func:`reference_decode`,
+which use the standard library's ``json``. :func:`encode` and :func:`decode`
+give the same bytes, values and errors faster: orjson encodes and parses in C,
+and a value that orjson parses and encodes back to exactly the given bytes,
+with no float in it and nested no deeper than the limit, is what the reference
+decodes too. Everything else (floats, integers beyond 64 bits, anything not
+canonical, anything orjson refuses) goes to the reference, which decides and
+words the error (tests/ledger_core/test_codec.py compares both on arbitrary
+bytes and values).
 """
 
 from __future__ import annotations
 
 import json
 from typing import Final
+
+import orjson
 
 type Value = bool | int | str | list[Value] | dict[str, Value] | None
 
@@ -40,10 +52,42 @@ def _pairs(pairs: list[tuple[str, object]]) -> dict[str, object]:
     return result
 
 
+_SORTED: Final = orjson.OPT_SORT_KEYS
+
+
 def encode(value: Value) -> bytes:
     """The canonical bytes of ``value``; TypeError for anything that is not a value."""
+    if _plain(value, 0):
+        try:
+            return orjson.dumps(value, option=_SORTED)
+        except orjson.JSONEncodeError:  # integers beyond 64 bits, lone surrogates
+            pass
+    return reference_encode(value)
+
+
+def reference_encode(value: Value) -> bytes:
+    """:func:`encode` by the standard library alone (the definition of the encoding)."""
     _check(value, 0)
     return _dumps(value)
+
+
+def _plain(value: object, level: int) -> bool:
+    """Whether ``value`` is made only of None, bool, int, str (or their enum subclasses),
+    lists and dicts with str keys, nested at most MAX_DEPTH deep: what orjson encodes
+    exactly as the reference does (it also encodes floats, tuples, dataclasses, ...)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    if level >= MAX_DEPTH:
+        return False
+    if kind is dict:
+        for key, item in value.items():  # type: ignore[attr-defined]
+            if type(key) is not str or not _plain(item, level + 1):
+                return False
+        return True
+    if kind is list:
+        return all(_plain(item, level + 1) for item in value)  # type: ignore[attr-defined]
+    return isinstance(value, (str, int)) and not isinstance(value, float)
 
 
 def _dumps(value: object) -> bytes:
@@ -78,8 +122,39 @@ def _check(value: object, level: int) -> None:
     raise TypeError(f"{kind.__name__} cannot be encoded (floats are not allowed)")
 
 
+def _floatless(value: object, level: int = 0) -> bool:
+    """Whether a value orjson parsed holds no float (orjson parses ``1.0``, ``1e3`` and
+    integers beyond 64 bits as floats, and writes them back the same way) and no list
+    or object nested more than MAX_DEPTH deep (the reference refuses those)."""
+    kind = type(value)
+    if kind is dict:
+        value = value.values()  # type: ignore[attr-defined]
+    elif kind is not list:
+        return kind is not float
+    if level >= MAX_DEPTH:
+        return False
+    for item in value:  # type: ignore[attr-defined]
+        kind = type(item)
+        if kind is float or ((kind is dict or kind is list) and not _floatless(item, level + 1)):
+            return False
+    return True
+
+
 def decode(data: bytes, max_size: int) -> Value:
     """The value whose canonical encoding is ``data``; DecodeError otherwise."""
+    if len(data) <= max_size:
+        try:
+            value = orjson.loads(data)
+            same = orjson.dumps(value, option=_SORTED) == data
+        except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+            same = False
+        if same and _floatless(value):
+            return value  # type: ignore[no-any-return]
+    return reference_decode(data, max_size)
+
+
+def reference_decode(data: bytes, max_size: int) -> Value:
+    """:func:`decode` by the standard library alone (the definition of the encoding)."""
     if len(data) > max_size:
         raise DecodeError(f"{len(data)} bytes; the limit is {max_size}")
     try:

@@ -24,9 +24,9 @@ BUCKETS: Final = 1 << BUCKET_BITS
 
 
 def bucket_of(key: str) -> int:
-    """The bucket a key belongs to."""
+    """The bucket a key belongs to: the first 12 bits of SHA-256 of the key."""
     digest = hashlib.sha256(key.encode("utf-8")).digest()
-    return int.from_bytes(digest[:2], "big") >> (16 - BUCKET_BITS)
+    return (digest[0] << 8 | digest[1]) >> (16 - BUCKET_BITS)
 
 
 def leaf(key: str, value: codec.Value) -> bytes:

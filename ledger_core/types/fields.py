@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from enum import StrEnum
+from typing import Final
 
 from ledger_core.types import codec
+
+_HEX_DIGITS: Final = b"0123456789abcdef"
+_MEMBERS: dict[type[StrEnum], dict[str, StrEnum]] = {}
 
 
 class FieldError(ValueError):
@@ -33,9 +38,12 @@ def expect_object(value: object, field: str) -> dict[str, codec.Value]:
 
 
 def expect_keys(
-    obj: Mapping[str, object], field: str, required: set[str], optional: set[str]
+    obj: Mapping[str, object], field: str, required: AbstractSet[str], optional: AbstractSet[str]
 ) -> None:
     """That ``obj`` has every ``required`` key and no key outside ``required | optional``."""
+    keys = obj.keys()
+    if keys == required or (optional and required <= keys and keys <= required | optional):
+        return
     missing = required - obj.keys()
     if missing:
         raise FieldError(
@@ -49,6 +57,8 @@ def expect_keys(
 
 def expect_int(value: object, field: str, low: int, high: int) -> int:
     """``value`` as an integer in ``[low, high]`` (booleans are not integers)."""
+    if type(value) is int and low <= value <= high:
+        return value
     if isinstance(value, bool) or not isinstance(value, int):
         raise FieldError(field, "must be an integer")
     if not low <= value <= high:
@@ -71,6 +81,23 @@ def expect_str(
     return value
 
 
+def expect_hex(
+    value: object, field: str, pattern: re.Pattern[str], digits: int, prefix: str = ""
+) -> str:
+    """:func:`expect_str` with ``pattern``, which must be exactly ``prefix`` and ``digits``
+    lower-case hexadecimal digits: the same result, without running the pattern for a
+    value that fits it (the pattern names the error of one that does not)."""
+    if (
+        type(value) is str
+        and len(value) == len(prefix) + digits
+        and value.startswith(prefix)
+        and value.isascii()
+        and not value.encode()[len(prefix) :].translate(None, _HEX_DIGITS)
+    ):
+        return value
+    return expect_str(value, field, pattern)
+
+
 def expect_bool(value: object, field: str) -> bool:
     """``value`` as ``true`` or ``false``."""
     if not isinstance(value, bool):
@@ -80,6 +107,11 @@ def expect_bool(value: object, field: str) -> bool:
 
 def expect_enum[E: StrEnum](value: object, field: str, kind: type[E]) -> E:
     """``value`` as a member of ``kind``."""
+    members = _MEMBERS.get(kind)
+    if members is None:
+        members = _MEMBERS[kind] = {member.value: member for member in kind}
+    if type(value) is str and (member := members.get(value)) is not None:
+        return member  # type: ignore[return-value]
     text = expect_str(value, field, limit=64)
     try:
         return kind(text)

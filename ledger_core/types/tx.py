@@ -25,6 +25,7 @@ from ledger_core.types.fields import (
     FieldError,
     expect_bool,
     expect_enum,
+    expect_hex,
     expect_int,
     expect_keys,
     expect_object,
@@ -159,10 +160,12 @@ def _fields(
     optional: dict[str, Callable[[object, str], object]] | None = None,
 ) -> _Check:
     optional = optional or {}
+    names, allowed = set(required), set(optional)
+    fields = [*required.items(), *optional.items()]
 
     def check(body: dict[str, codec.Value]) -> None:
-        expect_keys(body, "body", set(required), set(optional))
-        for name, validate in (*required.items(), *optional.items()):
+        expect_keys(body, "body", names, allowed)
+        for name, validate in fields:
             if name in body:
                 validate(body[name], f"body.{name}")
 
@@ -170,15 +173,15 @@ def _fields(
 
 
 def _address(value: object, field: str) -> str:
-    return expect_str(value, field, ADDRESS_RE)
+    return expect_hex(value, field, ADDRESS_RE, 40, "tv")
 
 
 def _public_key(value: object, field: str) -> str:
-    return expect_str(value, field, PUBLIC_KEY_RE)
+    return expect_hex(value, field, PUBLIC_KEY_RE, 64)
 
 
 def _tx_id(value: object, field: str) -> str:
-    return expect_str(value, field, TX_ID_RE)
+    return expect_hex(value, field, TX_ID_RE, 64)
 
 
 def _amount(value: object, field: str) -> int:
@@ -394,19 +397,34 @@ BODY_CHECKS: Final[dict[TxType, _Check]] = {
 }
 
 
-def decode(data: bytes) -> Tx:
-    """A well-formed transaction from wire bytes, or FieldError naming the field."""
+# Chain ids that passed expect_str (a node sees one or two): not checked again.
+_CHAIN_IDS_SEEN: set[str] = set()
+_CHAIN_IDS_KEPT: Final = 16
+_WIRE_KEYS: Final = frozenset({"signature", "tx"})
+_ENVELOPE_KEYS: Final = frozenset({"body", "chain_id", "nonce", "signer", "type"})
+_NO_KEYS: Final = frozenset[str]()
+
+
+def decode(data: bytes, tx_id: str | None = None) -> Tx:
+    """A well-formed transaction from wire bytes, or FieldError naming the field;
+    ``tx_id``, when given, is :func:`wire_id` of the same bytes (not computed again)."""
     try:
         wire = codec.decode(data, MAX_TX_BYTES)
     except codec.DecodeError as err:
         raise FieldError("transaction", str(err)) from None
     wire_obj = expect_object(wire, "transaction")
-    expect_keys(wire_obj, "", {"signature", "tx"}, set())
-    signature = expect_str(wire_obj["signature"], "signature", SIGNATURE_RE)
+    expect_keys(wire_obj, "", _WIRE_KEYS, _NO_KEYS)
+    signature = expect_hex(wire_obj["signature"], "signature", SIGNATURE_RE, 128)
     envelope = expect_object(wire_obj["tx"], "tx")
-    expect_keys(envelope, "tx", {"body", "chain_id", "nonce", "signer", "type"}, set())
+    expect_keys(envelope, "tx", _ENVELOPE_KEYS, _NO_KEYS)
     tx_type = expect_enum(envelope["type"], "tx.type", TxType)
-    chain_id = expect_str(envelope["chain_id"], "tx.chain_id", CHAIN_ID_RE)
+    raw_chain_id = envelope["chain_id"]
+    if type(raw_chain_id) is str and raw_chain_id in _CHAIN_IDS_SEEN:
+        chain_id = raw_chain_id
+    else:
+        chain_id = expect_str(raw_chain_id, "tx.chain_id", CHAIN_ID_RE)
+        if len(_CHAIN_IDS_SEEN) < _CHAIN_IDS_KEPT:
+            _CHAIN_IDS_SEEN.add(chain_id)
     signer = _address(envelope["signer"], "tx.signer")
     nonce = expect_int(envelope["nonce"], "tx.nonce", 1, MAX_NONCE)
     body = expect_object(envelope["body"], "tx.body")
@@ -425,5 +443,5 @@ def decode(data: bytes) -> Tx:
         body=body,
         signature=bytes.fromhex(signature),
         signed_bytes=signed,
-        id=hashlib.sha256(signed).hexdigest(),
+        id=hashlib.sha256(signed).hexdigest() if tx_id is None else tx_id,
     )

@@ -19,14 +19,14 @@ from aiohttp import web
 from ledger_core.api.server import add_feature
 from ledger_core.concentrator.api import concentrator_feature
 from ledger_core.concentrator.ledger import HttpLedger, Ledger, NodeLedger
-from ledger_core.concentrator.metering import MeterData, MeteringError
+from ledger_core.concentrator.metering import MeterData, MeteringError, delivery_parts
 from ledger_core.concentrator.service import Concentrator
 from ledger_core.concentrator.tariff import load_tariff
 from ledger_core.meter.intervals import IntervalReport
 from ledger_core.meter.outbox import Outbox, http_sharer, node_submitter
 from ledger_core.meter.store import MeterStore
 from ledger_core.types.crypto import SigningKey
-from ledger_core.types.tx import TxType, sign
+from ledger_core.types.tx import MAX_SELLERS, MAX_TX_BYTES, TxType, sign
 from tests.concentrator.harness import TOKEN, TOU, Live, live_node, mx
 from tests.ledger_core.chain import key
 
@@ -387,3 +387,25 @@ async def test_a_departed_homes_readings_are_erased_and_gone_from_the_file(
     forced = await served.data.erase(t.people["ana"].address, force=True)
     assert forced.readings == 1
     await asyncio.sleep(0)
+
+
+def test_a_big_delivery_goes_in_parts_that_each_fit_a_transaction() -> None:
+    """500 sellers (some with several meters): each part is at most MAX_SELLERS sellers
+    and its signed transaction decodes (under MAX_TX_BYTES); together they are the whole
+    delivery in order."""
+    sellers: list[Any] = [
+        {
+            "participant": key(f"seller-{i:03d}").address,
+            "delivered_wh": 10_000 + i,
+            "meters": sorted(key(f"meter-{i}-{j}").address for j in range(1 + i % 3)),
+        }
+        for i in range(500)
+    ]
+    sellers.sort(key=lambda entry: entry["participant"])
+    parts = delivery_parts(sellers)
+    assert len(parts) > 2
+    assert [entry for part in parts for entry in part] == sellers
+    for part in parts:
+        assert 0 < len(part) <= MAX_SELLERS
+        tx = sign(key("dso"), "x-1", TxType.DELIVERY, 7, {"interval_start": T, "sellers": part})
+        assert len(tx.wire()) <= MAX_TX_BYTES

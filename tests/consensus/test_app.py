@@ -133,7 +133,8 @@ def test_evidence_is_verified_recorded_once_and_jails_the_offender() -> None:
     assert execution.block_events[0]["jailed"] is False, "the last validator stays"
 
 
-keys = st.text(alphabet="abcdef/0123", min_size=1, max_size=6)
+# Keys as the state builds them, and any text (quotes, backslashes, controls, non-ASCII).
+keys = st.text(alphabet="abcdef/0123", min_size=1, max_size=6) | st.text(min_size=1, max_size=4)
 values = st.none() | st.integers(-5, 5) | st.text(max_size=3)
 
 

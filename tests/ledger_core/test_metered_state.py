@@ -287,3 +287,71 @@ def test_bodies_are_decoded_with_field_errors(
     with pytest.raises(FieldError) as info:
         decode(codec.encode({"signature": "00" * 64, "tx": envelope}))
     assert info.value.field == f"tx.body.{field}"
+
+
+def _sellers_scene() -> tuple[Chain, list[SigningKey], dict[str, codec.Value]]:
+    """Five sellers each sold a buyer 1,000 Wh in ``T``; each exported 600 Wh. The whole
+    delivery's entries by seller address."""
+    chain = Chain()
+    sellers = [chain.register(f"s{i}") for i in range(5)]
+    buyers = [chain.register(f"b{i}") for i in range(5)]
+    meters = {s.address: chain.bind_meter(s, f"meter-s{i}") for i, s in enumerate(sellers)}
+    for buyer in buyers:
+        chain.fund(buyer, 1_000)
+    run_ok(chain, chain.time + 5, price(chain))
+    run_ok(
+        chain,
+        chain.time + 5,
+        *(order(chain, s, "sell", 1_000, 10_000) for s in sellers),
+        *(order(chain, b, "buy", 1_000, 30_000) for b in buyers),
+    )
+    run_ok(chain, T)
+    run_ok(chain, T + INTERVAL + 10, *(report(chain, m, 0, 600) for m in meters.values()))
+    run_ok(chain, SETTLE)
+    entries: dict[str, codec.Value] = {
+        address: {"participant": address, "delivered_wh": 600, "meters": [meter.address]}
+        for address, meter in meters.items()
+    }
+    return chain, sellers, entries
+
+
+def _part(chain: Chain, entries: dict[str, codec.Value], *who: str) -> Tx:
+    return chain.tx(
+        chain.dso, TxType.DELIVERY, interval_start=T, sellers=[entries[w] for w in sorted(who)]
+    )
+
+
+def test_a_delivery_in_parts_settles_as_the_whole_delivery_does() -> None:
+    whole, _, entries = _sellers_scene()
+    [settled], _ = run_ok(whole, SETTLE + 5, _part(whole, entries, *entries))
+    parted, _, entries = _sellers_scene()
+    addresses = sorted(entries)
+    # Parts in any order; a seller listed twice, or someone who sold nothing, is refused.
+    stranger: dict[str, codec.Value] = {
+        "participant": parted.iso.address,
+        "delivered_wh": 0,
+        "meters": [],
+    }
+    assert codes(
+        parted,
+        SETTLE + 5,
+        _part(parted, entries, addresses[3], addresses[1]),
+        _part(parted, entries, addresses[1]),
+        _part(parted, {**entries, "x": stranger}, addresses[2], "x"),
+    ) == ["ok", "wrong_sellers", "wrong_sellers"]
+    assert record(parted, f"market/{T:012d}")["settlement"] == "awaiting_delivery"
+    results, _ = run_ok(
+        parted,
+        SETTLE + 10,
+        _part(parted, entries, addresses[4]),
+        _part(parted, entries, addresses[0], addresses[2]),
+    )
+    assert results[0].events == ()
+    assert results[1].events == settled.events
+    for key in ("market", *(f"settle/{a}" for a in addresses)):
+        name = f"{key}/{T:012d}"
+        ours, theirs = record(parted, name), record(whole, name)
+        heights = {"settled_height": 0, "height": 0}  # a block later in parts
+        assert {**ours, **heights} == {**theirs, **heights}
+    assert not [k for k in parted.app.state if k.startswith("delivering/")]
+    money_is_conserved(parted)

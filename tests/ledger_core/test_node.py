@@ -277,3 +277,40 @@ def test_tampered_state_is_detected_at_start(tmp_path: Path, chain: Chain, clock
             )
     finally:
         storage.close()
+
+
+def test_a_database_from_before_0_2_is_brought_up_to_date(
+    tmp_path: Path, chain: Chain, clock: Clock
+) -> None:
+    """Before 0.2 each event row carried its transaction's id and transactions were indexed
+    by their whole id; such a database opens with its transactions and events found."""
+    node = make_node(tmp_path, chain.genesis, clock)
+    register(node, chain, "alice")
+    node.produce_block()
+    tx_id = next(iter(node.storage.events(0)))[2]["tx"]
+    before = [event for _seq, _height, event in node.storage.events(0)]
+    OPEN.remove(node)
+    node.close()
+    with contextlib.closing(sqlite3.connect(tmp_path / "ledger.db")) as db:
+        rows = db.execute("SELECT seq, event, tx FROM events").fetchall()
+        db.execute("DROP TABLE events")
+        db.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY, height INTEGER, event BLOB)")
+        for seq, event, tx in rows:
+            value = codec.decode(event, 1 << 20)
+            assert isinstance(value, dict)
+            old = value if tx is None else {**value, "tx": tx}
+            db.execute("INSERT INTO events VALUES (?, 1, ?)", (seq, codec.encode(old)))
+        db.execute("DROP TABLE tx_ids")
+        db.execute("CREATE INDEX txs_by_id ON txs (id)")
+        db.commit()
+    reopened = make_node(tmp_path, chain.genesis, clock)
+    assert [event for _seq, _height, event in reopened.storage.events(0)] == before
+    stored = reopened.storage.tx(tx_id)
+    assert stored is not None
+    assert stored.code == "ok"
+    with contextlib.closing(sqlite3.connect(tmp_path / "ledger.db")) as db:
+        names = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    assert "txs_by_id" not in names
+    register(reopened, chain, "bob")
+    reopened.produce_block()
+    assert len([e for _s, _h, e in reopened.storage.events(0) if "tx" in e]) == 2

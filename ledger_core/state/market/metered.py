@@ -8,7 +8,10 @@ committed reports it rests on:
 * ``delivery`` -- for an interval with trades, due and not yet settled: each
   seller's delivered energy (its export, at most what it sold) and its meters
   whose reports it read. The trades are then settled
-  (:func:`.clearing.settle_delivery`).
+  (:func:`.clearing.settle_delivery`). A delivery too big for one transaction
+  comes in parts, each listing sellers not listed yet, in order, in any order of
+  parts; each part is checked as it comes and kept (``delivering/<T>``), and the
+  part that lists the last seller settles the trades.
 * ``bill`` -- for a participant and a local day that is over (settlement delay
   included): the reports it bills, by meter and interval, and the day's energy
   with the supplier per pair of prices. The state machine computes the money
@@ -48,7 +51,6 @@ from ledger_core.state.market.clearing import (
     AWAITING_DELIVERY,
     apply_movements,
     settle_delivery,
-    trades_of,
 )
 from ledger_core.state.market.settlement import settle_bill
 from ledger_core.types.abci import BlockContext, Event
@@ -82,6 +84,23 @@ def _cited_report(state: Overlay, meter: str, owner: str, start: int) -> dict[st
     return dict(report)
 
 
+def _sold(
+    state: Overlay, start: int, record: Mapping[str, Value], progress: Value | None
+) -> tuple[dict[str, int], int]:
+    """What each seller of interval ``start`` sold, and how many sellers earlier parts of
+    its delivery listed (the first part notes the former for the later ones)."""
+    if isinstance(progress, dict):
+        noted = progress["sold"]
+        assert isinstance(noted, dict)
+        return {seller: int(str(wh)) for seller, wh in noted.items()}, int_of(progress, "sellers")
+    sold: dict[str, int] = {}
+    for index in range(int_of(record, "trades")):
+        trade = record_at(state, keys.trade(start, index))
+        seller = str_of(trade, "seller")
+        sold[seller] = sold.get(seller, 0) + int_of(trade, "energy_wh")
+    return sold, 0
+
+
 def _delivery(
     chain: Chain, state: Overlay, tx: Tx, account: Account, ctx: BlockContext
 ) -> list[Event]:
@@ -94,17 +113,20 @@ def _delivery(
             f"interval {start} has no trades waiting for their delivery (cleared, due and "
             "not settled)",
         )
-    sold: dict[str, int] = {}
-    for trade in trades_of(state, start, record):
-        sold[trade.seller] = sold.get(trade.seller, 0) + trade.energy_wh
+    sold, done = _sold(state, start, record, state.get(keys.delivering(start)))
     sellers = tx.body["sellers"]
     assert isinstance(sellers, list)
     listed = [str_of(_entry(item), "participant") for item in sellers]
-    if listed != sorted(sold):
+    if (
+        not listed
+        or listed != sorted(set(listed))
+        or any(seller not in sold for seller in listed)
+        or (done and any(state.get(keys.delivered_part(start, s)) is not None for s in listed))
+    ):
         raise Rejected(
             "wrong_sellers",
-            f"the delivery must list each of the interval's {len(sold)} sellers once, "
-            "and no one else",
+            f"the delivery must list each of the interval's {len(sold)} sellers once, in "
+            f"order, and no one else (in parts: sellers not listed yet; {done} are)",
         )
     delivered: dict[str, int] = {}
     meters: dict[str, list[str]] = {}
@@ -126,7 +148,47 @@ def _delivery(
             )
         delivered[seller] = energy
         meters[seller] = [str(meter) for meter in cited]
-    return settle_delivery(chain, state, start, ctx, delivered=delivered, meters=meters)
+    if done + len(listed) < len(sold):  # a part: kept until the last one comes
+        for seller in listed:
+            state.put(
+                keys.delivered_part(start, seller),
+                {"delivered_wh": delivered[seller], "meters": list[Value](meters[seller])},
+            )
+        noted: dict[str, Value] = dict(sold)
+        state.put(keys.delivering(start), {"sellers": done + len(listed), "sold": noted})
+        return []
+    if done:
+        _earlier_parts(state, start, sorted(sold), delivered, meters)
+    order = sorted(sold)
+    return settle_delivery(
+        chain,
+        state,
+        start,
+        ctx,
+        delivered={seller: delivered[seller] for seller in order},
+        meters={seller: meters[seller] for seller in order},
+    )
+
+
+def _earlier_parts(
+    state: Overlay,
+    start: int,
+    order: list[str],
+    delivered: dict[str, int],
+    meters: dict[str, list[str]],
+) -> None:
+    """Add what earlier parts of a delivery said of their sellers, and forget them."""
+    for seller in order:
+        if seller in delivered:
+            continue
+        key = keys.delivered_part(start, seller)
+        part = record_at(state, key)
+        delivered[seller] = int_of(part, "delivered_wh")
+        cited = part["meters"]
+        assert isinstance(cited, list)
+        meters[seller] = [str(meter) for meter in cited]
+        state.put(key, None)
+    state.put(keys.delivering(start), None)
 
 
 def _entry(item: Value) -> dict[str, Value]:
