@@ -15,7 +15,7 @@ and a value that orjson parses and encodes back to exactly the given bytes,
 with no float in it and nested no deeper than the limit, is what the reference
 decodes too. Everything else (floats, integers beyond 64 bits, anything not
 canonical, anything orjson refuses) goes to the reference, which decides and
-words the error (tests/ledger_core/test_codec.py compares both on arbitrary
+words the error (tests/types/test_codec.py compares both on arbitrary
 bytes and values).
 """
 

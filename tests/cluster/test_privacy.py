@@ -40,7 +40,7 @@ from ledger_core.types import codec
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.genesis import Genesis, Operator, Params, Validator
 from ledger_core.types.tx import TxType, sign
-from tests.ledger_core.test_process import NodeProcess, cli, free_port
+from tests.node.test_process import NodeProcess, cli, free_port
 
 pytestmark = pytest.mark.timeout(400)
 

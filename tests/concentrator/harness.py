@@ -28,7 +28,7 @@ from ledger_core.node.host import Node
 from ledger_core.node.storage import open_storage
 from ledger_core.state.machine import StateMachine
 from ledger_core.types.tx import TxType
-from tests.ledger_core.chain import Chain, key
+from tests.state.chain import Chain, key
 
 TOKEN = "c" * 64
 TARIFFS = Path(__file__).resolve().parents[2] / "docs" / "tariffs"

@@ -26,7 +26,7 @@ from ledger_core.concentrator.dr import (
 )
 from ledger_core.concentrator.ledger import HttpLedger
 from tests.concentrator.harness import live_node, mx
-from tests.ledger_core.chain import key
+from tests.state.chain import key
 
 NOON = mx(2026, 3, 10, 12)
 ALICE = key("home-0").address

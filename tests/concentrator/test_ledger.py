@@ -14,7 +14,7 @@ from ledger_core.node.storage import open_storage
 from ledger_core.state.machine import StateMachine
 from ledger_core.types.tx import TxType
 from tests.concentrator.harness import TOU, live_node, mx
-from tests.ledger_core.chain import Chain, key
+from tests.state.chain import Chain, key
 
 NOON = mx(2026, 3, 10, 12, 0, 5)
 

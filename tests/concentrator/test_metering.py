@@ -28,7 +28,7 @@ from ledger_core.meter.store import MeterStore
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.tx import MAX_SELLERS, MAX_TX_BYTES, TxType, sign
 from tests.concentrator.harness import TOKEN, TOU, Live, live_node, mx
-from tests.ledger_core.chain import key
+from tests.state.chain import key
 
 T = mx(2026, 3, 10, 13)
 DAY = mx(2026, 3, 10, 0)

@@ -17,7 +17,7 @@ from ledger_core.concentrator.ledger import NodeLedger
 from ledger_core.concentrator.service import Concentrator
 from ledger_core.concentrator.tariff import load_tariff
 from tests.concentrator.harness import TOKEN, TOU, Live, live_node, mx
-from tests.ledger_core.chain import key
+from tests.state.chain import key
 
 NOON = mx(2026, 3, 10, 12, 0, 5)
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

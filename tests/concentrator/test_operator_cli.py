@@ -18,7 +18,7 @@ from ledger_core.cli.operator import duration, kilowatts, main, moment, mxn_pric
 from ledger_core.client import NodeClient
 from ledger_core.node.home import Home
 from tests.concentrator.harness import BLOCK, TOU, mx
-from tests.ledger_core.test_process import NodeProcess, cli, free_port
+from tests.node.test_process import NodeProcess, cli, free_port
 
 MEXICO = ZoneInfo("America/Mexico_City")
 

@@ -24,7 +24,7 @@ from ledger_core.concentrator.prices import (
 from ledger_core.concentrator.tariff import MarketBand, Prices, Rate, load_tariff, parse_tariff
 from ledger_core.types.tx import MAX_PRICE, TxType
 from tests.concentrator.harness import BLOCK, TOU, live_node, mx
-from tests.ledger_core.chain import key
+from tests.state.chain import key
 
 TUESDAY_NOON = mx(2026, 3, 10, 12, 0, 5)
 

@@ -20,7 +20,7 @@ from ledger_core.concentrator.rules import LoadRule
 from ledger_core.concentrator.service import Concentrator, Neighbourhood
 from ledger_core.concentrator.tariff import load_tariff
 from tests.concentrator.harness import BLOCK, TOU, Live, live_node, mx
-from tests.ledger_core.chain import key
+from tests.state.chain import key
 
 NOON = mx(2026, 3, 10, 12)
 

@@ -23,7 +23,7 @@ from ledger_core.state.machine import StateMachine
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.genesis import Genesis, Operator, Params, Validator
 from ledger_core.types.tx import Tx, TxType, sign
-from tests.ledger_core.chain import CHAIN_ID, START, key
+from tests.state.chain import CHAIN_ID, START, key
 
 FAST = Timeouts(
     propose_ms=1000,

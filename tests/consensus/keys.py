@@ -5,7 +5,7 @@ from __future__ import annotations
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.validators import ValidatorSet
 from ledger_core.types.vote import PRECOMMIT, Commit, Vote
-from tests.ledger_core.chain import CHAIN_ID, key
+from tests.state.chain import CHAIN_ID, key
 
 
 def validator_keys(count: int, prefix: str = "val") -> list[SigningKey]:

@@ -15,7 +15,7 @@ from ledger_core.types.commitment import BUCKETS, bucket_of, leaf
 from ledger_core.types.tx import TxType
 from ledger_core.types.vote import PREVOTE, DuplicateVoteEvidence
 from tests.consensus.keys import vote
-from tests.ledger_core.chain import Chain, key
+from tests.state.chain import Chain, key
 
 
 def test_executing_a_block_changes_nothing_until_it_is_applied() -> None:

@@ -22,7 +22,7 @@ from ledger_core.node.storage import StoredTx, open_storage
 from ledger_core.state.machine import StateMachine
 from ledger_core.types.tx import TxType, sign
 from tests.consensus.cluster import make_genesis
-from tests.ledger_core.chain import CHAIN_ID, key
+from tests.state.chain import CHAIN_ID, key
 
 
 class Accused(Exception):  # noqa: N818 - what a handler raises to accuse a peer

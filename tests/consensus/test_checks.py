@@ -21,7 +21,7 @@ from ledger_core.types.tx import TxType
 from ledger_core.types.vote import PREVOTE, Commit, DuplicateVoteEvidence
 from tests.consensus.cluster import Cluster
 from tests.consensus.keys import vote
-from tests.ledger_core.chain import key
+from tests.state.chain import key
 
 
 @pytest.fixture

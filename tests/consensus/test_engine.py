@@ -27,8 +27,8 @@ from ledger_core.types.crypto import SigningKey
 from ledger_core.types.proposal import Proposal
 from ledger_core.types.vote import PRECOMMIT, PREVOTE, Vote
 from tests.consensus.keys import validator_keys, validator_set, vote
-from tests.ledger_core.chain import CHAIN_ID, START
-from tests.ledger_core.chain import key as key_of
+from tests.state.chain import CHAIN_ID, START
+from tests.state.chain import key as key_of
 
 KEYS = validator_keys(4)
 VALIDATORS = validator_set(KEYS)

@@ -17,7 +17,7 @@ from ledger_core.types.proposal import Proposal
 from ledger_core.types.vote import PRECOMMIT, PREVOTE, STEP_PREVOTE, Vote
 from tests.consensus.keys import validator_keys
 from tests.consensus.test_messages import sample_block
-from tests.ledger_core.chain import CHAIN_ID
+from tests.state.chain import CHAIN_ID
 
 KEY = validator_keys(1)[0]
 BLOCK = "aa" * 32

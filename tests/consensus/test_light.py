@@ -11,7 +11,7 @@ from ledger_core.types.block import GENESIS_PREVIOUS, Header
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.validators import ValidatorSet
 from tests.consensus.keys import commit, validator_keys, validator_set
-from tests.ledger_core.chain import CHAIN_ID, START
+from tests.state.chain import CHAIN_ID, START
 
 OLD = validator_keys(4, "old")
 NEW = validator_keys(4, "new")

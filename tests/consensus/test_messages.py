@@ -31,7 +31,7 @@ from ledger_core.types.proposal import Proposal, decode_message, encode_message
 from ledger_core.types.tx import TxType, sign
 from ledger_core.types.vote import PRECOMMIT, PREVOTE, Commit, DuplicateVoteEvidence, Vote
 from tests.consensus.keys import commit, validator_keys, validator_set, vote
-from tests.ledger_core.chain import CHAIN_ID, START, key
+from tests.state.chain import CHAIN_ID, START, key
 
 KEYS = validator_keys(4)
 VALIDATORS = validator_set(KEYS)

@@ -43,7 +43,7 @@ from ledger_core.types.tx import TxType
 from ledger_core.types.vote import PREVOTE, Vote
 from tests.consensus.cluster import Cluster
 from tests.consensus.keys import commit, validator_keys, validator_set, vote
-from tests.ledger_core.chain import CHAIN_ID, START, Chain, key
+from tests.state.chain import CHAIN_ID, START, Chain, key
 
 KEYS = validator_keys(4)
 VALIDATORS = validator_set(KEYS)

@@ -21,7 +21,7 @@ from ledger_core.types.tx import TxType
 from ledger_core.types.vote import Vote
 from tests.consensus.cluster import PACING, Cluster
 from tests.consensus.equivocation import conflicting
-from tests.ledger_core.chain import key
+from tests.state.chain import key
 
 
 class Crash(BaseException):

@@ -20,7 +20,7 @@ import pytest
 from ledger_core.consensus.loopback import Faults
 from ledger_core.types.tx import TxType
 from tests.consensus.cluster import Cluster
-from tests.ledger_core.chain import key
+from tests.state.chain import key
 
 LONG = os.environ.get("TRANSACTIVA_LONG") == "1"
 SEEDS = range(40) if LONG else range(3)

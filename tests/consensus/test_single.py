@@ -14,7 +14,7 @@ from ledger_core.node.storage import open_storage
 from ledger_core.state.machine import StateMachine
 from ledger_core.types import codec
 from ledger_core.types.tx import Tx, TxType
-from tests.ledger_core.chain import START, Chain, key
+from tests.state.chain import START, Chain, key
 
 
 class Crash(BaseException):

@@ -10,7 +10,7 @@ from ledger_core.consensus.votes import AddResult, VoteSet
 from ledger_core.types.evidence import EvidenceError, verify
 from ledger_core.types.vote import PRECOMMIT, PREVOTE, DuplicateVoteEvidence
 from tests.consensus.keys import validator_keys, validator_set, vote
-from tests.ledger_core.chain import CHAIN_ID, key
+from tests.state.chain import CHAIN_ID, key
 
 KEYS = validator_keys(4)
 BLOCK = "aa" * 32

@@ -16,9 +16,9 @@ from ledger_core.node.storage import open_storage
 from ledger_core.state.machine import StateMachine
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.tx import TxType
-from tests.ledger_core.chain import Chain, key
+from tests.state.chain import Chain, key
 
-# 2026-03-10 12:00:00 in Mexico City (UTC-6), as in tests/ledger_core/chain.py.
+# 2026-03-10 12:00:00 in Mexico City (UTC-6), as in tests/state/chain.py.
 NOON = 1773165600.0
 
 

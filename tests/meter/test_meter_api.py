@@ -21,8 +21,8 @@ from ledger_core.meter.service import MeterConfig, MeterService
 from ledger_core.meter.simulator import SmartPiSimulator
 from ledger_core.meter.smartpi import SmartPiClient
 from ledger_core.meter.sources import MeterSource, PushedSource
-from tests.ledger_core.chain import CHAIN_ID
 from tests.meter.helpers import NOON, TOKEN, Ledger, ManualClock
+from tests.state.chain import CHAIN_ID
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 METER = "/api/v1/local/meter"

@@ -24,8 +24,8 @@ from ledger_core.meter.outbox import (
 )
 from ledger_core.meter.simulator import SmartPiSimulator
 from ledger_core.meter.store import MeterStore
-from tests.ledger_core.chain import CHAIN_ID
 from tests.meter.helpers import NOON, TOKEN, Ledger, ManualClock, free_port, serve
+from tests.state.chain import CHAIN_ID
 
 DAY = 86400
 

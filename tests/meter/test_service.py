@@ -23,8 +23,8 @@ from ledger_core.meter.service import MeterConfig, MeterService
 from ledger_core.meter.simulator import SmartPiSimulator
 from ledger_core.meter.smartpi import SmartPiClient
 from ledger_core.meter.sources import MeterConfigError, PushedSource
-from tests.ledger_core.chain import CHAIN_ID
 from tests.meter.helpers import NOON, Ledger, ManualClock, serve
+from tests.state.chain import CHAIN_ID
 
 
 @pytest.fixture

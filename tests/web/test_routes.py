@@ -31,7 +31,7 @@ from ledger_core.node.home import Config, ConfigError
 from ledger_core.types.tx import TxType
 from ledger_core.web import STATIC, WebContext, web_feature
 from tests.concentrator.harness import TOKEN, Live, live_node, mx
-from tests.ledger_core.chain import key
+from tests.state.chain import key
 
 NOON = mx(2026, 3, 10, 12, 0, 5)
 DAY_START = mx(2026, 3, 10, 0, 0)

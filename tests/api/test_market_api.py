@@ -16,8 +16,8 @@ from ledger_core.node.host import Node
 from ledger_core.node.storage import open_storage
 from ledger_core.state.machine import StateMachine
 from ledger_core.types.tx import Tx, TxType
-from tests.ledger_core.chain import START, Chain, key
-from tests.ledger_core.market_chain import INTERVAL, PRICES, T
+from tests.state.chain import START, Chain, key
+from tests.state.market_chain import INTERVAL, PRICES, T
 
 TOKEN = "m" * 64
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

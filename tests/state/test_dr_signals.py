@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from ledger_core.types import codec
 from ledger_core.types.fields import FieldError
 from ledger_core.types.tx import MAX_POWER_W, TxType, decode, sign
-from tests.ledger_core.chain import CHAIN_ID, Chain, key
+from tests.state.chain import CHAIN_ID, Chain, key
 
 DSO = key("dso")
 

@@ -25,7 +25,7 @@ from ledger_core.node.host import Node
 from ledger_core.node.local import STATUSES, ActionLog, LocalEvents
 from ledger_core.node.storage import open_storage
 from ledger_core.state.machine import StateMachine
-from tests.ledger_core.chain import Chain
+from tests.state.chain import Chain
 
 TOKEN = "t" * 32
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 
 from ledger_core.p2p.faultproxy import FaultError, FaultProxy, RemoteProxy, main
-from tests.ledger_core.p2p.netkit import addr, connected, eventually, net, running
+from tests.p2p.netkit import addr, connected, eventually, net, running
 
 
 class Target:

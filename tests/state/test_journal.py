@@ -23,8 +23,8 @@ from ledger_core.state.machine import StateMachine
 from ledger_core.types.abci import BlockContext, Execution
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.tx import Tx, TxType
-from tests.ledger_core.chain import Chain
-from tests.ledger_core.market_chain import INTERVAL, T, order, price, report, run_ok
+from tests.state.chain import Chain
+from tests.state.market_chain import INTERVAL, T, order, price, report, run_ok
 
 
 def _chain() -> tuple[Chain, list[SigningKey], list[SigningKey]]:

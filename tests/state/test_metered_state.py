@@ -11,8 +11,8 @@ from ledger_core.types import codec
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.fields import FieldError
 from ledger_core.types.tx import Tx, TxType, decode
-from tests.ledger_core.chain import Chain
-from tests.ledger_core.market_chain import (
+from tests.state.chain import Chain
+from tests.state.market_chain import (
     BILL_AT,
     DAY,
     INTERVAL,

@@ -30,7 +30,7 @@ from ledger_core.p2p.wire import (
 )
 from ledger_core.types import codec
 from ledger_core.types.crypto import verify
-from tests.ledger_core.p2p.netkit import CHAIN, GENESIS, key
+from tests.p2p.netkit import CHAIN, GENESIS, key
 
 LIMITS = Limits(channel_bytes={"tx": 100, "consensus": 1000}, default_channel_bytes=50)
 NODE = key(1).address

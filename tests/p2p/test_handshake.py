@@ -19,7 +19,7 @@ from ledger_core.p2p.wire import (
     auth_transcript,
     decode_handshake,
 )
-from tests.ledger_core.p2p.netkit import (
+from tests.p2p.netkit import (
     CHAIN,
     GENESIS,
     addr,

@@ -2,7 +2,7 @@
 example of docs/market.md as a chain, and the concentrator's settlement inputs.
 
 Reports carry commitments; the chain keeps their openings as the concentrator would
-(:meth:`tests.ledger_core.chain.Chain.report`), and :func:`delivery` and :func:`bill`
+(:meth:`tests.state.chain.Chain.report`), and :func:`delivery` and :func:`bill`
 compute the concentrator's inputs from them with the same pure functions the
 concentrator uses (:mod:`ledger_core.types.metering`).
 """
@@ -18,7 +18,7 @@ from ledger_core.types.abci import BlockContext, TxResult
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.metering import IntervalUse, bill_lines, delivered
 from ledger_core.types.tx import Tx, TxType
-from tests.ledger_core.chain import START, Chain
+from tests.state.chain import START, Chain
 
 type Event = dict[str, codec.Value]
 

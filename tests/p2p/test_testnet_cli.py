@@ -26,7 +26,7 @@ from ledger_core.p2p import Network
 from ledger_core.p2p.wire import parse_address
 from ledger_core.serve import refuse_unsupported
 from ledger_core.types.crypto import SigningKey
-from tests.ledger_core.p2p.netkit import QUICK, eventually
+from tests.p2p.netkit import QUICK, eventually
 
 PYTHON = sys.executable
 

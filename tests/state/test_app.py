@@ -13,7 +13,7 @@ from ledger_core.types.commitment import verify_proof
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.fields import FieldError
 from ledger_core.types.tx import Tx, TxType, sign
-from tests.ledger_core.chain import CHAIN_ID, START, Chain, key
+from tests.state.chain import CHAIN_ID, START, Chain, key
 
 CONTRACT = """\
 Contract 'prueba'

@@ -27,7 +27,7 @@ from ledger_core.types.invitation import (
 )
 from ledger_core.types.names import checked_name, is_name, normalise
 from ledger_core.types.tx import TxType, sign
-from tests.ledger_core.chain import CHAIN_ID, START, Chain, key
+from tests.state.chain import CHAIN_ID, START, Chain, key
 
 # -- names ---------------------------------------------------------------------------------
 

@@ -16,8 +16,8 @@ from ledger_core.types import codec
 from ledger_core.types.fields import FieldError
 from ledger_core.types.genesis import Params, parse_genesis
 from ledger_core.types.tx import TxType, decode
-from tests.ledger_core.chain import START, Chain, key
-from tests.ledger_core.market_chain import (
+from tests.state.chain import START, Chain, key
+from tests.state.market_chain import (
     BILL_AT,
     DAY,
     INTERVAL,

@@ -25,7 +25,7 @@ from ledger_core.types.block import Header
 from ledger_core.types.commitment import Proof, verify_proof
 from ledger_core.types.tx import TxType
 from ledger_core.types.vote import Commit
-from tests.ledger_core.chain import CHAIN_ID, Chain, key
+from tests.state.chain import CHAIN_ID, Chain, key
 from transactiva_client.protocol import API_VERSION
 
 TOKEN = "t" * 64

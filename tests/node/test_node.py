@@ -17,7 +17,7 @@ from ledger_core.state.machine import StateMachine
 from ledger_core.types import codec
 from ledger_core.types.genesis import Genesis, Params
 from ledger_core.types.tx import TxType, sign
-from tests.ledger_core.chain import CHAIN_ID, START, Chain, key
+from tests.state.chain import CHAIN_ID, START, Chain, key
 
 
 class Clock:

@@ -30,7 +30,7 @@ from ledger_core.api.server import add_feature
 from ledger_core.node.host import Node
 from ledger_core.node.storage import open_storage
 from ledger_core.state.machine import StateMachine
-from tests.ledger_core.chain import Chain, key
+from tests.state.chain import Chain, key
 
 TZ = "America/Mexico_City"
 TOKEN = "a" * 64

@@ -13,7 +13,7 @@ from ledger_core.types import codec
 from ledger_core.types.fields import FieldError
 from ledger_core.types.genesis import Genesis, parse_genesis
 from ledger_core.types.tx import MAX_TX_BYTES, Tx, TxType, decode, sign
-from tests.ledger_core.chain import CHAIN_ID, Chain, key
+from tests.state.chain import CHAIN_ID, Chain, key
 
 ALICE = key("alice")
 

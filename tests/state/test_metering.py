@@ -24,7 +24,7 @@ from ledger_core.types.metering import (
     metered,
     new_salt,
 )
-from tests.ledger_core.chain import CHAIN_ID, key
+from tests.state.chain import CHAIN_ID, key
 
 METERS = [key(f"meter-{i}").address for i in range(3)]
 energy = st.integers(0, 100_000)

@@ -24,7 +24,7 @@ from ledger_core.agent.home_agent import NO_HOME_ASSISTANT
 from ledger_core.client import NodeClient
 from ledger_core.demo.chain import NodeProcess
 from ledger_core.node.home import Home
-from tests.ledger_core.test_process import cli, free_port
+from tests.node.test_process import cli, free_port
 
 WINDOW = "Valid from 2020/01/01 00:00:00 to 2040/12/31 23:59:59\n"
 PAPER = (

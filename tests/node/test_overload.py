@@ -26,7 +26,7 @@ from ledger_core.node.storage import open_storage
 from ledger_core.state.machine import StateMachine
 from ledger_core.types.genesis import Params
 from ledger_core.types.tx import Tx, TxType
-from tests.ledger_core.chain import Chain, key
+from tests.state.chain import Chain, key
 from transactiva_client.client import TransactivaClient
 from transactiva_client.errors import TransactivaNotReadyError
 from transactiva_client.protocol import ErrorCode

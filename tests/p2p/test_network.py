@@ -19,7 +19,7 @@ from ledger_core.p2p import (
     RequestTimeoutError,
 )
 from ledger_core.p2p.wire import Kind, encode_envelope
-from tests.ledger_core.p2p.netkit import (
+from tests.p2p.netkit import (
     addr,
     bare_peer,
     close_reason,
