@@ -365,11 +365,29 @@ class LocalNet:
             headers=self._headers(node),
         ) as answer:
             body = await answer.json()
+        assert "results" in body, (node.name, answer.status, body)
         results: list[dict[str, Any]] = body["results"]
         if wait:
             for tx, result in zip(txs, results, strict=True):
                 assert result.get("code") == "ok", (node.name, result)
                 self.committed[tx.id] = int(result["height"])
+        return results
+
+    async def offer(self, node: NodeProcess, txs: list[Tx]) -> list[dict[str, Any]] | None:
+        """Post a batch without waiting; None when the node pushes back (503 overloaded: a
+        chain that decides nothing fills its mempool's time budget), else the results."""
+        async with self._session().post(
+            f"{node.api}/txs/batch",
+            data=b"\n".join(tx.wire() for tx in txs),
+            headers=self._headers(node),
+        ) as answer:
+            body = await answer.json()
+        if answer.status == 503:
+            assert body["error"]["code"] == "overloaded", (node.name, body)
+            assert answer.headers.get("Retry-After"), (node.name, dict(answer.headers))
+            return None
+        assert "results" in body, (node.name, answer.status, body)
+        results: list[dict[str, Any]] = body["results"]
         return results
 
     async def register_people(self) -> None:
