@@ -256,15 +256,19 @@ class Node:
         """None when ``count`` more transactions from clients can be taken now; else about
         how many seconds until they can.
 
-        The node is busy when its oldest waiting transaction has waited longer than
-        ``max_queue_seconds`` (the queue is not draining in time), or when what waits
-        would take longer than that to commit at the chain's throughput as measured by
-        full blocks (a burst). Gossiped transactions are not held to this (peers took
-        them already); the API answers clients 503 ``overloaded`` with a Retry-After
+        The node is busy when more waits than the next block can take and either its
+        oldest waiting transaction has waited longer than ``max_queue_seconds`` (the
+        queue is not draining in time), or what waits would take longer than that to
+        commit at the chain's throughput as measured by full blocks (a burst). What one
+        block takes is never refused: a chain that is only slow (a validator away, rounds
+        timing out) is not overloaded. Gossiped transactions are not held to this (peers
+        took them already); the API answers clients 503 ``overloaded`` with a Retry-After
         instead of letting every client wait longer and longer.
         """
         pending = len(self.mempool) + len(self._early)
         if pending == 0 or not self._arrivals:
+            return None
+        if pending + count <= self.genesis.params.max_block_txs:
             return None
         bound = self.max_queue_seconds
         wait = time.monotonic() - next(iter(self._arrivals.values())) - bound
