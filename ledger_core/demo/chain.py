@@ -50,11 +50,16 @@ PORT_RANGE: Final = (20000, 32000)
 _PORTS: Final = random.Random()  # noqa: S311 - not a secret; seeded by the OS, so two processes pick apart
 
 
+_GIVEN: Final[set[int]] = set()  # handed out by this process: not handed out again
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now (checked, not reserved)."""
+    """A TCP port on 127.0.0.1 that nothing listens on right now (checked, not reserved),
+    and that this process has not handed out before."""
     for _ in range(200):
         port = _PORTS.randrange(*PORT_RANGE)
-        if port_is_free(port):
+        if port not in _GIVEN and port_is_free(port):
+            _GIVEN.add(port)
             return port
     with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as probe:
         probe.bind(("127.0.0.1", 0))  # the range is full: any port the kernel gives
@@ -77,7 +82,9 @@ def free_port_run(count: int) -> int:
     low, high = PORT_RANGE
     for _ in range(200):
         base = _PORTS.randrange(low, high - count)
-        if all(port_is_free(p) for p in range(base, base + count)):
+        run = range(base, base + count)
+        if _GIVEN.isdisjoint(run) and all(port_is_free(p) for p in run):
+            _GIVEN.update(run)
             return base
     raise DemoError(f"no run of {count} free ports found")
 
