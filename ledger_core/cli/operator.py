@@ -69,16 +69,19 @@ _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 # -- argument types ----------------------------------------------------------------------
 
 
+def _seconds(text: str, pattern: re.Pattern[str], units: tuple[int, ...], example: str) -> int:
+    """Whole seconds, or a duration of ``pattern``'s units (their sizes in ``units``)."""
+    if text.isdigit():
+        return int(text)
+    match = pattern.fullmatch(text)
+    if match is None or not any(match.groups()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as {example}")
+    return sum(int(g) * unit for g, unit in zip(match.groups(), units, strict=True) if g)
+
+
 def duration(text: str) -> int:
     """``"1h30m"`` as 5400 seconds."""
-    if text.isdigit():
-        seconds = int(text)
-    else:
-        match = _DURATION.fullmatch(text)
-        if match is None or not any(match.groups()):
-            raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 30m or 1h30m")
-        hours, minutes, secs = (int(g) if g else 0 for g in match.groups())
-        seconds = hours * 3600 + minutes * 60 + secs
+    seconds = _seconds(text, _DURATION, (3600, 60, 1), "30m or 1h30m")
     if seconds > 7 * 86400:
         raise argparse.ArgumentTypeError(f"{text!r} is longer than 7 days")
     return seconds
@@ -410,14 +413,7 @@ _EXPIRY = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
 def expiry(text: str) -> int:
     """``"7d"``, ``"36h"``, ``"1d12h"``, ``"90m"`` or seconds, as seconds (1 min to 365 days)."""
-    if text.isdigit():
-        seconds = int(text)
-    else:
-        match = _EXPIRY.fullmatch(text)
-        if match is None or not any(match.groups()):
-            raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 7d or 36h")
-        days, hours, minutes, secs = (int(g) if g else 0 for g in match.groups())
-        seconds = days * 86400 + hours * 3600 + minutes * 60 + secs
+    seconds = _seconds(text, _EXPIRY, (86400, 3600, 60, 1), "7d or 36h")
     if not 60 <= seconds <= 365 * 86400:
         raise argparse.ArgumentTypeError(f"{text!r}: an invitation lasts 1 minute to 365 days")
     return seconds
