@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from ledger_core.client import NodeClient
 from ledger_core.node.local import STATUSES, ActionLog, LocalEvents
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.tx import TxType
+from tests.agent.test_contract_scene import held_off_why
 from tests.cluster.testnet import SLACK, LocalNet, started
 
 WINDOW = "Valid from 2020/01/01 00:00:00 to 2040/12/31 23:59:59\n"
@@ -185,14 +186,6 @@ async def test_four_validators_give_the_home_the_same_decisions(
     assert all(d == decisions[0] for d in decisions[1:])
     rows = decisions[0]
     offset = timedelta(minutes=net.genesis.params.utc_offset_minutes)
-    until = datetime.fromtimestamp(t0 + 1300, UTC) + offset  # the event's end, local time
-
-    def held(at: int) -> str:
-        """Why, as a person reads it at ``at``: the event's end, with its date if another day."""
-        local = datetime.fromtimestamp(at, UTC) + offset
-        shown = f"{until:%H:%M}" if local.date() == until.date() else f"{until:%Y/%m/%d %H:%M}"
-        return f"held off by DR event pico-1 until {shown}"
-
     assert [(r["status"], r["action"], r["contract"], r["time"] - t0) for r in rows] == [
         ("effective", "turn_on", "prueba", 0),
         ("unchanged", "turn_on", "prueba dr", 10),
@@ -206,6 +199,8 @@ async def test_four_validators_give_the_home_the_same_decisions(
         ("effective", "restore", "prueba dr", 1100),
     ]
     suppressed = [r for r in rows if r["status"] == "suppressed"]
-    assert [r["why"] for r in suppressed] == [held(r["time"]) for r in suppressed]
+    assert [r["why"] for r in suppressed] == [
+        held_off_why("pico-1", t0 + 1300, r["time"], offset) for r in suppressed
+    ]
     assert rows[-1]["to"] == "on"
     await net.check()
