@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import string
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Final
 
 from hypothesis import strategies as st
 
@@ -111,11 +114,16 @@ def comparisons(draw: st.DrawFn) -> Comparison:
     return Comparison(value, op, VarRef(variable), measure)  # type: ignore[arg-type]
 
 
+def _end_after(start: int, length: int) -> int:
+    """An end ``length`` minutes after ``start`` (1..1440: midnight as 24:00, never ``start``)."""
+    return (start + length) % 1440 or 1440
+
+
 @st.composite
 def memberships(draw: st.DrawFn) -> Membership:
     if draw(st.booleans()):
         start = draw(st.integers(0, 1439))
-        end = draw(st.integers(1, 1440).filter(lambda e: e % 1440 != start))
+        end = _end_after(start, draw(st.integers(1, 1439)))
         return Membership(VarRef(Variable.TIME), ClockRange(ClockValue(start), ClockValue(end)))
     return Membership(VarRef(Variable.WEEKDAY), DaySet(draw(day_sets)))
 
@@ -159,7 +167,7 @@ def actions(pool: list[str]) -> st.SearchStrategy[ActionSpec]:
 @st.composite
 def windows(draw: st.DrawFn) -> Window:
     start = draw(st.integers(0, 1439))
-    end = draw(st.integers(1, 1440).filter(lambda e: e % 1440 != start))
+    end = _end_after(start, draw(st.integers(1, 1439)))
     return Window(ClockValue(start), ClockValue(end), draw(day_sets))
 
 
@@ -172,17 +180,51 @@ consumptions = st.one_of(
     ),
 )
 
+_PARTY_FIRST = string.ascii_letters + string.digits  # then also _ . : - (checker's rule)
+
 parties = st.lists(
     st.one_of(
         st.sampled_from(ROLES).map(lambda r: Party(r, is_role=True)),
-        st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,20}", fullmatch=True).map(
-            lambda p: Party(p, is_role=False)
+        st.builds(
+            lambda first, rest: Party(first + rest, is_role=False),
+            st.sampled_from(_PARTY_FIRST),
+            st.text(_PARTY_FIRST + "_.:-", max_size=20),
         ),
     ),
     min_size=1,
     max_size=4,
     unique=True,
 ).map(tuple)
+
+
+# Strategies are built once, here: building them in every draw cost most of the time
+# (Hypothesis validates each new strategy). Devices are slots, filled from the home's pool.
+_SLOTS: Final = [f"\0slot{i}" for i in range(4)]
+_rules = st.lists(
+    st.builds(
+        Rule,
+        conditions,
+        st.lists(actions(_SLOTS), min_size=1, max_size=3).map(tuple),
+        st.lists(actions(_SLOTS), max_size=2).map(tuple),
+    ),
+    max_size=3,
+)
+_shed = st.lists(st.integers(0, len(_SLOTS) - 1), unique=True)
+
+
+def _in_home(rule: Rule, pool: list[str]) -> Rule:
+    """``rule`` with each device slot replaced by one of the home's devices."""
+
+    def fill(action: ActionSpec) -> ActionSpec:
+        if action.device is None:
+            return action
+        return replace(action, device=pool[_SLOTS.index(action.device) % len(pool)])
+
+    return replace(
+        rule,
+        then=tuple(fill(a) for a in rule.then),
+        otherwise=tuple(fill(a) for a in rule.otherwise),
+    )
 
 
 @st.composite
@@ -196,20 +238,10 @@ def contracts(draw: st.DrawFn, pool: list[str] | None = None) -> Contract:
         )
     )
     length = draw(st.integers(1, 10 * 365 * 86400))
-    rules = draw(
-        st.lists(
-            st.builds(
-                Rule,
-                conditions,
-                st.lists(actions(pool), min_size=1, max_size=3).map(tuple),
-                st.lists(actions(pool), max_size=2).map(tuple),
-            ),
-            max_size=3,
-        )
-    )
+    rules = [_in_home(rule, pool) for rule in draw(_rules)]
     declared = draw(st.booleans())
     dr_enabled = draw(st.booleans())
-    shed = tuple(draw(st.lists(st.sampled_from(pool), unique=True))) if dr_enabled else ()
+    shed = tuple(dict.fromkeys(pool[i % len(pool)] for i in draw(_shed))) if dr_enabled else ()
     production_enabled = draw(st.booleans())
     return Contract(
         name=draw(names),
