@@ -71,6 +71,7 @@ async def test_a_validator_killed_at_a_signature_restarts_without_signing_twice(
                 break
             sent = await net.offer(net.nodes[0], net.deposits(1, 0))
             if sent is not None:  # else the halting chain's node pushed back: not taken
+                assert sent[0]["code"] == "pending", sent  # taken: it must commit later
                 pending.append(sent[0]["id"])
             await asyncio.sleep(0.2)
         assert victim.process is not None

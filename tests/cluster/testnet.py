@@ -153,6 +153,9 @@ class NodeProcess:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
+LOG_TAIL_LINES = 25  # of each node's log, in a report of a goal not reached
+
+
 @dataclass
 class LocalNet:
     """Node processes and the proxies between them."""
@@ -324,9 +327,15 @@ class LocalNet:
             await asyncio.sleep(0.2)
 
     async def _where(self) -> str:
+        """Heights, and the last lines each node logged: what a failure report needs."""
+        where = "heights unknown"
         with contextlib.suppress(Exception):
-            return str(await self.heights())
-        return "heights unknown"
+            where = str(await self.heights())
+        for node in self.nodes:
+            tail = node.log_text().splitlines()[-LOG_TAIL_LINES:]
+            where += f"\n--- {node.name} ({'running' if node.running else 'stopped'}):\n"
+            where += "\n".join(tail)
+        return where
 
     async def wait_height(
         self, height: int, nodes: Iterable[NodeProcess] | None = None, seconds: float = 40
@@ -385,6 +394,11 @@ class LocalNet:
         if answer.status == 503:
             assert body["error"]["code"] == "overloaded", (node.name, body)
             assert answer.headers.get("Retry-After"), (node.name, dict(answer.headers))
+            # Not taken: their nonces are free again, or every later transaction of these
+            # signers would wait in the mempools for a nonce that never comes.
+            for tx in reversed(txs):
+                if self.nonces.get(tx.signer) == tx.nonce:
+                    self.nonces[tx.signer] = tx.nonce - 1
             return None
         assert "results" in body, (node.name, answer.status, body)
         results: list[dict[str, Any]] = body["results"]
