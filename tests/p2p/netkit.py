@@ -19,12 +19,14 @@ from ledger_core.types.crypto import SigningKey
 
 CHAIN = "prueba-p2p"
 GENESIS = hashlib.sha256(b"a genesis for P2P tests").hexdigest()
+# Short waits where a test waits for them; generous bounds where only a loaded machine would
+# reach them (a handshake, a dial, a pong: tests that are about those set their own).
 QUICK = Limits(
-    handshake_timeout=2.0,
-    dial_timeout=2.0,
+    handshake_timeout=10.0,
+    dial_timeout=10.0,
     close_timeout=1.0,
     ping_interval=0.2,
-    ping_timeout=2.0,
+    ping_timeout=20.0,
     reconnect_base=0.05,
     reconnect_max=0.4,
     stable_after=0.5,

@@ -312,8 +312,11 @@ async def test_a_message_handler_may_await_a_request_to_the_same_peer() -> None:
 async def test_too_many_concurrent_requests_are_answered_busy() -> None:
     a = net(1, lim=limits(max_inflight_requests=2))
     release = asyncio.Event()
+    answering = 0
 
     async def slow(_peer: str, _payload: bytes) -> bytes:
+        nonlocal answering
+        answering += 1
         await release.wait()
         return b"ok"
 
@@ -323,11 +326,12 @@ async def test_too_many_concurrent_requests_are_answered_busy() -> None:
         async with running(b):
             await eventually(lambda: connected(a, b))
             waiting = [
-                asyncio.create_task(b.request(a.address, "sync", b"", 3.0)) for _ in range(2)
+                asyncio.create_task(b.request(a.address, "sync", b"", 60.0)) for _ in range(2)
             ]
-            await asyncio.sleep(0.05)
+            # Both are in flight at a (however slow the machine), then a third is refused.
+            await eventually(lambda: answering == 2, 30.0, "two requests in flight")
             with pytest.raises(RemoteError, match="busy"):
-                await b.request(a.address, "sync", b"", 3.0)
+                await b.request(a.address, "sync", b"", 30.0)
             release.set()
             assert await asyncio.gather(*waiting) == [b"ok", b"ok"]
 
