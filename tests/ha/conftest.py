@@ -390,6 +390,21 @@ async def register_local_prosumer(hass: HomeAssistant, node: RealNode) -> None:
     await operate(hass, node, "register", {"public_key": key.public_key.hex(), "role": "prosumer"})
 
 
+async def call_action(
+    hass: HomeAssistant, service: str, entry: MockConfigEntry, **data: Any
+) -> dict[str, Any]:
+    """Call one of the integration's actions for ``entry`` and return its response."""
+    response = await hass.services.async_call(
+        DOMAIN,
+        service,
+        {"config_entry_id": entry.entry_id, **data},
+        blocking=True,
+        return_response=True,
+    )
+    assert response is not None
+    return dict(response)
+
+
 async def setup_entry(
     hass: HomeAssistant,
     url: str,

@@ -16,6 +16,7 @@ import pytest
 from conftest import (
     RealNode,
     StartNode,
+    call_action,
     entity_id,
     node_get,
     operate,
@@ -28,9 +29,6 @@ from conftest import (
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.util import dt as dt_util
-from pytest_homeassistant_custom_component.common import MockConfigEntry
-
-from custom_components.transactiva.const import DOMAIN
 
 SPEED = 120.0
 INTERVAL = 300
@@ -52,20 +50,6 @@ def market_node(start_node: StartNode) -> RealNode:
     )
 
 
-async def _call(
-    hass: HomeAssistant, service: str, entry: MockConfigEntry, **data: Any
-) -> dict[str, Any]:
-    response = await hass.services.async_call(
-        DOMAIN,
-        service,
-        {"config_entry_id": entry.entry_id, **data},
-        blocking=True,
-        return_response=True,
-    )
-    assert response is not None
-    return dict(response)
-
-
 def _iso(seconds: int) -> str:
     return dt_util.utc_from_timestamp(seconds).isoformat()
 
@@ -84,7 +68,7 @@ async def test_an_order_clears_trades_and_settles(
 
     # Money for the bid's hold; the supplier's prices from the next interval on (this one
     # may end before the signal commits: a 300 s interval lasts 5 real seconds here).
-    deposit = await _call(hass, "deposit", entry, amount=100)
+    deposit = await call_action(hass, "deposit", entry, amount=100)
     await operate(hass, node, "deposit_confirm", {"request": deposit["transaction"]})
     node_now = (await client.status()).last_block_time
     signal = {"import_price": 25000, "export_price": 9000, "network_fee": 3000}
@@ -95,12 +79,12 @@ async def test_an_order_clears_trades_and_settles(
     node_now = (await client.status()).last_block_time
     start = ((node_now + 300) // INTERVAL + 1) * INTERVAL
     with pytest.raises(ServiceValidationError) as refused:
-        await _call(
+        await call_action(
             hass, "place_order", entry, interval_start=_iso(start + 1), side="buy", energy=1,
             limit_price=3,
         )  # fmt: skip
     assert refused.value.translation_placeholders["code"] == "misaligned_interval"
-    order = await _call(
+    order = await call_action(
         hass, "place_order", entry, interval_start=_iso(start), side="buy", energy=2,
         limit_price=3,
     )  # fmt: skip
@@ -120,7 +104,9 @@ async def test_an_order_clears_trades_and_settles(
     assert (energy.attributes["bids"], energy.attributes["offers"]) == (1, 1)
     assert energy.attributes["trades"] == 1
 
-    trades = await _call(hass, "get_trades", entry, start=_iso(start), end=_iso(start + INTERVAL))
+    trades = await call_action(
+        hass, "get_trades", entry, start=_iso(start), end=_iso(start + INTERVAL)
+    )
     (trade,) = trades["trades"]
     assert trade == {
         "start": _iso(start),
@@ -148,7 +134,7 @@ async def test_an_order_clears_trades_and_settles(
     await operate(hass, node, "delivery", {"interval_start": start, "sellers": [nothing]})
 
     async def settled() -> list[Any]:
-        answer = await _call(
+        answer = await call_action(
             hass, "get_settlements", entry, start=_iso(start), end=_iso(start + INTERVAL)
         )
         return list(answer["settlements"])
@@ -164,7 +150,7 @@ async def test_an_order_clears_trades_and_settles(
     assert row["lines"] == {"network_fee": -0.6, "shortfall_cover": -3.2}
     assert row["amount"] == round(sum(row["lines"].values()), 2) == -3.8
     assert (row["import_price"], row["export_price"]) == (2.5, 0.9)
-    answer = await _call(
+    answer = await call_action(
         hass, "get_settlements", entry, start=_iso(start), end=_iso(start + INTERVAL)
     )
     assert (answer["currency"], answer["total"], answer["debt"]) == ("MXN", -3.8, 0.0)

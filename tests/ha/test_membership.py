@@ -20,6 +20,7 @@ from conftest import (
     Neighbour,
     RealNode,
     StartNode,
+    call_action,
     entity_id,
     local,
     node_get,
@@ -46,24 +47,10 @@ from transactiva_client.models import Admission
 from transactiva_client.protocol import AdmissionStatus
 
 
-async def _call(
-    hass: HomeAssistant, service: str, entry: MockConfigEntry, **data: Any
-) -> dict[str, Any]:
-    response = await hass.services.async_call(
-        DOMAIN,
-        service,
-        {"config_entry_id": entry.entry_id, **data},
-        blocking=True,
-        return_response=True,
-    )
-    assert response is not None
-    return dict(response)
-
-
 async def _refused(hass: HomeAssistant, service: str, entry: MockConfigEntry, **data: Any) -> Any:
     """The translated ServiceValidationError an action raises."""
     with pytest.raises(ServiceValidationError) as refused:
-        await _call(hass, service, entry, **data)
+        await call_action(hass, service, entry, **data)
     return refused.value
 
 
@@ -171,7 +158,7 @@ async def test_a_home_not_admitted_is_added_waits_with_a_repair_issue_until_regi
     state = await wait_for_state(hass, admission, "member")
     assert state.attributes["name"] == "casa-ha"
     assert state.attributes["role"] == "prosumer"
-    deposit = await _call(hass, "deposit", entry, amount=10)
+    deposit = await call_action(hass, "deposit", entry, amount=10)
     assert deposit["status"] == "committed"
 
     # A revoked home is told so again.
@@ -218,7 +205,9 @@ async def test_contracts_awaiting_this_home_are_shown_and_signed_names_stand_for
     assert hass.states.get(awaiting).state == "0"  # type: ignore[union-attr]
 
     async def canonical(source: str) -> str:
-        return str((await _call(hass, "validate_contract", entry, source=source))["canonical"])
+        return str(
+            (await call_action(hass, "validate_contract", entry, source=source))["canonical"]
+        )
 
     # The neighbour proposes a contract naming this home by name: it awaits its signature.
     theirs = CONTRACT.replace("lavado barato", "excedente vecinal").replace(
@@ -232,7 +221,7 @@ async def test_contracts_awaiting_this_home_are_shown_and_signed_names_stand_for
     assert waiting["parties"] == ["vecina", "casa-ha"]
     assert waiting["valid_to"] == "2030/12/31 23:59:59"
 
-    signed = await _call(hass, "sign_contract", entry, contract=waiting["short_id"].lower())
+    signed = await call_action(hass, "sign_contract", entry, contract=waiting["short_id"].lower())
     assert (signed["contract_id"], signed["status"]) == (waiting["contract_id"], "active")
     assert signed["receipt"].endswith(f"[{waiting['short_id']}]")
     await wait_for_state(hass, awaiting, "0")
@@ -247,7 +236,7 @@ async def test_contracts_awaiting_this_home_are_shown_and_signed_names_stand_for
     assert refused.translation_key == "unknown_contract"
     others = CONTRACT.replace("lavado barato", "solo vecina")  # ISO and the neighbour only
     await vecina.send(hass, node, "contract_propose", {"source": await canonical(others)})
-    other_id = (await _call(hass, "validate_contract", entry, source=others))["contract_id"]
+    other_id = (await call_action(hass, "validate_contract", entry, source=others))["contract_id"]
     refused = await _refused(hass, "sign_contract", entry, contract=other_id)
     assert refused.translation_key == "not_a_party"
 
@@ -255,7 +244,7 @@ async def test_contracts_awaiting_this_home_are_shown_and_signed_names_stand_for
     ours = CONTRACT.replace("lavado barato", "compra vecinal").replace(
         "Parties: ISO", "Parties: 'vecina'"
     )
-    proposed = await _call(hass, "submit_contract", entry, source=ours)
+    proposed = await call_action(hass, "submit_contract", entry, source=ours)
     assert proposed["status"] == "proposed"
     refused = await _refused(hass, "sign_contract", entry, contract=proposed["contract_id"])
     assert refused.translation_key == "already_signed"
@@ -269,13 +258,13 @@ async def test_contracts_awaiting_this_home_are_shown_and_signed_names_stand_for
     assert refused.translation_key == "unknown_name"
     assert refused.translation_placeholders == {"field": "Parties", "name": "nadie"}
     # This home asks to revoke its proposal by its short id (revoked once both have asked).
-    revoked = await _call(hass, "revoke_contract", entry, contract=proposed["short_id"])
+    revoked = await call_action(hass, "revoke_contract", entry, contract=proposed["short_id"])
     assert (revoked["contract_id"], revoked["status"]) == (proposed["contract_id"], "proposed")
 
     # Money goes to a name (any case) as to an address.
     request = await local(hass, node, "deposit_request", {"amount": 500})
     await operate(hass, node, "deposit_confirm", {"request": request["id"]})
-    sent = await _call(hass, "transfer", entry, to=" VECINA ", amount=1.5)
+    sent = await call_action(hass, "transfer", entry, to=" VECINA ", amount=1.5)
     assert sent["status"] == "committed"
     assert (await entry.runtime_data.client.balance(vecina.address)).balance == 150
     refused = await _refused(hass, "transfer", entry, to="nadie", amount=1)
