@@ -18,11 +18,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import voluptuous as vol
-from conftest import RealNode, StartNode, entity_id, node_get, setup_entry, wait_until
+from conftest import (
+    RealNode,
+    StartNode,
+    call_action,
+    entity_id,
+    node_get,
+    setup_entry,
+    wait_until,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 
-from custom_components.transactiva.const import DOMAIN
 from ledger_core.analytics.store import Interval, ReadingStore
 from ledger_core.analytics.synthetic import simulate
 
@@ -85,18 +92,7 @@ async def test_forecast_totals_series_and_advice(
     assert set(tomorrow.attributes) <= {"date", "unit_of_measurement", "device_class",
                                         "friendly_name", "icon"}  # fmt: skip
 
-    async def call(service: str, **data: Any) -> dict[str, Any]:
-        answer = await hass.services.async_call(
-            DOMAIN,
-            service,
-            {"config_entry_id": entry.entry_id, **data},
-            blocking=True,
-            return_response=True,
-        )
-        assert answer is not None
-        return dict(answer)
-
-    forecast = await call("get_forecast", hours=2)
+    forecast = await call_action(hass, "get_forecast", entry, hours=2)
     intervals = forecast["intervals"]
     assert len(intervals) == 8
     first = dt_util.parse_datetime(intervals[0]["start"])
@@ -110,9 +106,9 @@ async def test_forecast_totals_series_and_advice(
     assert forecast["unit"] == "kWh"
     assert forecast["fitted_at"] is not None
     with pytest.raises(vol.Invalid):
-        await call("get_forecast", hours=49)
+        await call_action(hass, "get_forecast", entry, hours=49)
 
-    advice = await call("get_advice")
+    advice = await call_action(hass, "get_advice", entry)
     assert advice["currency"] == "MXN"
     ids = [item["id"] for item in advice["items"]]
     assert "standby" in ids
