@@ -367,15 +367,8 @@ class LocalNet:
     ) -> list[dict[str, Any]]:
         """Post a batch; with ``wait``, every transaction must commit with code ok (and is
         remembered as committed)."""
-        query = "?wait=true" if wait else ""
-        async with self._session().post(
-            f"{node.api}/txs/batch{query}",
-            data=b"\n".join(tx.wire() for tx in txs),
-            headers=self._headers(node),
-        ) as answer:
-            body = await answer.json()
-        assert "results" in body, (node.name, answer.status, body)
-        results: list[dict[str, Any]] = body["results"]
+        answer, body = await self._post_batch(node, txs, "?wait=true" if wait else "")
+        results = self._results(node, answer.status, body)
         if wait:
             for tx, result in zip(txs, results, strict=True):
                 assert result.get("code") == "ok", (node.name, result)
@@ -385,12 +378,7 @@ class LocalNet:
     async def offer(self, node: NodeProcess, txs: list[Tx]) -> list[dict[str, Any]] | None:
         """Post a batch without waiting; None when the node pushes back (503 overloaded: a
         chain that decides nothing fills its mempool's time budget), else the results."""
-        async with self._session().post(
-            f"{node.api}/txs/batch",
-            data=b"\n".join(tx.wire() for tx in txs),
-            headers=self._headers(node),
-        ) as answer:
-            body = await answer.json()
+        answer, body = await self._post_batch(node, txs)
         if answer.status == 503:
             assert body["error"]["code"] == "overloaded", (node.name, body)
             assert answer.headers.get("Retry-After"), (node.name, dict(answer.headers))
@@ -400,7 +388,24 @@ class LocalNet:
                 if self.nonces.get(tx.signer) == tx.nonce:
                     self.nonces[tx.signer] = tx.nonce - 1
             return None
-        assert "results" in body, (node.name, answer.status, body)
+        return self._results(node, answer.status, body)
+
+    async def _post_batch(
+        self, node: NodeProcess, txs: list[Tx], query: str = ""
+    ) -> tuple[aiohttp.ClientResponse, dict[str, Any]]:
+        """POST ``txs`` to ``node``'s batch route: the answer and its JSON body."""
+        async with self._session().post(
+            f"{node.api}/txs/batch{query}",
+            data=b"\n".join(tx.wire() for tx in txs),
+            headers=self._headers(node),
+        ) as answer:
+            body: dict[str, Any] = await answer.json()
+        return answer, body
+
+    @staticmethod
+    def _results(node: NodeProcess, status: int, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """A batch answer's per-transaction results (which it must have)."""
+        assert "results" in body, (node.name, status, body)
         results: list[dict[str, Any]] = body["results"]
         return results
 

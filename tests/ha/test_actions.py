@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from conftest import (
+    CONTRACT,
     RealNode,
     StartNode,
     entity_id,
@@ -60,20 +61,8 @@ Store false
 DemandResponse true shed 'Bomba'
 Parties: ISO
 """
-# The scene of issue 16: the paper's Fig. 7 contract as written (it ignores demand response),
-# and a second contract of the same home that sheds the washer.
-CHEAP_WASH = """\
-Contract 'lavado barato'
-Valid from 2026/01/01 00:00:00 to 2030/12/31 23:59:59
-Consumption true
-Production true
-Store false
-DemandResponse false
-IF Price < 3 THEN
-  TURN ON DEVICE 'Lavadora'
-ENDIF
-Parties: ISO
-"""
+# The scene of issue 16: the paper's Fig. 7 contract as written (conftest's CONTRACT: it ignores
+# demand response), and a second contract of the same home that sheds the washer.
 SHED_WASHER = """\
 Contract 'pico'
 Valid from 2026/01/01 00:00:00 to 2030/12/31 23:59:59
@@ -269,7 +258,7 @@ async def test_two_contracts_of_a_home_demand_response_holds_the_washer_off(
     entry = await setup_entry(hass, node.url, node, {CONF_APPLIANCES: {"Lavadora": lavadora}})
     last_id = entity_id(hass, "sensor", node, "last_contract_action")
     price_id = entity_id(hass, "sensor", node, "import_price")
-    for source in (CHEAP_WASH, SHED_WASHER):
+    for source in (CONTRACT, SHED_WASHER):
         status, answer = await node_post(
             hass, node, "local/contract_propose?wait=true", {"source": source}
         )

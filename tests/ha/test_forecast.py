@@ -52,21 +52,23 @@ def forecast_node(start_node: StartNode) -> RealNode:
     return start_node("node", meter=True, before_start=_history)
 
 
+async def _fitted(hass: HomeAssistant, node: RealNode) -> dict[str, Any]:
+    """The node's analytics summary, once its model is fitted (within 40 s)."""
+    summary: dict[str, Any] = {}
+    deadline = time.monotonic() + 40
+    while True:
+        status, summary = await node_get(hass, node, "local/analytics/summary")
+        if status == 200 and summary["ready"] is True:
+            return summary
+        assert time.monotonic() < deadline, summary
+        await wait_until(lambda: True, "a pause", step=0.2)
+
+
 async def test_forecast_totals_series_and_advice(
     hass: HomeAssistant, forecast_node: RealNode
 ) -> None:
     node = forecast_node
-    summary: dict[str, Any] = {}
-
-    async def fitted() -> bool:
-        nonlocal summary
-        status, summary = await node_get(hass, node, "local/analytics/summary")
-        return status == 200 and summary["ready"] is True
-
-    deadline = time.monotonic() + 40
-    while not await fitted():
-        assert time.monotonic() < deadline, summary
-        await wait_until(lambda: True, "a pause", step=0.2)
+    summary = await _fitted(hass, node)
     entry = await setup_entry(hass, node.url, node)
     ready = hass.states.get(entity_id(hass, "sensor", node, "meter_forecast_status"))
     assert ready is not None
@@ -168,17 +170,7 @@ async def test_a_home_that_exports_without_measured_pv_gets_its_totals(
         config={"analytics": {"site": {"timezone": zone}}},
         before_start=history,
     )
-    summary: dict[str, Any] = {}
-
-    async def fitted() -> bool:
-        nonlocal summary
-        status, summary = await node_get(hass, node, "local/analytics/summary")
-        return status == 200 and summary["ready"] is True
-
-    deadline = time.monotonic() + 40
-    while not await fitted():
-        assert time.monotonic() < deadline, summary
-        await wait_until(lambda: True, "a pause", step=0.2)
+    summary = await _fitted(hass, node)
     assert summary["measured_consumption_wh"] == sum(row.import_wh for row in today)
     assert summary["measured_production_wh"] == sum(row.export_wh for row in today)
 

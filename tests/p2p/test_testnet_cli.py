@@ -31,16 +31,6 @@ from tests.p2p.netkit import QUICK, eventually
 PYTHON = sys.executable
 
 
-def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PYTHON, "-m", "ledger_core", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
 def init(*args: str) -> tuple[int, str]:
     """``transactiva testnet init`` in process: its status and what it printed."""
     out = io.StringIO()
