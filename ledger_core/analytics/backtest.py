@@ -127,17 +127,6 @@ class BacktestResult:
         return "\n".join(lines)
 
 
-def _slice(series: Series, start: int, end: int) -> Series:
-    return Series(
-        series.t[start:end],
-        series.import_wh[start:end],
-        series.export_wh[start:end],
-        series.pv_wh[start:end],
-        series.temperature[start:end],
-        series.minutes[start:end],
-    )
-
-
 def _score(errors: FloatArray, actual: FloatArray, floor: float) -> Score:
     ok = ~np.isnan(errors) & ~np.isnan(actual)
     e, a = errors[ok], actual[ok]
@@ -210,14 +199,14 @@ def _forecasts(
     production_model: ProductionModel | None = None
     for row, origin in enumerate(origins):
         if row % refit_days == 0:
-            fit_on = _slice(series, max(0, origin - MAX_FIT_DAYS * SLOTS_PER_DAY), origin)
+            fit_on = series.rows(max(0, origin - MAX_FIT_DAYS * SLOTS_PER_DAY), origin)
             if target == "consumption":
                 consumption_model = ConsumptionModel.fit(fit_on, site, use_temperature)
             else:
                 production_model = ProductionModel.fit(fit_on, site)
             if progress is not None:
                 progress(f"{target}: origin {row + 1}/{len(origins)}")
-        history = _slice(series, max(0, origin - HISTORY_DAYS_FOR_FORECAST * SLOTS_PER_DAY), origin)
+        history = series.rows(max(0, origin - HISTORY_DAYS_FOR_FORECAST * SLOTS_PER_DAY), origin)
         t0 = int(series.t[origin])
         if consumption_model is not None:
             future_temperature = series.temperature[origin : origin + steps]
@@ -453,7 +442,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         results.append(run(synthetic, site, target, data=label, warmup_days=warmup, progress=say))
     tmy, tmy_site = tmy_pv_series()
     tmy_days = min(args.days, tmy.t.size // SLOTS_PER_DAY - warmup - 2)
-    tmy = _slice(tmy, 0, (warmup + tmy_days + 2) * SLOTS_PER_DAY)
+    tmy = tmy.rows(0, (warmup + tmy_days + 2) * SLOTS_PER_DAY)
     results.append(
         run(
             tmy,

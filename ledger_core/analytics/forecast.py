@@ -614,7 +614,7 @@ class ProductionModel:
         shift: FloatArray = np.zeros(steps)
         if history is not None and history.t.size:
             _check_origin(history, origin, steps)
-            tail = _slice_tail(history, SLOTS_PER_DAY)
+            tail = history.rows(-SLOTS_PER_DAY)
             poa = clear_sky_poa(tail.t + SLOT // 2, self.site)
             past_hours, _ = _calendar(tail.t, self.site)
             sunny = ~np.isnan(tail.pv_wh) & (poa >= PV_MIN_POA)
@@ -634,17 +634,6 @@ class ProductionModel:
 def _mean_or_zero(values: FloatArray) -> float:
     ok = ~np.isnan(values)
     return float(values[ok].mean()) if ok.any() else 0.0
-
-
-def _slice_tail(history: Series, n: int) -> Series:
-    return Series(
-        history.t[-n:],
-        history.import_wh[-n:],
-        history.export_wh[-n:],
-        history.pv_wh[-n:],
-        history.temperature[-n:],
-        history.minutes[-n:],
-    )
 
 
 def _persistence(anomaly: FloatArray) -> FloatArray:
@@ -722,14 +711,7 @@ def fit_home(history: Series, site: Site, use_temperature: bool = True) -> HomeM
     measured = np.flatnonzero(~np.isnan(history.import_wh) | ~np.isnan(history.pv_wh))
     if measured.size:
         first = int(measured[0])
-        history = Series(
-            history.t[first:],
-            history.import_wh[first:],
-            history.export_wh[first:],
-            history.pv_wh[first:],
-            history.temperature[first:],
-            history.minutes[first:],
-        )
+        history = history.rows(first)
     return HomeModel(
         ConsumptionModel.fit(history, site, use_temperature),
         ProductionModel.fit(history, site),

@@ -198,6 +198,18 @@ class Series:
     temperature: FloatArray
     minutes: IntArray
 
+    def rows(self, start: int, end: int | None = None) -> Series:
+        """The rows from index ``start`` up to (not including) ``end`` (the last one when
+        None), as a series; indices count as in a Python slice."""
+        return Series(
+            self.t[start:end],
+            self.import_wh[start:end],
+            self.export_wh[start:end],
+            self.pv_wh[start:end],
+            self.temperature[start:end],
+            self.minutes[start:end],
+        )
+
     @property
     def consumption(self) -> FloatArray:
         result: FloatArray = np.where(

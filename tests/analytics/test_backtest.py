@@ -58,7 +58,7 @@ def test_real_irradiance_series_and_pv_backtest() -> None:
     assert 1300 < pv.sum() / 1000 / 3.0 < 1700
     hours = ((series.t[: 365 * 96] - 5 * 3600) % 86_400) // 3600  # local standard time
     assert pv[(hours < 5) | (hours >= 21)].max() == 0
-    short = backtest._slice(series, 120 * 96, 178 * 96)
+    short = series.rows(120 * 96, 178 * 96)
     result = run(short, site, "production", data="tmy", warmup_days=28)
     assert result.overall.skill > 0.1
 

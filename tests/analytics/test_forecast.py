@@ -28,17 +28,6 @@ from ledger_core.analytics.synthetic import HouseholdConfig
 DAYS = 96  # quarter-hours
 
 
-def part(series: Series, start: int, end: int) -> Series:
-    return Series(
-        series.t[start:end],
-        series.import_wh[start:end],
-        series.export_wh[start:end],
-        series.pv_wh[start:end],
-        series.temperature[start:end],
-        series.minutes[start:end],
-    )
-
-
 @cache
 def household() -> Series:
     """Ten weeks of the synthetic home from 2025-01-01 (no absence in them)."""
@@ -56,9 +45,9 @@ def made_up(days: int, load: np.ndarray, temperature: np.ndarray | None = None) 
 def test_forecast_has_ordered_bands_for_48_hours() -> None:
     series = household()
     n = 56 * DAYS
-    model = fit_home(part(series, 0, n), Site())
+    model = fit_home(series.rows(0, n), Site())
     origin = int(series.t[n])
-    forecast = model.forecast(part(series, n - 36 * DAYS, n), origin)
+    forecast = model.forecast(series.rows(n - 36 * DAYS, n), origin)
     rows = forecast.rows()
     assert len(rows) == MAX_STEPS
     assert [r["start"] for r in rows] == [origin + 900 * i for i in range(MAX_STEPS)]
@@ -77,13 +66,13 @@ def test_bands_cover_held_out_days_about_as_nominal() -> None:
     """80 % bands fitted on eight weeks hold about 80 % of the next two weeks."""
     series = household()
     n = 56 * DAYS
-    consumption = ConsumptionModel.fit(part(series, 0, n), Site())
-    production = ProductionModel.fit(part(series, 0, n), Site())
+    consumption = ConsumptionModel.fit(series.rows(0, n), Site())
+    production = ProductionModel.fit(series.rows(0, n), Site())
     assert production is not None
     inside_c, inside_p = [], []
     for day in range(13):
         origin = n + day * DAYS
-        history = part(series, origin - 36 * DAYS, origin)
+        history = series.rows(origin - 36 * DAYS, origin)
         t0 = int(series.t[origin])
         band = consumption.forecast(history, t0, DAYS, series.temperature[origin : origin + DAYS])
         actual = series.consumption[origin : origin + DAYS]
@@ -99,7 +88,7 @@ def test_bands_cover_held_out_days_about_as_nominal() -> None:
 def test_pv_is_zero_at_night_and_positive_at_noon() -> None:
     series = household()
     n = 40 * DAYS
-    production = ProductionModel.fit(part(series, 0, n), Site())
+    production = ProductionModel.fit(series.rows(0, n), Site())
     assert production is not None
     origin = int(series.t[n])
     band = production.forecast(origin, MAX_STEPS)
@@ -119,18 +108,18 @@ def test_pv_is_zero_at_night_and_positive_at_noon() -> None:
 
 def test_system_size_learned_or_configured() -> None:
     series = household()  # 3 kWp
-    learned = ProductionModel.fit(part(series, 0, 40 * DAYS), Site())
+    learned = ProductionModel.fit(series.rows(0, 40 * DAYS), Site())
     assert learned is not None
     assert learned.learned
     # The size is learned as an effective kWp: hot cells and clouds keep it below nameplate.
     assert 2.4 <= learned.kwp <= 3.3
-    configured = ProductionModel.fit(part(series, 0, 40 * DAYS), Site(kwp=5.0))
+    configured = ProductionModel.fit(series.rows(0, 40 * DAYS), Site(kwp=5.0))
     assert configured is not None
     assert (configured.kwp, configured.learned) == (5.0, False)
     no_pv = made_up(20, np.full(20 * DAYS, 100.0))
     assert ProductionModel.fit(no_pv, Site()) is None
     model = fit_home(no_pv, Site())
-    forecast = model.forecast(part(no_pv, 0, no_pv.t.size), int(no_pv.t[-1]) + 900, 8)
+    forecast = model.forecast(no_pv.rows(0, no_pv.t.size), int(no_pv.t[-1]) + 900, 8)
     assert (forecast.production.p90 == 0).all()
     # Configured but not yet measured: the default clearness and the given size.
     untried = ProductionModel.fit(no_pv, Site(kwp=2.0))
@@ -149,8 +138,8 @@ def test_holidays_are_forecast_like_sundays() -> None:
     load[holiday : holiday + DAYS] = 60.0
     series = made_up(days, load)
     n = int(holiday) - DAYS  # origin at midnight on Monday 15 September
-    model = ConsumptionModel.fit(part(series, 0, n), Site())
-    band = model.forecast(part(series, n - 36 * DAYS, n), int(t[n]), MAX_STEPS)
+    model = ConsumptionModel.fit(series.rows(0, n), Site())
+    band = model.forecast(series.rows(n - 36 * DAYS, n), int(t[n]), MAX_STEPS)
     eight = slice(8 * 4, 9 * 4)
     assert band.p50[eight].min() > 400  # Monday
     assert band.p50[DAYS:][eight].max() < 150  # Tuesday 16 September, Independence Day
@@ -167,13 +156,13 @@ def test_temperature_improves_a_temperature_driven_home() -> None:
     n = 60 * DAYS
     errors = {}
     for use in (True, False):
-        model = ConsumptionModel.fit(part(series, 0, n), Site(), use_temperature=use)
+        model = ConsumptionModel.fit(series.rows(0, n), Site(), use_temperature=use)
         assert model.uses_temperature is use
         total = 0.0
         for day in range(8):
             origin = n + day * DAYS
             band = model.forecast(
-                part(series, origin - 36 * DAYS, origin),
+                series.rows(origin - 36 * DAYS, origin),
                 int(series.t[origin]),
                 DAYS,
                 temperature[origin : origin + DAYS],
@@ -186,8 +175,8 @@ def test_temperature_improves_a_temperature_driven_home() -> None:
 def test_a_busy_last_hour_raises_the_next_quarter_hours() -> None:
     series = household()
     n = 56 * DAYS + 19 * 4  # 19:00
-    model = ConsumptionModel.fit(part(series, 0, n), Site())
-    history = part(series, n - 36 * DAYS, n)
+    model = ConsumptionModel.fit(series.rows(0, n), Site())
+    history = series.rows(n - 36 * DAYS, n)
     t0 = int(series.t[n])
     calm = model.forecast(history, t0, 8)
     busy_load = history.import_wh.copy()
@@ -207,7 +196,7 @@ def test_too_little_history_and_bad_calls() -> None:
     with pytest.raises(NotEnoughData, match=r"10\.0 days"):
         ConsumptionModel.fit(short, Site())
     with pytest.raises(NotEnoughData, match="no history"):
-        fit_home(part(short, 0, 0), Site())
+        fit_home(short.rows(0, 0), Site())
     series = made_up(20, np.full(20 * DAYS, 50.0))
     model = ConsumptionModel.fit(series, Site())
     end = int(series.t[-1]) + 900
