@@ -14,7 +14,7 @@ import signal
 import sqlite3
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
@@ -46,6 +46,7 @@ from ledger_core.node.home import Home
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.genesis import Genesis, Operator, Params, Validator
 from tests.addon.helpers import parse_or_error
+from tests.agent.test_services import until
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "addon"
@@ -56,16 +57,6 @@ DEFAULTS: dict[str, Any] = yaml.safe_load((APP / "config.yaml").read_text())["op
 
 def options(**changes: Any) -> dict[str, Any]:
     return {**DEFAULTS, **changes}
-
-
-async def until(check: Callable[[], Awaitable[Any]], what: str, seconds: float = 30.0) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        value = await check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.1)
 
 
 # -- options ------------------------------------------------------------------------------

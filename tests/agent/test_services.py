@@ -8,7 +8,7 @@ import contextlib
 import json
 import shutil
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,8 @@ TARIFF = REPO / "docs" / "tariffs" / "example-residential-tou.toml"
 START = 1_795_500_000  # 2026-11-24, simulated
 
 
-async def _wait(check: Any, what: str, seconds: float = 30.0) -> Any:
+async def until(check: Callable[[], Awaitable[Any]], what: str, seconds: float = 30.0) -> Any:
+    """``check()``'s value once it is true (an AssertionError after ``seconds``)."""
     deadline = time.monotonic() + seconds
     while True:
         value = await check()
@@ -86,7 +87,7 @@ async def test_a_node_with_meter_concentrator_and_contracts(
                 status, body = await get("/local/meter")
                 return body if status == 200 and body.get("phases") else None
 
-            meter = await _wait(reading, "a meter reading")
+            meter = await until(reading, "a meter reading")
             assert [p["phase"] for p in meter["phases"]] == [1, 2, 3]
             assert 100 < meter["phases"][0]["voltage"] < 150  # 127 V nominal
 
@@ -95,7 +96,7 @@ async def test_a_node_with_meter_concentrator_and_contracts(
                 status, body = await get(f"/signals/prices?from={START}&to={START + 86400}")
                 return body if status == 200 and body.get("prices") else None
 
-            published = await _wait(prices, "price signals")
+            published = await until(prices, "price signals")
             assert published["prices"][0]["import_price"] > 0
             status, tariff = await get("/operator/tariff")
             assert status == 200
@@ -127,7 +128,7 @@ async def test_a_node_with_meter_concentrator_and_contracts(
                 status, body = await get("/local/actions")
                 return body["actions"] if status == 200 and body["actions"] else None
 
-            logged = await _wait(actions, "a contract action")
+            logged = await until(actions, "a contract action")
             assert logged[0]["device"] == "Lavadora"
             assert logged[0]["reason"].startswith("line ")
     finally:
