@@ -205,6 +205,17 @@ _PROOF: Final = obj(
         "top_path": array(HASH_SCHEMA),
     }
 )
+_HISTORY_PROOF: Final = obj(
+    {
+        "key": TEXT,
+        "value": {},
+        "height": INT,
+        "index": INT,
+        "count": INT,
+        "path": array(HASH_SCHEMA),
+        "anchor": _PROOF,
+    }
+)
 _SIGNED_TX: Final = obj(
     {
         "signature": {"type": "string", "pattern": "^[0-9a-f]{128}$"},
@@ -316,6 +327,7 @@ SCHEMAS: Final[dict[str, Schema]] = {
         },
     },
     "Proof": _PROOF,
+    "HistoryProof": _HISTORY_PROOF,
     "SignedTx": _SIGNED_TX,
     "Event": _EVENT,
     "Commit": _COMMIT,

@@ -1,12 +1,20 @@
-"""The raw state: any entry by key, with its proof against the app hash (token only)."""
+"""The raw state: any entry by key, with its proof against the app hash (token only).
+
+A record that left the live state (``ledger_core/state/history.py``) is answered from
+the node's history with ``retired: true`` and a history proof instead: its path among
+what its block took out, and the proof of that block's ``retired/<height>`` entry under
+the current app hash. A node restored from a snapshot holds no history from before it.
+"""
 
 from __future__ import annotations
 
+import bisect
 from typing import Final
 
 from aiohttp import web
 
 from ledger_core.api.openapi import (
+    BOOL,
     HASH_SCHEMA,
     INT,
     TEXT,
@@ -17,6 +25,11 @@ from ledger_core.api.openapi import (
     ref,
 )
 from ledger_core.api.server import Access, Feature, Route, error, node_of
+from ledger_core.node.storage import Storage
+from ledger_core.state import keys
+from ledger_core.types import merkle
+from ledger_core.types.abci import Application
+from ledger_core.types.commitment import HistoryProof, leaf_from_encoded
 
 
 async def get_state(request: web.Request) -> web.Response:
@@ -24,7 +37,20 @@ async def get_state(request: web.Request) -> web.Response:
     key = request.match_info["key"]
     value, proof = node.app.query(key)
     if value is None:
-        return error(404, "not_found", f"no state entry {key!r}")
+        history = _history_proof(node.storage, node.app, key)
+        if history is None:
+            return error(404, "not_found", f"no state entry {key!r}")
+        return web.json_response(
+            {
+                "key": key,
+                "value": history.value,
+                "height": node.height,
+                "app_hash": node.app.app_hash.hex(),
+                "proof": None,
+                "retired": True,
+                "history_proof": history.to_json(),
+            }
+        )
     return web.json_response(
         {
             "key": key,
@@ -32,7 +58,27 @@ async def get_state(request: web.Request) -> web.Response:
             "height": node.height,
             "app_hash": node.app.app_hash.hex(),
             "proof": proof.to_json() if proof else None,
+            "retired": False,
+            "history_proof": None,
         }
+    )
+
+
+def _history_proof(storage: Storage, app: Application, key: str) -> HistoryProof | None:
+    """The proof of a record this node holds in its history, against the app hash."""
+    found = storage.history_value(key)
+    if found is None:
+        return None
+    value, height = found
+    _, anchor = app.query(keys.retired(height))
+    if anchor is None:
+        return None
+    entries = storage.history_at(height)
+    names = [name for name, _ in entries]
+    index = bisect.bisect_left(names, key)
+    hashes = [merkle.leaf_hash(leaf_from_encoded(name, data)) for name, data in entries]
+    return HistoryProof(
+        key, value, height, index, len(entries), tuple(merkle.proof(hashes, index)), anchor
     )
 
 
@@ -55,6 +101,8 @@ FEATURE: Final = Feature(
                             "height": INT,
                             "app_hash": HASH_SCHEMA,
                             "proof": nullable(ref("Proof")),
+                            "retired": BOOL,
+                            "history_proof": nullable(ref("HistoryProof")),
                         }
                     )
                 },

@@ -198,9 +198,11 @@ class MeterData:
 
     @property
     def lookback(self) -> int:
-        """How far back settlement looks: a report may come this late, and be settled."""
+        """How far back settlement looks: until a day's bills close (``bill_deadline_seconds``
+        after the day and the settlement delay), after which its records leave the live
+        state; a report may come late by the grace, which is shorter."""
         p = self.params
-        return p.report_grace_seconds + p.settlement_delay_seconds + 2 * DAY
+        return p.settlement_delay_seconds + p.bill_deadline_seconds + DAY
 
     def _may_still_come(self, interval_start: int, now: float) -> bool:
         """Whether a meter may still send the reading of an interval (the report grace)."""
@@ -293,6 +295,9 @@ class MeterData:
         txs: list[tuple[TxType, Body]] = []
         which: list[tuple[str, int]] = []
         while day <= last:
+            if now >= p.day_closes(day):  # its bills are closed: the ledger refuses them
+                day += DAY
+                continue
             final = now >= day + DAY + p.report_grace_seconds  # no report of the day can come
             owners = [
                 o for o in self.store.owners_between(day, day + DAY) if (o, day) not in self._done

@@ -110,7 +110,9 @@ class BlockRejected(Exception):  # noqa: N818 - a verdict, not a crash
 
 class CommittedState:
     """A node's committed state for readers (a :class:`ledger_core.state.keys.Reader`):
-    single keys from the application, ranges of keys from storage."""
+    single keys from the application, ranges of keys from storage; records that left the
+    live state (:mod:`ledger_core.state.history`) from storage's history, so readers see
+    a closed day as before."""
 
     __slots__ = ("_node",)
 
@@ -118,8 +120,13 @@ class CommittedState:
         self._node = node
 
     def get(self, key: str) -> codec.Value | None:
-        """The committed value at ``key``, or None."""
-        return self._node.app.get(key)
+        """The committed value at ``key`` (live, else the last value of a record that left
+        the live state), or None."""
+        value = self._node.app.get(key)
+        if value is None:
+            found = self._node.storage.history_value(key)
+            return None if found is None else found[0]
+        return value
 
     def range(self, prefix: str, start: str, end: str, limit: int) -> list[tuple[str, codec.Value]]:
         """Committed entries ``prefix + s`` with ``start <= s < end``, in key order."""
@@ -708,6 +715,7 @@ class Node:
             list(execution.block_events),
             execution.writes,
             commit=commit,
+            retired=execution.retired,
         )
         self.last_hash = block.header.hash
         self.last_header = block.header

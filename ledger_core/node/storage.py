@@ -76,6 +76,16 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_height ON events (height);
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+-- Records a block took out of the live state (ledger_core/state/history.py): their last
+-- value and that block's height, whose retired/<height> entry commits to them. Read
+-- like the state, never loaded at start-up.
+CREATE TABLE IF NOT EXISTS history (
+    key TEXT NOT NULL,
+    height INTEGER NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (key, height)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS history_by_height ON history (height);
 """
 
 
@@ -185,8 +195,10 @@ class Storage:
         writes: Mapping[str, bytes | None],
         *,
         commit: Commit | None = None,
+        retired: Mapping[str, bytes] | None = None,
     ) -> None:
-        """Write a block, its results, events, state changes and the commit seen for it
+        """Write a block, its results, events, state changes (``retired``: the records it
+        took out of the live state, into the history) and the commit seen for it
         atomically."""
         header = block.header
         with self._transaction():
@@ -258,6 +270,11 @@ class Storage:
             db.executemany(
                 "DELETE FROM state WHERE key = ?", [(k,) for k, v in writes.items() if v is None]
             )
+            if retired:
+                db.executemany(
+                    "INSERT OR REPLACE INTO history (key, height, value) VALUES (?, ?, ?)",
+                    [(key, header.height, value) for key, value in retired.items()],
+                )
             self._set_meta("height", str(header.height).encode())
 
     def install_snapshot(
@@ -407,12 +424,46 @@ class Storage:
         return int(row[0] or 0)
 
     def range(self, prefix: str, start: str, end: str, limit: int) -> list[tuple[str, codec.Value]]:
-        """Committed state entries with ``prefix + start <= key < prefix + end``, in key order."""
-        rows = self._db.execute(
-            "SELECT key, value FROM state WHERE key >= ? AND key < ? ORDER BY key LIMIT ?",
-            (prefix + start, prefix + end, limit),
+        """Committed entries with ``prefix + start <= key < prefix + end``, in key order:
+        the live state's and the history's (a record's last value)."""
+        low, high = prefix + start, prefix + end
+        found: dict[str, bytes] = {
+            key: value
+            for key, value, _height in self._db.execute(
+                "SELECT key, value, MAX(height) FROM history WHERE key >= ? AND key < ? "
+                "GROUP BY key ORDER BY key LIMIT ?",
+                (low, high, limit),
+            )
+        }
+        found.update(
+            self._db.execute(
+                "SELECT key, value FROM state WHERE key >= ? AND key < ? ORDER BY key LIMIT ?",
+                (low, high, limit),
+            )
         )
-        return [(key, codec.decode(bytes(value), MAX_VALUE_BYTES)) for key, value in rows]
+        return [
+            (key, codec.decode(bytes(found[key]), MAX_VALUE_BYTES)) for key in sorted(found)[:limit]
+        ]
+
+    def history_value(self, key: str) -> tuple[codec.Value, int] | None:
+        """A record that left the live state: its last value and the height of the block
+        that took it out; None if this node holds no such record."""
+        row = self._db.execute(
+            "SELECT value, height FROM history WHERE key = ? ORDER BY height DESC LIMIT 1", (key,)
+        ).fetchone()
+        return None if row is None else (codec.decode(bytes(row[0]), MAX_VALUE_BYTES), row[1])
+
+    def history_at(self, height: int) -> list[tuple[str, bytes]]:
+        """What block ``height`` took out of the live state: (key, canonical bytes of its
+        last value), in key order."""
+        rows = self._db.execute(
+            "SELECT key, value FROM history WHERE height = ? ORDER BY key", (height,)
+        )
+        return [(key, bytes(value)) for key, value in rows]
+
+    def history_count(self) -> int:
+        """How many records this node holds that left the live state."""
+        return int(self._db.execute("SELECT COUNT(*) FROM history").fetchone()[0])
 
     def first_event_at(self, height: int) -> int:
         """The sequence number just before the first event of block ``height``."""

@@ -14,8 +14,8 @@ committed state, or an overlay inside the state machine.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Final, NotRequired, Protocol, TypedDict, cast
+from collections.abc import Callable, Iterator
+from typing import Final, NamedTuple, NotRequired, Protocol, TypedDict, cast
 
 from ledger_core.types import codec
 
@@ -220,6 +220,67 @@ def delivered_part(interval_start: int, seller: str) -> str:
     return f"delivering/{t12(interval_start)}/{seller}"
 
 
+# -- what leaves the live state ---------------------------------------------------------
+#
+# A local day's market and metering records (reports, intervals, orders, positions,
+# trades, statements, bills) are needed by future transactions only until the day can
+# no longer be billed (``Params.day_closes``). From then on they leave the live state,
+# an interval's once it is settled: the state machine takes them out in ``end_block``,
+# storage keeps them, and ``retired/<height>`` commits to what each block took out.
+# Prices, accounts, balances, contracts and the rest stay.
+
+RETIRED: Final = "retired/"
+
+
+def retired(height: int) -> str:
+    """What block ``height`` took out of the live state (:class:`Retired`)."""
+    return f"retired/{t12(height)}"
+
+
+class Dated(NamedTuple):
+    """When a record stops being needed: the interval it belongs to, or (``whole_day``)
+    the local day it belongs to (a bill)."""
+
+    start: int
+    whole_day: bool = False
+
+
+def _middle_t12(key: str) -> int:
+    return int(key.split("/", 2)[1][:12])
+
+
+def _last_t12(key: str) -> int:
+    return int(key[-12:])
+
+
+def _order_start(_key: str, value: Value) -> int | None:
+    start = value.get("interval_start") if isinstance(value, dict) else None
+    return start if isinstance(start, int) else None
+
+
+_DATED: Final[dict[str, Callable[[str, Value], int | None]]] = {
+    "report": lambda key, _value: _last_t12(key),
+    "market": lambda key, _value: _last_t12(key),
+    "position": lambda key, _value: _last_t12(key),
+    "settle": lambda key, _value: _last_t12(key),
+    "trade": lambda key, _value: _middle_t12(key),
+    "traders": lambda key, _value: _middle_t12(key),
+    "delivering": lambda key, _value: _middle_t12(key),
+    "order": _order_start,
+}
+
+
+def dated(key: str, value: Value) -> Dated | None:
+    """The interval or day whose closing takes the record at ``key`` out of the live
+    state; None for a record that stays."""
+    family = key[: key.find("/")]
+    if family == "bill":
+        return Dated(_last_t12(key), whole_day=True)
+    found = _DATED.get(family)
+    start = None if found is None else found(key, value)
+    return None if start is None else Dated(start)
+
+
 def interval_start_of(key: str) -> int:
     """The interval start that ends a key built with :func:`t12`."""
     return int(key.rsplit("/", 1)[1])
@@ -336,6 +397,15 @@ class Trade(TypedDict):
     fee: int
     buy_order: str
     sell_order: str
+
+
+class Retired(TypedDict):
+    """``retired/<height>``: the Merkle root (hex) over the ``canonical([key, value])``
+    leaves, in key order, of the records block ``height`` took out of the live state,
+    and how many there were."""
+
+    root: str
+    count: int
 
 
 class Reader(Protocol):

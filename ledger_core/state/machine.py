@@ -44,6 +44,7 @@ from typing import Final
 from ledger_core.state import (
     accounts,
     contracts,
+    history,
     keys,
     meters,
     signals,
@@ -158,6 +159,10 @@ class StateMachine:
     # and the block time they were checked at.
     _journal: dict[str, _Checked] = field(default_factory=dict)
     _check_time: int = 0
+    # The committed state's records that leave it when their day closes (.history),
+    # and what the block being executed took out.
+    _retirement: history.Retirement | None = None
+    _retired: dict[str, bytes] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._chain = Chain(self.genesis)
@@ -180,6 +185,7 @@ class StateMachine:
         self._commitment.load((key, codec.encode(value)) for key, value in self.state.items())
         # Contracts by the local time their window closes, for end_block.
         self._expiry = sorted(k for k in self.state if k.startswith(keys.EXPIRY))
+        self._retirement = history.Retirement(self.genesis.params, self.state.items())
         self._check = Overlay(self.state)
         self._check_time = self.last_block_time
 
@@ -238,6 +244,7 @@ class StateMachine:
         self._context = context
         self._block = Overlay(self.state)
         self._block_events = []
+        self._retired = {}
 
     def deliver_tx(self, tx: Tx) -> TxResult:
         """Execute one transaction of the current block."""
@@ -247,7 +254,8 @@ class StateMachine:
 
     def end_block(self) -> tuple[Event, ...]:
         """Expire contracts whose window has closed, clear and settle the market's due
-        intervals; the block's own events."""
+        intervals, take closed days' records out of the live state; the block's own
+        events."""
         assert self._block is not None, "begin_block first"
         assert self._context is not None, "begin_block first"
         upto = keys.expiry_bound(self.chain.local(self._context.time))
@@ -255,6 +263,8 @@ class StateMachine:
         due |= {k for k in self._block.writes if k.startswith(keys.EXPIRY) and k < upto}
         events = contracts.expire(self._block, sorted(due))
         events.extend(clearing.end_block(self.chain, self._block, self._context))
+        assert self._retirement is not None
+        self._retired = self._retirement.take(self._block, self._context.height, self._context.time)
         self._block_events.extend(events)
         return tuple(events)
 
@@ -307,6 +317,7 @@ class StateMachine:
         self._block = None
         self._context = None
         self._block_events = []
+        retired, self._retired = self._retired, {}
         return Execution(
             context,
             self.height,
@@ -316,6 +327,7 @@ class StateMachine:
             encoded,
             staged.root,
             _Applied(values, staged),
+            retired,
         )
 
     def apply(self, execution: Execution) -> None:
@@ -327,13 +339,20 @@ class StateMachine:
         applied = execution.handle
         assert isinstance(applied, _Applied), "an execution of another application"
         self._commitment.install(applied.staged)
+        retirement = self._retirement
+        assert retirement is not None
         for key, value in applied.values.items():
             if value is None:
-                if self.state.pop(key, None) is not None and key.startswith(keys.EXPIRY):
-                    self._expiry.pop(bisect.bisect_left(self._expiry, key))
+                old = self.state.pop(key, None)
+                if old is not None:
+                    retirement.removed(key, old)
+                    if key.startswith(keys.EXPIRY):
+                        self._expiry.pop(bisect.bisect_left(self._expiry, key))
             else:
-                if key not in self.state and key.startswith(keys.EXPIRY):
-                    bisect.insort(self._expiry, key)
+                if key not in self.state:
+                    retirement.added(key, value)
+                    if key.startswith(keys.EXPIRY):
+                        bisect.insort(self._expiry, key)
                 self.state[key] = value
         self.height = execution.context.height
         self.last_block_time = execution.context.time

@@ -71,7 +71,9 @@ class Execution:
     """A block executed on top of the state at ``base_height``, not yet applied.
 
     ``writes`` holds the canonical bytes of every value the block changes (None
-    for a deletion): what the node stores with the block. ``handle`` is the
+    for a deletion): what the node stores with the block. ``retired`` holds the
+    last value (canonical bytes) of each record the block took out of the live
+    state, which the node keeps in its history. ``handle`` is the
     application's own (opaque to everyone else) and lets it apply the execution
     without computing anything again.
     """
@@ -84,6 +86,7 @@ class Execution:
     writes: Mapping[str, bytes | None]
     app_hash: bytes
     handle: object = field(repr=False, compare=False, default=None)
+    retired: Mapping[str, bytes] = field(repr=False, default_factory=dict)
 
 
 class Application(Protocol):

@@ -14,6 +14,7 @@ against the app hash of a header it trusts.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -75,3 +76,60 @@ def verify_proof(proof: Proof, root: bytes) -> bool:
     if bucket_root is None:
         return False
     return merkle.root_from_path(bucket_root, proof.bucket, BUCKETS, proof.top_path) == root
+
+
+def retired_root(entries: Sequence[tuple[str, bytes]]) -> bytes:
+    """The Merkle root over records that left the live state together: ``entries`` are
+    (key, canonical bytes of its last value) in key order, each leaf ``canonical([key,
+    value])`` as in the state's own tree."""
+    return merkle.root_of_hashes([merkle.leaf_hash(leaf_from_encoded(k, v)) for k, v in entries])
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryProof:
+    """That ``key`` had ``value`` when block ``height`` took it out of the live state.
+
+    ``path`` is its audit path among the records that block took out (``index`` of
+    ``count``, in key order); ``anchor`` proves that block's ``retired/`` entry, which
+    holds their root and count, under a state root: the app hash of any later height.
+    """
+
+    key: str
+    value: codec.Value
+    height: int
+    index: int
+    count: int
+    path: tuple[bytes, ...]
+    anchor: Proof
+
+    def to_json(self) -> codec.Value:
+        """A JSON form for the API."""
+        return {
+            "key": self.key,
+            "value": self.value,
+            "height": self.height,
+            "index": self.index,
+            "count": self.count,
+            "path": [h.hex() for h in self.path],
+            "anchor": self.anchor.to_json(),
+        }
+
+
+def verify_history_proof(proof: HistoryProof, root: bytes, anchor_key: str) -> bool:
+    """Whether ``proof`` shows its key and value among what a block took out of the live
+    state, under the state ``root``; ``anchor_key`` is that block's ``retired/`` key
+    (``ledger_core.state.keys.retired(proof.height)``)."""
+    anchor = proof.anchor
+    if anchor.key != anchor_key or not isinstance(anchor.value, dict):
+        return False
+    retired, count = anchor.value.get("root"), anchor.value.get("count")
+    if not isinstance(retired, str) or count != proof.count or not isinstance(count, int):
+        return False
+    try:
+        expected = bytes.fromhex(retired)
+    except ValueError:
+        return False
+    entry = leaf(proof.key, proof.value)
+    return merkle.verify(entry, proof.index, count, proof.path, expected) and verify_proof(
+        anchor, root
+    )

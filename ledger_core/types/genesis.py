@@ -33,6 +33,7 @@ PRICING_RULES: Final = ("uniform", "pay_as_bid")
 _OPTIONAL_INT_PARAMS: Final = {
     "gate_closure_seconds": (0, 7 * 86400),
     "settlement_delay_seconds": (0, 30 * 86400),
+    "bill_deadline_seconds": (86400, 366 * 86400),
     "precision_ms": (1, 60_000),
     "message_delay_ms": (1, 600_000),
 }
@@ -78,6 +79,10 @@ class Params:
     # an interval settles this long after it ends (also the wait for its reports).
     gate_closure_seconds: int = 0
     settlement_delay_seconds: int = 3600
+    # A local day's bills must come before this long after the day is over and
+    # settlement_delay_seconds more (longer than report_grace_seconds, so that a day's
+    # late reports can still be billed); then the day's records leave the live state.
+    bill_deadline_seconds: int = 4 * 86400
     settle_all_reports: bool = True
     market_pricing: str = "uniform"
     # Proposer-based timestamps (docs/consensus.md, "Block time"): how far apart two
@@ -89,6 +94,16 @@ class Params:
     def local(self, seconds: int) -> int:
         """Unix seconds shifted to the market's local civil time."""
         return seconds + self.utc_offset_minutes * 60
+
+    def __post_init__(self) -> None:
+        if self.bill_deadline_seconds <= self.report_grace_seconds:
+            raise ValueError("bill_deadline_seconds must be longer than report_grace_seconds")
+
+    def day_closes(self, day: int) -> int:
+        """The first block time at which the local day starting at ``day`` (Unix seconds)
+        can no longer be billed: from then on its records leave the live state
+        (docs/market.md, "What leaves the live state")."""
+        return day + 86400 + self.settlement_delay_seconds + self.bill_deadline_seconds
 
     def local_datetime(self, seconds: int) -> datetime:
         """A time as the naive local datetime that contracts use."""
@@ -159,6 +174,16 @@ class Genesis:
 _DEFAULTS: Final = Params()
 
 
+def _check_bill_deadline(values: dict[str, int]) -> None:
+    grace = values["report_grace_seconds"]
+    if values.get("bill_deadline_seconds", _DEFAULTS.bill_deadline_seconds) <= grace:
+        raise FieldError(
+            "params.bill_deadline_seconds",
+            f"must be longer than report_grace_seconds ({grace}), so that every late report "
+            "can still be billed",
+        )
+
+
 def parse_genesis(data: bytes) -> Genesis:
     """A genesis from canonical JSON bytes, or FieldError naming the field."""
     try:
@@ -227,5 +252,6 @@ def parse_genesis(data: bytes) -> Genesis:
         pricing = expect_str(params_obj["market_pricing"], "params.market_pricing", limit=32)
         if pricing not in PRICING_RULES:
             raise FieldError("params.market_pricing", "must be " + " or ".join(PRICING_RULES))
+    _check_bill_deadline(values)
     params = Params(**values, settle_all_reports=settle_all, market_pricing=pricing)
     return Genesis(chain_id, genesis_time, tuple(operators), tuple(validators), params)

@@ -228,6 +228,13 @@ def _bill(chain: Chain, state: Overlay, tx: Tx, account: Account, ctx: BlockCont
     delay = chain.params.settlement_delay_seconds
     if day + DAY + delay > ctx.time:
         raise Rejected("too_early", f"a day is billed once it is over and {delay} s more")
+    if ctx.time >= chain.params.day_closes(day):
+        raise Rejected(
+            "too_late",
+            f"a day's bills close {chain.params.bill_deadline_seconds} s (bill_deadline_seconds)"
+            f" after the day and the {delay} s settlement delay: its records have left the live"
+            " state",
+        )
     previous = state.get(keys.bill(participant, day))
     starts, reports = _mark_billed(chain, state, tx, participant, day, ctx)
     traded = _billed_intervals(chain, state, participant, starts, late=previous is not None)
