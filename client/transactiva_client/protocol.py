@@ -466,6 +466,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_REPORT = "unknown_report"
     MISALIGNED_DAY = "misaligned_day"
     TOO_EARLY = "too_early"
+    TOO_LATE = "too_late"
     OUTSIDE_DAY = "outside_day"
     ALREADY_BILLED = "already_billed"
     UNPRICED_INTERVAL = "unpriced_interval"

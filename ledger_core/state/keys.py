@@ -223,11 +223,12 @@ def delivered_part(interval_start: int, seller: str) -> str:
 # -- what leaves the live state ---------------------------------------------------------
 #
 # A local day's market and metering records (reports, intervals, orders, positions,
-# trades, statements, bills) are needed by future transactions only until the day can
-# no longer be billed (``Params.day_closes``). From then on they leave the live state,
-# an interval's once it is settled: the state machine takes them out in ``end_block``,
+# trades, statements, bills, and price signals but each UTC day's last) are needed by
+# future transactions only until the day can no longer be billed
+# (``Params.day_closes``). From then on they leave the live state, an interval's once
+# it is settled: the state machine takes them out in ``end_block`` (state/history.py),
 # storage keeps them, and ``retired/<height>`` commits to what each block took out.
-# Prices, accounts, balances, contracts and the rest stay.
+# Accounts, balances, contracts and the rest stay.
 
 RETIRED: Final = "retired/"
 
@@ -239,10 +240,11 @@ def retired(height: int) -> str:
 
 class Dated(NamedTuple):
     """When a record stops being needed: the interval it belongs to, or (``whole_day``)
-    the local day it belongs to (a bill)."""
+    the local day it belongs to (a bill); ``price``: the price signal of that interval."""
 
     start: int
     whole_day: bool = False
+    price: bool = False
 
 
 def _middle_t12(key: str) -> int:
@@ -276,6 +278,8 @@ def dated(key: str, value: Value) -> Dated | None:
     family = key[: key.find("/")]
     if family == "bill":
         return Dated(_last_t12(key), whole_day=True)
+    if family == "price":
+        return Dated(_last_t12(key), price=True)
     found = _DATED.get(family)
     start = None if found is None else found(key, value)
     return None if start is None else Dated(start)

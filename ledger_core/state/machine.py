@@ -25,6 +25,10 @@ through the overlay and depend on nothing else but the transaction, the height
 same gives the same result and writes (the machine is deterministic): the block's
 execution is the same either way, in any order of its transactions.
 
+The live state holds only what a future transaction can need: ``end_block`` takes a
+closed day's market and metering records out (:mod:`.history`), and the execution's
+``retired`` carries their last values to the node, which keeps them.
+
 Envelope rules (every transaction): the chain id matches, the signer is a
 registered, active account, the signature is the signer's, and the nonce is
 larger than the signer's last. A transaction that passes them consumes its

@@ -82,7 +82,7 @@ class Params:
     # A local day's bills must come before this long after the day is over and
     # settlement_delay_seconds more (longer than report_grace_seconds, so that a day's
     # late reports can still be billed); then the day's records leave the live state.
-    bill_deadline_seconds: int = 4 * 86400
+    bill_deadline_seconds: int = 3 * 86400
     settle_all_reports: bool = True
     market_pricing: str = "uniform"
     # Proposer-based timestamps (docs/consensus.md, "Block time"): how far apart two

@@ -8,15 +8,29 @@ from __future__ import annotations
 import pytest
 
 from ledger_core.state import history, keys
+from ledger_core.state.kernel import Overlay
 from ledger_core.state.machine import StateMachine
+from ledger_core.state.market.books import backstop_at
 from ledger_core.types import codec
 from ledger_core.types.abci import BlockContext, Execution
 from ledger_core.types.commitment import retired_root
 from ledger_core.types.fields import FieldError
 from ledger_core.types.genesis import Params, parse_genesis
-from ledger_core.types.tx import Tx
+from ledger_core.types.tx import Tx, TxType
 from tests.state.chain import Chain
-from tests.state.market_chain import DAY, INTERVAL, T, bill, money_is_conserved, record, run_ok
+from tests.state.market_chain import (
+    DAY,
+    INTERVAL,
+    PRICES,
+    T,
+    bill,
+    delivery,
+    money_is_conserved,
+    order,
+    price,
+    record,
+    run_ok,
+)
 from tests.state.test_metered_state import SETTLE, Scene, scene
 
 CLOSE = Params().day_closes(DAY)
@@ -33,11 +47,13 @@ def block(chain: Chain, when: int, *txs: Tx) -> Execution:
 
 
 def the_days_records(chain: Chain) -> set[str]:
-    """Every record of the live state that belongs to the scene's day."""
+    """Every record of the live state that belongs to the scene's day (prices aside)."""
     return {
         key
         for key, value in chain.app.state.items()
-        if (found := keys.dated(key, value)) is not None and DAY <= found.start < DAY + 86400
+        if (found := keys.dated(key, value)) is not None
+        and DAY <= found.start < DAY + 86400
+        and not found.price
     }
 
 
@@ -104,7 +120,7 @@ def test_an_interval_waiting_for_its_delivery_keeps_its_records_until_it_is_sett
     interval_records = {
         key
         for key, value in chain.app.state.items()
-        if (found := keys.dated(key, value)) is not None and found.start == T
+        if (found := keys.dated(key, value)) is not None and found.start == T and not found.price
     }
     closing = block(chain, CLOSE)
     # Its interval waits for the delivery: nothing of it leaves (the day had no bills).
@@ -181,5 +197,117 @@ def test_the_interval_and_day_of_each_record_family() -> None:
     assert keys.dated(keys.delivered_part(start, "p"), {}) == keys.Dated(start)
     assert keys.dated(keys.order("id"), {"interval_start": start}) == keys.Dated(start)
     assert keys.dated(keys.bill("p", DAY), {}) == keys.Dated(DAY, whole_day=True)
-    for stays in (keys.account("p"), keys.price(start), keys.balance("p"), keys.retired(7)):
-        assert keys.dated(stays, {}) is None
+    assert keys.dated(keys.price(start), {}) == keys.Dated(start, price=True)
+    for kept in (keys.account("p"), keys.price_day(DAY), keys.balance("p"), keys.retired(7)):
+        assert keys.dated(kept, {}) is None
+
+
+def test_a_closed_days_prices_leave_once_their_utc_day_is_settled_but_its_last_stays() -> None:
+    s = scene()  # T's price was signalled; T's trade will wait for its delivery
+    chain = s.chain
+    later, last = T + 2 * INTERVAL, T + 3 * INTERVAL  # same UTC day as T (it ends 18:00 local)
+    run_ok(chain, chain.time + 5, price(chain, later), price(chain, last))
+    run_ok(chain, SETTLE)
+    signals = {keys.price(t) for t in (T, later, last)}
+    closing = block(chain, CLOSE)
+    # T waits for its delivery, and its price may still be read: every signal stays.
+    assert signals <= set(chain.app.state)
+    assert not signals & set(closing.retired)
+    block(chain, CLOSE + 60, s.deliver())  # T's records leave
+    statements = block(chain, CLOSE + 65)  # the delivery's statements leave
+    assert statements.retired
+    assert not signals & set(statements.retired)
+    after = block(chain, CLOSE + 70)  # nothing of the UTC day's intervals is left
+    assert set(after.retired) == {keys.price(T), keys.price(later)}
+    assert chain.app.state[keys.price_day(T - T % 86400)] == last
+    assert record(chain, keys.price(last))["import_price"] == PRICES["import_price"]
+    assert block(chain, CLOSE + 75).retired == {}
+    # The backstop of a later day with no signal of its own still finds the last one.
+    backstop = backstop_at(chain.app.chain, Overlay(chain.app.state), T + 9 * 86400)
+    assert backstop is not None
+    assert backstop.import_price == PRICES["import_price"]
+
+
+def _week(chain: Chain) -> tuple[list[list[str]], set[str]]:
+    """Six days of a small market (signals, orders, reports, deliveries, bills), then the
+    late inputs the closed days refuse; each block's result codes, and what left."""
+    codes: list[list[str]] = []
+    left: set[str] = set()
+
+    def at(when: int, *txs: Tx) -> None:
+        chain.time = when
+        execution = chain.app.execute(BlockContext(chain.app.height + 1, when), txs)
+        chain.app.apply(execution)
+        codes.append([r.code for r in execution.results])
+        left.update(execution.retired)
+
+    people = {name: chain.register(name) for name in ("alice", "bob", "carol")}
+    meters = {name: chain.bind_meter(k, f"meter-{name}") for name, k in people.items()}
+    chain.fund(people["bob"], 100_000)
+    days = [DAY + (d + 1) * 86400 for d in range(6)]  # the chain starts at noon of DAY
+    for d, day in enumerate(days):
+        x = day + 9 * 3600
+        at(
+            day + 3600,
+            price(chain, x),
+            price(chain, x + INTERVAL, import_price=26_000),
+            order(chain, people["alice"], "sell", 1_000, 10_000, start=x),
+            order(chain, people["bob"], "buy", 800 + d, 30_000, start=x),
+        )
+        if d:
+            at(day + 3630, *(bill(chain, who, days[d - 1]) for who in people.values()))
+        at(x)
+        at(
+            x + 2 * INTERVAL + 10,
+            *(
+                chain.report(meters[name], t, *energy)
+                for name, energy in (
+                    ("alice", (0, 1_200)),
+                    ("bob", (900 + d, 0)),
+                    ("carol", (300, 0)),
+                )
+                for t in (x, x + INTERVAL)
+            ),
+        )
+        at(x + INTERVAL + 3605)
+        at(x + INTERVAL + 3615, delivery(chain, x))
+    late = days[-1] + 86400 + 4000
+    at(
+        late,
+        bill(chain, people["carol"], days[-1]),
+        chain.tx(
+            chain.dso,
+            TxType.BILL,
+            participant=people["alice"].address,
+            day=days[0],
+            reports=[{"meter": meters["alice"].address, "intervals": [days[0] + 9 * 3600]}],
+            lines=[],
+        ),
+        chain.report(meters["carol"], days[0] + 10 * 3600, 1, 1),
+        chain.tx(
+            chain.dso,
+            TxType.DELIVERY,
+            interval_start=days[0] + 9 * 3600,
+            sellers=[{"participant": people["alice"].address, "delivered_wh": 0, "meters": []}],
+        ),
+    )
+    at(late + 5)
+    return codes, left
+
+
+def test_taking_records_out_changes_no_transaction_result(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pruned = Chain()
+    codes, left = _week(pruned)
+    assert codes[-2] == ["ok", "too_late", "late_report", "not_awaiting_delivery"]
+    monkeypatch.setattr(history, "MAX_PER_BLOCK", 0)  # nothing ever leaves
+    kept = Chain()
+    same_codes, nothing = _week(kept)
+    assert nothing == set()
+    assert codes == same_codes
+    families = {key.split("/", 1)[0] for key in left}
+    assert families == {"report", "market", "position", "settle", "trade", "order", "bill", "price"}
+    live = {k: v for k, v in kept.app.state.items() if k not in left}
+    assert {k: v for k, v in pruned.app.state.items() if not k.startswith(keys.RETIRED)} == live
+    money_is_conserved(pruned)

@@ -160,7 +160,9 @@ def cancel_order(
     order_id = str(tx.body["order_id"])
     found = state.get(keys.order(order_id))
     if not isinstance(found, dict):
-        raise Rejected("unknown_order", f"no order {order_id}")
+        raise Rejected(
+            "unknown_order", f"no order {order_id} (or its day has closed and it left the state)"
+        )
     order = dict(found)
     if order["participant"] != tx.signer:
         raise Rejected("not_permitted", "only the participant who placed an order may cancel it")
