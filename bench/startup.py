@@ -18,8 +18,8 @@ signed, submitted and committed in blocks through the node as a real chain gets 
 
 After each day in ``--at`` the node is closed and, ``--runs`` times, a new Python
 process opens the folder as the ``transactiva node`` process does (its modules, the
-storage, the state machine restored from the committed state, the garbage collector
-tuned) and reports how long that took from its own start and its resident memory once
+storage, the state machine restored from the committed state with the garbage collector
+paused, then tuned) and reports how long that took from its own start and its resident memory once
 ready. Records of a closed day leave the live state (docs/market.md), so from the day
 the first day closes (``bill_deadline_seconds`` after it, and the settlement delay) the
 live state, the start-up and the memory stay flat while the history and the database
@@ -291,15 +291,16 @@ class Neighbourhood:
 def child(folder: Path, started: float) -> None:
     """Open the folder as the node process does; print seconds and RSS as JSON."""
     import ledger_core.serve  # noqa: F401, PLC0415 - what a node process imports
-    from ledger_core.node.memory import tune_gc  # noqa: PLC0415
+    from ledger_core.node.memory import collection_paused, tune_gc  # noqa: PLC0415
 
     imported = time.time()
-    node = Node(
-        genesis(),
-        _key(2),
-        open_storage(folder, genesis()),
-        app_factory=StateMachine.restore,
-    )
+    with collection_paused():
+        node = Node(
+            genesis(),
+            _key(2),
+            open_storage(folder, genesis()),
+            app_factory=StateMachine.restore,
+        )
     tune_gc()
     ready = time.time()
     print(

@@ -33,6 +33,7 @@ import os
 import signal
 import sqlite3
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Final
 
@@ -43,7 +44,7 @@ from ledger_core.node.files import private_dir
 from ledger_core.node.home import Config, Home, HomeError
 from ledger_core.node.host import Node
 from ledger_core.node.local import ActionLog, LocalEvents
-from ledger_core.node.memory import tune_gc
+from ledger_core.node.memory import collection_paused, tune_gc
 from ledger_core.node.networked import ConsensusNode, connect
 from ledger_core.node.peers import network_from_home
 from ledger_core.node.storage import open_storage
@@ -94,7 +95,10 @@ async def _serve(
     home.secure()
     private_dir(home.path / "consensus")
     network = network_from_home(home, genesis, config)
-    node = build_node(home, genesis, config, networked=network is not None, node_class=node_class)
+    with collection_paused() if tune_memory else nullcontext():
+        node = build_node(
+            home, genesis, config, networked=network is not None, node_class=node_class
+        )
     app, services, action_log = _application(home, config, node, network)
     if tune_memory:
         tune_gc()

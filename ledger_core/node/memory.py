@@ -13,6 +13,8 @@ instead of every 700. Cycles (asyncio keeps some) are still found.
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Final
 
 THRESHOLDS: Final = (20_000, 20, 20)
@@ -24,3 +26,17 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*THRESHOLDS)
+
+
+@contextmanager
+def collection_paused() -> Iterator[None]:
+    """No collection while the committed state loads: it is hundreds of thousands of
+    acyclic objects, which young collections would walk again and again as they pile up
+    (about a tenth of a start-up). Call :func:`tune_gc` after."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

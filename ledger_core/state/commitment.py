@@ -107,8 +107,21 @@ class StateCommitment:
         once: the start-up of a node (each bucket is sorted and hashed once)."""
         self._version += 1
         by_bucket: dict[int, list[tuple[str, bytes]]] = {}
+        sha256 = hashlib.sha256
+        shift = 16 - BUCKET_BITS
         for key, encoded in entries:
-            by_bucket.setdefault(bucket_of(key), []).append((key, _leaf_hash(key, encoded)))
+            data = key.encode()
+            digest = sha256(data).digest()
+            if key.isascii() and key.isprintable() and '"' not in key and "\\" not in key:
+                # canonical([key, value]) with the key's encoding written out (see stage)
+                leaf_hash = sha256(b'\x00["' + data + b'",' + encoded + b"]").digest()
+            else:
+                leaf_hash = _leaf_hash(key, encoded)
+            found = by_bucket.get(bucket := (digest[0] << 8 | digest[1]) >> shift)
+            if found is None:
+                by_bucket[bucket] = [(key, leaf_hash)]
+            else:
+                found.append((key, leaf_hash))
         for bucket, pairs in by_bucket.items():
             pairs.extend(zip(self._keys[bucket], self._leaves[bucket], strict=True))
             pairs.sort()

@@ -275,6 +275,8 @@ _DATED: Final[dict[str, Callable[[str, Value], int | None]]] = {
 def dated(key: str, value: Value) -> Dated | None:
     """The interval or day whose closing takes the record at ``key`` out of the live
     state; None for a record that stays."""
+    if key.startswith("report/"):  # most of the state
+        return Dated(int(key[-12:]))
     family = key[: key.find("/")]
     if family == "bill":
         return Dated(_last_t12(key), whole_day=True)

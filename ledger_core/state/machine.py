@@ -186,7 +186,11 @@ class StateMachine:
             members = ValidatorSet((v.public_key, v.power) for v in self.genesis.validators)
             self.state.update(validators.genesis_entries(members))
         self._commitment = StateCommitment(self.state)
-        self._commitment.load((key, codec.encode(value)) for key, value in self.state.items())
+        # The values were decoded from canonical bytes (storage, a snapshot) or built
+        # above; a value that was not would give another app hash than the stored header's,
+        # which the node refuses at start-up.
+        encode = codec.encode_decoded
+        self._commitment.load((key, encode(value)) for key, value in self.state.items())
         # Contracts by the local time their window closes, for end_block.
         self._expiry = sorted(k for k in self.state if k.startswith(keys.EXPIRY))
         self._retirement = history.Retirement(self.genesis.params, self.state.items())

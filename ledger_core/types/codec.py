@@ -65,6 +65,13 @@ def encode(value: Value) -> bytes:
     return reference_encode(value)
 
 
+def encode_decoded(value: Value) -> bytes:
+    """:func:`encode` of a value :func:`decode` returned, without walking it again:
+    decode has checked that it is plain and re-encodes to its bytes (a node's start-up
+    re-encodes its whole state for the state root)."""
+    return orjson.dumps(value, option=_SORTED)
+
+
 def reference_encode(value: Value) -> bytes:
     """:func:`encode` by the standard library alone (the definition of the encoding)."""
     _check(value, 0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import os
 import signal
 import subprocess
 import sys
@@ -41,6 +42,7 @@ def running_testnet(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,  # its nodes share its process group (see finally)
     )
     try:
         nodes: dict[str, tuple[str, str]] = {}
@@ -54,9 +56,16 @@ def running_testnet(
             nodes[words[0]] = (words[3], Path(words[5]).read_text().strip())
         yield process, nodes
     finally:
-        if process.poll() is None:
-            process.kill()
+        if process.poll() is None:  # the test failed: stop it as Ctrl-C would (its nodes too)
+            process.terminate()
+            try:
+                process.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
         process.communicate(timeout=30)
+        # Nothing it started may outlive the test (a killed runner would orphan its nodes).
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 async def answer(session: aiohttp.ClientSession, url: str, token: str) -> dict[str, Any]:
