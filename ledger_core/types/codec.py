@@ -69,7 +69,10 @@ def encode_decoded(value: Value) -> bytes:
     """:func:`encode` of a value :func:`decode` returned, without walking it again:
     decode has checked that it is plain and re-encodes to its bytes (a node's start-up
     re-encodes its whole state for the state root)."""
-    return orjson.dumps(value, option=_SORTED)
+    try:
+        return orjson.dumps(value, option=_SORTED)
+    except orjson.JSONEncodeError:  # integers beyond 64 bits (decode's reference path)
+        return reference_encode(value)
 
 
 def reference_encode(value: Value) -> bytes:
