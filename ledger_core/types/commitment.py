@@ -14,14 +14,35 @@ against the app hash of a header it trusts.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from ledger_core.types import codec, merkle
+from ledger_core.types.fields import (
+    FieldError,
+    expect_hex,
+    expect_int,
+    expect_keys,
+    expect_object,
+    expect_str,
+)
 
 BUCKET_BITS: Final = 12
 BUCKETS: Final = 1 << BUCKET_BITS
+MAX_PATH: Final = 64
+"""No audit path is longer (a tree of 2^64 leaves)."""
+MAX_KEY: Final = 1024
+_HASH_RE: Final = re.compile(r"[0-9a-f]{64}")
+
+
+def _path(raw: object, field: str) -> tuple[bytes, ...]:
+    if not isinstance(raw, list) or len(raw) > MAX_PATH:
+        raise FieldError(field, f"must be a list of at most {MAX_PATH} hashes")
+    return tuple(
+        bytes.fromhex(expect_hex(item, f"{field}[{i}]", _HASH_RE, 64)) for i, item in enumerate(raw)
+    )
 
 
 def bucket_of(key: str) -> int:
@@ -63,6 +84,24 @@ class Proof:
             "bucket_path": [h.hex() for h in self.bucket_path],
             "top_path": [h.hex() for h in self.top_path],
         }
+
+    @classmethod
+    def from_json(cls, raw: object, field: str = "proof") -> Proof:
+        """The proof in its API form; FieldError naming what is wrong (a client's decoder)."""
+        obj = expect_object(raw, field)
+        expect_keys(obj, field, set(_PROOF_FIELDS), set())
+        return cls(
+            key=expect_str(obj["key"], f"{field}.key", limit=MAX_KEY),
+            value=obj["value"],
+            bucket=expect_int(obj["bucket"], f"{field}.bucket", 0, BUCKETS - 1),
+            index=expect_int(obj["index"], f"{field}.index", 0, 2**63 - 1),
+            bucket_size=expect_int(obj["bucket_size"], f"{field}.bucket_size", 1, 2**63 - 1),
+            bucket_path=_path(obj["bucket_path"], f"{field}.bucket_path"),
+            top_path=_path(obj["top_path"], f"{field}.top_path"),
+        )
+
+
+_PROOF_FIELDS: Final = ("key", "value", "bucket", "index", "bucket_size", "bucket_path", "top_path")
 
 
 def verify_proof(proof: Proof, root: bytes) -> bool:
@@ -113,6 +152,24 @@ class HistoryProof:
             "path": [h.hex() for h in self.path],
             "anchor": self.anchor.to_json(),
         }
+
+    @classmethod
+    def from_json(cls, raw: object, field: str = "history_proof") -> HistoryProof:
+        """The proof in its API form; FieldError naming what is wrong (a client's decoder)."""
+        obj = expect_object(raw, field)
+        expect_keys(obj, field, set(_HISTORY_FIELDS), set())
+        return cls(
+            key=expect_str(obj["key"], f"{field}.key", limit=MAX_KEY),
+            value=obj["value"],
+            height=expect_int(obj["height"], f"{field}.height", 1, 2**63 - 1),
+            index=expect_int(obj["index"], f"{field}.index", 0, 2**63 - 1),
+            count=expect_int(obj["count"], f"{field}.count", 1, 2**63 - 1),
+            path=_path(obj["path"], f"{field}.path"),
+            anchor=Proof.from_json(obj["anchor"], f"{field}.anchor"),
+        )
+
+
+_HISTORY_FIELDS: Final = ("key", "value", "height", "index", "count", "path", "anchor")
 
 
 def verify_history_proof(proof: HistoryProof, root: bytes, anchor_key: str) -> bool:

@@ -233,15 +233,7 @@ async def test_local_signing_wallet_balances_and_proofs(api: Api) -> None:
     await api.local("transfer", to=key("alice").address, amount=12_345, memo="prueba")
     status, body = await api.get(f"/balances/{key('alice').address}")
     assert (status, body["balance"], body["held"]) == (200, 12_345, 0)
-    proof = Proof(
-        key=body["proof"]["key"],
-        value=body["proof"]["value"],
-        bucket=body["proof"]["bucket"],
-        index=body["proof"]["index"],
-        bucket_size=body["proof"]["bucket_size"],
-        bucket_path=tuple(bytes.fromhex(h) for h in body["proof"]["bucket_path"]),
-        top_path=tuple(bytes.fromhex(h) for h in body["proof"]["top_path"]),
-    )
+    proof = Proof.from_json(body["proof"])
     assert verify_proof(proof, bytes.fromhex(body["app_hash"]))
     status, mine = await api.get(f"/balances/{iso.address}")
     assert mine["balance"] == 50_000 - 12_345

@@ -5,6 +5,7 @@ same."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from ledger_core.node.storage import open_storage
 from ledger_core.state import keys
 from ledger_core.state.machine import StateMachine
 from ledger_core.types import codec
-from ledger_core.types.commitment import HistoryProof, Proof, verify_history_proof
+from ledger_core.types.commitment import HistoryProof, verify_history_proof
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.tx import TxType
 from tests.state.chain import START, Chain, key
@@ -156,30 +157,6 @@ async def client(hood: Neighbourhood, tmp_path: Path) -> AsyncIterator[TestClien
         hood.node.close()
 
 
-def _proof(raw: dict[str, Any]) -> Proof:
-    return Proof(
-        key=raw["key"],
-        value=raw["value"],
-        bucket=raw["bucket"],
-        index=raw["index"],
-        bucket_size=raw["bucket_size"],
-        bucket_path=tuple(bytes.fromhex(h) for h in raw["bucket_path"]),
-        top_path=tuple(bytes.fromhex(h) for h in raw["top_path"]),
-    )
-
-
-def _history_proof(raw: dict[str, Any]) -> HistoryProof:
-    return HistoryProof(
-        key=raw["key"],
-        value=raw["value"],
-        height=raw["height"],
-        index=raw["index"],
-        count=raw["count"],
-        path=tuple(bytes.fromhex(h) for h in raw["path"]),
-        anchor=_proof(raw["anchor"]),
-    )
-
-
 async def test_the_api_serves_a_retired_record_with_a_proof_against_the_app_hash(
     hood: Neighbourhood, client: TestClient[Any, Any]
 ) -> None:
@@ -204,12 +181,13 @@ async def test_the_api_serves_a_retired_record_with_a_proof_against_the_app_hash
         assert (body["retired"], body["proof"]) == (True, None)
         if key_ == live["key"]:
             assert body["value"] == live["value"]
-        proof = _history_proof(body["history_proof"])
+        proof = HistoryProof.from_json(body["history_proof"])
         assert proof.height == closing_height
         root = bytes.fromhex(body["app_hash"])
         assert root == hood.node.app.app_hash
         assert verify_history_proof(proof, root, keys.retired(proof.height))
-        forged = HistoryProof(**{**_fields(proof), "value": {**_dict(proof.value), "billed": 1}})
+        assert proof.to_json() == body["history_proof"]
+        forged = dataclasses.replace(proof, value={**_dict(proof.value), "billed": 1})
         assert not verify_history_proof(forged, root, keys.retired(proof.height))
         assert not verify_history_proof(proof, root, keys.retired(proof.height + 1))
     after = await (await client.get(reports_path, headers=AUTH)).json()
@@ -217,10 +195,6 @@ async def test_the_api_serves_a_retired_record_with_a_proof_against_the_app_hash
     missing = await client.get(f"/api/v1/state/{keys.report(meter, DAY)}", headers=AUTH)
     assert missing.status == 404
     assert (await missing.json())["error"]["code"] == "not_found"
-
-
-def _fields(proof: HistoryProof) -> dict[str, Any]:
-    return {name: getattr(proof, name) for name in HistoryProof.__slots__}
 
 
 def _dict(value: codec.Value) -> dict[str, codec.Value]:
