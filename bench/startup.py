@@ -20,12 +20,14 @@ After each day in ``--at`` the node is closed and, ``--runs`` times, a new Pytho
 process opens the folder as the ``transactiva node`` process does (its modules, the
 storage, the state machine restored from the committed state with the garbage collector
 paused, then tuned) and reports how long that took from its own start and its resident
-memory once ready. The table also gives the longest a block took to produce (execute, commit, store)
-since the checkpoint before: a block of 4,000 reports, or one that takes 10,000 records of
-a closed day out of the live state. Records of a closed day leave the live state
-(docs/market.md), so from the day the first day closes (``bill_deadline_seconds`` after
-it, and the settlement delay) the live state, the start-up and the memory stay flat while
-the history and the database grow. ``--quick``: 100 meters, 6 days, 2 runs.
+memory once ready. The table also gives the longest a block took to produce (execute,
+commit, store) since the checkpoint before: a block of 4,000 reports, of a day's 500
+bills, or one that takes 2,000 records of a closed day out of the live state.
+
+Records of a closed day leave the live state (docs/market.md), so from the day the first
+day closes (``bill_deadline_seconds`` after it, and the settlement delay) the live state,
+the start-up and the memory stay flat while the history and the database grow.
+``--quick``: 100 meters, 6 days, 2 runs.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ from ledger_core.types.genesis import Params
 type Value = codec.Value
 
 DAY: Final = 86400
-MAX_PER_BLOCK: Final = 10_000
+MAX_PER_BLOCK: Final = 2_000
 PRICES: Final = -2
 """The group of the price signals whose UTC day ends in a local day."""
 WHOLE_DAY: Final = -1
