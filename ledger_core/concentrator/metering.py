@@ -98,13 +98,6 @@ def delivery_parts(sellers: list[codec.Value]) -> list[list[codec.Value]]:
     return parts
 
 
-def day_of(moment: float, utc_offset_minutes: int) -> int:
-    """The first second of the local day holding ``moment``."""
-    offset = utc_offset_minutes * 60
-    local = int(moment) + offset
-    return local - local % DAY - offset
-
-
 class MeterData:
     """The concentrator's readings and the settlement inputs it makes from them."""
 
@@ -288,10 +281,10 @@ class MeterData:
 
     async def _bills(self, now: float, done: Settled) -> None:
         p = self.params
-        last = day_of(now - p.settlement_delay_seconds - DAY, p.utc_offset_minutes)
+        last = p.day_of(int(now) - p.settlement_delay_seconds - DAY)
         if last + DAY + p.settlement_delay_seconds > now:  # a day of 23 or 25 hours
             last -= DAY
-        day = day_of(now - self.lookback, p.utc_offset_minutes)
+        day = p.day_of(int(now) - self.lookback)
         txs: list[tuple[TxType, Body]] = []
         which: list[tuple[str, int]] = []
         while day <= last:

@@ -56,7 +56,7 @@ from ledger_core.client import ApiError, NodeClient
 from ledger_core.clock import AcceleratedClock
 from ledger_core.concentrator.dr import DrError, DrSignal
 from ledger_core.concentrator.ledger import HttpLedger
-from ledger_core.concentrator.metering import MeterData, day_of
+from ledger_core.concentrator.metering import MeterData
 from ledger_core.concentrator.prices import IntervalPrice, PriceSchedule
 from ledger_core.concentrator.readings import ReadingStore
 from ledger_core.concentrator.service import Concentrator
@@ -470,8 +470,8 @@ class Demo:
         over and the settlement delay more; bounded by the clock."""
         opts = self.options
         end = self.day_start + opts.intervals * INTERVAL
-        offset = UTC_OFFSET_MINUTES
-        days = range(day_of(self.day_start, offset), day_of(end - 1, offset) + 1, 86400)
+        day_of = self.params.day_of
+        days = range(day_of(int(self.day_start)), day_of(int(end - 1)) + 1, 86400)
         delay = self.params.settlement_delay_seconds
         deadline = max(end + INTERVAL, days[-1] + 86400) + delay + SETTLE_MARGIN
         homes = {h.household.address for h in self.homes}

@@ -50,21 +50,13 @@ class Retirement:
     """The committed state's dated records, by local day and then by group: an interval
     start, :data:`WHOLE_DAY` or :data:`PRICES`."""
 
-    __slots__ = ("_by_day", "_days", "_params")
+    __slots__ = ("_by_day", "_params")
 
     def __init__(self, params: Params, state: Iterable[tuple[str, Value]]) -> None:
         self._params = params
         self._by_day: dict[int, dict[int, set[str]]] = {}
-        self._days: list[int] = []
         for key, value in state:
             self.added(key, value)
-
-    def __len__(self) -> int:
-        return sum(len(members) for groups in self._by_day.values() for members in groups.values())
-
-    def _day_of(self, seconds: int) -> int:
-        """The start (Unix seconds) of the local day ``seconds`` falls in."""
-        return seconds - self._params.local(seconds) % DAY
 
     def _place(self, key: str, value: Value) -> tuple[int, int] | None:
         """(local day, group) of a dated record, else None."""
@@ -75,8 +67,8 @@ class Retirement:
             return found.start, WHOLE_DAY
         if found.price:  # in the local day its UTC day ends in
             utc_day = found.start - found.start % DAY
-            return self._day_of(utc_day + DAY - 1), PRICES
-        return self._day_of(found.start), found.start
+            return self._params.day_of(utc_day + DAY - 1), PRICES
+        return self._params.day_of(found.start), found.start
 
     def added(self, key: str, value: Value) -> None:
         """Note a record new in the committed state."""
@@ -84,12 +76,7 @@ class Retirement:
         if place is None:
             return
         day, group = place
-        groups = self._by_day.get(day)
-        if groups is None:
-            groups = self._by_day[day] = {}
-            self._days.append(day)
-            self._days.sort()
-        groups.setdefault(group, set()).add(key)
+        self._by_day.setdefault(day, {}).setdefault(group, set()).add(key)
 
     def removed(self, key: str, value: Value) -> None:
         """Note that a record (whose last value was ``value``) left the committed state."""
@@ -107,11 +94,10 @@ class Retirement:
             del groups[group]
             if not groups:
                 del self._by_day[day]
-                self._days.remove(day)
 
     def _intervals_kept(self, utc_day: int) -> bool:
         """Whether an interval of the UTC day still has records in the committed state."""
-        for day in {self._day_of(utc_day), self._day_of(utc_day + DAY - 1)}:
+        for day in {self._params.day_of(utc_day), self._params.day_of(utc_day + DAY - 1)}:
             for group in self._by_day.get(day, {}):
                 if utc_day <= group < utc_day + DAY:
                     return True
@@ -121,7 +107,9 @@ class Retirement:
         """Take the records due at block time ``now`` out of ``block`` and record their
         root under ``retired/<height>``; what was taken out (canonical bytes), by key."""
         taken: dict[str, bytes] = {}
-        for day in list(self._days):
+        # A handful of days: those not closed yet, and closed ones holding an interval that
+        # waits for its delivery.
+        for day in sorted(self._by_day):
             if self._params.day_closes(day) > now or len(taken) >= MAX_PER_BLOCK:
                 break
             groups = self._by_day[day]

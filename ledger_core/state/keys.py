@@ -261,7 +261,6 @@ def _order_start(_key: str, value: Value) -> int | None:
 
 
 _DATED: Final[dict[str, Callable[[str, Value], int | None]]] = {
-    "report": lambda key, _value: _last_t12(key),
     "market": lambda key, _value: _last_t12(key),
     "position": lambda key, _value: _last_t12(key),
     "settle": lambda key, _value: _last_t12(key),
@@ -275,8 +274,8 @@ _DATED: Final[dict[str, Callable[[str, Value], int | None]]] = {
 def dated(key: str, value: Value) -> Dated | None:
     """The interval or day whose closing takes the record at ``key`` out of the live
     state; None for a record that stays."""
-    if key.startswith("report/"):  # most of the state
-        return Dated(int(key[-12:]))
+    if key.startswith("report/"):  # most of the state, first
+        return Dated(_last_t12(key))
     family = key[: key.find("/")]
     if family == "bill":
         return Dated(_last_t12(key), whole_day=True)

@@ -99,6 +99,10 @@ class Params:
         if self.bill_deadline_seconds <= self.report_grace_seconds:
             raise ValueError("bill_deadline_seconds must be longer than report_grace_seconds")
 
+    def day_of(self, seconds: int) -> int:
+        """The first second (Unix) of the local day ``seconds`` falls in."""
+        return seconds - self.local(seconds) % 86400
+
     def day_closes(self, day: int) -> int:
         """The first block time at which the local day starting at ``day`` (Unix seconds)
         can no longer be billed: from then on its records leave the live state

@@ -311,3 +311,15 @@ def test_taking_records_out_changes_no_transaction_result(
     live = {k: v for k, v in kept.app.state.items() if k not in left}
     assert {k: v for k, v in pruned.app.state.items() if not k.startswith(keys.RETIRED)} == live
     money_is_conserved(pruned)
+
+
+def test_a_time_falls_in_the_local_day_that_began_at_the_chains_midnight() -> None:
+    central = Params()  # UTC-6: a local midnight is 06:00 UTC
+    assert [central.day_of(t) for t in (DAY, DAY + 86399, DAY - 1)] == [DAY, DAY, DAY - 86400]
+    madrid = Params(utc_offset_minutes=60)  # a local midnight is 23:00 UTC the day before
+    midnight = DAY - 7 * 3600
+    assert [madrid.day_of(t) for t in (DAY, midnight, midnight - 1)] == [
+        midnight,
+        midnight,
+        midnight - 86400,
+    ]
