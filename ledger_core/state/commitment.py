@@ -65,7 +65,11 @@ def _root(leaves: list[bytes]) -> bytes:
     return level[0]
 
 
-def _leaf_hash(key: str, encoded: bytes) -> bytes:
+def _leaf_hash(key: str, data: bytes, encoded: bytes) -> bytes:
+    """The leaf hash of ``key`` (``data``: its UTF-8 bytes) with a value's canonical bytes."""
+    if key.isascii() and key.isprintable() and '"' not in key and "\\" not in key:
+        # canonical([key, value]) with the key's encoding written out (the commit's hot loop)
+        return hashlib.sha256(b'\x00["' + data + b'",' + encoded + b"]").digest()
     return hashlib.sha256(b"\x00" + leaf_from_encoded(key, encoded)).digest()
 
 
@@ -112,11 +116,7 @@ class StateCommitment:
         for key, encoded in entries:
             data = key.encode()
             digest = sha256(data).digest()
-            if key.isascii() and key.isprintable() and '"' not in key and "\\" not in key:
-                # canonical([key, value]) with the key's encoding written out (see stage)
-                leaf_hash = sha256(b'\x00["' + data + b'",' + encoded + b"]").digest()
-            else:
-                leaf_hash = _leaf_hash(key, encoded)
+            leaf_hash = _leaf_hash(key, data, encoded)
             found = by_bucket.get(bucket := (digest[0] << 8 | digest[1]) >> shift)
             if found is None:
                 by_bucket[bucket] = [(key, leaf_hash)]
@@ -196,13 +196,7 @@ class StateCommitment:
             data = key.encode()
             digest = sha256(data).digest()
             bucket = (digest[0] << 8 | digest[1]) >> (16 - BUCKET_BITS)  # bucket_of(key)
-            if encoded is None:
-                change: tuple[str, bytes | None] = (key, None)
-            elif key.isascii() and key.isprintable() and '"' not in key and "\\" not in key:
-                # canonical([key, value]) with the key's encoding written out
-                change = (key, sha256(b'\x00["' + data + b'",' + encoded + b"]").digest())
-            else:
-                change = (key, _leaf_hash(key, encoded))
+            change = (key, None if encoded is None else _leaf_hash(key, data, encoded))
             found = by_bucket.get(bucket)
             if found is None:
                 by_bucket[bucket] = [change]
