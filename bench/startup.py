@@ -78,10 +78,10 @@ def genesis() -> Genesis:
     )
 
 
-def _prices(start: int) -> dict[str, Value]:
-    hour = (start - FIRST_DAY) % DAY // 3600
-    level = PRICE_LEVELS[min(hour // 6, 3)]
-    return {"import_price": level, "export_price": level // 3, "network_fee": 3_000}
+def _prices(start: int) -> tuple[int, int]:
+    """An interval's import and export prices (the signal's network fee is 3,000)."""
+    level = PRICE_LEVELS[min((start - FIRST_DAY) % DAY // 3600 // 6, 3)]
+    return level, level // 3
 
 
 class Neighbourhood:
@@ -93,6 +93,7 @@ class Neighbourhood:
         self.node = self.open()
         self.operator = _key(1)
         self.homes = [_key(100 + i) for i in range(meters)]
+        self.home_index = {home.address: i for i, home in enumerate(self.homes)}
         self.meters = [_key(100_000 + i) for i in range(meters)]
         self.traders = min(traders, meters) // 2 * 2
         self.nonces: dict[str, int] = {}
@@ -175,10 +176,16 @@ class Neighbourhood:
     def day(self, first: int) -> None:
         """Generate the local day starting at ``first`` (and bill the day before)."""
         self.at(first + 1)
-        txs = [
-            self.tx(self.operator, TxType.PRICE_SIGNAL, {"interval_start": t, **_prices(t)})
-            for t in range(first, first + DAY, INTERVAL)
-        ]
+        txs = []
+        for t in range(first, first + DAY, INTERVAL):
+            import_price, export_price = _prices(t)
+            signal: dict[str, Value] = {
+                "interval_start": t,
+                "import_price": import_price,
+                "export_price": export_price,
+                "network_fee": 3_000,
+            }
+            txs.append(self.tx(self.operator, TxType.PRICE_SIGNAL, signal))
         half = self.traders // 2
         for start in range(first + 1800, first + DAY, 3600):
             for i in range(self.traders):
@@ -243,12 +250,13 @@ class Neighbourhood:
                 seller, energy = str(trade["seller"]), trade["energy_wh"]
                 assert isinstance(energy, int)
                 sold[seller] = sold.get(seller, 0) + energy
-            index = {home.address: i for i, home in enumerate(self.homes)}
             sellers: list[Value] = [
                 {
                     "participant": seller,
-                    "delivered_wh": delivered(self.reading(index[seller], start)[1], sold[seller]),
-                    "meters": [self.meters[index[seller]].address],
+                    "delivered_wh": delivered(
+                        self.reading(self.home_index[seller], start)[1], sold[seller]
+                    ),
+                    "meters": [self.meters[self.home_index[seller]].address],
                 }
                 for seller in sorted(sold)
             ]
@@ -271,18 +279,7 @@ class Neighbourhood:
                 trades = traded.get(start, [])
                 bought = sum(int(str(t["energy_wh"])) for t in trades if t["buyer"] == home.address)
                 sold = sum(int(str(t["energy_wh"])) for t in trades if t["seller"] == home.address)
-                prices = _prices(start)
-                uses.append(
-                    IntervalUse(
-                        start,
-                        import_wh,
-                        export_wh,
-                        bought,
-                        sold,
-                        int(str(prices["import_price"])),
-                        int(str(prices["export_price"])),
-                    )
-                )
+                uses.append(IntervalUse(start, import_wh, export_wh, bought, sold, *_prices(start)))
             body: dict[str, Value] = {
                 "participant": home.address,
                 "day": day,
