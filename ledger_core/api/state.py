@@ -29,7 +29,7 @@ from ledger_core.node.storage import Storage
 from ledger_core.state import keys
 from ledger_core.types import merkle
 from ledger_core.types.abci import Application
-from ledger_core.types.commitment import HistoryProof, leaf_from_encoded
+from ledger_core.types.commitment import HistoryProof, retired_leaves
 
 
 async def get_state(request: web.Request) -> web.Response:
@@ -76,10 +76,8 @@ def _history_proof(storage: Storage, app: Application, key: str) -> HistoryProof
     entries = storage.history_at(height)
     names = [name for name, _ in entries]
     index = bisect.bisect_left(names, key)
-    hashes = [merkle.leaf_hash(leaf_from_encoded(name, data)) for name, data in entries]
-    return HistoryProof(
-        key, value, height, index, len(entries), tuple(merkle.proof(hashes, index)), anchor
-    )
+    path = tuple(merkle.proof(retired_leaves(entries), index))
+    return HistoryProof(key, value, height, index, len(entries), path, anchor)
 
 
 FEATURE: Final = Feature(

@@ -117,11 +117,16 @@ def verify_proof(proof: Proof, root: bytes) -> bool:
     return merkle.root_from_path(bucket_root, proof.bucket, BUCKETS, proof.top_path) == root
 
 
+def retired_leaves(entries: Sequence[tuple[str, bytes]]) -> list[bytes]:
+    """The leaf hashes of records that left the live state together: ``entries`` are (key,
+    canonical bytes of its last value) in key order, each leaf ``canonical([key, value])``
+    as in the state's own tree."""
+    return [merkle.leaf_hash(leaf_from_encoded(key, value)) for key, value in entries]
+
+
 def retired_root(entries: Sequence[tuple[str, bytes]]) -> bytes:
-    """The Merkle root over records that left the live state together: ``entries`` are
-    (key, canonical bytes of its last value) in key order, each leaf ``canonical([key,
-    value])`` as in the state's own tree."""
-    return merkle.root_of_hashes([merkle.leaf_hash(leaf_from_encoded(k, v)) for k, v in entries])
+    """The Merkle root over :func:`retired_leaves`."""
+    return merkle.root_of_hashes(retired_leaves(entries))
 
 
 @dataclass(frozen=True, slots=True)
