@@ -41,7 +41,11 @@ thirds of its power), then execute it and check the app hash.
 Catching up: a node that learns (from a message or a status answer) that a
 peer is ahead asks it for up to 64 blocks at a time and applies them the same
 way. If the peer is more than ``snapshot_threshold`` blocks ahead it asks for a
-state snapshot instead: it trusts the snapshot's header by light verification
+state snapshot instead. A peer that no longer holds the next block (it was
+itself restored from a snapshot) sends the node to another peer that does; only
+when none has answered within ``sync_timeout_ms`` does the node ask for a
+snapshot, so a node set to replay every block does so whenever some peer can
+serve them. The node trusts a snapshot's header the snapshot's header by light verification
 from the last header it trusts (skipping verification: more than 1/3 of its
 trusted validators' power and more than 2/3 of the header's own set signed),
 checks the state against the header's app hash, installs it and syncs the
@@ -165,6 +169,10 @@ class ConsensusNode(Node):
         self._ready_at = 0.0
         self._sync: tuple[str, float] | None = None
         self._peer_heights: dict[str, int] = {}
+        # The lowest height whose block each peer still holds, and since when this node has
+        # wanted blocks that the peer asked first no longer has (see _on_status).
+        self._peer_bases: dict[str, int] = {}
+        self._blocks_wanted_since: float | None = None
         self._helped: dict[tuple[str, int], float] = {}
         self._mark: tuple[int, int, int] | None = None
         self._last_progress = clock()
@@ -335,6 +343,7 @@ class ConsensusNode(Node):
             self._send(peer_id, BLOCKS, encode_sync(GetStatus()))
 
     def after_commit(self, block: Block, commit: Commit) -> None:
+        self._blocks_wanted_since = None
         self._buffer.clear()
         self._seen = set()
         self._mark = None
@@ -506,6 +515,7 @@ class ConsensusNode(Node):
 
     def _on_status(self, peer: str, status: Status) -> None:
         self._peer_heights[peer] = status.height
+        self._peer_bases[peer] = status.base
         if status.height <= self.height:
             if self._sync is not None and self._sync[0] == peer:
                 self._sync = None
@@ -516,14 +526,47 @@ class ConsensusNode(Node):
         now = self.clock()
         if self._sync is not None and self._sync[0] != peer and self._sync[1] > now:
             return
-        self._sync = (peer, now + self.config.sync_timeout_ms / 1000)
         if status.height - self.height > self.config.snapshot_threshold:
-            self._send(peer, BLOCKS, encode_sync(GetSnapshot()))
-        elif status.base < self.height + 1:
-            end = min(status.height, self.height + MAX_SYNC_BLOCKS)
-            self._send(peer, BLOCKS, encode_sync(GetBlocks(self.height + 1, end)))
-        else:
-            self._send(peer, BLOCKS, encode_sync(GetSnapshot()))
+            self._ask_snapshot(peer, now)
+            return
+        source = peer if status.base <= self.height + 1 else self._block_source()
+        if source is not None:
+            self._blocks_wanted_since = None
+            self._sync = (source, now + self.config.sync_timeout_ms / 1000)
+            end = min(self._peer_heights[source], self.height + MAX_SYNC_BLOCKS)
+            self._send(source, BLOCKS, encode_sync(GetBlocks(self.height + 1, end)))
+        elif self._blocks_wanted_since is None:
+            # This peer lost the blocks; the others may not have answered yet.
+            self._blocks_wanted_since = now
+            self._sync = None
+            self._send_all(BLOCKS, encode_sync(GetStatus()))
+        elif now - self._blocks_wanted_since >= self.config.sync_timeout_ms / 1000:
+            self._ask_snapshot(peer, now)
+
+    def _block_source(self) -> str | None:
+        """A connected peer whose last status showed it holds this node's next block and is
+        ahead (the highest). Its status is used up: a peer that then fails to answer is asked
+        again only after its next status."""
+        assert self.transport is not None
+        wanted = self.height + 1
+        connected = set(self.transport.peers())
+        holders = [
+            (height, peer)
+            for peer, height in self._peer_heights.items()
+            if peer in connected
+            and height >= wanted
+            and self._peer_bases.get(peer, wanted + 1) <= wanted
+        ]
+        if not holders:
+            return None
+        source = max(holders)[1]
+        del self._peer_bases[source]
+        return source
+
+    def _ask_snapshot(self, peer: str, now: float) -> None:
+        self._blocks_wanted_since = None
+        self._sync = (peer, now + self.config.sync_timeout_ms / 1000)
+        self._send(peer, BLOCKS, encode_sync(GetSnapshot()))
 
     def _serve_blocks(self, peer: str, request: GetBlocks) -> None:
         """Answer with the blocks asked for, as many as fit in ``SYNC_BYTES`` (one at least);

@@ -80,6 +80,8 @@ class Cluster:
     faults: Faults = field(default_factory=Faults)
     powers: list[int] | None = None
     config: NodeConfig = PACING
+    # A node's own settings, where they differ from ``config``.
+    configs: dict[str, NodeConfig] = field(default_factory=dict)
     timeouts: Timeouts = FAST
     # A node's clock reads the shared simulated time plus this many seconds.
     clock_offsets: dict[str, float] = field(default_factory=dict)
@@ -111,7 +113,7 @@ class Cluster:
             home=member.home,
             timeouts=self.timeouts,
             crash_hook=crash_hook,
-            config=self.config,
+            config=self.configs.get(name, self.config),
             app_factory=StateMachine.restore,
         )
         node.attach(self.net.join(name, node.deliver), self.scheduler)

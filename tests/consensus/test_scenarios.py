@@ -294,6 +294,63 @@ def test_a_wiped_validator_restores_a_snapshot_and_votes_again(homes: Path) -> N
         cluster.close()
 
 
+def _restored_validator_and_wiped_follower(homes: Path) -> tuple[Cluster, int]:
+    """v3 restored from a snapshot (so it lacks the early blocks) and f0 wiped, set to
+    replay every block; the height the others reached."""
+    cluster = Cluster(
+        homes,
+        validators=4,
+        followers=1,
+        config=replace(PACING, snapshot_threshold=5),
+        configs={"f0": replace(PACING, snapshot_threshold=10**9)},
+    )
+    fund_people(cluster, 2)
+    cluster.wipe("v3")
+    cluster.wipe("f0")
+    target = cluster.node("v0").height + 10
+    assert cluster.run_until(cluster.all_at_least(target), 120)
+    restored = cluster.start("v3")
+    assert cluster.run_until(cluster.all_at_least(target + 1), 60)
+    assert restored.storage.base > 1
+    return cluster, target
+
+
+def test_a_follower_replays_blocks_from_a_peer_that_has_them_not_a_restored_one(
+    homes: Path,
+) -> None:
+    cluster, target = _restored_validator_and_wiped_follower(homes)
+    try:
+        # f0 first hears only from v3, which cannot serve block 1.
+        cluster.net.partition({"f0", "v3"}, {"v0", "v1", "v2", "v3"})
+        follower = cluster.start("f0")
+        cluster.run_for(PACING.sync_timeout_ms / 1000 / 2)
+        assert follower.height == 0, "it neither took v3's snapshot nor found blocks"
+        cluster.net.heal()
+        for peer in ("v0", "v1", "v2"):  # as a transport tells it of new connections
+            follower.peer_connected(peer)
+        assert cluster.run_until(cluster.all_at_least(target + 1), 60)
+        assert follower.storage.base == 0
+        assert follower.storage.block(1) is not None
+        cluster.check()
+    finally:
+        cluster.close()
+
+
+def test_a_follower_takes_a_snapshot_when_no_peer_holds_the_blocks(homes: Path) -> None:
+    cluster, target = _restored_validator_and_wiped_follower(homes)
+    try:
+        cluster.net.partition({"f0", "v3"}, {"v0", "v1", "v2", "v3"})
+        follower = cluster.start("f0")
+        assert cluster.run_until(lambda: follower.height >= target, 60)
+        assert follower.storage.base > 1, "restored from v3's snapshot"
+        assert follower.storage.block(1) is None
+        cluster.net.heal()
+        assert cluster.run_until(cluster.all_at_least(cluster.node("v0").height + 1), 60)
+        cluster.check()
+    finally:
+        cluster.close()
+
+
 def test_validators_join_and_leave_by_operator_transaction_under_load(cluster: Cluster) -> None:
     people = 3
     fund_people(cluster, people)
