@@ -244,15 +244,24 @@ class _Peer:
 def _abort(ws: Socket) -> None:
     """Cut a connection whose peer does not read: a graceful close would wait for ever.
 
-    The socket is reset (``SO_LINGER`` 0) and shut down, so the event loop's
-    transport fails its pending writes and lets go of it.
+    The socket is set to reset (``SO_LINGER`` 0) and the event loop's transport is
+    aborted: it drops its pending writes and closes the socket now. A graceful close
+    cut short by its timeout may leave aiohttp's side of the connection open (the
+    client side closes its connection only once the close handshake ends), and an
+    open transport nobody holds is a leak. aiohttp has no public abort: its WebSocket
+    writer holds the transport. Without one, the socket is shut down, which fails the
+    transport's next read or write.
     """
     sock = ws.get_extra_info("socket")
-    if sock is None:
-        return
-    with contextlib.suppress(OSError):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        sock.shutdown(socket.SHUT_RDWR)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport = getattr(getattr(ws, "_writer", None), "transport", None)
+    if isinstance(transport, asyncio.Transport):
+        transport.abort()
+    elif sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def gossip_id(channel: str, payload: bytes) -> bytes:

@@ -10,6 +10,7 @@ from collections import defaultdict
 
 import aiohttp
 import pytest
+from aiohttp import WSMsgType, web
 
 from ledger_core.demo.chain import free_port
 from ledger_core.p2p import (
@@ -18,6 +19,7 @@ from ledger_core.p2p import (
     RemoteError,
     RequestTimeoutError,
 )
+from ledger_core.p2p.network import _abort
 from ledger_core.p2p.wire import Kind, encode_envelope
 from tests.p2p.netkit import (
     addr,
@@ -226,6 +228,45 @@ async def test_a_slow_peer_does_not_hold_up_the_others(policy: str) -> None:
                 )
                 assert all(p.id != key(3).address for p in a.peers())
             slow._response.close()  # its side never read: just drop the connection
+
+
+async def test_cutting_a_connection_closes_both_ends_transports_at_once() -> None:
+    # What the network does to a peer that does not read (a close handshake would wait):
+    # nothing of the connection may stay open for the garbage collector to find.
+    server_sockets: list[web.WebSocketResponse] = []
+    held = asyncio.Event()
+
+    async def hold(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        server_sockets.append(ws)
+        await held.wait()
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/", hold)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            for cut_client in (True, False):
+                before = len(server_sockets)
+                client = await session.ws_connect(f"http://127.0.0.1:{port}/")
+                await eventually(lambda n=before: len(server_sockets) == n + 1, 30)
+                server = server_sockets[-1]
+                cut, other = (client, server) if cut_client else (server, client)
+                _abort(cut)
+                transport = cut._writer.transport  # type: ignore[union-attr]
+                assert transport is not None
+                assert transport.is_closing()
+                message = await asyncio.wait_for(other.receive(), 30)
+                assert message.type in {WSMsgType.CLOSED, WSMsgType.CLOSE, WSMsgType.ERROR}
+                await other.close()
+    finally:
+        held.set()
+        await runner.cleanup()
 
 
 async def test_a_silent_peer_is_dropped_after_the_ping_timeout() -> None:
