@@ -767,6 +767,7 @@ class Network:
             _abort(ws)
         except Exception:
             LOG.debug("closing a connection failed", exc_info=True)
+            _abort(ws)
 
     def _record(self, peer: str, address: str, reason: str, by: Literal["local", "remote"]) -> None:
         self._disconnects.append(Disconnect(peer, address, reason, by, time.time()))
