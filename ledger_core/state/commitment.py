@@ -20,6 +20,7 @@ import bisect
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Final
 
 from ledger_core.types import codec, merkle
 from ledger_core.types.commitment import (
@@ -49,18 +50,26 @@ class StaleStageError(Exception):
     """A staged root computed on a state that has changed since."""
 
 
+_NODE_PREFIX: Final = hashlib.sha256(b"\x01")
+
+
 def _root(leaves: list[bytes]) -> bytes:
-    """:func:`merkle.root_of_hashes` with the node hash inlined (the commit's hot loop)."""
+    """:func:`merkle.root_of_hashes` with the node hash inlined (the commit's hot loop):
+    each node's hash starts from a copy of one that has taken the node prefix."""
     if not leaves:
         return merkle.EMPTY_ROOT
-    sha256 = hashlib.sha256
+    start = _NODE_PREFIX.copy
     level = leaves
-    while len(level) > 1:
-        paired = [
-            sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)
-        ]
-        if len(level) & 1:
-            paired.append(level[-1])
+    while (size := len(level)) > 1:
+        paired: list[bytes] = []
+        append = paired.append
+        for i in range(0, size - 1, 2):
+            node = start()
+            node.update(level[i])
+            node.update(level[i + 1])
+            append(node.digest())
+        if size & 1:
+            append(level[-1])
         level = paired
     return level[0]
 

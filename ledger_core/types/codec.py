@@ -90,13 +90,25 @@ def _plain(value: object, level: int) -> bool:
         return True
     if level >= MAX_DEPTH:
         return False
+    # A scalar item is judged here, without a call (the commit's hot loop).
     if kind is dict:
         for key, item in value.items():  # type: ignore[attr-defined]
-            if type(key) is not str or not _plain(item, level + 1):
+            if type(key) is not str:
+                return False
+            kind = type(item)
+            if not (kind is str or kind is int or kind is bool or item is None) and not _plain(
+                item, level + 1
+            ):
                 return False
         return True
     if kind is list:
-        return all(_plain(item, level + 1) for item in value)  # type: ignore[attr-defined]
+        for item in value:  # type: ignore[attr-defined]
+            kind = type(item)
+            if not (kind is str or kind is int or kind is bool or item is None) and not _plain(
+                item, level + 1
+            ):
+                return False
+        return True
     return isinstance(value, (str, int)) and not isinstance(value, float)
 
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, cast
 
 from ledger_core.state import keys
 from ledger_core.state.kernel import (
@@ -92,6 +92,10 @@ def _sold(
     if isinstance(progress, dict):
         noted = progress["sold"]
         assert isinstance(noted, dict)
+        # Written by the first part as integers: copied as they are (each later part of a
+        # large delivery would otherwise convert every seller again).
+        if all(type(wh) is int for wh in noted.values()):
+            return cast(dict[str, int], dict(noted)), int_of(progress, "sellers")
         return {seller: int(str(wh)) for seller, wh in noted.items()}, int_of(progress, "sellers")
     sold: dict[str, int] = {}
     for index in range(int_of(record, "trades")):
