@@ -92,11 +92,9 @@ def _sold(
     if isinstance(progress, dict):
         noted = progress["sold"]
         assert isinstance(noted, dict)
-        # Written by the first part as integers: copied as they are (each later part of a
-        # large delivery would otherwise convert every seller again).
-        if all(type(wh) is int for wh in noted.values()):
-            return cast(dict[str, int], dict(noted)), int_of(progress, "sellers")
-        return {seller: int(str(wh)) for seller, wh in noted.items()}, int_of(progress, "sellers")
+        # The first part wrote these as integers (below): copied as they are, where
+        # converting each again cost every later part of a large delivery its sellers' count.
+        return cast(dict[str, int], dict(noted)), int_of(progress, "sellers")
     sold: dict[str, int] = {}
     for index in range(int_of(record, "trades")):
         trade = record_at(state, keys.trade(start, index))
