@@ -490,15 +490,19 @@ async def test_two_nodes_dialling_each_other_keep_one_connection() -> None:
     ports = [free_port(), free_port()]
     a = net(1, port=ports[0], persistent=[f"127.0.0.1:{ports[1]}"], pex=False)
     b = net(2, port=ports[1], persistent=[f"127.0.0.1:{ports[0]}"], pex=False)
+    lower = min(a.address, b.address)
+    expected_on_a = "outbound" if a.address == lower else "inbound"
+    expected_on_b = "inbound" if expected_on_a == "outbound" else "outbound"
+
+    def resolved() -> bool:
+        # Each side holds one connection: the one the lower address dialled.
+        return [p.direction for p in a.peers()] == [expected_on_a] and [
+            p.direction for p in b.peers()
+        ] == [expected_on_b]
+
     async with running(a, b):
         await eventually(lambda: connected(a, b))
-        await asyncio.sleep(0.3)  # any duplicate has been resolved by now
-        (on_a,) = a.peers()
-        (on_b,) = b.peers()
-        lower = min(a.address, b.address)
-        expected_on_a = "outbound" if a.address == lower else "inbound"
-        assert on_a.direction == expected_on_a
-        assert on_b.direction == ("inbound" if expected_on_a == "outbound" else "outbound")
+        await eventually(resolved, 30, "one connection, the lower address's, on both sides")
         await a.broadcast("tx", b"still works")  # the kept connection carries traffic
 
 
