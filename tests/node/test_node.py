@@ -241,7 +241,10 @@ async def test_run_produces_blocks_and_stops(tmp_path: Path, chain: Chain) -> No
     result = await asyncio.wait_for(node.wait_for(tx.id), 5)
     assert isinstance(result, StoredTx)
     height = node.height
-    await asyncio.sleep(0.2)
+    for _ in range(600):  # an empty block is due every 0.05 s; 30 s on a loaded machine
+        if node.height > height:
+            break
+        await asyncio.sleep(0.05)
     assert node.height > height, "empty blocks keep time moving"
     stop.set()
     await asyncio.wait_for(task, 5)
