@@ -45,8 +45,8 @@ state snapshot instead. A peer that no longer holds the next block (it was
 itself restored from a snapshot) sends the node to another peer that does; only
 when none has answered within ``sync_timeout_ms`` does the node ask for a
 snapshot, so a node set to replay every block does so whenever some peer can
-serve them. The node trusts a snapshot's header the snapshot's header by light verification
-from the last header it trusts (skipping verification: more than 1/3 of its
+serve them. The node trusts a snapshot's header by light verification from
+the last header it trusts (skipping verification: more than 1/3 of its
 trusted validators' power and more than 2/3 of the header's own set signed),
 checks the state against the header's app hash, installs it and syncs the
 remaining blocks.
