@@ -90,7 +90,18 @@ async def test_a_validator_killed_at_a_signature_restarts_without_signing_twice(
         victim.start()
         await net.wait_answering(victim)
         for tx_id in pending:
-            await net.wait_for(partial(net.committed_on_all, tx_id), 40, "committed")
+            try:
+                await net.wait_for(partial(net.committed_on_all, tx_id), 40, "committed")
+            except AssertionError as err:
+                # This test failed twice in CI with the chain moving on and one of these
+                # transactions not committed everywhere: say where each node has it.
+                seen = {n.name: await net.get(n, f"/txs/{tx_id}") for n in net.running()}
+                statuses = {n.name: (await net.status(n)).get("mempool") for n in net.running()}
+                order = pending.index(tx_id)
+                raise AssertionError(
+                    f"transaction {order + 1} of {len(pending)} ({tx_id}): {seen}; "
+                    f"mempools: {statuses}\n{err}"
+                ) from None
         assert "dropping" in victim.log_text(), "the torn record was cut off at restart"
         spare.start()
         await net.wait_answering(spare)
