@@ -172,11 +172,9 @@ def _bills(
     valid: dict[tuple[str, int], Opening],
     owners: dict[str, str],
 ) -> list[dict[str, Any]]:
-    offset = genesis.params.utc_offset_minutes * 60
+    day_of = genesis.params.day_of
     found = []
-    for owner, day in sorted(
-        {(owners[m], t - (t + offset) % DAY) for m, t in valid},
-    ):
+    for owner, day in sorted({(owners[m], day_of(t)) for m, t in valid}):
         bill = state.raw(keys.bill(owner, day))
         if not isinstance(bill, dict):
             continue

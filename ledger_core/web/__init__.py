@@ -180,13 +180,6 @@ def _file(path: Path) -> web.Response:
     )
 
 
-def _local_midnight(node: Node, now: float) -> int:
-    """Unix time of the market's local midnight that began the current day."""
-    offset = node.genesis.params.utc_offset_minutes * 60
-    local = int(now) + offset
-    return local - local % DAY - offset
-
-
 def _today(meter: MeterService, start: int) -> dict[str, int]:
     """Today's energy from the interval reports the home's meter closed (its own readings)."""
     rows = [r for r in meter.intervals.reports(start, 200) if r.interval_start < start + DAY]
@@ -235,7 +228,7 @@ async def summary(request: web.Request) -> web.Response:
     view = StateView(node.committed)
     header = node.storage.header(node.height) if node.height else None
     last_time = header.time if header else node.genesis.genesis_time
-    midnight = _local_midnight(node, now)
+    midnight = node.genesis.params.day_of(int(now))  # the local midnight that began today
     meter = context.meter_address
     network = context.network
     return web.json_response(
