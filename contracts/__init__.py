@@ -30,6 +30,7 @@ from contracts.evaluator import (
 )
 from contracts.model import Contract
 from contracts.parser import decode, parse_raw
+from contracts.reader import read as read_contract
 
 __all__ = [
     "Action",
@@ -82,9 +83,15 @@ class CheckResult:
 
 
 def check(source: str | bytes, filename: str = "<contract>") -> CheckResult:
-    """Parse and check; never raises for bad input, whatever it is."""
+    """Parse and check; never raises for bad input, whatever it is.
+
+    A valid contract is read in one pass (:mod:`contracts.reader`); any other text
+    goes through the parser and the checker, which name every error.
+    """
     try:
         text = decode(source, filename)
+        if (read := read_contract(text)) is not None:
+            return CheckResult(*read)
         items = parse_raw(text, filename)
     except ContractError as err:
         return CheckResult(None, err.diagnostics)

@@ -113,6 +113,59 @@ def _days_in_month(year: int, month: int) -> int:
     return _MONTH_DAYS[month - 1]
 
 
+# -- the warnings: a valid contract may still say something its author did not mean.
+# The one-pass reader (contracts.reader) gives the same ones.
+
+
+def misspelt_dr(spelling: str, line: int, column: int) -> Diagnostic:
+    """The paper's ``DemandRespose``, accepted with a warning."""
+    return Diagnostic(
+        Severity.WARNING,
+        line,
+        column,
+        f"'{spelling}' is the paper's misspelling of DemandResponse; accepted",
+        None,
+        "did you mean DemandResponse?",
+    )
+
+
+def selling_without_production(line: int, column: int) -> Diagnostic:
+    """SELL SURPLUS where Production is false."""
+    return Diagnostic(
+        Severity.WARNING,
+        line,
+        column,
+        "SELL SURPLUS in a contract with Production false: surplus is not "
+        "injected, so there is nothing to sell",
+    )
+
+
+def buying_without_consumption(line: int, column: int) -> Diagnostic:
+    """BUY where Consumption is false."""
+    return Diagnostic(
+        Severity.WARNING,
+        line,
+        column,
+        "BUY in a contract with Consumption false: imports are refused",
+    )
+
+
+def nothing_to_shed(line: int, column: int) -> Diagnostic:
+    """DemandResponse true in a contract that controls no device."""
+    return Diagnostic(
+        Severity.WARNING,
+        line,
+        column,
+        "DemandResponse true, but the contract controls no device to shed",
+        None,
+        "add shed 'Device' or a Devices declaration",
+    )
+
+
+def _at(token: Token) -> tuple[int, int]:
+    return token.line or 1, token.column or 1
+
+
 def unquote(token: Token) -> str:
     """A STRING token's text: quotes removed, '' turned into '."""
     return str(token.value)[1:-1].replace("''", "'")
@@ -136,11 +189,6 @@ class _Checker:
         self.failed = True
         self.diagnostics.append(
             Diagnostic(Severity.ERROR, at.line or 1, at.column or 1, message, expected, hint)
-        )
-
-    def warn(self, at: Token, message: str, *, hint: str | None = None) -> None:
-        self.diagnostics.append(
-            Diagnostic(Severity.WARNING, at.line or 1, at.column or 1, message, None, hint)
         )
 
     # -- values -----------------------------------------------------------
@@ -335,12 +383,7 @@ class _Checker:
             columns=columns,
         )
         if contract.demand_response.enabled and not contract.shed_devices():
-            at = seen["demand_response"].keyword
-            self.warn(
-                at,
-                "DemandResponse true, but the contract controls no device to shed",
-                hint="add shed 'Device' or a Devices declaration",
-            )
+            self.diagnostics.append(nothing_to_shed(*_at(seen["demand_response"].keyword)))
         return contract
 
     def name_clause(self, clause: RawClause | None) -> str | None:
@@ -418,11 +461,7 @@ class _Checker:
         if clause is None:
             return DemandResponse()
         if str(clause.keyword.value).lower() == "demandrespose":
-            self.warn(
-                clause.keyword,
-                f"'{clause.keyword.value}' is the paper's misspelling of DemandResponse; accepted",
-                hint="did you mean DemandResponse?",
-            )
+            self.diagnostics.append(misspelt_dr(clause.keyword.value, *_at(clause.keyword)))
         flag = clause.args[0]
         assert isinstance(flag, Token)
         if flag.type == "FALSE":
@@ -540,16 +579,9 @@ class _Checker:
     ) -> None:
         for action in _rule_actions(items):
             if action.kind == "sell" and not production.enabled:
-                self.warn(
-                    action.keyword,
-                    "SELL SURPLUS in a contract with Production false: surplus is not "
-                    "injected, so there is nothing to sell",
-                )
+                self.diagnostics.append(selling_without_production(*_at(action.keyword)))
             if action.kind == "buy" and consumption.mode is ConsumptionMode.FALSE:
-                self.warn(
-                    action.keyword,
-                    "BUY in a contract with Consumption false: imports are refused",
-                )
+                self.diagnostics.append(buying_without_consumption(*_at(action.keyword)))
 
     # -- rules ------------------------------------------------------------
 
