@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Final, cast
+from typing import Final
 
 from contracts.checker import (
     _OPS,
@@ -277,15 +277,38 @@ class _Reader:
     """One contract's tokens, read once. Every method reads the rule of the same name in
     the descent parser (:class:`contracts.parser._Descent`) at ``self.at``."""
 
-    __slots__ = ("actions", "at", "operators", "tokens", "turned")
+    __slots__ = (
+        "actions",
+        "at",
+        "consumption",
+        "demand_response",
+        "devices",
+        "name",
+        "operators",
+        "parties",
+        "production",
+        "store",
+        "tokens",
+        "turned",
+        "valid",
+    )
 
     def __init__(self, tokens: list[Scanned]) -> None:
         self.tokens = tokens
         self.at = 0
         self.operators = 0
-        # (kind, keyword) of each SELL and BUY, and the device token of each TURN, in order
+        # (kind, keyword) of each SELL and BUY, and the device of each TURN, in order
         self.actions: list[tuple[ActionKind, Scanned]] = []
         self.turned: list[str] = []
+        # What the clauses say; a clause not written leaves the checker's default.
+        self.name = ""
+        self.valid: tuple[datetime, datetime] | None = None
+        self.consumption = _CONSUMPTION["TRUE"]
+        self.production = _PRODUCTION_ON
+        self.store = False
+        self.demand_response = _NO_DEMAND_RESPONSE
+        self.devices: tuple[str, ...] | None = None
+        self.parties: tuple[Party, ...] = ()
 
     def take(self, kind: str) -> str:
         token = self.tokens[self.at]
@@ -304,7 +327,6 @@ class _Reader:
     def contract(self) -> tuple[Contract, tuple[Diagnostic, ...]]:
         tokens = self.tokens
         keywords: dict[str, Scanned] = {}
-        values: dict[str, object] = {}
         rules: list[Rule] = []
         clauses = _CLAUSES
         while True:
@@ -325,67 +347,59 @@ class _Reader:
                 if clause is None:
                     raise _UNSURE
                 keywords[kind] = token
-                values[kind] = clause(self)
+                clause(self)
             if tokens[self.at][0] not in _LINE_ENDS:
                 raise _UNSURE
         if "VALID" not in keywords or "PARTIES" not in keywords:
             raise _UNSURE
-        return self.build(keywords, values, rules)
+        return self.build(keywords, rules)
 
     def build(
-        self, keywords: dict[str, Scanned], values: dict[str, object], rules: list[Rule]
+        self, keywords: dict[str, Scanned], rules: list[Rule]
     ) -> tuple[Contract, tuple[Diagnostic, ...]]:
+        devices = self.devices
+        demand_response = self.demand_response
+        if devices is not None:
+            for device in (*self.turned, *demand_response.shed):
+                if device not in devices:
+                    raise _UNSURE
         warnings: list[Diagnostic] = []
-        devices: tuple[str, ...] | None = values.get("DEVICES")  # type: ignore[assignment]
-        if devices is not None:
-            for device in self.turned:
-                if device not in devices:
-                    raise _UNSURE
-        demand_response: DemandResponse = values.get("DEMANDRESPONSE", DemandResponse())  # type: ignore[assignment]
-        if devices is not None:
-            for device in demand_response.shed:
-                if device not in devices:
-                    raise _UNSURE
-        if (keyword := keywords.get("DEMANDRESPONSE")) is not None and keyword[
-            1
-        ].lower() == "demandrespose":
-            warnings.append(misspelt_dr(keyword[1], keyword[2], keyword[3]))
-        consumption: Consumption = values.get("CONSUMPTION", Consumption())  # type: ignore[assignment]
-        production: Production = values.get("PRODUCTION", Production())  # type: ignore[assignment]
+        dr_keyword = keywords.get("DEMANDRESPONSE")
+        if dr_keyword is not None and dr_keyword[1].lower() == "demandrespose":
+            warnings.append(misspelt_dr(dr_keyword[1], dr_keyword[2], dr_keyword[3]))
         for kind, at in self.actions:
             if kind is ActionKind.SELL_SURPLUS:
-                if not production.enabled:
+                if not self.production.enabled:
                     warnings.append(selling_without_production(at[2], at[3]))
-            elif consumption.mode is ConsumptionMode.FALSE:
+            elif self.consumption.mode is ConsumptionMode.FALSE:
                 warnings.append(buying_without_consumption(at[2], at[3]))
-        valid_from, valid_to = cast(tuple[datetime, datetime], values["VALID"])
+        assert self.valid is not None  # the Valid clause is there (see contract())
         contract = Contract(
-            name=values["CONTRACT"],  # type: ignore[arg-type]
-            valid_from=valid_from,
-            valid_to=valid_to,
-            parties=values["PARTIES"],  # type: ignore[arg-type]
-            consumption=consumption,
-            production=production,
-            store=values.get("STORE", False),  # type: ignore[arg-type]
+            name=self.name,
+            valid_from=self.valid[0],
+            valid_to=self.valid[1],
+            parties=self.parties,
+            consumption=self.consumption,
+            production=self.production,
+            store=self.store,
             demand_response=demand_response,
             devices=devices,
             rules=tuple(rules),
             lines=ClauseLines(**{_FIELDS[kind]: token[2] for kind, token in keywords.items()}),
             columns=ClauseLines(**{_FIELDS[kind]: token[3] for kind, token in keywords.items()}),
         )
-        if demand_response.enabled and not contract.shed_devices():
-            keyword = keywords["DEMANDRESPONSE"]
-            warnings.append(nothing_to_shed(keyword[2], keyword[3]))
+        if dr_keyword is not None and demand_response.enabled and not contract.shed_devices():
+            warnings.append(nothing_to_shed(dr_keyword[2], dr_keyword[3]))
         if len(warnings) > 1:
             warnings.sort(key=lambda d: (d.line, d.column))
         return contract, tuple(warnings)
 
     # -- clauses ----------------------------------------------------------------
 
-    def contract_clause(self) -> str:
-        return _text(self.take("STRING"), MAX_NAME)
+    def contract_clause(self) -> None:
+        self.name = _text(self.take("STRING"), MAX_NAME)
 
-    def valid_clause(self) -> tuple[datetime, datetime]:
+    def valid_clause(self) -> None:
         take = self.take
         take("FROM")
         start = _date_time(take("DATE"), take("TIME"))
@@ -393,17 +407,18 @@ class _Reader:
         end = _date_time(take("DATE"), take("TIME"))
         if end <= start:
             raise _UNSURE
-        return start, end
+        self.valid = start, end
 
-    def consumption_clause(self) -> Consumption:
+    def consumption_clause(self) -> None:
         flag = self.flag("TRUE", "FALSE", "PROGRAMMED")
         if flag != "PROGRAMMED":
-            return _CONSUMPTION[flag]
+            self.consumption = _CONSUMPTION[flag]
+            return
         windows = [self.window()]
         while self.tokens[self.at][0] == "COMMA":
             self.at += 1
             windows.append(self.window())
-        return Consumption(ConsumptionMode.PROGRAMMED, tuple(windows))
+        self.consumption = Consumption(ConsumptionMode.PROGRAMMED, tuple(windows))
 
     def window(self) -> Window:
         start = _clock(self.take("CLOCK"))
@@ -426,32 +441,32 @@ class _Reader:
                 items.append((first[1], None))
         return items
 
-    def production_clause(self) -> Production:
+    def production_clause(self) -> None:
         if self.flag("TRUE", "FALSE") == "FALSE":
-            return _PRODUCTION_OFF
-        if self.tokens[self.at][0] == "AND":
+            self.production = _PRODUCTION_OFF
+        elif self.tokens[self.at][0] == "AND":
             self.at += 1
             self.take("SELL")
-            return _PRODUCTION_SELLING
-        return _PRODUCTION_ON
+            self.production = _PRODUCTION_SELLING
 
-    def store_clause(self) -> bool:
-        return self.flag("TRUE", "FALSE") == "TRUE"
+    def store_clause(self) -> None:
+        self.store = self.flag("TRUE", "FALSE") == "TRUE"
 
-    def dr_clause(self) -> DemandResponse:
+    def dr_clause(self) -> None:
         if self.flag("TRUE", "FALSE") == "FALSE":
-            return _NO_DEMAND_RESPONSE
+            return  # as without the clause
         if self.tokens[self.at][0] != "SHED":
-            return _DEMAND_RESPONSE
+            self.demand_response = _DEMAND_RESPONSE
+            return
         self.at += 1
-        return DemandResponse(enabled=True, shed=self.devices())
+        self.demand_response = DemandResponse(enabled=True, shed=self.device_list())
 
-    def devices_clause(self) -> tuple[str, ...]:
+    def devices_clause(self) -> None:
         if self.tokens[self.at][0] == "COLON":
             self.at += 1
-        return self.devices()
+        self.devices = self.device_list()
 
-    def devices(self) -> tuple[str, ...]:
+    def device_list(self) -> tuple[str, ...]:
         """Device names, in quotes and separated by commas, none twice."""
         devices = [_text(self.take("STRING"), MAX_DEVICE)]
         while self.tokens[self.at][0] == "COMMA":
@@ -462,7 +477,7 @@ class _Reader:
             devices.append(device)
         return tuple(devices)
 
-    def parties_clause(self) -> tuple[Party, ...]:
+    def parties_clause(self) -> None:
         self.take("COLON")
         parties = [self.party()]
         while self.tokens[self.at][0] == "COMMA":
@@ -471,7 +486,7 @@ class _Reader:
             if party in parties:
                 raise _UNSURE
             parties.append(party)
-        return tuple(parties)
+        self.parties = tuple(parties)
 
     def party(self) -> Party:
         kind, value, _line, _column = self.tokens[self.at]
@@ -648,7 +663,7 @@ class _Reader:
         raise _UNSURE
 
 
-_CLAUSES: Final[dict[str, Callable[[_Reader], object]]] = {
+_CLAUSES: Final[dict[str, Callable[[_Reader], None]]] = {
     "CONTRACT": _Reader.contract_clause,
     "VALID": _Reader.valid_clause,
     "CONSUMPTION": _Reader.consumption_clause,
