@@ -77,7 +77,8 @@ MAX_NOTIFY: Final = 280
 MAX_DIGITS: Final = 15
 MAX_DECIMALS: Final = 6
 
-_OPS: Final[dict[str, Op]] = {
+# Shared with the one-pass reader (contracts.reader), which must judge exactly alike.
+OPERATORS: Final[dict[str, Op]] = {
     "<": Op.LT,
     "<=": Op.LE,
     ">": Op.GT,
@@ -87,7 +88,7 @@ _OPS: Final[dict[str, Op]] = {
     "!=": Op.NE,
     "<>": Op.NE,
 }
-_PARTICIPANT_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,99}")
+PARTICIPANT_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,99}")
 _CLOCK: Final = re.compile(r"(\d{1,2}):(\d{2})")
 
 _CLAUSE_TITLES: Final[dict[str, str]] = {
@@ -533,7 +534,7 @@ class _Checker:
             )
             return None
         ident = unquote(token)
-        if not _PARTICIPANT_ID.fullmatch(ident):
+        if not PARTICIPANT_ID.fullmatch(ident):
             self.error(
                 token,
                 f"'{ident}' is not a participant identifier",
@@ -748,7 +749,7 @@ class _Checker:
         return None if days is None else Membership(var, DaySet(days))
 
     def comparison(self, raw: RawComparison) -> Comparison | None:
-        op = _OPS[str(raw.op.value)]
+        op = OPERATORS[str(raw.op.value)]
         left_var = self.variable(raw.left)
         right_var = self.variable(raw.right)
         if left_var is None and right_var is None:

@@ -22,13 +22,13 @@ from decimal import Decimal
 from typing import Final
 
 from contracts.checker import (
-    _OPS,
-    _PARTICIPANT_ID,
     MAX_DECIMALS,
     MAX_DEVICE,
     MAX_DIGITS,
     MAX_NAME,
     MAX_NOTIFY,
+    OPERATORS,
+    PARTICIPANT_ID,
     buying_without_consumption,
     misspelt_dr,
     nothing_to_shed,
@@ -499,7 +499,7 @@ class _Reader:
         if kind != "STRING":
             raise _UNSURE
         ident = value[1:-1].replace("''", "'")
-        if not _PARTICIPANT_ID.fullmatch(ident):
+        if not PARTICIPANT_ID.fullmatch(ident):
             raise _UNSURE
         return Party(ident, is_role=False)
 
@@ -630,7 +630,7 @@ class _Reader:
         token = tokens[self.at]
         self.at += 1
         if token[0] == "COMPARE":
-            return _comparison(left, _OPS[token[1]], self.operand())
+            return _comparison(left, OPERATORS[token[1]], self.operand())
         if token[0] != "IN":
             raise _UNSURE
         if left[0] != "name" or (ref := _VARIABLES.get(left[1].lower())) is None:
