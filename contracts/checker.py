@@ -169,7 +169,53 @@ def _at(token: Token) -> tuple[int, int]:
 
 def unquote(token: Token) -> str:
     """A STRING token's text: quotes removed, '' turned into '."""
-    return str(token.value)[1:-1].replace("''", "'")
+    return unquoted(str(token.value))
+
+
+# -- the rules of values, shared with the one-pass reader (contracts.reader), which must
+# judge exactly alike
+
+
+def unquoted(string: str) -> str:
+    """A string literal's text: quotes removed, '' turned into '."""
+    return string[1:-1].replace("''", "'")
+
+
+def text_fault(value: str, limit: int) -> str | None:
+    """What is wrong with a name, device or notification's text (to follow its
+    description in a message), or None."""
+    if not value.strip():
+        return "is empty"
+    if len(value) > limit:
+        return f"is {len(value)} characters long; the limit is {limit}"
+    if not value.isprintable():
+        return "contains a control character"
+    return None
+
+
+def clock_fits(hour: int, minute: int, *, allow_24: bool) -> bool:
+    """Whether HH:MM is a time of day: 00:00 to 23:59, and 24:00 where ``allow_24`` (the
+    end of a range)."""
+    return minute <= 59 and (hour < 24 or (hour == 24 and minute == 0 and allow_24))
+
+
+def numeral_fits(text: str) -> bool:
+    """Whether a numeral has at most MAX_DIGITS significant digits, MAX_DECIMALS of them
+    after the point."""
+    whole, _point, fraction = text.partition(".")
+    significant = (whole.lstrip("-") + fraction).lstrip("0")
+    return len(significant) <= MAX_DIGITS and len(fraction) <= MAX_DECIMALS
+
+
+def day_range(first: int, last: int) -> set[int]:
+    """The days from ``first`` to ``last`` (0 = Monday), wrapping past Sunday: fri-mon is
+    Friday, Saturday, Sunday and Monday."""
+    days = {first}
+    day = first
+    while day != last:
+        day = (day + 1) % 7
+        days.add(day)
+    return days
 
 
 class _Checker:
@@ -188,22 +234,14 @@ class _Checker:
         hint: str | None = None,
     ) -> None:
         self.failed = True
-        self.diagnostics.append(
-            Diagnostic(Severity.ERROR, at.line or 1, at.column or 1, message, expected, hint)
-        )
+        self.diagnostics.append(Diagnostic(Severity.ERROR, *_at(at), message, expected, hint))
 
     # -- values -----------------------------------------------------------
 
     def text(self, token: Token, what: str, limit: int) -> str | None:
         value = unquote(token)
-        if not value.strip():
-            self.error(token, f"{what} is empty")
-            return None
-        if len(value) > limit:
-            self.error(token, f"{what} is {len(value)} characters long; the limit is {limit}")
-            return None
-        if not value.isprintable():
-            self.error(token, f"{what} contains a control character")
+        if (fault := text_fault(value, limit)) is not None:
+            self.error(token, f"{what} {fault}")
             return None
         return value
 
@@ -241,7 +279,7 @@ class _Checker:
         m = _CLOCK.fullmatch(str(token.value))
         assert m is not None
         hour, minute = int(m.group(1)), int(m.group(2))
-        if minute > 59 or hour > 24 or (hour == 24 and (minute > 0 or not allow_24)):
+        if not clock_fits(hour, minute, allow_24=allow_24):
             expected = "HH:MM from 00:00 to 24:00" if allow_24 else "HH:MM from 00:00 to 23:59"
             self.error(token, f"{token.value} is not a time of day", expected=expected)
             return None
@@ -254,9 +292,7 @@ class _Checker:
         except InvalidOperation:  # pragma: no cover - the lexer only passes numerals
             self.error(raw.number, f"{text} is not a number")
             return None
-        digits = text.lstrip("-").replace(".", "").lstrip("0")
-        decimals = len(text.split(".", 1)[1]) if "." in text else 0
-        if len(digits) > MAX_DIGITS or decimals > MAX_DECIMALS:
+        if not numeral_fits(text):
             self.error(
                 raw.number,
                 f"{text} has too many digits",
@@ -284,11 +320,7 @@ class _Checker:
                 ok = False
                 continue
             (a,), (b,) = start, end
-            day = a
-            result.add(day)
-            while day != b:
-                day = (day + 1) % 7
-                result.add(day)
+            result |= day_range(a, b)
         return frozenset(result) if ok else None
 
     def day_word(self, token: Token, *, single: bool) -> frozenset[int] | None:

@@ -22,17 +22,20 @@ from decimal import Decimal
 from typing import Final
 
 from contracts.checker import (
-    MAX_DECIMALS,
     MAX_DEVICE,
-    MAX_DIGITS,
     MAX_NAME,
     MAX_NOTIFY,
     OPERATORS,
     PARTICIPANT_ID,
     buying_without_consumption,
+    clock_fits,
+    day_range,
     misspelt_dr,
     nothing_to_shed,
+    numeral_fits,
     selling_without_production,
+    text_fault,
+    unquoted,
 )
 from contracts.errors import Diagnostic
 from contracts.lexer import END, Scanned, scan
@@ -137,8 +140,8 @@ def read(text: str) -> tuple[Contract, tuple[Diagnostic, ...]] | None:
 
 
 def _text(string: str, limit: int) -> str:
-    value = string[1:-1].replace("''", "'")
-    if not value.strip() or len(value) > limit or not value.isprintable():
+    value = unquoted(string)
+    if text_fault(value, limit) is not None:
         raise _UNSURE
     return value
 
@@ -156,14 +159,13 @@ def _date_time(date: str, time: str) -> datetime:
 def _clock(value: str, *, allow_24: bool = False) -> ClockValue:
     hour_text, minute_text = value.split(":")
     hour, minute = int(hour_text), int(minute_text)
-    if minute > 59 or hour > 24 or (hour == 24 and (minute > 0 or not allow_24)):
+    if not clock_fits(hour, minute, allow_24=allow_24):
         raise _UNSURE
     return _CLOCKS[hour * 60 + minute]
 
 
 def _quantity(number: str, unit: str | None) -> Quantity:
-    whole, _point, fraction = number.partition(".")
-    if len((whole.lstrip("-") + fraction).lstrip("0")) > MAX_DIGITS or len(fraction) > MAX_DECIMALS:
+    if not numeral_fits(number):
         raise _UNSURE
     value = Decimal(number)
     if not value:
@@ -203,10 +205,7 @@ def _days(items: list[tuple[str, str | None]]) -> frozenset[int]:
             continue
         (day,) = _day_word(first, single=True)
         (end,) = _day_word(last, single=True)
-        result.add(day)
-        while day != end:
-            day = (day + 1) % 7
-            result.add(day)
+        result |= day_range(day, end)
     return frozenset(result)
 
 
@@ -498,7 +497,7 @@ class _Reader:
             return role
         if kind != "STRING":
             raise _UNSURE
-        ident = value[1:-1].replace("''", "'")
+        ident = unquoted(value)
         if not PARTICIPANT_ID.fullmatch(ident):
             raise _UNSURE
         return Party(ident, is_role=False)
