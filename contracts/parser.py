@@ -703,8 +703,10 @@ class _Unsure(Exception):  # noqa: N818 - not an error: the tables decide
 
 
 _UNSURE: Final = _Unsure()
-_NAME_KINDS: Final = frozenset({"WORD", "CONSUMPTION", "PRODUCTION", "SURPLUS"})
-_LINE_ENDS: Final = frozenset({"_NL", END})
+# The tokens a condition takes as a name, and those that end a clause's line (shared
+# with the one-pass reader, contracts.reader).
+NAME_KINDS: Final = frozenset({"WORD", "CONSUMPTION", "PRODUCTION", "SURPLUS"})
+LINE_ENDS: Final = frozenset({"_NL", END})
 # Parentheses nest without adding to a condition's depth; beyond this the
 # descent parser leaves the text to the tables, which do not recurse.
 _MAX_GROUPS: Final = 2 * MAX_CONDITION_DEPTH
@@ -761,7 +763,7 @@ class _Descent:
                 if clause is None:
                     raise _UNSURE
                 items.append(clause(self, Token(*token)))
-            if tokens[self.at][0] not in _LINE_ENDS:
+            if tokens[self.at][0] not in LINE_ENDS:
                 raise _UNSURE
 
     # -- clauses --------------------------------------------------------------
@@ -976,7 +978,7 @@ class _Descent:
         token = self.tokens[self.at]
         kind = token[0]
         self.at += 1
-        if kind in _NAME_KINDS:
+        if kind in NAME_KINDS:
             return RawName(Token(*token))
         if kind == "NUMBER":
             unit = self.tokens[self.at]

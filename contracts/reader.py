@@ -76,15 +76,14 @@ from contracts.model import (
     VarType,
     Window,
 )
+from contracts.parser import LINE_ENDS, MAX_CONDITION_DEPTH, NAME_KINDS
 
-# The most AND, OR, NOT and '(' a condition may hold here. A condition's depth
-# is at most one more than its operators, and the parser refuses only depths past
-# MAX_CONDITION_DEPTH (24): below this bound no condition is refused for depth,
-# and above it the parser decides.
-_MAX_OPERATORS: Final = 20
-
-_NAME_KINDS: Final = frozenset({"WORD", "CONSUMPTION", "PRODUCTION", "SURPLUS"})
-_LINE_ENDS: Final = frozenset({"_NL", END})
+# The most AND, OR, NOT and '(' a condition may hold here. A condition's depth is at
+# most one more than its operators, and the parser refuses depths past
+# MAX_CONDITION_DEPTH, counting a group one level deeper than its inside. So up to
+# MAX_CONDITION_DEPTH - 2 operators no condition is refused for depth; the reader stops
+# two short of that, and above it the parser decides.
+_MAX_OPERATORS: Final = MAX_CONDITION_DEPTH - 4
 _FIELDS: Final[dict[str, str]] = {
     "CONTRACT": "contract",
     "VALID": "valid",
@@ -347,7 +346,7 @@ class _Reader:
                     raise _UNSURE
                 keywords[kind] = token
                 clause(self)
-            if tokens[self.at][0] not in _LINE_ENDS:
+            if tokens[self.at][0] not in LINE_ENDS:
                 raise _UNSURE
         if "VALID" not in keywords or "PARTIES" not in keywords:
             raise _UNSURE
@@ -649,7 +648,7 @@ class _Reader:
     def operand(self) -> _Operand:
         kind, value, _line, _column = self.tokens[self.at]
         self.at += 1
-        if kind in _NAME_KINDS:
+        if kind in NAME_KINDS:
             return "name", value, None
         if kind == "NUMBER":
             unit = self.tokens[self.at]
