@@ -351,7 +351,8 @@ async def test_a_message_handler_may_await_a_request_to_the_same_peer() -> None:
 
 
 async def test_too_many_concurrent_requests_are_answered_busy() -> None:
-    a = net(1, lim=limits(max_inflight_requests=2))
+    # Without peer exchange: b's own requests for addresses would count among a's two.
+    a = net(1, lim=limits(max_inflight_requests=2), pex=False)
     release = asyncio.Event()
     answering = 0
 
@@ -363,7 +364,7 @@ async def test_too_many_concurrent_requests_are_answered_busy() -> None:
 
     a.on_request("sync", slow)
     async with running(a):
-        b = net(2, persistent=[addr(a)])
+        b = net(2, persistent=[addr(a)], pex=False)
         async with running(b):
             await eventually(lambda: connected(a, b))
             waiting = [
