@@ -103,6 +103,15 @@ class _Switch:
     line: int
     column: int
     text: str
+    size: int  # tests in the condition: the cheaper switch is tried first
+
+
+def _size(node: Condition) -> int:
+    if isinstance(node, Not):
+        return _size(node.inner)
+    if isinstance(node, AllOf | AnyOf):
+        return sum(_size(item) for item in node.items)
+    return 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +127,7 @@ def _side(contract: Contract) -> _Side:
     switches: list[_Switch] = []
     for rule in contract.rules:
         test = compile_condition(rule.condition)
+        size = _size(rule.condition)
         for branch, actions in ((True, rule.then), (False, rule.otherwise)):
             for spec in actions:
                 if spec.kind in (ActionKind.TURN_ON, ActionKind.TURN_OFF) and spec.device:
@@ -131,6 +141,7 @@ def _side(contract: Contract) -> _Side:
                             spec.line,
                             spec.column or 1,
                             action_text(spec).strip() + ("" if branch else " (ELSE)"),
+                            size,
                         )
                     )
     dr = contract.demand_response
@@ -261,17 +272,20 @@ def _states(reads: _Reads, *, dr: bool, imports: bool, days: bool) -> Iterator[M
         else [None]
     )
     service = (True, False) if reads.reads(Variable.SERVICE) else (True,)
+    clocks = [
+        _MONDAY + timedelta(days=day, minutes=minute) for day in weekdays for minute in minutes
+    ]
     combos = itertools.product(
         itertools.product(import_prices, export_prices),
-        itertools.product(power, power, energy, energy, weekdays, minutes, levels),
+        itertools.product(power, power, energy, energy, clocks, levels),
         battery,
         service,
     )
-    for (imp, exp), (cw, pw, cwh, pwh, day, minute, level), soc, connected in itertools.islice(
+    for (imp, exp), (cw, pw, cwh, pwh, clock, level), soc, connected in itertools.islice(
         combos, MAX_STATES
     ):
         yield MeterState(
-            clock=_MONDAY + timedelta(days=day, minutes=minute),
+            clock=clock,
             import_price=imp,
             export_price=exp,
             consumption_w=cw,
@@ -340,11 +354,14 @@ def _witness(
         for window in contract.consumption.schedule:
             reads.minutes.update((window.start.minutes, window.end.minutes))
             days = days or len(window.days) < 7
+    # Every switch must hold, so the order only changes the cost: the shortest condition
+    # first, which fails soonest on most states.
+    ordered = sorted(switches, key=lambda s: s.size)
     for state in _states(reads, dr=dr, imports=imports, days=days):
         if budget.left <= 0:
             return None
         budget.left -= 1
-        if all(s.test(state) is s.branch for s in switches) and (hold is None or hold(state)):
+        if all(s.test(state) is s.branch for s in ordered) and (hold is None or hold(state)):
             return _example(state, reads, dr=dr, imports=imports)
     return None
 
