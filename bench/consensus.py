@@ -364,6 +364,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.validators, args.rates, args.seconds, args.accounts = "4", "1000", 6.0, 1000
+    if args.dir is not None:
+        try:
+            Path(args.dir).mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            parser.error(f"--dir {args.dir}: {err.strerror}")
     verified = header("Networks of validators")
     rows = []
     for size in (int(v) for v in args.validators.split(",")):
