@@ -1,7 +1,7 @@
 """Networks of validators as processes on loopback: committed tx/s and submit-to-commit latency.
 
     .venv/bin/python -m bench.consensus [--validators 1,4,7] [--rates 1000] [--seconds 15]
-        [--accounts 2000] [--batch 100] [--dir DIR] [--profile] [--quick]
+        [--accounts 2000] [--batch 100] [--block-interval S] [--dir DIR] [--profile] [--quick]
 
 ``--quick``: four validators, 1,000 tx/s for 6 s, 1,000 accounts.
 
@@ -9,8 +9,9 @@ For each size N: ``transactiva testnet init --validators N`` in a fresh folder
 (``--dir``, default a temporary folder on disk), every node started as
 ``python -m ledger_core node`` (real SQLite files, WAL and private-validator
 fsyncs, WebSocket P2P on 127.0.0.1, default timeouts, ``block_interval``
-0.2 s). Set-up, not measured: ``--accounts`` participants registered and funded
-(register, deposit request, deposit confirmation). Then a load process posts
+0.2 s unless ``--block-interval`` sets every node's). Set-up, not measured:
+``--accounts`` participants registered and funded (register, deposit request,
+deposit confirmation). Then a load process posts
 pre-signed transfers to ``/api/v1/txs/batch?wait=true`` at each of ``--rates`` tx/s for
 ``--seconds``, ``--batch`` per request, spreading the requests over the
 validators (each account always to the same node, in nonce order). Every
@@ -26,8 +27,12 @@ Besides the load average and the Ed25519 verification rate of this process (the
 yardstick of issue 19: four validators at 1,000 tx/s with p99 under 2 s at a load
 average of at most 3, each spending at most 250 µs of CPU per transaction), the
 table gives each validator's CPU per transaction in µs and in signature
-verifications' worth. Requests the nodes refuse with 503 ``overloaded`` are
-counted, not retried.
+verifications' worth, and the blocks made while the load ran (from the height
+the nodes agree on before it to the one they agree on after) with the
+transactions per block: a validator's CPU has a part per transaction and a part
+per block, so a longer ``--block-interval`` (bigger blocks) lowers the CPU per
+transaction and raises the latency. Requests the nodes refuse with 503
+``overloaded`` are counted, not retried.
 """
 
 from __future__ import annotations
@@ -77,7 +82,9 @@ def _key(i: int) -> SigningKey:
     return SigningKey.from_seed(i.to_bytes(32, "big"))
 
 
-def _init(root: Path, validators: int, profile: bool) -> list[Node]:
+def _init(
+    root: Path, validators: int, profile: bool, block_interval: float | None = None
+) -> list[Node]:
     out = io.StringIO()
     args = ["testnet", "init", "--validators", str(validators), "--dir", str(root)]
     args += ["--base-port", str(free_port_run(2 * validators)), "--chain-id", "bench-net"]
@@ -87,7 +94,10 @@ def _init(root: Path, validators: int, profile: bool) -> list[Node]:
     for i in range(validators):
         home = Home(root / f"node{i}")
         config = home.config()
-        write_config(home, Config.from_json({**config.to_json(), "execute_contracts": False}))
+        changed: dict[str, Any] = {"execute_contracts": False}
+        if block_interval is not None:
+            changed["block_interval"] = block_interval
+        write_config(home, Config.from_json({**config.to_json(), **changed}))
         nodes.append(
             Node(
                 f"node{i}",
@@ -290,7 +300,7 @@ async def _agree(nodes: list[Node]) -> int:
 
 
 def measure(root: Path, validators: int, args: argparse.Namespace) -> dict[str, Any]:
-    nodes = _init(root, validators, args.profile or args.py_spy is not None)
+    nodes = _init(root, validators, args.profile or args.py_spy is not None, args.block_interval)
     for node in nodes:
         _start(node, args.py_spy)
     try:
@@ -307,6 +317,7 @@ def measure(root: Path, validators: int, args: argparse.Namespace) -> dict[str, 
             target=_load_process,
             args=([(n.api, n.token) for n in nodes], lanes, args.rate, args.batch, sender),
         )
+        first = asyncio.run(_agree(nodes))
         cpu_before = [_cpu_seconds(n.process.pid) for n in nodes if n.process is not None]
         child.start()
         sender.close()  # so that a child that dies is seen as the end of the pipe
@@ -331,6 +342,7 @@ def measure(root: Path, validators: int, args: argparse.Namespace) -> dict[str, 
         "p99": _percentile(latencies, 0.99),
         "codes": result["codes"],
         "height": height,
+        "blocks": height - first,
         "node_cpu": [b - a for a, b in zip(cpu_before, cpu_after, strict=True)],
         "elapsed": result["elapsed"],
     }
@@ -360,8 +372,17 @@ def main() -> None:
     parser.add_argument(
         "--py-spy", default=None, metavar="PY_SPY", help="profile node 1 with this py-spy (raw)"
     )
+    parser.add_argument(
+        "--block-interval",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="every node's block_interval (default: the node's, 0.2 s)",
+    )
     parser.add_argument("--quick", action="store_true", help="4 validators, 1,000 tx/s, 6 s")
     args = parser.parse_args()
+    if args.block_interval is not None and not 0 < args.block_interval <= 60:
+        parser.error(f"--block-interval {args.block_interval:g}: give 0 < SECONDS <= 60")
     if args.quick:
         args.validators, args.rates, args.seconds, args.accounts = "4", "1000", 6.0, 1000
     if args.dir is not None:
@@ -386,12 +407,16 @@ def main() -> None:
         f"{args.batch} per request to /txs/batch?wait=true; {os.cpu_count()} CPUs, "
         f"load average {load:.1f} at the end\n"
     )
-    print("| validators | offered tx/s | committed tx/s | p50 latency | p99 latency | blocks |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| validators | offered tx/s | committed tx/s | p50 latency | p99 latency | blocks | "
+        "tx per block |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         print(
             f"| {row['validators']} | {row['offered']:,.0f} | {row['tx_s']:,.0f} | "
-            f"{row['p50'] * 1000:,.0f} ms | {row['p99'] * 1000:,.0f} ms | {row['height']} |"
+            f"{row['p50'] * 1000:,.0f} ms | {row['p99'] * 1000:,.0f} ms | {row['blocks']} | "
+            f"{row['committed'] / max(1, row['blocks']):,.0f} |"
         )
     print(
         "\n| validators | offered tx/s | CPU s per node (load) | all nodes' CPU per tx | "

@@ -35,7 +35,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -63,6 +63,7 @@ from ledger_core.types.abci import (
     BlockContext,
     Execution,
     InvalidBlock,
+    TxResult,
 )
 from ledger_core.types.block import GENESIS_PREVIOUS, Block, Header, make_block
 from ledger_core.types.crypto import SigningKey
@@ -342,13 +343,14 @@ class Node:
     def wait_for(self, tx_id: str) -> asyncio.Future[StoredTx | Submitted]:
         """A future for a mempool transaction: its stored result, or why it was dropped."""
         future: asyncio.Future[StoredTx | Submitted] = asyncio.get_running_loop().create_future()
-        stored = self.storage.tx(tx_id)
-        if stored is not None:
-            future.set_result(stored)
-        elif not self.is_pending(tx_id):
-            future.set_result(Submitted(tx_id, "unknown", "not in the mempool"))
-        else:
+        if self.is_pending(tx_id):
+            # A pending transaction is not committed: a block takes what it commits
+            # out of the mempool, and a copy of a committed one is never admitted.
             self._waiters.setdefault(tx_id, []).append(future)
+        elif (stored := self.storage.tx(tx_id)) is not None:
+            future.set_result(stored)
+        else:
+            future.set_result(Submitted(tx_id, "unknown", "not in the mempool"))
         return future
 
     # -- blocks: one validator ----------------------------------------------------
@@ -708,7 +710,7 @@ class Node:
         """Apply a decided block's execution, store it with its commit, tell everyone."""
         self.app.apply(execution)
         ids = [tx.id for tx in execution.txs]
-        self.storage.commit_block(
+        stored_events = self.storage.commit_block(
             block,
             ids,
             list(execution.results),
@@ -730,7 +732,7 @@ class Node:
             del self.evidence_pool[key]
         self._recheck()
         self._note_throughput(len(ids))
-        self._notify(ids)
+        self._notify(block, ids, execution.results, stored_events)
         self.after_commit(block, commit)
 
     def after_commit(self, block: Block, commit: Commit) -> None:
@@ -750,14 +752,33 @@ class Node:
                     if not future.done():
                         future.set_result(Submitted(tx_id, result.code, result.message))
 
-    def _notify(self, ids: list[str]) -> None:
-        for tx_id in ids:
+    def _notify(
+        self,
+        block: Block,
+        ids: list[str],
+        results: Sequence[TxResult],
+        stored_events: list[bytes],
+    ) -> None:
+        """Answer those waiting for the block's transactions, then the event subscribers.
+
+        A transaction the block applied is answered from the block, as :meth:`Storage.tx`
+        would read it back; one it refused (a copy of one applied before) from the
+        storage, which prefers the applied copy."""
+        height = block.header.height
+        for index, tx_id in enumerate(ids):
             waiters = self._waiters.pop(tx_id, [])
-            if waiters:
+            if not waiters:
+                continue
+            result = results[index]
+            stored: StoredTx | None
+            if result.ok:
+                stored = StoredTx.stored(tx_id, height, index, block.txs[index], result.code,
+                                         result.message, stored_events[index])  # fmt: skip
+            else:
                 stored = self.storage.tx(tx_id)
-                for future in waiters:
-                    if not future.done() and stored is not None:
-                        future.set_result(stored)
+            for future in waiters:
+                if not future.done() and stored is not None:
+                    future.set_result(stored)
         if not self._subscribers:
             self._last_event_seq = self.storage.last_event_seq()
             return

@@ -105,6 +105,21 @@ class StoredTx:
     message: str
     events: codec.Value
 
+    @classmethod
+    def stored(  # noqa: PLR0917 - a row's columns
+        cls,
+        tx_id: str,
+        height: int,
+        index: int,
+        wire: bytes,
+        code: str,
+        message: str,
+        events: bytes,
+    ) -> StoredTx:
+        """The transaction as stored: ``events`` is the stored list of its events."""
+        return cls(tx_id, height, index, wire, code, message,
+                   codec.decode(events, MAX_VALUE_BYTES))  # fmt: skip
+
 
 class Storage:
     """The node's database."""
@@ -196,10 +211,11 @@ class Storage:
         *,
         commit: Commit | None = None,
         retired: Mapping[str, bytes] | None = None,
-    ) -> None:
+    ) -> list[bytes]:
         """Write a block, its results, events, state changes (``retired``: the records it
         took out of the live state, into the history) and the commit seen for it
-        atomically."""
+        atomically; each transaction's events as stored (what :meth:`tx` decodes), in
+        the block's order."""
         header = block.header
         with self._transaction():
             db = self._db
@@ -276,6 +292,7 @@ class Storage:
                     [(key, header.height, value) for key, value in retired.items()],
                 )
             self._set_meta("height", str(header.height).encode())
+        return [row[6] for row in tx_rows]
 
     def install_snapshot(
         self, header: Header, signature: bytes, commit: Commit, state: dict[str, bytes]
@@ -393,15 +410,8 @@ class Storage:
         ).fetchone()
         if row is None:
             return None
-        return StoredTx(
-            id=row[0],
-            height=row[1],
-            index=row[2],
-            wire=bytes(row[3]),
-            code=row[4],
-            message=row[5],
-            events=codec.decode(bytes(row[6]), MAX_VALUE_BYTES),
-        )
+        return StoredTx.stored(row[0], row[1], row[2], bytes(row[3]), row[4], row[5],
+                               bytes(row[6]))  # fmt: skip
 
     def events(
         self, after_seq: int = 0, limit: int = 1000

@@ -199,6 +199,14 @@ async def test_waiters_learn_the_result_or_why_their_tx_was_dropped(
     result = await asyncio.wait_for(committed, 1)
     assert isinstance(result, StoredTx)
     assert result.code == "ok"
+    # Answered from the block in memory: exactly what the storage reads back.
+    assert result == node.storage.tx(tx.id)
+    assert (result.height, result.index, result.wire) == (2, 0, tx.wire())
+    events = result.events
+    assert isinstance(events, list)
+    assert len(events) == 1
+    assert isinstance(events[0], dict)
+    assert events[0]["type"] == "participant_registered"
     reason = await asyncio.wait_for(dropped, 1)
     assert isinstance(reason, Submitted)
     assert reason.code == "past_interval"
