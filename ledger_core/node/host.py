@@ -762,8 +762,9 @@ class Node:
         """Answer those waiting for the block's transactions, then the event subscribers.
 
         A transaction the block applied is answered from the block, as :meth:`Storage.tx`
-        would read it back; one it refused (a copy of one applied before) from the
-        storage, which prefers the applied copy."""
+        would read it back. One it did not apply is answered from the storage, which
+        gives an applied copy where there is one (an earlier block's, or a later one in
+        this block) and this block's refusal otherwise."""
         height = block.header.height
         for index, tx_id in enumerate(ids):
             waiters = self._waiters.pop(tx_id, [])
