@@ -145,6 +145,8 @@ async def test_an_isolated_proposer_is_replaced_by_the_next_round(homes: Path) -
         others = [n for n in net.nodes if n is not proposer]
         height = status["height"]
         await net.submit(others[0], net.deposits(1, 0))
+        # others[0] answered once it stored the block; others[1] may store it a moment later
+        await net.wait_height(height + 1, [others[1]])
         code, block = await net.get(others[1], f"/blocks/{height + 1}")
         assert code == 200
         assert block["commit"]["round"] >= 1, "round 0 belonged to the isolated proposer"
