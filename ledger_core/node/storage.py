@@ -34,7 +34,9 @@ from ledger_core.types.block import Block, Header
 from ledger_core.types.genesis import Genesis
 from ledger_core.types.vote import Commit, DuplicateVoteEvidence
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
+_SCHEMA_CHANGE: Final = "state roots with 16-way bucket trees"
+"""What the current schema changed; a database of another schema is refused with it."""
 MAX_VALUE_BYTES: Final = 1 << 24
 CACHE_KIB: Final = 16 * 1024
 
@@ -142,7 +144,7 @@ class Storage:
             self._db.close()
             raise StorageError(
                 f"{path} has database schema {schema.decode()}; this version needs schema "
-                f"{SCHEMA_VERSION} (blocks stamped by their proposer): start a new node home"
+                f"{SCHEMA_VERSION} ({_SCHEMA_CHANGE}): start a new node home"
             )
         self._db.executescript(_SCHEMA)
         self._migrate_tx_ids()

@@ -8,7 +8,7 @@ says what is wrong and where; nothing else escapes, whatever the input.
 Handshake messages are canonical JSON (:mod:`ledger_core.codec`) in binary
 WebSocket frames of at most :data:`HANDSHAKE_MAX_BYTES`::
 
-    {"type": "hello", "protocol": 1, "chain_id": "...", "genesis_hash": "<64 hex>",
+    {"type": "hello", "protocol": 2, "chain_id": "...", "genesis_hash": "<64 hex>",
      "node_key": "<64 hex>", "listen": "host:port" | ":port" | "", "challenge": "<64 hex>"}
     {"type": "auth", "signature": "<128 hex>"}
     {"type": "refuse", "reason": "chain_id", "message": "...", "peers": ["tv…@host:port", ...]}
@@ -42,7 +42,9 @@ from ledger_core.types import codec
 from ledger_core.types.crypto import ADDRESS_RE, PUBLIC_KEY_RE, SIGNATURE_RE, address_of
 from ledger_core.types.tx import CHAIN_ID_RE
 
-PROTOCOL_VERSION: Final = 1
+PROTOCOL_VERSION: Final = 2
+"""2 since the state root's buckets became 16-way trees: a node computing the other root
+could not follow the chain, so it is refused at the handshake."""
 PATH: Final = "/p2p"
 HANDSHAKE_MAX_BYTES: Final = 4096
 MAX_ADDRESS_CHARS: Final = 300

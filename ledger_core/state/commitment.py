@@ -8,7 +8,8 @@ block is decided, so nothing is hashed twice.
 
 Each bucket is kept as its keys in order and their leaf hashes beside them (no
 map from key to hash: a key's place is found by bisection), so a change copies
-and patches the bucket's two short lists and rehashes its tree; the top tree is
+and patches the bucket's two short lists and rehashes its 16-way tree
+(:func:`ledger_core.types.commitment.bucket_root`); the top tree is
 kept level by level, and only the paths above changed buckets are rehashed.
 Values are not kept here: the state machine's state is the mapping a proof's
 value comes from (a commitment made without one keeps its own).
@@ -20,7 +21,6 @@ import bisect
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Final
 
 from ledger_core.types import codec, merkle
 from ledger_core.types.commitment import (
@@ -28,6 +28,8 @@ from ledger_core.types.commitment import (
     BUCKETS,
     Proof,
     bucket_of,
+    bucket_proof,
+    bucket_root,
     leaf,
     leaf_from_encoded,
 )
@@ -48,30 +50,6 @@ class Staged:
 
 class StaleStageError(Exception):
     """A staged root computed on a state that has changed since."""
-
-
-_NODE_PREFIX: Final = hashlib.sha256(b"\x01")
-
-
-def _root(leaves: list[bytes]) -> bytes:
-    """:func:`merkle.root_of_hashes` with the node hash inlined (the commit's hot loop):
-    each node's hash starts from a copy of one that has taken the node prefix."""
-    if not leaves:
-        return merkle.EMPTY_ROOT
-    start = _NODE_PREFIX.copy
-    level = leaves
-    while (size := len(level)) > 1:
-        paired: list[bytes] = []
-        append = paired.append
-        for i in range(0, size - 1, 2):
-            node = start()
-            node.update(level[i])
-            node.update(level[i + 1])
-            append(node.digest())
-        if size & 1:
-            append(level[-1])
-        level = paired
-    return level[0]
 
 
 def _leaf_hash(key: str, data: bytes, encoded: bytes) -> bytes:
@@ -190,7 +168,7 @@ class StateCommitment:
     def root(self) -> bytes:
         """The state root, rehashing the buckets changed since the last call."""
         if self._dirty:
-            changed = {bucket: _root(self._leaves[bucket]) for bucket in self._dirty}
+            changed = {bucket: bucket_root(self._leaves[bucket]) for bucket in self._dirty}
             self._dirty.clear()
             self._adopt(self._upper(changed))
         return self._levels[-1][0]
@@ -229,7 +207,7 @@ class StateCommitment:
                 else:
                     keys.insert(index, key)
                     leaves.insert(index, leaf_hash)
-            roots[bucket] = root = _root(leaves)
+            roots[bucket] = root = bucket_root(leaves)
             buckets[bucket] = (keys, leaves, root)
         upper = self._upper(roots)
         return Staged(self._top(upper), self._version, buckets, upper)
@@ -280,7 +258,7 @@ class StateCommitment:
             bucket=bucket,
             index=index,
             bucket_size=len(keys),
-            bucket_path=tuple(merkle.proof(leaf_hashes, index)),
+            bucket_path=tuple(bucket_proof(leaf_hashes, index)),
             top_path=tuple(
                 self._levels[level][(bucket >> level) ^ 1] for level in range(BUCKET_BITS)
             ),

@@ -402,7 +402,7 @@ def test_a_block_not_after_the_last_or_before_genesis_is_invalid(tmp_path: Path)
         node.execute_block(same)
 
 
-def test_a_database_from_before_proposer_stamped_blocks_is_refused_with_a_message(
+def test_a_database_of_an_older_schema_is_refused_with_a_message(
     tmp_path: Path,
 ) -> None:
     chain = Chain()
@@ -414,10 +414,13 @@ def test_a_database_from_before_proposer_stamped_blocks_is_refused_with_a_messag
     db = sqlite3.connect(path)
     try:
         with db:
-            db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (b"2",))
+            db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (b"3",))
     finally:
         db.close()
-    with pytest.raises(StorageError, match="schema 2; this version needs schema 3"):
+    with pytest.raises(
+        StorageError,
+        match=r"schema 3; this version needs schema 4 \(state roots with 16-way bucket trees\)",
+    ):
         open_storage(tmp_path, chain.genesis)
 
 

@@ -12,6 +12,7 @@ import pytest
 from ledger_core.demo.chain import free_port
 from ledger_core.p2p import Network
 from ledger_core.p2p.wire import (
+    PROTOCOL_VERSION,
     Auth,
     Hello,
     Kind,
@@ -69,7 +70,7 @@ async def converse(port: int, steps: list[Step]) -> tuple[Hello, list[Auth | Ref
 
 def hello_of(i: int, challenge: bytes, **changes: object) -> Hello:
     fields: dict[str, object] = {
-        "protocol": 1,
+        "protocol": PROTOCOL_VERSION,
         "chain_id": CHAIN,
         "genesis_hash": GENESIS,
         "node_key": key(i).public_key,
@@ -150,11 +151,11 @@ async def test_another_protocol_version_is_refused() -> None:
     a = net(1)
     async with running(a):
         _, replies, _ = await converse(
-            a.listen_port, [hello_of(2, os.urandom(32), protocol=2).encode()]
+            a.listen_port, [hello_of(2, os.urandom(32), protocol=1).encode()]
         )
         found = refusal(replies)
         assert found.reason == "protocol_version"
-        assert found.message == "this node speaks protocol 1, the peer 2"
+        assert found.message == "this node speaks protocol 2, the peer 1"
 
 
 async def test_the_allow_list_admits_only_listed_nodes() -> None:

@@ -15,6 +15,7 @@ from ledger_core.state.commitment import StateCommitment
 from ledger_core.types import codec, merkle
 from ledger_core.types.commitment import (
     BUCKETS,
+    MAX_BUCKET_PATH,
     MAX_PATH,
     HistoryProof,
     Proof,
@@ -25,6 +26,7 @@ from ledger_core.types.commitment import (
 from ledger_core.types.fields import FieldError
 
 hashes = st.lists(st.binary(min_size=32, max_size=32), max_size=MAX_PATH).map(tuple)
+bucket_paths = st.lists(st.binary(min_size=32, max_size=32), max_size=MAX_BUCKET_PATH).map(tuple)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
@@ -37,7 +39,7 @@ proofs = st.builds(
     bucket=st.integers(0, BUCKETS - 1),
     index=st.integers(0, 10**6),
     bucket_size=st.integers(1, 10**6),
-    bucket_path=hashes,
+    bucket_path=bucket_paths,
     top_path=hashes,
 )
 history_proofs = st.builds(
@@ -84,7 +86,8 @@ def test_a_damaged_proof_is_refused_with_the_field_named(
     elif damage == "text":
         target[name] = "x" if name != "key" else 7
     elif damage == "huge":
-        target[name] = ["00" * 32] * (MAX_PATH + 1) if name.endswith("path") else 2**70
+        limit = MAX_BUCKET_PATH if name == "bucket_path" else MAX_PATH
+        target[name] = ["00" * 32] * (limit + 1) if name.endswith("path") else 2**70
     elif isinstance(target[name], list):
         target[name] = ["zz" * 32]
     else:
