@@ -4,6 +4,7 @@ refused with a FieldError naming the field (never another exception)."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 from dataclasses import replace
 
@@ -19,9 +20,11 @@ from ledger_core.types.commitment import (
     MAX_PATH,
     HistoryProof,
     Proof,
+    bucket_of,
     leaf_from_encoded,
     retired_root,
     verify_history_proof,
+    verify_proof,
 )
 from ledger_core.types.fields import FieldError
 
@@ -126,3 +129,29 @@ def test_a_retired_record_is_proved_by_its_path_and_its_anchor() -> None:
         assert not verify_history_proof(replace(proof, index=(index + 1) % 5), root, anchor_key)
         assert not verify_history_proof(replace(proof, count=4), root, anchor_key)
         assert not verify_history_proof(proof, b"\x00" * 32, anchor_key)
+
+
+def test_every_entry_of_a_crowded_bucket_is_proved_through_the_api_form() -> None:
+    # 300 keys of one bucket (19 groups of 16 below its root, then two levels), beside
+    # entries of other buckets: each proof, sent as JSON and decoded, verifies against the
+    # root, and proves neither another value, nor another place, nor another key.
+    keys = (f"bal/tv{i:040x}" for i in range(4_000_000))
+    crowded = list(itertools.islice((k for k in keys if bucket_of(k) == 7), 300))
+    assert len(crowded) == 300
+    commitment = StateCommitment()
+    for n, key in enumerate(crowded):
+        commitment.set(key, n)
+    for n in range(50):
+        commitment.set(f"nonce/{n}", n)
+    root = commitment.root()
+    for n, key in enumerate(crowded):
+        proof = commitment.prove(key)
+        assert proof is not None
+        assert proof.bucket == 7
+        assert proof.bucket_size == 300
+        decoded = Proof.from_json(json.loads(json.dumps(proof.to_json())))
+        assert decoded == proof
+        assert verify_proof(decoded, root)
+        assert not verify_proof(replace(decoded, value=n + 1), root)
+        assert not verify_proof(replace(decoded, index=(decoded.index + 1) % 300), root)
+        assert not verify_proof(replace(decoded, key=crowded[(n + 1) % 300]), root)
