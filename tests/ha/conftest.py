@@ -143,6 +143,24 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+_PORT_ATTEMPTS = 3
+_START_SECONDS = 30
+
+
+def _listening(home: Path, process: subprocess.Popen[bytes]) -> bool:
+    """Wait until the node logs its API's address (True) or stops (False); an
+    AssertionError if neither happens within _START_SECONDS."""
+    deadline = time.monotonic() + _START_SECONDS
+    while "API on http://" not in (home / "node.log").read_text(errors="replace"):
+        if process.poll() is not None:
+            return False
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"the node did not start within {_START_SECONDS} s")
+        time.sleep(0.05)
+    return True
+
+
 def _spawn(home: Path) -> subprocess.Popen[bytes]:
     with (home / "node.log").open("ab") as log:
         return subprocess.Popen(
@@ -186,6 +204,7 @@ def _start(
     before_start: Callable[[Path], None] | None = None,
     port: int | None = None,
 ) -> RealNode:
+    chosen = port is None
     port = port or _free_port()
     settings: dict[str, Any] = {"api_port": port, **(config or {})}
     if meter:
@@ -197,17 +216,19 @@ def _start(
         shutil.copy(TARIFF, home / "tariff.toml")
     if before_start is not None:
         before_start(home)
-    process = _spawn(home)
-    # The node logs its API's address once it listens (no socket needed in this process).
-    deadline = time.monotonic() + 30
-    while "API on http://" not in (home / "node.log").read_text(errors="replace"):
-        if process.poll() is not None:
-            raise AssertionError((home / "node.log").read_text())
-        if time.monotonic() > deadline:
-            process.kill()
-            raise AssertionError("the node did not start within 90 s")
-        time.sleep(0.05)
     files = Home(home)
+    for attempt in range(1, _PORT_ATTEMPTS + 1):
+        process = _spawn(home)
+        if _listening(home, process):
+            break
+        log = (home / "node.log").read_text(errors="replace")
+        # A port found free can be taken (another worker's connection) before the node
+        # binds it: the node then stops at once, and a port picked here is picked again.
+        if not (chosen and "address already in use" in log and attempt < _PORT_ATTEMPTS):
+            raise AssertionError(log)
+        port = _free_port()
+        written = json.loads(files.config_file.read_text())
+        files.config_file.write_text(json.dumps({**written, "api_port": port}))
     return RealNode(
         url=f"http://127.0.0.1:{port}",
         token=files.token(),
@@ -248,10 +269,9 @@ def _idle_node_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rea
     # ask for it; this fixture outlives them.
     pytest_socket.enable_socket()
     try:
-        port = _free_port()
+        node = _start(tmp_path_factory.mktemp("idle") / "node")
     finally:
         pytest_socket.disable_socket(allow_unix_socket=True)
-    node = _start(tmp_path_factory.mktemp("idle") / "node", port=port)
     yield node
     node.stop()
 
