@@ -127,8 +127,7 @@ def bucket_root_from_path(
             if used + siblings > len(path):
                 return None
             mine = used + index - first  # where this node goes among its group's hashes
-            group = (*path[used:mine], node, *path[mine : used + siblings])
-            node = hashlib.sha256(b"\x02" + b"".join(group)).digest()
+            node = bucket_root([*path[used:mine], node, *path[mine : used + siblings]])
             used += siblings
         index //= BUCKET_ARITY
         size = -(-size // BUCKET_ARITY)

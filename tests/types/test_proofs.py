@@ -132,7 +132,7 @@ def test_a_retired_record_is_proved_by_its_path_and_its_anchor() -> None:
 
 
 def test_every_entry_of_a_crowded_bucket_is_proved_through_the_api_form() -> None:
-    # 300 keys of one bucket (19 groups of 16 below its root, then two levels), beside
+    # 300 keys of one bucket (19 groups at the first level, 2 at the next), beside
     # entries of other buckets: each proof, sent as JSON and decoded, verifies against the
     # root, and proves neither another value, nor another place, nor another key.
     keys = (f"bal/tv{i:040x}" for i in range(4_000_000))
