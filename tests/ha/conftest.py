@@ -41,7 +41,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 import custom_components.transactiva  # noqa: F401 - see the module docstring
 from custom_components.transactiva.const import DOMAIN
-from ledger_core.node.home import Config, Home, init_home
+from ledger_core.node.home import Config, Home, init_home, write_config
 from ledger_core.types.crypto import SigningKey
 from ledger_core.types.tx import TxType, sign
 
@@ -227,8 +227,7 @@ def _start(
         if not (chosen and "address already in use" in log and attempt < _PORT_ATTEMPTS):
             raise AssertionError(log)
         port = _free_port()
-        written = json.loads(files.config_file.read_text())
-        files.config_file.write_text(json.dumps({**written, "api_port": port}))
+        write_config(files, dataclasses.replace(files.config(), api_port=port))
     return RealNode(
         url=f"http://127.0.0.1:{port}",
         token=files.token(),
