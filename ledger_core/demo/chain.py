@@ -47,17 +47,38 @@ class DemoError(RuntimeError):
 # ephemeral range (32768-60999 on Linux): an outgoing connection's local port is taken from
 # that range, and could otherwise take the port in the moment before the node binds it.
 PORT_RANGE: Final = (20000, 32000)
+PORTS_VARIABLE: Final = "TRANSACTIVA_PORTS"  # LOW-HIGH: another window (LOW included, HIGH not)
+_MIN_WINDOW: Final = 64
 _PORTS: Final = random.Random()  # noqa: S311 - not a secret; seeded by the OS, so two processes pick apart
 
 
 _GIVEN: Final[set[int]] = set()  # handed out by this process: not handed out again
 
 
+def port_range() -> tuple[int, int]:
+    """The window ports are handed out from: ``TRANSACTIVA_PORTS=LOW-HIGH`` if it is set
+    (for example one window per test worker, so that two workers never pick the same
+    port in the moment before a node binds it), else :data:`PORT_RANGE`."""
+    text = os.environ.get(PORTS_VARIABLE, "").strip()
+    if not text:
+        return PORT_RANGE
+    low_text, dash, high_text = text.partition("-")
+    if dash and low_text.strip().isdigit() and high_text.strip().isdigit():
+        low, high = int(low_text), int(high_text)
+        if low >= 1024 and low + _MIN_WINDOW <= high <= 65536:
+            return low, high
+    raise DemoError(
+        f"{PORTS_VARIABLE}={text!r}: expected LOW-HIGH, ports from LOW up to HIGH "
+        f"(not included), 1024 <= LOW, at least {_MIN_WINDOW} ports, HIGH <= 65536"
+    )
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now (checked, not reserved),
     and that this process has not handed out before."""
+    low, high = port_range()
     for _ in range(200):
-        port = _PORTS.randrange(*PORT_RANGE)
+        port = _PORTS.randrange(low, high)
         if port not in _GIVEN and port_is_free(port):
             _GIVEN.add(port)
             return port
@@ -79,7 +100,9 @@ def port_is_free(port: int) -> bool:
 def free_port_run(count: int) -> int:
     """A base port with ``count`` free ports from it on (checked, not reserved), as
     ``transactiva testnet init --base-port`` takes it."""
-    low, high = PORT_RANGE
+    low, high = port_range()
+    if count >= high - low:
+        raise DemoError(f"no run of {count} free ports fits in {low}-{high}")
     for _ in range(200):
         base = _PORTS.randrange(low, high - count)
         run = range(base, base + count)

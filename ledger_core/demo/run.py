@@ -70,6 +70,7 @@ from ledger_core.demo.chain import (
     free_port,
     local_midnight,
     paper_contract,
+    port_range,
 )
 from ledger_core.demo.view import DemoLedger, header, summary_json, write_summary
 from ledger_core.membership.joining import JoinError
@@ -634,10 +635,11 @@ def run_demo(options: DemoOptions, out: TextIO, err: TextIO | None = None) -> in
     """Run the demo; 0 when the books balance, 1 when they do not or the demo could not
     go on (said in one line on ``err``, never as a traceback; its files are left for a
     look at the node's log, in ``--keep`` when given), 130 when interrupted (then nothing
-    is kept). DemoError at once for a bad ``--keep``."""
+    is kept). DemoError at once for a bad ``--keep`` or ``TRANSACTIVA_PORTS``."""
     import aiohttp  # noqa: PLC0415 - only the demo needs it here
 
     err = sys.stderr if err is None else err
+    port_range()  # a bad window is refused before anything is made
     keep = options.keep
     created = _prepare_keep(keep) if keep is not None else False
     workdir = Path(tempfile.mkdtemp(prefix="transactiva-demo-"))
