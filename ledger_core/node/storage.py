@@ -35,8 +35,13 @@ from ledger_core.types.genesis import Genesis
 from ledger_core.types.vote import Commit, DuplicateVoteEvidence
 
 SCHEMA_VERSION: Final = 4
-_SCHEMA_CHANGE: Final = "state roots with 16-way bucket trees"
-"""What the current schema changed; a database of another schema is refused with it."""
+SCHEMA_CHANGES: Final = {
+    2: "blocks that carry their commits and consensus hashes",
+    3: "block times in milliseconds stamped by the proposer",
+    4: "state roots with 16-way bucket trees",
+}
+"""What each schema changed since the one before (1 was release 0.1.0); a database of an
+earlier schema is refused naming every change it lacks."""
 MAX_VALUE_BYTES: Final = 1 << 24
 CACHE_KIB: Final = 16 * 1024
 
@@ -91,6 +96,23 @@ CREATE INDEX IF NOT EXISTS history_by_height ON history (height);
 """
 
 
+def schema_refusal(path: Path, schema: bytes) -> str:
+    """Why a database of another ``schema`` cannot be opened, in one line."""
+    text = schema.decode(errors="replace")
+    found = int(text) if text.isascii() and text.isdigit() and len(text) < 6 else None
+    if found is not None and found > SCHEMA_VERSION:
+        return (
+            f"{path} has database schema {found}, made by a later version; this version "
+            f"needs schema {SCHEMA_VERSION}: run the later version, or start a new node home"
+        )
+    lacks = [SCHEMA_CHANGES[n] for n in sorted(SCHEMA_CHANGES) if found is None or n > found]
+    shown = repr(text) if found is None else str(found)
+    return (
+        f"{path} has database schema {shown}; this version "
+        f"needs schema {SCHEMA_VERSION} ({'; '.join(lacks)}): start a new node home"
+    )
+
+
 class StorageError(Exception):
     """The database belongs to another chain or is not this program's."""
 
@@ -142,10 +164,7 @@ class Storage:
         schema = self._meta("schema") if has_meta else None
         if schema is not None and schema != str(SCHEMA_VERSION).encode():
             self._db.close()
-            raise StorageError(
-                f"{path} has database schema {schema.decode()}; this version needs schema "
-                f"{SCHEMA_VERSION} ({_SCHEMA_CHANGE}): start a new node home"
-            )
+            raise StorageError(schema_refusal(path, schema))
         self._db.executescript(_SCHEMA)
         self._migrate_tx_ids()
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}

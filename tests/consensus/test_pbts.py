@@ -402,8 +402,30 @@ def test_a_block_not_after_the_last_or_before_genesis_is_invalid(tmp_path: Path)
         node.execute_block(same)
 
 
-def test_a_database_of_an_older_schema_is_refused_with_a_message(
-    tmp_path: Path,
+_EVERY_CHANGE = (
+    "blocks that carry their commits and consensus hashes; block times in milliseconds "
+    "stamped by the proposer; state roots with 16-way bucket trees"
+)
+
+
+@pytest.mark.parametrize(
+    ("schema", "said"),
+    [
+        (b"3", "schema 3; this version needs schema 4 (state roots with 16-way bucket trees): "),
+        (
+            b"2",
+            (
+                "schema 2; this version needs schema 4 (block times in milliseconds stamped by "
+                "the proposer; state roots with 16-way bucket trees): "
+            ),
+        ),
+        (b"1", f"schema 1; this version needs schema 4 ({_EVERY_CHANGE}): "),
+        (b"x7", f"schema 'x7'; this version needs schema 4 ({_EVERY_CHANGE}): "),
+        (b"5", "schema 5, made by a later version; this version needs schema 4: run the later "),
+    ],
+)
+def test_a_database_of_another_schema_is_refused_naming_what_changed(
+    tmp_path: Path, schema: bytes, said: str
 ) -> None:
     chain = Chain()
     node = single(tmp_path, chain, Clock(START))
@@ -414,14 +436,16 @@ def test_a_database_of_an_older_schema_is_refused_with_a_message(
     db = sqlite3.connect(path)
     try:
         with db:
-            db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (b"3",))
+            db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (schema,))
     finally:
         db.close()
-    with pytest.raises(
-        StorageError,
-        match=r"schema 3; this version needs schema 4 \(state roots with 16-way bucket trees\)",
-    ):
+    before = path.read_bytes()
+    with pytest.raises(StorageError) as refused:
         open_storage(tmp_path, chain.genesis)
+    assert str(refused.value).startswith(f"{path} has database {said}")
+    assert str(refused.value).endswith("start a new node home")
+    assert "\n" not in str(refused.value)
+    assert path.read_bytes() == before  # refused before anything is written
 
 
 def resign(made: Block, **changes: int) -> Block:
