@@ -64,9 +64,9 @@ def cost(energy_wh: int, price: int) -> int:
     return energy_wh * price // WH_PRICE_PER_CENTAVO
 
 
-@dataclass(frozen=True, slots=True)
-class Order:
-    """A limit order for one interval. ``sequence`` is its arrival position (time priority)."""
+class Order(NamedTuple):
+    """A limit order for one interval. ``sequence`` is its arrival position (time priority).
+    (A named tuple, as trades are: a clearing reads thousands.)"""
 
     id: str
     participant: str

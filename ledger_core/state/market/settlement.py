@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ledger_core.state.market.auction import Trade, cost
 from ledger_core.types.metering import BillLine
@@ -50,17 +51,16 @@ UNUSED = "unused"
 EXPORT = "export"
 
 
-@dataclass(frozen=True, slots=True)
-class Movement:
-    """A change of one wallet, in centavos, and why."""
+class Movement(NamedTuple):
+    """A change of one wallet, in centavos, and why. (Movements and statements are named
+    tuples, as trades are: a settlement builds thousands.)"""
 
     participant: str
     delta: int
     why: str
 
 
-@dataclass(frozen=True, slots=True)
-class Statement:
+class Statement(NamedTuple):
     """One participant's settlement of an interval's trades: energy and the net amount."""
 
     participant: str
