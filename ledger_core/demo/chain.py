@@ -62,8 +62,8 @@ def port_range() -> tuple[int, int]:
     text = os.environ.get(PORTS_VARIABLE, "").strip()
     if not text:
         return PORT_RANGE
-    low_text, dash, high_text = text.partition("-")
-    if dash and low_text.strip().isdigit() and high_text.strip().isdigit():
+    low_text, dash, high_text = (part.strip() for part in text.partition("-"))
+    if dash and all(part.isascii() and part.isdigit() for part in (low_text, high_text)):
         low, high = int(low_text), int(high_text)
         if low >= 1024 and low + _MIN_WINDOW <= high <= 65536:
             return low, high

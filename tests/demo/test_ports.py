@@ -10,6 +10,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ledger_core.demo.chain import (
     PORT_RANGE,
@@ -33,7 +35,7 @@ def test_without_the_variable_ports_come_from_below_the_ephemeral_range(
 
 
 def test_the_variable_moves_every_port_handed_out(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(PORTS_VARIABLE, " 24000-24200 ")
+    monkeypatch.setenv(PORTS_VARIABLE, " 24000 - 24200 ")
     assert port_range() == (24000, 24200)
     given = [free_port() for _ in range(30)]
     assert all(24000 <= port < 24200 for port in given)
@@ -48,7 +50,7 @@ def test_the_variable_moves_every_port_handed_out(monkeypatch: pytest.MonkeyPatc
     "value",
     [
         *("abc", "30000", "30000-", "-30000", "30000-30010"),
-        *("800-5000", "40000-70000", "5-a", "31000-30000", "3e4-4e4"),
+        *("800-5000", "40000-70000", "5-a", "31000-30000", "3e4-4e4", "²0000-30000"),
     ],
 )
 def test_a_bad_window_is_refused_naming_the_variable(
@@ -59,6 +61,30 @@ def test_a_bad_window_is_refused_naming_the_variable(
         free_port()
     with pytest.raises(DemoError, match=PORTS_VARIABLE):
         free_port_run(4)
+
+
+@given(
+    st.one_of(
+        # what an environment variable can hold: no NUL, no lone surrogate
+        st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=20),
+        st.builds("{}-{}".format, st.integers(-10, 70_000), st.integers(-10, 70_000)),
+    )
+)
+def test_any_value_is_a_window_or_refused_in_one_line(value: str) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(PORTS_VARIABLE, value)
+        outcome: tuple[int, int] | str
+        try:
+            outcome = port_range()
+        except DemoError as refused:
+            outcome = str(refused)
+        if isinstance(outcome, str):
+            assert outcome.startswith(f"{PORTS_VARIABLE}=")
+            assert "\n" not in outcome
+        else:
+            low, high = outcome
+            assert low >= 1024
+            assert low + 64 <= high <= 65536
 
 
 def test_a_run_wider_than_the_window_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
